@@ -1,0 +1,226 @@
+"""Whole-cloud checks: references, duplicates, overlaps, addresses.
+
+Each check is a generator of ``(loc, message)`` over a shape-valid
+:class:`~labtwin.description.schema.Cloud`; the loader turns them into located
+problems. Messages use Neutron's words, and name Neutron's own error where the
+API would return one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterator
+
+from .errors import Loc
+from .schema import Cloud
+
+Found = Iterator[tuple[Loc, str]]
+
+_KINDS = ("physnets", "hosts", "networks", "segments", "subnets", "routers", "security_groups", "ports")
+
+
+def check_cloud(cloud: Cloud) -> list[tuple[Loc, str]]:
+    """Every problem in *cloud*; empty when it is valid."""
+    found: list[tuple[Loc, str]] = []
+    for check in (
+        check_unique,
+        check_hosts,
+        check_segments,
+        check_subnets,
+        check_routers,
+        check_security_groups,
+        check_ports,
+        check_floatingips,
+    ):
+        found.extend(check(cloud))
+    return found
+
+
+def check_unique(cloud: Cloud) -> Found:
+    for kind in _KINDS:
+        seen_names: dict[str, int] = {}
+        seen_ids: dict[object, int] = {}
+        for i, obj in enumerate(getattr(cloud, kind)):
+            if obj.name in seen_names:
+                yield (kind, i, "name"), f"duplicate name {obj.name!r} (first at {kind}[{seen_names[obj.name]}])"
+            elif obj.id in seen_ids:
+                yield (kind, i, "id"), f"duplicate id {obj.id} (first at {kind}[{seen_ids[obj.id]}])"
+            seen_names.setdefault(obj.name, i)
+            seen_ids.setdefault(obj.id, i)
+
+
+def check_hosts(cloud: Cloud) -> Found:
+    physnets = {p.name for p in cloud.physnets}
+    for i, host in enumerate(cloud.hosts):
+        bridges: dict[str, str] = {}
+        for physnet, bridge in host.bridge_mappings.items():
+            if physnet not in physnets:
+                yield ("hosts", i, "bridge_mappings", physnet), f"unknown physnet {physnet!r}"
+            if bridge in bridges:
+                yield ("hosts", i, "bridge_mappings", physnet), (
+                    f"bridge {bridge!r} is already mapped to physnet {bridges[bridge]!r}"
+                )
+            bridges[bridge] = physnet
+
+
+def check_segments(cloud: Cloud) -> Found:
+    physnets = {p.name for p in cloud.physnets}
+    taken: dict[tuple, int] = {}
+    for i, seg in enumerate(cloud.segments):
+        if seg.network_id not in cloud.network:
+            yield ("segments", i, "network_id"), f"unknown network {seg.network_id!r}"
+        if seg.physical_network is not None and seg.physical_network not in physnets:
+            yield ("segments", i, "physical_network"), f"unknown physnet {seg.physical_network!r}"
+        key = (seg.physical_network if seg.network_type in ("flat", "vlan") else seg.network_type, seg.segmentation_id)
+        if key in taken:
+            what = "flat segment" if seg.segmentation_id is None else f"segmentation_id {seg.segmentation_id}"
+            yield ("segments", i, "segmentation_id"), (
+                f"{what} on {key[0]} is already used by segments[{taken[key]}]"
+            )
+        taken.setdefault(key, i)
+
+
+def check_subnets(cloud: Cloud) -> Found:
+    by_network: dict[str, list[int]] = defaultdict(list)
+    for i, sub in enumerate(cloud.subnets):
+        if sub.network_id not in cloud.network:
+            yield ("subnets", i, "network_id"), f"unknown network {sub.network_id!r}"
+        if sub.segment_id is not None:
+            seg = cloud.segment.get(sub.segment_id)
+            if seg is None:
+                yield ("subnets", i, "segment_id"), f"unknown segment {sub.segment_id!r}"
+            elif seg.network_id != sub.network_id:
+                yield ("subnets", i, "segment_id"), (
+                    f"segment {seg.name!r} belongs to network {seg.network_id!r}, not {sub.network_id!r}"
+                )
+        for j, pool in enumerate(sub.allocation_pools):
+            if pool.start not in sub.cidr or pool.end not in sub.cidr:
+                yield ("subnets", i, "allocation_pools", j), f"pool {pool.start}-{pool.end} is outside {sub.cidr}"
+            elif sub.gateway_ip is not None and sub.gateway_ip in pool:
+                yield ("subnets", i, "allocation_pools", j), f"pool contains the gateway_ip {sub.gateway_ip}"
+        by_network[sub.network_id].append(i)
+    for indexes in by_network.values():
+        yield from _check_network_subnets(cloud, indexes)
+
+
+def _check_network_subnets(cloud: Cloud, indexes: list[int]) -> Found:
+    subnets = [cloud.subnets[i] for i in indexes]
+    for a in range(len(subnets)):
+        for b in range(a):
+            x, y = subnets[a].cidr, subnets[b].cidr
+            if x.version == y.version and x.overlaps(y):
+                yield ("subnets", indexes[a], "cidr"), (
+                    f"{x} overlaps {y} of subnet {subnets[b].name!r} on the same network"
+                )
+    bound = [s.segment_id is not None for s in subnets]
+    if any(bound) and not all(bound):
+        i = indexes[bound.index(False)]
+        yield ("subnets", i, "segment_id"), (
+            "a network's subnets must all be on segments or none (Neutron rejects the mix)"
+        )
+
+
+def check_routers(cloud: Cloud) -> Found:
+    for i, router in enumerate(cloud.routers):
+        gw = router.external_gateway_info
+        if gw is not None:
+            net = cloud.network.get(gw.network_id)
+            if net is None:
+                yield ("routers", i, "external_gateway_info", "network_id"), f"unknown network {gw.network_id!r}"
+            elif not net.external:
+                yield ("routers", i, "external_gateway_info", "network_id"), (
+                    f"network {net.name!r} is not external (router:external is false)"
+                )
+        seen: set[str] = set()
+        for j, subnet in enumerate(router.interfaces):
+            if subnet not in cloud.subnet:
+                yield ("routers", i, "interfaces", j), f"unknown subnet {subnet!r}"
+            elif subnet in seen:
+                yield ("routers", i, "interfaces", j), f"subnet {subnet!r} is attached twice"
+            seen.add(subnet)
+
+
+def check_security_groups(cloud: Cloud) -> Found:
+    for i, group in enumerate(cloud.security_groups):
+        for j, rule in enumerate(group.rules):
+            if rule.remote_group_id is not None and rule.remote_group_id not in cloud.security_group:
+                yield ("security_groups", i, "rules", j, "remote_group_id"), (
+                    f"unknown security group {rule.remote_group_id!r}"
+                )
+            if rule.protocol == "icmpv6" and rule.ethertype != "IPv6":
+                yield ("security_groups", i, "rules", j, "protocol"), "icmpv6 needs ethertype IPv6"
+
+
+def check_ports(cloud: Cloud) -> Found:
+    for i, port in enumerate(cloud.ports):
+        yield from _check_port_refs(cloud, i, port)
+    yield from _check_port_addresses(cloud)
+
+
+def _check_port_refs(cloud: Cloud, i: int, port) -> Found:
+    if port.network_id not in cloud.network:
+        yield ("ports", i, "network_id"), f"unknown network {port.network_id!r}"
+    if port.host is not None and port.host not in cloud.host:
+        yield ("ports", i, "binding:host_id"), f"unknown host {port.host!r}"
+    for j, group in enumerate(port.security_groups or ()):
+        if group not in cloud.security_group:
+            yield ("ports", i, "security_groups", j), f"unknown security group {group!r}"
+    for j, fixed in enumerate(port.fixed_ips):
+        sub = cloud.subnet.get(fixed.subnet_id)
+        if sub is None:
+            yield ("ports", i, "fixed_ips", j, "subnet_id"), f"unknown subnet {fixed.subnet_id!r}"
+        elif sub.network_id != port.network_id:
+            yield ("ports", i, "fixed_ips", j, "subnet_id"), (
+                f"subnet {sub.name!r} is on network {sub.network_id!r}, not {port.network_id!r}"
+            )
+        elif fixed.ip_address is not None and not _is_host_address(sub, fixed.ip_address):
+            yield ("ports", i, "fixed_ips", j, "ip_address"), f"{fixed.ip_address} is not a host address of {sub.cidr}"
+
+
+def _is_host_address(subnet, ip) -> bool:
+    cidr = subnet.cidr
+    if ip.version != cidr.version or ip not in cidr or ip == cidr.network_address:
+        return False
+    return cidr.version == 6 or ip != cidr.broadcast_address
+
+
+def _check_port_addresses(cloud: Cloud) -> Found:
+    owner: dict[tuple[str, object], str] = {}
+    for sub in cloud.subnets:
+        if sub.gateway_ip is not None:
+            owner[(sub.name, sub.gateway_ip)] = f"the gateway of subnet {sub.name!r}"
+    macs: dict[str, str] = {}
+    for i, port in enumerate(cloud.ports):
+        for j, fixed in enumerate(port.fixed_ips):
+            key = (fixed.subnet_id, fixed.ip_address)
+            if fixed.ip_address is None:
+                continue
+            if key in owner:
+                yield ("ports", i, "fixed_ips", j, "ip_address"), (
+                    f"{fixed.ip_address} is already allocated to {owner[key]} (IpAddressAlreadyAllocated)"
+                )
+            owner.setdefault(key, f"port {port.name!r}")
+        if port.mac_address is not None:
+            if port.mac_address in macs:
+                yield ("ports", i, "mac_address"), f"{port.mac_address} is already used by port {macs[port.mac_address]!r}"
+            macs.setdefault(port.mac_address, port.name)
+
+
+def check_floatingips(cloud: Cloud) -> Found:
+    taken: dict[str, int] = {}
+    for i, fip in enumerate(cloud.floatingips):
+        net = cloud.network.get(fip.floating_network_id)
+        if net is None:
+            yield ("floatingips", i, "floating_network_id"), f"unknown network {fip.floating_network_id!r}"
+        elif not net.external:
+            yield ("floatingips", i, "floating_network_id"), f"network {net.name!r} is not external"
+        if fip.port_id not in cloud.port:
+            yield ("floatingips", i, "port_id"), f"unknown port {fip.port_id!r}"
+        elif fip.port_id in taken:
+            yield ("floatingips", i, "port_id"), f"port {fip.port_id!r} already has floatingips[{taken[fip.port_id]}]"
+        taken.setdefault(fip.port_id, i)
+        ip = fip.floating_ip_address
+        if ip is not None and net is not None:
+            subs = [s for s in cloud.subnets if s.network_id == net.name]
+            if not any(_is_host_address(s, ip) for s in subs):
+                yield ("floatingips", i, "floating_ip_address"), f"{ip} is in no subnet of network {net.name!r}"

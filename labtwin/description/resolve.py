@@ -1,0 +1,166 @@
+"""Fill in what a description may leave out, as Neutron would on create.
+
+- a port without ``security_groups`` gets ``[default]`` when the cloud has a
+  group named ``default`` (Neutron puts new ports in the project's default group);
+- a port without ``mac_address`` gets one under Neutron's ``base_mac``
+  ``fa:16:3e``, derived from its name (probing on collision, so it is unique);
+- a fixed IP without ``ip_address`` gets the lowest free address of its
+  subnet's pools. Simplification: Neutron's internal IPAM picks at random in a
+  window of the first 1000 free addresses; a description must load the same way
+  every time, so it takes the lowest (Neutron's ``PreferNextAddressRequest``);
+- a port without ``fixed_ips`` gets one address from the network's IPv4 subnet;
+  on a routed network, from the subnet on the segment its host reaches, with
+  Neutron's 409s when the host reaches none or several
+  (``HostNotConnectedToAnySegment``, ``HostConnectedToMultipleSegments``), and no
+  address at all while the port is unbound (``ip_allocation: deferred``);
+- a floating IP without an address gets the lowest free one on its network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Optional
+
+from .errors import Loc
+from .schema import Cloud, FixedIP, Port, Subnet
+
+BASE_MAC = "fa:16:3e"
+
+
+class _Allocator:
+    """Lowest-free address allocation per subnet."""
+
+    def __init__(self, cloud: Cloud):
+        self.used: dict[str, set[int]] = {s.name: set() for s in cloud.subnets}
+        self.cursor: dict[str, tuple[int, int]] = {s.name: (0, -1) for s in cloud.subnets}
+        for sub in cloud.subnets:
+            if sub.gateway_ip is not None:
+                self.used[sub.name].add(int(sub.gateway_ip))
+        for port in cloud.ports:
+            for fixed in port.fixed_ips:
+                if fixed.ip_address is not None:
+                    self.used[fixed.subnet_id].add(int(fixed.ip_address))
+
+    def take(self, subnet: Subnet) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        used = self.used[subnet.name]
+        pool_index, last = self.cursor[subnet.name]
+        pools = subnet.allocation_pools
+        while pool_index < len(pools):
+            pool = pools[pool_index]
+            candidate = max(last + 1, int(pool.start))
+            while candidate <= int(pool.end) and candidate in used:
+                candidate += 1
+            if candidate <= int(pool.end):
+                used.add(candidate)
+                self.cursor[subnet.name] = (pool_index, candidate)
+                return ipaddress.ip_address(candidate)
+            pool_index, last = pool_index + 1, -1
+        self.cursor[subnet.name] = (pool_index, -1)
+        return None
+
+    def claim(self, subnet_name: str, ip) -> None:
+        self.used.setdefault(subnet_name, set()).add(int(ip))
+
+
+def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
+    """*cloud* with every default filled in, and the problems met doing so."""
+    problems: list[tuple[Loc, str]] = []
+    allocator = _Allocator(cloud)
+    default_groups = ("default",) if "default" in cloud.security_group else ()
+    macs = _MacMaker(p.mac_address for p in cloud.ports if p.mac_address)
+    ports = []
+    for i, port in enumerate(cloud.ports):
+        fixed_ips, found = _resolve_fixed_ips(cloud, i, port, allocator)
+        problems.extend(found)
+        ports.append(
+            port.model_copy(
+                update={
+                    "fixed_ips": fixed_ips,
+                    "security_groups": port.security_groups if port.security_groups is not None else default_groups,
+                    "mac_address": port.mac_address or macs.make(port.name),
+                }
+            )
+        )
+    fips, found = _resolve_floatingips(cloud, allocator)
+    problems.extend(found)
+    fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
+    fields.update(ports=tuple(ports), floatingips=fips)
+    # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*.
+    return type(cloud).model_construct(**fields), problems
+
+
+def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, allocator: _Allocator):
+    wanted = port.fixed_ips
+    if not wanted:
+        subnet, problem = _default_subnet(cloud, port)
+        if problem:
+            return (), [(("ports", i, "fixed_ips"), problem)]
+        wanted = () if subnet is None else (FixedIP(subnet_id=subnet.name),)
+    resolved, problems = [], []
+    for j, fixed in enumerate(wanted):
+        if fixed.ip_address is None:
+            ip = allocator.take(cloud.subnet[fixed.subnet_id])
+            if ip is None:
+                problems.append((("ports", i, "fixed_ips", j), f"subnet {fixed.subnet_id!r} has no free address (IpAddressGenerationFailure)"))
+                continue
+            fixed = FixedIP(subnet_id=fixed.subnet_id, ip_address=ip)
+        resolved.append(fixed)
+    return tuple(resolved), problems
+
+
+def _default_subnet(cloud: Cloud, port: Port) -> tuple[Optional[Subnet], Optional[str]]:
+    subnets = [s for s in cloud.subnets if s.network_id == port.network_id]
+    v4 = [s for s in subnets if s.ip_version == 4] or subnets
+    if not v4 or v4[0].segment_id is None:
+        return (v4[0] if v4 else None), None
+    if port.host is None:
+        return None, None  # deferred IP allocation until the port is bound
+    physnets = set(cloud.host[port.host].bridge_mappings)
+    reachable = {s.segment_id for s in v4 if cloud.segment[s.segment_id].physical_network in physnets}
+    if not reachable:
+        return None, f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)"
+    if len(reachable) > 1:
+        return None, (
+            f"host {port.host!r} reaches segments {sorted(reachable)} of network {port.network_id!r}: "
+            "give fixed_ips (HostConnectedToMultipleSegments, 409)"
+        )
+    return next(s for s in v4 if s.segment_id in reachable), None
+
+
+def _resolve_floatingips(cloud: Cloud, allocator: _Allocator):
+    fips, problems = [], []
+    for i, fip in enumerate(cloud.floatingips):
+        if fip.floating_ip_address is not None:
+            for sub in cloud.subnets:
+                if sub.network_id == fip.floating_network_id and fip.floating_ip_address in sub.cidr:
+                    allocator.claim(sub.name, fip.floating_ip_address)
+            fips.append(fip)
+            continue
+        ip = None
+        for sub in cloud.subnets:
+            if sub.network_id == fip.floating_network_id and sub.ip_version == 4:
+                ip = allocator.take(sub)
+                if ip is not None:
+                    break
+        if ip is None:
+            problems.append((("floatingips", i), f"no free address on network {fip.floating_network_id!r}"))
+            continue
+        fips.append(fip.model_copy(update={"floating_ip_address": ip}))
+    return tuple(fips), problems
+
+
+class _MacMaker:
+    """Unique MACs under Neutron's base_mac, derived from port names."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+
+    def make(self, name: str) -> str:
+        n = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=3).digest(), "big")
+        while True:
+            mac = f"{BASE_MAC}:{n >> 16 & 0xFF:02x}:{n >> 8 & 0xFF:02x}:{n & 0xFF:02x}"
+            if mac not in self.taken:
+                self.taken.add(mac)
+                return mac
+            n = (n + 1) % (1 << 24)
