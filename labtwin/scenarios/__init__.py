@@ -1,0 +1,18 @@
+"""Scenario registry: one module per design topic."""
+
+from __future__ import annotations
+
+from .base import Knob, Scenario, ScenarioError, Tolerance, topologies_dir
+from .reachability import SCENARIO as REACHABILITY
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY,)}
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ScenarioError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
+
+
+__all__ = ["Knob", "SCENARIOS", "Scenario", "ScenarioError", "Tolerance", "get_scenario", "topologies_dir"]

@@ -1,0 +1,103 @@
+"""What a scenario is: a name, a default topology, knobs, and its backends.
+
+A scenario ties one design topic's model and emulation together. The model
+and the emulation never import each other; this layer (above both) does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..description import Cloud, load_cloud
+
+
+class ScenarioError(ValueError):
+    """A bad scenario name or knob: the message lists what is valid."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A design choice with a default. ``choices`` limits the values; ``kind`` parses them."""
+
+    name: str
+    default: Any
+    help: str
+    choices: Optional[tuple] = None
+    kind: Callable[[str], Any] = str
+
+    def parse(self, text: Any) -> Any:
+        try:
+            value = self.kind(text) if isinstance(text, str) else text
+        except ValueError as exc:
+            raise ScenarioError(f"knob {self.name}: {text!r} is not a valid {self.kind.__name__} ({exc})") from None
+        if self.choices is not None and value not in self.choices:
+            raise ScenarioError(f"knob {self.name}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+        return value
+
+
+def boolean(text: str) -> bool:
+    """Parse a knob value as a boolean (true/false, yes/no, 1/0, on/off)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("use true or false")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close the model and the emulation must be on one summary metric."""
+
+    metric: str
+    relative: float = 0.0
+    absolute: float = 0.0
+    why: str = ""
+
+    def agrees(self, model: float, emulation: float) -> bool:
+        return abs(model - emulation) <= max(self.absolute, self.relative * abs(emulation))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    default_topology: Optional[str]
+    knobs: tuple[Knob, ...]
+    simulate: Callable[..., Any]
+    emulate: Optional[Callable[..., Any]] = None
+    tolerances: tuple[Tolerance, ...] = ()
+    needs_topology: bool = True
+    notebook: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+    def design(self, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """The knobs' defaults with *overrides* applied; unknown knobs are an error."""
+        known = {k.name: k for k in self.knobs}
+        design = {k.name: k.default for k in self.knobs}
+        for name, value in (overrides or {}).items():
+            if name not in known:
+                raise ScenarioError(
+                    f"scenario {self.name} has no knob {name!r}; knobs: {', '.join(known) or '(none)'}"
+                )
+            design[name] = known[name].parse(value)
+        return design
+
+    def cloud(self, topology: Optional[str] = None) -> tuple[Optional[Cloud], str]:
+        """Load *topology* (or this scenario's default) and say which file it was."""
+        path = topology or (str(topologies_dir() / self.default_topology) if self.default_topology else None)
+        if path is None:
+            return None, ""
+        return load_cloud(path), path
+
+
+def topologies_dir() -> Path:
+    """Where default topologies live: $LABTWIN_TOPOLOGIES, the repo's topologies/, or ./topologies."""
+    env = os.environ.get("LABTWIN_TOPOLOGIES")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2] / "topologies"
+    return repo if repo.is_dir() else Path.cwd() / "topologies"

@@ -1,0 +1,20 @@
+"""The built-in ``reachability`` scenario: a reachability matrix between VM ports.
+
+The smallest end-to-end example of the twin: the model evaluates the
+security-group policy; the emulation sends real packets (see the emulation
+issue); the twin says every verdict matches.
+"""
+
+from ..model import reachability as model
+from .base import Knob, Scenario
+
+SCENARIO = Scenario(
+    name="reachability",
+    title="Reachability matrix between VM ports",
+    default_topology="minimal.yaml",
+    knobs=(
+        Knob("probes", "icmp,tcp:22", "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT"),
+    ),
+    simulate=model.simulate,
+    notebook="00-tour.ipynb",
+)
