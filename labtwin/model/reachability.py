@@ -36,7 +36,7 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "") -> Run:
                 matrix.setdefault(src.name, {}).setdefault(dst.name, []).append(str(flow))
     probes = [r for r in recorder.records]
     allowed = sum(p.verdict == "allowed" for p in probes)
-    recorder.metric("probes", len(probes))
+    recorder.metric("probe_count", len(probes))
     recorder.metric("allowed", allowed)
-    summary = {"probes": len(probes), "allowed": allowed, "blocked": len(probes) - allowed, "matrix": matrix}
+    summary = {"probe_count": len(probes), "allowed": allowed, "blocked": len(probes) - allowed, "matrix": matrix}
     return Run("reachability", "model", dict(design), seed, topology, summary, recorder.records)

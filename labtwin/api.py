@@ -1,0 +1,56 @@
+"""The Python entry points the CLI, notebooks and the pytest plugin share.
+
+>>> run = simulate("reachability", seed=1)
+>>> run.backend, run.summary["probe_count"] > 0
+('model', True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .records import Run
+from .scenarios import ScenarioError, get_scenario
+from .twin import TwinReport, compare
+
+
+def _prepare(scenario: str, topology: Optional[Union[str, Path]], knobs: dict[str, Any]):
+    spec = get_scenario(scenario)
+    design = spec.design(knobs)
+    if topology is None and not spec.needs_topology:
+        return spec, design, None, ""
+    cloud, path = spec.cloud(str(topology) if topology is not None else None)
+    return spec, design, cloud, path
+
+
+def simulate(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
+    """Run the model of *scenario*; knobs as keyword arguments (strings or values)."""
+    spec, design, cloud, path = _prepare(scenario, topology, knobs)
+    run = spec.simulate(cloud, design, seed, path)
+    if out is not None:
+        run.save(out)
+    return run
+
+
+def emulate(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
+    """Run the emulation of *scenario* on this machine (needs root and Open vSwitch)."""
+    spec, design, cloud, path = _prepare(scenario, topology, knobs)
+    if spec.emulate is None:
+        raise ScenarioError(f"scenario {scenario} has no emulation yet")
+    run = spec.emulate(cloud, design, seed, path, out_dir=Path(out) if out is not None else None)
+    if out is not None:
+        run.save(out)
+    return run
+
+
+def twin(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> tuple[TwinReport, Run, Run]:
+    """Run both backends on the same inputs and compare them."""
+    spec = get_scenario(scenario)
+    out_dir = Path(out) if out is not None else None
+    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **knobs)
+    emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
+    report = compare(model, emulation, spec.tolerances)
+    if out_dir is not None:
+        report.rows.to_csv(out_dir / "twin.csv", index=False)
+    return report, model, emulation

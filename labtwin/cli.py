@@ -1,0 +1,282 @@
+"""The ``labtwin`` command line.
+
+Exit codes: 0 success; 1 a check ran and failed (twin disagreement, doctor
+says no); 2 bad input (a topology problem, an unknown scenario or knob, a
+usage error). Problems with a topology print as ``PATH:LINE: field: message``.
+Progress goes to stderr, so ``--json`` output on stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .description import CloudError, load_cloud
+from .records import to_json
+from .scenarios import SCENARIOS, ScenarioError, get_scenario
+
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func):
+    """Turn expected errors into messages and exit codes, never tracebacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CloudError as exc:
+            _fail("\n".join(str(p) for p in exc.problems))
+        except ScenarioError as exc:
+            _fail(f"labtwin: {exc}")
+        except PermissionError as exc:
+            _fail(f"labtwin: {exc} (emulation needs root: run as root, see `labtwin doctor`)", 1)
+        except KeyboardInterrupt:
+            _fail("labtwin: interrupted", 130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="labtwin")
+def main():
+    """labtwin: a digital-twin test lab for OpenStack Neutron designs."""
+
+
+# --- description ---------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths):
+    """Check topology files: one line per valid file; problems as PATH:LINE: field: message."""
+    failed = False
+    for path in paths:
+        try:
+            cloud = load_cloud(path)
+        except CloudError as exc:
+            failed = True
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            continue
+        click.echo(f"{path}: ok ({len(cloud.hosts)} hosts, {len(cloud.networks)} networks, {len(cloud.ports)} ports)")
+    sys.exit(2 if failed else 0)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "png", "svg"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="file for png/svg output")
+@friendly_errors
+def show(path, fmt, out):
+    """Summarise a topology (text), or draw it (--format png --out FILE)."""
+    from .description.summary import draw_cloud, summary_text
+
+    cloud = load_cloud(path)
+    if fmt == "text":
+        click.echo(summary_text(cloud))
+        return
+    if out is None:
+        _fail(f"labtwin show: --format {fmt} needs --out FILE")
+    draw_cloud(cloud).savefig(out, format=fmt, bbox_inches="tight")
+    click.echo(f"wrote {out}")
+
+
+@main.command("scenarios")
+def list_scenarios():
+    """List scenarios and their knobs with defaults."""
+    for scenario in SCENARIOS.values():
+        backends = "model" + (", emulation" if scenario.emulate else "")
+        click.echo(f"{scenario.name}: {scenario.title} [{backends}; topology {scenario.default_topology or 'generated'}]")
+        for knob in scenario.knobs:
+            choices = f" ({' | '.join(map(str, knob.choices))})" if knob.choices else ""
+            click.echo(f"    {knob.name}={knob.default}{choices}  {knob.help}")
+
+
+# --- runs --------------------------------------------------------------------------
+
+
+def run_options(func):
+    """The flags simulate, emulate and twin share."""
+    options = [
+        click.argument("scenario"),
+        click.option("--topology", type=click.Path(path_type=Path), help="topology file (default: the scenario's own)"),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="set a design knob (repeatable)"),
+        click.option("--seed", type=int, default=1, show_default=True),
+        click.option("--out", type=click.Path(path_type=Path), help="directory to save the run in"),
+        click.option("--json", "as_json", is_flag=True, help="print the run summary as one JSON object"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def parse_sets(sets) -> dict[str, str]:
+    knobs = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ScenarioError(f"--set takes KEY=VALUE, got {item!r}")
+        knobs[key.strip()] = value.strip()
+    return knobs
+
+
+def _emit(header: dict, as_json: bool):
+    if as_json:
+        click.echo(to_json(header))
+        return
+    click.echo(f"{header['scenario']} ({header['backend']}, seed {header['seed']})")
+    for key, value in header["summary"].items():
+        click.echo(f"  {key}: {value if not isinstance(value, (dict, list)) else to_json(value)}")
+
+
+@main.command()
+@run_options
+@friendly_errors
+def simulate(scenario, topology, sets, seed, out, as_json):
+    """Run the model of SCENARIO."""
+    from . import api
+
+    with err.status(f"simulating {scenario}"):
+        run = api.simulate(scenario, topology, seed, out, **parse_sets(sets))
+    _emit(run.header(), as_json)
+
+
+@main.command()
+@run_options
+@friendly_errors
+def emulate(scenario, topology, sets, seed, out, as_json):
+    """Run the emulation of SCENARIO on this machine (root, Open vSwitch)."""
+    from . import api
+
+    with err.status(f"emulating {scenario}"):
+        run = api.emulate(scenario, topology, seed, out, **parse_sets(sets))
+    _emit(run.header(), as_json)
+
+
+@main.command()
+@run_options
+@friendly_errors
+def twin(scenario, topology, sets, seed, out, as_json):
+    """Run model and emulation of SCENARIO and compare them; exit 1 on disagreement."""
+    from . import api
+
+    with err.status(f"twin {scenario}: model and emulation"):
+        report, model, emulation = api.twin(scenario, topology, seed, out, **parse_sets(sets))
+    if as_json:
+        click.echo(to_json({**report.summary(), "model": model.summary, "emulation": emulation.summary}))
+    else:
+        click.echo(report.rows.to_string(index=False))
+        click.echo(f"twin {scenario}: {'agree' if report.agree else 'DISAGREE'} ({len(report.rows)} comparisons)")
+    sys.exit(0 if report.agree else 1)
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--topology", type=click.Path(path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="fixed knob (repeatable)")
+@click.option("--vary", multiple=True, metavar="KEY=V1,V2,...", help="knob values to sweep (repeatable: the product is run)")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="CSV file for the table")
+@friendly_errors
+def sweep(scenario, topology, sets, vary, seed, out):
+    """Run the model over the product of knob values; print a table of scalar results."""
+    import pandas as pd
+    from rich.progress import track
+
+    from . import api
+
+    fixed = parse_sets(sets)
+    axes = {k: v.split(",") for k, v in parse_sets(vary).items()}
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    rows = []
+    for combo in track(combos, description=f"sweep {scenario}", console=err):
+        run = api.simulate(scenario, topology, seed, **fixed, **combo)
+        scalars = {k: v for k, v in run.summary.items() if isinstance(v, (int, float, str, bool))}
+        rows.append({**combo, **scalars})
+    table = pd.DataFrame(rows)
+    if out:
+        table.to_csv(out, index=False)
+    click.echo(table.to_string(index=False))
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="profile JSON to write")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@click.option("--seed", type=int, default=1, show_default=True)
+@friendly_errors
+def calibrate(scenario, out, sets, seed):
+    """Fit a `measured` cost profile for SCENARIO from emulation runs at several sizes."""
+    spec = get_scenario(scenario)
+    fit = spec.extra.get("calibrate")
+    if fit is None:
+        raise ScenarioError(f"scenario {scenario} has no calibration (scenarios with one: "
+                            f"{', '.join(s.name for s in SCENARIOS.values() if 'calibrate' in s.extra) or 'none yet'})")
+    result = fit(out=out, seed=seed, **parse_sets(sets))
+    click.echo(result if isinstance(result, str) else to_json(result, indent=2))
+
+
+# --- machine, slides, demo ----------------------------------------------------------
+
+
+@main.command()
+def doctor():
+    """Say whether emulation is possible here, and what to do if not (exit 1 if not)."""
+    from .emulation.doctor import emulation_possible
+
+    ok, reasons = emulation_possible()
+    for line in reasons:
+        click.echo(line)
+    click.echo("emulation: possible" if ok else "emulation: NOT possible here")
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--run-id", help="only this run's leftovers")
+def clean(run_id):
+    """Remove what emulation runs left behind (from their ledgers), and nothing else."""
+    from .emulation.clean import clean as clean_ledgers
+
+    removed = clean_ledgers(run_id)
+    for item in removed:
+        click.echo(f"removed {item}")
+    click.echo(f"clean: {len(removed)} objects removed")
+
+
+@main.command()
+@click.argument("notebooks", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out/slides"), show_default=True)
+@click.option("--no-execute", is_flag=True, help="export as saved, without running the cells")
+def slides(notebooks, out, no_execute):
+    """Export notebooks as offline reveal.js slide decks."""
+    from rich.progress import track
+
+    from .report.slides import export_slides
+
+    for notebook in track(notebooks, description="slides", console=err):
+        click.echo(f"wrote {export_slides(notebook, out, execute=not no_execute)}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+def demo(out):
+    """The main job: every scenario on its default topology -> summaries and a slide deck."""
+    from .report.demo import run_demo
+
+    paths = run_demo(out)
+    click.echo(f"demo: {len(paths)} files under {out}/ — start with {out}/index.md")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
