@@ -32,7 +32,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {field_path(self.loc)}: {self.message}"
+        message = " ".join(self.message.split())  # one problem, one line
+        return f"{self.path}:{self.line}: {field_path(self.loc)}: {message}"
 
 
 class CloudError(ValueError):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Union
 
 import yaml
+import yaml.reader
 from pydantic import ValidationError
 
 from .checks import check_cloud
@@ -49,7 +50,7 @@ def parse_cloud(text: str, path: str = "<string>") -> Cloud:
         cloud = Cloud.model_validate(data)
     except ValidationError as exc:
         problems.extend(locate(_clean_loc(e["loc"]), _message(e)) for e in exc.errors())
-        raise CloudError(problems) from None
+        raise CloudError(list(dict.fromkeys(problems))) from None  # unions report once
     problems.extend(locate(loc, msg) for loc, msg in check_cloud(cloud))
     if problems:
         raise CloudError(problems)
@@ -68,8 +69,11 @@ def _parse_yaml(text: str, path: str):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         raise CloudError([Problem(path, line, (), f"YAML syntax: {exc.problem or exc.context}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise CloudError([Problem(path, line, (), f"character {exc.character!r} is not allowed in YAML")]) from None
     except yaml.YAMLError as exc:
-        raise CloudError([Problem(path, 0, (), f"YAML: {exc}")]) from None
+        raise CloudError([Problem(path, 1, (), f"YAML: {exc}")]) from None
     finally:
         loader.dispose()
     return node, data
@@ -86,6 +90,10 @@ def _message(error: dict) -> str:
         return "unknown field"
     if kind == "missing":
         return "missing required field"
+    if kind in ("ip_v4_network", "ip_v6_network"):
+        return f"{error['input']!r} is not an IP network like 10.0.0.0/24 or 2001:db8::/64 (host bits must be zero)"
+    if kind in ("ip_v4_address", "ip_v6_address"):
+        return f"{error['input']!r} is not an IP address"
     if kind == "string_pattern_mismatch" and "A-Za-z0-9" in msg:
         return (
             f"{error['input']!r} is not a safe name: 1-15 characters of letters, digits, '-' or '_', "

@@ -8,12 +8,19 @@ issue); the twin says every verdict matches.
 from ..model import reachability as model
 from .base import Knob, Scenario
 
+
+def probe_list(text: str) -> str:
+    """Check a probe list such as ``icmp,tcp:22`` (a bad entry is a knob error)."""
+    return ",".join(str(flow) for flow in model.parse_flows(text))
+
+
 SCENARIO = Scenario(
     name="reachability",
     title="Reachability matrix between VM ports",
     default_topology="minimal.yaml",
     knobs=(
-        Knob("probes", "icmp,tcp:22", "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT"),
+        Knob("probes", "icmp,tcp:22", "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT",
+             kind=probe_list),
     ),
     simulate=model.simulate,
     notebook="00-tour.ipynb",

@@ -1,0 +1,88 @@
+"""The command line as a user meets it: exit codes, messages, JSON."""
+
+import json
+
+from click.testing import CliRunner
+
+from labtwin.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_validate_ok_prints_one_line_per_file(topologies):
+    files = sorted(topologies.glob("*.yaml"))
+    result = invoke("validate", *files)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == len(files)
+
+
+def test_validate_bad_file_exits_2_with_located_problems(tmp_path, topologies):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((topologies / "minimal.yaml").read_text().replace("segmentation_id: 101", "segmentation_id: 0"))
+    result = invoke("validate", topologies / "minimal.yaml", bad)
+    assert result.exit_code == 2
+    assert result.stdout.startswith(str(topologies / "minimal.yaml"))
+    assert f"{bad}:37: segments[0].segmentation_id: a VLAN id must be in 1..4094, got 0" in result.stderr
+
+
+def test_show_text_and_png(tmp_path, topologies):
+    result = invoke("show", topologies / "minimal.yaml")
+    assert result.exit_code == 0
+    assert "compute-1 (compute, rack1): 2 ports" in result.output
+    png = tmp_path / "m.png"
+    assert invoke("show", topologies / "minimal.yaml", "--format", "png", "--out", png).exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_simulate_json_is_one_object():
+    result = invoke("simulate", "reachability", "--json", "--seed", 3)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.output)
+    assert data["backend"] == "model" and data["seed"] == 3 and data["scenario"] == "reachability"
+    assert data["summary"]["probe_count"] == data["summary"]["allowed"] + data["summary"]["blocked"]
+
+
+def test_simulate_out_saves_a_run(tmp_path):
+    result = invoke("simulate", "reachability", "--out", tmp_path / "run")
+    assert result.exit_code == 0
+    assert (tmp_path / "run" / "summary.json").exists() and (tmp_path / "run" / "records.jsonl").exists()
+
+
+def test_unknown_scenario_lists_the_valid_ones():
+    result = invoke("simulate", "nosuch")
+    assert result.exit_code == 2
+    assert "unknown scenario 'nosuch'; scenarios: " in result.stderr and "reachability" in result.stderr
+
+
+def test_unknown_knob_lists_the_valid_ones():
+    result = invoke("simulate", "reachability", "--set", "colour=red")
+    assert result.exit_code == 2
+    assert "has no knob 'colour'; knobs: probes" in result.stderr
+
+
+def test_bad_knob_value_and_bad_set_syntax():
+    assert "unknown protocol 'sctp'" in invoke("simulate", "reachability", "--set", "probes=sctp:1").stderr
+    result = invoke("simulate", "reachability", "--set", "probes")
+    assert result.exit_code == 2 and "--set takes KEY=VALUE" in result.stderr
+
+
+def test_bad_topology_through_simulate(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nhosts: 3\n")
+    result = invoke("simulate", "reachability", "--topology", bad)
+    assert result.exit_code == 2
+    assert f"{bad}:2: hosts:" in result.stderr
+
+
+def test_sweep_prints_one_row_per_combination():
+    result = invoke("sweep", "reachability", "--vary", "probes=icmp,tcp:22")
+    assert result.exit_code == 0, result.stderr
+    rows = result.stdout.strip().splitlines()
+    assert len(rows) == 3 and rows[0].split()[0] == "probes"
+
+
+def test_scenarios_lists_knobs():
+    result = invoke("scenarios")
+    assert "reachability" in result.output and "probes=icmp,tcp:22" in result.output

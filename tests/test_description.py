@@ -1,0 +1,141 @@
+"""The description layer: valid files load into frozen objects; each kind of
+mistake is reported at its file, line and field."""
+
+import ipaddress
+import textwrap
+
+import pytest
+from pydantic import ValidationError
+
+from labtwin.description import CloudError, load_cloud, parse_cloud
+from labtwin.description.schema import derived_id
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(CloudError) as info:
+        parse_cloud(textwrap.dedent(text), "t.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+BASE = """\
+name: t
+physnets: [{name: physnet1}]
+hosts:
+  - {name: c1, role: compute, bridge_mappings: {physnet1: br-vlan}}
+networks:
+  - {name: n1}
+segments:
+  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}
+subnets:
+  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}
+security_groups:
+  - name: default
+    rules: [{direction: ingress, remote_group_id: default}]
+ports:
+  - {name: p1, network_id: n1, binding:host_id: c1}
+"""
+
+
+def test_every_shipped_topology_is_valid(topologies):
+    files = sorted(topologies.glob("*.yaml"))
+    assert any(f.name == "minimal.yaml" for f in files)
+    for path in files:
+        load_cloud(path)
+
+
+def test_minimal_loads_with_neutron_defaults(topologies):
+    cloud = load_cloud(topologies / "minimal.yaml")
+    vm_a = cloud.port["vm-a"]
+    assert vm_a.ips == (ipaddress.ip_address("10.0.0.2"),)  # lowest free after the gateway .1
+    assert vm_a.security_groups == ("default",)
+    assert vm_a.mac_address.startswith("fa:16:3e:")
+    assert cloud.subnet["private-v4"].pool_size == 253  # Neutron's /24 default pool
+    assert str(cloud.network["private"].id) == derived_id("network", "private")
+    assert cloud.floatingips[0].floating_ip_address == ipaddress.ip_address("203.0.113.2")
+    assert [p.name for p in cloud.group_members["default"]] == ["vm-a", "vm-b", "vm-d"]
+
+
+def test_objects_are_frozen(minimal_text):
+    cloud = parse_cloud(minimal_text)
+    with pytest.raises(ValidationError):
+        cloud.ports[0].name = "other"
+
+
+def test_same_file_same_cloud(minimal_text):
+    assert parse_cloud(minimal_text) == parse_cloud(minimal_text)
+
+
+def test_slash22_pool_holds_1021():
+    cloud = parse_cloud(BASE.replace("10.0.0.0/24", "10.0.0.0/22"))
+    assert cloud.subnet["sub1"].pool_size == 1021
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("name: t", "name: t\ncolour: red", "t.yaml:2: colour: unknown field"),
+        ("{name: c1, role: compute,", "{name: c1, role: hypervisor,", "t.yaml:4: hosts[0].role: Input should be"),
+        ("segmentation_id: 100", "segmentation_id: 5000", "t.yaml:8: segments[0].segmentation_id: a VLAN id must be in 1..4094"),
+        ("segmentation_id: 100", "segmentation_id: ten", "t.yaml:8: segments[0].segmentation_id:"),
+        ("{name: p1, network_id: n1,", "{name: p1, network_id: n9,", "t.yaml:15: ports[0].network_id: unknown network 'n9'"),
+        ("remote_group_id: default", "remote_group_id: ghost", "t.yaml:13: security_groups[0].rules[0].remote_group_id: unknown security group 'ghost'"),
+        ("{name: sub1, network_id: n1,", "{name: sub1, network_id: n1, segment_id: s9,", "t.yaml:10: subnets[0].segment_id: unknown segment 's9'"),
+        ("cidr: 10.0.0.0/24}", "cidr: 10.0.0.0/24, gateway_ip: 10.9.0.1}", "t.yaml:10: subnets[0].gateway_ip: 10.9.0.1 is not a host address of 10.0.0.0/24"),
+        ("cidr: 10.0.0.0/24}", "cidr: 10.0.0.1/24}", "t.yaml:10: subnets[0].cidr:"),
+        ("{name: c1,", "{name: 'c1; rm -rf /',", "t.yaml:4: hosts[0].name: 'c1; rm -rf /' is not a safe name"),
+        ("{name: c1,", "{name: compute-host-number-1,", "t.yaml:4: hosts[0].name:"),
+        ("physnet1: br-vlan}", "physnet7: br-vlan}", "t.yaml:4: hosts[0].bridge_mappings.physnet7: unknown physnet 'physnet7'"),
+        ("  - {name: n1}", "  - {name: n1}\n  - {name: n1}", "t.yaml:7: networks[1].name: duplicate name 'n1'"),
+        ("  - {name: p1, network_id: n1, binding:host_id: c1}", "  - {name: p1, network_id: n1}\n  - {name: p1, network_id: n1}", "t.yaml:16: ports[1].name: duplicate name 'p1'"),
+        ("name: t", "name: t\nname: u", "t.yaml:2: name: key given twice"),
+        ("binding:host_id: c1}", "binding:host_id: c1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.1}]}", "t.yaml:15: ports[0].fixed_ips[0].ip_address: 10.0.0.1 is already allocated to the gateway"),
+        ("binding:host_id: c1}", "binding:host_id: c1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.1.5}]}", "t.yaml:15: ports[0].fixed_ips[0].ip_address: 10.0.1.5 is not a host address of 10.0.0.0/24"),
+        ("binding:host_id: c1}", "binding:host_id: c9}", "t.yaml:15: ports[0].binding:host_id: unknown host 'c9'"),
+        ("hosts:", "hosts: [\n", "t.yaml:"),
+    ],
+)
+def test_problem_is_located(old, new, expected):
+    found = problems_of(BASE.replace(old, new, 1))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_overlapping_cidrs_on_one_network():
+    text = BASE.replace("  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
+                        "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}\n  - {name: sub2, network_id: n1, cidr: 10.0.0.128/25}")
+    assert any("subnets[1].cidr: 10.0.0.128/25 overlaps 10.0.0.0/24" in p for p in problems_of(text))
+
+
+def test_ip_allocated_twice():
+    text = BASE.replace(
+        "  - {name: p1, network_id: n1, binding:host_id: c1}",
+        "  - {name: p1, network_id: n1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.9}]}\n"
+        "  - {name: p2, network_id: n1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.9}]}",
+    )
+    assert any(p.startswith("t.yaml:16: ports[1].fixed_ips[0].ip_address: 10.0.0.9 is already allocated to port 'p1'")
+               for p in problems_of(text))
+
+
+def test_routed_network_host_on_two_segments_gets_neutrons_409():
+    text = BASE.replace(
+        "  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}",
+        "  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}\n"
+        "  - {name: s2, network_id: n1, physical_network: physnet1, segmentation_id: 101}",
+    ).replace(
+        "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
+        "  - {name: sub1, network_id: n1, segment_id: s1, cidr: 10.0.0.0/24}\n"
+        "  - {name: sub2, network_id: n1, segment_id: s2, cidr: 10.0.1.0/24}",
+    )
+    found = problems_of(text)
+    assert any("ports[0].fixed_ips: host 'c1' reaches segments ['s1', 's2']" in p and "HostConnectedToMultipleSegments" in p
+               for p in found), found
+
+
+def test_all_problems_of_a_file_are_reported_together():
+    text = BASE.replace("network_id: n1, binding", "network_id: n9, binding").replace("remote_group_id: default", "remote_group_id: ghost")
+    assert len(problems_of(text)) == 2
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(CloudError) as info:
+        load_cloud(tmp_path / "missing.yaml")
+    assert "cannot read" in str(info.value)

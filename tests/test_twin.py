@@ -1,0 +1,46 @@
+"""The twin comparison is a join: equal verdicts agree, any difference is reported."""
+
+from dataclasses import replace
+
+from labtwin import api
+from labtwin.records import Probe, Run
+from labtwin.scenarios import Tolerance
+from labtwin.twin import compare
+
+
+def as_emulation(run: Run, records=None, summary=None) -> Run:
+    return Run(run.scenario, "emulation", run.design, run.seed, run.topology,
+               summary if summary is not None else dict(run.summary), records if records is not None else list(run.records))
+
+
+def test_identical_runs_agree():
+    model = api.simulate("reachability")
+    report = compare(model, as_emulation(model))
+    assert report.agree and len(report.rows) == model.summary["probe_count"]
+
+
+def test_one_flipped_verdict_disagrees():
+    model = api.simulate("reachability")
+    records = list(model.records)
+    first = next(i for i, r in enumerate(records) if isinstance(r, Probe))
+    flipped = "blocked" if records[first].verdict == "allowed" else "allowed"
+    records[first] = replace(records[first], verdict=flipped)
+    report = compare(model, as_emulation(model, records))
+    assert not report.agree
+    assert len(report.disagreements) == 1
+    assert report.disagreements.iloc[0]["emulation"] == flipped
+
+
+def test_missing_probe_disagrees():
+    model = api.simulate("reachability")
+    records = [r for r in model.records if not (isinstance(r, Probe) and r.src == "vm-a" and r.dst == "vm-b")]
+    assert not compare(model, as_emulation(model, records)).agree
+
+
+def test_metric_tolerance():
+    model = api.simulate("reachability")
+    tol = (Tolerance("allowed", relative=0.1),)
+    close = dict(model.summary, allowed=model.summary["allowed"] + 1)
+    assert compare(model, as_emulation(model, summary=close), tol).agree is (1 <= 0.1 * close["allowed"])
+    far = dict(model.summary, allowed=model.summary["allowed"] * 3)
+    assert not compare(model, as_emulation(model, summary=far), tol).agree
