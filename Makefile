@@ -1,0 +1,103 @@
+# labtwin: one entry point for setting up, testing, running and presenting the lab.
+#
+#   make demo    every scenario on its default topology -> out/ (runs setup first)
+#   make test    the whole test suite, notebooks and emulation included
+#   make lab     JupyterLab on notebooks/
+#   make slides  every notebook as an offline reveal.js deck under out/slides/
+#   make bench   benchmarks under tests/bench/, each against a baseline run alongside
+#   make clean   emulation leftovers and out/
+#
+# `setup` is idempotent and cheap the second time: Debian packages are installed only
+# when missing, pip runs only when pyproject.toml changed, and the offline slide assets
+# (reveal.js, require.js, jQuery, MathJax, the widget renderer) are fetched once.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.labtwin-installed
+WEB := .cache/web
+WEB_STAMP := $(WEB)/.installed
+OUT ?= out
+
+# Debian packages the lab needs (emulation: Mininet, OVS, kernel tools; build: venv, headers).
+APT_PACKAGES := mininet openvswitch-switch iproute2 iptables ipset tcpdump bridge-utils \
+                python3-venv python3-dev gcc
+# Browser-side assets for offline slide decks, pinned; `npm pack` fetches each package's
+# own tarball only (no dependency tree): all of them ship prebuilt, standalone files.
+WEB_PACKAGES := reveal.js@4.6.1 requirejs@2.3.7 jquery@3.7.1 mathjax@2.7.9 \
+                @jupyter-widgets/html-manager@1.0.11
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+.PHONY: help setup system venv web ovs test demo lab slides bench clean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+setup: system venv web ovs
+
+system:
+ifeq ($(IS_ROOT),yes)
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "setup: Debian packages present"; fi
+else
+	@echo "setup: not root, skipping Debian packages ($(APT_PACKAGES)); install them as root for emulation"
+endif
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): Makefile
+	@if ! command -v npm >/dev/null; then \
+	  echo "setup: npm missing, no offline slide assets (run make setup as root)"; exit 0; fi; \
+	set -e; rm -rf $(WEB) && mkdir -p $(WEB)/tgz; \
+	echo "setup: fetching slide assets: $(WEB_PACKAGES)"; \
+	(cd $(WEB)/tgz && npm pack --silent --loglevel=error $(WEB_PACKAGES) >/dev/null); \
+	for t in $(WEB)/tgz/*.tgz; do \
+	  name=$$(basename "$$t" .tgz | sed -E 's/-[0-9]+\.[0-9]+\.[0-9]+$$//'); \
+	  mkdir -p "$(WEB)/$$name" && tar -xzf "$$t" -C "$(WEB)/$$name" --strip-components=1; \
+	done; \
+	rm -rf $(WEB)/tgz && touch $@
+
+ovs:
+ifeq ($(IS_ROOT),yes)
+	@if ovs-vsctl --timeout=5 show >/dev/null 2>&1; then echo "setup: Open vSwitch running"; \
+	else echo "setup: starting Open vSwitch (userspace datapath)"; \
+	  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random; fi
+else
+	@echo "setup: not root, not starting Open vSwitch (emulation tests will be skipped)"
+endif
+
+test: setup
+	$(VENV)/bin/python -m pytest tests/
+
+demo: setup
+	$(VENV)/bin/labtwin demo --out $(OUT)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --allow-root --no-browser --ip 127.0.0.1 --port 8888 --notebook-dir notebooks
+
+slides: setup
+	$(VENV)/bin/labtwin slides notebooks/*.ipynb --out $(OUT)/slides
+
+bench: setup
+	$(VENV)/bin/python tests/bench/run.py
+
+clean:
+	@if [ -x $(VENV)/bin/labtwin ]; then $(VENV)/bin/labtwin clean; fi
+	rm -rf $(OUT)
