@@ -91,7 +91,7 @@ def render_deck(nb: nbformat.NotebookNode, title: str) -> str:
     from nbconvert import SlidesExporter
 
     exporter = SlidesExporter(extra_loaders=[DictLoader({_TEMPLATE: _TEMPLATE_SOURCE})], embed_images=True,
-                             reveal_theme=THEME, **URLS)
+                             reveal_theme=THEME, reveal_scroll=True, **URLS)
     exporter.template_file = _TEMPLATE
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return html

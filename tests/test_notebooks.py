@@ -1,0 +1,24 @@
+"""Every notebook under notebooks/ runs top to bottom, as a user would run it in JupyterLab."""
+
+from pathlib import Path
+
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from labtwin.report.notebooks import execute_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_runs(notebook):
+    try:
+        nb = execute_notebook(notebook, timeout=600, cwd=NOTEBOOKS)
+    except CellExecutionError as exc:
+        pytest.fail(f"{notebook.name}: a cell failed:\n{exc}", pytrace=False)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+
+
+def test_there_are_notebooks():
+    assert (NOTEBOOKS / "00-tour.ipynb").is_file()
