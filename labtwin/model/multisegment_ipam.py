@@ -1,0 +1,197 @@
+"""IPAM on a routed provider network, as Neutron does it.
+
+What this reproduces (neutron-facts.md section 1.2):
+
+- a host reaches the segments whose ``physical_network`` is a key of its
+  agent's ``bridge_mappings`` (the ``segmenthostmappings`` table, rebuilt when an
+  agent reports or a segment is created);
+- a port is created unbound with ``ip_allocation: deferred``; its address is
+  allocated when Nova sets ``binding:host_id``. Candidate subnets are the
+  subnets on the segments the host reaches;
+- ``segments_per_host = one`` (Neutron before 2023.1, ``objects/subnet.py``):
+  more than one reachable segment -> HTTP 409 ``HostConnectedToMultipleSegments``,
+  *also* for a port that asks for explicit ``fixed_ips``, because the check runs
+  whenever the host is known; none -> 409 ``HostNotConnectedToAnySegment``;
+- ``segments_per_host = many`` (2023.1 admin guide, "Multiple routed provider
+  segments per host"): every reachable segment's subnets are candidates, tried
+  in creation order, so when one subnet runs out "Neutron will automatically
+  switch" to the next (``IpamSubnetGroup`` tries subnets in turn);
+- every candidate full -> ``IpAddressGenerationFailure`` (``subnet_exhausted``);
+- the address inside a subnet is drawn at random from the first
+  ``min(free, 1000)`` free addresses (``MAX_WIN``), with the run's seeded RNG.
+
+Simplification: only the one routed network the scenario studies is tracked;
+its subnets are IPv4 (placement keeps no IPv6 inventory either).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import random
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+MULTIPLE_SEGMENTS = "host_connected_to_multiple_segments"
+NO_SEGMENT = "host_not_connected_to_any_segment"
+EXHAUSTED = "subnet_exhausted"
+INCOMPATIBLE_FIXED_IPS = "host_not_compatible_with_fixed_ips"
+
+#: Summary reason -> (Neutron exception, HTTP status).
+NEUTRON_ERRORS = {
+    MULTIPLE_SEGMENTS: ("HostConnectedToMultipleSegments", 409),
+    NO_SEGMENT: ("HostNotConnectedToAnySegment", 409),
+    EXHAUSTED: ("IpAddressGenerationFailure", 409),
+    INCOMPATIBLE_FIXED_IPS: ("HostNotCompatibleWithFixedIps", 409),
+}
+REASONS = tuple(NEUTRON_ERRORS)
+
+MAX_WIN = 1000  # neutrondb_ipam driver: random pick in the first 1000 free addresses
+
+
+class IpamError(Exception):
+    """An allocation Neutron refuses; ``reason`` is one of :data:`REASONS`."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A segment of the routed network: what IPAM and the agents need of it."""
+
+    name: str
+    id: str
+    network_id: str  # the network's UUID (agents name bridges after it)
+    physnet: str
+    vlan: Optional[int]
+    created_at: float = 0.0
+
+
+@dataclass
+class SubnetPool:
+    """One segment subnet's free addresses (ints, sorted)."""
+
+    name: str
+    segment: str
+    cidr: ipaddress.IPv4Network
+    free: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_pools(cls, name: str, segment: str, cidr, pools: Iterable[tuple[int, int]]) -> "SubnetPool":
+        free = sorted(ip for start, end in pools for ip in range(start, end + 1))
+        return cls(name, segment, cidr, free)
+
+    def take(self, rng: random.Random) -> Optional[int]:
+        """A random address from the first :data:`MAX_WIN` free ones, or None if full."""
+        if not self.free:
+            return None
+        return self.free.pop(rng.randrange(min(len(self.free), MAX_WIN)))
+
+    def claim(self, ip: int) -> bool:
+        """Take a given address; False when it is not free."""
+        i = bisect.bisect_left(self.free, ip)
+        if i < len(self.free) and self.free[i] == ip:
+            del self.free[i]
+            return True
+        return False
+
+
+class RoutedIpam:
+    """Segments, subnets and host mappings of one routed network, and its allocation rules."""
+
+    def __init__(self, policy: str, host_physnets: dict[str, Iterable[str]], rng: random.Random):
+        if policy not in ("one", "many"):
+            raise ValueError(f"segments_per_host is one or many, not {policy!r}")
+        self.policy = policy
+        self.rng = rng
+        self.host_physnets = {h: frozenset(p) for h, p in host_physnets.items()}
+        self.segments: dict[str, SegmentInfo] = {}  # creation order
+        self.subnets: list[SubnetPool] = []  # creation order
+
+    # --- the routed network's shape ---------------------------------------
+    def add_segment(self, segment: SegmentInfo, subnet: Optional[SubnetPool] = None) -> None:
+        self.segments[segment.name] = segment
+        if subnet is not None:
+            self.subnets.append(subnet)
+
+    def segments_of(self, host: str) -> list[str]:
+        """SegmentHostMapping: segments whose physnet the host's agent maps (with a subnet)."""
+        physnets = self.host_physnets.get(host, frozenset())
+        with_subnet = {s.segment for s in self.subnets}
+        return [n for n, s in self.segments.items() if s.physnet in physnets and n in with_subnet]
+
+    def subnet(self, name: str) -> SubnetPool:
+        return next(s for s in self.subnets if s.name == name)
+
+    def free_on(self, physnet: str) -> int:
+        """Free addresses in the subnets of the segments on *physnet*."""
+        names = {n for n, s in self.segments.items() if s.physnet == physnet}
+        return sum(len(p.free) for p in self.subnets if p.segment in names)
+
+    # --- allocation ---------------------------------------------------------
+    def candidate_subnets(self, host: str, network: str = "") -> list[SubnetPool]:
+        """Subnets a port bound to *host* may draw from; raises the 409s."""
+        reachable = self.segments_of(host)
+        if not reachable:
+            raise IpamError(NO_SEGMENT, f"Host {host} is not connected to any segments on routed provider network {network}")
+        if self.policy == "one" and len(reachable) > 1:
+            raise IpamError(
+                MULTIPLE_SEGMENTS,
+                f"Host {host} is connected to multiple segments on routed provider network {network} ({', '.join(reachable)})",
+            )
+        return [p for p in self.subnets if p.segment in reachable]
+
+    def allocate(self, host: str) -> tuple[SubnetPool, int]:
+        """Deferred allocation on binding: the first candidate subnet with a free address."""
+        for pool in self.candidate_subnets(host):
+            ip = pool.take(self.rng)
+            if ip is not None:
+                return pool, ip
+        raise IpamError(EXHAUSTED, f"No more IP addresses available for host {host} on its segments")
+
+    def allocate_fixed(self, host: Optional[str], subnet: str, ip: Optional[int]) -> tuple[SubnetPool, int]:
+        """A port asking for ``fixed_ips`` on *subnet* (at *ip* if given)."""
+        pool = self.subnet(subnet)
+        if host is not None and pool not in self.candidate_subnets(host):
+            raise IpamError(INCOMPATIBLE_FIXED_IPS, f"Host {host} does not reach segment {pool.segment} of subnet {subnet}")
+        if ip is None:
+            ip = pool.take(self.rng)
+            if ip is None:
+                raise IpamError(EXHAUSTED, f"No more IP addresses available on subnet {subnet}")
+        elif not pool.claim(ip):
+            raise IpamError(EXHAUSTED, f"{ipaddress.ip_address(ip)} is not free on subnet {subnet}")
+        return pool, ip
+
+
+def next_free_block(taken: Iterable[ipaddress.IPv4Network], after: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network:
+    """The first /*prefix* block at or after *after* that overlaps nothing in *taken*.
+
+    >>> n = ipaddress.ip_network
+    >>> str(next_free_block([n("10.1.0.0/22")], n("10.1.0.0/22"), 22))
+    '10.1.4.0/22'
+    """
+    taken = list(taken)
+    size = 2 ** (32 - prefix)
+    start = int(after.network_address) // size * size
+    while start + size <= 2**32:
+        block = ipaddress.ip_network((start, prefix))
+        if not any(block.overlaps(t) for t in taken):
+            return block
+        start += size
+    raise ValueError(f"no free /{prefix} left after {after}")
+
+
+def next_vlan(used: Iterable[int]) -> int:
+    """The lowest VLAN id above the highest one used on a physnet (wrapping to the lowest free).
+
+    >>> next_vlan([201, 202])
+    203
+    """
+    used = set(used)
+    top = max(used, default=100)
+    for vid in list(range(top + 1, 4095)) + list(range(1, top)):
+        if vid not in used:
+            return vid
+    raise ValueError("no VLAN id left on this physnet")
