@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from .base import Knob, Scenario, ScenarioError, Tolerance, topologies_dir
 from .reachability import SCENARIO as REACHABILITY
+from .multisegment import SCENARIO as MULTISEGMENT
+from .dvr import SCENARIO as DVR
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY,)}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY, DVR, MULTISEGMENT)}
 
 
 def get_scenario(name: str) -> Scenario:

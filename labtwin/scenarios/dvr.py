@@ -1,0 +1,55 @@
+"""The ``dvr`` scenario: which traffic still crosses the network node, per router design.
+
+Knob defaults are the model's :data:`~labtwin.model.dvr.DEFAULT_DESIGN`
+(today's DVR). ``router=ovn`` and ``ovn_distributed_fip`` exist in the model only.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..description import Cloud
+from ..model import dvr as model
+from ..records import Run
+from .base import Knob, Scenario, Tolerance, boolean
+
+D = model.DEFAULT_DESIGN
+
+
+def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
+    """The model on *cloud*, or on the scenario's default topology when none is given."""
+    if cloud is None:
+        cloud, topology = SCENARIO.cloud(topology or None)
+    return model.simulate(cloud, design, seed, topology)
+
+
+SCENARIO = Scenario(
+    name="dvr",
+    title="DVR packet paths: what still crosses the network node",
+    default_topology="dvr.yaml",
+    knobs=(
+        Knob("router", D["router"], "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
+             choices=("legacy", "dvr", "ovn")),
+        Knob("ipv6_fast_exit", D["ipv6_fast_exit"], "DVR: route IPv6 north-south out the compute node's fip namespace",
+             kind=boolean),
+        Knob("distributed_snat", D["distributed_snat"], "DVR: SNAT on the compute node (to its fg- address)", kind=boolean),
+        Knob("distributed_dhcp", D["distributed_dhcp"], "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
+             kind=boolean),
+        Knob("vip_arp", D["vip_arp"], "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
+             choices=("static", "learned")),
+        Knob("ovn_distributed_fip", D["ovn_distributed_fip"], "OVN: enable_distributed_floating_ip (model only)",
+             kind=boolean),
+        Knob("flows", D["flows"], f"flows in the traffic matrix ({model.FLOW_PPS} pps each)", kind=int),
+        Knob("fip_fraction", D["fip_fraction"], "share of IPv4 north-south flows whose VM has a floating IP", kind=float),
+        Knob("ipv6_fraction", D["ipv6_fraction"], "share of north-south flows that are IPv6", kind=float),
+        Knob("ew_fraction", D["ew_fraction"], "share of flows that are east-west (routed between subnets)", kind=float),
+        Knob("nn_capacity_pps", D["nn_capacity_pps"], "network node forwarding capacity, packets/s", kind=float),
+    ),
+    simulate=simulate,
+    tolerances=(
+        Tolerance("network_node_share", absolute=1e-6,
+                  why="both backends weigh the same matrix by which classes crossed the network node"),
+    ),
+    needs_topology=True,
+    notebook="dvr.ipynb",
+)
