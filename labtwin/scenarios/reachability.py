@@ -5,8 +5,9 @@ security-group policy; the emulation sends real packets (see the emulation
 issue); the twin says every verdict matches.
 """
 
+from ..emulation import reachability as emulation
 from ..model import reachability as model
-from .base import Knob, Scenario
+from .base import Knob, Scenario, Tolerance
 
 
 def probe_list(text: str) -> str:
@@ -23,5 +24,10 @@ SCENARIO = Scenario(
              kind=probe_list),
     ),
     simulate=model.simulate,
+    emulate=emulation.emulate,
+    tolerances=(
+        Tolerance("probes", why="both backends ask the same questions"),
+        Tolerance("allowed", why="every verdict must match: a real packet crossed real iptables or it did not"),
+    ),
     notebook="00-tour.ipynb",
 )

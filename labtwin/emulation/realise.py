@@ -1,0 +1,215 @@
+"""Apply a :class:`~labtwin.emulation.plan.Plan` with Mininet as the engine; tear it down.
+
+Namespaces are Mininet :class:`mininet.node.Host` objects (an ``mnexec``
+shell holding an unnamed network namespace). Everything else is done with
+argv lists through the :class:`~labtwin.emulation.runner.Runner`, entering a
+namespace with ``nsenter --net=/proc/<pid>/ns/net`` (never through Mininet's
+``cmd()`` shell strings): veths straight into their two namespaces from one
+``ip -batch``, then per namespace ``sysctl``, ``ip -batch``, ``ipset restore``,
+``iptables-restore`` in parallel across namespaces.
+
+We build Hosts directly instead of through ``Mininet()``: ``Mininet.init()``
+raises machine-wide sysctls and rlimits (``fixLimits``), which would change
+the machine. OVS bridges, when a plan has them, are ``ovs-vsctl add-br`` with
+``datapath_type=netdev`` (what ``OVSSwitch(datapath='user')`` sets), without
+a controller (``fail_mode=standalone``).
+
+Teardown is the ledger's (reverse order, tolerant), run on normal exit, on
+exceptions, on SIGINT/SIGTERM (handlers raise, ``finally`` tears down) and at
+interpreter exit (atexit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
+from .ledger import ROOT, Item, Ledger
+from .plan import Plan
+from .runner import Runner, Step, in_netns
+
+#: The argv an mnexec shell ends up running (how the ledger finds it again).
+def holder_argv(node: str) -> tuple[str, ...]:
+    return ("bash", "--norc", "--noediting", "-is", f"mininet:{node}")
+
+
+class Realisation:
+    """A plan made real on this machine: ``with Realisation(plan) as r: ... r.pid(key)``."""
+
+    def __init__(self, plan: Plan, dry_run: bool = False, parallel: int = 8, ledger_dir=None) -> None:
+        self.plan = plan
+        self.dry_run = dry_run
+        self.parallel = parallel
+        self.ledger = Ledger(plan.run_id, ledger_dir)
+        self.runner = Runner(dry_run=dry_run, ledger=self.ledger)
+        self.hosts: dict[str, object] = {}
+        self.pids: dict[str, int] = {}
+        self.timings: dict[str, float] = {}
+        self._down = False
+        self._old_handlers: dict[int, object] = {}
+
+    # --- lifecycle --------------------------------------------------------
+    def __enter__(self) -> "Realisation":
+        self._guard()
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    def up(self) -> dict[str, float]:
+        """Create everything in the plan; return seconds per phase."""
+        self._phase("namespaces", self._namespaces)
+        self._phase("veths", self._veths)
+        self._phase("ovs", self._ovs)
+        self._phase("sysctls", lambda: self._per_ns("sysctls"))
+        self._phase("links", lambda: self._per_ns("links"))
+        self._phase("filters", lambda: self._per_ns("filters"))
+        return self.timings
+
+    def down(self) -> list[str]:
+        """Remove exactly what the ledger lists (idempotent)."""
+        if self._down:
+            return []
+        self._down = True
+        start = time.perf_counter()
+        try:
+            handles = {f"ns:{key}": host.terminate for key, host in self.hosts.items()}
+            report = self.ledger.teardown(handles) if not self.dry_run else []
+            if self.dry_run:
+                self.ledger.close()
+        finally:
+            self._unguard()
+            self.timings["teardown"] = time.perf_counter() - start
+        return report
+
+    def pid(self, key: str) -> int:
+        return self.pids[key]
+
+    def exec_argv(self, key: str, argv) -> tuple[str, ...]:
+        """*argv* run inside namespace *key*."""
+        return in_netns(self.pids[key], argv)
+
+    # --- phases -----------------------------------------------------------
+    def _phase(self, name: str, fn) -> None:
+        start = time.perf_counter()
+        fn()
+        self.timings[name] = time.perf_counter() - start
+
+    def _namespaces(self) -> None:
+        items = [Item(f"ns:{n.key}", "netns", n.node, where=n.key, match=holder_argv(n.node))
+                 for n in self.plan.namespaces]
+        self.ledger.append(items)
+        if self.dry_run:
+            self.pids = {n.key: 100000 + i for i, n in enumerate(self.plan.namespaces)}
+            return
+        from mininet.node import Host
+
+        def make(ns):
+            return ns.key, Host(ns.node, inNamespace=True)
+
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            for key, host in pool.map(make, self.plan.namespaces):
+                self.hosts[key] = host
+                self.pids[key] = host.pid
+                self.ledger.note_pid(Item(f"ns:{key}", "netns", host.name), host.pid)
+
+    def _veths(self) -> None:
+        if not self.plan.veths:
+            return
+        lines, items = [], []
+        for v in self.plan.veths:
+            lines.append(f"link add {v.a_dev} {self._netns(v.a)}type veth peer name {v.b_dev} {self._netns(v.b)}".strip())
+            undo = ("ip", "link", "del", v.a_dev) if v.a == ROOT else None
+            parent = v.a if v.a != ROOT else (v.b if v.b != ROOT else None)
+            items.append(Item(f"veth:{v.a}:{v.a_dev}", "link", f"{v.a_dev}/{v.b_dev}", where=v.a,
+                              parent=parent if v.a != ROOT else None, undo=undo))
+        self.runner.run(Step(("ip", "-batch", "-"), what="create veths", stdin="\n".join(lines) + "\n",
+                             creates=tuple(items), timeout=120))
+
+    def _netns(self, key: str) -> str:
+        return "" if key == ROOT else f"netns {self.pids[key]} "
+
+    def _ovs(self) -> None:
+        for br in self.plan.ovs_bridges:
+            item = Item(f"ovs:{br.name}", "ovs-bridge", br.name, undo=("ovs-vsctl", "--if-exists", "del-br", br.name))
+            self.runner.run(Step(("ovs-vsctl", "add-br", br.name, "--", "set", "bridge", br.name,
+                                  f"datapath_type={br.datapath_type}", "fail_mode=standalone"),
+                                 what=f"create OVS bridge {br.name}", creates=(item,)))
+            self.runner.run(Step(("ip", "link", "set", br.name, "up"), what=f"bring up {br.name}", check=False))
+        for port in self.plan.ovs_ports:
+            argv = ["ovs-vsctl", "add-port", port.bridge, port.dev]
+            if port.tag is not None:
+                argv.append(f"tag={int(port.tag)}")
+            item = Item(f"ovsport:{port.bridge}:{port.dev}", "ovs-port", port.dev, undo=(
+                "ovs-vsctl", "--if-exists", "del-port", port.bridge, port.dev))
+            self.runner.run(Step(tuple(argv), what=f"add {port.dev} to {port.bridge}", creates=(item,)))
+            self.runner.run(Step(("ip", "link", "set", port.dev, "up"), what=f"bring up {port.dev}"))
+
+    def _per_ns(self, what: str) -> None:
+        steps = [s for key, cfg in self.plan.config.items() for s in self._steps(what, key, cfg)]
+        # one namespace's steps stay in order: group them, run groups in parallel
+        groups: dict[str, list[Step]] = {}
+        for key, step in steps:
+            groups.setdefault(key, []).append(step)
+        if self.ledger is not None:
+            self.ledger.append([i for _, s in steps for i in s.creates])
+        plain = Runner(dry_run=self.dry_run)
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            results = list(pool.map(lambda g: [plain.run(s) for s in g], groups.values()))
+        self.runner.steps += plain.steps
+        self.runner.results += plain.results
+        return results
+
+    def _steps(self, what: str, key: str, cfg):
+        pid = self.pids[key]
+        if what == "sysctls" and cfg.sysctls:
+            yield key, Step(in_netns(pid, ["sysctl", "-q", "-w", *cfg.sysctls]), what=f"sysctls in {key}")
+        elif what == "links" and cfg.ip_batch:
+            items = tuple(Item(f"{kind}:{key}:{name}", kind, name, where=key, parent=f"ns:{key}")
+                          for kind, name in cfg.creates)
+            yield key, Step(in_netns(pid, ["ip", "-batch", "-"]), what=f"links in {key}",
+                            stdin="\n".join(cfg.ip_batch) + "\n", creates=items)
+        elif what == "filters" and cfg.rules is not None:
+            rules = cfg.rules
+            if rules.sets:
+                yield key, Step(in_netns(pid, ["ipset", "restore"]), what=f"ipsets in {key}", stdin=rules.ipset,
+                                creates=(Item(f"ipset:{key}", "ipset", f"{rules.sets} sets", where=key,
+                                              parent=f"ns:{key}"),))
+            yield key, Step(in_netns(pid, ["iptables-restore", "-w", "10"]), what=f"iptables in {key}",
+                            stdin=rules.iptables, creates=(Item(f"iptables:{key}", "iptables", f"{rules.rules_v4} rules",
+                                                                where=key, parent=f"ns:{key}"),))
+            yield key, Step(in_netns(pid, ["ip6tables-restore", "-w", "10"]), what=f"ip6tables in {key}",
+                            stdin=rules.ip6tables, creates=(Item(f"ip6tables:{key}", "ip6tables",
+                                                                 f"{rules.rules_v6} rules", where=key,
+                                                                 parent=f"ns:{key}"),))
+
+    # --- signals ----------------------------------------------------------
+    def _guard(self) -> None:
+        atexit.register(self.down)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[sig] = signal.signal(sig, _raise_for(sig))
+
+    def _unguard(self) -> None:
+        atexit.unregister(self.down)
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+
+
+def _raise_for(sig: int):
+    def handler(signum, frame):
+        if sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+    return handler

@@ -1,0 +1,49 @@
+"""Emulation test helpers: skip live tests only where root or OVS is truly absent."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+
+def live_reason():
+    """Why live emulation cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, veth, OVS)"
+    for tool in ("mnexec", "ovs-vsctl", "nsenter", "iptables-restore", "ipset", "tcpdump"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install mininet openvswitch-switch iptables ipset tcpdump)"
+    if subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True).returncode != 0:
+        return "Open vSwitch is not running (labtwin doctor starts it)"
+    return None
+
+
+@pytest.fixture
+def live():
+    reason = live_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def ledger_dir(tmp_path, monkeypatch):
+    path = tmp_path / "ledgers"
+    monkeypatch.setenv("LABTWIN_LEDGER_DIR", str(path))
+    return path
+
+
+def machine_state() -> dict:
+    """What a run must leave as it found: interfaces, named netns, OVS bridges, root iptables, processes."""
+    def out(*argv):
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+    links = sorted(line.split(":")[1].strip().split("@")[0] for line in out("ip", "-o", "link").splitlines())
+    iptables = "\n".join(l for l in out("iptables-save").splitlines() if not l.startswith("#"))
+    procs = sorted(l for l in out("ps", "-eo", "args").splitlines() if "mininet:lt" in l or "tcpdump" in l)
+    return {"links": links, "netns": out("ip", "netns", "list"), "ovs": out("ovs-vsctl", "list-br"),
+            "iptables": iptables, "procs": procs}
+
+
+@pytest.fixture
+def snapshot():
+    return machine_state
