@@ -5,9 +5,8 @@ from __future__ import annotations
 from .base import Knob, Scenario, ScenarioError, Tolerance, topologies_dir
 from .reachability import SCENARIO as REACHABILITY
 from .multisegment import SCENARIO as MULTISEGMENT
-from .dvr import SCENARIO as DVR
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY, DVR, MULTISEGMENT)}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY, MULTISEGMENT)}
 
 
 def get_scenario(name: str) -> Scenario:
