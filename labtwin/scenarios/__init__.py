@@ -5,8 +5,10 @@ from __future__ import annotations
 from .base import Knob, Scenario, ScenarioError, Tolerance, topologies_dir
 from .reachability import SCENARIO as REACHABILITY
 from .multisegment import SCENARIO as MULTISEGMENT
+from .dvr import SCENARIO as DVR
+from .sg_fanout import SCENARIO as SG_FANOUT
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY, MULTISEGMENT)}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY, DVR, MULTISEGMENT, SG_FANOUT)}
 
 
 def get_scenario(name: str) -> Scenario:

@@ -1,0 +1,257 @@
+"""What each firewall strategy writes when a remote group's membership changes.
+
+One agent-loop iteration on a host is handed the devices to refresh
+(``devices_to_refilter``), the new devices to prepare, the removed ones, and
+the group's membership as the server answered ``security_group_info_for_devices``.
+:func:`apply_iteration` updates the host's data-plane state and returns the
+:class:`Work` done: counts from the strategy's semantics, duration from the
+cost profile. Nothing here schedules events: the caller turns the duration
+into a single SimPy timeout (one per iteration, never one per rule).
+
+Counting conventions (the summary's ``updates_total`` is
+``filters_written + filters_removed + group_writes``):
+
+- a *filter* is one port's set of rules or flows (iptables i/o/s chains, the
+  OVS firewall's per-port flows); *written* when the driver rewrites it;
+- a *group object* is a per-host, per-remote-group data-plane object: the
+  ipset ``NIPv4<sg>``, the OVS ``ConjIPFlowManager`` dimension-1 flow set for
+  the (VLAN, remote group), or the proposed subtable; *written* when its
+  content changes (create, entries added/removed, destroy);
+- ``rules_written`` counts rules/flows/entries in what was written;
+- ``objects_changed`` counts written objects whose *content* differs from
+  before (an iptables-save / dump-flows diff would show them).
+
+Formulas for one port joining a self-referencing group (R rules referencing
+the group, b the port's other rules, M existing members spread over hosts
+with m_h members each, H_m hosts with members after the join, the new port
+on a host that already has members):
+
+=========  =====================  ==============================  ===================
+strategy   filters written        group objects written           rules written
+=========  =====================  ==============================  ===================
+iptables   M + 1                  0                               (M+1)(b + R*M)
+ipset      M + 1                  H_m (one ipset per host)        (M+1)(b+R) + H_m
+ovs        M + 1                  H_m (dimension-1 flow sets)     2fM + f + 2R*H_m
+subtable   1                      H_m (one subtable per host)     f + H_m
+=========  =====================  ==============================  ===================
+
+b: the port's other iptables rules (IPTABLES_PORT_BASE_RULES + plain SG
+rules); f: the port's flow count under OVS (an update installs it twice, the
+cookie dance). So 170 members on one host, one join: iptables 171, ipset and
+ovs 172, subtable 2; spread over H hosts: iptables/ipset/ovs still grow with
+M, the subtable costs 1 + H. A join onto a host with no member yet also
+creates that host's group object with all M+1 entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .profiles import CostProfile
+
+FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+
+#: Rules of one IPv4 port's filter under the hybrid iptables driver besides
+#: its security-group rules: ingress chain (INVALID drop, RELATED/ESTABLISHED
+#: return, DHCP reply, fallback jump), egress chain (DHCP request x2, spoof
+#: jump, DHCP-server drop, INVALID drop, RELATED/ESTABLISHED, fallback),
+#: spoof chain (MAC/IP pair, drop) and the two sg-chain jumps: 15, counted
+#: from iptables_firewall.py's chain setup (approximate, IPv4 only).
+IPTABLES_PORT_BASE_RULES = 15
+#: Flows of one port under the OVS firewall besides its security-group rules:
+#: table 60 classification, 71 anti-spoof/ARP/DHCP/ND, 73/81 accept and
+#: ingress base flows: ~20 (openvswitch_firewall.rst, approximate).
+OVS_PORT_BASE_FLOWS = 20
+#: A plain SG rule becomes one flow per ct_state class (new, established).
+OVS_FLOWS_PER_RULE = 2
+#: A remote-group rule under conjunction: dimension-2 flows (new, est) plus
+#: the two accept flows of its conj_id pair (openvswitch_firewall.rst).
+OVS_FLOWS_PER_CONJ_RULE = 4
+#: Dimension-1 flows per member IP per remote-group rule: one per ct_state class.
+OVS_DIM1_FLOWS_PER_IP = 2
+#: ipset_manager.py IPSET_ADD_BULK_THRESHOLD: fewer changes use ipset add/del.
+IPSET_ADD_BULK_THRESHOLD = 5
+
+
+@dataclass
+class HostFirewall:
+    """One host's data-plane state for the group: filtered ports and the group object."""
+
+    host: str
+    #: filtered local port -> (filter size in rules/flows, membership epoch it was computed at)
+    filters: dict = field(default_factory=dict)
+    #: member IPs in the host's group object (ipset / dimension-1 flows / subtable); None: none exists
+    group_ips: Optional[frozenset] = None
+    group_epoch: int = -1
+
+    def view_epoch(self, port: str, firewall: str) -> int:
+        """The membership epoch *port*'s filtering reflects on this host (-1: not filtered)."""
+        if port not in self.filters:
+            return -1
+        return self.filters[port][1] if firewall == "iptables" else self.group_epoch
+
+
+@dataclass
+class Snapshot:
+    """The group as the server answers it: an epoch that grows with each change, and member IPs."""
+
+    epoch: int
+    ips: frozenset
+    members: frozenset
+
+
+@dataclass
+class Work:
+    refreshes: int = 0
+    filters_written: int = 0
+    filters_removed: int = 0
+    group_writes: int = 0
+    rules_written: int = 0
+    objects_changed: int = 0
+    #: (operation, count, duration_s, detail) in the order the agent does them
+    ops: list = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return sum(op[2] for op in self.ops)
+
+    @property
+    def updates(self) -> int:
+        return self.filters_written + self.filters_removed + self.group_writes
+
+
+@dataclass(frozen=True)
+class GroupRules:
+    """The group's rules as the drivers see them: R remote-group rules and b other rules."""
+
+    remote: int
+    other: int
+
+
+def filter_size(firewall: str, rules: GroupRules, members: int, is_member: bool) -> int:
+    """Rules (iptables, ipset) or flows (ovs, subtable) in one port's filter.
+
+    iptables without ipset expands each remote-group rule into one rule per
+    member IP, skipping the port's own (``_expand_sg_rule_with_remote_ips``):
+    R * (M - 1) for a member. ipset: one ``--match-set`` rule per SG rule.
+    OVS: base flows + 2 per plain rule + 4 per conjunctive rule. Subtable:
+    base flows + 2 per plain rule + one jump per ct_state class per remote rule.
+    """
+    if firewall == "iptables":
+        others = members - 1 if is_member else members
+        return IPTABLES_PORT_BASE_RULES + rules.other + rules.remote * max(0, others)
+    if firewall == "ipset":
+        return IPTABLES_PORT_BASE_RULES + rules.other + rules.remote
+    if firewall == "ovs":
+        return OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * rules.other + OVS_FLOWS_PER_CONJ_RULE * rules.remote
+    return OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * (rules.other + rules.remote)
+
+
+def refilters_on_member_update(firewall: str) -> bool:
+    """Does ``security_groups_member_updated`` put the local referencing ports in devices_to_refilter?
+
+    Yes for every Neutron driver (securitygroups_rpc.py); no for the proposed
+    subtable, whose port rules jump to the group table and need no rewrite.
+    """
+    return firewall != "subtable"
+
+
+def apply_iteration(firewall: str, state: HostFirewall, refresh: list, new: list, removed: list,
+                    snap: Snapshot, rules: GroupRules, profile: CostProfile) -> Work:
+    """Do one loop iteration's firewall work on one host; mutate *state*; return the Work."""
+    work = Work()
+    for port in removed:
+        if state.filters.pop(port, None) is not None:
+            work.filters_removed += 1
+    if removed:
+        work.ops.append(("filter_remove", len(removed), profile.port_filter_s * len(removed), {}))
+    _write_filters(firewall, state, refresh, new, snap, rules, profile, work)
+    if firewall != "iptables":
+        _sync_group_object(firewall, state, snap, rules, profile, work)
+    if firewall in ("iptables", "ipset"):
+        _full_chain_rebuild(state, profile, work)
+    elif work.ops:
+        work.ops.append(("flows_apply", 1, profile.ovs_apply_fixed_s, {}))
+    return work
+
+
+def _write_filters(firewall, state, refresh, new, snap, rules, profile, work) -> None:
+    """update_port_filter for *refresh*, prepare_port_filter for *new*."""
+    for kind, ports in (("filter_rewrite", refresh), ("filter_prepare", new)):
+        if not ports:
+            continue
+        flows = changed = 0
+        for port in ports:
+            size = filter_size(firewall, rules, len(snap.members), port in snap.members)
+            old = state.filters.get(port)
+            # iptables filters embed the member IPs: a new epoch changes them.
+            changed += old is None or (firewall == "iptables" and old[1] != snap.epoch)
+            state.filters[port] = (size, snap.epoch)
+            flows += size
+        cost = profile.port_filter_s * len(ports)
+        if firewall in ("ovs", "subtable"):
+            # OVS update_port_filter: install under a temporary cookie, delete the
+            # old flows strictly, reinstall with the default cookie (3 flow-mod
+            # passes, 2 of them installs); a new port's flows are installed once.
+            passes, installs = (3, 2) if kind == "filter_rewrite" else (1, 1)
+            cost += passes * flows * profile.ovs_flow_s
+            flows *= installs
+        # iptables/ipset: generating and applying the chains is the full rebuild's cost.
+        work.refreshes += len(ports)
+        work.filters_written += len(ports)
+        work.objects_changed += changed
+        work.rules_written += flows
+        work.ops.append((kind, len(ports), cost, {"rules": flows}))
+
+
+def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
+    """Bring the host's group object (ipset / dimension-1 flows / subtable) to the snapshot.
+
+    The object exists while the host has a local port referencing the group
+    (an empty group gets no ipset). Entries: one per member IP, times
+    2R for the OVS dimension-1 flows (one per ct_state class per rule).
+    """
+    has_refs = any(p in snap.members for p in state.filters)
+    target = snap.ips if has_refs else None
+    per_ip = OVS_DIM1_FLOWS_PER_IP * rules.remote if firewall == "ovs" else 1
+    old = state.group_ips
+    state.group_epoch = snap.epoch if target is not None else -1
+    if target == old:
+        return
+    if target is None:
+        entries, op_detail = 0, {"action": "destroy"}
+    elif old is None:
+        entries, op_detail = len(target) * per_ip, {"action": "create"}
+    else:
+        entries, op_detail = len(target ^ old) * per_ip, {"action": "diff"}
+    state.group_ips = target
+    work.group_writes += 1
+    work.objects_changed += 1
+    work.rules_written += entries
+    op = {"ipset": "ipset_write", "ovs": "conj_ip_flows", "subtable": "group_table_write"}[firewall]
+    work.ops.append((op, entries, _group_cost(firewall, old, target, entries, profile), op_detail))
+
+
+def _group_cost(firewall, old, target, entries, profile) -> float:
+    if firewall != "ipset":
+        return entries * profile.ovs_flow_s
+    changes = len((target or frozenset()) ^ (old or frozenset()))
+    if old is not None and target is not None and changes < IPSET_ADD_BULK_THRESHOLD:
+        return changes * profile.ipset_cmd_s  # one `ipset add/del` per change
+    # create, or >= 5 changes: `ipset restore` of <name>-n, then swap and destroy
+    return 3 * profile.ipset_cmd_s + len(target or ()) * profile.ipset_entry_s
+
+
+def _full_chain_rebuild(state, profile, work) -> None:
+    """filter_defer_apply_off: rebuild every filtered port's chains, then save/restore the table.
+
+    The cost grows with the total rules on the host, not with what changed.
+    Recorded as an operation; not counted in updates (unchanged chains come
+    out identical).
+    """
+    if not work.ops:
+        return
+    total = sum(size for size, _ in state.filters.values())
+    cost = profile.iptables_apply_fixed_s + total * (profile.iptables_rule_s + profile.iptables_restore_rule_s)
+    work.ops.append(("chain_rebuild", total, cost, {"ports": len(state.filters)}))
