@@ -199,3 +199,19 @@ def test_sweep_load_shape(cloud):
 def test_bad_fraction_is_refused():
     with pytest.raises(ValueError, match="fip_fraction"):
         full_design({"fip_fraction": 1.5})
+
+
+def test_figures_draw_every_class_and_design(cloud):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from labtwin.report import dvr_figures as figures
+
+    runs = {r: simulate(cloud, {"router": r}, seed=1, duration=0.02) for r in ("legacy", "dvr")}
+    fig = figures.path_figure(runs["dvr"])
+    drawn = [ax for ax in fig.axes if ax.collections]
+    assert len(drawn) == len(CLASSES)
+    assert len(figures.path_graph(runs["dvr"].summary["paths"][1])) == len(runs["dvr"].summary["paths"][1]["hops"])
+    assert len(figures.failover_timeline(runs).axes) == 1
+    df = sweep_load(cloud, {"legacy": {"router": "legacy"}}, [100, 200], duration=0.02)
+    assert len(figures.load_curve(df).axes) == 3

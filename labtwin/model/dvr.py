@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..description import Cloud
 from ..records import Recorder, Run
-from .dvr_endpoints import pick_endpoints, same_host_ratio, the_router
+from .dvr_endpoints import network_node, pick_endpoints, same_host_ratio, the_router
 from .dvr_failover import run_failover
 from .dvr_paths import CLASSES, ClassPath, class_paths
 from .dvr_traffic import FLOW_PPS, class_weights, expected_share, run_traffic
@@ -84,6 +84,7 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration
     stats = run_traffic(weights, crossing, design["flows"], design["nn_capacity_pps"], rng, duration)
     summary = {
         "paths": [p.as_dict() for p in paths],
+        "network_node": network_node(cloud).name,
         "network_node_share": round(expected_share(weights, crossing), 6),
         "class_weights": {cls: round(w, 6) for cls, w in weights.items()},
         **{k: round(v, 6) for k, v in stats.summary(design["nn_capacity_pps"]).items()},
