@@ -138,6 +138,8 @@ def remove(items: list[Item], pids: dict[str, int], handles: dict[str, Callable[
             report.append(f"removed with namespace {item.parent}: {label}")
         elif item.undo:
             result = runner.run(Step(item.undo, what=f"undo {label}", check=False, timeout=15))
+            if item.kind == "link" and item.where == ROOT:
+                _wait_link_gone(item.name)
             report.append(f"{'removed' if result.ok else 'already gone'}: {label}")
         else:
             report.append(f"nothing to undo: {label}")
@@ -167,6 +169,13 @@ def _wait_gone(pids: set[int], timeout: float = 3.0) -> None:
     for p in pids:
         while time.monotonic() < deadline and _cmdline(p) is not None and not _zombie(p):
             time.sleep(0.005)
+
+
+def _wait_link_gone(name: str, timeout: float = 3.0) -> None:
+    """Root links can outlive their deletion briefly (namespace cleanup is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path("/sys/class/net", name).exists():
+        time.sleep(0.01)
 
 
 def process_table() -> dict[int, tuple[str, ...]]:

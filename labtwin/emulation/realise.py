@@ -128,10 +128,12 @@ class Realisation:
         lines, items = [], []
         for v in self.plan.veths:
             lines.append(f"link add {v.a_dev} {self._netns(v.a)}type veth peer name {v.b_dev} {self._netns(v.b)}".strip())
-            undo = ("ip", "link", "del", v.a_dev) if v.a == ROOT else None
-            parent = v.a if v.a != ROOT else (v.b if v.b != ROOT else None)
-            items.append(Item(f"veth:{v.a}:{v.a_dev}", "link", f"{v.a_dev}/{v.b_dev}", where=v.a,
-                              parent=parent if v.a != ROOT else None, undo=undo))
+            if ROOT in (v.a, v.b):  # a root end is deleted explicitly (synchronously)
+                dev = v.a_dev if v.a == ROOT else v.b_dev
+                items.append(Item(f"veth:root:{dev}", "link", dev, undo=("ip", "link", "del", dev)))
+            else:  # both ends inside our namespaces: the pair goes with either
+                items.append(Item(f"veth:{v.a}:{v.a_dev}", "link", f"{v.a_dev}/{v.b_dev}", where=v.a,
+                                  parent=f"ns:{v.a}"))
         self.runner.run(Step(("ip", "-batch", "-"), what="create veths", stdin="\n".join(lines) + "\n",
                              creates=tuple(items), timeout=120))
 
