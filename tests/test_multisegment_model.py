@@ -201,3 +201,21 @@ def test_doctests(module):
 
     failed, tried = doctest.testmod(importlib.import_module(f"labtwin.model.{module}"))
     assert tried > 0 and failed == 0
+
+
+# --- figures and tables (read the records, recompute nothing) ------------------------------
+def test_report_reads_the_run(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from labtwin.report import multisegment_figures as figures
+
+    leak = run(segments_per_host="many", bridge_naming="network", migration="rolling-restart", demand=1100)
+    frame = figures.allocation_frame(leak)
+    assert frame["ok"].iloc[-1] == leak.summary["allocations_ok"] == 1100
+    assert list(figures.segment_additions(leak)["segment"]) == ["rack1-s2"]
+    table = figures.bridge_table(leak)
+    assert table["collision"].tolist() == [True] and table["segments"].iloc[0] == "r1-seg1, rack1-s2"
+    for fig in (figures.allocation_figure([leak, run(segments_per_host="one")]), figures.migration_timeline(leak)):
+        fig.savefig(tmp_path / "f.png")
+        assert (tmp_path / "f.png").stat().st_size > 1000

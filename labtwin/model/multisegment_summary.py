@@ -50,6 +50,7 @@ def bridges(sim) -> dict:
     longest = longest_name(names)
     out = {
         "bridge_names": {h: agent.bridge_names() for h, agent in sim.agents.items()},
+        "l2_domains": {h: {d: list(s) for d, s in sorted(a.domains.items())} for h, a in sim.agents.items()},
         "bridge_collisions": collisions,
         "bridge_collision_count": len(collisions),
         "bridge_collisions_seen": len(sim.seen_collisions),
