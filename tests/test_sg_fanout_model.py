@@ -156,3 +156,23 @@ def test_a_cheaper_profile_file_makes_iptables_faster(tmp_path):
     path = save_profile(TRAIN_2019.with_overrides(name="fast", iptables_rule_s=1e-5), tmp_path / "fast.json")
     design = SCENARIO.design({"members": "150", "hosts": "1", "placement": "packed", "profile": str(path)})
     assert SCENARIO.simulate(None, design, 0, "").summary["port_ready_s"] < 10
+
+
+def test_figures_show_each_strategy_and_its_slope(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from labtwin.report.sg_fanout_figures import growth_figure, ready_figure
+
+    df = sweep(members=[100, 300, 1000], hosts=[1, 10], placement="spread")
+    growth = growth_figure(df)
+    labels = [t.get_text() for t in growth.axes[0].get_legend().get_texts()]
+    assert [label.split()[0] for label in labels] == ["iptables", "ipset", "ovs", "subtable"]
+    assert labels[0].startswith("iptables (slope 1.9") or labels[0].startswith("iptables (slope 2.0")
+    ready = ready_figure(df)
+    assert [ax.get_title() for ax in ready.axes] == ["1 host", "10 hosts"]
+    growth.savefig(tmp_path / "growth.png")
+    ready.savefig(tmp_path / "ready.png")
+    assert (tmp_path / "ready.png").stat().st_size > 10_000
+    plt.close("all")
