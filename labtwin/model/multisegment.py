@@ -183,7 +183,7 @@ class Simulation:
             if op.op != "tap_plug":  # one per port: kept out of the records to keep them small
                 self.rec.operation(op.op, host, self.env.now, op.duration, subject=op.subject, **op.detail)
         for col in agent.collisions():
-            key = (host, col["device"], tuple(col["segments"]))
+            key = (host, col["device"])
             if key not in self.seen_collisions:
                 self.seen_collisions.add(key)
                 self.rec.event(self.env.now, "bridge_collision", host, col["device"], segments=col["segments"])
