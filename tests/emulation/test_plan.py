@@ -157,3 +157,11 @@ def test_flows_knob():
     for bad in ("tcp", "icmp:3", "sctp:1", "tcp:0"):
         with pytest.raises(ValueError):
             parse_flows(bad)
+
+
+def test_doctor_gives_a_reason_for_each_missing_thing(monkeypatch):
+    from labtwin.emulation import doctor
+    monkeypatch.setattr(doctor.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)
+    ok, reasons = doctor.emulation_possible(start_ovs=False)
+    assert not ok and any("root" in r for r in reasons) and any("apt-get install mininet" in r for r in reasons)
