@@ -125,7 +125,7 @@ def _summary(recorder: Recorder, real: Realisation, the_plan) -> dict:
     latencies = sorted(p.latency_s for p in allowed if p.latency_s is not None)
     bringup = sum(v for k, v in real.timings.items() if k != "teardown")
     ports = sum(n.role == "port" for n in the_plan.namespaces)
-    return {"probes": len(probes), "allowed": len(allowed), "blocked": len(probes) - len(allowed), "matrix": matrix,
+    return {"probe_count": len(probes), "allowed": len(allowed), "blocked": len(probes) - len(allowed), "matrix": matrix,
             "bringup_s": round(bringup, 4), "teardown_s": round(real.timings.get("teardown", 0.0), 4),
             "ports": ports, "namespaces": len(the_plan.namespaces),
             "probe_latency_max_s": round(latencies[-1], 6) if latencies else None}

@@ -26,7 +26,7 @@ SCENARIO = Scenario(
     simulate=model.simulate,
     emulate=emulation.emulate,
     tolerances=(
-        Tolerance("probes", why="both backends ask the same questions"),
+        Tolerance("probe_count", why="both backends ask the same questions"),
         Tolerance("allowed", why="every verdict must match: a real packet crossed real iptables or it did not"),
     ),
     notebook="00-tour.ipynb",
