@@ -1,8 +1,10 @@
 """Emulation test helpers: skip live tests only where root or OVS is truly absent."""
 
+import fcntl
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -19,11 +21,21 @@ def live_reason():
     return None
 
 
+#: Live tests compare machine-wide state before and after, so two of them (from
+#: two pytest processes, e.g. two developers' runs on one machine) must not
+#: overlap. Ad-hoc emulation while tests run: `flock /run/labtwin/live-tests.lock CMD`.
+LIVE_LOCK = Path("/run/labtwin/live-tests.lock")
+
+
 @pytest.fixture
 def live():
     reason = live_reason()
     if reason:
         pytest.skip(reason)
+    LIVE_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LIVE_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 @pytest.fixture
