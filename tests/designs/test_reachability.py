@@ -1,0 +1,32 @@
+"""Design checks on the security groups of topologies/minimal.yaml.
+
+vm-a and vm-b are in the default group, vm-c only in `ssh`, vm-d in both.
+"""
+
+import pytest
+
+from labtwin.testing import assert_blocked, assert_reachable, assert_twin_agrees
+
+
+def test_members_of_the_default_group_reach_each_other(simulate):
+    run = simulate("reachability")
+    for src, dst in [("vm-a", "vm-b"), ("vm-b", "vm-a"), ("vm-a", "vm-d"), ("vm-d", "vm-b")]:
+        assert_reachable(run, src, dst, "icmp")
+        assert_reachable(run, src, dst, "tcp:22")
+
+
+def test_ssh_only_port_accepts_ssh_but_cannot_send(simulate):
+    run = simulate("reachability")
+    assert_reachable(run, "vm-a", "vm-c", "tcp:22")
+    assert_blocked(run, "vm-a", "vm-c", "icmp")
+    for dst in ("vm-a", "vm-b", "vm-d"):  # the ssh group has no egress rule
+        assert_blocked(run, "vm-c", dst, "tcp:22")
+        assert_blocked(run, "vm-c", dst, "icmp")
+
+
+@pytest.mark.emulation
+@pytest.mark.slow
+def test_real_packets_confirm_the_ssh_only_port(emulate):
+    run = emulate("reachability")
+    assert_reachable(run, "vm-a", "vm-c", "tcp:22")
+    assert_blocked(run, "vm-c", "vm-a", "tcp:22")
