@@ -362,6 +362,11 @@ class Cloud(_Frozen):
                 members[group].append(port)
         return {name: tuple(ports) for name, ports in members.items()}
 
+    @cached_property
+    def vm_ports(self) -> tuple[Port, ...]:
+        """Ports that stand for VMs: compute-owned, bound to a host, with an address."""
+        return tuple(p for p in self.ports if p.device_owner.startswith("compute:") and p.host and p.ips)
+
     def ports_on(self, host: str) -> tuple[Port, ...]:
         return tuple(p for p in self.ports if p.host == host)
 

@@ -15,40 +15,14 @@ from itertools import permutations
 from pathlib import Path
 from typing import Optional
 
-from ..description import Cloud, Port
+from ..description import Cloud
+from ..description.flows import parse_flows
 from ..records import Recorder, Run
 from . import captures as cap
 from .naming import new_run_id
 from .plan import plan
 from .probes import ProbeSpec, probe
 from .realise import Realisation
-
-
-def parse_flows(text: str) -> list[tuple[str, Optional[int]]]:
-    """The ``probes`` knob (``icmp,tcp:22,udp:53``) as (protocol, port) pairs.
-
-    Parsed here, not imported from the model: the two backends stay independent.
-
-    >>> parse_flows("icmp, tcp:22")
-    [('icmp', None), ('tcp', 22)]
-    """
-    flows = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        proto, _, port = part.partition(":")
-        if proto in ("icmp", "arp") and not port:
-            flows.append((proto, None))
-        elif proto in ("tcp", "udp") and port.isdigit() and 0 < int(port) < 65536:
-            flows.append((proto, int(port)))
-        else:
-            raise ValueError(f"bad flow {part!r}: use icmp, tcp:PORT or udp:PORT")
-    return flows
-
-
-def vm_ports(cloud: Cloud) -> list[Port]:
-    """Ports standing for VMs: compute-owned, bound to a host, with an address."""
-    return [p for p in cloud.ports if p.device_owner.startswith("compute:") and p.host and p.ips]
 
 
 def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None,
@@ -108,11 +82,11 @@ def _start_captures(real: Realisation, out: Path, the_plan) -> list:
 
 def _specs(cloud: Cloud, the_plan, flows) -> list[ProbeSpec]:
     specs = []
-    for src, dst in permutations(vm_ports(cloud), 2):
+    for src, dst in permutations(cloud.vm_ports, 2):
         ends = the_plan.endpoints[src.name], the_plan.endpoints[dst.name]
-        for proto, port in flows:
+        for flow in flows:
             ip = next((i for i in ends[1].ips if i.version == 4), ends[1].ips[0])
-            specs.append(ProbeSpec(src.name, dst.name, ends[0].ns, str(ip), proto, port))
+            specs.append(ProbeSpec(src.name, dst.name, ends[0].ns, str(ip), flow.protocol, flow.port))
     return specs
 
 

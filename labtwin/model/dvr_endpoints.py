@@ -63,11 +63,6 @@ class Endpoints:
     vip: Optional[Vip]
 
 
-def vm_ports(cloud: Cloud) -> list[Port]:
-    """Ports that stand for VMs: compute-owned, bound to a host, with an address."""
-    return [p for p in cloud.ports if p.device_owner.startswith("compute:") and p.host and p.ips]
-
-
 def the_router(cloud: Cloud) -> Router:
     """The router the scenario studies: the first one with an external gateway and interfaces."""
     for router in cloud.routers:
@@ -113,7 +108,7 @@ def has_fip(cloud: Cloud, router: Router, port: Port) -> bool:
 def routed_pairs(cloud: Cloud, router: Router) -> list[tuple[Port, Port]]:
     """Ordered VM pairs whose IPv4 traffic the router routes (different router subnets)."""
     pairs = []
-    for a, b in permutations(vm_ports(cloud), 2):
+    for a, b in permutations(cloud.vm_ports, 2):
         sa, sb = routed_subnet(cloud, router, a), routed_subnet(cloud, router, b)
         if sa is not None and sb is not None and sa.name != sb.name:
             pairs.append((a, b))
@@ -129,7 +124,7 @@ def same_host_ratio(cloud: Cloud, router: Router) -> float:
 
 
 def pick_endpoints(cloud: Cloud, router: Router) -> Endpoints:
-    vms = vm_ports(cloud)
+    vms = list(cloud.vm_ports)
     pairs = routed_pairs(cloud, router)
     v4 = [p for p in vms if routed_subnet(cloud, router, p) is not None]
     v6 = [p for p in vms if routed_subnet(cloud, router, p, 6) is not None]

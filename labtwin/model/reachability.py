@@ -9,25 +9,17 @@ from __future__ import annotations
 
 from itertools import permutations
 
-from ..description import Cloud, Port
+from ..description import Cloud
+from ..description.flows import parse_flows
 from ..records import Recorder, Run
-from .policy import Flow, evaluate
-
-
-def vm_ports(cloud: Cloud) -> list[Port]:
-    """Ports that stand for VMs: compute-owned, bound to a host, with an address."""
-    return [p for p in cloud.ports if p.device_owner.startswith("compute:") and p.host and p.ips]
-
-
-def parse_flows(text: str) -> list[Flow]:
-    return [Flow.parse(part) for part in text.split(",") if part.strip()]
+from .policy import evaluate
 
 
 def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "") -> Run:
     recorder = Recorder()
     flows = parse_flows(design["probes"])
     matrix: dict[str, dict[str, list[str]]] = {}
-    for src, dst in permutations(vm_ports(cloud), 2):
+    for src, dst in permutations(cloud.vm_ports, 2):
         for flow in flows:
             verdict = evaluate(cloud, src, dst, flow)
             recorder.probe(src.name, dst.name, flow.protocol, flow.port,

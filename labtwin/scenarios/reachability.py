@@ -6,13 +6,14 @@ issue); the twin says every verdict matches.
 """
 
 from ..emulation import reachability as emulation
+from ..description.flows import parse_flows
 from ..model import reachability as model
 from .base import Knob, Scenario, Tolerance
 
 
 def probe_list(text: str) -> str:
     """Check a probe list such as ``icmp,tcp:22`` (a bad entry is a knob error)."""
-    return ",".join(str(flow) for flow in model.parse_flows(text))
+    return ",".join(str(flow) for flow in parse_flows(text))
 
 
 SCENARIO = Scenario(

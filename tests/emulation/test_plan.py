@@ -14,7 +14,7 @@ from labtwin.emulation.ledger import Item, Ledger, read
 from labtwin.emulation.clean import clean
 from labtwin.emulation.plan import PlanError, plan
 from labtwin.emulation.realise import Realisation
-from labtwin.emulation.reachability import parse_flows
+from labtwin.description.flows import parse_flows
 from labtwin.emulation.runner import Runner, Step
 
 
@@ -153,7 +153,7 @@ def test_names_are_checked():
 
 
 def test_flows_knob():
-    assert parse_flows("icmp,tcp:22,udp:53") == [("icmp", None), ("tcp", 22), ("udp", 53)]
+    assert [(f.protocol, f.port) for f in parse_flows("icmp,tcp:22,udp:53")] == [("icmp", None), ("tcp", 22), ("udp", 53)]
     for bad in ("tcp", "icmp:3", "sctp:1", "tcp:0"):
         with pytest.raises(ValueError):
             parse_flows(bad)
