@@ -140,28 +140,24 @@ def _emit(header: dict, as_json: bool):
         click.echo(f"  {key}: {value if not isinstance(value, (dict, list)) else to_json(value)}")
 
 
-@main.command()
-@run_options
-@friendly_errors
-def simulate(scenario, topology, sets, seed, out, as_json):
-    """Run the model of SCENARIO."""
-    from . import api
+def _single_run(backend: str, doing: str, doc: str):
+    """A command that runs one backend of a scenario and prints its summary."""
 
-    with err.status(f"simulating {scenario}"):
-        run = api.simulate(scenario, topology, seed, out, **parse_sets(sets))
-    _emit(run.header(), as_json)
+    @run_options
+    @friendly_errors
+    def command(scenario, topology, sets, seed, out, as_json):
+        from . import api
+
+        with err.status(f"{doing} {scenario}"):
+            run = getattr(api, backend)(scenario, topology, seed, out, **parse_sets(sets))
+        _emit(run.header(), as_json)
+
+    command.__doc__ = doc
+    return main.command(name=backend)(command)
 
 
-@main.command()
-@run_options
-@friendly_errors
-def emulate(scenario, topology, sets, seed, out, as_json):
-    """Run the emulation of SCENARIO on this machine (root, Open vSwitch)."""
-    from . import api
-
-    with err.status(f"emulating {scenario}"):
-        run = api.emulate(scenario, topology, seed, out, **parse_sets(sets))
-    _emit(run.header(), as_json)
+simulate = _single_run("simulate", "simulating", "Run the model of SCENARIO.")
+emulate = _single_run("emulate", "emulating", "Run the emulation of SCENARIO on this machine (root, Open vSwitch).")
 
 
 @main.command()
