@@ -191,7 +191,9 @@ def _hops_at(run: Run, path: dict, node: str) -> list[str]:
 
 def _node_label(run: Run, node: str) -> str:
     hosts = _node_hosts(run, node)
-    return f"the {node} node ({', '.join(sorted(hosts))})" if hosts else node
+    if hosts:
+        return f"the {node} node ({', '.join(sorted(hosts))})"
+    return f"{node}* (a namespace or device)" if node.endswith("-") else node
 
 
 def assert_path_crosses(run: Run, traffic_class: str, node: str) -> None:

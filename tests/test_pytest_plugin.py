@@ -181,3 +181,11 @@ def test_load_trace_needs_one_run(tmp_path):
 def test_summary_helpers_refuse_a_run_of_another_scenario():
     with pytest.raises(RunMismatch, match="reads a sg-fanout run's summary; got a reachability run"):
         assert_updates_at_most(simulate("reachability"), 2)
+
+
+def test_the_readme_example_runs_as_shown(pytester, monkeypatch):
+    readme = (TOPOLOGIES.parent / "README.md").read_text().split("## Design checks in pytest", 1)[1]
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setattr(labtwin.pytest_plugin, "emulation_possible", lambda: (False, ["not root"]))
+    pytester.makepyfile(test_readme=example)
+    pytester.runpytest(*QUIET).assert_outcomes(passed=1, skipped=1)

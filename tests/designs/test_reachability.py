@@ -30,3 +30,18 @@ def test_real_packets_confirm_the_ssh_only_port(emulate):
     run = emulate("reachability")
     assert_reachable(run, "vm-a", "vm-c", "tcp:22")
     assert_blocked(run, "vm-c", "vm-a", "tcp:22")
+
+
+@pytest.mark.emulation
+@pytest.mark.slow
+def test_model_and_emulation_agree_on_every_verdict(twin):
+    report, model, emulation = twin("reachability")
+    assert_twin_agrees(report)
+
+
+def test_recorded_packets_show_the_ssh_only_port_cannot_send(trace):
+    run = trace("traces/reachability")  # a committed emulation run: no root needed
+    assert run.backend == "emulation"
+    assert_reachable(run, "vm-a", "vm-c", "tcp:22")
+    for dst in ("vm-a", "vm-b", "vm-d"):
+        assert_blocked(run, "vm-c", dst, "tcp:22")
