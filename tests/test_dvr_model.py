@@ -7,7 +7,7 @@ import random
 import pytest
 
 from labtwin.description import load_cloud
-from labtwin.model import dvr_names as names
+from labtwin.description import neutron_names as names
 from labtwin.model.dvr import full_design, simulate, sweep_load
 from labtwin.model.dvr_failover import run_failover
 from labtwin.model.dvr_paths import CLASSES, class_paths

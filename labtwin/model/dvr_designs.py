@@ -15,7 +15,7 @@ natively and has no fast-exit for IPv6 (ml2ovs-ovn-convergence spec).
 
 from __future__ import annotations
 
-from . import dvr_names as names
+from ..description import neutron_names as names
 from .dvr_endpoints import Endpoints
 from .dvr_plane import Leg, Plane, hops
 

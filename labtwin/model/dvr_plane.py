@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..description import Cloud, Network, Port, Router, Subnet
-from . import dvr_names as names
+from ..description import neutron_names as names
 from .dvr_endpoints import routed_subnet
 
 FABRIC, EXTERNAL = "fabric", "external"

@@ -1,4 +1,4 @@
-"""Neutron's names for the L3 pieces of a DVR (or legacy) router, and OVN's.
+"""Neutron's names for the L3 pieces of a DVR (or legacy) router, and OVN's (shared by model and emulation).
 
 Namespaces carry the full id (``qrouter-<router_id>``, ``snat-<router_id>``,
 ``fip-<ext_net_id>``, ``qdhcp-<net_id>``). Devices are the prefix plus the id,
@@ -23,7 +23,7 @@ True
 
 from __future__ import annotations
 
-from ..description.schema import derived_id
+from .schema import derived_id
 
 #: neutron-lib ``LINUX_DEV_LEN``: what the Linux interface driver cuts device names to.
 DEV_NAME_LEN = 14
