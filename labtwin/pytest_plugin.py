@@ -16,6 +16,8 @@ Installed with labtwin (entry point ``pytest11``), it gives tests:
   ``--labtwin-seed N`` (the seed when a check gives none; default 1), also
   settable as ini keys ``labtwin_topologies`` and ``labtwin_seed``.
 
+A cached run is shared by every check that asks for it: treat it as read-only.
+
 The assertion helpers live in :mod:`labtwin.testing`.
 """
 
@@ -23,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -74,29 +74,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 
 def emulation_possible() -> tuple[bool, list[str]]:
-    """Whether this machine can emulate, and why not (``labtwin doctor``'s answer when present)."""
-    try:
-        from .emulation.doctor import emulation_possible as doctor
-    except ImportError:
-        return _root_and_ovs()
+    """Whether this machine can emulate, and why not: ``labtwin doctor``'s answer."""
+    from .emulation.doctor import emulation_possible as doctor
+
     return doctor()
-
-
-def _root_and_ovs() -> tuple[bool, list[str]]:
-    reasons = []
-    if os.geteuid() != 0:
-        reasons.append("not root (emulation creates namespaces and OVS bridges)")
-    exe = shutil.which("ovs-vsctl")
-    if exe is None:
-        reasons.append("ovs-vsctl not found (install openvswitch-switch)")
-    else:
-        try:
-            done = subprocess.run([exe, "--timeout=5", "show"], capture_output=True, text=True, timeout=10)
-            if done.returncode != 0:
-                reasons.append(f"ovs-vsctl show failed: {done.stderr.strip() or done.returncode} (is ovs-vswitchd running?)")
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            reasons.append(f"ovs-vsctl show failed: {exc}")
-    return not reasons, reasons
 
 
 @dataclass

@@ -189,3 +189,16 @@ def test_the_readme_example_runs_as_shown(pytester, monkeypatch):
     monkeypatch.setattr(labtwin.pytest_plugin, "emulation_possible", lambda: (False, ["not root"]))
     pytester.makepyfile(test_readme=example)
     pytester.runpytest(*QUIET).assert_outcomes(passed=1, skipped=1)
+
+
+def test_skip_reason_comes_from_labtwin_doctor(pytester, monkeypatch):
+    import labtwin.emulation.doctor
+
+    monkeypatch.setattr(labtwin.emulation.doctor.os, "geteuid", lambda: 1000)
+    pytester.makepyfile(test_design='''
+def test_twin(twin):
+    twin("reachability")
+''')
+    result = pytester.runpytest(*QUIET, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*emulation not possible here: not root: run as root*"])
