@@ -32,6 +32,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from ..description.generate import next_free_block  # noqa: F401 - re-exported for the model
+
 MULTIPLE_SEGMENTS = "host_connected_to_multiple_segments"
 NO_SEGMENT = "host_not_connected_to_any_segment"
 EXHAUSTED = "subnet_exhausted"
@@ -163,24 +165,6 @@ class RoutedIpam:
         elif not pool.claim(ip):
             raise IpamError(EXHAUSTED, f"{ipaddress.ip_address(ip)} is not free on subnet {subnet}")
         return pool, ip
-
-
-def next_free_block(taken: Iterable[ipaddress.IPv4Network], after: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network:
-    """The first /*prefix* block at or after *after* that overlaps nothing in *taken*.
-
-    >>> n = ipaddress.ip_network
-    >>> str(next_free_block([n("10.1.0.0/22")], n("10.1.0.0/22"), 22))
-    '10.1.4.0/22'
-    """
-    taken = list(taken)
-    size = 2 ** (32 - prefix)
-    start = int(after.network_address) // size * size
-    while start + size <= 2**32:
-        block = ipaddress.ip_network((start, prefix))
-        if not any(block.overlaps(t) for t in taken):
-            return block
-        start += size
-    raise ValueError(f"no free /{prefix} left after {after}")
 
 
 def next_vlan(used: Iterable[int]) -> int:
