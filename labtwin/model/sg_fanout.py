@@ -35,7 +35,7 @@ import pandas as pd
 from ..description import Cloud
 from ..records import Run
 from .profiles import load_profile
-from .sg_fanout_layout import Layout, generated_layout, layout_from_cloud
+from ..description.sg_fanout import Layout, generated_layout, layout_from_cloud
 from .sg_fanout_process import FanoutRun, rounded, simulate_layout
 from .sg_fanout_strategies import FIREWALLS
 

@@ -15,7 +15,7 @@ import simpy
 
 from ..records import Recorder
 from .profiles import CostProfile, load_profile
-from .sg_fanout_layout import Layout, Member
+from ..description.sg_fanout import Layout, Member
 from .sg_fanout_strategies import FIREWALLS, GroupRules, HostFirewall, Snapshot, Work, apply_iteration, \
     refilters_on_member_update
 
