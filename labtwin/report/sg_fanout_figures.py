@@ -8,6 +8,7 @@ run: ``firewall``, ``members``, ``hosts``, ``rules_written``, ``port_ready_s``,
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, NullLocator
 import numpy as np
 import pandas as pd
 
@@ -85,3 +86,90 @@ def ready_figure(df: pd.DataFrame):
     fig.suptitle("Time to ready per firewall strategy (dashed: 5 minutes)")
     fig.tight_layout()
     return fig
+
+
+#: Operations that write one port's filter each (count = ports), and the ones
+#: that write one per-host group object each (ipset, OVS dimension-1 flows, subtable).
+FILTER_OPS = ("filter_rewrite", "filter_prepare", "filter_remove")
+GROUP_OPS = ("ipset_write", "conj_ip_flows", "group_table_write")
+
+
+def writes_per_host(run) -> pd.DataFrame:
+    """Port filters and group objects each host wrote: one row per host, hosts without work included.
+
+    The two columns add up to the summary's ``updates_total``.
+    """
+    ops = run.operations
+    hosts = list(run.summary["busy_s"])
+    filters = ops[ops["op"].isin(FILTER_OPS)].groupby("host")["count"].sum()
+    groups = ops[ops["op"].isin(GROUP_OPS)].groupby("host").size()
+    return pd.DataFrame({"host": hosts,
+                         "filters": [int(filters.get(h, 0)) for h in hosts],
+                         "group_objects": [int(groups.get(h, 0)) for h in hosts]})
+
+
+def join_figure(run, curve: pd.DataFrame | None = None):
+    """One run at a glance: what each host wrote (left), and time to ready against group size (right).
+
+    *run* is one ``sg-fanout`` run; *curve* is an optional
+    :func:`labtwin.model.sg_fanout.sweep` of the same strategy, hosts and
+    placement over other group sizes, drawn as a line through the run's dot.
+    Made for the notebook's sliders: fixed axes, so that moving a slider moves
+    the bars and the dot, not the scales.
+    """
+    s = run.summary
+    colour = COLOURS.get(s["firewall"], "grey")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    _writes_bars(left, writes_per_host(run), colour)
+    left.set_title(f"{s['updates_total']:,} updates: {s['filters_written'] + s['filters_removed']:,} port filters "
+                   f"+ {s['group_writes']:,} group objects; {s['rules_written']:,} rules/flows/entries",
+                   fontsize=9)
+    _ready_line(right, curve, s, colour)
+    fig.suptitle(f"{s['firewall']}: {s['members']} members on {s['hosts_with_members']} of {s['hosts']} "
+                 f"host{'s' if s['hosts'] != 1 else ''}, {s['joins']} join{'s' if s['joins'] != 1 else ''} "
+                 f"(profile {s['profile']})")
+    # fixed margins: tight_layout would cost more than the model run at 1,000 members
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.85, wspace=0.25)
+    return fig
+
+
+def _writes_bars(ax, writes: pd.DataFrame, colour: str) -> None:
+    """Stacked per-host counts drawn as two filled step outlines (two artists, not one per bar: fast at 100 hosts)."""
+    edges = np.arange(len(writes) + 1) - 0.5
+    total = writes["filters"] + writes["group_objects"]
+    ax.stairs(total, edges, fill=True, color="black", alpha=0.6, label="group objects written (ipset / conj flows / subtable)")
+    ax.stairs(writes["filters"], edges, fill=True, color=colour, label="port filters written")
+    ticks = np.arange(len(writes))[:: max(1, len(writes) // 10)]
+    ax.set_xticks(ticks, writes["host"].iloc[ticks], rotation=30, ha="right", fontsize=7)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(0, max(1, int(total.max())) * 1.25)
+    ax.set_ylabel("objects written on the host")
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def _ready_line(ax, curve, summary: dict, colour: str) -> None:
+    ready = summary["port_ready_s"]
+    if curve is not None and len(curve):
+        # the run is a point of the line too (the caller need not simulate its size twice)
+        here = pd.DataFrame({"members": [summary["members"]], "port_ready_s": [ready]})
+        rows = pd.concat([curve[["members", "port_ready_s"]], here]).dropna().sort_values("members")
+        ax.plot(rows["members"], rows["port_ready_s"], "-", color=colour, alpha=0.6)
+    if ready is not None:
+        ax.plot([summary["members"]], [ready], "o", color=colour, ms=9)
+        ax.annotate(f"{ready:,.1f} s", (summary["members"], ready), textcoords="offset points", xytext=(6, -12),
+                    fontsize=9)
+    ax.axhline(FIVE_MINUTES, color="grey", ls="--", lw=1)
+    ax.annotate("5 min", (10, FIVE_MINUTES), textcoords="offset points", xytext=(2, 3), fontsize=8, color="grey")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(8, 1250)
+    ax.set_ylim(1, max(1e4, (ready or 0) * 2))
+    # plain "10 100 1000" labels, no minor ticks: mathtext labels and the minor
+    # ticks are a good part of the drawing time, and the sliders redraw often
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_locator(NullLocator())
+    ax.set_title("port ready (API call -> reachable by every member) against group size", fontsize=9)
+    ax.set_xlabel("existing members of the group")
+    ax.set_ylabel("port ready (s, median over joins)")
+    ax.grid(True, alpha=0.3)
