@@ -129,3 +129,31 @@ def migration_timeline(run: Run):
     ax.set(xlabel="seconds since the migration started", title="rolling agent restart (red: ports moved)")
     fig.tight_layout()
     return fig
+
+
+#: summary key -> short column label (tables must fit a slide).
+SUMMARY_COLUMNS = {"allocations_ok": "allocated", "segments_needed": "segments", "segments_per_host_max": "per host",
+                   "bridge_collision_count": "collisions", "longest_interface_name_len": "longest name",
+                   "names_fit": "fits 15", "ports_affected": "ports moved"}
+REFUSED_COLUMNS = {"subnet_exhausted": "refused: exhausted", "host_connected_to_multiple_segments": "refused: 409 multi",
+                   "host_not_connected_to_any_segment": "refused: 409 none",
+                   "host_not_compatible_with_fixed_ips": "refused: fixed_ips"}
+
+
+def summary_table(runs: Mapping[str, Run]) -> pd.DataFrame:
+    """The headline numbers of several runs side by side, one row per label of *runs*.
+
+    Columns are :data:`SUMMARY_COLUMNS` (short labels of summary keys) with one
+    ``refused: ...`` column per Neutron error that happened in any run
+    (:data:`REFUSED_COLUMNS`), so a table of healthy runs stays narrow.
+    """
+    rows = {}
+    for label, run in runs.items():
+        s = run.summary
+        row = {"allocated": s["allocations_ok"]}
+        row.update({REFUSED_COLUMNS.get(reason, reason): n for reason, n in s["allocations_failed"].items()})
+        row.update({column: s[key] for key, column in SUMMARY_COLUMNS.items() if key in s and key != "allocations_ok"})
+        rows[label] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    idle = [c for c in table if c.startswith("refused: ") and not table[c].any()]
+    return table.drop(columns=idle)
