@@ -26,8 +26,14 @@ from .realise import Realisation
 
 
 def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None,
-            timeout: float = 0.5) -> Run:
-    """Realise *cloud*, probe every ordered VM pair with ``design['probes']``, tear down."""
+            timeout: float = 1.0) -> Run:
+    """Realise *cloud*, probe every ordered VM pair with ``design['probes']``, tear down.
+
+    *timeout* is how long silence must last before a probe counts as blocked.
+    Each source sends its whole batch at once, so it costs about one timeout
+    per run; 1 s keeps a loaded machine (CI, two cores) from turning a slow
+    answer into a false "blocked".
+    """
     flows = parse_flows(design["probes"])
     recorder = Recorder()
     t0 = time.perf_counter()
