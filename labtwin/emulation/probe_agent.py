@@ -28,7 +28,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-PROTOCOLS = ("icmp", "tcp", "udp", "arp")
+PROTOCOLS = ("icmp", "tcp", "udp", "arp", "broadcast")
+
+#: The payload of a ``broadcast`` probe: captures find it by this text.
+BROADCAST_MARK = b"labtwin-broadcast"
 
 
 def build(probe: dict):
@@ -40,6 +43,9 @@ def build(probe: dict):
     dst = ipaddress.ip_address(probe["dst"])
     proto = probe["protocol"]
     sport = random.randint(33000, 60000)
+    if proto == "broadcast":  # one Ethernet broadcast, UDP to *dst* (255.255.255.255): nobody answers
+        return (Ether(dst="ff:ff:ff:ff:ff:ff") / IP(dst=str(dst)) / UDP(sport=sport, dport=int(probe.get("port") or 9))
+                / BROADCAST_MARK)
     if proto == "arp":
         if dst.version == 4:
             return Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=str(dst))
@@ -62,9 +68,11 @@ def classify(probe: dict, reply) -> tuple[str, str]:
     from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6ND_NA
     from scapy.layers.l2 import ARP
 
+    proto = probe["protocol"]
+    if proto == "broadcast":  # who saw it is for captures to say
+        return "blocked", "sent"
     if reply is None:
         return "blocked", "none"
-    proto = probe["protocol"]
     if proto == "arp":
         return ("allowed", "arp-reply") if reply.haslayer(ARP) or reply.haslayer(ICMPv6ND_NA) else ("blocked", "other")
     src = _source(reply)
@@ -115,7 +123,7 @@ def run(request: dict) -> list[dict]:
     packets = [build(p) for p in probes]
     groups = {"v4": [], "v6": [], "l2": []}
     for i, p in enumerate(probes):
-        kind = "l2" if p["protocol"] == "arp" else f"v{ipaddress.ip_address(p['dst']).version}"
+        kind = "l2" if p["protocol"] in ("arp", "broadcast") else f"v{ipaddress.ip_address(p['dst']).version}"
         groups[kind].append(i)
 
     def send(kind):
