@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..description import Cloud
 from ..records import Recorder, Run
-from .dvr_endpoints import network_node, pick_endpoints, same_host_ratio, the_router
+from ..description.dvr_classes import network_node, pick_endpoints, same_host_ratio, the_router
 from .dvr_failover import run_failover
 from .dvr_paths import CLASSES, ClassPath, class_paths
 from .dvr_traffic import FLOW_PPS, class_weights, expected_share, run_traffic

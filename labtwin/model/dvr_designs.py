@@ -16,7 +16,7 @@ natively and has no fast-exit for IPv6 (ml2ovs-ovn-convergence spec).
 from __future__ import annotations
 
 from ..description import neutron_names as names
-from .dvr_endpoints import Endpoints
+from ..description.dvr_classes import Endpoints
 from .dvr_plane import Leg, Plane, hops
 
 Legs = dict[str, Leg]

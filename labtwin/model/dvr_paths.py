@@ -33,14 +33,12 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from ..description import Cloud
+from ..description.dvr_classes import (CLASSES, Endpoints, Vip, external_network, network_node, pick_endpoints,
+                                       probe_of, the_router)
 from . import dvr_designs
-from .dvr_endpoints import Endpoints, Vip, external_network, network_node, pick_endpoints, the_router
 from .dvr_plane import EXTERNAL, FABRIC, Leg, Plane, hops
 
 ROUTERS = ("legacy", "dvr", "ovn")
-CLASSES = (
-    "ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6", "dhcp", "vip-after-failover",
-)
 
 
 @dataclass(frozen=True)
@@ -94,23 +92,4 @@ def class_paths(cloud: Cloud, design: dict) -> list[ClassPath]:
     return out
 
 
-def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
-    """The (src, dst, protocol, port) a probe of *cls* uses; the same under every design."""
-    def name(port):
-        return port.name if port is not None else ""
-
-    pair = {"ew-same-host": ends.ew_same_host, "ew-cross-host": ends.ew_cross_host}.get(cls)
-    if cls in ("ew-same-host", "ew-cross-host"):
-        return (name(pair[0]), name(pair[1]), "icmp", None) if pair else ("", "", "icmp", None)
-    table = {
-        "ns-fip-out": (name(ends.fip), EXTERNAL, "icmp", None),
-        "ns-fip-in": (EXTERNAL, name(ends.fip), "tcp", 22),
-        "ns-snat": (name(ends.snat), EXTERNAL, "icmp", None),
-        "ns-ipv6": (name(ends.ipv6), EXTERNAL, "icmpv6", None),
-        "dhcp": (name(ends.dhcp), "dhcp", "udp", 67),
-        "vip-after-failover": (name(ends.vip.client) if ends.vip else "", str(ends.vip.ip) if ends.vip else "", "icmp", None),
-    }
-    return table[cls]
-
-
-__all__ = ["CLASSES", "ClassPath", "EXTERNAL", "FABRIC", "Leg", "Plane", "ROUTERS", "Vip", "class_paths", "crosses", "hops"]
+__all__ = ["CLASSES", "ClassPath", "EXTERNAL", "FABRIC", "Leg", "Plane", "ROUTERS", "Vip", "class_paths", "crosses", "hops", "probe_of"]

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from ..description import Cloud, Network, Port, Router, Subnet
 from ..description import neutron_names as names
-from .dvr_endpoints import routed_subnet
+from ..description.dvr_classes import EXTERNAL, routed_subnet
 
-FABRIC, EXTERNAL = "fabric", "external"
+FABRIC = "fabric"
 
 
 @dataclass(frozen=True)

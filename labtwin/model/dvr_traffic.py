@@ -29,37 +29,11 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from ..description.dvr_classes import DHCP_SHARE, VIP_SHARE, class_weights, expected_share
+
 FLOW_PPS = 500
 BURST_PACKETS = 32
 NN_BUFFER_BURSTS = 64
-DHCP_SHARE = 0.01
-VIP_SHARE = 0.02
-
-
-def class_weights(design: dict, same_host_ratio: float, present: set[str]) -> dict[str, float]:
-    """Share of the matrix's packets per class; absent classes get none (the rest renormalize).
-
-    >>> w = class_weights({"ew_fraction": 0.5, "ipv6_fraction": 0.2, "fip_fraction": 0.5}, 0.5, {"ns-snat", "ns-ipv6"})
-    >>> round(w["ns-snat"], 3), round(w["ns-ipv6"], 3), w["dhcp"]
-    (0.667, 0.333, 0.0)
-    """
-    bulk = 1.0 - DHCP_SHARE - VIP_SHARE
-    ew, ns = bulk * design["ew_fraction"], bulk * (1.0 - design["ew_fraction"])
-    v6, v4 = ns * design["ipv6_fraction"], ns * (1.0 - design["ipv6_fraction"])
-    fip = v4 * design["fip_fraction"]
-    raw = {
-        "ew-same-host": ew * same_host_ratio, "ew-cross-host": ew * (1.0 - same_host_ratio),
-        "ns-fip-out": fip / 2, "ns-fip-in": fip / 2, "ns-snat": v4 - fip, "ns-ipv6": v6,
-        "dhcp": DHCP_SHARE, "vip-after-failover": VIP_SHARE,
-    }
-    kept = {cls: (w if cls in present else 0.0) for cls, w in raw.items()}
-    total = sum(kept.values())
-    return {cls: (w / total if total else 0.0) for cls, w in kept.items()}
-
-
-def expected_share(weights: dict[str, float], crossing: dict[str, bool]) -> float:
-    """The matrix's share of packets that cross the network node (exact, no sampling)."""
-    return sum((w for cls, w in weights.items() if crossing.get(cls)), 0.0)
 
 
 @dataclass

@@ -1,6 +1,9 @@
-"""Which ports stand for each DVR traffic class in a given cloud.
+"""The DVR scenario's traffic classes: which ports stand for each, the probe of each, the matrix weights.
 
-The path model does not invent endpoints: it takes the first fitting ports of
+Shared by the model and the emulation (both must probe the same ports, and weigh
+the same traffic matrix).
+
+Neither backend invents endpoints: both take the first fitting ports of
 the topology, in file order, so a reader can check the pick against the file:
 
 - ``ew-same-host``: two VMs on one host, on *different* router subnets (traffic
@@ -22,7 +25,17 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Optional
 
-from ..description import Cloud, Host, Network, Port, Router, Subnet
+from .schema import Cloud, Host, Network, Port, Router, Subnet
+
+
+CLASSES = (
+    "ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6", "dhcp", "vip-after-failover",
+)
+#: The outside world, as a probe's src/dst and as a hop.
+EXTERNAL = "external"
+#: DHCP and traffic to the VRRP VIP are small fixed shares of the matrix (not sourced: they set scale).
+DHCP_SHARE = 0.01
+VIP_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -164,3 +177,48 @@ def _vip_client(cloud, router, vms, subnet, holders) -> Optional[Port]:
     routed = [p for p in vms if p not in holders and (s := routed_subnet(cloud, router, p, subnet.ip_version))
               is not None and s.name != subnet.name]
     return next((p for p in routed if p.host not in busy), routed[0] if routed else None)
+
+
+def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
+    """The (src, dst, protocol, port) a probe of *cls* uses; the same under every design."""
+    def name(port):
+        return port.name if port is not None else ""
+
+    pair = {"ew-same-host": ends.ew_same_host, "ew-cross-host": ends.ew_cross_host}.get(cls)
+    if cls in ("ew-same-host", "ew-cross-host"):
+        return (name(pair[0]), name(pair[1]), "icmp", None) if pair else ("", "", "icmp", None)
+    table = {
+        "ns-fip-out": (name(ends.fip), EXTERNAL, "icmp", None),
+        "ns-fip-in": (EXTERNAL, name(ends.fip), "tcp", 22),
+        "ns-snat": (name(ends.snat), EXTERNAL, "icmp", None),
+        "ns-ipv6": (name(ends.ipv6), EXTERNAL, "icmpv6", None),
+        "dhcp": (name(ends.dhcp), "dhcp", "udp", 67),
+        "vip-after-failover": (name(ends.vip.client) if ends.vip else "", str(ends.vip.ip) if ends.vip else "", "icmp", None),
+    }
+    return table[cls]
+
+
+def class_weights(design: dict, same_host_ratio: float, present: set[str]) -> dict[str, float]:
+    """Share of the matrix's packets per class; absent classes get none (the rest renormalize).
+
+    >>> w = class_weights({"ew_fraction": 0.5, "ipv6_fraction": 0.2, "fip_fraction": 0.5}, 0.5, {"ns-snat", "ns-ipv6"})
+    >>> round(w["ns-snat"], 3), round(w["ns-ipv6"], 3), w["dhcp"]
+    (0.667, 0.333, 0.0)
+    """
+    bulk = 1.0 - DHCP_SHARE - VIP_SHARE
+    ew, ns = bulk * design["ew_fraction"], bulk * (1.0 - design["ew_fraction"])
+    v6, v4 = ns * design["ipv6_fraction"], ns * (1.0 - design["ipv6_fraction"])
+    fip = v4 * design["fip_fraction"]
+    raw = {
+        "ew-same-host": ew * same_host_ratio, "ew-cross-host": ew * (1.0 - same_host_ratio),
+        "ns-fip-out": fip / 2, "ns-fip-in": fip / 2, "ns-snat": v4 - fip, "ns-ipv6": v6,
+        "dhcp": DHCP_SHARE, "vip-after-failover": VIP_SHARE,
+    }
+    kept = {cls: (w if cls in present else 0.0) for cls, w in raw.items()}
+    total = sum(kept.values())
+    return {cls: (w / total if total else 0.0) for cls, w in kept.items()}
+
+
+def expected_share(weights: dict[str, float], crossing: dict[str, bool]) -> float:
+    """The matrix's share of packets that cross the network node (exact, no sampling)."""
+    return sum((w for cls, w in weights.items() if crossing.get(cls)), 0.0)
