@@ -1,0 +1,246 @@
+"""The ``sg-fanout`` scenario, emulated: ports join a self-referencing group on real kernel state.
+
+Realise the layout (:mod:`.sg_fanout_plan`), let each host's emulated agent
+(:mod:`.sg_fanout_agent`) write the existing members' state, then per join:
+read every host's state, start the clock (the API call:
+the agents start processing the join at once -- there is no Nova, no RPC
+and no agent loop delay here), apply on every host in parallel while
+polling new port <-> every member with ICMP (:mod:`.sg_fanout_poll`), read
+the state again and count what changed (:mod:`.sg_fanout_state`), then
+probe with the substrate's scapy agent: new port <-> members (allowed on the
+rule's protocol), new port <-> the non-member (blocked both ways).
+
+Summary keys are the model's: ``updates_total``, ``refreshes_total``,
+``rules_written``, ``objects_changed``, ``port_ready_s``,
+``port_ready_p95_s``, ``busy_s`` per host (see :mod:`.sg_fanout_state`
+for which kernel count maps to which model count). ``refreshes_total`` is
+the number of port filters written: in these agents every recomputed filter
+is written, so the kernel's write count is the recompute count.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+from ..description import Cloud
+from ..description.sg_fanout import Layout, generated_layout, layout_from_cloud
+from ..records import Recorder, Run
+from . import sg_fanout_rules as rules
+from . import sg_fanout_state as state
+from .naming import new_run_id
+from .probes import ProbeSpec, probe
+from .realise import Realisation
+from .runner import Step
+from .sg_fanout_agent import HostAgent
+from .sg_fanout_plan import build
+from .sg_fanout_poll import first_allowed, socket_in_netns
+
+#: Untouched OVS flows must be visibly older than the apply (see state.flows_change).
+SETTLE_S = 0.05
+
+
+def layout_of(cloud: Optional[Cloud], design: dict) -> Layout:
+    if cloud is not None:
+        return layout_from_cloud(cloud, design["placement"], design["joins"], design["leaves"])
+    return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])
+
+
+def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None,
+            ready_timeout: float = 30.0) -> Run:
+    """Run the scenario's workload on real kernel state; return a ``Run`` with ``backend: emulation``."""
+    layout = layout_of(cloud, design)
+    if layout.leaves:
+        raise ValueError("sg-fanout emulation: leaves are not emulated yet (joins are)")
+    if not layout.probe.startswith("icmp"):
+        raise ValueError(f"sg-fanout emulation times readiness with ICMP; the group's rule admits {layout.probe}")
+    firewall = design["firewall"]
+    ports = rules.eports(layout)
+    the_plan, shape = build(layout, ports, firewall, new_run_id())
+    rec = Recorder()
+    t0 = time.perf_counter()
+    with Realisation(the_plan) as real:
+        rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(the_plan.namespaces))
+        ports = _with_ofports(real, shape, ports)
+        agents = _agents(real, shape, layout, firewall, ports)
+        totals, ready = {}, []
+        present = [ports[m.name] for m in layout.members]
+        for join in layout.joins:
+            new = ports[join.name]
+            ready.append(_join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout))
+            present.append(new)
+        rec.operation("teardown", "", time.perf_counter() - t0, 0.0, count=len(real.ledger.items))
+    summary = _summary(layout, firewall, agents, totals, ready)
+    for key in ("updates_total", "refreshes_total", "rules_written", "objects_changed", "port_ready_s", "port_ready_p95_s"):
+        rec.metric(key, summary[key], "s" if key.endswith("_s") else "")
+    for host, busy in summary["busy_s"].items():
+        rec.metric("busy_s", busy, "s", host)
+    run = Run("sg-fanout", "emulation", dict(design), seed, topology, summary, rec.records)
+    if out_dir:
+        run.save(Path(out_dir))
+    return run
+
+
+def _with_ofports(real: Realisation, shape, ports: dict) -> dict:
+    if shape.hybrid:
+        return ports
+    text = real.runner.run(Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"),
+                                what="ofports")).stdout
+    ofport = state.parse_ofports(text)
+    return {name: replace(p, ofport=ofport[shape.port_dev[name]]) for name, p in ports.items()}
+
+
+def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict) -> dict:
+    """One agent per host, with the existing members (and the outsider) converged."""
+    agents = {}
+    joining = {m.name for m in layout.joins}
+    ips = frozenset(m.ip for m in layout.members)
+    for host in layout.hosts:
+        if shape.hybrid:
+            agent = HostAgent(host, firewall, layout, real.runner, pid=real.pid(shape.host_ns[host]))
+        else:
+            ofport = state.parse_ofports(real.runner.run(Step(
+                ("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")).stdout)
+            agent = HostAgent(host, firewall, layout, real.runner, bridge=shape.host_bridge[host],
+                              uplink=ofport[shape.uplink[host]])
+        agent.converge([p for p in ports.values() if p.host == host and p.name not in joining], ips)
+        agents[host] = agent
+    return agents
+
+
+def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout) -> float:
+    """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready)."""
+    ips = frozenset([p.ip for p in members] + [new.ip])
+    before = {h: a.read_state() for h, a in agents.items()}
+    pairs = _poll_pairs(real, new, members)
+    time.sleep(SETTLE_S)
+    t_api = time.perf_counter()
+    rec.event(t_api - t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
+    spans = {}
+    threads = [threading.Thread(target=lambda h=h, a=a: spans.__setitem__(h, a.join(new if new.host == h else None, ips)))
+               for h, a in agents.items()]
+    for t in threads:
+        t.start()
+    first = first_allowed(pairs, t_api, timeout=ready_timeout)
+    for t in threads:
+        t.join()
+    after = {h: a.read_state() for h, a in agents.items()}
+    for h, (start, took) in spans.items():
+        rec.operation("agent_iteration", h, start - t0, took, subject=new.name)
+    _count(layout, agents, ports, before, after, spans, totals, rec, t0)
+    ready = max(first.values()) if len(first) == len(pairs) else math.inf
+    _probe(real, layout, ports, new, members, first, rec, t_api - t0)
+    rec.event(t_api - t0 + (ready if math.isfinite(ready) else ready_timeout), "port_ready", new.host, new.name,
+              latency_s=ready if math.isfinite(ready) else None)
+    return ready
+
+
+def _poll_pairs(real, new, members) -> dict:
+    socks = {}
+    for p in [new] + members:
+        socks[p.name] = socket_in_netns(real.pid(real.plan.endpoints[p.name].ns))
+    pairs = {}
+    for m in members:
+        pairs[(new.name, m.name)] = (socks[new.name], m.ip)
+        pairs[(m.name, new.name)] = (socks[m.name], new.ip)
+    return pairs
+
+
+def _count(layout, agents, ports, before, after, spans, totals, rec, t0) -> None:
+    """Kernel differences per host -> filters written/changed/removed, group objects written."""
+    for host, agent in agents.items():
+        b, a = before[host], after[host]
+        start, took = spans[host]
+        local = {p.name: p for p in agent.local}
+        if agent.firewall in ("iptables", "ipset"):
+            owner = {c: p.name for p in local.values() for c in p.chains()}
+            filters = state.iptables_change(owner, state.parse_iptables_save(b["iptables"]),
+                                            state.parse_iptables_save(a["iptables"]),
+                                            state.parse_nft_handles(b["nft"]), state.parse_nft_handles(a["nft"]))
+            group = state.set_change(rules.group_set(layout), state.parse_ipset_save(b["ipset"]),
+                                     state.parse_ipset_save(a["ipset"]))
+        else:
+            owner_of = state.ovs_owner({p.ofport: p.name for p in local.values()},
+                                       {p.mac: p.name for p in local.values()}, "group")
+            old, new = state.parse_dump_flows(b["flows"]), state.parse_dump_flows(a["flows"])
+            filters = state.flows_change(lambda f: None if owner_of(f) == "group" else owner_of(f), old, new,
+                                         a["t"] - start)
+            group = state.group_flows_change(lambda f: owner_of(f) == "group", old, new)
+        counts = {"filters_written": len(filters.written), "filters_removed": len(filters.removed),
+                  "filters_changed": len(filters.changed - filters.removed), "group_writes": len(group.written),
+                  "rules_written": filters.rules_written + group.rules_written}
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + v
+        rec.operation("kernel_diff", host, start - t0, took, counts["filters_written"] + counts["group_writes"],
+                      layout.group, **counts)
+
+
+def _probe(real, layout, ports, new, members, first, rec, t_api) -> None:
+    """Verdicts from real packets: members allowed both ways, the non-member blocked both ways.
+
+    Sources new port and non-member: the substrate's scapy probe agent (one
+    process each). Member -> new port: the poller's echo replies (the same
+    rule: allowed only if the destination itself answered), because one scapy
+    process per member costs about a second each on two cores.
+    """
+    proto, _, port = layout.probe.partition(":")
+    dport = int(port) if port else None
+    ends = real.plan.endpoints
+    specs = [ProbeSpec(new.name, m.name, ends[new.name].ns, m.ip, proto, dport) for m in members]
+    if layout.outsider is not None:
+        out = ports[layout.outsider.name]
+        specs += [ProbeSpec(new.name, out.name, ends[new.name].ns, out.ip, proto, dport),
+                  ProbeSpec(out.name, new.name, ends[out.name].ns, new.ip, proto, dport)]
+    for r in probe(real.runner, real.pids, specs, timeout=0.5):
+        s = r.spec
+        latency = first.get((s.src, s.dst))
+        rec.probe(s.src, s.dst, s.protocol, s.port, r.verdict, t_api + (latency or 0.0), latency, join=new.name,
+                  answer=r.answer, engine="scapy")
+    for m in members:
+        latency = first.get((m.name, new.name))
+        rec.probe(m.name, new.name, proto, dport, "allowed" if latency is not None else "blocked",
+                  t_api + (latency or 0.0), latency, join=new.name, answer="echo-reply" if latency else "none",
+                  engine="icmp-poll")
+
+
+def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: list) -> dict:
+    finite = sorted(r for r in ready)
+    updates = totals.get("filters_written", 0) + totals.get("filters_removed", 0) + totals.get("group_writes", 0)
+    return {
+        "firewall": firewall, "profile": "emulation", "group": layout.group, "layout": layout.source,
+        "members": len(layout.members), "hosts": len(layout.hosts), "joins": len(layout.joins),
+        "leaves": len(layout.leaves),
+        "updates_total": updates,
+        "refreshes_total": totals.get("filters_written", 0),
+        "filters_written": totals.get("filters_written", 0),
+        "filters_removed": totals.get("filters_removed", 0),
+        "group_writes": totals.get("group_writes", 0),
+        "objects_changed": totals.get("filters_changed", 0) + totals.get("filters_removed", 0)
+        + totals.get("group_writes", 0),
+        "rules_written": totals.get("rules_written", 0),
+        "port_ready_s": _r(statistics.median(finite)) if finite else None,
+        "port_ready_p95_s": _r(_percentile(finite, 95)) if finite else None,
+        "port_ready_max_s": _r(finite[-1]) if finite else None,
+        "busy_s": {h: _r(a.busy_s) for h, a in agents.items()},
+        "busy_max_s": _r(max(a.busy_s for a in agents.values())),
+        "note": layout.note,
+    }
+
+
+def _r(value: float) -> Optional[float]:
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def _percentile(values: list, q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    pos = (len(values) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (pos - low)
