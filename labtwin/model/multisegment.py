@@ -31,6 +31,7 @@ from collections import Counter
 import simpy
 
 from ..description import Cloud
+from ..description.generate import routed_cloud
 from ..description.schema import default_pools, derived_id
 from ..records import Recorder, Run
 from .multisegment_agents import L2Agent, make_agent
@@ -38,6 +39,7 @@ from .multisegment_cloud import Rack, build_ipam, dhcp_port_of, file_ports, gene
 from .multisegment_domains import expected_l2_domains
 from .multisegment_ipam import NEUTRON_ERRORS, IpamError, SegmentInfo, SubnetPool, next_free_block, next_vlan
 from .multisegment_migration import rolling_restart
+from .multisegment_probes import predicted_probes
 from .multisegment_summary import summarize
 
 DAY = 86400.0
@@ -239,12 +241,17 @@ class Simulation:
 
 def simulate(cloud: Cloud | None, design: dict, seed: int, topology: str = "") -> Run:
     """Run the model; without a cloud, generate one from racks/hosts_per_rack/max_prefix."""
+    probe_cloud = cloud
     if cloud is None:
-        cloud = generate_cloud(int(design["racks"]), int(design["hosts_per_rack"]), int(design["max_prefix"]),
-                               design["agent"])
+        knobs = int(design["racks"]), int(design["hosts_per_rack"]), int(design["max_prefix"]), design["agent"]
+        cloud = generate_cloud(*knobs)
+        probe_cloud = routed_cloud(*knobs, vms_per_host=1)  # what an emulation of the knobs boots and probes
     sim = Simulation(cloud, design, seed)
     sim.run()
-    summary = summarize(sim)
+    summary = summarize(sim, probe_cloud)
+    for row in predicted_probes(probe_cloud, design):
+        sim.rec.probe(row["src"], row["dst"], row["protocol"], None, row["verdict"], t=0.0, hops=row["hops"],
+                      segments=row["segments"])
     for name, value in summary.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             sim.rec.metric(name, value)

@@ -5,17 +5,24 @@ from __future__ import annotations
 from .multisegment_agents import DEVICE_NAME_MAX_LEN, OvsAgent, longest_name
 from .multisegment_domains import expected_l2_domains, l2_leaks
 from .multisegment_ipam import REASONS
+from .multisegment_probes import predicted_probes, probe_metrics
 
 
-def summarize(sim) -> dict:
-    """Allocation, segment, bridge and migration results of a finished :class:`Simulation`."""
+def summarize(sim, probe_cloud=None) -> dict:
+    """Allocation, segment, bridge and migration results of a finished :class:`Simulation`.
+
+    The expected L2 domains and probe predictions are for *probe_cloud* (default:
+    the simulated cloud): the ports an emulation of the same inputs boots.
+    """
     summary = {"network": sim.network, "requests": sim.ok + sum(sim.failed.values())}
     summary.update(allocations(sim))
     summary.update(segments(sim))
     summary.update(bridges(sim))
     summary.update(migration(sim))
-    domains = expected_l2_domains(sim.cloud, sim.design)
+    probe_cloud = probe_cloud or sim.cloud
+    domains = expected_l2_domains(probe_cloud, sim.design)
     summary.update(expected_l2_domains=domains, l2_leaks=l2_leaks(domains))
+    summary.update(probe_metrics(predicted_probes(probe_cloud, sim.design)))
     return summary
 
 

@@ -6,6 +6,7 @@ with one, racks, hosts and segments come from the file and ``max_prefix``
 sizes only the subnets the operator adds.
 """
 
+from ..emulation import multisegment as emulation
 from ..model import multisegment as model
 from .base import Knob, Scenario, Tolerance
 
@@ -77,9 +78,14 @@ SCENARIO = Scenario(
         Knob("migrate_at", 0.5, "when the rolling restart starts, as a fraction of the run", kind=_fraction),
     ),
     simulate=model.simulate,
+    emulate=emulation.emulate,
     tolerances=(
         Tolerance("l2_leaks", absolute=0, why="a merged broadcast domain is there or not"),
         Tolerance("longest_interface_name_len", absolute=0, why="names are computed, not measured"),
+        Tolerance("probe_count", absolute=0, why="both backends ask the same questions"),
+        Tolerance("arp_leaks", absolute=0, why="an ARP answered across segments is a merged domain"),
+        Tolerance("broadcast_leaks", absolute=0, why="a broadcast seen in another segment is a merged domain"),
+        Tolerance("probes_via_gateway", absolute=0, why="hop counts: one router (TTL-1, gateway MAC) or none"),
     ),
     needs_topology=False,
     notebook="multisegment.ipynb",
