@@ -139,3 +139,14 @@ def test_unreadable_file(tmp_path):
     with pytest.raises(CloudError) as info:
         load_cloud(tmp_path / "missing.yaml")
     assert "cannot read" in str(info.value)
+
+
+def test_cloud_renders_itself_with_table_and_picture(topologies):
+    from labtwin.description.summary import cloud_graph
+
+    cloud = load_cloud(topologies / "minimal.yaml")
+    page = cloud._repr_html_()
+    assert "<table>" in page and "compute-1 (compute, rack1): 2 ports" in page
+    assert "data:image/png;base64," in page
+    graph = cloud_graph(cloud)
+    assert graph.has_edge("port:vm-a", "host:compute-1") and graph.has_edge("network:private", "physnet:physnet1")

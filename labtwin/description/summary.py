@@ -52,13 +52,33 @@ def summary_text(cloud: Cloud) -> str:
     return "\n".join(lines)
 
 
-def cloud_html(cloud: Cloud) -> str:
-    """An HTML table of the summary (how a Cloud renders in a notebook)."""
+#: Above this many graph nodes a notebook shows the table only (drawing would be slow and unreadable).
+PICTURE_MAX_NODES = 300
+
+
+def cloud_html(cloud: Cloud, picture: bool = True) -> str:
+    """The summary as an HTML table beside a drawing (how a Cloud renders in a notebook)."""
     body = "".join(
         f"<tr><th style='text-align:left'>{html.escape(section)}</th><td style='text-align:left'>{html.escape(line)}</td></tr>"
         for section, line in summary_rows(cloud)
     )
-    return f"<table>{body}</table>"
+    table = f"<table>{body}</table>"
+    if not picture or len(cloud.hosts) + len(cloud.networks) + len(cloud.routers) + len(cloud.ports) > PICTURE_MAX_NODES:
+        return table
+    return f"<div style='display:flex;gap:1em;align-items:flex-start'>{table}<div>{cloud_png_tag(cloud)}</div></div>"
+
+
+def cloud_png_tag(cloud: Cloud) -> str:
+    """An ``<img>`` with the drawing inlined as base64 PNG (works offline and in slides)."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    figure = draw_cloud(cloud)
+    figure.set_size_inches(6, 4)
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img alt='{html.escape(cloud.name)} topology' src='data:image/png;base64,{data}'/>"
 
 
 def cloud_graph(cloud: Cloud) -> nx.Graph:
