@@ -50,7 +50,7 @@ def twin(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, P
     out_dir = Path(out) if out is not None else None
     model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **knobs)
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
-    report = compare(model, emulation, spec.tolerances)
+    report = compare(model, emulation, spec.tolerances, spec.probe_details)
     if out_dir is not None:
         report.rows.to_csv(out_dir / "twin.csv", index=False)
     return report, model, emulation

@@ -44,3 +44,20 @@ def test_metric_tolerance():
     assert compare(model, as_emulation(model, summary=close), tol).agree is (1 <= 0.1 * close["allowed"])
     far = dict(model.summary, allowed=model.summary["allowed"] * 3)
     assert not compare(model, as_emulation(model, summary=far), tol).agree
+
+
+def test_listed_probe_details_must_be_equal():
+    model = api.simulate("reachability")
+    records = list(model.records)
+    first = next(i for i, r in enumerate(records) if isinstance(r, Probe))
+    records[first] = replace(records[first], detail={**records[first].detail, "hops": ["a", "b"]})
+    same = as_emulation(model)
+    assert compare(model, same, details=("hops",)).agree is False  # absent on both sides: not agreement
+    marked = [replace(r, detail={**r.detail, "hops": ["a"]}) if isinstance(r, Probe) else r for r in model.records]
+    m = Run(model.scenario, "model", model.design, model.seed, model.topology, model.summary, marked)
+    assert compare(m, as_emulation(m), details=("hops",)).agree
+    changed = list(marked)
+    changed[first] = replace(changed[first], detail={**changed[first].detail, "hops": ["a", "b"]})
+    report = compare(m, as_emulation(m, changed), details=("hops",))
+    assert list(report.disagreements["kind"]) == ["probe.hops"]
+    assert compare(m, as_emulation(m, changed)).agree  # not listed: not compared

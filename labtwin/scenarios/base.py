@@ -70,6 +70,8 @@ class Scenario:
     simulate: Callable[..., Any]
     emulate: Optional[Callable[..., Any]] = None
     tolerances: tuple[Tolerance, ...] = ()
+    #: Probe ``detail`` keys the twin requires equal in both backends (beyond the verdict).
+    probe_details: tuple[str, ...] = ()
     needs_topology: bool = True
     notebook: Optional[str] = None
     extra: dict = field(default_factory=dict)

@@ -3,7 +3,8 @@
 Comparing is a join, because both backends write the same records:
 
 - probes are joined on (src, dst, protocol, port); every verdict must be equal,
-  and a probe present on one side only is a disagreement;
+  and a probe present on one side only is a disagreement; so must each probe
+  ``detail`` key the scenario lists in ``probe_details`` (e.g. a packet path);
 - each :class:`~labtwin.scenarios.Tolerance` of the scenario compares one
   summary metric, within its stated relative/absolute tolerance.
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..records import Run
+from ..records import Probe, Run
 
 PROBE_KEY = ["src", "dst", "protocol", "port"]
 
@@ -48,11 +49,12 @@ class TwinReport:
         return f"<b>twin {self.scenario}: {verdict}</b>" + self.rows.to_html(index=False)
 
 
-def compare(model: Run, emulation: Run, tolerances=()) -> TwinReport:
-    """Compare a model run and an emulation run of the same scenario."""
+def compare(model: Run, emulation: Run, tolerances=(), details=()) -> TwinReport:
+    """Compare a model run and an emulation run of the same scenario (*details*: probe detail keys that must be equal)."""
     if model.backend != "model" or emulation.backend != "emulation":
         raise ValueError(f"compare(model, emulation) got backends {model.backend!r}, {emulation.backend!r}")
-    rows = compare_probes(model, emulation) + compare_metrics(model, emulation, tolerances)
+    rows = (compare_probes(model, emulation) + compare_details(model, emulation, details)
+            + compare_metrics(model, emulation, tolerances))
     frame = pd.DataFrame(rows, columns=["kind", "key", "model", "emulation", "tolerance", "agree"])
     return TwinReport(model.scenario, frame)
 
@@ -70,6 +72,28 @@ def compare_probes(model: Run, emulation: Run) -> list[dict]:
             "model": m, "emulation": e, "tolerance": "equal", "agree": m is not None and m == e,
         })
     return rows
+
+
+def compare_details(model: Run, emulation: Run, details) -> list[dict]:
+    """One row per joined probe and listed detail key: equal values agree; missing on either side does not."""
+    if not details:
+        return []
+    sides = [{_probe_key(p): p.detail for p in run.records if isinstance(p, Probe)} for run in (model, emulation)]
+    rows = []
+    for key in sorted(sides[0].keys() | sides[1].keys(), key=str):
+        for name in details:
+            m, e = (side.get(key, {}).get(name) for side in sides)
+            rows.append({"kind": f"probe.{name}", "key": _probe_label(*key), "model": m, "emulation": e,
+                         "tolerance": "equal", "agree": m is not None and e is not None and m == e})
+    return rows
+
+
+def _probe_key(p: Probe) -> tuple:
+    return (p.src, p.dst, p.protocol, p.port)
+
+
+def _probe_label(src, dst, protocol, port) -> str:
+    return f"{src}->{dst} {protocol}" + ("" if port is None else f":{int(port)}")
 
 
 def compare_metrics(model: Run, emulation: Run, tolerances) -> list[dict]:
