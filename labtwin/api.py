@@ -48,7 +48,10 @@ def twin(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, P
     """Run both backends on the same inputs and compare them."""
     spec = get_scenario(scenario)
     out_dir = Path(out) if out is not None else None
-    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **knobs)
+    # A scenario may say which knobs make the model describe the emulation (e.g. a calibrated cost
+    # profile); knobs the user sets win. Both runs record their design.
+    model_knobs = {**spec.extra.get("twin_model_knobs", {}), **knobs}
+    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **model_knobs)
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
     report = compare(model, emulation, spec.tolerances, spec.probe_details)
     if out_dir is not None:

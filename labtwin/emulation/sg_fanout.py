@@ -53,8 +53,12 @@ def layout_of(cloud: Optional[Cloud], design: dict) -> Layout:
 
 
 def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None,
-            ready_timeout: float = 30.0) -> Run:
-    """Run the scenario's workload on real kernel state; return a ``Run`` with ``backend: emulation``."""
+            ready_timeout: float = 30.0, verdicts: bool = True) -> Run:
+    """Run the scenario's workload on real kernel state; return a ``Run`` with ``backend: emulation``.
+
+    ``verdicts=False`` skips the scapy probes after each join (calibration
+    only needs the timing; the poller's readiness is still measured).
+    """
     layout = layout_of(cloud, design)
     if layout.leaves:
         raise ValueError("sg-fanout emulation: leaves are not emulated yet (joins are)")
@@ -73,7 +77,7 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
         present = [ports[m.name] for m in layout.members]
         for join in layout.joins:
             new = ports[join.name]
-            ready.append(_join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout))
+            ready.append(_join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout, verdicts))
             present.append(new)
         rec.operation("teardown", "", time.perf_counter() - t0, 0.0, count=len(real.ledger.items))
     summary = _summary(layout, firewall, agents, totals, ready)
@@ -114,7 +118,7 @@ def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict
     return agents
 
 
-def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout) -> float:
+def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout, verdicts=True) -> float:
     """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready)."""
     ips = frozenset([p.ip for p in members] + [new.ip])
     before = {h: a.read_state() for h, a in agents.items()}
@@ -127,18 +131,27 @@ def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, rea
                for h, a in agents.items()]
     for t in threads:
         t.start()
-    first = first_allowed(pairs, t_api, timeout=ready_timeout)
+    first, ready_at = first_allowed(pairs, t_api, timeout=ready_timeout, sentinels=_sentinels(new, members))
     for t in threads:
         t.join()
     after = {h: a.read_state() for h, a in agents.items()}
     for h, (start, took) in spans.items():
         rec.operation("agent_iteration", h, start - t0, took, subject=new.name)
     _count(layout, agents, ports, before, after, spans, totals, rec, t0)
-    ready = max(first.values()) if len(first) == len(pairs) else math.inf
-    _probe(real, layout, ports, new, members, first, rec, t_api - t0)
+    ready = ready_at if ready_at is not None else math.inf
+    if verdicts:
+        _probe(real, layout, ports, new, members, first, rec, t_api - t0)
     rec.event(t_api - t0 + (ready if math.isfinite(ready) else ready_timeout), "port_ready", new.host, new.name,
               latency_s=ready if math.isfinite(ready) else None)
     return ready
+
+
+def _sentinels(new, members) -> tuple:
+    """One member per host, both directions: the pairs polled while the agents apply."""
+    first = {}
+    for m in members:
+        first.setdefault(m.host, m)
+    return tuple(k for m in first.values() for k in ((new.name, m.name), (m.name, new.name)))
 
 
 def _poll_pairs(real, new, members) -> dict:

@@ -13,9 +13,11 @@ group with the most members and the hosts are the file's hosts; the knobs
 and the emulation; the model does not need it.
 """
 
+from ..emulation import sg_fanout as emulation
 from ..model import sg_fanout as model
 from ..model.sg_fanout_strategies import FIREWALLS
 from .base import Knob, Scenario, Tolerance
+from .sg_fanout_calibrate import MEASURED_PROFILE, calibrate
 
 
 def positive(text: str) -> int:
@@ -41,12 +43,22 @@ SCENARIO = Scenario(
         Knob("profile", "train-2019", "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)"),
     ),
     simulate=model.simulate,
+    emulate=emulation.emulate,
     tolerances=(
-        Tolerance("updates_total", absolute=0, why="counts come from semantics on both sides: they must be equal"),
-        Tolerance("refreshes_total", absolute=0, why="port filters recomputed: equal by construction of the workload"),
-        Tolerance("port_ready_s", relative=0.3, absolute=2.0,
-                  why="the model uses a profile, the emulation real time; 2 s absorbs one agent-loop tick"),
+        Tolerance("updates_total", absolute=0, why="model: from each strategy's semantics; emulation: port filters "
+                  "whose rules were re-created (new nft handles / restarted flows) plus group objects whose content "
+                  "changed, read from the kernel: must be equal"),
+        Tolerance("refreshes_total", absolute=0, why="port filters recomputed; in the emulated agent every recompute "
+                  "ends in a write, so the kernel's filter-write count is the recompute count: equal"),
+        Tolerance("objects_changed", absolute=0, why="objects whose content differs (iptables-save / ipset / "
+                  "dump-flows text): equal; under ipset/ovs M of the M+1 rewritten filters come out identical"),
+        Tolerance("port_ready_s", relative=0.5, absolute=0.02,
+                  why="the twin's model side runs with the profile calibrated on this machine's emulation "
+                  "(extra['twin_model_knobs']), not train-2019, whose Nova/RPC/agent-loop delays the emulation does "
+                  "not have; one run's joins on a shared 2-core machine vary by tens of percent and ~10 ms, hence 50% "
+                  "or 20 ms (the calibration test holds the model to 30% on medians of repeats)"),
     ),
     needs_topology=False,
     notebook="sg-fanout.ipynb",
+    extra={"calibrate": calibrate, "twin_model_knobs": {"profile": str(MEASURED_PROFILE)}},
 )
