@@ -71,6 +71,7 @@ class OvsPort:
     bridge: str
     dev: str
     tag: Optional[int] = None
+    trunks: tuple[int, ...] = ()  # a trunk limited to these VLANs (empty: all)
 
 
 @dataclass(frozen=True)

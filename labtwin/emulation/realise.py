@@ -151,6 +151,8 @@ class Realisation:
             argv = ["ovs-vsctl", "add-port", port.bridge, port.dev]
             if port.tag is not None:
                 argv.append(f"tag={int(port.tag)}")
+            if port.trunks:
+                argv.append("trunks=" + ",".join(str(int(t)) for t in port.trunks))
             item = Item(f"ovsport:{port.bridge}:{port.dev}", "ovs-port", port.dev, undo=(
                 "ovs-vsctl", "--if-exists", "del-port", port.bridge, port.dev))
             self.runner.run(Step(tuple(argv), what=f"add {port.dev} to {port.bridge}", creates=(item,)))
