@@ -184,3 +184,29 @@ def failover_timeline(runs: dict[str, Run]):
     ax.set_title("VIP after a VRRP failover: recovery per design")
     fig.tight_layout()
     return fig
+
+
+def crossing_table(runs: dict[str, Run]) -> pd.DataFrame:
+    """Per traffic class (rows) and design (columns, the dict's labels): where the class is routed.
+
+    A cell is ``NN`` (the path crosses the network node) or ``local`` (it stays
+    on compute nodes), short so that many designs fit a slide, with `` ✗`` when
+    the class is unreachable (the VIP after a failover with static ARP); the
+    last row is each design's network-node share of the traffic matrix. Ready
+    for :func:`style_crossings`.
+    """
+    columns = {}
+    for label, run in runs.items():
+        cells = {e["class"]: ("NN" if e["via_network_node"] else "local")
+                 + ("" if e.get("reachable", True) is not False else " ✗") for e in run.summary["paths"]}
+        cells["network-node share"] = f"{run.summary['network_node_share']:.0%}"
+        columns[label] = cells
+    return pd.DataFrame(columns).rename_axis("class")
+
+
+def style_crossings(table: pd.DataFrame):
+    """The crossing table with network-node cells in red and unreachable ones struck through (a Styler)."""
+    def cell(value: str) -> str:
+        css = "background-color: #fde0dd" if str(value).startswith("NN") else ""
+        return css + ("; text-decoration: line-through; color: #b2182b" if str(value).endswith("✗") else "")
+    return table.style.map(cell)
