@@ -21,8 +21,8 @@ is written, so the kernel's write count is the recompute count.
 from __future__ import annotations
 
 import math
+import socket
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -62,8 +62,8 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
     layout = layout_of(cloud, design)
     if layout.leaves:
         raise ValueError("sg-fanout emulation: leaves are not emulated yet (joins are)")
-    if not layout.probe.startswith("icmp"):
-        raise ValueError(f"sg-fanout emulation times readiness with ICMP; the group's rule admits {layout.probe}")
+    if not layout.probe.startswith(("icmp", "tcp")):
+        raise ValueError(f"sg-fanout emulation times readiness with ICMP or TCP; the group's rule admits {layout.probe}")
     firewall = design["firewall"]
     ports = rules.eports(layout)
     the_plan, shape = build(layout, ports, firewall, new_run_id())
@@ -122,7 +122,7 @@ def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, rea
     """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready)."""
     ips = frozenset([p.ip for p in members] + [new.ip])
     before = {h: a.read_state() for h, a in agents.items()}
-    pairs = _poll_pairs(real, new, members)
+    pairs = _poll_pairs(real, layout, new, members)
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
     rec.event(t_api - t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
@@ -154,14 +154,16 @@ def _sentinels(new, members) -> tuple:
     return tuple(k for m in first.values() for k in ((new.name, m.name), (m.name, new.name)))
 
 
-def _poll_pairs(real, new, members) -> dict:
-    socks = {}
-    for p in [new] + members:
-        socks[p.name] = socket_in_netns(real.pid(real.plan.endpoints[p.name].ns))
+def _poll_pairs(real, layout, new, members) -> dict:
+    """(socket, destination, source, TCP port) per ordered pair, sockets opened in the sources' namespaces."""
+    proto, _, port = layout.probe.partition(":")
+    kind = socket.IPPROTO_TCP if proto == "tcp" else socket.IPPROTO_ICMP
+    dport = int(port) if proto == "tcp" else None
+    socks = {p.name: socket_in_netns(real.pid(real.plan.endpoints[p.name].ns), kind) for p in [new] + members}
     pairs = {}
     for m in members:
-        pairs[(new.name, m.name)] = (socks[new.name], m.ip)
-        pairs[(m.name, new.name)] = (socks[m.name], new.ip)
+        pairs[(new.name, m.name)] = (socks[new.name], m.ip, new.ip, dport)
+        pairs[(m.name, new.name)] = (socks[m.name], new.ip, m.ip, dport)
     return pairs
 
 
@@ -218,8 +220,8 @@ def _probe(real, layout, ports, new, members, first, rec, t_api) -> None:
     for m in members:
         latency = first.get((m.name, new.name))
         rec.probe(m.name, new.name, proto, dport, "allowed" if latency is not None else "blocked",
-                  t_api + (latency or 0.0), latency, join=new.name, answer="echo-reply" if latency else "none",
-                  engine="icmp-poll")
+                  t_api + (latency or 0.0), latency, join=new.name, answer="answered" if latency else "none",
+                  engine="poll")
 
 
 def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: list) -> dict:

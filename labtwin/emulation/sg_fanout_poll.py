@@ -1,4 +1,4 @@
-"""Time to the first allowed packet: ICMP echo polling from raw sockets opened in each port's namespace.
+"""Time to the first allowed packet: ICMP echo (or TCP SYN) polling from raw sockets in each port's namespace.
 
 The substrate's scapy probe agent starts a Python process per source (about
 a second of imports), far too coarse to time an apply of tens of
@@ -6,8 +6,9 @@ milliseconds. Here one raw ICMP socket per source namespace is opened once
 (``setns`` in a short-lived thread: a socket keeps the namespace it was
 made in), then echo requests go out every ``interval`` to every pair still
 waiting; a pair is ready at the first echo reply *from the destination
-itself* (the same verdict rule as the probe agent). Every round uses fresh
-ICMP ids, so no conntrack entry of an earlier, dropped request is reused.
+itself* (the same verdict rule as the probe agent: an echo reply, or for
+TCP a SYN-ACK or RST). Every round uses fresh ICMP ids / TCP source ports,
+so no conntrack entry of an earlier, dropped request is reused.
 The verdicts recorded in the run come from the substrate's probes afterwards.
 """
 
@@ -28,8 +29,8 @@ BURST = 8
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def socket_in_netns(pid: int) -> socket.socket:
-    """A raw ICMP socket inside the network namespace of process *pid*."""
+def socket_in_netns(pid: int, proto: int = socket.IPPROTO_ICMP) -> socket.socket:
+    """A raw socket (ICMP, or TCP for SYN probes) inside the network namespace of process *pid*."""
     box: dict = {}
 
     def work() -> None:
@@ -37,7 +38,7 @@ def socket_in_netns(pid: int) -> socket.socket:
         try:
             if _libc.setns(fd, CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns failed")
-            box["sock"] = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            box["sock"] = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
         finally:
@@ -70,6 +71,24 @@ def echo_request(ident: int, seq: int) -> bytes:
     body = struct.pack("!HH", ident, seq) + b"labtwin-sg-fanout"
     head = struct.pack("!BBH", 8, 0, 0)
     return struct.pack("!BBH", 8, 0, checksum(head + body)) + body
+
+
+def tcp_syn(src: str, dst: str, sport: int, dport: int) -> bytes:
+    """A TCP SYN segment (the kernel adds the IP header); the checksum covers the pseudo-header."""
+    head = struct.pack("!HHIIBBHHH", sport, dport, sport * 65599 & 0xFFFFFFFF, 0, 5 << 4, 0x02, 64240, 0, 0)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(head))
+    return head[:16] + struct.pack("!H", checksum(pseudo + head)) + head[18:]
+
+
+def parse_tcp_answer(packet: bytes):
+    """(source address, destination port) of a SYN-ACK or RST, else None: either means the SYN got through."""
+    if len(packet) < 40:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    flags = packet[ihl + 13]
+    if not flags & 0x04 and flags & 0x12 != 0x12:
+        return None
+    return socket.inet_ntoa(packet[12:16]), struct.unpack("!H", packet[ihl + 2:ihl + 4])[0]
 
 
 def parse_echo_reply(packet: bytes):
@@ -117,8 +136,8 @@ def _poll(pairs, start: float, timeout: float, interval: float) -> tuple[dict, d
     ready: dict = {}
     answered_round: dict = {}
     sent: dict[int, tuple] = {}
-    ident = (os.getpid() * 7919 + int(start * 1e6)) & 0xFFFF
-    socks = list({id(s): s for s, _ in pairs.values()}.values())
+    ident = (os.getpid() * 7919 + int(start * 1e6)) % 30000
+    socks = list({id(v[0]): v[0] for v in pairs.values()}.values())
     round_no = 0
     while waiting and time.perf_counter() - start < timeout:
         keys = list(waiting)
@@ -126,11 +145,14 @@ def _poll(pairs, start: float, timeout: float, interval: float) -> tuple[dict, d
             for key in keys[i:i + BURST]:
                 if key not in waiting:
                     continue
-                sock, dst = waiting[key]
-                ident = (ident + 1) & 0xFFFF
-                sent[ident] = (key, round_no)
+                sock, dst, src, dport = _pair(waiting[key])
+                ident = ident % 30000 + 1
+                sent[ident + (30000 if dport else 0)] = (key, round_no)
                 try:
-                    sock.sendto(echo_request(ident, 1), (dst, 0))
+                    if dport:  # the source port is the id: the answer comes back to it
+                        sock.sendto(tcp_syn(src, dst, 30000 + ident, dport), (dst, 0))
+                    else:
+                        sock.sendto(echo_request(ident, 1), (dst, 0))
                 except OSError:
                     pass  # no route / carrier yet: try again next round
             deadline = time.perf_counter() + interval
@@ -143,17 +165,22 @@ def _poll(pairs, start: float, timeout: float, interval: float) -> tuple[dict, d
     return ready, answered_round
 
 
+def _pair(value) -> tuple:
+    """(socket, destination, source address, TCP port or None): ICMP pairs may omit the last two."""
+    return (tuple(value) + (None, None))[:4]
+
+
 def _drain(sock, sent, waiting, ready, answered_round, at: float) -> None:
     while True:
         try:
             packet = sock.recv(2048)
         except BlockingIOError:
             return
-        reply = parse_echo_reply(packet)
+        reply = parse_echo_reply(packet) if sock.proto == socket.IPPROTO_ICMP else parse_tcp_answer(packet)
         if reply is None:
             continue
         key, round_no = sent.get(reply[1], (None, None))
-        if key in waiting and waiting[key][1] == reply[0]:
+        if key in waiting and _pair(waiting[key])[1] == reply[0]:
             ready[key] = at
             answered_round[key] = round_no
             del waiting[key]
