@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..description import Cloud
+from ..emulation import dvr as emulation
 from ..model import dvr as model
 from ..records import Run
 from .base import Knob, Scenario, Tolerance, boolean
@@ -21,6 +22,13 @@ def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = ""
     if cloud is None:
         cloud, topology = SCENARIO.cloud(topology or None)
     return model.simulate(cloud, design, seed, topology)
+
+
+def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
+    """The emulation (router=legacy or dvr; ovn is model-only) on *cloud* or the default topology."""
+    if cloud is None:
+        cloud, topology = SCENARIO.cloud(topology or None)
+    return emulation.emulate(cloud, design, seed, topology, out_dir=out_dir)
 
 
 SCENARIO = Scenario(
@@ -46,6 +54,8 @@ SCENARIO = Scenario(
         Knob("nn_capacity_pps", D["nn_capacity_pps"], "network node forwarding capacity, packets/s", kind=float),
     ),
     simulate=simulate,
+    emulate=emulate,
+    probe_details=("hops", "via_network_node", "nat"),
     tolerances=(
         Tolerance("network_node_share", absolute=1e-6,
                   why="both backends weigh the same matrix by which classes crossed the network node"),
