@@ -4,18 +4,17 @@ Every bridge keeps its ``priority=0 actions=NORMAL`` (standalone learning
 switch, VLAN access/trunk ports); these flows sit above it. From Neutron's
 ML2/OVS agent (neutron-facts.md 2.2, 2.6, 2.7), per DVR host *h* with DVR MAC D(h):
 
-- br-tun, from br-int: ARP and neighbour solicitations for a gateway IP are
+- br-tun, from br-int: ARP requests and neighbour solicitations for a gateway IP are
   dropped (they never leave the host); frames *to* a qr- MAC are dropped;
   frames *from* a qr- MAC get ``eth_src`` = D(h) (``DVR_PROCESS``);
 - br-int, from br-tun: a frame from another host's DVR MAC to a local VM gets
   ``eth_src`` = the VM's subnet gateway MAC, loses its VLAN and goes straight
   to the VM (``DVR_TO_SRC_MAC``);
-- ``vip_arp=learned`` (the fix direction of bug 1774459): a qrouter's ARP
-  request leaves with its sender hardware address also set to D(h), and an ARP
-  reply to D(h) for a gateway IP comes back to the qr- port with eth_dst and
-  target hardware address restored to the qr- MAC. Simplification: Neutron
-  matches ``arp_tha`` = qr-MAC there; a Linux replier answers the sender
-  hardware address, so we rewrite both;
+- ``vip_arp=learned`` needs no flow here: the qrouter learns the VIP from
+  ARP (see :func:`~labtwin.emulation.dvr_routing.qrouter`), and a VM's
+  gratuitous ARP crosses the fabric like any broadcast. Simplification: the
+  newer agent's flows that carry a qrouter's *own* ARP requests across hosts
+  (br-int table 0 priority 99, tables 3/4) are not emulated; no probe needs them;
 - ``distributed_dhcp``: br-int table 0 sends DHCPv4 requests from VM ports to
   table 77, whose per-port flow (in_port + MAC) hands them to the responder
   stand-in; replies go straight back to the VM's port.
@@ -52,13 +51,10 @@ def _dvr_process(dp: "DvrPlan", host: str) -> list[str]:
     for qr in lay.qr.values():
         gw = qr.addrs[0].ip
         if gw.version == 4:
-            out.append(f"table=0,priority=6,in_port={patch},arp,arp_tpa={gw},actions=drop")
+            out.append(f"table=0,priority=6,in_port={patch},arp,arp_op=1,arp_tpa={gw},actions=drop")
         else:
             out.append(f"table=0,priority=6,in_port={patch},icmp6,icmp_type=135,nd_target={gw},actions=drop")
         out.append(f"table=0,priority=5,in_port={patch},dl_dst={qr.mac},actions=drop")
-        if lay.design["vip_arp"] == "learned":
-            out.append(f"table=0,priority=5,in_port={patch},arp,dl_src={qr.mac},"
-                       f"actions=mod_dl_src:{mac},set_field:{mac}->arp_sha,NORMAL")
         out.append(f"table=0,priority=4,in_port={patch},dl_src={qr.mac},actions=mod_dl_src:{mac},NORMAL")
     return out
 
@@ -74,11 +70,6 @@ def _dvr_to_src_mac(dp: "DvrPlan", host: str, hosts: list[str]) -> list[str]:
         for other in (h for h in hosts if h != host):
             out.append(f"table=0,priority=10,in_port={patch},dl_src={L.dvr_mac(other)},dl_dst={vm.mac_address},"
                        f"actions=strip_vlan,mod_dl_src:{gw_mac},output:{dp.ports[(host, f'vm:{vm.name}')]}")
-    if lay.design["vip_arp"] == "learned":
-        mac = L.dvr_mac(host)
-        for qr in (q for q in lay.qr.values() if q.addrs[0].version == 4):
-            out.append(f"table=0,priority=99,in_port={patch},arp,arp_op=2,dl_dst={mac},arp_tpa={qr.addrs[0].ip},"
-                       f"actions=mod_dl_dst:{qr.mac},set_field:{qr.mac}->arp_tha,NORMAL")
     return out
 
 

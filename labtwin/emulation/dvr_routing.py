@@ -34,6 +34,8 @@ def qrouter(dp: DvrPlan, host: str) -> None:
         cfg.rules = _nat(lay, lay.qg.dev, lay.fips, snat_to=_v4(lay.qg))
         return
     _permanent_neighbours(dp, cfg)
+    if lay.design["vip_arp"] == "learned":  # VIPs are learned: a gratuitous ARP creates or updates the entry
+        cfg.sysctls += [f"net.ipv4.conf.{qr.dev}.arp_accept=1" for qr in lay.qr.values() if qr.addrs[0].version == 4]
     if host in lay.fip_hosts():
         _rfp(dp, key, host)
     prio = L.FIP_PR_START
