@@ -12,6 +12,7 @@ listed in the index and :func:`run_demo` raises :class:`DemoError` at the end.
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ class Outcome:
 
 def run_demo(out_dir: Path, progress: Optional[Callable[[str], None]] = None) -> list[Path]:
     """Run every scenario and export decks under *out_dir*; return the files produced."""
-    say = progress or (lambda line: print(line, flush=True))
+    say = timed(progress or (lambda line: print(line, flush=True)))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     can_emulate, why_not = emulation_possible()
@@ -92,6 +93,12 @@ def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: 
             outcome.emulation = "failed"
             outcome.failures.append(f"emulation failed: {failure(exc)}")
     return outcome
+
+
+def timed(say: Callable[[str], None]) -> Callable[[str], None]:
+    """*say* with the seconds since the demo started in front, so slow steps stand out."""
+    start = time.monotonic()
+    return lambda line: say(f"[{time.monotonic() - start:6.1f} s] {line}")
 
 
 def saved(run: Run, directory: Path) -> list[Path]:
