@@ -60,9 +60,11 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-web: $(WEB_STAMP)
-
-$(WEB_STAMP): Makefile
+# Re-fetched only when WEB_PACKAGES changes (the stamp records what was fetched).
+web:
+ifeq ($(strip $(WEB_PACKAGES)),$(strip $(shell cat $(WEB_STAMP) 2>/dev/null)))
+	@echo "setup: slide assets present"
+else
 	@if ! command -v npm >/dev/null; then \
 	  echo "setup: npm missing, no offline slide assets (run make setup as root)"; exit 0; fi; \
 	set -e; rm -rf $(WEB) && mkdir -p $(WEB)/tgz; \
@@ -72,7 +74,8 @@ $(WEB_STAMP): Makefile
 	  name=$$(basename "$$t" .tgz | sed -E 's/-[0-9]+\.[0-9]+\.[0-9]+$$//'); \
 	  mkdir -p "$(WEB)/$$name" && tar -xzf "$$t" -C "$(WEB)/$$name" --strip-components=1; \
 	done; \
-	rm -rf $(WEB)/tgz && touch $@
+	rm -rf $(WEB)/tgz && echo "$(strip $(WEB_PACKAGES))" > $(WEB_STAMP)
+endif
 
 ovs:
 ifeq ($(IS_ROOT),yes)
