@@ -15,7 +15,9 @@ from .firewall import RuleSet
 from .ledger import ROOT
 from .plan import OvsPort, Veth
 
-ROUTER_SYSCTLS = ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.send_redirects=0",
+#: As the L3 agent sets them in its namespaces (arp_ignore=1: answer ARP only on the device that holds the address,
+#: so a network's IPv4 and IPv6 qr- ports never both answer for the gateway).
+ROUTER_SYSCTLS = ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.send_redirects=0",
                   "net.ipv4.conf.default.send_redirects=0", "net.ipv4.conf.all.rp_filter=0",
                   "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]
 _EMPTY6 = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"

@@ -47,6 +47,8 @@ def test_namespaces_and_devices_carry_neutrons_names(cloud):
     assert names.rfp_device(router.id) in devices and names.fpr_device(router.id) in devices
     assert {d[:3] for d in devices} >= {"qr-", "sg-", "qg-", "fg-", "rfp", "fpr", "tap"}
     assert all(len(d) <= 14 for d in devices)
+    # one network's IPv4 and IPv6 qr- ports share an L2: only the one holding the gateway may answer its ARP
+    assert "net.ipv4.conf.all.arp_ignore=1" in dp.plan.config["qrouter:compute-1"].sysctls
 
 
 def test_dvr_policy_routing_table_16_and_snat_redirect(cloud):
