@@ -22,3 +22,17 @@ def test_notebook_runs(notebook):
 
 def test_there_are_notebooks():
     assert (NOTEBOOKS / "00-tour.ipynb").is_file()
+
+
+def test_kernel_is_this_environment(tmp_path):
+    """Notebooks run on the interpreter running the tests (the venv), so they import this labtwin."""
+    import sys
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    path = tmp_path / "which.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("import sys, labtwin\nprint(sys.prefix)\nprint(labtwin.__file__)")]), path)
+    out = execute_notebook(path).cells[0].outputs[0]["text"].split()
+    import labtwin
+    assert out == [sys.prefix, labtwin.__file__]
