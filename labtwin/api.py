@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from .records import Run
-from .scenarios import ScenarioError, get_scenario
+from .scenarios import Scenario, ScenarioError, get_scenario
 from .twin import TwinReport, compare
 
 
-def _prepare(scenario: str, topology: Optional[Union[str, Path]], knobs: dict[str, Any]):
-    spec = get_scenario(scenario)
+ScenarioLike = Union[str, Scenario]
+
+
+def _spec(scenario: ScenarioLike) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else get_scenario(scenario)
+
+
+def _prepare(scenario: ScenarioLike, topology: Optional[Union[str, Path]], knobs: dict[str, Any]):
+    spec = _spec(scenario)
     design = spec.design(knobs)
     if topology is None and not spec.needs_topology:
         return spec, design, None, ""
@@ -24,7 +31,7 @@ def _prepare(scenario: str, topology: Optional[Union[str, Path]], knobs: dict[st
     return spec, design, cloud, path
 
 
-def simulate(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
+def simulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
     """Run the model of *scenario*; knobs as keyword arguments (strings or values)."""
     spec, design, cloud, path = _prepare(scenario, topology, knobs)
     run = spec.simulate(cloud, design, seed, path)
@@ -33,20 +40,20 @@ def simulate(scenario: str, topology=None, seed: int = 1, out: Optional[Union[st
     return run
 
 
-def emulate(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
+def emulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
     """Run the emulation of *scenario* on this machine (needs root and Open vSwitch)."""
     spec, design, cloud, path = _prepare(scenario, topology, knobs)
     if spec.emulate is None:
-        raise ScenarioError(f"scenario {scenario} has no emulation yet")
+        raise ScenarioError(f"scenario {spec.name} has no emulation yet")
     run = spec.emulate(cloud, design, seed, path, out_dir=Path(out) if out is not None else None)
     if out is not None:
         run.save(out)
     return run
 
 
-def twin(scenario: str, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> tuple[TwinReport, Run, Run]:
+def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> tuple[TwinReport, Run, Run]:
     """Run both backends on the same inputs and compare them."""
-    spec = get_scenario(scenario)
+    spec = _spec(scenario)
     out_dir = Path(out) if out is not None else None
     # A scenario may say which knobs make the model describe the emulation (e.g. a calibrated cost
     # profile); knobs the user sets win. Both runs record their design.

@@ -61,7 +61,7 @@ def test_emulation_skipped_with_the_doctors_reason(tmp_path, monkeypatch, fake_s
     monkeypatch.setattr(demo, "emulation_possible", lambda: (False, "not root"))
     demo.run_demo(tmp_path, progress=lambda line: None)
     assert "emulation: skipped: not root" in (tmp_path / "index.md").read_text()
-    assert not (tmp_path / "reachability" / "emulation").exists()
+    assert not (tmp_path / "reachability" / "twin").exists()
 
 
 def test_emulation_runs_and_is_compared_when_possible(tmp_path, monkeypatch, fake_slides):
@@ -69,8 +69,8 @@ def test_emulation_runs_and_is_compared_when_possible(tmp_path, monkeypatch, fak
     use_scenarios(monkeypatch, scenario)
     monkeypatch.setattr(demo, "emulation_possible", lambda: (True, ""))
     demo.run_demo(tmp_path, progress=lambda line: None)
-    assert Run.load(tmp_path / "reachability" / "emulation").backend == "emulation"
-    assert (tmp_path / "reachability" / "twin.csv").exists()
+    assert Run.load(tmp_path / "reachability" / "twin" / "emulation").backend == "emulation"
+    assert (tmp_path / "reachability" / "twin" / "twin.csv").exists()
     assert "twin check: agree" in (tmp_path / "index.md").read_text()
 
 

@@ -17,6 +17,13 @@ port-unreachable sent by the destination (the project's namespaces run no UDP
 listeners, so an open path always answers this way); for ARP/ND a reply. No
 answer within the timeout, or an ICMP error from anyone else (a router
 saying "no route"), is **blocked**.
+
+Silence is only trusted on the second try: probes unanswered after one
+timeout are sent once more (``retry=1``). The first packet to a new neighbour
+waits for ARP/ND, and when that first solicitation is lost (a port that has
+only just started forwarding) the kernel asks again only after one second:
+one silent attempt is not evidence of a firewall. Open paths still answer in
+milliseconds; a blocked probe costs two timeouts (per batch, not per probe).
 """
 
 from __future__ import annotations
@@ -131,9 +138,9 @@ def run(request: dict) -> list[dict]:
             return []
         batch = [packets[i] for i in groups[kind]]
         if kind == "l2":
-            answered, _ = srp(batch, iface=iface, timeout=timeout, verbose=0)
+            answered, _ = srp(batch, iface=iface, timeout=timeout, retry=1, verbose=0)
         else:
-            answered, _ = sr(batch, timeout=timeout, verbose=0)
+            answered, _ = sr(batch, timeout=timeout, retry=1, verbose=0)
         return list(answered)
 
     with ThreadPoolExecutor(max_workers=3) as pool:

@@ -1,9 +1,10 @@
 """The headless main job (``make demo``): every scenario on its default topology.
 
-For each scenario in the registry: run the model (seed 1) and save it under
-``out/<scenario>/model/``; where the scenario has an emulation and this machine
-can emulate, run it too (``out/<scenario>/emulation/``) and compare the two
-(``out/<scenario>/twin.csv``); then export the scenario's notebook as an offline
+For each scenario in the registry, on its default topology file (as
+``labtwin simulate NAME --topology topologies/<its file>`` would run it): run
+the model (seed 1) and save it under ``out/<scenario>/model/``; where the
+scenario has an emulation and this machine can emulate, run the twin check too
+(``out/<scenario>/twin/``: model, emulation, ``twin.csv``); then export the scenario's notebook as an offline
 slide deck under ``out/slides/``. ``out/index.md`` lists what was produced.
 
 One scenario failing does not stop the others, but it is never hidden: it is
@@ -18,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..records import Run
-from ..scenarios import SCENARIOS, Scenario
-from ..twin import compare
+from .. import api
+from ..scenarios import SCENARIOS, Scenario, topologies_dir
 from .slides import export_slides
 
 SEED = 1
@@ -61,15 +61,18 @@ def run_demo(out_dir: Path, progress: Optional[Callable[[str], None]] = None) ->
 
 
 def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: str, say) -> Outcome:
-    """Model, then (if possible) emulation and twin check, of one scenario; failures recorded."""
+    """Model, then (if possible) the twin check, of one scenario; failures recorded.
+
+    Runs go through :mod:`labtwin.api` with the scenario's default topology file,
+    exactly as the CLI runs ``simulate``/``twin NAME --topology FILE``.
+    """
     outcome = Outcome(scenario.name, scenario.title)
     here = out_dir / scenario.name
+    topology = topologies_dir() / scenario.default_topology if scenario.default_topology else None
     say(f"demo: {scenario.name}: model")
     try:
-        cloud, path = scenario.cloud()
-        design = scenario.design()
-        model = scenario.simulate(cloud, design, SEED, path)
-        outcome.paths += saved(model, here / "model")
+        model = api.simulate(scenario, topology, SEED, out=here / "model")
+        outcome.paths += [here / "model" / "summary.json", here / "model" / "records.jsonl"]
         outcome.summary = model.summary
     except Exception as exc:  # noqa: BLE001 - report every scenario, then fail the demo
         outcome.failures.append(f"model failed: {failure(exc)}")
@@ -80,15 +83,14 @@ def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: 
         outcome.emulation = f"skipped: {why_not}"
         say(f"demo: {scenario.name}: emulation {outcome.emulation}")
     else:
-        say(f"demo: {scenario.name}: emulation")
+        say(f"demo: {scenario.name}: emulation and twin check")
         try:
-            emulation = scenario.emulate(cloud, design, SEED, path, out_dir=here / "emulation")
-            outcome.paths += saved(emulation, here / "emulation")
+            report, _, _ = api.twin(scenario, topology, SEED, out=here / "twin")
+            outcome.paths += [here / "twin" / "emulation" / "summary.json", here / "twin" / "twin.csv"]
             outcome.emulation = "ran"
-            report = compare(model, emulation, scenario.tolerances)
-            report.rows.to_csv(here / "twin.csv", index=False)
-            outcome.paths.append(here / "twin.csv")
             outcome.twin = "agree" if report.agree else f"DISAGREE on {len(report.disagreements)} of {len(report.rows)}"
+            if not report.agree:
+                outcome.failures.append(f"twin check disagrees: see {here / 'twin' / 'twin.csv'}")
         except Exception as exc:  # noqa: BLE001
             outcome.emulation = "failed"
             outcome.failures.append(f"emulation failed: {failure(exc)}")
@@ -99,11 +101,6 @@ def timed(say: Callable[[str], None]) -> Callable[[str], None]:
     """*say* with the seconds since the demo started in front, so slow steps stand out."""
     start = time.monotonic()
     return lambda line: say(f"[{time.monotonic() - start:6.1f} s] {line}")
-
-
-def saved(run: Run, directory: Path) -> list[Path]:
-    run.save(directory)
-    return [directory / "summary.json", directory / "records.jsonl"]
 
 
 def export_decks(notebooks: list[Path], slides_dir: Path, say) -> tuple[list[Path], list[str]]:
