@@ -53,14 +53,26 @@ def emulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[
 
 def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> tuple[TwinReport, Run, Run]:
     """Run both backends on the same inputs and compare them."""
-    spec = _spec(scenario)
     out_dir = Path(out) if out is not None else None
-    # A scenario may say which knobs make the model describe the emulation (e.g. a calibrated cost
-    # profile); knobs the user sets win. Both runs record their design.
-    model_knobs = {**spec.extra.get("twin_model_knobs", {}), **knobs}
-    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **model_knobs)
+    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **twin_model_knobs(scenario, knobs))
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
-    report = compare(model, emulation, spec.tolerances, spec.probe_details)
+    report = compare_runs(scenario, model, emulation)
     if out_dir is not None:
         report.rows.to_csv(out_dir / "twin.csv", index=False)
     return report, model, emulation
+
+
+def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any]) -> dict[str, Any]:
+    """The knobs the model side of a twin runs with.
+
+    A scenario may say which knobs make the model describe the emulation (e.g.
+    a cost profile calibrated on this machine, ``extra["twin_model_knobs"]``);
+    knobs the user sets win. Both runs record their design, so this is visible.
+    """
+    return {**_spec(scenario).extra.get("twin_model_knobs", {}), **knobs}
+
+
+def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run) -> TwinReport:
+    """Compare two runs with the scenario's tolerances and probe details."""
+    spec = _spec(scenario)
+    return compare(model, emulation, spec.tolerances, spec.probe_details)

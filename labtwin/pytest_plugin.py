@@ -167,16 +167,15 @@ class LabtwinSession:
 
     def _execute(self, kind: str, scenario: str, topology, seed: int, knobs: dict):
         from . import api
-        from .scenarios import get_scenario
-        from .twin import compare
 
         if kind == "model":
             return api.simulate(scenario, topology, seed, **knobs)
         if kind == "emulation":
             return api.emulate(scenario, topology, seed, **knobs)
-        model = self.run("model", scenario, topology, seed, **knobs)
+        # the same composition as api.twin, but each side through the session cache
+        model = self.run("model", scenario, topology, seed, **api.twin_model_knobs(scenario, knobs))
         emulation = self.run("emulation", scenario, topology, seed, **knobs)
-        return compare(model, emulation, get_scenario(scenario).tolerances), model, emulation
+        return api.compare_runs(scenario, model, emulation), model, emulation
 
 
 def _file_hash(path: str) -> Optional[str]:

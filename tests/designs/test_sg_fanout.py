@@ -1,6 +1,8 @@
 """Design checks on security-group remote-group fanout (generated clouds, train-2019 costs)."""
 
-from labtwin.testing import assert_ready_within, assert_updates_at_most
+import pytest
+
+from labtwin.testing import assert_ready_within, assert_twin_agrees, assert_updates_at_most
 
 
 def test_subtable_makes_two_updates_for_a_join_to_a_group_of_170(simulate):
@@ -16,3 +18,10 @@ def test_subtable_port_is_ready_within_10s_at_1000_members(simulate):
 def test_native_ovs_firewall_is_ready_within_a_minute_at_1000_members(simulate):
     run = simulate("sg-fanout", firewall="ovs", members=1000, hosts=1, placement="packed")
     assert_ready_within(run, 60, statistic="p95")
+
+
+@pytest.mark.emulation
+def test_real_ipsets_count_the_updates_the_model_counts(twin):
+    report, model, emulation = twin("sg-fanout", firewall="ipset", members=10, hosts=2)
+    assert_twin_agrees(report)
+    assert_updates_at_most(emulation, model.summary["updates_total"])
