@@ -85,6 +85,30 @@ def test_a_leave_rewrites_the_remaining_members_and_removes_one_filter():
     assert (s["filters_written"], s["filters_removed"]) == (29, 1)
 
 
+@pytest.mark.parametrize("firewall, filters, groups", [("iptables", 29, 0), ("ipset", 29, 3), ("ovs", 29, 3),
+                                                       ("subtable", 0, 3)])
+def test_a_leave_per_strategy_removes_the_filter_and_the_address_everywhere(firewall, filters, groups):
+    s = run_summary(firewall, 30, 3, joins=0, leaves=1)
+    assert (s["filters_written"], s["filters_removed"], s["group_writes"]) == (filters, 1, groups)
+    # the removed filter is a changed object too (a diff shows its chains / flows gone)
+    assert s["objects_changed"] == (filters if firewall == "iptables" else 0) + 1 + groups
+
+
+def test_a_host_losing_its_last_member_destroys_its_group_object():
+    s = run_summary("ipset", 2, 2, joins=0, leaves=1)  # m-0001 on compute-1, m-0002 (leaves) on compute-2
+    assert (s["filters_removed"], s["group_writes"], s["filters_written"]) == (1, 2, 1)
+
+
+def test_after_a_leave_the_departed_address_is_blocked_by_every_remaining_member():
+    run = SCENARIO.simulate(None, SCENARIO.design({"members": "6", "hosts": "2", "leaves": "2"}), 0, "")
+    gone = run.probes[run.probes.detail.apply(lambda d: "leave" in d)]
+    assert set(gone.verdict) == {"blocked"}
+    # m-0006 leaves first (m-0001..5 remain), then m-0005 (m-0001..4); j-0001 was probed at its join
+    assert {src: sorted(g.dst) for src, g in gone.groupby("src")} == {
+        "m-0006": ["m-0001", "m-0002", "m-0003", "m-0004", "m-0005"], "m-0005": ["m-0001", "m-0002", "m-0003", "m-0004"]}
+    assert not run.probes.duplicated(["src", "dst", "protocol", "port"]).any()
+
+
 def slopes(df, column):
     return {fw: float(np.polyfit(np.log(g.members), np.log(g[column]), 1)[0]) for fw, g in df.groupby("firewall")}
 

@@ -49,13 +49,19 @@ class Agent:
 
 @dataclass
 class Pending:
-    """A join waiting to be usable: ports (per host) whose view must reach the join's epoch."""
+    """A membership change waiting to take effect: ports (per host) whose view must reach its epoch.
+
+    A join waits for the new port and every member (then it is usable); a
+    leave (``left``) waits for the remaining members (then none of them
+    admits the departed address any more).
+    """
 
     port: Member
     epoch: int
     t_api: float
     waiting: dict  # host -> set of port names
     ready: dict = field(default_factory=dict)
+    left: bool = False
 
 
 @dataclass
@@ -113,16 +119,27 @@ def _pending(run: FanoutRun, port: Member, existing: list, t_api: float) -> Pend
 
 
 def leave(run: FanoutRun, name: str, delay: float):
-    """DELETE /ports/<id>: Nova has unplugged the vif; the commit fans out a member update."""
+    """DELETE /ports/<id>: Nova has unplugged the vif; the commit fans out a member update.
+
+    The port's own agent removes its filter (``remove_port_filter``); every
+    agent refilters its remaining referencing ports and takes the address out
+    of its group object. Simplification: the vif unplug and the delete reach
+    the agent in the same iteration (Nova unplugs first, then deletes).
+    """
     env = run.env
     yield env.timeout(delay)
     port = run.members[name]
-    run.rec.event(rounded(env.now), "api_call", SERVER, name, op="delete_port", host_id=port.host)
+    t_api = env.now
+    run.rec.event(rounded(t_api), "api_call", SERVER, name, op="delete_port", host_id=port.host)
     yield env.timeout(run.profile.api_delete_port_s)
     del run.members[name]
     run.epoch += 1
     for pend in run.pending:
         pend.waiting.get(port.host, set()).discard(name)
+    remaining: dict = {}
+    for m in run.members.values():
+        remaining.setdefault(m.host, set()).add(m.name)
+    run.pending.append(Pending(port, run.epoch, t_api, remaining, left=True))
     _settle(run)
     agent = run.agents[port.host]
     agent.refilter.discard(name)
@@ -229,7 +246,30 @@ def _settle(run: FanoutRun) -> None:
     """Record joins whose every port is ready: probes per member pair, port_ready event."""
     for pend in [p for p in run.pending if not any(p.waiting.values())]:
         run.pending.remove(pend)
-        _record_ready(run, pend)
+        (_record_left if pend.left else _record_ready)(run, pend)
+
+
+def _record_left(run: FanoutRun, pend: Pending) -> None:
+    """A leave in effect everywhere: the departed address is blocked by every remaining member.
+
+    The probe's source stands for any later packet from that address (the
+    address returns to the pool and may come back on a port outside the
+    group): what must stop it is the remaining members' filters. Nothing is
+    recorded about packets *to* the departed port (its vif is gone). Only
+    members that were in the group before the run are probed: a port that
+    joined was already probed with the departed one at its join, and a run
+    probes each (src, dst, protocol, port) once (the twin joins on that).
+    """
+    gone = pend.port
+    last = max(pend.ready.values(), default=run.env.now)
+    proto, _, port = run.layout.probe.partition(":")
+    dport = int(port) if port else None
+    joined = {m.name for m in run.layout.joins}
+    for name in sorted(set(pend.ready) - joined):
+        run.rec.probe(gone.name, name, proto, dport, "blocked", rounded(last), None, leave=gone.name,
+                      reason="left the group")
+    run.rec.event(rounded(last), "leave_applied", gone.host, gone.name, latency_s=rounded(last - pend.t_api),
+                  epoch=pend.epoch)
 
 
 def _record_ready(run: FanoutRun, pend: Pending) -> None:

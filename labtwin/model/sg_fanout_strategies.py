@@ -163,7 +163,9 @@ def apply_iteration(firewall: str, state: HostFirewall, refresh: list, new: list
     work = Work()
     for port in removed:
         if state.filters.pop(port, None) is not None:
+            # remove_port_filter: the port's chains / flows are gone, which a diff shows
             work.filters_removed += 1
+            work.objects_changed += 1
     if removed:
         work.ops.append(("filter_remove", len(removed), profile.port_filter_s * len(removed), {}))
     _write_filters(firewall, state, refresh, new, snap, rules, profile, work)
