@@ -4,7 +4,8 @@ One :class:`HostAgent` per host. :meth:`HostAgent.converge` puts the
 existing members' state in place before the run (not counted);
 :meth:`HostAgent.join` is one ``rpc_loop`` iteration after a join's
 ``security_groups_member_updated`` (the new port's ``prepare_port_filter``
-plus ``update_port_filter`` of every local port that references the group):
+plus ``update_port_filter`` of every local port that references the group;
+:meth:`HostAgent.leave` is the iteration after a member's delete):
 
 - ``iptables``: rebuild the chains of every affected port (remote group
   expanded per member IP) in one ``iptables-restore --noflush``;
@@ -111,6 +112,55 @@ class HostAgent:
         took = time.perf_counter() - start
         self.busy_s += took
         return start, took
+
+    # --- one iteration after a port delete ------------------------------------------------
+    def leave(self, gone, ips: frozenset) -> tuple[float, float]:
+        """Apply a member's delete (*gone*: its EPort when it was on this host, else None): (start, duration).
+
+        *ips*: the group after the delete. What the agent does on
+        ``security_groups_member_updated`` plus, on the port's own host, the
+        removed device: ``remove_port_filter`` (the port's jumps and chains,
+        or its flows, go), ``update_port_filter`` for every remaining local
+        member (not under the subtable: nothing of a port names the members),
+        and the address leaves the host's group object (``ipset del`` for
+        fewer than 5 changes, the dimension-1 flow deleted, the subtable entry
+        deleted), destroyed when no local member references the group any more.
+
+        Simplifications: conntrack entries of the departed address are not
+        flushed (Neutron's ``_clean_deleted_remote_sg_members_conntrack_entries``);
+        every probe opens a new flow (fresh ICMP id / TCP source port), which no
+        stale entry matches. The departed port's namespace and vif stay (Nova
+        would unplug it): its packets stand for a later port that gets the
+        address back outside the group, and must be stopped by the members' filters.
+        """
+        start = time.perf_counter()
+        if gone is not None:
+            self.local = [p for p in self.local if p.name != gone.name]
+        refresh = [p for p in self.local if p.member] if self.firewall != "subtable" else []
+        target = ips if any(p.member for p in self.local) else None
+        if self.firewall in ("iptables", "ipset"):
+            self._leave_hybrid(gone, refresh, target)
+        else:
+            mods = self._group_flow_mods(target or frozenset()) if self.group_ips is not None else []
+            mods += [f"flow delete {m}" for m in rules.ovs_port_matches(gone)] if gone is not None else []
+            mods += self._reinstall_mods(refresh)
+            if mods:
+                self._ofctl("-O", "OpenFlow14", "bundle", self.bridge, "-", stdin="\n".join(mods) + "\n")
+        self.group_ips = target if self.group_ips is not None else None
+        took = time.perf_counter() - start
+        self.busy_s += took
+        return start, took
+
+    def _leave_hybrid(self, gone, refresh: list, target) -> None:
+        """ipset del first (``_update_ipset_members``), then one restore; an unreferenced set goes last."""
+        if self.firewall == "ipset" and target is not None and self.group_ips is not None:
+            self._sync_ipset(target)
+        lines = rules.port_removal(gone) if gone is not None else []
+        lines += [line for p in refresh for line in rules.port_chains(p, self.layout, self.firewall, sorted(target or ()))]
+        if lines:
+            self._run(("iptables-restore", "-n", "-w", "10"), "remove and rebuild chains", rules.restore_text(lines))
+        if self.firewall == "ipset" and target is None and self.group_ips is not None:
+            self._run(("ipset", "destroy", rules.group_set(self.layout)), "ipset destroy")
 
     def _sync_ipset(self, ips: frozenset) -> None:
         name = rules.group_set(self.layout)

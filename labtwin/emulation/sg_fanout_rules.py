@@ -134,12 +134,27 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
     return lines
 
 
-def port_jumps(port: EPort) -> list[str]:
-    """The port's jumps from FORWARD and sg-chain, inserted at the top (a new port only)."""
+def _jumps(port: EPort) -> list[tuple[str, str]]:
+    """(chain, rule) of the port's jumps from FORWARD and sg-chain."""
     i, o, _ = port.chains()
     phys = "-m physdev --physdev-{d} " + port.tap + " --physdev-is-bridged -j {to}"
-    return [f"-I {FORWARD} 1 " + phys.format(d="out", to=SG_CHAIN), f"-I {FORWARD} 1 " + phys.format(d="in", to=SG_CHAIN),
-            f"-I {SG_CHAIN} 1 " + phys.format(d="out", to=i), f"-I {SG_CHAIN} 1 " + phys.format(d="in", to=o)]
+    return [(FORWARD, phys.format(d="out", to=SG_CHAIN)), (FORWARD, phys.format(d="in", to=SG_CHAIN)),
+            (SG_CHAIN, phys.format(d="out", to=i)), (SG_CHAIN, phys.format(d="in", to=o))]
+
+
+def port_jumps(port: EPort) -> list[str]:
+    """The port's jumps from FORWARD and sg-chain, inserted at the top (a new port only)."""
+    return [f"-I {chain} 1 {rule}" for chain, rule in _jumps(port)]
+
+
+def port_removal(port: EPort) -> list[str]:
+    """``iptables-restore -n`` lines for ``remove_port_filter``: the port's jumps, then its i/o/s chains.
+
+    A chain can be deleted only once nothing jumps to it (``o`` jumps to ``s``): unhook, flush all, delete.
+    """
+    chains = port.chains()
+    return ([f"-D {chain} {rule}" for chain, rule in _jumps(port)] + [f"-F {c}" for c in chains]
+            + [f"-X {c}" for c in chains])
 
 
 def restore_text(lines: list[str]) -> str:
@@ -198,6 +213,11 @@ def ovs_port_flows(port: EPort, layout: Layout, firewall: str, cookie: int = 0) 
         else:
             flows.append(f"{head},actions=resubmit(,{T_GROUP})")
     return [c + f for f in flows]
+
+
+def ovs_port_matches(port: EPort) -> list[str]:
+    """Non-strict matches that together cover every flow of :func:`ovs_port_flows` (``remove_port_filter``)."""
+    return [f"table={T_CLASSIFY},in_port={port.ofport}", f"table={T_TRANSIENT},dl_dst={port.mac}", f"reg5={port.ofport}"]
 
 
 def ovs_group_flows(layout: Layout, firewall: str, ips) -> list[str]:

@@ -220,6 +220,15 @@ def ovs_owner(ports_by_ofport: dict[int, str], ports_by_mac: dict[str, str], gro
     return owner_of
 
 
+def mentions_address(text: str, ip: str) -> bool:
+    """Does a dump (iptables-save, ipset save, dump-flows) still name *ip* (whole address, /32 or not)?
+
+    >>> mentions_address("add NIPv4x 10.64.0.29\\n", "10.64.0.2"), mentions_address("-s 10.64.0.2/32 -j RETURN", "10.64.0.2")
+    (False, True)
+    """
+    return re.search(rf"(?<![\d.]){re.escape(ip)}(?!\d)", text) is not None
+
+
 def parse_ofports(text: str) -> dict[str, int]:
     """Interface name -> ofport from ``ovs-vsctl --format=csv --columns=name,ofport list Interface``.
 
