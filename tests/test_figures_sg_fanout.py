@@ -6,12 +6,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import json  # noqa: E402
+import statistics  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from labtwin.api import simulate  # noqa: E402
+from labtwin.api import simulate, twin_model_knobs  # noqa: E402
+from labtwin.records import Run  # noqa: E402
 from labtwin.model.sg_fanout import sweep  # noqa: E402
-from labtwin.report.sg_fanout_figures import join_figure, writes_per_host  # noqa: E402
+from labtwin.report.sg_fanout_figures import (  # noqa: E402
+    calibration_figure, join_figure, ready_per_join, twin_figure, twin_table, writes_per_host)
 
 
 @pytest.mark.parametrize("firewall", ["iptables", "ipset", "ovs", "subtable"])
@@ -41,3 +48,66 @@ def test_join_figure_draws_the_run_on_its_curve(tmp_path):
     fig.savefig(tmp_path / "join.png", dpi=40)
     assert (tmp_path / "join.png").stat().st_size > 2_000
     plt.close("all")
+
+
+TRACES = Path(__file__).resolve().parents[1] / "traces" / "sg-fanout"
+FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+
+
+def trace_pairs() -> dict:
+    """The committed per-strategy traces, each beside the model on its design (calibrated profile)."""
+    pairs = {}
+    for fw in FIREWALLS:
+        emulated = Run.load(TRACES / fw)
+        knobs = {k: v for k, v in emulated.design.items() if k != "profile"}
+        pairs[fw] = (simulate("sg-fanout", seed=emulated.seed, **twin_model_knobs("sg-fanout", knobs)), emulated)
+    return pairs
+
+
+def test_ready_per_join_has_one_time_per_join_and_the_summary_is_their_median():
+    for model, emulated in trace_pairs().values():
+        for run in (model, emulated):
+            times = ready_per_join(run)
+            assert len(times) == run.summary["joins"] == 5
+            assert statistics.median(times) == pytest.approx(run.summary["port_ready_s"], abs=1e-6)
+
+
+def test_twin_table_sets_model_beside_emulation_per_strategy():
+    pairs = trace_pairs()
+    table = twin_table(pairs)
+    assert list(table.index) == list(FIREWALLS)
+    assert (table.updates_total_model == table.updates_total_emulation).all()
+    assert table.loc["subtable", "updates_total_model"] < table.loc["ipset", "updates_total_model"]
+    model, emulated = pairs["ovs"]
+    expected = abs(model.summary["port_ready_s"] - emulated.summary["port_ready_s"]) / emulated.summary["port_ready_s"]
+    assert table.loc["ovs", "ready_error"] == pytest.approx(expected)
+
+
+def test_twin_figure_draws_counts_and_every_join_with_the_tolerance_band():
+    pairs = trace_pairs()
+    fig = twin_figure(pairs, band=(0.5, 0.02))
+    left, right = fig.axes
+    heights = [round(b.get_height()) for b in left.patches]
+    # per strategy: updates (model, emulation), changed (model, emulation); bars drawn series by series
+    table = twin_table(pairs)
+    assert heights[:4] == list(table.updates_total_model) and heights[4:8] == list(table.updates_total_emulation)
+    dots = [line for line in right.get_lines() if line.get_marker() == "o"]
+    assert [len(d.get_ydata()) for d in dots] == [5, 5, 5, 5]
+    np.testing.assert_allclose(dots[1].get_ydata(), np.array(ready_per_join(pairs["ipset"][1])) * 1e3)
+    band = right.collections[0].get_paths()[0].vertices[:, 1]
+    centre = table.loc["iptables", "port_ready_s_model"] * 1e3
+    assert band.max() == pytest.approx(centre + max(20.0, 0.5 * centre))
+    plt.close(fig)
+
+
+def test_calibration_figure_shows_each_strategy_and_the_unfitted_check():
+    report = json.loads((TRACES / "calibration.json").read_text())
+    fig = calibration_figure(report)
+    assert [ax.get_title() for ax in fig.axes] == list(FIREWALLS)
+    check = {row["firewall"]: row for row in report["check"]}
+    for ax in fig.axes:
+        squares = [line for line in ax.get_lines() if line.get_marker() == "s"]
+        assert len(squares) == 1
+        assert squares[0].get_xdata()[0] == check[ax.get_title()]["members"] == 30
+        assert squares[0].get_ydata()[0] == pytest.approx(check[ax.get_title()]["emulation_s"] * 1e3)
+    plt.close(fig)

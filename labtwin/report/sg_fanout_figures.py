@@ -173,3 +173,127 @@ def _ready_line(ax, curve, summary: dict, colour: str) -> None:
     ax.set_xlabel("existing members of the group")
     ax.set_ylabel("port ready (s, median over joins)")
     ax.grid(True, alpha=0.3)
+
+
+# --- model vs emulation ---------------------------------------------------------------
+def ready_per_join(run) -> list[float]:
+    """Each join's time to ready (s), in join order, from the run's ``port_ready`` events (either backend)."""
+    ev = run.events
+    ready = ev[ev["kind"] == "port_ready"]
+    return [d.get("latency_s") for d in ready["detail"] if d.get("latency_s") is not None]
+
+
+def twin_table(pairs: dict) -> pd.DataFrame:
+    """One row per strategy from ``{firewall: (model run, emulation run)}``: counts and time to ready side by side.
+
+    ``ready_error`` is |model - emulation| / emulation on ``port_ready_s``
+    (the medians over joins).
+    """
+    rows = []
+    for fw in [f for f in ORDER if f in pairs] + [f for f in pairs if f not in ORDER]:
+        model, emulated = (run.summary for run in pairs[fw])
+        row = {"firewall": fw, "members": emulated["members"], "hosts": emulated["hosts"],
+               "joins": emulated["joins"], "leaves": emulated["leaves"]}
+        for key in ("updates_total", "objects_changed", "port_ready_s"):
+            row[f"{key}_model"], row[f"{key}_emulation"] = model[key], emulated[key]
+        row["ready_error"] = abs(model["port_ready_s"] - emulated["port_ready_s"]) / emulated["port_ready_s"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("firewall")
+
+
+def twin_figure(pairs: dict, band: tuple[float, float] | None = None):
+    """Model vs emulation per strategy: update counts (left), time to ready per join (right).
+
+    *pairs* is ``{firewall: (model run, emulation run)}`` on the same design
+    and seed. *band* ``(relative, absolute)`` shades the twin's tolerance on
+    ``port_ready_s`` around the model: ``max(absolute, relative * model)``.
+    """
+    table = twin_table(pairs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    _count_bars(left, table)
+    _ready_dots(right, pairs, table, band)
+    members, hosts, joins, leaves = (int(table[k].iloc[0]) for k in ("members", "hosts", "joins", "leaves"))
+    fig.suptitle(f"Model vs emulation: {members} members on {hosts} hosts, {joins} joins then "
+                 f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)")
+    fig.tight_layout()
+    return fig
+
+
+def _count_bars(ax, table: pd.DataFrame) -> None:
+    """updates_total and objects_changed, model (solid) beside emulation (hatched), counts written on top."""
+    x = np.arange(len(table))
+    for j, (key, label) in enumerate((("updates_total", "updates"), ("objects_changed", "changed"))):
+        for k, side in enumerate(("model", "emulation")):
+            values = table[f"{key}_{side}"]
+            pos = x + (2 * j + k - 1.5) * 0.2
+            bars = ax.bar(pos, values, 0.19, color=[COLOURS.get(f, "grey") for f in table.index],
+                          alpha=1.0 if j == 0 else 0.45, hatch="//" if side == "emulation" else None,
+                          edgecolor="white" if side == "emulation" else None,
+                          label=f"{label}: {side}" if x.size else None)
+            ax.bar_label(bars, fontsize=7, padding=1)
+    ax.set_xticks(x, table.index)
+    ax.set_yscale("log")
+    ax.set_ylim(1, table[["updates_total_model", "updates_total_emulation"]].to_numpy().max() * 8)
+    ax.set_ylabel("objects written / changed (log)")
+    ax.set_title("counts: model | emulation (hatched, from kernel diffs)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right", ncol=2)
+
+
+def _ready_dots(ax, pairs: dict, table: pd.DataFrame, band) -> None:
+    """Each join's time to ready (ms): emulation dots, model dots, the model's median with the tolerance band."""
+    for i, fw in enumerate(table.index):
+        model, emulated = pairs[fw]
+        colour = COLOURS.get(fw, "grey")
+        measured = np.array(ready_per_join(emulated)) * 1e3
+        predicted = np.array(ready_per_join(model)) * 1e3
+        ax.plot(np.full(len(measured), i + 0.12), measured, "o", color=colour, mfc="none",
+                label="emulation, each join" if i == 0 else None)
+        ax.plot(np.full(len(predicted), i - 0.12), predicted, "_", color=colour, ms=14, mew=2,
+                label="model (measured profile), each join" if i == 0 else None)
+        centre = table.loc[fw, "port_ready_s_model"] * 1e3
+        if band is not None:
+            half = max(band[1] * 1e3, band[0] * centre)
+            ax.fill_between([i - 0.3, i + 0.3], max(centre - half, 0), centre + half, color=colour, alpha=0.12,
+                            label="twin tolerance around the model" if i == 0 else None)
+        ax.annotate(f"{table.loc[fw, 'ready_error']:.0%}", (i, max(measured.max(initial=0), centre)),
+                    textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+    ax.set_xticks(np.arange(len(table)), table.index)
+    ax.set_xlim(-0.5, len(table) - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("port ready (ms)")
+    ax.set_title("API call -> every member reachable, per join; % = error of the median", fontsize=9)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def calibration_figure(report: dict):
+    """The calibration's fit: emulation points and the calibrated model per strategy, and the unfitted check.
+
+    *report* is what ``labtwin calibrate sg-fanout`` returns (``points``:
+    firewall, members, port_ready_s, model_s per run; ``check``: the
+    prediction at a size not fitted, emulation median vs model).
+    """
+    points = pd.DataFrame(report["points"])
+    check = pd.DataFrame(report.get("check", []))
+    firewalls = _firewalls(points)
+    fig, axes = plt.subplots(1, len(firewalls), figsize=(2.9 * len(firewalls), 3.6), sharey=True, squeeze=False)
+    for ax, fw in zip(axes[0], firewalls):
+        mine = points[points["firewall"] == fw].sort_values("members")
+        colour = COLOURS.get(fw, "grey")
+        ax.plot(mine["members"], mine["port_ready_s"] * 1e3, "o", color=colour, mfc="none", label="emulation (fitted)")
+        line = mine.groupby("members")["model_s"].first()
+        ax.plot(line.index, line.to_numpy() * 1e3, "-", color=colour, label="model, measured profile")
+        for _, row in check[check["firewall"] == fw].iterrows() if len(check) else ():
+            ax.plot([row["members"]], [row["emulation_s"] * 1e3], "s", color="black", label="emulation (not fitted)")
+            ax.plot([row["members"]], [row["model_s"] * 1e3], "x", color="black", ms=9, label="model prediction")
+            ax.annotate(f"{row['error']:.0%}", (row["members"], row["emulation_s"] * 1e3), textcoords="offset points",
+                        xytext=(6, 6), fontsize=8)
+        ax.set_title(fw, fontsize=10)
+        ax.set_xlabel("existing members")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("port ready (ms, median over joins)")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Calibration: fixed + per-rule costs fitted to the emulation; the square was not fitted")
+    fig.tight_layout()
+    return fig
