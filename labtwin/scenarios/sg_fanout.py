@@ -52,11 +52,13 @@ SCENARIO = Scenario(
                   "ends in a write, so the kernel's filter-write count is the recompute count: equal"),
         Tolerance("objects_changed", absolute=0, why="objects whose content differs (iptables-save / ipset / "
                   "dump-flows text): equal; under ipset/ovs M of the M+1 rewritten filters come out identical"),
-        Tolerance("port_ready_s", relative=0.5, absolute=0.02,
+        Tolerance("port_ready_s", relative=0.5, absolute=0.05,
                   why="the twin's model side runs with the profile calibrated on this machine's emulation "
                   "(extra['twin_model_knobs']), not train-2019, whose Nova/RPC/agent-loop delays the emulation does "
-                  "not have; one run's joins on a shared 2-core machine vary by tens of percent and ~10 ms, hence 50% "
-                  "or 20 ms (the calibration test holds the model to 30% on medians of repeats)"),
+                  "not have; one run's joins on a shared 2-core machine vary by tens of percent, and under load a "
+                  "single 35 ms apply was seen taking 71 ms, hence 50% or 50 ms. A join that takes a different "
+                  "path (e.g. a full rebuild where the model has one set write) still fails it; the calibration "
+                  "test holds the model to 30% on medians of repeats"),
     ),
     needs_topology=False,
     notebook="sg-fanout.ipynb",
