@@ -268,9 +268,12 @@ def slides(notebooks, out, no_execute):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
 def demo(out):
     """The main job: every scenario on its default topology -> summaries and a slide deck."""
-    from .report.demo import run_demo
+    from .report.demo import DemoError, run_demo
 
-    paths = run_demo(out)
+    try:
+        paths = run_demo(out)
+    except DemoError as exc:
+        _fail(f"labtwin demo: {exc}\n(what did run is listed in {out}/index.md)", 1)
     click.echo(f"demo: {len(paths)} files under {out}/ — start with {out}/index.md")
 
 
