@@ -24,6 +24,7 @@ byte-identical ``records.jsonl``.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import subprocess
@@ -188,6 +189,16 @@ class Run:
             f"<b>{self.scenario}</b> ({self.backend}, seed {self.seed}) "
             f"<code>{', '.join(f'{k}={v}' for k, v in self.design.items())}</code><table>{rows}</table>"
         )
+
+
+def percentile(values: list, q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), *values* sorted."""
+    if len(values) == 1:
+        return values[0]
+    pos = (len(values) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (pos - low)
 
 
 def record_line(record) -> str:

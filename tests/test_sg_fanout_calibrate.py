@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labtwin.model.profiles import load_profile
-from labtwin.scenarios.sg_fanout_calibrate import FAMILIES, MEASURED_PROFILE, base_profile, calibrate, features, nnls, \
+from labtwin.scenarios.sg_fanout_calibrate import FAMILIES, MEASURED_PROFILE, base_profile, features, nnls, \
     predict
 
 

@@ -14,7 +14,7 @@ import pytest
 from labtwin.description import load_cloud
 from labtwin.model.profiles import TRAIN_2019, load_profile, save_profile
 from labtwin.model.sg_fanout import simulate_layout, summarize, sweep
-from labtwin.model.sg_fanout_layout import generated_layout
+from labtwin.description.sg_fanout import generated_layout
 from labtwin.model.sg_fanout_strategies import (IPTABLES_PORT_BASE_RULES, OVS_FLOWS_PER_CONJ_RULE, OVS_FLOWS_PER_RULE,
                                                 OVS_PORT_BASE_FLOWS)
 from labtwin.records import Run

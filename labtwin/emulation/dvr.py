@@ -135,7 +135,7 @@ def _captures(real: Realisation, dp: DvrPlan, out: Path) -> list[tuple[str, cap.
 # -- probes -------------------------------------------------------------------------
 def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tuple[str, dict]]:
     """Announce the VMs, probe every class but the VIP, fail the VIP over, probe it. (class, result) pairs."""
-    lay, labels = dp.layout, []
+    labels = []
     steps = [{"pid": real.pid(key), "kind": "garp", "iface": dev, "mac": mac, "ip": ip} for key, dev, mac, ip in dp.speakers]
     if ends.vip is not None:
         old = ends.vip.old_master

@@ -13,7 +13,6 @@ import tempfile
 import time
 from itertools import permutations
 from pathlib import Path
-from typing import Optional
 
 from ..description import Cloud
 from ..description.flows import parse_flows

@@ -26,7 +26,6 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
 
 from .ledger import ROOT, Item, Ledger
 from .plan import Plan

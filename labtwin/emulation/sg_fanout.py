@@ -36,7 +36,7 @@ from typing import Optional
 
 from ..description import Cloud
 from ..description.sg_fanout import Layout, generated_layout, layout_from_cloud
-from ..records import Recorder, Run
+from ..records import Recorder, Run, percentile
 from . import sg_fanout_rules as rules
 from . import sg_fanout_state as state
 from .naming import new_run_id
@@ -302,7 +302,7 @@ def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: l
         + totals.get("group_writes", 0),
         "rules_written": totals.get("rules_written", 0),
         "port_ready_s": _r(statistics.median(finite)) if finite else None,
-        "port_ready_p95_s": _r(_percentile(finite, 95)) if finite else None,
+        "port_ready_p95_s": _r(percentile(finite, 95)) if finite else None,
         "port_ready_max_s": _r(finite[-1]) if finite else None,
         "busy_s": {h: _r(a.busy_s) for h, a in agents.items()},
         "busy_max_s": _r(max(a.busy_s for a in agents.values())),
@@ -312,12 +312,3 @@ def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: l
 
 def _r(value: float) -> Optional[float]:
     return round(value, 6) if math.isfinite(value) else None
-
-
-def _percentile(values: list, q: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    pos = (len(values) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (pos - low)

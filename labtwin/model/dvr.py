@@ -28,7 +28,8 @@ from ..records import Recorder, Run
 from ..description.dvr_classes import network_node, pick_endpoints, same_host_ratio, the_router
 from .dvr_failover import run_failover
 from .dvr_paths import CLASSES, ClassPath, class_paths
-from .dvr_traffic import FLOW_PPS, class_weights, expected_share, run_traffic
+from ..description.dvr_classes import class_weights, expected_share
+from .dvr_traffic import FLOW_PPS, run_traffic
 
 #: The design knobs and their defaults (today's DVR, as the PTG found it).
 DEFAULT_DESIGN: dict = {

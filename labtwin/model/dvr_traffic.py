@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from ..description.dvr_classes import DHCP_SHARE, VIP_SHARE, class_weights, expected_share
-
 FLOW_PPS = 500
 BURST_PACKETS = 32
 NN_BUFFER_BURSTS = 64

@@ -37,7 +37,8 @@ from ..records import Recorder, Run
 from .multisegment_agents import L2Agent, make_agent
 from .multisegment_cloud import Rack, build_ipam, dhcp_port_of, file_ports, generate_cloud, racks_of, routed_network
 from .multisegment_domains import expected_l2_domains
-from .multisegment_ipam import NEUTRON_ERRORS, IpamError, SegmentInfo, SubnetPool, next_free_block, next_vlan
+from ..description.generate import next_free_block
+from .multisegment_ipam import NEUTRON_ERRORS, IpamError, SegmentInfo, SubnetPool, next_vlan
 from .multisegment_migration import rolling_restart
 from .multisegment_probes import predicted_probes
 from .multisegment_summary import summarize

@@ -32,8 +32,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from ..description.generate import next_free_block  # noqa: F401 - re-exported for the model
-
 MULTIPLE_SEGMENTS = "host_connected_to_multiple_segments"
 NO_SEGMENT = "host_not_connected_to_any_segment"
 EXHAUSTED = "subnet_exhausted"

@@ -26,14 +26,13 @@ Same layout, design and seed give byte-identical records.
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Optional
 
 import pandas as pd
 
 from ..description import Cloud
-from ..records import Run
+from ..records import Run, percentile
 from .profiles import load_profile
 from ..description.sg_fanout import Layout, generated_layout, layout_from_cloud
 from .sg_fanout_process import FanoutRun, rounded, simulate_layout
@@ -74,16 +73,6 @@ def summarize(run: FanoutRun) -> dict:
         "busy_max_s": rounded(max(a.busy for a in run.agents.values())),
         "note": run.layout.note,
     }
-
-
-def percentile(values: list, q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), *values* sorted."""
-    if len(values) == 1:
-        return values[0]
-    pos = (len(values) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (pos - low)
 
 
 def layout_for(cloud: Optional[Cloud], design: dict) -> Layout:

@@ -1,7 +1,6 @@
 """The plan, the runner, names and the ledger: all without root."""
 
 import ipaddress
-import os
 import subprocess
 import sys
 
