@@ -238,9 +238,14 @@ def _address(cfg: NsConfig, ip, cidr, dev: str = "eth0") -> None:
 def _vm_sysctls(cfg: NsConfig) -> None:
     # No ICMP rate limit: a burst of UDP probes must each get its port-unreachable.
     # No DAD: addresses usable at once (there is nobody to conflict with).
+    # ARP/ND retransmit after 100 ms, not the kernel's 1 s: now and then the first
+    # solicitation of a freshly wired VM goes unanswered, and a probe's latency should
+    # measure the data path, not one lost neighbour request (simplification: a real VM
+    # keeps the 1 s default but has long resolved its neighbours before anyone probes).
     cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
                     "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-                    "net.ipv6.conf.eth0.accept_dad=0"]
+                    "net.ipv6.conf.eth0.accept_dad=0",
+                    "net.ipv4.neigh.eth0.retrans_time_ms=100", "net.ipv6.neigh.eth0.retrans_time_ms=100"]
 
 
 def _gateways(cloud: Cloud, port: Port) -> list:
