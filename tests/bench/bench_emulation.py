@@ -110,8 +110,11 @@ def bench_bare(ports: int) -> tuple[float, float]:
 
 def main():
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from labtwin.emulation.snapshot import differences, machine_state
+
     rows = []
     first = None
+    before = machine_state()
     for n in SIZES:
         up, down, fp = bench_labtwin(n, first_packet=(n == max(SIZES)))
         first = fp if fp is not None else first
@@ -122,6 +125,9 @@ def main():
     for n, *ms in rows:
         print(f"{n:>6} | {ms[0]*1e3:>11.2f} {ms[1]*1e3:>8.2f} | {ms[2]*1e3:>11.2f} {ms[3]*1e3:>8.2f} | "
               f"{ms[4]*1e3:>9.2f} {ms[5]*1e3:>8.2f}")
+    changed = differences(before, machine_state())
+    print(f"machine after {len(SIZES)} realisations and teardowns (up to {max(SIZES)} ports): "
+          + ("exactly as before" if not changed else f"CHANGED: {sorted(changed)}"))
     print(f"first packet across hosts after bring-up at {max(SIZES)} ports: "
           + (f"{first:.2f} s (includes the probe agent's start)" if first is not None else "none within 30 s"))
 

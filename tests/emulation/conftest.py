@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from labtwin.emulation.snapshot import machine_state
+
 
 def live_reason():
     """Why live emulation cannot run here, or None when it can."""
@@ -43,17 +45,6 @@ def ledger_dir(tmp_path, monkeypatch):
     path = tmp_path / "ledgers"
     monkeypatch.setenv("LABTWIN_LEDGER_DIR", str(path))
     return path
-
-
-def machine_state() -> dict:
-    """What a run must leave as it found: interfaces, named netns, OVS bridges, root iptables, processes."""
-    def out(*argv):
-        return subprocess.run(argv, capture_output=True, text=True).stdout
-    links = sorted(line.split(":")[1].strip().split("@")[0] for line in out("ip", "-o", "link").splitlines())
-    iptables = "\n".join(l for l in out("iptables-save").splitlines() if not l.startswith("#"))
-    procs = sorted(l for l in out("ps", "-eo", "args").splitlines() if "mininet:lt" in l or "tcpdump" in l)
-    return {"links": links, "netns": out("ip", "netns", "list"), "ovs": out("ovs-vsctl", "list-br"),
-            "iptables": iptables, "procs": procs}
 
 
 @pytest.fixture

@@ -1,0 +1,30 @@
+"""What an emulation run must leave as it found it: a snapshot of the machine's own state.
+
+Interfaces of the root namespace, named namespaces, OVS bridges, the root
+namespace's iptables rules, and labtwin's processes (Mininet shells of runs,
+tcpdump). Two snapshots taken before and after a run must be equal; the
+tests and the emulation benchmark compare them. Read-only: it runs listing
+commands and changes nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+
+def _out(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
+
+
+def machine_state() -> dict:
+    """The machine-wide state a run may touch, as comparable plain data."""
+    links = sorted(line.split(":")[1].strip().split("@")[0] for line in _out("ip", "-o", "link").splitlines())
+    iptables = "\n".join(line for line in _out("iptables-save").splitlines() if not line.startswith("#"))
+    procs = sorted(line for line in _out("ps", "-eo", "args").splitlines() if "mininet:lt" in line or "tcpdump" in line)
+    return {"links": links, "netns": _out("ip", "netns", "list"), "ovs": _out("ovs-vsctl", "--timeout=5", "list-br"),
+            "iptables": iptables, "procs": procs}
+
+
+def differences(before: dict, after: dict) -> dict:
+    """What changed between two snapshots: {part: (before, after)}; empty when restored."""
+    return {key: (before[key], after[key]) for key in before if before[key] != after.get(key)}
