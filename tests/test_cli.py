@@ -86,3 +86,17 @@ def test_sweep_prints_one_row_per_combination():
 def test_scenarios_lists_knobs():
     result = invoke("scenarios")
     assert "reachability" in result.output and "probes=icmp,tcp:22" in result.output
+
+
+def test_out_of_range_knobs_are_refused_from_the_cli_and_from_python():
+    import pytest
+
+    from labtwin import api
+    from labtwin.scenarios import ScenarioError
+
+    result = invoke("simulate", "dvr", "--set", "fip_fraction=1.5")
+    assert result.exit_code == 2 and "knob fip_fraction: '1.5' is not a valid float in 0.0..1.0" in result.stderr
+    assert invoke("simulate", "sg-fanout", "--set", "hosts=0").exit_code == 2
+    with pytest.raises(ScenarioError, match="knob members: -5"):
+        api.simulate("sg-fanout", members=-5)
+    assert api.simulate("sg-fanout", members=30, hosts=1).design["members"] == 30

@@ -29,8 +29,10 @@ class Knob:
     kind: Callable[[str], Any] = str
 
     def parse(self, text: Any) -> Any:
+        """The knob's value from a CLI string or a Python value; both go through ``kind``,
+        so ``members=-5`` from Python is refused like ``--set members=-5``."""
         try:
-            value = self.kind(text) if isinstance(text, str) else text
+            value = self.kind(text if isinstance(text, str) else str(text))
         except ValueError as exc:
             raise ScenarioError(f"knob {self.name}: {text!r} is not a valid {self.kind.__name__} ({exc})") from None
         if self.choices is not None and value not in self.choices:
@@ -46,6 +48,33 @@ def boolean(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError("use true or false")
+
+
+def bounded(kind: Callable[[str], Any], low: Any = None, high: Any = None, unit: str = "") -> Callable[[str], Any]:
+    """A knob parser: *kind* of the text, between *low* and *high* (inclusive, either optional).
+
+    >>> count = bounded(int, 1)
+    >>> count("3"), count.__name__
+    (3, 'int >= 1')
+    >>> bounded(float, 0, 1)("1.5")
+    Traceback (most recent call last):
+    ...
+    ValueError: out of range
+    """
+    if low is not None and high is not None:
+        what = f"{kind.__name__} in {low}..{high}"
+    else:
+        what = f"{kind.__name__} >= {low}" if low is not None else f"{kind.__name__} <= {high}"
+    what += f" {unit}" if unit else ""
+
+    def parse(text: str):
+        value = kind(text)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError("out of range")
+        return value
+
+    parse.__name__ = what
+    return parse
 
 
 @dataclass(frozen=True)

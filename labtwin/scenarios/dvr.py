@@ -12,7 +12,7 @@ from ..description import Cloud
 from ..emulation import dvr as emulation
 from ..model import dvr as model
 from ..records import Run
-from .base import Knob, Scenario, Tolerance, boolean
+from .base import Knob, Scenario, Tolerance, boolean, bounded
 
 D = model.DEFAULT_DESIGN
 
@@ -47,11 +47,14 @@ SCENARIO = Scenario(
              choices=("static", "learned")),
         Knob("ovn_distributed_fip", D["ovn_distributed_fip"], "OVN: enable_distributed_floating_ip (model only)",
              kind=boolean),
-        Knob("flows", D["flows"], f"flows in the traffic matrix ({model.FLOW_PPS} pps each)", kind=int),
-        Knob("fip_fraction", D["fip_fraction"], "share of IPv4 north-south flows whose VM has a floating IP", kind=float),
-        Knob("ipv6_fraction", D["ipv6_fraction"], "share of north-south flows that are IPv6", kind=float),
-        Knob("ew_fraction", D["ew_fraction"], "share of flows that are east-west (routed between subnets)", kind=float),
-        Knob("nn_capacity_pps", D["nn_capacity_pps"], "network node forwarding capacity, packets/s", kind=float),
+        Knob("flows", D["flows"], f"flows in the traffic matrix ({model.FLOW_PPS} pps each)", kind=bounded(int, 1)),
+        Knob("fip_fraction", D["fip_fraction"], "share of IPv4 north-south flows whose VM has a floating IP",
+             kind=bounded(float, 0.0, 1.0)),
+        Knob("ipv6_fraction", D["ipv6_fraction"], "share of north-south flows that are IPv6", kind=bounded(float, 0.0, 1.0)),
+        Knob("ew_fraction", D["ew_fraction"], "share of flows that are east-west (routed between subnets)",
+             kind=bounded(float, 0.0, 1.0)),
+        Knob("nn_capacity_pps", D["nn_capacity_pps"], "network node forwarding capacity, packets/s",
+             kind=bounded(float, 1.0, unit="pps")),
     ),
     simulate=simulate,
     emulate=emulate,

@@ -8,49 +8,7 @@ sizes only the subnets the operator adds.
 
 from ..emulation import multisegment as emulation
 from ..model import multisegment as model
-from .base import Knob, Scenario, Tolerance
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError("use a fraction in 0..1")
-    return value
-
-
-def _prefix(text: str) -> int:
-    value = int(text)
-    if not 16 <= value <= 29:
-        raise ValueError("use a prefix length in 16..29")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("use a count >= 0")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("use a count >= 1")
-    return value
-
-
-def _days(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError("use a number of days > 0")
-    return value
-
-
-def _hours(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError("use hours >= 0")
-    return value
+from .base import Knob, Scenario, Tolerance, bounded
 
 
 SCENARIO = Scenario(
@@ -63,19 +21,19 @@ SCENARIO = Scenario(
         Knob("bridge_naming", "network", "agents key L2 state by network id (brq+net[:11]) or segment id",
              choices=("network", "segment")),
         Knob("agent", "linuxbridge", "L2 agent", choices=("linuxbridge", "ovs")),
-        Knob("max_prefix", 22, "prefix length of the subnets the operator adds (/22 consensus cap)", kind=_prefix),
-        Knob("racks", 2, "racks to generate when no topology file is given", kind=_positive),
-        Knob("hosts_per_rack", 4, "compute hosts per generated rack", kind=_positive),
-        Knob("demand", 1500, "ports requested per rack over the run (Poisson arrivals)", kind=_count),
-        Knob("days", 90.0, "length of the run: demand arrives over this many days", kind=_days),
+        Knob("max_prefix", 22, "prefix length of the subnets the operator adds (/22 consensus cap)", kind=bounded(int, 16, 29)),
+        Knob("racks", 2, "racks to generate when no topology file is given", kind=bounded(int, 1)),
+        Knob("hosts_per_rack", 4, "compute hosts per generated rack", kind=bounded(int, 1)),
+        Knob("demand", 1500, "ports requested per rack over the run (Poisson arrivals)", kind=bounded(int, 0)),
+        Knob("days", 90.0, "length of the run: demand arrives over this many days", kind=bounded(float, 0.001, unit='days')),
         Knob("add_segment_at", 0, "free addresses on a rack physnet at which the operator adds a segment",
-             kind=_count),
-        Knob("lead_time_h", 0.0, "hours from the operator's decision to the new segment existing", kind=_hours),
+             kind=bounded(int, 0)),
+        Knob("lead_time_h", 0.0, "hours from the operator's decision to the new segment existing", kind=bounded(float, 0.0, unit='hours')),
         Knob("operator", "cautious", "under `one`: cautious never maps a 2nd segment to a host; always does (409s)",
              choices=("cautious", "always")),
         Knob("migration", "none", "rolling-restart: agents start keyed by network, restart into bridge_naming",
              choices=("none", "rolling-restart")),
-        Knob("migrate_at", 0.5, "when the rolling restart starts, as a fraction of the run", kind=_fraction),
+        Knob("migrate_at", 0.5, "when the rolling restart starts, as a fraction of the run", kind=bounded(float, 0.0, 1.0)),
     ),
     simulate=model.simulate,
     emulate=emulation.emulate,

@@ -16,15 +16,8 @@ and the emulation; the model does not need it.
 from ..emulation import sg_fanout as emulation
 from ..model import sg_fanout as model
 from ..model.sg_fanout_strategies import FIREWALLS
-from .base import Knob, Scenario, Tolerance
+from .base import Knob, Scenario, Tolerance, bounded
 from .sg_fanout_calibrate import MEASURED_PROFILE, calibrate
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be 0 or more")
-    return value
 
 
 SCENARIO = Scenario(
@@ -34,12 +27,12 @@ SCENARIO = Scenario(
     knobs=(
         Knob("firewall", "iptables", "iptables (hybrid, per-member rules, no ipset) | ipset | ovs (native, conjunction) "
              "| subtable (PTG proposal: one table per remote group per host)", choices=FIREWALLS),
-        Knob("members", 20, "existing members of the group (generated cloud only)", kind=positive),
-        Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=positive),
+        Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
+        Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=bounded(int, 1)),
         Knob("placement", "spread", "packed: members and joins on the first host; spread: round-robin over hosts",
              choices=("packed", "spread")),
-        Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=positive),
-        Knob("leaves", 0, "existing members deleted after the joins", kind=positive),
+        Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=bounded(int, 0)),
+        Knob("leaves", 0, "existing members deleted after the joins", kind=bounded(int, 0)),
         Knob("profile", "train-2019", "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)"),
     ),
     simulate=model.simulate,
