@@ -21,9 +21,12 @@ WEB := .cache/web
 WEB_STAMP := $(WEB)/.installed
 OUT ?= out
 
-# Debian packages the lab needs (emulation: Mininet, OVS, kernel tools; build: venv, headers).
-APT_PACKAGES := mininet openvswitch-switch iproute2 iptables ipset tcpdump bridge-utils \
-                python3-venv python3-dev gcc
+# Debian packages the lab needs, from the one list of programs it runs (labtwin/emulation/programs.py,
+# standard library only, so it runs before the venv exists) plus what the build needs (venv, headers).
+APT_PACKAGES := $(shell $(PYTHON) labtwin/emulation/programs.py --packages)
+ifeq ($(strip $(APT_PACKAGES)),)
+$(error setup: could not read the package list: $(PYTHON) labtwin/emulation/programs.py --packages printed nothing)
+endif
 # Browser-side assets for offline slide decks, pinned; `npm pack` fetches each package's
 # own tarball only (no dependency tree): all of them ship prebuilt, standalone files.
 WEB_PACKAGES := reveal.js@4.6.1 requirejs@2.3.7 jquery@3.7.1 mathjax@2.7.9 \
@@ -80,8 +83,8 @@ endif
 ovs:
 ifeq ($(IS_ROOT),yes)
 	@if ovs-vsctl --timeout=5 show >/dev/null 2>&1; then echo "setup: Open vSwitch running"; \
-	else echo "setup: starting Open vSwitch (userspace datapath)"; \
-	  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random; fi
+	else echo "setup: starting Open vSwitch (userspace datapath)"; $(VENV)/bin/labtwin doctor --fix >/dev/null || true; \
+	  ovs-vsctl --timeout=5 show >/dev/null || { echo "setup: Open vSwitch did not start"; exit 1; }; fi
 else
 	@echo "setup: not root, not starting Open vSwitch (emulation tests will be skipped)"
 endif

@@ -28,6 +28,7 @@ def _prepare(scenario: ScenarioLike, topology: Optional[Union[str, Path]], knobs
     if topology is None and not spec.needs_topology:
         return spec, design, None, ""
     cloud, path = spec.cloud(str(topology) if topology is not None else None)
+    spec.refuse_unfit(cloud, design, path)  # before either backend does anything
     return spec, design, cloud, path
 
 
@@ -45,6 +46,7 @@ def emulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[
     spec, design, cloud, path = _prepare(scenario, topology, knobs)
     if spec.emulate is None:
         raise ScenarioError(f"scenario {spec.name} has no emulation yet")
+    refuse_unless_emulation_possible()
     run = spec.emulate(cloud, design, seed, path, out_dir=Path(out) if out is not None else None)
     if out is not None:
         run.save(out)
@@ -54,12 +56,32 @@ def emulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[
 def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> tuple[TwinReport, Run, Run]:
     """Run both backends on the same inputs and compare them."""
     out_dir = Path(out) if out is not None else None
+    if _spec(scenario).emulate is not None:
+        refuse_unless_emulation_possible()  # before the model runs: say what is missing first
     model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **twin_model_knobs(scenario, knobs))
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
     report = compare_runs(scenario, model, emulation)
     if out_dir is not None:
         report.rows.to_csv(out_dir / "twin.csv", index=False)
     return report, model, emulation
+
+
+class EmulationUnavailable(RuntimeError):
+    """This machine lacks something emulation needs; nothing was created."""
+
+
+def emulation_possible() -> tuple[bool, list[str]]:
+    """(possible, what is missing): ``labtwin doctor``'s answer; looks only, starts nothing."""
+    from .emulation.doctor import emulation_possible as doctor
+
+    return doctor()
+
+
+def refuse_unless_emulation_possible() -> None:
+    """Raise :class:`EmulationUnavailable` naming everything missing, before an emulation creates anything."""
+    ok, reasons = emulation_possible()
+    if not ok:
+        raise EmulationUnavailable("cannot emulate on this machine: " + "; ".join(reasons) + " (see `labtwin doctor`)")
 
 
 def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from .api import EmulationUnavailable
 from .description import CloudError, load_cloud
+from .emulation.programs import MissingProgram
 from .records import to_json
 from .scenarios import SCENARIOS, ScenarioError, get_scenario
 
@@ -39,6 +41,8 @@ def friendly_errors(func):
             _fail("\n".join(str(p) for p in exc.problems))
         except ScenarioError as exc:
             _fail(f"labtwin: {exc}")
+        except (EmulationUnavailable, MissingProgram) as exc:
+            _fail(f"labtwin: {exc}", 1)
         except PermissionError as exc:
             _fail(f"labtwin: {exc} (emulation needs root: run as root, see `labtwin doctor`)", 1)
         except KeyboardInterrupt:
@@ -227,15 +231,20 @@ def calibrate(scenario, out, sets, seed):
 
 
 @main.command()
-def doctor():
-    """Say whether emulation is possible here, and what to do if not (exit 1 if not)."""
-    from .emulation.doctor import emulation_possible
+@click.option("--fix", is_flag=True, help="start Open vSwitch if it is installed but not running")
+def doctor(fix):
+    """Check everything emulation needs (programs with their Debian packages, root, OVS); exit 1 if anything is missing."""
+    from .emulation.doctor import checks, start_ovs
 
-    ok, reasons = emulation_possible()
-    for line in reasons:
-        click.echo(line)
-    click.echo("emulation: possible" if ok else "emulation: NOT possible here")
-    sys.exit(0 if ok else 1)
+    if fix:
+        start_ovs()
+    found = checks()
+    width = max(len(c.what) for c in found)
+    for check in found:
+        click.echo(f"{'ok' if check.ok else 'MISSING':8} {check.what:{width}}  {check.detail}")
+    missing = [c for c in found if not c.ok]
+    click.echo("emulation: possible" if not missing else f"emulation: NOT possible here ({len(missing)} missing)")
+    sys.exit(1 if missing else 0)
 
 
 @main.command()

@@ -74,10 +74,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 
 def emulation_possible() -> tuple[bool, list[str]]:
-    """Whether this machine can emulate, and why not: ``labtwin doctor``'s answer."""
-    from .emulation.doctor import emulation_possible as doctor
+    """Whether this machine can emulate, and why not: ``labtwin doctor``'s answer (imported late: plugin start-up)."""
+    from .api import emulation_possible as check
 
-    return doctor()
+    return check()
 
 
 @dataclass

@@ -68,6 +68,7 @@ def test_emulation_runs_and_is_compared_when_possible(tmp_path, monkeypatch, fak
     scenario = replace(get_scenario("reachability"), emulate=mirror_emulation, tolerances=(Tolerance("allowed"),))
     use_scenarios(monkeypatch, scenario)
     monkeypatch.setattr(demo, "emulation_possible", lambda: (True, ""))
+    monkeypatch.setattr(demo.api, "emulation_possible", lambda: (True, []))  # the mirror needs nothing installed
     demo.run_demo(tmp_path, progress=lambda line: None)
     assert Run.load(tmp_path / "reachability" / "twin" / "emulation").backend == "emulation"
     assert (tmp_path / "reachability" / "twin" / "twin.csv").exists()

@@ -201,4 +201,4 @@ def test_twin(twin):
 ''')
     result = pytester.runpytest(*QUIET, "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED*emulation not possible here: not root: run as root*"])
+    result.stdout.fnmatch_lines(["SKIPPED*emulation not possible here: user: not root: run as root*"])

@@ -1,43 +1,74 @@
-"""Is emulation possible here? Each reason says what to do.
+"""Is emulation possible here? Each reason names what is missing and what to do.
 
-``labtwin doctor`` calls :func:`emulation_possible`; it starts Open vSwitch
-(``ovs-ctl start``) when it is installed but stopped, as this machine has no
-systemd.
+:func:`emulation_possible` only looks: root, every program declared in
+:mod:`~labtwin.emulation.programs`, the Python modules, a running Open vSwitch.
+It never starts or changes anything, so any caller (``labtwin doctor``, the
+pytest plugin, the demo, an emulation's preflight) may ask it.
+:func:`start_ovs` is the one explicit fix (``labtwin doctor --fix``, ``make setup``):
+this machine has no systemd, so Open vSwitch is started with ``ovs-ctl``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-from pathlib import Path
+import subprocess
+from dataclasses import dataclass
 
-from .runner import Runner, Step
+from .programs import OVS_CTL, PROGRAMS, MissingProgram, program
 
-OVS_CTL = Path("/usr/share/openvswitch/scripts/ovs-ctl")
-TOOLS = {"mnexec": "mininet", "nsenter": "util-linux", "ip": "iproute2", "iptables-restore": "iptables",
-         "ipset": "ipset", "tcpdump": "tcpdump", "ovs-vsctl": "openvswitch-switch"}
+PYTHON_MODULES = (("mininet", "pip install mininet==2.3.0.dev6"), ("scapy", "pip install scapy"))
 
 
-def emulation_possible(start_ovs: bool = True) -> tuple[bool, list[str]]:
-    """(possible, reasons it is not): root, tools, Python modules, a running OVS."""
-    reasons = []
-    if os.geteuid() != 0:
-        reasons.append("not root: run as root (namespaces, veth and OVS need it)")
-    for tool, package in TOOLS.items():
-        if shutil.which(tool) is None:
-            reasons.append(f"{tool} missing: apt-get install {package}")
-    for module, hint in (("mininet", "pip install mininet==2.3.0.dev6"), ("scapy", "pip install scapy")):
-        if importlib.util.find_spec(module) is None:
-            reasons.append(f"Python module {module} missing: {hint}")
-    if shutil.which("ovs-vsctl") is not None and not ovs_running():
-        if start_ovs and OVS_CTL.exists() and os.geteuid() == 0:
-            Runner().run(Step((str(OVS_CTL), "start", "--system-id=random"), what="start OVS", check=False, timeout=60))
-        if not ovs_running():
-            reasons.append(f"Open vSwitch not running: {OVS_CTL} start --system-id=random")
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report."""
+
+    what: str
+    ok: bool
+    detail: str
+
+
+def checks() -> list[Check]:
+    """Everything emulation needs, one check each, in the order a person fixes them."""
+    found = [Check("user", os.geteuid() == 0, "root" if os.geteuid() == 0 else
+                   "not root: run as root (namespaces, veth and OVS need it)")]
+    for prog in PROGRAMS:
+        path = prog.path()
+        found.append(Check(prog.name, path is not None, path or
+                           f"missing: apt-get install {prog.package} (needed for {prog.needed_for})"))
+    for module, hint in PYTHON_MODULES:
+        present = importlib.util.find_spec(module) is not None
+        found.append(Check(f"python: {module}", present, "importable" if present else f"missing: {hint}"))
+    running = program("ovs-vsctl").path() is not None and ovs_running()
+    found.append(Check("Open vSwitch running", running, "ovs-vsctl show answers" if running else
+                       "not running: `labtwin doctor --fix` (or make setup) starts it"))
+    return found
+
+
+def emulation_possible() -> tuple[bool, list[str]]:
+    """(possible, reasons it is not), without starting or changing anything."""
+    reasons = [f"{c.what}: {c.detail}" for c in checks() if not c.ok]
     return not reasons, reasons
 
 
 def ovs_running() -> bool:
-    result = Runner().run(Step(("ovs-vsctl", "--timeout=5", "show"), what="OVS status", check=False, timeout=10))
-    return result.ok
+    """True when ovsdb-server and ovs-vswitchd answer (read-only)."""
+    try:
+        done = subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def start_ovs() -> None:
+    """Start Open vSwitch (userspace datapath; no systemd here); an error if it does not come up."""
+    ctl = program(OVS_CTL)
+    if ctl.path() is None:
+        raise MissingProgram(ctl)
+    if ovs_running():
+        return
+    done = subprocess.run([OVS_CTL, "start", "--system-id=random"], capture_output=True, text=True, timeout=120)
+    if not ovs_running():
+        raise RuntimeError(f"{OVS_CTL} start did not bring Open vSwitch up (exit {done.returncode}): "
+                           f"{(done.stdout + done.stderr).strip()[-500:]}")

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from .programs import MissingProgram
+
 ROOT = "root"
 
 
@@ -137,7 +139,11 @@ def remove(items: list[Item], pids: dict[str, int], handles: dict[str, Callable[
         elif item.parent in namespaces:
             report.append(f"removed with namespace {item.parent}: {label}")
         elif item.undo:
-            result = runner.run(Step(item.undo, what=f"undo {label}", check=False, timeout=15))
+            try:
+                result = runner.run(Step(item.undo, what=f"undo {label}", check=False, timeout=15))
+            except MissingProgram as exc:  # keep removing the rest; say loudly what stays
+                report.append(f"NOT removed: {label}: {exc}")
+                continue
             if item.kind == "link" and item.where == ROOT:
                 _wait_link_gone(item.name)
             report.append(f"{'removed' if result.ok else 'already gone'}: {label}")

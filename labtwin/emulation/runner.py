@@ -8,6 +8,12 @@ so a run killed at any point leaves a ledger that names everything it may have
 created. ``Runner(dry_run=True)`` records the steps without executing them,
 which is how the plan is unit-tested without root.
 
+Every argv's program must be declared in :mod:`~labtwin.emulation.programs`
+(checked in dry runs too), and a declared program that is not installed is a
+:class:`~labtwin.emulation.programs.MissingProgram` error naming its Debian
+package, even for a step with ``check=False``: a missing program never reads as
+empty output.
+
 >>> runner = Runner(dry_run=True)
 >>> runner.run(Step(("ip", "link", "show"), what="list links")).returncode
 0
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from .ledger import Item, Ledger
+from .programs import declared, require
 
 
 class StepFailed(RuntimeError):
@@ -87,6 +94,7 @@ class Runner:
     results: list[Result] = field(default_factory=list)
 
     def run(self, step: Step) -> Result:
+        self._check_programs(step)  # before the ledger: a step that cannot start creates nothing
         if self.ledger is not None and step.creates:
             self.ledger.append(step.creates)
         return self._execute(step)
@@ -94,6 +102,8 @@ class Runner:
     def run_all(self, steps: Iterable[Step], parallel: int = 1) -> list[Result]:
         """Run independent steps, up to *parallel* at once; all creations are ledgered first."""
         steps = list(steps)
+        for step in steps:
+            self._check_programs(step)
         if self.ledger is not None:
             self.ledger.append([item for s in steps for item in s.creates])
         if parallel <= 1 or len(steps) <= 1:
@@ -103,6 +113,7 @@ class Runner:
 
     def spawn(self, step: Step) -> Optional[subprocess.Popen]:
         """Start a long-lived process (a capture); its ledger item carries the argv to find it by."""
+        self._check_programs(step)
         if self.ledger is not None and step.creates:
             self.ledger.append(step.creates)
         self.steps.append(step)
@@ -115,7 +126,15 @@ class Runner:
                 self.ledger.note_pid(item, proc.pid)
         return proc
 
+    def _check_programs(self, step: Step) -> None:
+        """Declared always; installed too unless this is a dry run (which runs nothing)."""
+        if self.dry_run:
+            declared(step.argv)
+        else:
+            require(step.argv)
+
     def _execute(self, step: Step) -> Result:
+        self._check_programs(step)
         self.steps.append(step)
         if self.dry_run:
             result = Result(step, 0)
@@ -128,8 +147,6 @@ class Runner:
             except subprocess.TimeoutExpired as exc:
                 result = Result(step, -1, _text(exc.stdout), f"timed out after {step.timeout}s " + _text(exc.stderr),
                                 time.perf_counter() - start)
-            except FileNotFoundError as exc:
-                result = Result(step, 127, "", str(exc), time.perf_counter() - start)
         self.results.append(result)
         if step.check and not result.ok:
             raise StepFailed(result)

@@ -207,8 +207,7 @@ class HostAgent:
         if self.firewall in ("iptables", "ipset"):
             for key, argv in (("iptables", ("iptables-save",)), ("nft", ("nft", "-a", "list", "table", "ip", "filter")),
                               ("ipset", ("ipset", "save"))):
-                out[key] = self.runner.run(Step(in_netns(self.pid, argv), what=f"{self.host}: read {key}",
-                                                check=False)).stdout
+                out[key] = self.runner.run(Step(in_netns(self.pid, argv), what=f"{self.host}: read {key}")).stdout
         else:
             out["flows"] = self.runner.run(Step(("ovs-ofctl", "dump-flows", self.bridge), what=f"{self.host}: dump-flows")).stdout
         out["t"] = time.perf_counter()

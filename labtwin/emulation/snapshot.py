@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import subprocess
 
+from .programs import require
+
 
 def _out(*argv: str) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
+    """What a listing command prints; a missing program or a failed listing is an error, never ''."""
+    require(argv)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise RuntimeError(f"machine snapshot: {' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()}")
+    return done.stdout
 
 
 def machine_state() -> dict:

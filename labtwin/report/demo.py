@@ -128,12 +128,8 @@ def notebooks_dir() -> Path:
 
 
 def emulation_possible() -> tuple[bool, str]:
-    """Ask the emulation's doctor, if it exists yet; (possible, why not)."""
-    try:
-        from ..emulation.doctor import emulation_possible as doctor
-    except ImportError as exc:
-        return False, f"no emulation doctor available ({exc})"
-    ok, reasons = doctor()
+    """(possible, why not): ``labtwin doctor``'s answer, through the api."""
+    ok, reasons = api.emulation_possible()
     return ok, "; ".join(reasons) if not ok else ""
 
 

@@ -1,26 +1,18 @@
 """Emulation test helpers: skip live tests only where root or OVS is truly absent."""
 
 import fcntl
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from labtwin.api import emulation_possible
 from labtwin.emulation.snapshot import machine_state
 
 
 def live_reason():
-    """Why live emulation cannot run here, or None when it can."""
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, veth, OVS)"
-    for tool in ("mnexec", "ovs-vsctl", "nsenter", "iptables-restore", "ipset", "tcpdump"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install mininet openvswitch-switch iptables ipset tcpdump)"
-    if subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True).returncode != 0:
-        return "Open vSwitch is not running (labtwin doctor starts it)"
-    return None
+    """Why live emulation cannot run here, or None when it can: ``labtwin doctor``'s answer."""
+    ok, reasons = emulation_possible()
+    return None if ok else "; ".join(reasons)
 
 
 #: Live tests compare machine-wide state before and after, so two of them (from
