@@ -185,6 +185,9 @@ def summarize(recorder: Recorder, sp: SegmentPlan, kernel: dict[str, dict], timi
         "icmp_reached": verdict[("icmp", "allowed")],
         "longest_interface_name": longest,
         "longest_interface_name_len": len(longest) if longest else 0,
+        # what was built is all there is here; the model's run-wide names include its demand and added segments
+        "built_longest_interface_name": longest,
+        "built_longest_interface_name_len": len(longest) if longest else 0,
         "namespaces": len(sp.plan.namespaces),
         "bringup_s": round(sum(timings.get(p, 0.0) for p in PHASES), 4),
         "teardown_s": round(timings.get("teardown", 0.0), 4),

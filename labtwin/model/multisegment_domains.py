@@ -47,6 +47,19 @@ def expected_l2_domains(cloud: Cloud, design: dict) -> dict[str, list[dict]]:
     Returns ``{host: [{"device": ..., "segments": [...], "leak": bool}, ...]}``
     for hosts with at least one admitted port, devices sorted by name.
     """
+    return {
+        host: [{"device": d, "segments": sorted(s), "leak": len(s) > 1} for d, s in sorted(agent.domains.items())]
+        for host, agent in sorted(built_agents(cloud, design).items())
+    }
+
+
+def built_agents(cloud: Cloud, design: dict) -> dict:
+    """Host -> its L2 agent after plugging every admitted file port: the cloud an emulation of *cloud* builds.
+
+    No demand, no DHCP ports, no segment the operator adds during a run: the
+    twin compares this cloud (its devices, names, leaks) with the emulation's,
+    not the cloud at the end of the simulated run.
+    """
     network = routed_network(cloud)
     ipam = build_ipam(cloud, network, design["segments_per_host"], random.Random(0))
     agents = {}
@@ -54,10 +67,7 @@ def expected_l2_domains(cloud: Cloud, design: dict) -> dict[str, list[dict]]:
         h = cloud.host[host]
         agent = agents.setdefault(host, make_agent(design["agent"], host, h.bridge_mappings, design["bridge_naming"]))
         agent.plug(str(cloud.port[name].id), name, ipam.segments[segment])
-    return {
-        host: [{"device": d, "segments": sorted(s), "leak": len(s) > 1} for d, s in sorted(agent.domains.items())]
-        for host, agent in sorted(agents.items())
-    }
+    return agents
 
 
 def l2_leaks(domains: dict[str, list[dict]]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .multisegment_agents import DEVICE_NAME_MAX_LEN, OvsAgent, longest_name
-from .multisegment_domains import expected_l2_domains, l2_leaks
+from .multisegment_domains import built_agents, expected_l2_domains, l2_leaks
 from .multisegment_ipam import REASONS
 from .multisegment_probes import predicted_probes, probe_metrics
 
@@ -22,6 +22,7 @@ def summarize(sim, probe_cloud=None) -> dict:
     probe_cloud = probe_cloud or sim.cloud
     domains = expected_l2_domains(probe_cloud, sim.design)
     summary.update(expected_l2_domains=domains, l2_leaks=l2_leaks(domains))
+    summary.update(built_names(probe_cloud, sim.design))
     summary.update(probe_metrics(predicted_probes(probe_cloud, sim.design)))
     return summary
 
@@ -68,6 +69,18 @@ def bridges(sim) -> dict:
     if any(isinstance(a, OvsAgent) for a in sim.agents.values()):
         out["local_vlans"] = {h: a.local_vlans() for h, a in sim.agents.items() if isinstance(a, OvsAgent)}
     return out
+
+
+def built_names(cloud, design) -> dict:
+    """The longest interface name on the hosts of the cloud an emulation builds (the twin's names).
+
+    ``longest_interface_name`` is over the whole simulated run (demand ports,
+    segments the operator added); an emulation builds only the file's (or the
+    generated) cloud, so the twin compares this one.
+    """
+    names = set().union(*(agent.names for agent in built_agents(cloud, design).values()))
+    longest = longest_name(names)
+    return {"built_longest_interface_name": longest, "built_longest_interface_name_len": len(longest) if longest else 0}
 
 
 def migration(sim) -> dict:
