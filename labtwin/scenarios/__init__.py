@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Knob, Scenario, ScenarioError, Tolerance, topologies_dir
+from .base import Knob, Scenario, ScenarioError, Tolerance, TopologyUnfit, topologies_dir
 from .reachability import SCENARIO as REACHABILITY
 from .multisegment import SCENARIO as MULTISEGMENT
 from .dvr import SCENARIO as DVR
@@ -18,4 +18,5 @@ def get_scenario(name: str) -> Scenario:
         raise ScenarioError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
 
 
-__all__ = ["Knob", "SCENARIOS", "Scenario", "ScenarioError", "Tolerance", "get_scenario", "topologies_dir"]
+__all__ = ["Knob", "SCENARIOS", "Scenario", "ScenarioError", "Tolerance", "TopologyUnfit", "get_scenario",
+           "topologies_dir"]

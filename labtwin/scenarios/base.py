@@ -18,6 +18,16 @@ class ScenarioError(ValueError):
     """A bad scenario name or knob: the message lists what is valid."""
 
 
+class TopologyUnfit(ScenarioError):
+    """A valid cloud that lacks what a scenario needs (a network node, a routed network ...).
+
+    ``labtwin validate`` accepts such a file: it is a fine cloud, just not one
+    this scenario can study. Raised by :meth:`Scenario.refuse_unfit` before any
+    work, so neither backend starts (nothing is emulated, nothing to clean up);
+    the message names the file and what is missing, on one line.
+    """
+
+
 @dataclass(frozen=True)
 class Knob:
     """A design choice with a default. ``choices`` limits the values; ``kind`` parses them."""
@@ -104,6 +114,8 @@ class Scenario:
     needs_topology: bool = True
     notebook: Optional[str] = None
     extra: dict = field(default_factory=dict)
+    #: What a cloud lacks for this scenario under a design: ``(cloud, design) -> [what is missing, in words]``.
+    missing: Optional[Callable[[Cloud, dict], list[str]]] = None
 
     def design(self, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
         """The knobs' defaults with *overrides* applied; unknown knobs are an error."""
@@ -116,6 +128,17 @@ class Scenario:
                 )
             design[name] = known[name].parse(value)
         return design
+
+    def refuse_unfit(self, cloud: Optional[Cloud], design: dict, path: str) -> None:
+        """Raise :class:`TopologyUnfit` when *cloud* (loaded from *path*) lacks what this scenario needs.
+
+        A generated cloud (``None``) is built to fit. Checked before either backend
+        runs, so a model never half-runs and an emulation never creates anything.
+        """
+        lacks = self.missing(cloud, design) if cloud is not None and self.missing is not None else []
+        if lacks:
+            raise TopologyUnfit(f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: it needs "
+                                + "; and ".join(lacks))
 
     def cloud(self, topology: Optional[str] = None) -> tuple[Optional[Cloud], str]:
         """Load *topology* (or this scenario's default) and say which file it was."""

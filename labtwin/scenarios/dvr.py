@@ -17,6 +17,36 @@ from .base import Knob, Scenario, boolean, bounded
 D = model.DEFAULT_DESIGN
 
 
+#: What the network node hosts under each router design (why the scenario needs one).
+NETWORK_NODE_ROLE = {
+    "legacy": "the qrouter- namespace",
+    "dvr": "the snat- namespace of the dvr_snat L3 agent",
+    "ovn": "the gateway chassis of cr-lrp ports",
+}
+
+
+def missing(cloud: Cloud, design: dict) -> list[str]:
+    """What *cloud* lacks for this scenario: the studied router (:func:`~labtwin.description.dvr_classes.the_router`)
+    and the network node (:func:`~labtwin.description.dvr_classes.network_node`)."""
+    lacks = []
+    if not any(r.external_gateway_info is not None and r.interfaces for r in cloud.routers):
+        lacks.append(_router_lack(cloud))
+    if not any(h.role == "network" for h in cloud.hosts):
+        lacks.append(f"a host with role: network for {NETWORK_NODE_ROLE[design['router']]} "
+                     f"(its {len(cloud.hosts)} host(s) are all compute)")
+    return lacks
+
+
+def _router_lack(cloud: Cloud) -> str:
+    """Why no router qualifies, naming floating IPs that no router could NAT."""
+    why = f"none of its {len(cloud.routers)} router(s) has both" if cloud.routers else "it has no router"
+    gateways = {r.external_gateway_info.network_id for r in cloud.routers if r.external_gateway_info is not None}
+    orphans = sorted({f.floating_network_id for f in cloud.floatingips} - gateways)
+    if orphans:
+        why += f"; floating IPs on external network {', '.join(map(repr, orphans))} have no router"
+    return f"a router with external_gateway_info and at least one interface ({why})"
+
+
 def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
     """The model on *cloud*, or on the scenario's default topology when none is given."""
     if cloud is None:
@@ -65,4 +95,5 @@ SCENARIO = Scenario(
     tolerances=(),
     needs_topology=True,
     notebook="dvr.ipynb",
+    missing=missing,
 )

@@ -6,9 +6,27 @@ with one, racks, hosts and segments come from the file and ``max_prefix``
 sizes only the subnets the operator adds.
 """
 
+from ..description import Cloud
 from ..emulation import multisegment as emulation
 from ..model import multisegment as model
 from .base import Knob, Scenario, Tolerance, bounded
+
+
+def missing(cloud: Cloud, design: dict) -> list[str]:
+    """What a topology file lacks for this scenario: a routed network whose physnet segments each have an
+    IPv4 subnet (the model studies the first routed network, as :func:`~labtwin.model.multisegment_cloud.routed_network`)."""
+    routed = next((n.name for n in cloud.networks
+                   if any(s.network_id == n.name and s.segment_id for s in cloud.subnets)), None)
+    if routed is None:
+        return [f"a routed network, one whose subnets are bound to segments (none of its {len(cloud.networks)} "
+                "network(s) has a subnet with segment_id)"]
+    with_v4 = {s.segment_id for s in cloud.subnets if s.network_id == routed and s.ip_version == 4}
+    bare = [s.name for s in cloud.segments
+            if s.network_id == routed and s.physical_network is not None and s.name not in with_v4]
+    if bare:
+        return [f"an IPv4 subnet on every segment of routed network {routed!r} for its DHCP port and "
+                f"allocations (segment(s) {', '.join(map(repr, bare))} have none)"]
+    return []
 
 
 SCENARIO = Scenario(
@@ -49,4 +67,5 @@ SCENARIO = Scenario(
     ),
     needs_topology=False,
     notebook="multisegment.ipynb",
+    missing=missing,
 )

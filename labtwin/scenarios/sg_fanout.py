@@ -13,11 +13,47 @@ group with the most members and the hosts are the file's hosts; the knobs
 and the emulation; the model does not need it.
 """
 
+from ..description import Cloud
 from ..emulation import sg_fanout as emulation
 from ..model import sg_fanout as model
+from ..model.profiles import load_profile
 from ..model.sg_fanout_strategies import FIREWALLS
 from .base import Knob, Scenario, Tolerance, bounded
 from .sg_fanout_calibrate import MEASURED_PROFILE, calibrate
+
+
+def cost_profile(text: str) -> str:
+    """Check the ``profile`` knob up front: a built-in name, or a profile JSON file whose costs are numbers >= 0.
+
+    Kept as given (the run records the name or path); a bad one is a knob error,
+    not a traceback halfway through the model.
+    """
+    try:
+        profile = load_profile(text)
+    except KeyError as exc:
+        raise ValueError(f"unknown base profile {exc.args[0]!r}") from None
+    except (OSError, TypeError) as exc:  # an unreadable file; JSON that is not an object
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    bad = [k for k, v in profile.to_dict().items()
+           if k != "name" and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0)]
+    if bad:
+        raise ValueError(f"costs must be numbers >= 0: {', '.join(bad)}")
+    return text
+
+
+cost_profile.__name__ = "cost profile"
+
+
+def missing(cloud: Cloud, design: dict) -> list[str]:
+    """What a topology file lacks for this scenario: a group that references itself (the one studied,
+    :func:`~labtwin.description.sg_fanout.self_referencing_group`) and a host for the joins."""
+    lacks = []
+    if not any(g.name in g.remote_groups for g in cloud.security_groups):
+        lacks.append("a security group with a rule whose remote_group_id is the group itself, as Neutron's default "
+                     f"group has (none of its {len(cloud.security_groups)} group(s) has one)")
+    if not cloud.hosts:
+        lacks.append("a host for the joining ports (it has no hosts)")
+    return lacks
 
 
 SCENARIO = Scenario(
@@ -33,7 +69,8 @@ SCENARIO = Scenario(
              choices=("packed", "spread")),
         Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=bounded(int, 0)),
         Knob("leaves", 0, "existing members deleted after the joins", kind=bounded(int, 0)),
-        Knob("profile", "train-2019", "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)"),
+        Knob("profile", "train-2019", "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
+             kind=cost_profile),
     ),
     simulate=model.simulate,
     emulate=emulation.emulate,
@@ -56,4 +93,5 @@ SCENARIO = Scenario(
     needs_topology=False,
     notebook="sg-fanout.ipynb",
     extra={"calibrate": calibrate, "twin_model_knobs": {"profile": str(MEASURED_PROFILE)}},
+    missing=missing,
 )
