@@ -59,6 +59,7 @@ def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Uni
     if _spec(scenario).emulate is not None:
         refuse_unless_emulation_possible()  # before the model runs: say what is missing first
     model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **twin_model_knobs(scenario, knobs))
+    refuse_incomparable(scenario, model)  # before a live run that could not be compared
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
     report = compare_runs(scenario, model, emulation)
     if out_dir is not None:
@@ -97,4 +98,17 @@ def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any]) -> dict[str,
 def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run) -> TwinReport:
     """Compare two runs with the scenario's tolerances and probe details."""
     spec = _spec(scenario)
+    refuse_incomparable(spec, model)
     return compare(model, emulation, spec.tolerances, spec.probe_details)
+
+
+def refuse_incomparable(scenario: ScenarioLike, model: Run) -> None:
+    """Raise :class:`ScenarioError` when the scenario says *model* cannot be compared with its emulation.
+
+    ``extra["twin_refuses"](model) -> reason or None``: a case one backend cannot do (e.g. sg-fanout's
+    overlapping joins) is refused, not reported as a disagreement between different mechanics.
+    """
+    spec = _spec(scenario)
+    reason = spec.extra.get("twin_refuses", lambda run: None)(model)
+    if reason:
+        raise ScenarioError(f"twin {spec.name}: {reason}")

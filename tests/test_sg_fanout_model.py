@@ -38,7 +38,7 @@ def expected(firewall: str, m: int, hosts_with_members: int) -> tuple[int, int]:
     return {
         "iptables": (m + 1, (m + 1) * (b + R * m)),
         "ipset": (m + 1 + h, (m + 1) * (b + R) + h),
-        "ovs": (m + 1 + h, 2 * f_ovs * m + f_ovs + 2 * R * h),
+        "ovs": (m + 1 + h, f_ovs * (m + 1) + 2 * R * h),
         "subtable": (1 + h, f_sub + h),
     }[firewall]
 

@@ -183,7 +183,8 @@ class HostAgent:
         """ConjIPFlowManager / the subtable: add and delete only the member IPs that changed."""
         old = self.group_ips or frozenset()
         mods = [f"flow add {f}" for f in rules.ovs_group_flows(self.layout, self.firewall, ips - old)]
-        mods += [f"flow delete_strict {rules.ovs_group_match(self.layout, self.firewall, ip)}" for ip in sorted(old - ips)]
+        mods += [f"flow delete_strict {match}" for ip in sorted(old - ips)
+                 for match in rules.ovs_group_matches(self.layout, self.firewall, ip)]
         self.group_ips = ips
         return mods
 

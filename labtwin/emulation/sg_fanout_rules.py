@@ -48,8 +48,11 @@ FALLBACK = WRAP + "sg-fallback"
 #: OVS firewall tables (ovs_constants), and the subtable's table.
 T_CLASSIFY, T_TRANSIENT, T_BASE_EGRESS, T_RULES_EGRESS, T_ACCEPT_EGRESS = 0, 60, 71, 72, 73
 T_BASE_INGRESS, T_RULES_INGRESS, T_GROUP = 81, 82, 83
-#: conj_id of the (group, group, ingress, IPv4) rule: a multiple of 8, as ConjIdMap hands out.
+#: conj_id of the (group, group, ingress, IPv4) rule: a multiple of 8, as ConjIdMap hands out; the
+#: established class uses the next id (Neutron's pair of ids per conj key).
 CONJ_ID = 8
+#: Neutron renders every rule once per ct_state class: new connections and established ones.
+CT_NEW, CT_EST = "+new-est", "+est-rel-rpl"
 PRIO_RULE = 70
 
 
@@ -185,34 +188,68 @@ def ovs_infra_flows(uplink: int) -> list[str]:
 
 
 def ovs_port_flows(port: EPort, layout: Layout, firewall: str, cookie: int = 0) -> list[str]:
-    """The port's own flows (its 'filter'); *cookie* for Neutron's update-cookie dance."""
-    p, z, c = port.ofport, port.zone, f"cookie={cookie:#x},"
-    ct = "ct(table={t},zone=NXM_NX_REG6[0..15])"
+    """The port's own flows (its 'filter'); *cookie* for Neutron's update-cookie dance.
+
+    What Neutron's OVS firewall installs for an IPv4 port, so that the kernel
+    holds as many flows per port as the model counts
+    (``OVS_PORT_BASE_FLOWS`` + 2 per plain rule + 4 per conjunctive rule, 2 per
+    subtable jump): :func:`_ovs_base_flows` (20), then each rule once per
+    ct_state class (new, established), as ``firewall.py`` renders them.
+    Flows the probes never reach (DHCP, invalid, marked) are still installed
+    and rewritten: they are part of what a member change rewrites.
+    """
+    p, c = port.ofport, f"cookie={cookie:#x},"
     commit = "ct(commit,zone=NXM_NX_REG6[0..15])"
-    flows = [f"table={T_CLASSIFY},priority=100,in_port={p},actions=load:{p}->NXM_NX_REG5[],load:{z}->NXM_NX_REG6[],"
-             f"resubmit(,{T_BASE_EGRESS})",
-             f"table={T_TRANSIENT},priority=90,dl_dst={port.mac},actions=load:{p}->NXM_NX_REG5[],"
-             f"load:{z}->NXM_NX_REG6[],resubmit(,{T_BASE_INGRESS})",
+    flows = _ovs_base_flows(port)
+    for state in (CT_NEW, CT_EST):
+        for i in range(max(1, layout.other_rules)):  # egress any (one priority each: identical flows would merge)
+            flows.append(f"table={T_RULES_EGRESS},priority={PRIO_RULE - i},ct_state={state}+trk,ip,reg5={p},"
+                         f"actions={commit},resubmit(,{T_ACCEPT_EGRESS})")
+        if port.member:
+            conj = CONJ_ID + (state == CT_EST)
+            match = probe_match(layout, "ovs")
+            head = f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state={state}+trk,{match},reg5={p}"
+            if firewall == "ovs":
+                flows += [f"{head},actions=conjunction({conj},2/2)",
+                          f"table={T_RULES_INGRESS},priority={PRIO_RULE},conj_id={conj},ct_state={state}+trk,ip,"
+                          f"reg5={p},actions={commit},output:{p}"]
+            else:
+                flows.append(f"{head},actions=resubmit(,{T_GROUP})")
+    return [c + f for f in flows]
+
+
+def _ovs_base_flows(port: EPort) -> list[str]:
+    """The port's 20 flows that do not depend on its rules (IPv4; the OVS firewall's base flows).
+
+    Classification (table 0 in_port, table 60 dl_dst), egress base (71: the
+    spoof-checked IP into conntrack, ARP, DHCP request, DHCP-server drop,
+    drop the rest), egress rules' frame (72: established and related accepted,
+    invalid and marked connections dropped), accept (73), ingress base (81:
+    conntrack, DHCP reply, ARP, drop the rest) and the ingress rules' frame (82).
+    """
+    p, z = port.ofport, port.zone
+    ct = "ct(table={t},zone=NXM_NX_REG6[0..15])"
+    regs = f"load:{p}->NXM_NX_REG5[],load:{z}->NXM_NX_REG6[]"
+    flows = [f"table={T_CLASSIFY},priority=100,in_port={p},actions={regs},resubmit(,{T_BASE_EGRESS})",
+             f"table={T_TRANSIENT},priority=90,dl_dst={port.mac},actions={regs},resubmit(,{T_BASE_INGRESS})",
              f"table={T_BASE_EGRESS},priority=95,ip,reg5={p},dl_src={port.mac},nw_src={port.ip},"
              f"actions={ct.format(t=T_RULES_EGRESS)}",
              f"table={T_BASE_EGRESS},priority=90,arp,reg5={p},dl_src={port.mac},arp_spa={port.ip},actions=NORMAL",
-             f"table={T_BASE_INGRESS},priority=95,ip,reg5={p},actions={ct.format(t=T_RULES_INGRESS)}"]
-    for state in ("+est", "+rel"):
-        flows += [f"table={T_RULES_EGRESS},priority=80,ct_state={state}+trk,ip,reg5={p},actions=resubmit(,{T_ACCEPT_EGRESS})",
-                  f"table={T_RULES_INGRESS},priority=80,ct_state={state}+trk,ip,reg5={p},actions=output:{p}"]
-    for _ in range(max(1, layout.other_rules)):  # egress any
-        flows.append(f"table={T_RULES_EGRESS},priority={PRIO_RULE},ct_state=+new+trk,ip,reg5={p},"
-                     f"actions={commit},resubmit(,{T_ACCEPT_EGRESS})")
-    if port.member:
-        match = probe_match(layout, "ovs")
-        head = f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state=+new+trk,{match},reg5={p}"
-        if firewall == "ovs":
-            flows += [f"{head},actions=conjunction({CONJ_ID},2/2)",
-                      f"table={T_RULES_INGRESS},priority={PRIO_RULE},conj_id={CONJ_ID},ct_state=+new+trk,ip,reg5={p},"
-                      f"actions={commit},output:{p}"]
-        else:
-            flows.append(f"{head},actions=resubmit(,{T_GROUP})")
-    return [c + f for f in flows]
+             f"table={T_BASE_EGRESS},priority=80,udp,reg5={p},dl_src={port.mac},tp_src=68,tp_dst=67,"
+             f"actions=resubmit(,{T_ACCEPT_EGRESS})",
+             f"table={T_BASE_EGRESS},priority=70,udp,reg5={p},tp_src=67,tp_dst=68,actions=drop",
+             f"table={T_BASE_EGRESS},priority=10,reg5={p},actions=drop",
+             f"table={T_ACCEPT_EGRESS},priority=90,reg5={p},actions=resubmit(,{T_TRANSIENT})",
+             f"table={T_BASE_INGRESS},priority=95,ip,reg5={p},actions={ct.format(t=T_RULES_INGRESS)}",
+             f"table={T_BASE_INGRESS},priority=96,udp,reg5={p},tp_src=67,tp_dst=68,actions=output:{p}",
+             f"table={T_BASE_INGRESS},priority=90,arp,reg5={p},actions=output:{p}",
+             f"table={T_BASE_INGRESS},priority=10,reg5={p},actions=drop"]
+    for table, accept in ((T_RULES_EGRESS, f"resubmit(,{T_ACCEPT_EGRESS})"), (T_RULES_INGRESS, f"output:{p}")):
+        flows += [f"table={table},priority=80,ct_state={state}+trk,ip,reg5={p},actions={accept}"
+                  for state in ("+est", "+rel")]
+        flows += [f"table={table},priority=50,ct_state=+inv+trk,reg5={p},actions=drop",
+                  f"table={table},priority=40,ct_mark=0x1,reg5={p},actions=drop"]
+    return flows
 
 
 def ovs_port_matches(port: EPort) -> list[str]:
@@ -221,21 +258,25 @@ def ovs_port_matches(port: EPort) -> list[str]:
 
 
 def ovs_group_flows(layout: Layout, firewall: str, ips) -> list[str]:
-    """The host's group object: conjunction dimension 1/2 per member IP, or the subtable's entries."""
-    match = probe_match(layout, "ovs")
+    """The host's group object: conjunction dimension 1/2 per member IP and ct_state class, or the subtable entries."""
     if firewall == "ovs":
-        return [f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state=+new+trk,{match},nw_src={ip},"
-                f"actions=conjunction({CONJ_ID},1/2)" for ip in sorted(ips)]
+        return [f"{match},actions=conjunction({CONJ_ID + (state == CT_EST)},1/2)"
+                for ip in sorted(ips) for state, match in _dimension1(layout, ip)]
     return [f"table={T_GROUP},priority={PRIO_RULE},ip,nw_src={ip},actions=ct(commit,zone=NXM_NX_REG6[0..15]),"
             f"output:NXM_NX_REG5[]" for ip in sorted(ips)]
 
 
-def ovs_group_match(layout: Layout, firewall: str, ip: str) -> str:
-    """The match (for ``del-flows --strict``) of one group-object entry."""
-    match = probe_match(layout, "ovs")
+def ovs_group_matches(layout: Layout, firewall: str, ip: str) -> list[str]:
+    """The matches (for ``del-flows --strict``) of one member IP's group-object entries."""
     if firewall == "ovs":
-        return f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state=+new+trk,{match},nw_src={ip}"
-    return f"table={T_GROUP},priority={PRIO_RULE},ip,nw_src={ip}"
+        return [match for _, match in _dimension1(layout, ip)]
+    return [f"table={T_GROUP},priority={PRIO_RULE},ip,nw_src={ip}"]
+
+
+def _dimension1(layout: Layout, ip: str) -> list[tuple[str, str]]:
+    """(ct_state class, match) of *ip*'s dimension-1 flows: one per class, as ConjIPFlowManager writes them."""
+    return [(state, f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state={state}+trk,{probe_match(layout, 'ovs')},"
+             f"nw_src={ip}") for state in (CT_NEW, CT_EST)]
 
 
 def member_ips(members: list[Member]) -> list[str]:

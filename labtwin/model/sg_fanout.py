@@ -66,6 +66,7 @@ def summarize(run: FanoutRun) -> dict:
         "rpc_casts": t.get("rpc_casts", 0),
         "rpc_received": t.get("rpc_received", 0),
         "iterations": t.get("iterations", 0),
+        "changes_overlapped": t.get("changes_overlapped", 0),
         "port_ready_s": rounded(statistics.median(ready)) if ready else None,
         "port_ready_p95_s": rounded(percentile(ready, 95)) if ready else None,
         "port_ready_max_s": rounded(ready[-1]) if ready else None,

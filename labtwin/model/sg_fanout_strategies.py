@@ -17,7 +17,12 @@ Counting conventions (the summary's ``updates_total`` is
   ipset ``NIPv4<sg>``, the OVS ``ConjIPFlowManager`` dimension-1 flow set for
   the (VLAN, remote group), or the proposed subtable; *written* when its
   content changes (create, entries added/removed, destroy);
-- ``rules_written`` counts rules/flows/entries in what was written;
+- ``rules_written`` counts rules/flows/entries in what was written, each
+  once: the rules a rewritten filter holds afterwards, the entries added to
+  or removed from a group object (what the emulation counts in the kernel:
+  rules with new handles, flows re-added, set entries changed). The OVS
+  update's temporary-cookie install is a cost (3 flow-mod passes), not a
+  second copy of the filter;
 - ``objects_changed`` counts written objects whose *content* differs from
   before (an iptables-save / dump-flows diff would show them).
 
@@ -31,13 +36,12 @@ strategy   filters written        group objects written           rules written
 =========  =====================  ==============================  ===================
 iptables   M + 1                  0                               (M+1)(b + R*M)
 ipset      M + 1                  H_m (one ipset per host)        (M+1)(b+R) + H_m
-ovs        M + 1                  H_m (dimension-1 flow sets)     2fM + f + 2R*H_m
+ovs        M + 1                  H_m (dimension-1 flow sets)     f(M+1) + 2R*H_m
 subtable   1                      H_m (one subtable per host)     f + H_m
 =========  =====================  ==============================  ===================
 
 b: the port's other iptables rules (IPTABLES_PORT_BASE_RULES + plain SG
-rules); f: the port's flow count under OVS (an update installs it twice, the
-cookie dance). So 170 members on one host, one join: iptables 171, ipset and
+rules); f: the port's flow count under OVS. So 170 members on one host, one join: iptables 171, ipset and
 ovs 172, subtable 2; spread over H hosts: iptables/ipset/ovs still grow with
 M, the subtable costs 1 + H. A join onto a host with no member yet also
 creates that host's group object with all M+1 entries.
@@ -52,16 +56,18 @@ from .profiles import CostProfile
 
 FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
 
-#: Rules of one IPv4 port's filter under the hybrid iptables driver besides
-#: its security-group rules: ingress chain (INVALID drop, RELATED/ESTABLISHED
-#: return, DHCP reply, fallback jump), egress chain (DHCP request x2, spoof
-#: jump, DHCP-server drop, INVALID drop, RELATED/ESTABLISHED, fallback),
-#: spoof chain (MAC/IP pair, drop) and the two sg-chain jumps: 15, counted
-#: from iptables_firewall.py's chain setup (approximate, IPv4 only).
-IPTABLES_PORT_BASE_RULES = 15
+#: Rules in one IPv4 port's own chains under the hybrid iptables driver besides
+#: its security-group rules, from iptables_firewall.py: ingress ``i`` chain
+#: (RELATED/ESTABLISHED return, INVALID drop, fallback jump: 3), egress ``o``
+#: chain (DHCP discover from 0.0.0.0, spoof jump, DHCP renew, DHCP-server
+#: drop, RELATED/ESTABLISHED, INVALID, fallback: 7), spoof ``s`` chain (MAC/IP
+#: pair, drop: 2). The port's jumps live in the shared FORWARD/sg-chain chains,
+#: written when the port is added, not on an update: not part of the filter.
+IPTABLES_PORT_BASE_RULES = 12
 #: Flows of one port under the OVS firewall besides its security-group rules:
-#: table 60 classification, 71 anti-spoof/ARP/DHCP/ND, 73/81 accept and
-#: ingress base flows: ~20 (openvswitch_firewall.rst, approximate).
+#: table 0/60 classification, 71 anti-spoof/ARP/DHCP, 72/82 established,
+#: invalid and marked-connection flows, 73 accept, 81 ingress base: 20 for an
+#: IPv4 port (openvswitch_firewall.rst; the IPv6/ND flows are not counted).
 OVS_PORT_BASE_FLOWS = 20
 #: A plain SG rule becomes one flow per ct_state class (new, established).
 OVS_FLOWS_PER_RULE = 2
@@ -195,10 +201,9 @@ def _write_filters(firewall, state, refresh, new, snap, rules, profile, work) ->
         if firewall in ("ovs", "subtable"):
             # OVS update_port_filter: install under a temporary cookie, delete the
             # old flows strictly, reinstall with the default cookie (3 flow-mod
-            # passes, 2 of them installs); a new port's flows are installed once.
-            passes, installs = (3, 2) if kind == "filter_rewrite" else (1, 1)
+            # passes: a cost); the filter written is the port's f flows, once.
+            passes = 3 if kind == "filter_rewrite" else 1
             cost += passes * flows * profile.ovs_flow_s
-            flows *= installs
         # iptables/ipset: generating and applying the chains is the full rebuild's cost.
         work.refreshes += len(ports)
         work.filters_written += len(ports)
