@@ -277,3 +277,70 @@ def test_cli_refuses_known_unfit_inputs_with_one_line(no_emulation, command, nam
     assert lines[0].startswith(f"labtwin: {path}: scenario {scenario} cannot run on cloud "), lines[0]
     assert what in lines[0], lines[0]
     assert result.stdout == ""
+
+
+# --- what only the emulation cannot build: refused while planning, before anything exists ----------------
+
+
+class Planned(Exception):
+    """The emulation got as far as realising its plan: it accepted the cloud."""
+
+
+@pytest.fixture
+def plan_only(monkeypatch):
+    """Emulations plan (pure data) and stop where they would start creating things; the machine check is skipped."""
+    from labtwin.emulation import realise
+
+    def stop(*args, **kwargs):
+        raise Planned()
+
+    monkeypatch.setattr(realise.Realisation, "__init__", stop)
+    monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
+                                 HealthCheck.too_slow])
+@given(data=cloud_data(), picks=st.fixed_dictionaries({name: st.sampled_from(s) for name, s in SETTINGS.items()}))
+def test_fuzzed_valid_clouds_are_planned_or_refused_by_every_emulation(plan_only, tmp_path, data, picks):
+    path = tmp_path / "fuzzed.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        load_cloud(path)
+    except CloudError:
+        assume(False)
+    for scenario, knobs in picks.items():
+        try:
+            api.emulate(scenario, path, out=tmp_path / "out", **knobs)
+        except Planned:
+            continue
+        except TopologyUnfit as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(f"{path}: "), str(exc)
+
+
+EMULATION_ONLY = [
+    ("dvr.yaml", "dvr", {"router": "ovn"}, lambda text: text,
+     "the dvr emulation cannot build this: router=ovn is model-only"),
+    ("minimal.yaml", "reachability", {}, lambda text: text.replace(
+        "network_type: vlan\n    physical_network: physnet1\n    segmentation_id: 101",
+        "network_type: vxlan\n    segmentation_id: 101"),
+     "vxlan segments are not emulated"),
+    ("minimal.yaml", "dvr", {"router": "dvr"}, lambda text: text.replace(
+        "cidr: 10.0.0.0/24        # gateway", "gateway_ip: null\n    cidr: 10.0.0.0/24        # gateway"),
+     "a gateway_ip on every interface subnet of router 'router1'"),
+]
+
+
+@pytest.mark.parametrize("name, scenario, knobs, edit, what", EMULATION_ONLY, ids=["ovn", "vxlan", "no-gateway"])
+def test_emulation_refuses_what_only_it_cannot_build(no_emulation, monkeypatch, tmp_path, name, scenario, knobs,
+                                                      edit, what):
+    monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
+    path = tmp_path / name
+    path.write_text(edit((ROOT / "topologies" / name).read_text()))
+    assert CliRunner().invoke(main, ["validate", str(path)]).exit_code == 0
+    sets = [arg for k, v in knobs.items() for arg in ("--set", f"{k}={v}")]
+    result = CliRunner().invoke(main, ["emulate", scenario, "--topology", str(path), *sets])
+    assert result.exit_code == 2, result.output + result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"labtwin: {path}: ") and what in lines[0], result.stderr

@@ -171,15 +171,14 @@ class _Fabric:
 
     def access(self, ns: str, dev: str, segment: Segment) -> None:
         """A veth from *dev* in namespace *ns* to an access port with the segment's VLAN tag."""
-        if segment.network_type != "vlan":
-            raise PlanError(f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan are)")
+        tag = _vlan(segment)
         physnet = segment.physical_network
         if physnet not in self.fabrics:
             self.fabrics[physnet] = naming.node_name(self.out.plan.run_id, "b", len(self.fabrics))
             self.out.plan.ovs_bridges.append(OvsBridge(self.fabrics[physnet], "fabric"))
         far = naming.node_name(self.out.plan.run_id, "u", len(self.out.plan.ovs_ports))
         self.out.plan.veths.append(Veth(ns, dev, ROOT, far))
-        self.out.plan.ovs_ports.append(OvsPort(self.fabrics[physnet], far, int(segment.segmentation_id)))
+        self.out.plan.ovs_ports.append(OvsPort(self.fabrics[physnet], far, tag))
 
     def host(self, name: str) -> str:
         """The host's namespace (created on first use) with ``lo`` up."""
@@ -202,12 +201,19 @@ class _Fabric:
             cfg.bridge(name)
         if segment.name not in self.out.uplinks[host]:
             phys_if = self.cloud.host[host].bridge_mappings[segment.physical_network]
-            dev = subinterface_name(phys_if, int(segment.segmentation_id))
+            dev = subinterface_name(phys_if, _vlan(segment))
             self.access(ns, dev, segment)
             self.out.uplinks[host][segment.name] = dev
             members[name].append(segment.name)
             cfg.enslave(dev, name)
         return name
+
+
+def _vlan(segment: Segment) -> int:
+    """The segment's VLAN id; a flat or overlay segment is refused (each segment is a tagged access port here)."""
+    if segment.network_type != "vlan":
+        raise PlanError(f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan are)")
+    return int(segment.segmentation_id)
 
 
 def _add_vm(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, port: Port, key_by: str) -> None:

@@ -13,6 +13,7 @@ from ..emulation import dvr as emulation
 from ..model import dvr as model
 from ..records import Run
 from .base import Knob, Scenario, boolean, bounded
+from .refusals import interfaces_have_gateways, refusing_emulation
 
 D = model.DEFAULT_DESIGN
 
@@ -87,7 +88,7 @@ SCENARIO = Scenario(
              kind=bounded(float, 1.0, unit="pps")),
     ),
     simulate=simulate,
-    emulate=emulate,
+    emulate=refusing_emulation("dvr", emulate, interfaces_have_gateways),
     probe_details=("hops", "via_network_node", "nat"),
     # No metric tolerances: network_node_share is computed by both backends with the same function
     # (expected_share) from the same matrix and the per-class crossing, so it could only disagree where a

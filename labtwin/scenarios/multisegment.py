@@ -10,6 +10,7 @@ from ..description import Cloud
 from ..emulation import multisegment as emulation
 from ..model import multisegment as model
 from .base import Knob, Scenario, Tolerance, bounded
+from .refusals import refusing_emulation
 
 
 def missing(cloud: Cloud, design: dict) -> list[str]:
@@ -54,7 +55,7 @@ SCENARIO = Scenario(
         Knob("migrate_at", 0.5, "when the rolling restart starts, as a fraction of the run", kind=bounded(float, 0.0, 1.0)),
     ),
     simulate=model.simulate,
-    emulate=emulation.emulate,
+    emulate=refusing_emulation("multisegment", emulation.emulate),
     tolerances=(
         Tolerance("l2_leaks", absolute=0, why="a merged broadcast domain is there or not"),
         Tolerance("built_longest_interface_name_len", absolute=0,

@@ -9,6 +9,7 @@ from ..emulation import reachability as emulation
 from ..description.flows import parse_flows
 from ..model import reachability as model
 from .base import Knob, Scenario, Tolerance
+from .refusals import refusing_emulation, routers_have_a_host
 
 
 def probe_list(text: str) -> str:
@@ -25,7 +26,7 @@ SCENARIO = Scenario(
              kind=probe_list),
     ),
     simulate=model.simulate,
-    emulate=emulation.emulate,
+    emulate=refusing_emulation("reachability", emulation.emulate, routers_have_a_host),
     tolerances=(
         Tolerance("probe_count", why="both backends ask the same questions"),
         Tolerance("allowed", why="every verdict must match: a real packet crossed real iptables or it did not"),

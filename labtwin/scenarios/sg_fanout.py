@@ -21,6 +21,7 @@ from ..model import sg_fanout as model
 from ..model.profiles import load_profile
 from ..model.sg_fanout_strategies import FIREWALLS
 from .base import Knob, Scenario, Tolerance, bounded
+from .refusals import group_admits_icmp_or_tcp, refusing_emulation
 from .sg_fanout_calibrate import MEASURED_PROFILE, calibrate
 
 
@@ -93,7 +94,7 @@ SCENARIO = Scenario(
              kind=cost_profile),
     ),
     simulate=model.simulate,
-    emulate=emulation.emulate,
+    emulate=refusing_emulation("sg-fanout", emulation.emulate, group_admits_icmp_or_tcp),
     tolerances=(
         Tolerance("updates_total", absolute=0, why="model: from each strategy's semantics; emulation: port filters "
                   "whose rules were re-created (new nft handles / restarted flows) plus group objects whose content "
