@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from .calibration import Calibration, CalibrationError
 from .records import Run
 from .scenarios import Scenario, ScenarioError, get_scenario
 from .twin import TwinReport, compare
@@ -48,17 +49,33 @@ def emulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[
         raise ScenarioError(f"scenario {spec.name} has no emulation yet")
     refuse_unless_emulation_possible()
     run = spec.emulate(cloud, design, seed, path, out_dir=Path(out) if out is not None else None)
+    run.versions.update(machine_versions())  # what it ran on, and which calibration may time it
     if out is not None:
         run.save(out)
     return run
 
 
-def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> tuple[TwinReport, Run, Run]:
-    """Run both backends on the same inputs and compare them."""
+def machine_versions() -> dict[str, str]:
+    """OVS version, iptables backend and this machine's key (the fingerprint a calibration must match)."""
+    from .emulation.machine import fingerprint, machine_key
+
+    facts = fingerprint()
+    return {"ovs": facts["ovs"], "iptables": facts["iptables_backend"], "machine": machine_key(facts)}
+
+
+def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None,
+         auto_calibrate: bool = True, progress=None, **knobs) -> tuple[TwinReport, Run, Run]:
+    """Run both backends on the same inputs and compare them.
+
+    Wall-clock metrics are compared only against a calibration of this machine: where the scenario has
+    timing and none exists, one is made first (*progress* sees it) unless *auto_calibrate* is False, in
+    which case those rows say "not compared" and counts and verdicts are still compared.
+    """
     out_dir = Path(out) if out is not None else None
     if _spec(scenario).emulate is not None:
         refuse_unless_emulation_possible()  # before the model runs: say what is missing first
-    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **twin_model_knobs(scenario, knobs))
+    model_knobs = twin_model_knobs(scenario, knobs, auto_calibrate, progress)
+    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **model_knobs)
     refuse_incomparable(scenario, model)  # before a live run that could not be compared
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
     report = compare_runs(scenario, model, emulation)
@@ -85,21 +102,47 @@ def refuse_unless_emulation_possible() -> None:
         raise EmulationUnavailable("cannot emulate on this machine: " + "; ".join(reasons) + " (see `labtwin doctor`)")
 
 
-def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any]) -> dict[str, Any]:
-    """The knobs the model side of a twin runs with.
-
-    A scenario may say which knobs make the model describe the emulation (e.g.
-    a cost profile calibrated on this machine, ``extra["twin_model_knobs"]``);
-    knobs the user sets win. Both runs record their design, so this is visible.
-    """
-    return {**_spec(scenario).extra.get("twin_model_knobs", {}), **knobs}
+def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bool = False,
+                     progress=None) -> dict[str, Any]:
+    """The knobs the model side of a twin runs with: the scenario's timing basis on this machine
+    (e.g. sg-fanout's calibration, made first when *auto_calibrate*), then the knobs the user sets.
+    Both runs record their design, so this is visible."""
+    spec = _spec(scenario)
+    timing = spec.twin_timing(knobs, auto_calibrate, progress) if spec.twin_timing and spec.emulate else None
+    return {**(timing.model_knobs if timing else {}), **knobs}
 
 
 def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run) -> TwinReport:
-    """Compare two runs with the scenario's tolerances and probe details."""
+    """Compare two runs with the scenario's tolerances and probe details; timing as :func:`timing_basis` says."""
     spec = _spec(scenario)
     refuse_incomparable(spec, model)
-    return compare(model, emulation, spec.tolerances, spec.probe_details)
+    reason, pace = timing_basis(model, emulation)
+    return compare(model, emulation, spec.tolerances, spec.probe_details, reason, pace)
+
+
+def timing_basis(model: Run, emulation: Run) -> tuple[str, float]:
+    """(why wall-clock metrics of these runs are not compared or "", this machine's pace now / at calibration).
+
+    They are compared only when the model ran with a calibration (labtwin.calibration) of the very
+    machine the emulation ran on (its ``versions["machine"]``): a profile by name, a calibration of
+    another machine, or an emulation with no recorded machine is not a basis for timing. The pace
+    (how long the same state reads took during the emulation, against during the calibration) scales
+    the model's times in the comparison, so a machine busy with other work is not a wrong model.
+    """
+    profile = str(model.design.get("profile", ""))
+    if not profile or not Path(profile).is_file():
+        return f"the model ran with profile {profile or '(none)'}, not a calibration of this machine", 1.0
+    try:
+        calibrated = Calibration.from_file(Path(profile))
+    except CalibrationError:
+        return f"no calibration for this machine (the model ran with {Path(profile).name}; `labtwin calibrate`)", 1.0
+    from .emulation.machine import machine_key
+
+    if machine_key(calibrated.fingerprint) != emulation.versions.get("machine"):
+        return "no calibration for this machine (the model's calibration is of another machine)", 1.0
+    then = calibrated.fit.get("pace_s", {}).get(str(emulation.summary.get("pace_key")))
+    now = emulation.summary.get("pace_s")
+    return "", (now / then) if now and then else 1.0
 
 
 def refuse_incomparable(scenario: ScenarioLike, model: Run) -> None:

@@ -166,19 +166,58 @@ emulate = _single_run("emulate", "emulating", "Run the emulation of SCENARIO on 
 
 @main.command()
 @run_options
+@click.option("--no-calibrate", is_flag=True,
+              help="never calibrate this machine first: without a calibration, timing is not compared")
 @friendly_errors
-def twin(scenario, topology, sets, seed, out, as_json):
-    """Run model and emulation of SCENARIO and compare them; exit 1 on disagreement."""
+def twin(scenario, topology, sets, seed, out, as_json, no_calibrate):
+    """Run model and emulation of SCENARIO and compare them; exit 1 on disagreement.
+
+    Timing is compared only against a calibration of this machine; the first twin that needs one makes
+    it (about a minute, with a progress bar; saved in ~/.cache/labtwin) unless --no-calibrate.
+    """
     from . import api
 
-    with err.status(f"twin {scenario}: model and emulation"):
-        report, model, emulation = api.twin(scenario, topology, seed, out, **parse_sets(sets))
+    progress = CalibrationProgress(scenario)
+    try:
+        report, model, emulation = api.twin(scenario, topology, seed, out, auto_calibrate=not no_calibrate,
+                                            progress=progress, **parse_sets(sets))
+    finally:
+        progress.stop()
     if as_json:
         click.echo(to_json({**report.summary(), "model": model.summary, "emulation": emulation.summary}))
     else:
         click.echo(report.rows.to_string(index=False))
-        click.echo(f"twin {scenario}: {'agree' if report.agree else 'DISAGREE'} ({len(report.rows)} comparisons)")
+        skipped = f", {len(report.not_compared)} not compared" if len(report.not_compared) else ""
+        compared = len(report.rows) - len(report.not_compared)
+        click.echo(f"twin {scenario}: {'agree' if report.agree else 'DISAGREE'} ({compared} comparisons{skipped})")
     sys.exit(0 if report.agree else 1)
+
+
+class CalibrationProgress:
+    """Called with (runs done, runs in all) while a twin calibrates this machine: says so once, then a bar.
+
+    Nothing is shown (not even an empty line) when no calibration runs.
+    """
+
+    def __init__(self, scenario: str) -> None:
+        self.scenario = scenario
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from rich.progress import Progress
+
+            err.print(f"twin {self.scenario}: no calibration of this machine yet; calibrating it once ({total} "
+                      f"emulation runs, kept in ~/.cache/labtwin; `labtwin calibrate {self.scenario}` redoes it)")
+            self.bar = Progress(console=err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("calibrating", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 @main.command()
@@ -212,18 +251,27 @@ def sweep(scenario, topology, sets, vary, seed, out):
 
 @main.command()
 @click.argument("scenario")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="profile JSON to write")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="calibration JSON to write (default: this machine's calibration in ~/.cache/labtwin, which twins use)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--seed", type=int, default=1, show_default=True)
 @friendly_errors
 def calibrate(scenario, out, sets, seed):
-    """Fit a `measured` cost profile for SCENARIO from emulation runs at several sizes."""
+    """Fit SCENARIO's costs on this machine from emulation runs at several sizes (root, Open vSwitch)."""
+    from rich.progress import Progress
+
+    from . import api
+
     spec = get_scenario(scenario)
     fit = spec.extra.get("calibrate")
     if fit is None:
         raise ScenarioError(f"scenario {scenario} has no calibration (scenarios with one: "
                             f"{', '.join(s.name for s in SCENARIOS.values() if 'calibrate' in s.extra) or 'none yet'})")
-    result = fit(out=out, seed=seed, **parse_sets(sets))
+    api.refuse_unless_emulation_possible()
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"calibrating {scenario}", total=None)
+        result = fit(out=out, seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                     **parse_sets(sets))
     click.echo(result if isinstance(result, str) else to_json(result, indent=2))
 
 

@@ -173,7 +173,7 @@ class LabtwinSession:
         if kind == "emulation":
             return api.emulate(scenario, topology, seed, **knobs)
         # the same composition as api.twin, but each side through the session cache
-        model = self.run("model", scenario, topology, seed, **api.twin_model_knobs(scenario, knobs))
+        model = self.run("model", scenario, topology, seed, **api.twin_model_knobs(scenario, knobs, auto_calibrate=True))
         emulation = self.run("emulation", scenario, topology, seed, **knobs)
         return api.compare_runs(scenario, model, emulation), model, emulation
 

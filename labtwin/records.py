@@ -26,8 +26,6 @@ from __future__ import annotations
 import json
 import math
 import platform
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -224,13 +222,14 @@ def _jsonable(value):
 
 
 def collect_versions(backend: str) -> dict[str, Optional[str]]:
-    """Versions of what a run ran on: labtwin, Python, SimPy, OVS, kernel."""
+    """Versions of the Python side a run ran on: labtwin, Python, SimPy, kernel (and scapy, mininet for an
+    emulation). Runs no program: the emulation adds what it ran on (OVS, iptables backend, the machine's
+    key) itself (``labtwin.api.emulate``), so the ground floor knows nothing of OVS."""
     versions = {
         "labtwin": _package_version("labtwin"),
         "python": platform.python_version(),
         "simpy": _package_version("simpy"),
         "kernel": platform.release(),
-        "ovs": _ovs_version() if backend == "emulation" else None,
     }
     if backend == "emulation":
         versions.update(scapy=_package_version("scapy"), mininet=_package_version("mininet"))
@@ -242,15 +241,3 @@ def _package_version(name: str) -> Optional[str]:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _ovs_version() -> Optional[str]:
-    exe = shutil.which("ovs-vswitchd")
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    first = out.splitlines()[0] if out else ""
-    return first.rsplit(" ", 1)[-1] or None

@@ -10,6 +10,7 @@ from labtwin.report.notebooks import execute_notebook
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_runs(notebook):
     try:
@@ -24,6 +25,7 @@ def test_there_are_notebooks():
     assert (NOTEBOOKS / "00-tour.ipynb").is_file()
 
 
+@pytest.mark.slow
 def test_kernel_is_this_environment(tmp_path):
     """Notebooks run on the interpreter running the tests (the venv), so they import this labtwin."""
     import sys

@@ -22,8 +22,16 @@ def test_same_seed_same_bytes(tmp_path):
 
 def test_versions_are_recorded():
     run = api.simulate("reachability")
-    assert {"labtwin", "python", "simpy", "kernel", "ovs"} <= set(run.versions)
+    assert {"labtwin", "python", "simpy", "kernel"} <= set(run.versions)
     assert run.versions["labtwin"] and run.versions["python"]
+    assert "ovs" not in run.versions  # a model run ran on no OVS; an emulation adds its OVS (labtwin.api.emulate)
+
+
+def test_recording_runs_no_program(monkeypatch):
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran a program")))
+    Run("sg-fanout", "emulation", {}, 1)  # the ground floor: no subprocess, even for an emulation run
 
 
 def test_frames_have_one_column_per_field():

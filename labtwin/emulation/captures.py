@@ -39,11 +39,28 @@ def start(runner: Runner, pid: int, capture: Capture, ready_timeout: float = 5.0
 
 
 def _wait_listening(proc, timeout: float) -> None:
+    """Until tcpdump says it listens (or *timeout*); a tcpdump that exits instead is an error with its words."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready or "listening on" in proc.stderr.readline():
+        line = proc.stderr.readline() if ready else ""
+        if "listening on" in line:
             return
+        if proc.poll() is not None:
+            raise RuntimeError(f"tcpdump exited (status {proc.returncode}) instead of capturing: "
+                               f"{(line + proc.stderr.read()).strip()}")
+        if not ready:
+            return
+
+
+def read_pcap(path: Path):
+    """The packets of a capture this run made; a missing or empty file is an error (tcpdump writes its
+    header as soon as it runs), never "no packets": a count must not come from a capture that failed."""
+    from scapy.utils import rdpcap
+
+    if not Path(path).exists() or Path(path).stat().st_size == 0:
+        raise RuntimeError(f"capture {path} is missing or empty: tcpdump did not write it")
+    return rdpcap(str(path))
 
 
 def stop(capture: Capture) -> None:
@@ -62,12 +79,8 @@ def summarise(path: Path, limit: int = 200) -> list[dict]:
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import ARP, Ether
-    from scapy.utils import rdpcap
-
-    if not Path(path).exists() or Path(path).stat().st_size == 0:
-        return []
     rows = []
-    for pkt in rdpcap(str(path))[:limit]:
+    for pkt in read_pcap(path)[:limit]:
         row = {"src_mac": pkt[Ether].src, "dst_mac": pkt[Ether].dst} if pkt.haslayer(Ether) else {}
         if pkt.haslayer(IP):
             row.update(src=pkt[IP].src, dst=pkt[IP].dst, proto=pkt[IP].proto, ttl=pkt[IP].ttl)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .captures import read_pcap
 from .dvr_agent import MAGIC, MAGIC16
 
 
@@ -39,12 +40,8 @@ def sightings(pcap: Path) -> list[Sighting]:
     from scapy.layers.dhcp import BOOTP
     from scapy.layers.inet import ICMP, IP, TCP
     from scapy.layers.inet6 import IPv6
-    from scapy.utils import rdpcap
-
-    if not Path(pcap).exists() or Path(pcap).stat().st_size == 0:
-        return []
     out = []
-    for pkt in rdpcap(str(pcap)):
+    for pkt in read_pcap(pcap):
         ip = pkt[IP] if pkt.haslayer(IP) else pkt[IPv6] if pkt.haslayer(IPv6) else None
         if ip is None:
             continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .captures import read_pcap
 from .probe_agent import BROADCAST_MARK
 
 _MASTER = re.compile(r"\smaster\s(\S+)")
@@ -54,12 +55,8 @@ def frames(path: Path, limit: int = 2000) -> list[dict]:
     """One row per captured frame: src/dst MAC, IP src/dst, TTL, ICMP type, broadcast-probe flag."""
     from scapy.layers.inet import ICMP, IP, UDP
     from scapy.layers.l2 import Ether
-    from scapy.utils import rdpcap
-
-    if not Path(path).exists() or Path(path).stat().st_size == 0:
-        return []
     rows = []
-    for pkt in rdpcap(str(path))[:limit]:
+    for pkt in read_pcap(path)[:limit]:
         if not pkt.haslayer(Ether):
             continue
         row = {"src_mac": pkt[Ether].src, "dst_mac": pkt[Ether].dst}

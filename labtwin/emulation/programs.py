@@ -58,6 +58,7 @@ PROGRAMS: tuple[Program, ...] = (
     Program(OVS_CTL, "openvswitch-switch", "starting Open vSwitch (labtwin doctor --fix, make setup)"),
     Program("iptables-restore", "iptables", "security-group and NAT rules inside namespaces"),
     Program("ip6tables-restore", "iptables", "IPv6 security-group rules inside namespaces"),
+    Program("iptables", "iptables", "the iptables backend (nf_tables or legacy) in a calibration's fingerprint"),
     Program("iptables-save", "iptables", "reading rules back (sg-fanout counts, machine snapshots)"),
     Program("nft", "nftables", "sg-fanout: rule handles of iptables-nft, to count rewritten port filters"),
     Program("ipset", "ipset", "remote-group address sets (sg-fanout ipset, reachability)"),

@@ -211,5 +211,18 @@ class HostAgent:
                 out[key] = self.runner.run(Step(in_netns(self.pid, argv), what=f"{self.host}: read {key}")).stdout
         else:
             out["flows"] = self.runner.run(Step(("ovs-ofctl", "dump-flows", self.bridge), what=f"{self.host}: dump-flows")).stdout
+        _require_content(self.host, out)
         out["t"] = time.perf_counter()
         return out
+
+
+#: What each dump of a converged host must contain; a dump without it is a failed read, not "no rules".
+EXPECTED_IN_DUMP = {"iptables": "*filter", "nft": "table ip filter", "flows": "cookie="}
+
+
+def _require_content(host: str, dumps: dict) -> None:
+    """Raise when a dump lacks what every converged host has (a count must never come from an empty read)."""
+    for key, marker in EXPECTED_IN_DUMP.items():
+        if key in dumps and marker not in dumps[key]:
+            raise RuntimeError(f"{host}: the {key} dump has no {marker!r}: the read failed or returned nothing "
+                               f"({len(dumps[key])} characters)")

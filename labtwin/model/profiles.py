@@ -144,7 +144,7 @@ PROFILES: dict[str, CostProfile] = {TRAIN_2019.name: TRAIN_2019}
 
 
 def load_profile(name_or_path: Union[str, Path, CostProfile]) -> CostProfile:
-    """A built-in profile by name, or a profile JSON file (e.g. one ``labtwin calibrate`` wrote).
+    """A built-in profile by name, a profile JSON file, or a machine's calibration file (its ``profile`` part).
 
     A JSON file may give only some parameters and name a ``base`` profile for
     the rest (default ``train-2019``); unknown keys are an error.
@@ -157,7 +157,10 @@ def load_profile(name_or_path: Union[str, Path, CostProfile]) -> CostProfile:
     path = Path(key)
     if not path.is_file():
         raise ValueError(f"unknown cost profile {key!r}: give one of {', '.join(PROFILES)} or a profile JSON file")
-    return profile_from_dict(json.loads(path.read_text()), default_name=path.stem)
+    data = json.loads(path.read_text())
+    if "fingerprint" in data and "profile" in data:  # a calibration of a machine (labtwin.calibration)
+        data = data["profile"]
+    return profile_from_dict(data, default_name=path.stem)
 
 
 def profile_from_dict(data: dict, default_name: str = "measured") -> CostProfile:

@@ -95,9 +95,28 @@ class Tolerance:
     relative: float = 0.0
     absolute: float = 0.0
     why: str = ""
+    #: When set: agree iff both are positive and neither exceeds the other by more than this factor
+    #: (a 2x-cost model breaks ratio=1.6 whatever the size; a zero-cost model breaks any ratio).
+    ratio: float = 0.0
+    #: A wall-clock metric: compared only against a calibration of this machine (see labtwin.calibration).
+    timing: bool = False
 
     def agrees(self, model: float, emulation: float) -> bool:
+        if self.ratio:
+            return model > 0 and emulation > 0 and max(model / emulation, emulation / model) <= self.ratio
         return abs(model - emulation) <= max(self.absolute, self.relative * abs(emulation))
+
+    def describe(self) -> str:
+        return f"×/÷{self.ratio:g}" if self.ratio else f"±max({self.absolute}, {self.relative:.0%})"
+
+
+@dataclass(frozen=True)
+class TwinTiming:
+    """How the model side of a twin is timed: the knobs that make it describe this machine, or why it is not."""
+
+    model_knobs: dict = field(default_factory=dict)
+    #: Empty when timing is compared; else the reason, shown on each wall-clock row of the twin report.
+    not_compared: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,8 @@ class Scenario:
     needs_topology: bool = True
     notebook: Optional[str] = None
     extra: dict = field(default_factory=dict)
+    #: ``(user knobs, auto_calibrate, progress) -> TwinTiming`` for scenarios whose twin compares wall-clock time.
+    twin_timing: Optional[Callable[..., TwinTiming]] = None
     #: What a cloud lacks for this scenario under a design: ``(cloud, design) -> [what is missing, in words]``.
     missing: Optional[Callable[[Cloud, dict], list[str]]] = None
 

@@ -20,7 +20,9 @@ What is fitted is the data-plane apply, per firewall family, as
 The model is linear in its costs for a given layout (one iteration per host
 per join here), so each run's *features* -- d port_ready_s / d cost -- are
 read from the model itself at a small unit cost, and the fit is an ordinary
-linear least squares of the emulation's medians on those features.
+linear least squares of the emulation's medians on those features, weighted by 1/y so that
+it minimises relative errors (the twin's timing tolerance is a ratio; unweighted, the slow
+``iptables`` points decided the shared hybrid costs and ``ipset`` came out 1.5x too slow).
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ from typing import Optional
 
 import numpy as np
 
+from .. import calibration
 from ..description.sg_fanout import generated_layout
+from ..emulation.machine import fingerprint, machine_key
+from ..emulation.programs import MissingProgram
 from ..emulation import sg_fanout as emulation
-from ..model.profiles import CostProfile, profile_from_dict, save_profile
+from ..model.profiles import CostProfile, profile_from_dict
+from .base import TwinTiming
 from ..model.sg_fanout_process import simulate_layout
 
 #: Costs the emulation does not have (see the module docstring); join_interval_s keeps joins apart, as the
@@ -51,7 +57,14 @@ FAMILIES = {
     "ovs": (("ovs", "subtable"), ("ovs_apply_fixed_s", "ovs_flow_s")),
 }
 UNIT = 1e-3
+#: A calibration made on the machine this project was first built on: a documented example, and what the notebooks
+#: plot. The twin never compares timing against it (it is of another machine); see labtwin.calibration.
 MEASURED_PROFILE = Path(__file__).with_name("sg_fanout_measured.json")
+SCENARIO_NAME = "sg-fanout"
+#: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
+TIMING_REPEATS = 5
+#: Calibrations made another way (version 1: first joins only, 5 per run) are not used for timing.
+METHOD_VERSION = 4  # 4: the fastest of the timed joins, and each run's pace (state-read time) to correct for load
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
@@ -84,18 +97,25 @@ def nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
-def measure(firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int) -> list[dict]:
-    """Emulation runs: one row per (firewall, members, repeat) with its port_ready_s (median over joins)."""
-    rows = []
+def measure(firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, progress=None,
+            timing_repeats: int = 1) -> list[dict]:
+    """Emulation runs: one row per (firewall, members, repeat) with its port_ready_s (median over joins,
+    each join timed *timing_repeats* times as the twin times it).
+
+    *progress*, when given, is called after each run with (runs done, runs in all).
+    """
+    rows, total = [], len(firewalls) * len(sizes) * repeats
     for firewall in firewalls:
         for members in sizes:
             for r in range(repeats):
                 design = {"firewall": firewall, "members": members, "hosts": hosts, "placement": "spread",
-                          "joins": joins, "leaves": 0, "profile": "measured"}
+                          "joins": joins, "leaves": 0, "profile": "measured", "timing_repeats": timing_repeats}
                 run = emulation.emulate(None, design, seed + r, verdicts=False)
                 rows.append({"firewall": firewall, "members": members, "repeat": r,
-                             "port_ready_s": run.summary["port_ready_s"],
+                             "port_ready_s": run.summary["port_ready_s"], "pace_s": run.summary["pace_s"],
                              "updates_total": run.summary["updates_total"]})
+                if progress is not None:
+                    progress(len(rows), total)
     return rows
 
 
@@ -108,45 +128,134 @@ def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1) -> tuple[CostPr
             continue
         x = np.array([features(r["firewall"], r["members"], hosts, joins, params, seed) for r in mine])
         y = np.array([r["port_ready_s"] for r in mine])
-        coef = nnls(x, y)
+        coef = nnls(x / y[:, None], np.ones_like(y))  # relative errors: the twin's tolerance is a ratio
         costs.update({p: float(c) for p, c in zip(params, coef)})
         resid = y - x @ coef
         report[family] = {"parameters": {p: float(f"{c:.6g}") for p, c in zip(params, coef)},
-                          "rms_residual_s": float(f"{np.sqrt(np.mean(resid ** 2)):.4g}"), "points": len(mine)}
+                          "rms_residual_s": float(f"{np.sqrt(np.mean(resid ** 2)):.4g}"),
+                          "rms_relative_residual": float(f"{np.sqrt(np.mean((resid / y) ** 2)):.3g}"),
+                          "points": len(mine)}
     return base_profile("measured", **costs), report
 
 
-def calibrate(out, seed: int = 1, members: str = "5,10,20,40", hosts: str = "2", joins: str = "5",
-              repeats: str = "1", firewall: str = "iptables,ipset,ovs,subtable", check: Optional[str] = "30",
-              **_ignored) -> dict:
-    """Emulate at *members* sizes, fit, save the profile to *out*; check the prediction at *check* members.
+def calibrate(out=None, seed: int = 1, members: str = "5,10,20,40", hosts: str = "2", joins: str = "1",
+              repeats: str = "3", firewall: str = "iptables,ipset,ovs,subtable", check: Optional[str] = "30",
+              timing_repeats: str = str(TIMING_REPEATS), progress=None, **_ignored) -> dict:
+    """Emulate at *members* sizes, fit, save a calibration of this machine; check the prediction at *check* members.
 
     Knobs come as ``--set key=value`` strings: ``members`` (sizes, comma-separated),
     ``hosts``, ``joins`` per run (medians over joins), ``repeats``, ``firewall``
-    (comma-separated), ``check`` (a size not used for fitting; empty to skip).
+    (comma-separated), ``check`` (a size not used for fitting; empty to skip), ``timing_repeats``
+    (each join timed that many times, as the twin does: the same measurement on both occasions).
+    The calibration goes to *out*, or to this machine's place in the cache
+    (:mod:`labtwin.calibration`), merged with the families already fitted there.
     """
     started = time.perf_counter()
     sizes = [int(s) for s in str(members).split(",")]
     firewalls = [f for f in str(firewall).split(",") if f]
-    h, j, rep = int(hosts), int(joins), int(repeats)
-    rows = measure(firewalls, sizes, h, j, rep, seed)
+    h, j, rep, timed = int(hosts), int(joins), int(repeats), int(timing_repeats)
+    facts = fingerprint()
+    target = Path(out) if out is not None else calibration.path_for(SCENARIO_NAME, machine_key(facts))
+    rows = measure(firewalls, sizes, h, j, rep, seed, progress, timed)
+    earlier = _earlier(target, facts) if out is None else None
+    if earlier is not None:  # keep the other family's points, refit everything together
+        rows = [r for r in earlier.points if r["firewall"] not in firewalls] + rows
     profile, report = fit(rows, h, j, seed)
-    path = save_profile(profile, out)
-    result = {"profile": str(path), "fit": report, "points": [
-        {**r, "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6)} for r in rows]}
-    if check:
-        result["check"] = check_prediction(profile, firewalls, int(check), h, j, rep, seed)
-    result["elapsed_s"] = round(time.perf_counter() - started, 1)
-    return result
+    points = [{**r, "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6)} for r in rows]
+    checked = check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed) if check else []
+    method = {"version": METHOD_VERSION, "hosts": h, "joins": j, "timing_repeats": timed, "pace_s": paces(rows)}
+    result = calibration.Calibration(SCENARIO_NAME, facts, profile.to_dict(), fit={**report, **method},
+                                     points=points, check=checked)
+    path = calibration.save(result, target)
+    return {"calibration": str(path), "machine": facts, "fit": report, "spread": spread(rows), "check": checked,
+            "elapsed_s": round(time.perf_counter() - started, 1)}
 
 
-def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, repeats: int, seed: int) -> list[dict]:
+def _earlier(path: Path, facts: dict) -> Optional[calibration.Calibration]:
+    if not path.is_file():
+        return None
+    earlier = calibration.Calibration.from_file(path)
+    return earlier if earlier.fingerprint == facts and earlier.fit.get("version") == METHOD_VERSION else None
+
+
+def families_in(cal: calibration.Calibration) -> set[str]:
+    """The firewall families a calibration has fitted (``hybrid``, ``ovs``) with today's method."""
+    if cal.fit.get("version") != METHOD_VERSION:
+        return set()
+    return {family for family in FAMILIES if family in cal.fit}
+
+
+def family_of(firewall: str) -> str:
+    return next(family for family, (firewalls, _) in FAMILIES.items() if firewall in firewalls)
+
+
+def paces(rows: list[dict]) -> dict[str, float]:
+    """Per firewall, the median pace (state-read time) of the calibration's runs: the machine's speed then."""
+    by_firewall: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("pace_s"):
+            by_firewall.setdefault(r["firewall"], []).append(r["pace_s"])
+    return {fw: round(statistics.median(v), 6) for fw, v in sorted(by_firewall.items())}
+
+
+def spread(rows: list[dict]) -> dict[str, float]:
+    """Per firewall, the largest max/min ratio of port_ready_s among repeats of one size (1.0 = no spread)."""
+    worst: dict[str, float] = {}
+    for (fw, members), times in _group(rows).items():
+        if len(times) > 1 and min(times) > 0:
+            worst[fw] = round(max(worst.get(fw, 1.0), max(times) / min(times)), 3)
+    return worst
+
+
+def _group(rows: list[dict]) -> dict[tuple, list[float]]:
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["port_ready_s"] is not None:
+            groups.setdefault((r["firewall"], r["members"]), []).append(r["port_ready_s"])
+    return groups
+
+
+def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, repeats: int, seed: int,
+                     timing_repeats: int = 1) -> list[dict]:
     """The model's prediction at a size not fitted vs the emulation's median of repeats."""
     out = []
     for firewall in firewalls:
-        measured = [r["port_ready_s"] for r in measure([firewall], [members], hosts, joins, repeats, seed + 100)]
+        measured = [r["port_ready_s"] for r in measure([firewall], [members], hosts, joins, repeats, seed + 100,
+                                                        timing_repeats=timing_repeats)]
         emulated = statistics.median(measured)
         predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
         out.append({"firewall": firewall, "members": members, "emulation_s": round(emulated, 6),
                     "model_s": round(predicted, 6), "error": round(abs(predicted - emulated) / emulated, 3)})
     return out
+
+
+# --- the twin's timing basis -------------------------------------------------------------------------------
+
+#: What an automatic calibration runs (the first twin on a machine): one family, fewer repeats than a full
+#: `labtwin calibrate` so it takes about a minute; a full calibration replaces it.
+AUTO = {"members": "5,10,20,40", "hosts": "2", "joins": "1", "repeats": "2", "check": ""}
+
+
+def twin_timing(knobs: dict, auto_calibrate: bool = True, progress=None) -> TwinTiming:
+    """The model knobs that time the twin's model side on this machine, or why timing is not compared.
+
+    A profile the user sets is theirs to study, not this machine's: timing is then not compared. Otherwise
+    the model runs with this machine's calibration from the cache, made first (once, with *progress*)
+    when it is missing or lacks the firewall's family and *auto_calibrate* allows.
+    """
+    if "profile" in knobs:
+        return TwinTiming({}, f"the model ran with profile {knobs['profile']}, not a calibration of this machine")
+    example = {"profile": str(MEASURED_PROFILE)}  # counts need a profile whose joins do not overlap; timing aside
+    firewall = str(knobs.get("firewall", "iptables"))
+    try:
+        facts = fingerprint()
+    except (MissingProgram, RuntimeError) as exc:  # no OVS here: nothing to calibrate against
+        return TwinTiming(example, f"this machine cannot be fingerprinted ({exc})")
+    path = calibration.find(SCENARIO_NAME, facts, machine_key(facts))
+    if path is None or family_of(firewall) not in families_in(calibration.Calibration.from_file(path)):
+        if not auto_calibrate:
+            return TwinTiming(example, "no calibration for this machine (run `labtwin calibrate sg-fanout`)")
+        family = FAMILIES[family_of(firewall)][0]
+        calibrate(firewall=",".join(family), progress=progress, **AUTO)
+        path = calibration.path_for(SCENARIO_NAME, machine_key(facts))
+    return TwinTiming({"profile": str(path)})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..records import Probe, Run
@@ -30,11 +31,17 @@ class TwinReport:
 
     @property
     def agree(self) -> bool:
-        return bool(self.rows["agree"].all()) if len(self.rows) else False
+        """True when every compared row agrees (rows marked not compared, agree None, do not count)."""
+        compared = self.rows["agree"].dropna()
+        return bool(compared.astype(bool).all()) if len(compared) else False
 
     @property
     def disagreements(self) -> pd.DataFrame:
-        return self.rows[~self.rows["agree"]]
+        return self.rows[self.rows["agree"].map(lambda v: v is False or v is np.False_)]
+
+    @property
+    def not_compared(self) -> pd.DataFrame:
+        return self.rows[self.rows["agree"].isna()]
 
     def summary(self) -> dict:
         return {
@@ -49,12 +56,19 @@ class TwinReport:
         return f"<b>twin {self.scenario}: {verdict}</b>" + self.rows.to_html(index=False)
 
 
-def compare(model: Run, emulation: Run, tolerances=(), details=()) -> TwinReport:
-    """Compare a model run and an emulation run of the same scenario (*details*: probe detail keys that must be equal)."""
+def compare(model: Run, emulation: Run, tolerances=(), details=(), timing_not_compared: str = "",
+            pace: float = 1.0) -> TwinReport:
+    """Compare a model run and an emulation run of the same scenario (*details*: probe detail keys that must be equal).
+
+    *timing_not_compared*, when given, is why wall-clock metrics (``Tolerance.timing``) are not compared
+    (e.g. no calibration of this machine): their rows show both values, that reason, and ``agree`` None.
+    Otherwise the model's times are scaled by *pace* (the machine's speed at calibration over its speed
+    during the emulation, measured on the same reads) before the tolerance applies; the row says so.
+    """
     if model.backend != "model" or emulation.backend != "emulation":
         raise ValueError(f"compare(model, emulation) got backends {model.backend!r}, {emulation.backend!r}")
     rows = (compare_probes(model, emulation) + compare_details(model, emulation, details)
-            + compare_metrics(model, emulation, tolerances))
+            + compare_metrics(model, emulation, tolerances, timing_not_compared, pace))
     frame = pd.DataFrame(rows, columns=["kind", "key", "model", "emulation", "tolerance", "agree"])
     return TwinReport(model.scenario, frame)
 
@@ -96,15 +110,19 @@ def _probe_label(src, dst, protocol, port) -> str:
     return f"{src}->{dst} {protocol}" + ("" if port is None else f":{int(port)}")
 
 
-def compare_metrics(model: Run, emulation: Run, tolerances) -> list[dict]:
+def compare_metrics(model: Run, emulation: Run, tolerances, timing_not_compared: str = "",
+                    pace: float = 1.0) -> list[dict]:
     rows = []
     for tol in tolerances:
         m, e = model.summary.get(tol.metric), emulation.summary.get(tol.metric)
-        ok = m is not None and e is not None and tol.agrees(float(m), float(e))
-        rows.append({
-            "kind": "metric", "key": tol.metric, "model": m, "emulation": e,
-            "tolerance": f"±max({tol.absolute}, {tol.relative:.0%})", "agree": ok,
-        })
+        row = {"kind": "metric", "key": tol.metric, "model": m, "emulation": e, "tolerance": tol.describe()}
+        if tol.timing and timing_not_compared:
+            rows.append({**row, "tolerance": f"not compared: {timing_not_compared}", "agree": None})
+            continue
+        scale = pace if tol.timing else 1.0
+        if scale != 1.0:
+            row["tolerance"] += f" of model × {scale:.2f} (machine pace now / at calibration)"
+        rows.append({**row, "agree": m is not None and e is not None and tol.agrees(float(m) * scale, float(e))})
     return rows
 
 
