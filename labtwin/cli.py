@@ -18,6 +18,7 @@ from rich.console import Console
 
 from .api import EmulationUnavailable
 from .description import CloudError, load_cloud
+from .emulation.ovs_lock import OvsLockTimeout
 from .emulation.programs import MissingProgram
 from .records import to_json
 from .scenarios import SCENARIOS, ScenarioError, get_scenario
@@ -41,7 +42,7 @@ def friendly_errors(func):
             _fail("\n".join(str(p) for p in exc.problems))
         except ScenarioError as exc:
             _fail(f"labtwin: {exc}")
-        except (EmulationUnavailable, MissingProgram) as exc:
+        except (EmulationUnavailable, MissingProgram, OvsLockTimeout) as exc:
             _fail(f"labtwin: {exc}", 1)
         except PermissionError as exc:
             _fail(f"labtwin: {exc} (emulation needs root: run as root, see `labtwin doctor`)", 1)

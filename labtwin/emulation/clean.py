@@ -4,7 +4,8 @@ After a run is killed with SIGKILL its ledger stays behind. :func:`clean`
 reads each ledger whose owner process is gone, removes exactly the items it
 lists (see :mod:`labtwin.emulation.ledger`), then deletes the ledger. Ledgers
 of runs still alive are left alone. Unlike ``mn -c`` it never touches
-anything a ledger does not name.
+anything a ledger does not name. Removing OVS ports reaches every bridge
+(:mod:`.ovs_lock`), so it waits until no other run is measuring.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from .ledger import ledger_dir, owner_alive, read, remove
+from .ovs_lock import OvsLock
 
 
 def clean(run_id: Optional[str] = None, directory: Optional[Path] = None) -> list[str]:
@@ -22,13 +24,21 @@ def clean(run_id: Optional[str] = None, directory: Optional[Path] = None) -> lis
         return []
     pattern = f"{run_id}.jsonl" if run_id else "*.jsonl"
     report: list[str] = []
-    for path in sorted(base.glob(pattern)):
-        header, items, pids = read(path)
-        if owner_alive(header):
-            report.append(f"skipped run {path.stem}: its process {header.get('owner_pid')} is still running")
-            continue
-        report.extend(f"run {path.stem}: {line}" for line in remove(items, pids, {}))
-        path.unlink(missing_ok=True)
+    lock = None
+    try:
+        for path in sorted(base.glob(pattern)):
+            header, items, pids = read(path)
+            if owner_alive(header):
+                report.append(f"skipped run {path.stem}: its process {header.get('owner_pid')} is still running")
+                continue
+            if lock is None:
+                lock = OvsLock()
+                lock.change()
+            report.extend(f"run {path.stem}: {line}" for line in remove(items, pids, {}))
+            path.unlink(missing_ok=True)
+    finally:
+        if lock is not None:
+            lock.release()
     return report
 
 

@@ -103,8 +103,9 @@ def _flows(dp: DvrPlan, real: Realisation) -> None:
 
 def _dhcp_server(real: Realisation, dp: DvrPlan, key: str, out: Path):
     dev, server_ip, leases = dp.dhcp_servers[key]
+    # the run id makes the argv this run's own: teardown and `labtwin clean` end processes by argv
     argv = in_netns(real.pid(key), [sys.executable, "-m", "labtwin.emulation.dvr_dhcpd", dev, server_ip,
-                                    json.dumps(leases, sort_keys=True)])
+                                    json.dumps(leases, sort_keys=True), dp.plan.run_id])
     item = Item(f"dhcpd:{key}", "process", f"dhcp responder {key}", where=key, match=tuple(argv[3:]))
     proc = real.runner.spawn(Step(argv, what=f"dhcp responder in {key}", creates=(item,)))
     point = cap.Capture(key, key, dev, out / "dhcpd.log", proc)

@@ -1,7 +1,9 @@
 """A minimal DHCPv4 responder (stand-in for dnsmasq in qdhcp-, or for the OVS agent's dhcp extension).
 
-``python -m labtwin.emulation.dvr_dhcpd IFACE SERVER_IP LEASES_JSON`` (run
-inside a namespace): answers each DHCPDISCOVER whose client MAC has a lease
+``python -m labtwin.emulation.dvr_dhcpd IFACE SERVER_IP LEASES_JSON RUN_ID`` (run
+inside a namespace; RUN_ID only marks whose responder it is: the ledger ends
+processes by their argv, and two runs of one topology must not share one):
+answers each DHCPDISCOVER whose client MAC has a lease
 (Neutron's DHCP serves only known ports, each its fixed IP) with a DHCPOFFER
 sent straight to that MAC. Prints ``listening`` once its socket is open.
 Simplification: DISCOVER/OFFER only; no REQUEST/ACK, no options but the server id.
@@ -54,6 +56,9 @@ def serve(iface: str, server_ip: str, leases: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) != 5:
+        print("usage: python -m labtwin.emulation.dvr_dhcpd IFACE SERVER_IP LEASES_JSON RUN_ID", file=sys.stderr)
+        return 2
     iface, server_ip, leases = argv[1], argv[2], json.loads(argv[3])
     serve(iface, server_ip, leases)
     return 0

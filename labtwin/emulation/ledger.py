@@ -154,10 +154,16 @@ def remove(items: list[Item], pids: dict[str, int], handles: dict[str, Callable[
 
 def _end_process(item: Item, pid: Optional[int], table: dict[int, tuple[str, ...]],
                  handle: Optional[Callable[[], None]]) -> bool:
-    """End the process(es) running exactly ``item.match``; True if one was running."""
-    candidates = {p for p, argv in table.items() if argv == item.match}
-    if pid is not None and table.get(pid) == item.match:
-        candidates.add(pid)
+    """End the process running exactly ``item.match``; True if one was running.
+
+    The noted pid when the run noted one (another run may run the same argv);
+    otherwise (killed between ledgering and starting it) any process with that
+    exact argv -- every argv a run starts carries its run id or its own paths.
+    """
+    if pid is not None:
+        candidates = {pid} if table.get(pid) == item.match else set()
+    else:
+        candidates = {p for p, argv in table.items() if argv == item.match}
     if handle is not None:
         handle()
     for p in candidates:

@@ -17,17 +17,26 @@ a controller (``fail_mode=standalone``).
 Teardown is the ledger's (reverse order, tolerant), run on normal exit, on
 exceptions, on SIGINT/SIGTERM (handlers raise, ``finally`` tears down) and at
 interpreter exit (atexit).
+
+Runs side by side: bring-up and teardown hold the machine-wide
+:class:`~labtwin.emulation.ovs_lock.OvsLock` alone, and the time between
+(the run's measurements) holds it shared, because one run's OVS changes
+reach every other run's bridges (see :mod:`.ovs_lock`). A run that measures
+time (``measures_time``) keeps it alone throughout: another run's packets and
+agents on the same two cores would be in its timings.
 """
 
 from __future__ import annotations
 
 import atexit
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .ledger import ROOT, Item, Ledger
+from .ovs_lock import OvsLock, OvsLockTimeout
 from .plan import Plan
 from .runner import Runner, Step, in_netns
 
@@ -39,7 +48,8 @@ def holder_argv(node: str) -> tuple[str, ...]:
 class Realisation:
     """A plan made real on this machine: ``with Realisation(plan) as r: ... r.pid(key)``."""
 
-    def __init__(self, plan: Plan, dry_run: bool = False, parallel: int = 8, ledger_dir=None) -> None:
+    def __init__(self, plan: Plan, dry_run: bool = False, parallel: int = 8, ledger_dir=None,
+                 measures_time: bool = False) -> None:
         self.plan = plan
         self.dry_run = dry_run
         self.parallel = parallel
@@ -50,6 +60,8 @@ class Realisation:
         self.timings: dict[str, float] = {}
         self._down = False
         self._old_handlers: dict[int, object] = {}
+        self.ovs_lock = None if dry_run else OvsLock()
+        self.measures_time = measures_time
 
     # --- lifecycle --------------------------------------------------------
     def __enter__(self) -> "Realisation":
@@ -65,13 +77,17 @@ class Realisation:
         self.down()
 
     def up(self) -> dict[str, float]:
-        """Create everything in the plan; return seconds per phase."""
+        """Create everything in the plan (no other run measuring meanwhile); return seconds per phase."""
+        if self.ovs_lock is not None:
+            self.ovs_lock.change()
         self._phase("namespaces", self._namespaces)
         self._phase("veths", self._veths)
         self._phase("ovs", self._ovs)
         self._phase("sysctls", lambda: self._per_ns("sysctls"))
         self._phase("links", lambda: self._per_ns("links"))
         self._phase("filters", lambda: self._per_ns("filters"))
+        if self.ovs_lock is not None and not self.measures_time:
+            self.ovs_lock.measure()  # from alone to shared: never waits
         return self.timings
 
     def down(self) -> list[str]:
@@ -79,6 +95,7 @@ class Realisation:
         if self._down:
             return []
         self._down = True
+        interrupted = self._wait_to_change()
         start = time.perf_counter()
         try:
             handles = {f"ns:{key}": host.terminate for key, host in self.hosts.items()}
@@ -86,9 +103,26 @@ class Realisation:
             if self.dry_run:
                 self.ledger.close()
         finally:
+            if self.ovs_lock is not None:
+                self.ovs_lock.release()
             self._unguard()
             self.timings["teardown"] = time.perf_counter() - start
+        if interrupted is not None:
+            raise interrupted
         return report
+
+    def _wait_to_change(self):
+        """Wait until no other run measures; a timeout or Ctrl-C while waiting tears down at once (never leave
+        things behind). Returns the interruption to re-raise after teardown, if any."""
+        if self.ovs_lock is None:
+            return None
+        try:
+            self.ovs_lock.change()
+        except OvsLockTimeout as exc:
+            print(f"labtwin: tearing down run {self.plan.run_id} anyway: {exc}", file=sys.stderr)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            return exc
+        return None
 
     def pid(self, key: str) -> int:
         return self.pids[key]
