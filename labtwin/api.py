@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .calibration import Calibration, CalibrationError
+from .calibration import Calibration, CalibrationError, pace_scale
 from .records import Run
 from .scenarios import Scenario, ScenarioError, get_scenario
 from .twin import TwinReport, compare
@@ -126,7 +126,7 @@ def timing_basis(model: Run, emulation: Run) -> tuple[str, float]:
     They are compared only when the model ran with a calibration (labtwin.calibration) of the very
     machine the emulation ran on (its ``versions["machine"]``): a profile by name, a calibration of
     another machine, or an emulation with no recorded machine is not a basis for timing. The pace
-    (how long the same state reads took during the emulation, against during the calibration) scales
+    (how long a fixed probe took during the emulation, against during the calibration) scales
     the model's times in the comparison, so a machine busy with other work is not a wrong model.
     """
     profile = str(model.design.get("profile", ""))
@@ -140,9 +140,8 @@ def timing_basis(model: Run, emulation: Run) -> tuple[str, float]:
 
     if machine_key(calibrated.fingerprint) != emulation.versions.get("machine"):
         return "no calibration for this machine (the model's calibration is of another machine)", 1.0
-    then = calibrated.fit.get("pace_s", {}).get(str(emulation.summary.get("pace_key")))
-    now = emulation.summary.get("pace_s")
-    return "", (now / then) if now and then else 1.0
+    then = calibrated.method.get("pace_s", {}).get(str(emulation.summary.get("pace_key")))
+    return "", pace_scale(emulation.summary.get("pace_s"), then)
 
 
 def refuse_incomparable(scenario: ScenarioLike, model: Run) -> None:

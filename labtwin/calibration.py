@@ -22,6 +22,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 
+#: How much of a change in the machine's pace (a fixed probe: a program started in a namespace, a round
+#: trip to ovs-vswitchd) shows in the emulated apply: times scale by (pace now / pace then) ** PACE_EXPONENT.
+#: Measured here (2 cores, one kept busy by another process): the probe slowed 1.5-1.75x while the fastest
+#: of 3 timed iptables joins slowed 1.1-1.35x; the probe is mostly process start-up, which contention
+#: slows more than the apply as a whole. 0.5 splits that; make bench shows whether twins hold under load.
+PACE_EXPONENT = 0.5
+
+
+def pace_scale(now: float | None, then: float | None) -> float:
+    """The factor by which times measured at pace *now* exceed those at pace *then* (1 when either is unknown).
+
+    >>> round(pace_scale(0.004, 0.001), 3)
+    2.0
+    """
+    return (now / then) ** PACE_EXPONENT if now and then else 1.0
+
+
 @dataclass(frozen=True)
 class Calibration:
     """One scenario's fitted costs on one machine."""
@@ -31,6 +48,8 @@ class Calibration:
     profile: dict[str, Any]
     date: str = ""
     fit: dict[str, Any] = field(default_factory=dict)
+    #: How it was measured (method version, sizes, repeats) and the machine's pace then: what a twin checks.
+    method: dict[str, Any] = field(default_factory=dict)
     points: list[dict[str, Any]] = field(default_factory=list)
     check: list[dict[str, Any]] = field(default_factory=list)
 

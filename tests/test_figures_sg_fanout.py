@@ -14,7 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from labtwin.api import simulate, twin_model_knobs  # noqa: E402
+from labtwin.api import simulate  # noqa: E402
+from labtwin.calibration import Calibration, pace_scale  # noqa: E402
+from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE  # noqa: E402
 from labtwin.records import Run  # noqa: E402
 from labtwin.model.sg_fanout import sweep  # noqa: E402
 from labtwin.report.sg_fanout_figures import (  # noqa: E402
@@ -52,6 +54,7 @@ def test_join_figure_draws_the_run_on_its_curve(tmp_path):
 
 TRACES = Path(__file__).resolve().parents[1] / "traces" / "sg-fanout"
 FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+EXAMPLE = Calibration.from_file(MEASURED_PROFILE)
 
 
 def trace_pairs() -> dict:
@@ -59,8 +62,8 @@ def trace_pairs() -> dict:
     pairs = {}
     for fw in FIREWALLS:
         emulated = Run.load(TRACES / fw)
-        knobs = {k: v for k, v in emulated.design.items() if k != "profile"}
-        pairs[fw] = (simulate("sg-fanout", seed=emulated.seed, **twin_model_knobs("sg-fanout", knobs)), emulated)
+        knobs = {**emulated.design, "profile": str(MEASURED_PROFILE)}  # the calibration of the traces' machine
+        pairs[fw] = (simulate("sg-fanout", seed=emulated.seed, **knobs), emulated)
     return pairs
 
 
@@ -79,13 +82,15 @@ def test_twin_table_sets_model_beside_emulation_per_strategy():
     assert (table.updates_total_model == table.updates_total_emulation).all()
     assert table.loc["subtable", "updates_total_model"] < table.loc["ipset", "updates_total_model"]
     model, emulated = pairs["ovs"]
-    expected = abs(model.summary["port_ready_s"] - emulated.summary["port_ready_s"]) / emulated.summary["port_ready_s"]
+    pace = table.loc["ovs", "pace"]
+    assert pace == pytest.approx(pace_scale(emulated.summary["pace_s"], EXAMPLE.method["pace_s"]["ovs"]))
+    expected = abs(model.summary["port_ready_s"] * pace - emulated.summary["port_ready_s"]) / emulated.summary["port_ready_s"]
     assert table.loc["ovs", "ready_error"] == pytest.approx(expected)
 
 
 def test_twin_figure_draws_counts_and_every_join_with_the_tolerance_band():
     pairs = trace_pairs()
-    fig = twin_figure(pairs, band=(0.5, 0.02))
+    fig = twin_figure(pairs, ratio=1.4)
     left, right = fig.axes
     heights = [round(b.get_height()) for b in left.patches]
     # per strategy: updates (model, emulation), changed (model, emulation); bars drawn series by series
@@ -95,8 +100,8 @@ def test_twin_figure_draws_counts_and_every_join_with_the_tolerance_band():
     assert [len(d.get_ydata()) for d in dots] == [5, 5, 5, 5]
     np.testing.assert_allclose(dots[1].get_ydata(), np.array(ready_per_join(pairs["ipset"][1])) * 1e3)
     band = right.collections[0].get_paths()[0].vertices[:, 1]
-    centre = table.loc["iptables", "port_ready_s_model"] * 1e3
-    assert band.max() == pytest.approx(centre + max(20.0, 0.5 * centre))
+    centre = table.loc["iptables", "port_ready_s_model"] * table.loc["iptables", "pace"] * 1e3
+    assert (band.min(), band.max()) == pytest.approx((centre / 1.4, centre * 1.4))
     plt.close(fig)
 
 

@@ -24,7 +24,7 @@ def test_the_model_is_linear_in_the_fitted_costs(firewall):
 
 
 def test_iptables_per_rule_feature_grows_quadratically():
-    params = FAMILIES["hybrid"][1]
+    params = FAMILIES["iptables"][1]
     small, big = features("iptables", 40, 1, 1, params)[1], features("iptables", 80, 1, 1, params)[1]
     assert 1.5 < np.log2(big / small) < 2.05  # rules rebuilt ~ M ports x M members (plus base rules per port)
 

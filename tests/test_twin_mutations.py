@@ -17,6 +17,7 @@ import pytest
 from labtwin import api
 from labtwin.records import Probe, Run
 from labtwin.scenarios import ScenarioError, get_scenario
+from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
 #: scenario -> its recorded emulation runs (directories under traces/)
@@ -27,9 +28,11 @@ RECORDED = {
     "dvr": ["dvr"],
 }
 #: the integer metrics each scenario's twin compares (written out, so a tolerance that goes missing fails here)
+#: The model profile for traces: sg-fanout's committed calibration, made on the machine its traces ran on.
+EXAMPLE_PROFILE = {"sg-fanout": {"profile": str(MEASURED_PROFILE)}}
 INTEGER_METRICS = {
     "reachability": ["probe_count", "allowed"],
-    "sg-fanout": ["updates_total", "refreshes_total", "objects_changed"],
+    "sg-fanout": ["updates_total", "refreshes_total", "rules_written", "objects_changed"],
     "multisegment": ["l2_leaks", "built_longest_interface_name_len", "probe_count", "arp_leaks", "broadcast_leaks",
                      "probes_via_gateway"],
     "dvr": [],
@@ -47,7 +50,7 @@ def recorded_pair(scenario: str, trace: str) -> tuple[Run, Run]:
         topology = emulated.topology or None
         if topology is not None and not Path(topology).is_file():  # recorded on another checkout
             topology = str(TRACES.parent / "topologies" / Path(topology).name)
-        knobs = {**emulated.design, **spec.extra.get("twin_model_knobs", {})}  # as `labtwin twin` runs the model
+        knobs = {**emulated.design, **EXAMPLE_PROFILE.get(scenario, {})}  # the calibration of the traces' machine
         model = api.simulate(spec, topology, emulated.seed, **knobs)
         _PAIRS[trace] = (model, emulated)
     return _PAIRS[trace]
@@ -144,5 +147,5 @@ def test_sg_fanout_twin_refuses_a_model_whose_joins_overlap():
     assert overlapping.summary["changes_overlapped"] > 0
     with pytest.raises(ScenarioError, match="one change at a time"):
         api.compare_runs(spec, overlapping, emulated)
-    apart = api.simulate(spec, None, emulated.seed, **{**emulated.design, **spec.extra["twin_model_knobs"]})
+    apart = api.simulate(spec, None, emulated.seed, **{**emulated.design, **EXAMPLE_PROFILE["sg-fanout"]})
     assert apart.summary["changes_overlapped"] == 0

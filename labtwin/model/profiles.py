@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,17 @@ class CostProfile:
     # --- OVS flows (native firewall, and the subtable) -----------------------
     ovs_flow_s: float
     ovs_apply_fixed_s: float
+    # --- the chain rebuild with ipset, when it costs otherwise than without ----------
+    # None: as iptables_* (train-2019 does not tell them apart). A calibration fits them apart: on the
+    # emulation the ipset variant's apply stayed flat in the group size while plain iptables grew.
+    ipset_apply_fixed_s: Optional[float] = None
+    ipset_rule_s: Optional[float] = None
+
+    def rebuild_costs(self, firewall: str) -> tuple[float, float]:
+        """(fixed, per rule) of one chain rebuild and save/restore for the hybrid *firewall*."""
+        if firewall == "ipset" and self.ipset_apply_fixed_s is not None:
+            return self.ipset_apply_fixed_s, (self.ipset_rule_s or 0.0) + self.iptables_restore_rule_s
+        return self.iptables_apply_fixed_s, self.iptables_rule_s + self.iptables_restore_rule_s
 
     def with_overrides(self, **changes) -> "CostProfile":
         return replace(self, **changes)

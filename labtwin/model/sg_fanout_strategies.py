@@ -178,7 +178,7 @@ def apply_iteration(firewall: str, state: HostFirewall, refresh: list, new: list
     if firewall != "iptables":
         _sync_group_object(firewall, state, snap, rules, profile, work)
     if firewall in ("iptables", "ipset"):
-        _full_chain_rebuild(state, profile, work)
+        _full_chain_rebuild(firewall, state, profile, work)
     elif work.ops:
         work.ops.append(("flows_apply", 1, profile.ovs_apply_fixed_s, {}))
     return work
@@ -250,7 +250,7 @@ def _group_cost(firewall, old, target, entries, profile) -> float:
     return 3 * profile.ipset_cmd_s + len(target or ()) * profile.ipset_entry_s
 
 
-def _full_chain_rebuild(state, profile, work) -> None:
+def _full_chain_rebuild(firewall, state, profile, work) -> None:
     """filter_defer_apply_off: rebuild every filtered port's chains, then save/restore the table.
 
     The cost grows with the total rules on the host, not with what changed.
@@ -260,5 +260,6 @@ def _full_chain_rebuild(state, profile, work) -> None:
     if not work.ops:
         return
     total = sum(size for size, _ in state.filters.values())
-    cost = profile.iptables_apply_fixed_s + total * (profile.iptables_rule_s + profile.iptables_restore_rule_s)
+    fixed, per_rule = profile.rebuild_costs(firewall)
+    cost = fixed + total * per_rule
     work.ops.append(("chain_rebuild", total, cost, {"ports": len(state.filters)}))

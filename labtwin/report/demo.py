@@ -85,7 +85,8 @@ def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: 
     else:
         say(f"demo: {scenario.name}: emulation and twin check")
         try:
-            report, _, _ = api.twin(scenario, topology, SEED, out=here / "twin")
+            report, _, _ = api.twin(scenario, topology, SEED, out=here / "twin",
+                                    progress=calibration_progress(scenario.name, say))
             outcome.paths += [here / "twin" / "emulation" / "summary.json", here / "twin" / "twin.csv"]
             outcome.emulation = "ran"
             outcome.twin = "agree" if report.agree else f"DISAGREE on {len(report.disagreements)} of {len(report.rows)}"
@@ -95,6 +96,21 @@ def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: 
             outcome.emulation = "failed"
             outcome.failures.append(f"emulation failed: {failure(exc)}")
     return outcome
+
+
+def calibration_progress(name: str, say: Callable[[str], None]) -> Callable[[int, int], None]:
+    """Progress lines for a calibration the twin makes first: one saying why, then one per quarter."""
+    shown: set[int] = set()
+
+    def progress(done: int, total: int) -> None:
+        if not shown:
+            say(f"demo: {name}: no calibration of this machine yet; calibrating it once ({total} emulation runs)")
+        quarter = 4 * done // total
+        if quarter not in shown:
+            shown.add(quarter)
+            say(f"demo: {name}: calibrating [{'#' * quarter}{'.' * (4 - quarter)}] {done}/{total}")
+
+    return progress
 
 
 def timed(say: Callable[[str], None]) -> Callable[[str], None]:

@@ -12,6 +12,8 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 import numpy as np
 import pandas as pd
 
+from .. import api
+
 ORDER = ("iptables", "ipset", "ovs", "subtable")
 COLOURS = {"iptables": "#e15759", "ipset": "#f28e2b", "ovs": "#4e79a7", "subtable": "#59a14f"}
 #: The PTG's "up to 5 minutes" coincides with Nova's vif_plugging_timeout (300 s,
@@ -186,32 +188,35 @@ def ready_per_join(run) -> list[float]:
 def twin_table(pairs: dict) -> pd.DataFrame:
     """One row per strategy from ``{firewall: (model run, emulation run)}``: counts and time to ready side by side.
 
-    ``ready_error`` is |model - emulation| / emulation on ``port_ready_s``
-    (the medians over joins).
+    ``pace`` is how much slower the machine ran the emulation than its calibration (1 where timing is not
+    compared, see :func:`labtwin.api.timing_basis`); ``ready_error`` is |model x pace - emulation| /
+    emulation on ``port_ready_s`` (the medians over joins), as the twin compares it.
     """
     rows = []
     for fw in [f for f in ORDER if f in pairs] + [f for f in pairs if f not in ORDER]:
+        reason, pace = api.timing_basis(*pairs[fw])
         model, emulated = (run.summary for run in pairs[fw])
         row = {"firewall": fw, "members": emulated["members"], "hosts": emulated["hosts"],
                "joins": emulated["joins"], "leaves": emulated["leaves"]}
-        for key in ("updates_total", "objects_changed", "port_ready_s"):
+        for key in ("updates_total", "objects_changed", "rules_written", "port_ready_s"):
             row[f"{key}_model"], row[f"{key}_emulation"] = model[key], emulated[key]
-        row["ready_error"] = abs(model["port_ready_s"] - emulated["port_ready_s"]) / emulated["port_ready_s"]
+        row["pace"] = pace
+        row["ready_error"] = abs(model["port_ready_s"] * pace - emulated["port_ready_s"]) / emulated["port_ready_s"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("firewall")
 
 
-def twin_figure(pairs: dict, band: tuple[float, float] | None = None):
+def twin_figure(pairs: dict, ratio: float | None = None):
     """Model vs emulation per strategy: update counts (left), time to ready per join (right).
 
     *pairs* is ``{firewall: (model run, emulation run)}`` on the same design
-    and seed. *band* ``(relative, absolute)`` shades the twin's tolerance on
-    ``port_ready_s`` around the model: ``max(absolute, relative * model)``.
+    and seed. *ratio* shades the twin's tolerance on ``port_ready_s``: from the
+    model's median (times the machine's pace) divided by *ratio* to times *ratio*.
     """
     table = twin_table(pairs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     _count_bars(left, table)
-    _ready_dots(right, pairs, table, band)
+    _ready_dots(right, pairs, table, ratio)
     members, hosts, joins, leaves = (int(table[k].iloc[0]) for k in ("members", "hosts", "joins", "leaves"))
     fig.suptitle(f"Model vs emulation: {members} members on {hosts} hosts, {joins} joins then "
                  f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)")
@@ -239,7 +244,7 @@ def _count_bars(ax, table: pd.DataFrame) -> None:
     ax.legend(fontsize=7, loc="upper right", ncol=2)
 
 
-def _ready_dots(ax, pairs: dict, table: pd.DataFrame, band) -> None:
+def _ready_dots(ax, pairs: dict, table: pd.DataFrame, ratio) -> None:
     """Each join's time to ready (ms): emulation dots, model dots, the model's median with the tolerance band."""
     for i, fw in enumerate(table.index):
         model, emulated = pairs[fw]
@@ -250,11 +255,10 @@ def _ready_dots(ax, pairs: dict, table: pd.DataFrame, band) -> None:
                 label="emulation, each join" if i == 0 else None)
         ax.plot(np.full(len(predicted), i - 0.12), predicted, "_", color=colour, ms=14, mew=2,
                 label="model (measured profile), each join" if i == 0 else None)
-        centre = table.loc[fw, "port_ready_s_model"] * 1e3
-        if band is not None:
-            half = max(band[1] * 1e3, band[0] * centre)
-            ax.fill_between([i - 0.3, i + 0.3], max(centre - half, 0), centre + half, color=colour, alpha=0.12,
-                            label="twin tolerance around the model" if i == 0 else None)
+        centre = table.loc[fw, "port_ready_s_model"] * table.loc[fw, "pace"] * 1e3
+        if ratio is not None:
+            ax.fill_between([i - 0.3, i + 0.3], centre / ratio, centre * ratio, color=colour, alpha=0.12,
+                            label="twin tolerance around the model x pace" if i == 0 else None)
         ax.annotate(f"{table.loc[fw, 'ready_error']:.0%}", (i, max(measured.max(initial=0), centre)),
                     textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
     ax.set_xticks(np.arange(len(table)), table.index)

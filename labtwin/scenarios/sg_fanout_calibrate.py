@@ -11,18 +11,21 @@ tick) -- so those costs are zero and the polling interval is negligible.
 What is fitted is the data-plane apply, per firewall family, as
 *fixed + per-rule* cost by least squares (non-negative):
 
-- hybrid (``iptables``, ``ipset``): ``iptables_apply_fixed_s`` (one
-  ``iptables-restore`` and the wiring), ``iptables_rule_s`` (per rule in the
-  rebuilt chains), ``ipset_cmd_s`` (the ``ipset add`` before it);
+- ``iptables``: ``iptables_apply_fixed_s`` (one ``iptables-restore`` and the
+  wiring), ``iptables_rule_s`` (per rule in the rebuilt chains);
+- ``ipset``: the same two apart (``ipset_apply_fixed_s``, ``ipset_rule_s``)
+  and ``ipset_cmd_s`` (the ``ipset add`` before it). Fitted apart because the
+  two hybrid variants' applies grow differently here (plain iptables with the
+  group size, the ipset variant hardly at all): one shared pair fitted
+  neither within 40%;
 - OVS (``ovs``, ``subtable``): ``ovs_apply_fixed_s`` (one bundle),
   ``ovs_flow_s`` (per flow mod).
 
 The model is linear in its costs for a given layout (one iteration per host
 per join here), so each run's *features* -- d port_ready_s / d cost -- are
 read from the model itself at a small unit cost, and the fit is an ordinary
-linear least squares of the emulation's medians on those features, weighted by 1/y so that
-it minimises relative errors (the twin's timing tolerance is a ratio; unweighted, the slow
-``iptables`` points decided the shared hybrid costs and ``ipset`` came out 1.5x too slow).
+linear least squares of the emulation's times on those features, weighted by 1/y so that
+it minimises relative errors (the twin's timing tolerance is a ratio).
 """
 
 from __future__ import annotations
@@ -50,10 +53,11 @@ EMULATION_BASE = {
     "api_delete_port_s": 0.0, "nova_bind_s": 0.0, "nova_spawn_s": 0.0, "vif_plug_s": 0.0, "join_interval_s": 10.0,
     "sg_info_call_s": 0.0, "sg_info_per_device_s": 0.0, "sg_info_per_member_ip_s": 0.0, "port_filter_s": 0.0,
     "iptables_rule_s": 0.0, "iptables_restore_rule_s": 0.0, "iptables_apply_fixed_s": 0.0, "ipset_cmd_s": 0.0,
-    "ipset_entry_s": 0.0, "ovs_flow_s": 0.0, "ovs_apply_fixed_s": 0.0,
+    "ipset_entry_s": 0.0, "ovs_flow_s": 0.0, "ovs_apply_fixed_s": 0.0, "ipset_apply_fixed_s": 0.0, "ipset_rule_s": 0.0,
 }
 FAMILIES = {
-    "hybrid": (("iptables", "ipset"), ("iptables_apply_fixed_s", "iptables_rule_s", "ipset_cmd_s")),
+    "iptables": (("iptables",), ("iptables_apply_fixed_s", "iptables_rule_s")),
+    "ipset": (("ipset",), ("ipset_apply_fixed_s", "ipset_rule_s", "ipset_cmd_s")),
     "ovs": (("ovs", "subtable"), ("ovs_apply_fixed_s", "ovs_flow_s")),
 }
 UNIT = 1e-3
@@ -64,7 +68,7 @@ SCENARIO_NAME = "sg-fanout"
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 5
 #: Calibrations made another way (version 1: first joins only, 5 per run) are not used for timing.
-METHOD_VERSION = 4  # 4: the fastest of the timed joins, and each run's pace (state-read time) to correct for load
+METHOD_VERSION = 7  # 7: iptables and ipset fitted apart; 6: fastest of the timed joins; each run brought to the median pace (a fixed probe)
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
@@ -121,13 +125,13 @@ def measure(firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, p
 
 def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1) -> tuple[CostProfile, dict]:
     """The measured profile from *rows*, and the fitted numbers per family."""
-    costs, report = {}, {}
+    costs, report, reference = {}, {}, paces(rows)
     for family, (firewalls, params) in FAMILIES.items():
         mine = [r for r in rows if r["firewall"] in firewalls and r["port_ready_s"] is not None]
         if not mine:
             continue
         x = np.array([features(r["firewall"], r["members"], hosts, joins, params, seed) for r in mine])
-        y = np.array([r["port_ready_s"] for r in mine])
+        y = np.array([at_reference_pace(r, reference) for r in mine])
         coef = nnls(x / y[:, None], np.ones_like(y))  # relative errors: the twin's tolerance is a ratio
         costs.update({p: float(c) for p, c in zip(params, coef)})
         resid = y - x @ coef
@@ -161,13 +165,17 @@ def calibrate(out=None, seed: int = 1, members: str = "5,10,20,40", hosts: str =
     if earlier is not None:  # keep the other family's points, refit everything together
         rows = [r for r in earlier.points if r["firewall"] not in firewalls] + rows
     profile, report = fit(rows, h, j, seed)
-    points = [{**r, "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6)} for r in rows]
-    checked = check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed) if check else []
+    reference = paces(rows)
+    points = [{**r, "at_reference_pace_s": round(at_reference_pace(r, reference), 6),
+               "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6)} for r in rows]
+    checked = check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference) if check else []
     method = {"version": METHOD_VERSION, "hosts": h, "joins": j, "timing_repeats": timed, "pace_s": paces(rows)}
-    result = calibration.Calibration(SCENARIO_NAME, facts, profile.to_dict(), fit={**report, **method},
+    result = calibration.Calibration(SCENARIO_NAME, facts, profile.to_dict(), fit=report, method=method,
                                      points=points, check=checked)
     path = calibration.save(result, target)
-    return {"calibration": str(path), "machine": facts, "fit": report, "spread": spread(rows), "check": checked,
+    return {"calibration": str(path), "machine": facts, "date": calibration.Calibration.from_file(path).date,
+            "method": method,
+            "fit": report, "spread": spread(rows), "points": points, "check": checked,
             "elapsed_s": round(time.perf_counter() - started, 1)}
 
 
@@ -175,12 +183,12 @@ def _earlier(path: Path, facts: dict) -> Optional[calibration.Calibration]:
     if not path.is_file():
         return None
     earlier = calibration.Calibration.from_file(path)
-    return earlier if earlier.fingerprint == facts and earlier.fit.get("version") == METHOD_VERSION else None
+    return earlier if earlier.fingerprint == facts and earlier.method.get("version") == METHOD_VERSION else None
 
 
 def families_in(cal: calibration.Calibration) -> set[str]:
-    """The firewall families a calibration has fitted (``hybrid``, ``ovs``) with today's method."""
-    if cal.fit.get("version") != METHOD_VERSION:
+    """The firewall families a calibration has fitted (``iptables``, ``ipset``, ``ovs``) with today's method."""
+    if cal.method.get("version") != METHOD_VERSION:
         return set()
     return {family for family in FAMILIES if family in cal.fit}
 
@@ -199,30 +207,37 @@ def paces(rows: list[dict]) -> dict[str, float]:
 
 
 def spread(rows: list[dict]) -> dict[str, float]:
-    """Per firewall, the largest max/min ratio of port_ready_s among repeats of one size (1.0 = no spread)."""
+    """Per firewall, the largest max/min ratio of port_ready_s (at the reference pace) among repeats of one
+    size (1.0 = no spread)."""
     worst: dict[str, float] = {}
-    for (fw, members), times in _group(rows).items():
+    for (fw, members), times in _group(rows, paces(rows)).items():
         if len(times) > 1 and min(times) > 0:
             worst[fw] = round(max(worst.get(fw, 1.0), max(times) / min(times)), 3)
     return worst
 
 
-def _group(rows: list[dict]) -> dict[tuple, list[float]]:
+def _group(rows: list[dict], reference: dict[str, float]) -> dict[tuple, list[float]]:
     groups: dict[tuple, list[float]] = {}
     for r in rows:
         if r["port_ready_s"] is not None:
-            groups.setdefault((r["firewall"], r["members"]), []).append(r["port_ready_s"])
+            groups.setdefault((r["firewall"], r["members"]), []).append(at_reference_pace(r, reference))
     return groups
 
 
+def at_reference_pace(row: dict, reference: dict[str, float]) -> float:
+    """A run's port_ready_s as it would have been at the calibration's reference pace (its median): a run
+    made while the machine was busier (a slower pace probe) counts proportionally faster. The twin applies
+    the same correction (labtwin.api.timing_basis)."""
+    return row["port_ready_s"] / calibration.pace_scale(row.get("pace_s"), reference.get(row["firewall"]))
+
+
 def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, repeats: int, seed: int,
-                     timing_repeats: int = 1) -> list[dict]:
-    """The model's prediction at a size not fitted vs the emulation's median of repeats."""
+                     timing_repeats: int = 1, reference: Optional[dict] = None) -> list[dict]:
+    """The model's prediction at a size not fitted vs the emulation's median of repeats (at the reference pace)."""
     out = []
     for firewall in firewalls:
-        measured = [r["port_ready_s"] for r in measure([firewall], [members], hosts, joins, repeats, seed + 100,
-                                                        timing_repeats=timing_repeats)]
-        emulated = statistics.median(measured)
+        rows = measure([firewall], [members], hosts, joins, repeats, seed + 100, timing_repeats=timing_repeats)
+        emulated = statistics.median(at_reference_pace(r, reference or {}) for r in rows)
         predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
         out.append({"firewall": firewall, "members": members, "emulation_s": round(emulated, 6),
                     "model_s": round(predicted, 6), "error": round(abs(predicted - emulated) / emulated, 3)})

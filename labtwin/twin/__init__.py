@@ -63,7 +63,7 @@ def compare(model: Run, emulation: Run, tolerances=(), details=(), timing_not_co
     *timing_not_compared*, when given, is why wall-clock metrics (``Tolerance.timing``) are not compared
     (e.g. no calibration of this machine): their rows show both values, that reason, and ``agree`` None.
     Otherwise the model's times are scaled by *pace* (the machine's speed at calibration over its speed
-    during the emulation, measured on the same reads) before the tolerance applies; the row says so.
+    during the emulation, measured with the same fixed probe) before the tolerance applies; the row says so.
     """
     if model.backend != "model" or emulation.backend != "emulation":
         raise ValueError(f"compare(model, emulation) got backends {model.backend!r}, {emulation.backend!r}")
@@ -121,7 +121,7 @@ def compare_metrics(model: Run, emulation: Run, tolerances, timing_not_compared:
             continue
         scale = pace if tol.timing else 1.0
         if scale != 1.0:
-            row["tolerance"] += f" of model × {scale:.2f} (machine pace now / at calibration)"
+            row["tolerance"] += f" of model × {scale:.2f} (this machine's pace now against at calibration)"
         rows.append({**row, "agree": m is not None and e is not None and tol.agrees(float(m) * scale, float(e))})
     return rows
 

@@ -32,7 +32,7 @@ def test_twin_times_only_against_this_machines_calibration(live, ledger_dir, tmp
     made = calibration.Calibration.from_file(path)
     assert made.fingerprint == fingerprint() and made.date
     assert path == calibration.path_for("sg-fanout", machine_key(made.fingerprint))
-    assert families_in(made) == {"hybrid"} and made.profile["iptables_apply_fixed_s"] > 0
+    assert families_in(made) == {"ipset"} and made.profile["ipset_apply_fixed_s"] > 0
     assert [p["members"] for p in made.points] == [5, 20] and all(p["port_ready_s"] > 0 for p in made.points)
 
     report, model, emulation = api.twin("sg-fanout", auto_calibrate=False, **KNOBS)

@@ -7,8 +7,9 @@ compute-2 refresh their members and drop the address from theirs.
 
 import pytest
 
+from labtwin import api
 from labtwin.scenarios import get_scenario
-from labtwin.twin import compare
+from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE
 
 pytestmark = pytest.mark.emulation
 
@@ -17,11 +18,11 @@ pytestmark = pytest.mark.emulation
 def test_leave_agrees_with_the_model(live, ledger_dir, snapshot, firewall):
     before = snapshot()
     spec = get_scenario("sg-fanout")
-    design = spec.design({"firewall": firewall, "members": 3, "hosts": 3, "joins": 1, "leaves": 1})
+    design = spec.design({"firewall": firewall, "members": 3, "hosts": 3, "joins": 1, "leaves": 1, "timing_repeats": 1})
     emulated = spec.emulate(None, design, 1, "")
     assert snapshot() == before
-    model = spec.simulate(None, spec.design({**design, **spec.extra["twin_model_knobs"]}), 1, "")
-    report = compare(model, emulated, spec.tolerances)
+    model = spec.simulate(None, spec.design({**design, "profile": str(MEASURED_PROFILE)}), 1, "")
+    report = api.compare_runs(spec, model, emulated)  # counts and verdicts; timing is test_sg_fanout_calibrate_live's
     assert report.agree, report.disagreements.to_string()
     s = emulated.summary
     assert s["filters_removed"] == 1

@@ -2,8 +2,9 @@
 
 import pytest
 
+from labtwin import api
 from labtwin.scenarios import get_scenario
-from labtwin.twin import compare
+from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE
 
 pytestmark = pytest.mark.emulation
 
@@ -12,12 +13,12 @@ pytestmark = pytest.mark.emulation
 def test_join_agrees_with_the_model(live, ledger_dir, snapshot, firewall):
     before = snapshot()
     spec = get_scenario("sg-fanout")
-    design = spec.design({"firewall": firewall, "members": 6, "hosts": 2, "joins": 2})
+    design = spec.design({"firewall": firewall, "members": 6, "hosts": 2, "joins": 2, "timing_repeats": 1})
     emulated = spec.emulate(None, design, 1, "")
     assert snapshot() == before
     assert not list(ledger_dir.glob("*.jsonl"))
-    model = spec.simulate(None, spec.design({**design, **spec.extra["twin_model_knobs"]}), 1, "")
-    report = compare(model, emulated, spec.tolerances)
+    model = spec.simulate(None, spec.design({**design, "profile": str(MEASURED_PROFILE)}), 1, "")
+    report = api.compare_runs(spec, model, emulated)  # counts and verdicts; timing is test_sg_fanout_calibrate_live's
     assert report.agree, report.disagreements.to_string()
     assert (emulated.probes.verdict == "blocked").sum() == 4  # the non-member, both ways, per join
     ops = emulated.operations

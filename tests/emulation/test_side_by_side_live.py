@@ -14,6 +14,7 @@ import pytest
 from labtwin import api
 from labtwin.emulation.ledger import process_table
 from labtwin.scenarios import get_scenario
+from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE
 from labtwin.twin import compare
 
 pytestmark = pytest.mark.emulation
@@ -32,7 +33,7 @@ def _twin(scenario: str, knobs: dict, out):
     spec = get_scenario(scenario)
     design = spec.design(knobs)
     emulated = spec.emulate(None, design, 1, "", out_dir=out)
-    model = spec.simulate(None, spec.design({**knobs, **spec.extra["twin_model_knobs"]}), 1, "")
+    model = spec.simulate(None, spec.design({**knobs, "profile": str(MEASURED_PROFILE)}), 1, "")
     return compare(model, emulated, [t for t in spec.tolerances if t.metric != "port_ready_s"])
 
 
