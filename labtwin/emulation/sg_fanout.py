@@ -81,10 +81,13 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
         paces = _pace(real)
         for join in layout.joins:
             new = ports[join.name]
-            first = _join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout, verdicts)
+            probes: Optional[list] = [] if verdicts else None
+            first = _join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout, probes)
             again = _timed_again(real, shape, layout, agents, ports, new, present, t0, ready_timeout,
                                  design.get("timing_repeats", 1) - 1)
             ready.append(_keep_fastest(rec, [first, *again]))
+            for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
+                probe_the_join()
             present.append(new)
         paces += _pace(real)
         for name in layout.leaves:
@@ -130,8 +133,12 @@ def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict
     return agents
 
 
-def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout, verdicts=True) -> float:
-    """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready)."""
+def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout,
+          probes: Optional[list] = None) -> float:
+    """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready).
+
+    When *probes* is a list, the join's verdict probes are appended to it, to be run once its timing is done.
+    """
     ips = frozenset([p.ip for p in members] + [new.ip])
     before = {h: a.read_state() for h, a in agents.items()}
     pairs = _poll_pairs(real, layout, new, members)
@@ -147,8 +154,8 @@ def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, rea
         rec.operation("agent_iteration", h, start - t0, took, subject=new.name)
     _count(layout, agents, {h: a.local for h, a in agents.items()}, before, after, spans, totals, rec, t0)
     ready = ready_at if ready_at is not None else math.inf
-    if verdicts:
-        _probe(real, layout, ports, new, members, first, rec, t_api - t0)
+    if probes is not None:
+        probes.append(lambda: _probe(real, layout, ports, new, members, first, rec, t_api - t0))
     rec.event(t_api - t0 + (ready if math.isfinite(ready) else ready_timeout), "port_ready", new.host, new.name,
               latency_s=ready if math.isfinite(ready) else None)
     return ready
@@ -164,7 +171,7 @@ def _timed_again(real, shape, layout, agents, ports, new, members, t0, ready_tim
     ready = []
     for _ in range(times):
         _leave(real, layout, agents, new, members, scratch, {}, t0, verdicts=False)
-        ready.append(_join(real, shape, layout, agents, ports, new, members, scratch, {}, t0, ready_timeout, False))
+        ready.append(_join(real, shape, layout, agents, ports, new, members, scratch, {}, t0, ready_timeout))
     return ready
 
 

@@ -66,9 +66,9 @@ UNIT = 1e-3
 MEASURED_PROFILE = Path(__file__).with_name("sg_fanout_measured.json")
 SCENARIO_NAME = "sg-fanout"
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
-TIMING_REPEATS = 5
+TIMING_REPEATS = 7
 #: Calibrations made another way (version 1: first joins only, 5 per run) are not used for timing.
-METHOD_VERSION = 7  # 7: iptables and ipset fitted apart; 6: fastest of the timed joins; each run brought to the median pace (a fixed probe)
+METHOD_VERSION = 8  # 8: 7 timed attempts, verdict probes after them; iptables and ipset apart; pace-corrected
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
