@@ -90,7 +90,7 @@ def test_twin_table_sets_model_beside_emulation_per_strategy():
 
 def test_twin_figure_draws_counts_and_every_join_with_the_tolerance_band():
     pairs = trace_pairs()
-    fig = twin_figure(pairs, ratio=1.4)
+    fig = twin_figure(pairs, band=(1.25, 1.55))
     left, right = fig.axes
     heights = [round(b.get_height()) for b in left.patches]
     # per strategy: updates (model, emulation), changed (model, emulation); bars drawn series by series
@@ -101,7 +101,7 @@ def test_twin_figure_draws_counts_and_every_join_with_the_tolerance_band():
     np.testing.assert_allclose(dots[1].get_ydata(), np.array(ready_per_join(pairs["ipset"][1])) * 1e3)
     band = right.collections[0].get_paths()[0].vertices[:, 1]
     centre = table.loc["iptables", "port_ready_s_model"] * table.loc["iptables", "pace"] * 1e3
-    assert (band.min(), band.max()) == pytest.approx((centre / 1.4, centre * 1.4))
+    assert (band.min(), band.max()) == pytest.approx((centre / 1.25, centre * 1.55))
     plt.close(fig)
 
 

@@ -160,3 +160,11 @@ def test_a_calibration_made_the_old_way_is_not_used(cache, monkeypatch):
     calibration.save(replace(old), calibration.path_for("sg-fanout", machine_key(FACTS)))
     timing = sg_fanout_calibrate.twin_timing({"firewall": "ipset"}, auto_calibrate=False)
     assert timing.not_compared.startswith("no calibration for this machine")
+
+
+def test_the_sg_fanout_timing_band_cannot_hold_a_doubled_or_halved_model():
+    ready = next(t for t in get_scenario("sg-fanout").tolerances if t.metric == "port_ready_s")
+    assert ready.timing and ready.ratio * ready.ratio_slower < 2  # so x2 or x0.5 leaves the band from anywhere in it
+    for model_over_emulation in (1 / ready.ratio_slower, 1.0, ready.ratio):  # the band's edges and its centre
+        assert ready.agrees(model_over_emulation, 1.0)
+        assert not ready.agrees(2 * model_over_emulation, 1.0) and not ready.agrees(model_over_emulation / 2, 1.0)

@@ -206,17 +206,18 @@ def twin_table(pairs: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("firewall")
 
 
-def twin_figure(pairs: dict, ratio: float | None = None):
+def twin_figure(pairs: dict, band: tuple[float, float] | None = None):
     """Model vs emulation per strategy: update counts (left), time to ready per join (right).
 
     *pairs* is ``{firewall: (model run, emulation run)}`` on the same design
-    and seed. *ratio* shades the twin's tolerance on ``port_ready_s``: from the
-    model's median (times the machine's pace) divided by *ratio* to times *ratio*.
+    and seed. *band* ``(ratio, ratio_slower)`` shades the twin's tolerance on
+    ``port_ready_s`` around the model's median times the machine's pace: from
+    it divided by *ratio* to it times *ratio_slower* (the Tolerance's fields).
     """
     table = twin_table(pairs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     _count_bars(left, table)
-    _ready_dots(right, pairs, table, ratio)
+    _ready_dots(right, pairs, table, band)
     members, hosts, joins, leaves = (int(table[k].iloc[0]) for k in ("members", "hosts", "joins", "leaves"))
     fig.suptitle(f"Model vs emulation: {members} members on {hosts} hosts, {joins} joins then "
                  f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)")
@@ -244,7 +245,7 @@ def _count_bars(ax, table: pd.DataFrame) -> None:
     ax.legend(fontsize=7, loc="upper right", ncol=2)
 
 
-def _ready_dots(ax, pairs: dict, table: pd.DataFrame, ratio) -> None:
+def _ready_dots(ax, pairs: dict, table: pd.DataFrame, band) -> None:
     """Each join's time to ready (ms): emulation dots, model dots, the model's median with the tolerance band."""
     for i, fw in enumerate(table.index):
         model, emulated = pairs[fw]
@@ -256,8 +257,8 @@ def _ready_dots(ax, pairs: dict, table: pd.DataFrame, ratio) -> None:
         ax.plot(np.full(len(predicted), i - 0.12), predicted, "_", color=colour, ms=14, mew=2,
                 label="model (measured profile), each join" if i == 0 else None)
         centre = table.loc[fw, "port_ready_s_model"] * table.loc[fw, "pace"] * 1e3
-        if ratio is not None:
-            ax.fill_between([i - 0.3, i + 0.3], centre / ratio, centre * ratio, color=colour, alpha=0.12,
+        if band is not None:
+            ax.fill_between([i - 0.3, i + 0.3], centre / band[0], centre * band[1], color=colour, alpha=0.12,
                             label="twin tolerance around the model x pace" if i == 0 else None)
         ax.annotate(f"{table.loc[fw, 'ready_error']:.0%}", (i, max(measured.max(initial=0), centre)),
                     textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)

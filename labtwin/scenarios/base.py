@@ -95,19 +95,25 @@ class Tolerance:
     relative: float = 0.0
     absolute: float = 0.0
     why: str = ""
-    #: When set: agree iff both are positive and neither exceeds the other by more than this factor
-    #: (a 2x-cost model breaks ratio=1.6 whatever the size; a zero-cost model breaks any ratio).
+    #: When set: agree iff both are positive, the model exceeds the emulation by at most this factor, and the
+    #: emulation exceeds the model by at most ``ratio_slower`` (default: the same). With ratio x ratio_slower
+    #: under 2, a model with every cost doubled or halved disagrees from any pair that agreed; a zero-cost
+    #: model never agrees.
     ratio: float = 0.0
+    ratio_slower: float = 0.0
     #: A wall-clock metric: compared only against a calibration of this machine (see labtwin.calibration).
     timing: bool = False
 
     def agrees(self, model: float, emulation: float) -> bool:
         if self.ratio:
-            return model > 0 and emulation > 0 and max(model / emulation, emulation / model) <= self.ratio
+            slower = self.ratio_slower or self.ratio
+            return model > 0 and emulation > 0 and model / emulation <= self.ratio and emulation / model <= slower
         return abs(model - emulation) <= max(self.absolute, self.relative * abs(emulation))
 
     def describe(self) -> str:
-        return f"×/÷{self.ratio:g}" if self.ratio else f"±max({self.absolute}, {self.relative:.0%})"
+        if self.ratio:
+            return f"emulation/model in [1/{self.ratio:g}, {self.ratio_slower or self.ratio:g}]"
+        return f"±max({self.absolute}, {self.relative:.0%})"
 
 
 @dataclass(frozen=True)

@@ -110,16 +110,17 @@ SCENARIO = Scenario(
                   "Changes one at a time on both sides (twin_refuses)"),
         Tolerance("objects_changed", absolute=0, why="objects whose content differs (iptables-save / ipset / "
                   "dump-flows text): equal; under ipset/ovs M of the M+1 rewritten filters come out identical"),
-        Tolerance("port_ready_s", ratio=1.4, timing=True,
+        Tolerance("port_ready_s", ratio=1.25, ratio_slower=1.55, timing=True,
                   why="wall clock, so compared only against this machine's calibration (labtwin.calibration; made "
                   "automatically the first time, else 'not compared'), never one from another machine. The "
                   "emulation, in twins and calibrations alike, times each join timing_repeats times (the port "
                   "leaves and rejoins) and keeps the fastest, since other work on the machine only adds time. "
                   "The model's time is scaled by the machine's pace (a fixed probe, a netlink read in a namespace "
                   "and a round trip to ovs-vswitchd, timed during the run and during the calibration), so a machine busy "
-                  "with other work is not taken for a wrong model. Factor 1.4 (just under the square root of 2): "
-                  "from any pair that agrees, a model with every cost doubled or halved, or zero, disagrees "
-                  "(tests/test_twin_timing.py); make bench measures how often twins hold, idle and under load"),
+                  "with other work is not taken for a wrong model. The band is lopsided because interference only "
+                  "adds time: the emulation may take up to 1.55x the model, the model at most 1.25x the emulation; "
+                  "1.25 x 1.55 < 2, so from any pair that agrees a model with every cost doubled or halved, or "
+                  "zero, disagrees (tests/test_twin_timing.py); make bench measures how often twins hold"),
     ),
     needs_topology=False,
     notebook="sg-fanout.ipynb",
