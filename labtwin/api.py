@@ -13,6 +13,7 @@ from typing import Any, Optional, Union
 from .calibration import Calibration, CalibrationError, pace_scale
 from .records import Run
 from .scenarios import Scenario, ScenarioError, get_scenario
+from .scenarios.base import TwinTiming
 from .twin import TwinReport, compare
 
 
@@ -74,11 +75,11 @@ def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Uni
     out_dir = Path(out) if out is not None else None
     if _spec(scenario).emulate is not None:
         refuse_unless_emulation_possible()  # before the model runs: say what is missing first
-    model_knobs = twin_model_knobs(scenario, knobs, auto_calibrate, progress)
-    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **model_knobs)
+    basis = twin_basis(scenario, knobs, auto_calibrate, progress)
+    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **{**basis.model_knobs, **knobs})
     refuse_incomparable(scenario, model)  # before a live run that could not be compared
     emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
-    report = compare_runs(scenario, model, emulation)
+    report = compare_runs(scenario, model, emulation, not_compared=basis.not_compared)
     if out_dir is not None:
         report.rows.to_csv(out_dir / "twin.csv", index=False)
     return report, model, emulation
@@ -102,22 +103,30 @@ def refuse_unless_emulation_possible() -> None:
         raise EmulationUnavailable("cannot emulate on this machine: " + "; ".join(reasons) + " (see `labtwin doctor`)")
 
 
+def twin_basis(scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bool = False,
+               progress=None) -> TwinTiming:
+    """How a twin's model side is timed on this machine: the knobs that make it describe this machine
+    (e.g. sg-fanout's calibration, made first when *auto_calibrate*), or why timing is not compared."""
+    spec = _spec(scenario)
+    if spec.twin_timing is None or spec.emulate is None:
+        return TwinTiming()
+    return spec.twin_timing(knobs, auto_calibrate, progress)
+
+
 def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bool = False,
                      progress=None) -> dict[str, Any]:
-    """The knobs the model side of a twin runs with: the scenario's timing basis on this machine
-    (e.g. sg-fanout's calibration, made first when *auto_calibrate*), then the knobs the user sets.
+    """The knobs the model side of a twin runs with: :func:`twin_basis`'s, then the knobs the user sets.
     Both runs record their design, so this is visible."""
-    spec = _spec(scenario)
-    timing = spec.twin_timing(knobs, auto_calibrate, progress) if spec.twin_timing and spec.emulate else None
-    return {**(timing.model_knobs if timing else {}), **knobs}
+    return {**twin_basis(scenario, knobs, auto_calibrate, progress).model_knobs, **knobs}
 
 
-def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run) -> TwinReport:
-    """Compare two runs with the scenario's tolerances and probe details; timing as :func:`timing_basis` says."""
+def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run, not_compared: str = "") -> TwinReport:
+    """Compare two runs with the scenario's tolerances and probe details; timing as :func:`timing_basis` says,
+    unless *not_compared* gives a reason not to (the twin's basis: e.g. no calibration was made for it)."""
     spec = _spec(scenario)
     refuse_incomparable(spec, model)
     reason, pace = timing_basis(model, emulation)
-    return compare(model, emulation, spec.tolerances, spec.probe_details, reason, pace)
+    return compare(model, emulation, spec.tolerances, spec.probe_details, not_compared or reason, pace)
 
 
 def timing_basis(model: Run, emulation: Run) -> tuple[str, float]:

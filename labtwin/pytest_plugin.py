@@ -173,9 +173,10 @@ class LabtwinSession:
         if kind == "emulation":
             return api.emulate(scenario, topology, seed, **knobs)
         # the same composition as api.twin, but each side through the session cache
-        model = self.run("model", scenario, topology, seed, **api.twin_model_knobs(scenario, knobs, auto_calibrate=True))
+        basis = api.twin_basis(scenario, knobs, auto_calibrate=True)
+        model = self.run("model", scenario, topology, seed, **{**basis.model_knobs, **knobs})
         emulation = self.run("emulation", scenario, topology, seed, **knobs)
-        return api.compare_runs(scenario, model, emulation), model, emulation
+        return api.compare_runs(scenario, model, emulation, not_compared=basis.not_compared), model, emulation
 
 
 def _file_hash(path: str) -> Optional[str]:

@@ -226,8 +226,8 @@ def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
     state.group_epoch = snap.epoch if target is not None else -1
     if target == old:
         return
-    if target is None:
-        entries, op_detail = 0, {"action": "destroy"}
+    if target is None:  # the host's last port using the group left: every entry goes (ipset destroy, conj/
+        entries, op_detail = len(old) * per_ip, {"action": "destroy"}  # subtable flows deleted one by one)
     elif old is None:
         entries, op_detail = len(target) * per_ip, {"action": "create"}
     else:
