@@ -237,9 +237,11 @@ def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, r
     out = []
     for firewall in firewalls:
         rows = measure([firewall], [members], hosts, joins, repeats, seed + 100, timing_repeats=timing_repeats)
-        emulated = statistics.median(at_reference_pace(r, reference or {}) for r in rows)
+        times = [at_reference_pace(r, reference or {}) for r in rows]
+        emulated = statistics.median(times)
         predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
         out.append({"firewall": firewall, "members": members, "emulation_s": round(emulated, 6),
+                    "emulation_min_s": round(min(times), 6), "emulation_max_s": round(max(times), 6),
                     "model_s": round(predicted, 6), "error": round(abs(predicted - emulated) / emulated, 3)})
     return out
 
