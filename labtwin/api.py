@@ -113,13 +113,6 @@ def twin_basis(scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bo
     return spec.twin_timing(knobs, auto_calibrate, progress)
 
 
-def twin_model_knobs(scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bool = False,
-                     progress=None) -> dict[str, Any]:
-    """The knobs the model side of a twin runs with: :func:`twin_basis`'s, then the knobs the user sets.
-    Both runs record their design, so this is visible."""
-    return {**twin_basis(scenario, knobs, auto_calibrate, progress).model_knobs, **knobs}
-
-
 def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run, not_compared: str = "") -> TwinReport:
     """Compare two runs with the scenario's tolerances and probe details; timing as :func:`timing_basis` says,
     unless *not_compared* gives a reason not to (the twin's basis: e.g. no calibration was made for it)."""
