@@ -142,8 +142,9 @@ def timing_basis(model: Run, emulation: Run) -> tuple[str, float]:
 
     if machine_key(calibrated.fingerprint) != emulation.versions.get("machine"):
         return "no calibration for this machine (the model's calibration is of another machine)", 1.0
-    then = calibrated.method.get("pace_s", {}).get(str(emulation.summary.get("pace_key")))
-    return "", pace_scale(emulation.summary.get("pace_s"), then)
+    key = str(emulation.summary.get("pace_key"))
+    then, exponent = calibrated.method.get("pace_s", {}).get(key), calibrated.method.get("pace_exponent", {}).get(key)
+    return "", pace_scale(emulation.summary.get("pace_s"), then, exponent)
 
 
 def refuse_incomparable(scenario: ScenarioLike, model: Run) -> None:

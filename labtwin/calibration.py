@@ -23,20 +23,22 @@ from typing import Any, Optional
 
 
 #: How much of a change in the machine's pace (a fixed probe: a program started in a namespace, a round
-#: trip to ovs-vswitchd) shows in the emulated apply: times scale by (pace now / pace then) ** PACE_EXPONENT.
-#: Measured here (2 cores, one kept busy by another process): the probe slowed 1.5-1.75x while the fastest
-#: of 3 timed iptables joins slowed 1.1-1.35x; the probe is mostly process start-up, which contention
-#: slows more than the apply as a whole. 0.5 splits that; make bench shows whether twins hold under load.
+#: trip to ovs-vswitchd) shows in the emulated apply: times scale by (pace now / pace then) ** exponent.
+#: A calibration measures the exponent per strategy (its points again with one core kept busy); this is
+#: the fallback where it could not. Measured here: the probe slowed 1.5-1.75x under a busy core while the
+#: fastest of 3 timed iptables joins slowed 1.1-1.35x, hence 0.5.
 PACE_EXPONENT = 0.5
 
 
-def pace_scale(now: float | None, then: float | None) -> float:
+def pace_scale(now: float | None, then: float | None, exponent: float | None = None) -> float:
     """The factor by which times measured at pace *now* exceed those at pace *then* (1 when either is unknown).
 
-    >>> round(pace_scale(0.004, 0.001), 3)
-    2.0
+    >>> round(pace_scale(0.004, 0.001), 3), round(pace_scale(0.004, 0.001, 1.0), 3)
+    (2.0, 4.0)
     """
-    return (now / then) ** PACE_EXPONENT if now and then else 1.0
+    if not now or not then:
+        return 1.0
+    return (now / then) ** (PACE_EXPONENT if exponent is None else exponent)
 
 
 @dataclass(frozen=True)

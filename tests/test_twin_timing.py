@@ -142,12 +142,12 @@ def test_twin_calibrates_the_missing_family_once_with_progress(cache, monkeypatc
     monkeypatch.setattr(sg_fanout_calibrate, "measure", fake_measure)
     seen = []
     timing = sg_fanout_calibrate.twin_timing({"firewall": "ipset"}, progress=lambda done, total: seen.append(done))
-    assert made == [("ipset",)] and seen[-1] == len(seen) > 0
+    assert made == [("ipset",), ("ipset",)] and seen[-1] == len(seen) > 0  # idle, then with one core busy
     assert timing.not_compared == "" and Path(timing.model_knobs["profile"]).parent.parent == cache
     sg_fanout_calibrate.twin_timing({"firewall": "ipset"})  # calibrated: no second calibration
     sg_fanout_calibrate.twin_timing({"firewall": "subtable"})  # the other family is added, the first kept
     sg_fanout_calibrate.twin_timing({"firewall": "ovs"})  # same family as the subtable
-    assert made == [("ipset",), ("ovs", "subtable")]
+    assert made == [("ipset",), ("ipset",), ("ovs", "subtable"), ("ovs", "subtable")]
     kept = calibration.Calibration.from_file(Path(timing.model_knobs["profile"]))
     assert sg_fanout_calibrate.families_in(kept) == {"ipset", "ovs"}
 
@@ -168,3 +168,16 @@ def test_the_sg_fanout_timing_band_cannot_hold_a_doubled_or_halved_model():
     for model_over_emulation in (1 / ready.ratio_slower, 1.0, ready.ratio):  # the band's edges and its centre
         assert ready.agrees(model_over_emulation, 1.0)
         assert not ready.agrees(2 * model_over_emulation, 1.0) and not ready.agrees(model_over_emulation / 2, 1.0)
+
+
+def test_the_pace_exponent_is_measured_per_strategy():
+    from labtwin.scenarios.sg_fanout_calibrate import pace_exponents
+
+    def rows(fw, took, pace):
+        return [{"firewall": fw, "members": m, "port_ready_s": took * m, "pace_s": pace} for m in (5, 20)]
+
+    idle = rows("iptables", 0.001, 0.002) + rows("ipset", 0.001, 0.002) + rows("ovs", 0.001, 0.002)
+    loaded = rows("iptables", 0.002, 0.004) + rows("ipset", 0.0012, 0.004) + rows("ovs", 0.001, 0.0021)
+    exponents = pace_exponents(idle, loaded)
+    assert exponents["iptables"] == pytest.approx(1.0) and exponents["ipset"] == pytest.approx(0.263, abs=1e-3)
+    assert "ovs" not in exponents  # its probe barely moved: nothing to learn, the default applies

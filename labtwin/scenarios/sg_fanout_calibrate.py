@@ -30,7 +30,11 @@ it minimises relative errors (the twin's timing tolerance is a ratio).
 
 from __future__ import annotations
 
+import contextlib
+import math
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -68,7 +72,7 @@ SCENARIO_NAME = "sg-fanout"
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 7
 #: Calibrations made another way (version 1: first joins only, 5 per run) are not used for timing.
-METHOD_VERSION = 8  # 8: 7 timed attempts, verdict probes after them; iptables and ipset apart; pace-corrected
+METHOD_VERSION = 9  # 9: pace exponent measured per strategy under a busy core; 8: 8: 7 timed attempts, verdict probes after them; iptables and ipset apart; pace-corrected
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
@@ -123,7 +127,8 @@ def measure(firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, p
     return rows
 
 
-def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1) -> tuple[CostProfile, dict]:
+def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1,
+        exponents: Optional[dict] = None) -> tuple[CostProfile, dict]:
     """The measured profile from *rows*, and the fitted numbers per family."""
     costs, report, reference = {}, {}, paces(rows)
     for family, (firewalls, params) in FAMILIES.items():
@@ -131,7 +136,7 @@ def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1) -> tuple[CostPr
         if not mine:
             continue
         x = np.array([features(r["firewall"], r["members"], hosts, joins, params, seed) for r in mine])
-        y = np.array([at_reference_pace(r, reference) for r in mine])
+        y = np.array([at_reference_pace(r, reference, exponents) for r in mine])
         coef = nnls(x / y[:, None], np.ones_like(y))  # relative errors: the twin's tolerance is a ratio
         costs.update({p: float(c) for p, c in zip(params, coef)})
         resid = y - x @ coef
@@ -160,16 +165,24 @@ def calibrate(out=None, seed: int = 1, members: str = "5,10,20,40", hosts: str =
     h, j, rep, timed = int(hosts), int(joins), int(repeats), int(timing_repeats)
     facts = fingerprint()
     target = Path(out) if out is not None else calibration.path_for(SCENARIO_NAME, machine_key(facts))
-    rows = measure(firewalls, sizes, h, j, rep, seed, progress, timed)
+    runs = len(firewalls) * len(sizes) * (rep + 1)
+    rows = measure(firewalls, sizes, h, j, rep, seed, _shifted(progress, 0, runs), timed)
+    with one_core_busy():  # the same points once more, to see how this machine's apply follows its pace
+        loaded = measure(firewalls, sizes, h, j, 1, seed, _shifted(progress, len(rows), runs), timed)
+    exponents = pace_exponents(rows, loaded)
     earlier = _earlier(target, facts) if out is None else None
     if earlier is not None:  # keep the other family's points, refit everything together
         rows = [r for r in earlier.points if r["firewall"] not in firewalls] + rows
-    profile, report = fit(rows, h, j, seed)
+        exponents = {**{k: v for k, v in earlier.method.get("pace_exponent", {}).items() if k not in firewalls},
+                     **exponents}
+    profile, report = fit(rows, h, j, seed, exponents)
     reference = paces(rows)
-    points = [{**r, "at_reference_pace_s": round(at_reference_pace(r, reference), 6),
+    points = [{**r, "at_reference_pace_s": round(at_reference_pace(r, reference, exponents), 6),
                "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6)} for r in rows]
-    checked = check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference) if check else []
-    method = {"version": METHOD_VERSION, "hosts": h, "joins": j, "timing_repeats": timed, "pace_s": paces(rows)}
+    checked = (check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference, exponents)
+               if check else [])
+    method = {"version": METHOD_VERSION, "hosts": h, "joins": j, "timing_repeats": timed, "pace_s": reference,
+              "pace_exponent": exponents, "loaded_points": loaded}
     result = calibration.Calibration(SCENARIO_NAME, facts, profile.to_dict(), fit=report, method=method,
                                      points=points, check=checked)
     path = calibration.save(result, target)
@@ -224,20 +237,58 @@ def _group(rows: list[dict], reference: dict[str, float]) -> dict[tuple, list[fl
     return groups
 
 
-def at_reference_pace(row: dict, reference: dict[str, float]) -> float:
+def at_reference_pace(row: dict, reference: dict[str, float], exponents: Optional[dict] = None) -> float:
     """A run's port_ready_s as it would have been at the calibration's reference pace (its median): a run
-    made while the machine was busier (a slower pace probe) counts proportionally faster. The twin applies
-    the same correction (labtwin.api.timing_basis)."""
-    return row["port_ready_s"] / calibration.pace_scale(row.get("pace_s"), reference.get(row["firewall"]))
+    made while the machine was busier (a slower pace probe) counts faster, by the strategy's measured
+    exponent. The twin applies the same correction (labtwin.api.timing_basis)."""
+    fw = row["firewall"]
+    return row["port_ready_s"] / calibration.pace_scale(row.get("pace_s"), reference.get(fw), (exponents or {}).get(fw))
+
+
+def pace_exponents(idle: list[dict], loaded: list[dict]) -> dict[str, float]:
+    """Per firewall, how the apply follows the pace probe: log(time loaded / idle) / log(pace loaded / idle),
+    the median over sizes (each side's median), within 0..2. A firewall whose probe barely moved keeps none
+    (the twin then uses :data:`labtwin.calibration.PACE_EXPONENT`)."""
+    out = {}
+    for fw in sorted({r["firewall"] for r in loaded}):
+        ratios = []
+        for members in sorted({r["members"] for r in loaded if r["firewall"] == fw}):
+            i = [r for r in idle if (r["firewall"], r["members"]) == (fw, members) and r.get("pace_s")]
+            lo = [r for r in loaded if (r["firewall"], r["members"]) == (fw, members) and r.get("pace_s")]
+            if not i or not lo:
+                continue
+            pace = statistics.median(r["pace_s"] for r in lo) / statistics.median(r["pace_s"] for r in i)
+            took = statistics.median(r["port_ready_s"] for r in lo) / statistics.median(r["port_ready_s"] for r in i)
+            if pace > 1.1 and took > 0:
+                ratios.append(math.log(took) / math.log(pace))
+        if ratios:
+            out[fw] = round(min(2.0, max(0.0, statistics.median(ratios))), 3)
+    return out
+
+
+@contextlib.contextmanager
+def one_core_busy():
+    """Another process spinning on one core for as long as the block runs (ended whatever happens)."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def _shifted(progress, offset: int, total: int):
+    return None if progress is None else (lambda done, _total: progress(offset + done, total))
 
 
 def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, repeats: int, seed: int,
-                     timing_repeats: int = 1, reference: Optional[dict] = None) -> list[dict]:
+                     timing_repeats: int = 1, reference: Optional[dict] = None,
+                     exponents: Optional[dict] = None) -> list[dict]:
     """The model's prediction at a size not fitted vs the emulation's median of repeats (at the reference pace)."""
     out = []
     for firewall in firewalls:
         rows = measure([firewall], [members], hosts, joins, repeats, seed + 100, timing_repeats=timing_repeats)
-        times = [at_reference_pace(r, reference or {}) for r in rows]
+        times = [at_reference_pace(r, reference or {}, exponents) for r in rows]
         emulated = statistics.median(times)
         predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
         out.append({"firewall": firewall, "members": members, "emulation_s": round(emulated, 6),
