@@ -187,7 +187,7 @@ def _keep_fastest(rec: Recorder, timed: list[float]) -> float:
     return kept
 
 
-#: Rounds of state reads timed before the joins and again after them (see :func:`_pace`).
+#: Rounds of the pace probe timed before the joins and again after them (see :func:`_pace`).
 PACE_ROUNDS = 3
 
 

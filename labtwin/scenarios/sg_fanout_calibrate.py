@@ -47,8 +47,8 @@ from ..emulation.machine import fingerprint, machine_key
 from ..emulation.programs import MissingProgram
 from ..emulation import sg_fanout as emulation
 from ..model.profiles import CostProfile, profile_from_dict
-from .base import TwinTiming
 from ..model.sg_fanout_process import simulate_layout
+from .base import TwinTiming
 
 #: Costs the emulation does not have (see the module docstring); join_interval_s keeps joins apart, as the
 #: emulation waits for each join to be ready before the next.
@@ -65,14 +65,15 @@ FAMILIES = {
     "ovs": (("ovs", "subtable"), ("ovs_apply_fixed_s", "ovs_flow_s")),
 }
 UNIT = 1e-3
-#: A calibration made on the machine this project was first built on: a documented example, and what the notebooks
-#: plot. The twin never compares timing against it (it is of another machine); see labtwin.calibration.
+#: A calibration committed as a documented example, made on the machine the committed traces ran on: what the
+#: notebooks plot and the trace tests time against. A twin uses it for counts only when this machine has no
+#: calibration, and then never compares timing (labtwin.api.twin passes that reason on).
 MEASURED_PROFILE = Path(__file__).with_name("sg_fanout_measured.json")
 SCENARIO_NAME = "sg-fanout"
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 7
-#: Calibrations made another way (version 1: first joins only, 5 per run) are not used for timing.
-METHOD_VERSION = 9  # 9: pace exponent measured per strategy under a busy core; 8: 8: 7 timed attempts, verdict probes after them; iptables and ipset apart; pace-corrected
+#: A calibration made with another method version is not used for timing (it is made again).
+METHOD_VERSION = 9  # 9: pace exponent measured per strategy under a busy core; 8: 7 timed attempts, probes after
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
@@ -188,7 +189,7 @@ def calibrate(out=None, seed: int = 1, members: str = "5,10,20,40", hosts: str =
     path = calibration.save(result, target)
     return {"calibration": str(path), "machine": facts, "date": calibration.Calibration.from_file(path).date,
             "method": method,
-            "fit": report, "spread": spread(rows), "points": points, "check": checked,
+            "fit": report, "spread": spread(rows, exponents), "points": points, "check": checked,
             "elapsed_s": round(time.perf_counter() - started, 1)}
 
 
@@ -211,7 +212,7 @@ def family_of(firewall: str) -> str:
 
 
 def paces(rows: list[dict]) -> dict[str, float]:
-    """Per firewall, the median pace (state-read time) of the calibration's runs: the machine's speed then."""
+    """Per firewall, the median pace (the fixed probe's time) of the calibration's runs: the machine's speed then."""
     by_firewall: dict[str, list[float]] = {}
     for r in rows:
         if r.get("pace_s"):
@@ -219,21 +220,21 @@ def paces(rows: list[dict]) -> dict[str, float]:
     return {fw: round(statistics.median(v), 6) for fw, v in sorted(by_firewall.items())}
 
 
-def spread(rows: list[dict]) -> dict[str, float]:
+def spread(rows: list[dict], exponents: Optional[dict] = None) -> dict[str, float]:
     """Per firewall, the largest max/min ratio of port_ready_s (at the reference pace) among repeats of one
     size (1.0 = no spread)."""
     worst: dict[str, float] = {}
-    for (fw, members), times in _group(rows, paces(rows)).items():
+    for (fw, members), times in _group(rows, paces(rows), exponents).items():
         if len(times) > 1 and min(times) > 0:
             worst[fw] = round(max(worst.get(fw, 1.0), max(times) / min(times)), 3)
     return worst
 
 
-def _group(rows: list[dict], reference: dict[str, float]) -> dict[tuple, list[float]]:
+def _group(rows: list[dict], reference: dict[str, float], exponents: Optional[dict]) -> dict[tuple, list[float]]:
     groups: dict[tuple, list[float]] = {}
     for r in rows:
         if r["port_ready_s"] is not None:
-            groups.setdefault((r["firewall"], r["members"]), []).append(at_reference_pace(r, reference))
+            groups.setdefault((r["firewall"], r["members"]), []).append(at_reference_pace(r, reference, exponents))
     return groups
 
 
