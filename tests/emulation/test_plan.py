@@ -138,8 +138,9 @@ def test_ledger_removes_exactly_what_it_lists(ledger_dir):
         assert mine.wait(timeout=5) != 0 and other.poll() is None
         assert report == ["removed: process sleeper (root)"] and not ledger.path.exists()
     finally:
-        other.kill()
-        mine.kill()
+        for proc in (other, mine):
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 def test_names_are_checked():
