@@ -1,6 +1,6 @@
 """The ``reachability`` scenario, emulated: real packets between every pair of VM ports.
 
-Realise the cloud (:mod:`.plan`, :mod:`.realise`), capture on each host's
+Realise the cloud (:mod:`.lb_plan`, :mod:`.realise`), capture on each host's
 physnet uplinks, probe every ordered pair of VM ports with the design's flows,
 tear down, and return a :class:`~labtwin.records.Run` with ``backend:
 emulation``. Probe records carry the same ``src``/``dst``/``protocol``/
@@ -19,7 +19,7 @@ from ..description.flows import parse_flows
 from ..records import Recorder, Run
 from . import captures as cap
 from .naming import new_run_id
-from .plan import plan
+from .lb_plan import plan
 from .probes import ProbeSpec, probe
 from .realise import Realisation
 
