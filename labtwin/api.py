@@ -12,12 +12,22 @@ from typing import Any, Optional, Union
 
 from .calibration import Calibration, CalibrationError, pace_scale
 from .records import Run
-from .scenarios import Scenario, ScenarioError, get_scenario
+from .scenarios import SCENARIOS, Scenario, ScenarioError, get_scenario, topologies_dir
 from .scenarios.base import TwinTiming
 from .twin import TwinReport, compare
 
-
 ScenarioLike = Union[str, Scenario]
+
+
+def scenarios() -> list[Scenario]:
+    """Every registered scenario, in the registry's order."""
+    return list(SCENARIOS.values())
+
+
+def default_topology(scenario: ScenarioLike) -> Optional[Path]:
+    """The repository topology a scenario runs on when none is given (None: it generates its cloud)."""
+    spec = _spec(scenario)
+    return topologies_dir() / spec.default_topology if spec.default_topology else None
 
 
 def _spec(scenario: ScenarioLike) -> Scenario:

@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-
 #: How much of a change in the machine's pace (a fixed probe: a program started in a namespace, a round
 #: trip to ovs-vswitchd) shows in the emulated apply: times scale by (pace now / pace then) ** exponent.
 #: A calibration measures the exponent per strategy (its points again with one core kept busy); this is

@@ -23,7 +23,7 @@ def fake_slides(monkeypatch):
 
 def use_scenarios(monkeypatch, *scenarios):
     """Run the demo over *scenarios* only, emulation off unless a test turns it on."""
-    monkeypatch.setattr(demo, "SCENARIOS", {s.name: s for s in scenarios})
+    monkeypatch.setattr(demo.api, "scenarios", lambda: list(scenarios))
     monkeypatch.setattr(demo, "emulation_possible", lambda: (False, "off in unit tests"))
 
 

@@ -17,7 +17,7 @@ import pytest
 from labtwin import api
 from labtwin.records import Probe, Run
 from labtwin.scenarios import ScenarioError, get_scenario
-from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE
+from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
 #: scenario -> its recorded emulation runs (directories under traces/)

@@ -45,6 +45,7 @@ from .ovs_lock import OvsLock, OvsLockTimeout
 from .plan import Plan
 from .runner import Runner, Step, in_netns
 
+
 #: The argv an mnexec shell ends up running (how the ledger finds it again).
 def holder_argv(node: str) -> tuple[str, ...]:
     return ("bash", "--norc", "--noediting", "-is", f"mininet:{node}")

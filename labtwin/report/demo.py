@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .. import api
-from ..scenarios import SCENARIOS, Scenario, topologies_dir
+from ..api import Scenario
 from .slides import export_slides
 
 SEED = 1
@@ -50,8 +50,8 @@ def run_demo(out_dir: Path, progress: Optional[Callable[[str], None]] = None) ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     can_emulate, why_not = emulation_possible()
-    outcomes = [run_scenario(s, out_dir, can_emulate, why_not, say) for s in SCENARIOS.values()]
-    decks, deck_failures = export_decks(notebooks_for(SCENARIOS.values()), out_dir / "slides", say)
+    outcomes = [run_scenario(s, out_dir, can_emulate, why_not, say) for s in api.scenarios()]
+    decks, deck_failures = export_decks(notebooks_for(api.scenarios()), out_dir / "slides", say)
     index = write_index(out_dir, outcomes, decks, deck_failures)
     say(f"demo: index at {index}")
     failures = [f"{o.scenario}: {f}" for o in outcomes for f in o.failures] + deck_failures
@@ -68,7 +68,7 @@ def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: 
     """
     outcome = Outcome(scenario.name, scenario.title)
     here = out_dir / scenario.name
-    topology = topologies_dir() / scenario.default_topology if scenario.default_topology else None
+    topology = api.default_topology(scenario)
     say(f"demo: {scenario.name}: model")
     try:
         model = api.simulate(scenario, topology, SEED, out=here / "model")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from .base import Knob, Scenario, ScenarioError, Tolerance, TopologyUnfit, topologies_dir
-from .reachability import SCENARIO as REACHABILITY
-from .multisegment import SCENARIO as MULTISEGMENT
 from .dvr import SCENARIO as DVR
+from .multisegment import SCENARIO as MULTISEGMENT
+from .reachability import SCENARIO as REACHABILITY
 from .sg_fanout import SCENARIO as SG_FANOUT
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (REACHABILITY, DVR, MULTISEGMENT, SG_FANOUT)}

@@ -48,7 +48,7 @@ def cloud_yaml(ports: int) -> str:
 def bench_labtwin(ports: int, first_packet: bool = False) -> tuple[float, float, float | None]:
     from labtwin.description import load_cloud
     from labtwin.emulation.naming import new_run_id
-    from labtwin.emulation.lb_plan import plan
+    from labtwin.scenarios.reachability.emulation.plan import plan
     from labtwin.emulation.probes import ProbeSpec, probe
     from labtwin.emulation.realise import Realisation
 

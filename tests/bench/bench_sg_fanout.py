@@ -12,7 +12,7 @@ import time
 
 import simpy
 
-from labtwin.model.sg_fanout import sweep
+from labtwin.scenarios.sg_fanout.model import sweep
 
 MEMBERS = (10, 20, 50, 100, 150, 200, 300, 500, 700, 1000)
 HOSTS = (1, 10, 100)

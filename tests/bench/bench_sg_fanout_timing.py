@@ -22,7 +22,7 @@ import tempfile
 import time
 
 from labtwin import api
-from labtwin.scenarios.sg_fanout_calibrate import calibrate
+from labtwin.scenarios.sg_fanout.calibrate import calibrate
 
 FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
 ROUNDS = int(os.environ.get("ROUNDS", "10"))

@@ -10,8 +10,8 @@ import pytest
 
 from labtwin.description import load_cloud
 from labtwin.emulation.clean import clean
-from labtwin.emulation.reachability import emulate
-from labtwin.model.reachability import simulate
+from labtwin.scenarios.reachability.emulation import emulate
+from labtwin.scenarios.reachability.model import simulate
 
 pytestmark = pytest.mark.emulation
 
@@ -37,7 +37,7 @@ def test_emulated_verdicts_equal_the_model_and_teardown_restores(live, ledger_di
 KILLED = """
 import sys, time
 from labtwin.description import load_cloud
-from labtwin.emulation.lb_plan import plan
+from labtwin.scenarios.reachability.emulation.plan import plan
 from labtwin.emulation.realise import Realisation
 real = Realisation(plan(load_cloud(sys.argv[1]), "{rid}"))
 real._guard()

@@ -3,8 +3,8 @@
 import pytest
 
 from labtwin.emulation.captures import read_pcap, summarise
-from labtwin.emulation.dvr_observe import sightings
-from labtwin.emulation.multisegment_evidence import frames
+from labtwin.scenarios.dvr.emulation.observe import sightings
+from labtwin.scenarios.multisegment.emulation.evidence import frames
 
 
 @pytest.mark.parametrize("reader", [read_pcap, summarise, sightings, frames])
@@ -18,7 +18,7 @@ def test_missing_or_empty_capture_is_an_error(tmp_path, reader):
 
 @pytest.mark.parametrize("key", ["iptables", "nft", "flows"])
 def test_an_empty_firewall_dump_is_a_failed_read(key):
-    from labtwin.emulation.sg_fanout_agent import EXPECTED_IN_DUMP, _require_content
+    from labtwin.scenarios.sg_fanout.emulation.labtwin_agent.agent import EXPECTED_IN_DUMP, _require_content
 
     _require_content("compute-1", {key: f"... {EXPECTED_IN_DUMP[key]} ..."})
     with pytest.raises(RuntimeError, match=f"compute-1: the {key} dump has no"):

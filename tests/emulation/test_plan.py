@@ -11,7 +11,7 @@ from labtwin.description.schema import Port
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import Item, Ledger, read
 from labtwin.emulation.clean import clean
-from labtwin.emulation.lb_plan import PlanError, plan
+from labtwin.scenarios.reachability.emulation.plan import PlanError, plan
 from labtwin.emulation.realise import Realisation
 from labtwin.description.flows import parse_flows
 from labtwin.emulation.runner import Runner, Step

@@ -14,7 +14,7 @@ import pytest
 from labtwin import api
 from labtwin.emulation.ledger import process_table
 from labtwin.scenarios import get_scenario
-from labtwin.scenarios.sg_fanout_calibrate import MEASURED_PROFILE
+from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
 from labtwin.twin import compare
 
 pytestmark = pytest.mark.emulation
@@ -64,4 +64,4 @@ def test_two_runs_side_by_side_both_agree_and_leave_nothing(live, ledger_dir, sn
         assert report.agree, (scenario, design, report.disagreements.to_dict("records"))
     assert snapshot() == before
     assert not list(ledger_dir.glob("*.jsonl"))
-    assert not [argv for argv in process_table().values() if "labtwin.emulation.dvr_dhcpd" in argv]
+    assert not [argv for argv in process_table().values() if "labtwin.scenarios.dvr.emulation.labtwin_agent.dhcpd" in argv]

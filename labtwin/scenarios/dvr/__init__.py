@@ -1,0 +1,110 @@
+"""The ``dvr`` scenario: which traffic still crosses the network node, per router design.
+
+Knob defaults are the model's :data:`~labtwin.scenarios.dvr.model.DEFAULT_DESIGN`
+(today's DVR). ``router=ovn`` and ``ovn_distributed_fip`` exist in the model only.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from labtwin.description import Cloud
+from labtwin.records import Run
+
+from ..base import Knob, Scenario, boolean, bounded
+from ..refusals import refusing_emulation
+from . import emulation, model
+
+D = model.DEFAULT_DESIGN
+
+
+#: What the network node hosts under each router design (why the scenario needs one).
+NETWORK_NODE_ROLE = {
+    "legacy": "the qrouter- namespace",
+    "dvr": "the snat- namespace of the dvr_snat L3 agent",
+    "ovn": "the gateway chassis of cr-lrp ports",
+}
+
+
+def missing(cloud: Cloud, design: dict) -> list[str]:
+    """What *cloud* lacks for this scenario: the studied router (:func:`~labtwin.scenarios.dvr.spec.the_router`)
+    and the network node (:func:`~labtwin.scenarios.dvr.spec.network_node`)."""
+    lacks = []
+    if not any(r.external_gateway_info is not None and r.interfaces for r in cloud.routers):
+        lacks.append(_router_lack(cloud))
+    if not any(h.role == "network" for h in cloud.hosts):
+        lacks.append(f"a host with role: network for {NETWORK_NODE_ROLE[design['router']]} "
+                     f"(its {len(cloud.hosts)} host(s) are all compute)")
+    return lacks
+
+
+def _router_lack(cloud: Cloud) -> str:
+    """Why no router qualifies, naming floating IPs that no router could NAT."""
+    why = f"none of its {len(cloud.routers)} router(s) has both" if cloud.routers else "it has no router"
+    gateways = {r.external_gateway_info.network_id for r in cloud.routers if r.external_gateway_info is not None}
+    orphans = sorted({f.floating_network_id for f in cloud.floatingips} - gateways)
+    if orphans:
+        why += f"; floating IPs on external network {', '.join(map(repr, orphans))} have no router"
+    return f"a router with external_gateway_info and at least one interface ({why})"
+
+
+def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
+    """The model on *cloud*, or on the scenario's default topology when none is given."""
+    if cloud is None:
+        cloud, topology = SCENARIO.cloud(topology or None)
+    return model.simulate(cloud, design, seed, topology)
+
+
+def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
+    """The emulation (router=legacy or dvr; ovn is model-only) on *cloud* or the default topology."""
+    if cloud is None:
+        cloud, topology = SCENARIO.cloud(topology or None)
+    return emulation.emulate(cloud, design, seed, topology, out_dir=out_dir)
+
+
+def interfaces_have_gateways(cloud: Cloud, design: dict) -> list[str]:
+    """The dvr emulation gives the studied router a qr- device at each interface subnet's gateway_ip."""
+    router = next((r for r in cloud.routers if r.external_gateway_info is not None and r.interfaces), None)
+    bare = [s for s in (router.interfaces if router else ()) if cloud.subnet[s].gateway_ip is None]
+    if bare:
+        return [f"a gateway_ip on every interface subnet of router {router.name!r}, as Neutron requires for a "
+                f"router interface (subnet(s) {', '.join(map(repr, bare))} have gateway_ip: null)"]
+    return []
+
+
+SCENARIO = Scenario(
+    name="dvr",
+    title="DVR packet paths: what still crosses the network node",
+    default_topology="dvr.yaml",
+    knobs=(
+        Knob("router", D["router"], "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
+             choices=("legacy", "dvr", "ovn")),
+        Knob("ipv6_fast_exit", D["ipv6_fast_exit"], "DVR: route IPv6 north-south out the compute node's fip namespace",
+             kind=boolean),
+        Knob("distributed_snat", D["distributed_snat"], "DVR: SNAT on the compute node (to its fg- address)", kind=boolean),
+        Knob("distributed_dhcp", D["distributed_dhcp"], "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
+             kind=boolean),
+        Knob("vip_arp", D["vip_arp"], "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
+             choices=("static", "learned")),
+        Knob("ovn_distributed_fip", D["ovn_distributed_fip"], "OVN: enable_distributed_floating_ip (model only)",
+             kind=boolean),
+        Knob("flows", D["flows"], f"flows in the traffic matrix ({model.FLOW_PPS} pps each)", kind=bounded(int, 1)),
+        Knob("fip_fraction", D["fip_fraction"], "share of IPv4 north-south flows whose VM has a floating IP",
+             kind=bounded(float, 0.0, 1.0)),
+        Knob("ipv6_fraction", D["ipv6_fraction"], "share of north-south flows that are IPv6", kind=bounded(float, 0.0, 1.0)),
+        Knob("ew_fraction", D["ew_fraction"], "share of flows that are east-west (routed between subnets)",
+             kind=bounded(float, 0.0, 1.0)),
+        Knob("nn_capacity_pps", D["nn_capacity_pps"], "network node forwarding capacity, packets/s",
+             kind=bounded(float, 1.0, unit="pps")),
+    ),
+    simulate=simulate,
+    emulate=refusing_emulation("dvr", emulate, interfaces_have_gateways),
+    probe_details=("hops", "via_network_node", "nat"),
+    # No metric tolerances: network_node_share is computed by both backends with the same function
+    # (expected_share) from the same matrix and the per-class crossing, so it could only disagree where a
+    # probe's via_network_node already does; it stays in both summaries, not in the twin.
+    tolerances=(),
+    needs_topology=True,
+    notebook="dvr.ipynb",
+    missing=missing,
+)

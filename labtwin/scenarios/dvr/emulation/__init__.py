@@ -1,0 +1,277 @@
+"""The ``dvr`` scenario, emulated: real namespaces, policy routing, NAT and DVR MAC rewriting; one probe per class.
+
+Realise the plan (:mod:`.labtwin_agent.routing`), program the OpenFlow flows
+(:mod:`.labtwin_agent.flows`), start the DHCP responders and one capture per capture
+point, announce every VM (gratuitous ARP, so the learning bridges know where
+each MAC is before any probe), send one probe per traffic class, then fail the
+VRRP VIP over (move it from the old master to the new one, which sends a
+gratuitous ARP -- no keepalived: the failover is what keepalived would do) and
+probe the VIP. The path of each probe is what the capture points saw
+(:mod:`.observe`); its NAT what the far end saw. ``router=ovn`` is model-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Optional
+
+from labtwin.description import Cloud
+from labtwin.emulation import captures as cap
+from labtwin.emulation.ledger import ROOT, Item
+from labtwin.emulation.naming import new_run_id
+from labtwin.emulation.plan import PlanError
+from labtwin.emulation.realise import Realisation
+from labtwin.emulation.runner import Step, in_netns
+from labtwin.records import Recorder, Run
+
+from .. import spec as classes
+from . import layout as L
+from . import observe
+from .labtwin_agent.routing import plan_dvr
+from .plan import DvrPlan
+from .probe_worker import capture_filter
+
+PROBE_TIMEOUT = 1.0
+#: Pause after the gratuitous ARPs, so every learning bridge has seen them before the first probe.
+SETTLE_S = 0.3
+
+
+#: Programs run by file path with ``python -I``: they import only the standard library and scapy, so neither
+#: labtwin nor its scenarios load in them (a second and more per start), and their directory is not on sys.path.
+PROBE_WORKER = Path(__file__).with_name("probe_worker.py")
+DHCPD = Path(__file__).parent / "labtwin_agent" / "dhcpd.py"
+
+
+class NotEmulated(PlanError):
+    """The design asks for something only the model has (``router=ovn``)."""
+
+
+def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
+    """Realise *cloud* under *design*, probe every class, tear down; a Run with backend ``emulation``."""
+    if design["router"] not in ("legacy", "dvr"):
+        raise NotEmulated(f"router={design['router']} is model-only; the emulation builds legacy and dvr")
+    rec, t0 = Recorder(), time.perf_counter()
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-"))
+    (out / "pcap").mkdir(parents=True, exist_ok=True)
+    dp = plan_dvr(cloud, design, new_run_id())
+    router = classes.the_router(cloud)
+    ends = classes.pick_endpoints(cloud, router)
+    _hold_vip(dp, ends)
+    with Realisation(dp.plan) as real:
+        _flows(dp, real)
+        bringup = time.perf_counter() - t0
+        servers = [_dhcp_server(real, dp, key, out) for key in dp.dhcp_servers]
+        points = _captures(real, dp, out)
+        results = _probe(real, dp, ends)
+        counters = _stage_counters(real, dp)
+        for point in points:
+            cap.stop(point[1])
+        for proc in servers:
+            cap.stop(proc)
+    rec.operation("bringup", "", 0.0, bringup, count=len(dp.plan.namespaces))
+    rec.operation("teardown", "", time.perf_counter() - t0 - real.timings["teardown"], real.timings["teardown"],
+                  count=len(real.ledger.items))
+    seen = [(label, s) for label, c in points for s in observe.sightings(c.path)]
+    paths = [_class_path(cloud, dp, ends, cls, r, seen, counters) for cls, r in results]
+    for p in paths:
+        rec.probe(p["src"], p["dst"], p["protocol"], p["port"], "allowed" if p["reachable"] else "blocked",
+                  latency_s=p.pop("latency_s"), **{"class": p["class"], "hops": p["hops"],
+                                                    "via_network_node": p["via_network_node"], "nat": p["nat"],
+                                                    "answer": p.pop("answer")})
+    summary = _summary(cloud, design, paths, real, bringup, len(dp.captures))
+    run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
+    if out_dir:
+        run.save(out)
+    return run
+
+
+# -- setup ------------------------------------------------------------------------
+def _hold_vip(dp: DvrPlan, ends: classes.Endpoints) -> None:
+    """Before the failover the VIP lives on the old VRRP master (the port that wrote its ARP entry last)."""
+    if ends.vip is not None:
+        prefix = ends.vip.subnet.cidr.prefixlen
+        dp.plan.config[dp.vm_ns[ends.vip.old_master.name]].ip_batch.append(f"addr add {ends.vip.ip}/{prefix} dev eth0")
+
+
+def _flows(dp: DvrPlan, real: Realisation) -> None:
+    """The OpenFlow flows per bridge, and the IPv6 policy rules (``ip rule`` needs ``-6``, which a batch line cannot say)."""
+    for key, lines in dp.ip6_rules.items():
+        real.runner.run(Step(real.exec_argv(key, ["ip", "-6", "-batch", "-"]), what=f"IPv6 rules in {key}",
+                             stdin="\n".join(lines) + "\n"))
+    for bridge, lines in dp.flows.items():
+        real.runner.run(Step(("ovs-ofctl", "add-flows", bridge, "-"), what=f"flows on {bridge}",
+                             stdin="\n".join(lines) + "\n"))
+
+
+def _dhcp_server(real: Realisation, dp: DvrPlan, key: str, out: Path):
+    dev, server_ip, leases = dp.dhcp_servers[key]
+    # the run id makes the argv this run's own: teardown and `labtwin clean` end processes by argv
+    argv = in_netns(real.pid(key), [sys.executable, "-I", str(DHCPD), dev, server_ip, json.dumps(leases, sort_keys=True), dp.plan.run_id])
+    item = Item(f"dhcpd:{key}", "process", f"dhcp responder {key}", where=key, match=tuple(argv[3:]))
+    proc = real.runner.spawn(Step(argv, what=f"dhcp responder in {key}", creates=(item,)))
+    point = cap.Capture(key, key, dev, out / "dhcpd.log", proc)
+    cap._wait_listening(proc, 10.0)
+    return point
+
+
+def _captures(real: Realisation, dp: DvrPlan, out: Path) -> list[tuple[str, cap.Capture]]:
+    """One tcpdump per capture point, nanosecond timestamps, probe packets only; started side by side."""
+    def start(i_point):
+        i, point = i_point
+        pid = os.getpid() if point.ns == ROOT else real.pid(point.ns)
+        path = out / "pcap" / f"{i:03d}-{point.dev}.pcap"
+        argv = in_netns(pid, ["tcpdump", "-i", point.dev, "-n", "-U", "--immediate-mode", "-s", "256",
+                              "--time-stamp-precision=nano",
+                              "-Z", "root", "-w", str(path), capture_filter()])
+        item = Item(f"capture:{point.ns}:{point.dev}", "process", f"tcpdump {point.dev}", where=point.ns,
+                    match=tuple(argv[3:]))
+        proc = real.runner.spawn(Step(argv, what=f"capture {point.dev}", creates=(item,)))
+        c = cap.Capture(point.ns, point.label, point.dev, path, proc)
+        cap._wait_listening(proc, 10.0)
+        return point.label, c
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(start, enumerate(dp.captures)))
+
+
+# -- probes -------------------------------------------------------------------------
+def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tuple[str, dict]]:
+    """Announce the VMs, probe every class but the VIP, fail the VIP over, probe it. (class, result) pairs."""
+    labels = []
+    steps = [{"pid": real.pid(key), "kind": "garp", "iface": dev, "mac": mac, "ip": ip} for key, dev, mac, ip in dp.speakers]
+    if ends.vip is not None:
+        old = ends.vip.old_master
+        steps.append({"pid": real.pid(dp.vm_ns[old.name]), "kind": "garp", "iface": "eth0", "mac": old.mac_address,
+                      "ip": str(ends.vip.ip)})
+    steps.append({"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S})
+    warm = len(steps)
+    for token, cls in enumerate(classes.CLASSES):
+        step = _step(real, dp, ends, cls, token + 1)
+        if step is not None and cls != "vip-after-failover":
+            steps.append(step)
+            labels.append(cls)
+    results = _agent(real, steps)[warm:]
+    out = list(zip(labels, results))
+    vip = _step(real, dp, ends, "vip-after-failover", len(classes.CLASSES))
+    if vip is not None:
+        _failover(real, dp, ends)
+        new = ends.vip.new_master
+        garp = {"pid": real.pid(dp.vm_ns[new.name]), "kind": "garp", "iface": "eth0", "mac": new.mac_address,
+                "ip": str(ends.vip.ip)}
+        pause = {"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S}
+        out.append(("vip-after-failover", _agent(real, [garp, pause, vip])[2]))
+    return out
+
+
+def _step(real: Realisation, dp: DvrPlan, ends, cls: str, token: int) -> Optional[dict]:
+    """The agent step probing *cls* (same src/dst/protocol/port as the model's probe), or None."""
+    src, dst, protocol, port = classes.probe_of(cls, ends)
+    if not src or not dst:
+        return None
+    lay = dp.layout
+    ext4 = next(str(a.ip) for a in lay.external if a.version == 4)
+    ext6 = next((str(a.ip) for a in lay.external if a.version == 6), None)
+    if cls == "ns-fip-in":
+        return {"pid": real.pid("external"), "kind": "tcp", "src": ext4, "dst": str(lay.fips[dst]), "port": port,
+                "token": token, "cls": cls}
+    vm = lay.cloud.port[src]
+    pid = real.pid(dp.vm_ns[src])
+    if cls == "dhcp":
+        return {"pid": pid, "kind": "dhcp", "iface": "eth0", "mac": vm.mac_address, "token": token}
+    if dst == classes.EXTERNAL:
+        target = ext6 if protocol == "icmpv6" else ext4
+    elif cls == "vip-after-failover":
+        target = dst
+    else:
+        target = str(next(a.ip for a in L.fixed_interfaces(lay.cloud, lay.cloud.port[dst]) if a.version == 4))
+    return {"pid": pid, "kind": "icmp", "dst": target, "token": token}
+
+
+def _agent(real: Realisation, steps: list[dict]) -> list[dict]:
+    """Run the agent on *steps* (one process, one step after another); its result per step."""
+    if not steps:
+        return []
+    request = {"timeout": PROBE_TIMEOUT, "steps": steps}
+    done = real.runner.run(Step((sys.executable, "-I", str(PROBE_WORKER)), what=f"{len(steps)} dvr probe steps",
+                                stdin=json.dumps(request), timeout=60 + 2 * PROBE_TIMEOUT * len(steps)))
+    return json.loads(done.stdout)["results"]
+
+
+def _failover(real: Realisation, dp: DvrPlan, ends) -> None:
+    """keepalived's failover, by hand: the VIP leaves the old master and appears on the new one."""
+    v = ends.vip
+    prefix = v.subnet.cidr.prefixlen
+    for port, verb in ((v.old_master, "del"), (v.new_master, "add")):
+        real.runner.run(Step(in_netns(real.pid(dp.vm_ns[port.name]), ["ip", "addr", verb, f"{v.ip}/{prefix}", "dev", "eth0"]),
+                             what=f"VIP {verb} on {port.name}"))
+
+
+def _stage_counters(real: Realisation, dp: DvrPlan) -> dict[str, int]:
+    """Packets counted by each OpenFlow stage that has no device (table 77)."""
+    counts = {}
+    for hop_label, (bridge, table, _) in dp.stages.items():
+        done = real.runner.run(Step(("ovs-ofctl", "dump-flows", bridge, f"table={table}"), what=f"counters {bridge}"))
+        counts[hop_label] = sum(int(part.split("=")[1].rstrip(","))
+                                for line in done.stdout.splitlines() for part in line.split() if part.startswith("n_packets="))
+    return counts
+
+
+# -- results ------------------------------------------------------------------------
+def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, counters) -> dict:
+    src, dst, protocol, port = classes.probe_of(cls, ends)
+    token = classes.CLASSES.index(cls) + 1
+    mine = [(label, s) for label, s in seen if s.token == token]
+    stages = [h for h, n in counters.items() if n > 0] if cls == "dhcp" else []
+    hops = observe.path(mine, broadcast=(cls == "dhcp"), stages=stages)
+    return {"class": cls, "src": src, "dst": dst, "protocol": protocol, "port": port, "hops": hops,
+            "via_network_node": any(h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network"
+                                    for h in hops),
+            "nat": _nat(dp, ends, cls, mine), "reachable": result["verdict"] == "allowed",
+            "answer": result["answer"], "latency_s": result.get("latency_s")}
+
+
+def _nat(dp: DvrPlan, ends, cls: str, mine) -> str:
+    """What the far end saw: the outside world's view of the source, or the VM's view of the destination."""
+    lay = dp.layout
+    src, dst, _, _ = classes.probe_of(cls, ends)
+    roles = {str(ip): "fip" for ip in lay.fips.values()}
+    roles.update({str(a.ip): "qg" for a in lay.qg.addrs})
+    roles.update({str(a.ip): "fg" for fg in lay.fg.values() for a in fg.addrs})
+    if dst == classes.EXTERNAL:
+        first = observe.far_end(mine, classes.EXTERNAL)
+        if first is None:
+            return "none"
+        version = 6 if ":" in first.dst else 4
+        fixed = next(str(a.ip) for a in L.fixed_interfaces(lay.cloud, lay.cloud.port[src]) if a.version == version)
+        return observe.nat(fixed, first.dst, first, roles)
+    if cls == "ns-fip-in":
+        vm = lay.cloud.port[dst]
+        roles.update({str(a.ip): "fixed" for a in L.fixed_interfaces(lay.cloud, vm)})
+        far = observe.far_end(mine, f"{vm.host}:{L.tap(vm)}")
+        return observe.nat(far.src if far else "", str(lay.fips[dst]), far, roles)
+    return "none"
+
+
+def _summary(cloud: Cloud, design: dict, paths: list[dict], real: Realisation, bringup: float, points: int) -> dict:
+    """``paths`` and ``network_node_share`` as the model writes them, plus bring-up and teardown times."""
+    router = classes.the_router(cloud)
+    present = {p["class"] for p in paths if p["hops"]}
+    weights = classes.class_weights(design, classes.same_host_ratio(cloud, router), present)
+    crossing = {p["class"]: p["via_network_node"] for p in paths}
+    return {
+        "paths": [{k: p[k] for k in ("class", "src", "dst", "protocol", "port", "hops", "via_network_node", "nat",
+                                     "reachable")} for p in paths],
+        "network_node": classes.network_node(cloud).name,
+        "network_node_share": round(classes.expected_share(weights, crossing), 6),
+        "bringup_s": round(bringup, 3),
+        "bringup_phases_s": {k: round(v, 3) for k, v in real.timings.items() if k != "teardown"},
+        "teardown_s": round(real.timings.get("teardown", 0.0), 3),
+        "namespaces": len(real.plan.namespaces),
+        "capture_points": points,
+    }

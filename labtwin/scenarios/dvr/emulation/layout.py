@@ -1,0 +1,251 @@
+"""Where the pieces of a DVR (or legacy) router live in the emulation, as plain data.
+
+Names come from :mod:`labtwin.scenarios.dvr.neutron_names` (the model derives
+the same ones); addresses of router-owned ports come from the subnets the way
+Neutron's IPAM hands them out: the next free address of the allocation pool,
+taken in a fixed order (DHCP ports, ``sg-`` ports, ``qg-``, then each host's
+``fg-``), after every fixed IP, floating IP and gateway of the topology.
+
+Simplifications, each said where it matters:
+
+- the studied router is the first with an external gateway and interfaces;
+  the network node (``dvr_snat`` agent, DHCP agent) is the first host with
+  role ``network``; compute nodes host a ``qrouter-`` only where they hold VMs
+  on the router's subnets (Neutron also puts one on the dvr_snat node: no
+  probe crosses it, so it is left out);
+- each network gets one VLAN tag used on every bridge and on the fabric
+  (its segmentation id; flat networks a tag of their own): the VXLAN overlay
+  is a VLAN trunk between hosts, and Neutron's per-host local VLAN
+  translation is not emulated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Optional
+
+from labtwin.description import Cloud, Network, Port, Router, Subnet
+
+from .. import neutron_names as names
+
+#: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
+FIP_RT_TBL = 16
+FIP_PR_START = 32768
+#: The first /31 of ``DVR_FIP_LL_CIDR`` (169.254.64.0/18): rfp- gets the even address, fpr- the odd one.
+RFP_LL, FPR_LL = "169.254.64.0", "169.254.64.1"
+RFP_LL6, FPR_LL6 = "fe80::40:0", "fe80::40:1"  # link-local pair for IPv6 fast-exit (not Neutron's: a proposal)
+_MASK_30 = 0x3FFFFFFF
+
+
+@dataclass(frozen=True)
+class RouterPort:
+    """A router- or agent-owned port realised as a device: its id, name, MAC and addresses."""
+
+    kind: str  # qr | sg | qg | fg | dhcp
+    port_id: str
+    dev: str
+    mac: str
+    network: str  # network name
+    addrs: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...]
+    subnet: str = ""  # the router subnet (qr, sg)
+
+
+@dataclass
+class Layout:
+    """Everything the plan needs to know about the router under study, per design."""
+
+    cloud: Cloud
+    design: dict
+    router: Router
+    network_node: str
+    ext: Network
+    vms: list[Port]
+    qr: dict[str, RouterPort] = field(default_factory=dict)  # by subnet name
+    sg: dict[str, RouterPort] = field(default_factory=dict)  # by subnet name (dvr)
+    qg: Optional[RouterPort] = None
+    fg: dict[str, RouterPort] = field(default_factory=dict)  # by host (dvr)
+    dhcp: dict[str, RouterPort] = field(default_factory=dict)  # by network name
+    fips: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)  # by port name
+    external: tuple = ()  # the outside world's addresses (the external subnets' gateways)
+
+    @property
+    def dvr(self) -> bool:
+        return self.design["router"] == "dvr"
+
+    def subnets(self, version: Optional[int] = None) -> list[Subnet]:
+        out = [self.cloud.subnet[s] for s in self.router.interfaces]
+        return [s for s in out if version is None or s.ip_version == version]
+
+    def qrouter_hosts(self) -> list[str]:
+        """Hosts with a qrouter- namespace: the network node (legacy) or VM hosts (dvr)."""
+        if not self.dvr:
+            return [self.network_node]
+        routed = {s.network_id for s in self.subnets()}
+        return [h.name for h in self.cloud.hosts if any(v.host == h.name and v.network_id in routed for v in self.vms)]
+
+    def fip_hosts(self) -> list[str]:
+        """Hosts with a fip- namespace: those with floating IPs, or every qrouter host when a proposal needs it."""
+        if not self.dvr:
+            return []
+        everywhere = self.design["distributed_snat"] or self.design["ipv6_fast_exit"]
+        with_fip = {self.cloud.port[p].host for p in self.fips}
+        return [h for h in self.qrouter_hosts() if everywhere or h in with_fip]
+
+    def vm_subnet(self, port: Port, version: int = 4) -> Optional[Subnet]:
+        for fixed in port.fixed_ips:
+            subnet = self.cloud.subnet[fixed.subnet_id]
+            if subnet.ip_version == version and subnet.name in self.router.interfaces:
+                return subnet
+        return None
+
+
+def layout(cloud: Cloud, design: dict) -> Layout:
+    router = next((r for r in cloud.routers if r.external_gateway_info is not None and r.interfaces), None)
+    if router is None:
+        raise ValueError("the dvr emulation needs a router with an external gateway and interfaces")
+    nn = next((h.name for h in cloud.hosts if h.role == "network"), None)
+    if nn is None:
+        raise ValueError("the dvr emulation needs a host with role: network")
+    ext = cloud.network[router.external_gateway_info.network_id]
+    vms = [p for p in cloud.vm_ports if p.host]
+    lay = Layout(cloud, design, router, nn, ext, vms)
+    lay.fips = {f.port_id: f.floating_ip_address for f in cloud.floatingips
+                if f.floating_network_id == ext.name and f.floating_ip_address is not None}
+    ipam = _Ipam(cloud, lay.fips.values())
+    _dhcp_ports(lay, ipam)
+    for subnet in lay.subnets():
+        pid = names.router_port_id(router.name, "qr", subnet.name)
+        lay.qr[subnet.name] = RouterPort("qr", pid, names.qr_device(pid), mac_of(pid), subnet.network_id,
+                                         (_iface(subnet.gateway_ip, subnet),), subnet.name)
+    if lay.dvr:
+        for subnet in lay.subnets():
+            pid = names.router_port_id(router.name, "sg", subnet.name)
+            lay.sg[subnet.name] = RouterPort("sg", pid, names.sg_device(pid), mac_of(pid), subnet.network_id,
+                                             (ipam.next(subnet),), subnet.name)
+    ext_subnets = [s for s in cloud.subnets if s.network_id == ext.name]
+    pid = names.router_port_id(router.name, "qg")
+    lay.qg = RouterPort("qg", pid, names.qg_device(pid), mac_of(pid), ext.name, tuple(ipam.next(s) for s in ext_subnets))
+    for host in lay.fip_hosts():
+        pid = names.fip_gateway_port_id(host, ext.name)
+        lay.fg[host] = RouterPort("fg", pid, names.fg_device(pid), mac_of(pid), ext.name,
+                                  tuple(ipam.next(s) for s in ext_subnets))
+    lay.external = tuple(_iface(s.gateway_ip, s) for s in ext_subnets if s.gateway_ip is not None)
+    return lay
+
+
+def _dhcp_ports(lay: Layout, ipam: "_Ipam") -> None:
+    """One DHCP port per network whose VMs have a DHCP-enabled subnet (the DHCP agent on the network node)."""
+    for network in lay.cloud.networks:
+        subnets = [s for s in lay.cloud.subnets if s.network_id == network.name and s.enable_dhcp]
+        if not subnets or not any(v.network_id == network.name for v in lay.vms):
+            continue
+        pid = names.dhcp_port_id(lay.network_node, network.name)
+        lay.dhcp[network.name] = RouterPort("dhcp", pid, names.tap_device(pid), mac_of(pid), network.name,
+                                            tuple(ipam.next(s) for s in subnets))
+
+
+class _Ipam:
+    """Next free address per subnet, after everything the topology already uses."""
+
+    def __init__(self, cloud: Cloud, fips) -> None:
+        self.cloud = cloud
+        self.used = {ipaddress.ip_address(str(f.ip_address)) for p in cloud.ports for f in p.fixed_ips}
+        self.used |= {ipaddress.ip_address(str(ip)) for ip in fips}
+        self.used |= {ipaddress.ip_address(str(s.gateway_ip)) for s in cloud.subnets if s.gateway_ip is not None}
+        for p in cloud.ports:
+            self.used |= {pair.ip_address.network_address for pair in p.allowed_address_pairs
+                          if pair.ip_address.num_addresses == 1}
+
+    def next(self, subnet: Subnet):
+        for pool in subnet.allocation_pools:
+            ip = ipaddress.ip_address(str(pool.start))
+            while ip <= ipaddress.ip_address(str(pool.end)):
+                if ip not in self.used:
+                    self.used.add(ip)
+                    return _iface(ip, subnet)
+                ip += 1
+        raise ValueError(f"subnet {subnet.name} has no free address for a router port")
+
+
+def fixed_interfaces(cloud: Cloud, port: Port) -> list:
+    """The port's fixed IPs with their subnets' prefix lengths (``10.10.0.2/24``)."""
+    return [_iface(f.ip_address, cloud.subnet[f.subnet_id]) for f in port.fixed_ips]
+
+
+def _iface(ip, subnet: Subnet):
+    return ipaddress.ip_interface(f"{ip}/{ipaddress.ip_network(str(subnet.cidr)).prefixlen}")
+
+
+def mac_of(resource_id) -> str:
+    """A MAC in Neutron's ``base_mac`` fa:16:3e for a port that has none in the topology."""
+    digest = hashlib.sha1(str(resource_id).encode()).hexdigest()
+    return "fa:16:3e:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
+
+
+def dvr_mac(host: str) -> str:
+    """The host's DVR MAC: ``dvr_base_mac`` fa:16:3f plus a non-zero 4th octet and two more (stable per host).
+
+    >>> dvr_mac("compute-1").startswith("fa:16:3f:")
+    True
+    """
+    digest = hashlib.sha1(f"dvr-mac/{host}".encode()).digest()
+    return "fa:16:3f:" + ":".join(f"{b:02x}" for b in (digest[0] | 1, digest[1], digest[2]))
+
+
+def snat_idx(gateway: RouterPort) -> int:
+    """Neutron's ``_get_snat_idx``: the IPv4 value of the gateway, or a crc32 fold above 32768 for IPv6.
+
+    >>> snat_idx(RouterPort("qr", "x", "qr-x", "fa:16:3e:00:00:01", "n", (ipaddress.ip_interface("10.10.0.1/24"),)))
+    168427521
+    """
+    import binascii
+
+    addr = gateway.addrs[0]
+    if addr.version == 4:
+        return int(addr.ip)
+    idx = binascii.crc32(str(addr).encode()) & 0xFFFFFFFF
+    idx = (idx >> 30) ^ (idx & _MASK_30)
+    return idx + _MASK_30 if idx < 32768 else idx
+
+
+def vlan_of(cloud: Cloud, network: str) -> int:
+    """The network's tag on every bridge and the fabric: its segmentation id, or 4000 + index for flat."""
+    segment = next((s for s in cloud.segments if s.network_id == network), None)
+    if segment is not None and segment.segmentation_id and segment.segmentation_id < 4095:
+        return int(segment.segmentation_id)
+    return 4000 + [n.name for n in cloud.networks].index(network)
+
+
+def hop(host: str, ns: str, dev: str) -> str:
+    """A hop label as the model writes it: ``host:namespace:device``."""
+    return f"{host}:{ns}:{dev}"
+
+
+def qrouter_ns(lay: Layout) -> str:
+    return names.qrouter_ns(lay.router.id)
+
+
+def snat_ns(lay: Layout) -> str:
+    return names.snat_ns(lay.router.id)
+
+
+def fip_ns(lay: Layout) -> str:
+    return names.fip_ns(lay.ext.id)
+
+
+def qdhcp_ns(lay: Layout, network: str) -> str:
+    return names.qdhcp_ns(lay.cloud.network[network].id)
+
+
+def rfp(lay: Layout) -> str:
+    return names.rfp_device(lay.router.id)
+
+
+def fpr(lay: Layout) -> str:
+    return names.fpr_device(lay.router.id)
+
+
+def tap(port: Port) -> str:
+    return names.tap_device(port.id)

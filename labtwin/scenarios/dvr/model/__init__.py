@@ -1,0 +1,132 @@
+"""Model of the ``dvr`` scenario: packet paths per traffic class, network-node load, VIP failover.
+
+Three parts, each its own module:
+
+- :mod:`.paths`: the hop path of each class per design (``legacy``,
+  ``dvr`` with the PTG's options, ``ovn``), derived from where the cloud's
+  VMs, router and agents are; whether it crosses the network node; its NAT;
+  and whether the VIP answers after a VRRP failover;
+- :mod:`.traffic`: a SimPy DES of a traffic matrix through the network
+  node (share, queueing delay, loss);
+- :mod:`.failover`: a SimPy DES of the failover and the recovery time.
+
+``simulate`` returns one :class:`~labtwin.records.Run`: one probe per class
+(src, dst, protocol, port; ``allowed`` when reachable; the path in ``detail``),
+the failover's events, and metrics; the summary holds ``paths``,
+``network_node_share`` and the DES figures.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterable, Optional
+
+import pandas as pd
+
+from labtwin.description import Cloud
+from labtwin.records import Recorder, Run
+
+from ..spec import class_weights, expected_share, network_node, pick_endpoints, same_host_ratio, the_router
+from .failover import run_failover
+from .paths import CLASSES, ClassPath, class_paths
+from .traffic import FLOW_PPS, run_traffic
+
+#: The design knobs and their defaults (today's DVR, as the PTG found it).
+DEFAULT_DESIGN: dict = {
+    "router": "dvr",
+    "ipv6_fast_exit": False,
+    "distributed_snat": False,
+    "distributed_dhcp": False,
+    "vip_arp": "static",
+    "ovn_distributed_fip": False,
+    "flows": 1000,
+    "fip_fraction": 0.3,
+    "ipv6_fraction": 0.2,
+    "ew_fraction": 0.5,
+    "nn_capacity_pps": 1_000_000.0,
+}
+
+#: Simulated seconds of traffic per run.
+TRAFFIC_DURATION_S = 1.0
+
+
+def full_design(design: Optional[dict] = None) -> dict:
+    """*design* over :data:`DEFAULT_DESIGN` (unknown keys are an error)."""
+    unknown = set(design or {}) - set(DEFAULT_DESIGN)
+    if unknown:
+        raise ValueError(f"unknown dvr knobs: {', '.join(sorted(unknown))}")
+    full = {**DEFAULT_DESIGN, **(design or {})}
+    for name in ("fip_fraction", "ipv6_fraction", "ew_fraction"):
+        if not 0.0 <= full[name] <= 1.0:
+            raise ValueError(f"{name} must be within 0..1, not {full[name]}")
+    if full["flows"] < 0 or full["nn_capacity_pps"] <= 0:
+        raise ValueError("flows must be >= 0 and nn_capacity_pps > 0")
+    return full
+
+
+def matrix(cloud: Cloud, design: dict, paths: list[ClassPath]) -> tuple[dict[str, float], dict[str, bool]]:
+    """Per-class weights of the traffic matrix and whether each class crosses the network node."""
+    present = {p.traffic_class for p in paths if p.hops}
+    weights = class_weights(design, same_host_ratio(cloud, the_router(cloud)), present)
+    return weights, {p.traffic_class: p.via_network_node for p in paths}
+
+
+def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration: float = TRAFFIC_DURATION_S) -> Run:
+    """Paths, the traffic DES and the failover DES for one design on *cloud*."""
+    design = full_design(design)
+    rng, rec = random.Random(seed), Recorder()
+    paths = class_paths(cloud, design)
+    for p in paths:
+        if p.hops:
+            rec.probe(p.src, p.dst, p.protocol, p.port, "allowed" if p.reachable else "blocked",
+                      **{"class": p.traffic_class, "hops": list(p.hops), "via_network_node": p.via_network_node,
+                         "nat": p.nat, "note": p.note})
+    weights, crossing = matrix(cloud, design, paths)
+    stats = run_traffic(weights, crossing, design["flows"], design["nn_capacity_pps"], rng, duration)
+    summary = {
+        "paths": [p.as_dict() for p in paths],
+        "network_node": network_node(cloud).name,
+        "network_node_share": round(expected_share(weights, crossing), 6),
+        "class_weights": {cls: round(w, 6) for cls, w in weights.items()},
+        **{k: round(v, 6) for k, v in stats.summary(design["nn_capacity_pps"]).items()},
+        "failover_recovery_s": _failover(cloud, design, rng, rec),
+    }
+    for name in ("network_node_share", "network_node_share_sampled", "nn_delay_ms_mean", "nn_delay_ms_p95",
+                 "nn_loss", "nn_utilization", "offered_pps", "nn_pps"):
+        rec.metric(name, summary[name], _UNITS.get(name, ""))
+    rec.metric("failover_recovery_s", summary["failover_recovery_s"], "s")
+    return Run("dvr", "model", dict(design), seed, topology, summary, rec.records)
+
+
+_UNITS = {"nn_delay_ms_mean": "ms", "nn_delay_ms_p95": "ms", "offered_pps": "pps", "nn_pps": "pps"}
+
+
+def _failover(cloud: Cloud, design: dict, rng: random.Random, rec: Recorder) -> Optional[float]:
+    """Recovery time of the topology's VRRP VIP after a failover (None: no VIP, or never)."""
+    vip = pick_endpoints(cloud, the_router(cloud)).vip
+    if vip is None:
+        return None
+    return run_failover(design, vip.old_master.name, vip.new_master.name, vip.client.name, str(vip.ip), rng, rec)
+
+
+def sweep_load(cloud: Cloud, designs: dict[str, dict], flows: Iterable[int], seed: int = 0,
+               duration: float = 0.5) -> pd.DataFrame:
+    """The network-node load curve: one row per (design label, flows) with share, delay and loss.
+
+    *designs* maps a label (e.g. ``"dvr+fast-exit"``) to knob overrides. Paths
+    are computed once per design; only the traffic DES runs per point, each
+    with its own ``random.Random(seed)``.
+    """
+    rows = []
+    for label, overrides in designs.items():
+        design = full_design(overrides)
+        weights, crossing = matrix(cloud, design, class_paths(cloud, design))
+        for n in flows:
+            stats = run_traffic(weights, crossing, n, design["nn_capacity_pps"], random.Random(seed), duration)
+            rows.append({"design": label, "router": design["router"], "flows": n,
+                         "network_node_share": expected_share(weights, crossing),
+                         **stats.summary(design["nn_capacity_pps"])})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["CLASSES", "DEFAULT_DESIGN", "FLOW_PPS", "full_design", "simulate", "sweep_load"]

@@ -1,0 +1,119 @@
+"""The data-plane pieces a DVR path is made of, named as Neutron (and OVN) name them.
+
+A :class:`Plane` knows the cloud, the router under study, the network node and
+the external network, and turns "the qr- port of subnet X on host H" into a
+hop string (see :mod:`labtwin.scenarios.dvr.model.paths` for the hop grammar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labtwin.description import Cloud, Network, Port, Router, Subnet
+
+from .. import neutron_names as names
+from ..spec import EXTERNAL, routed_subnet
+
+FABRIC = "fabric"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A design's answer for one class: hops, NAT, reachability, and why."""
+
+    hops: tuple[str, ...]
+    nat: str = "none"
+    reachable: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plane:
+    """The cloud's data plane pieces a path is made of: names and where they live."""
+
+    cloud: Cloud
+    router: Router
+    nn: str
+    ext: Network
+    design: dict
+
+    # -- root-namespace devices and bridges ---------------------------------
+    def tap(self, port: Port) -> str:
+        return f"{port.host}:{names.tap_device(port.id)}"
+
+    def vm_out(self, port: Port) -> list[str]:
+        return [self.tap(port), f"{port.host}:br-int"]
+
+    def vm_in(self, port: Port) -> list[str]:
+        return [f"{port.host}:br-int", self.tap(port)]
+
+    def _physnet_bridge(self, network: str, host: str, default: str) -> str:
+        segment = next((s for s in self.cloud.segments if s.network_id == network), None)
+        if segment is None or segment.network_type in ("vxlan", "geneve"):
+            return default
+        return self.cloud.host[host].bridge_mappings.get(segment.physical_network, default)
+
+    def l2(self, network: str, a: str, b: str) -> list[str]:
+        """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""
+        if a == b:
+            return [f"{a}:br-int"]
+        if self.design["router"] == "ovn":  # Geneve tunnels end on br-int itself
+            return [f"{a}:br-int", FABRIC, f"{b}:br-int"]
+        ta, tb = self._physnet_bridge(network, a, "br-tun"), self._physnet_bridge(network, b, "br-tun")
+        return [f"{a}:br-int", f"{a}:{ta}", FABRIC, f"{b}:{tb}", f"{b}:br-int"]
+
+    def egress(self, host: str) -> list[str]:
+        bridge = self._physnet_bridge(self.ext.name, host, "br-ex")
+        return [f"{host}:br-int", f"{host}:{bridge}", FABRIC, EXTERNAL]
+
+    def ingress(self, host: str) -> list[str]:
+        return self.egress(host)[::-1]
+
+    # -- namespaced devices ---------------------------------------------------
+    def qr(self, host: str, subnet: Subnet) -> str:
+        port_id = names.router_port_id(self.router.name, "qr", subnet.name)
+        return f"{host}:{names.qrouter_ns(self.router.id)}:{names.qr_device(port_id)}"
+
+    def qg(self, host: str, namespace: str) -> str:
+        return f"{host}:{namespace}:{names.qg_device(names.router_port_id(self.router.name, 'qg'))}"
+
+    def sg(self, host: str, subnet: Subnet) -> str:
+        port_id = names.router_port_id(self.router.name, "sg", subnet.name)
+        return f"{host}:{names.snat_ns(self.router.id)}:{names.sg_device(port_id)}"
+
+    def fip_leg(self, host: str) -> list[str]:
+        """qrouter-:rfp- -> fip-:fpr- -> fip-:fg-, the DVR floating-IP veth and gateway."""
+        fip = names.fip_ns(self.ext.id)
+        fg = names.fg_device(names.fip_gateway_port_id(host, self.ext.name))
+        return [f"{host}:{names.qrouter_ns(self.router.id)}:{names.rfp_device(self.router.id)}",
+                f"{host}:{fip}:{names.fpr_device(self.router.id)}", f"{host}:{fip}:{fg}"]
+
+    def qdhcp(self, host: str, network: Network) -> str:
+        return f"{host}:{names.qdhcp_ns(network.id)}:{names.tap_device(names.dhcp_port_id(host, network.name))}"
+
+    # -- OVN logical router ports ---------------------------------------------
+    def lrp(self, host: str, subnet: Subnet) -> str:
+        return f"{host}:br-int:{names.ovn_lrp(names.router_port_id(self.router.name, 'qr', subnet.name))}"
+
+    def gw_lrp(self, host: str) -> str:
+        return f"{host}:br-int:{names.ovn_lrp(names.router_port_id(self.router.name, 'qg'))}"
+
+    def cr_lrp(self, host: str) -> str:
+        return f"{host}:br-int:{names.ovn_cr_lrp(names.router_port_id(self.router.name, 'qg'))}"
+
+    def subnet(self, port: Port, version: int = 4) -> Subnet:
+        return routed_subnet(self.cloud, self.router, port, version)
+
+    @property
+    def snat_enabled(self) -> bool:
+        return self.router.external_gateway_info.enable_snat
+
+
+def hops(*parts) -> tuple[str, ...]:
+    """Join hop lists, dropping a hop that repeats the one before it."""
+    out: list[str] = []
+    for part in parts:
+        for hop in [part] if isinstance(part, str) else part:
+            if not out or out[-1] != hop:
+                out.append(hop)
+    return tuple(out)

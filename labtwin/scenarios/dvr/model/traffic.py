@@ -1,0 +1,107 @@
+"""A traffic matrix through the network node: share, queueing delay, loss.
+
+Flows of every class arrive as Poisson processes; the classes whose path
+crosses the network node (:mod:`labtwin.scenarios.dvr.model.paths`) queue at one
+finite-capacity FIFO server standing for the network node's forwarding path;
+the others never meet it. Simplifications, each a parameter:
+
+- traffic moves in bursts of :data:`BURST_PACKETS` packets (a TCP window), so
+  the DES runs ~30x fewer events than per-packet; the server's service time
+  is burst / ``nn_capacity_pps``;
+- every flow offers :data:`FLOW_PPS` packets/s on average; the offered load is
+  ``flows * FLOW_PPS``;
+- the network node buffers :data:`NN_BUFFER_BURSTS` bursts (a NIC ring of
+  ~2k packets); a burst that finds the buffer full is lost whole;
+- DHCP and traffic to the VRRP VIP are small fixed shares
+  (:data:`DHCP_SHARE`, :data:`VIP_SHARE`) of the matrix; the rest splits by
+  the fractions: ``ew_fraction`` east-west (same host vs cross host as the
+  topology's routed VM pairs are placed), the north-south rest into IPv6
+  (``ipv6_fraction``) and IPv4 with a floating IP (``fip_fraction``, half out,
+  half in) or SNAT.
+
+None of these numbers is sourced; they set the scale of the load curve, not its shape.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import simpy
+
+FLOW_PPS = 500
+BURST_PACKETS = 32
+NN_BUFFER_BURSTS = 64
+
+
+@dataclass
+class TrafficStats:
+    """What the DES counted; packets per class offered, forwarded by and lost at the network node."""
+
+    offered: dict[str, int] = field(default_factory=dict)
+    nn_offered: int = 0
+    nn_lost: int = 0
+    delays: list[float] = field(default_factory=list)
+    busy: float = 0.0
+    duration: float = 0.0
+
+    def summary(self, capacity_pps: float) -> dict:
+        total = sum(self.offered.values())
+        delays = sorted(self.delays)
+        return {
+            "offered_pps": total / self.duration if self.duration else 0.0,
+            "nn_pps": (self.nn_offered - self.nn_lost) / self.duration if self.duration else 0.0,
+            "network_node_share_sampled": self.nn_offered / total if total else 0.0,
+            "nn_delay_ms_mean": 1e3 * sum(delays) / len(delays) if delays else 0.0,
+            "nn_delay_ms_p95": 1e3 * delays[min(len(delays) - 1, int(0.95 * len(delays)))] if delays else 0.0,
+            "nn_loss": self.nn_lost / self.nn_offered if self.nn_offered else 0.0,
+            "nn_utilization": self.busy / self.duration if self.duration else 0.0,
+        }
+
+
+def arrivals(env: simpy.Environment, rng: random.Random, nn: simpy.Resource, stats: TrafficStats,
+             weights: dict[str, float], crossing: dict[str, bool], offered_pps: float, capacity_pps: float,
+             duration: float):
+    """All classes' bursts as one Poisson stream (the sum of the per-class ones), thinned by weight."""
+    classes = [cls for cls, w in weights.items() if w > 0]
+    cum, acc = [], 0.0
+    for cls in classes:
+        acc += weights[cls]
+        cum.append(acc)
+    rate = offered_pps / BURST_PACKETS
+    if rate <= 0 or not classes:
+        return
+    service = BURST_PACKETS / capacity_pps
+    while True:
+        yield env.timeout(rng.expovariate(rate))
+        if env.now >= duration:
+            return
+        cls = rng.choices(classes, cum_weights=cum)[0]
+        stats.offered[cls] = stats.offered.get(cls, 0) + BURST_PACKETS
+        if crossing.get(cls):
+            stats.nn_offered += BURST_PACKETS
+            if nn.count + len(nn.queue) >= NN_BUFFER_BURSTS:
+                stats.nn_lost += BURST_PACKETS
+                continue
+            env.process(forward(env, nn, stats, service))
+
+
+def forward(env: simpy.Environment, nn: simpy.Resource, stats: TrafficStats, service: float):
+    """One burst through the network node: wait for the forwarding path, then occupy it."""
+    arrived = env.now
+    with nn.request() as turn:
+        yield turn
+        yield env.timeout(service)
+    stats.busy += service
+    stats.delays.append(env.now - arrived)
+
+
+def run_traffic(weights: dict[str, float], crossing: dict[str, bool], flows: int, capacity_pps: float,
+                rng: random.Random, duration: float = 1.0) -> TrafficStats:
+    """Run the matrix for *duration* simulated seconds on a fresh environment."""
+    env = simpy.Environment()
+    nn = simpy.Resource(env, capacity=1)
+    stats = TrafficStats(duration=duration)
+    env.process(arrivals(env, rng, nn, stats, weights, crossing, flows * FLOW_PPS, capacity_pps, duration))
+    env.run(until=duration)
+    return stats

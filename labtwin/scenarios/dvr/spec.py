@@ -1,0 +1,223 @@
+"""The DVR scenario's traffic classes: which ports stand for each, the probe of each, the matrix weights.
+
+Shared by the model and the emulation (both must probe the same ports, and weigh
+the same traffic matrix).
+
+Neither backend invents endpoints: both take the first fitting ports of
+the topology, in file order, so a reader can check the pick against the file:
+
+- ``ew-same-host``: two VMs on one host, on *different* router subnets (traffic
+  on one subnet never meets the router, in any design);
+- ``ew-cross-host``: two VMs on different hosts and different router subnets;
+- ``ns-fip-out`` / ``ns-fip-in``: a VM with a floating IP on the router's
+  external network;
+- ``ns-snat``: a VM with an IPv4 address on a router subnet and no floating IP;
+- ``ns-ipv6``: a VM with an IPv6 address on a router subnet (one without a FIP first);
+- ``dhcp``: a VM on a subnet with ``enable_dhcp``;
+- ``vip-after-failover``: an allowed_address_pairs /32 that two or more VMs
+  list, reached from a VM on another router subnet (on a third host if there is one).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from itertools import permutations
+from typing import Optional
+
+from labtwin.description.schema import Cloud, Host, Network, Port, Router, Subnet
+
+CLASSES = (
+    "ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6", "dhcp", "vip-after-failover",
+)
+#: The outside world, as a probe's src/dst and as a hop.
+EXTERNAL = "external"
+#: DHCP and traffic to the VRRP VIP are small fixed shares of the matrix (not sourced: they set scale).
+DHCP_SHARE = 0.01
+VIP_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class Vip:
+    """A VRRP VIP shared through allowed_address_pairs, and who reaches it.
+
+    DVR's server writes one permanent ARP entry per /32 pair with the owning
+    port's MAC; when several ports list the VIP the last writer wins
+    (neutron/db/l3_dvr_db.py). We take ports in file order as the write order,
+    and assume keepalived's master before the failover is that last writer (so
+    the VIP works until the failover); the new master is the first other holder.
+    """
+
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    subnet: Subnet
+    holders: tuple[Port, ...]
+    client: Port
+
+    @property
+    def old_master(self) -> Port:
+        return self.holders[-1]
+
+    @property
+    def new_master(self) -> Port:
+        return next(p for p in self.holders if p.name != self.old_master.name)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The representative ports per class; ``None`` where the cloud has no fitting port."""
+
+    ew_same_host: Optional[tuple[Port, Port]]
+    ew_cross_host: Optional[tuple[Port, Port]]
+    fip: Optional[Port]
+    snat: Optional[Port]
+    ipv6: Optional[Port]
+    dhcp: Optional[Port]
+    vip: Optional[Vip]
+
+
+def the_router(cloud: Cloud) -> Router:
+    """The router the scenario studies: the first one with an external gateway and interfaces."""
+    for router in cloud.routers:
+        if router.external_gateway_info is not None and router.interfaces:
+            return router
+    raise ValueError("the dvr scenario needs a router with an external gateway and at least one interface")
+
+
+def network_node(cloud: Cloud) -> Host:
+    """The host running the dvr_snat L3 agent and the DHCP agent (OVN: the gateway chassis).
+
+    Simplification: with several network nodes, Neutron's schedulers pick one
+    per router / network; we take the first in the file.
+    """
+    for host in cloud.hosts:
+        if host.role == "network":
+            return host
+    raise ValueError("the dvr scenario needs a host with role: network")
+
+
+def external_network(cloud: Cloud, router: Router) -> Network:
+    return cloud.network[router.external_gateway_info.network_id]
+
+
+def routed_subnet(cloud: Cloud, router: Router, port: Port, version: int = 4) -> Optional[Subnet]:
+    """The first subnet of *port* of IP *version* that *router* has an interface on."""
+    for fixed in port.fixed_ips:
+        subnet = cloud.subnet[fixed.subnet_id]
+        if subnet.ip_version == version and subnet.name in router.interfaces:
+            return subnet
+    return None
+
+
+def address_on(port: Port, subnet: Subnet):
+    return next(f.ip_address for f in port.fixed_ips if f.subnet_id == subnet.name)
+
+
+def has_fip(cloud: Cloud, router: Router, port: Port) -> bool:
+    ext = router.external_gateway_info.network_id
+    return any(f.port_id == port.name and f.floating_network_id == ext for f in cloud.floatingips)
+
+
+def routed_pairs(cloud: Cloud, router: Router) -> list[tuple[Port, Port]]:
+    """Ordered VM pairs whose IPv4 traffic the router routes (different router subnets)."""
+    pairs = []
+    for a, b in permutations(cloud.vm_ports, 2):
+        sa, sb = routed_subnet(cloud, router, a), routed_subnet(cloud, router, b)
+        if sa is not None and sb is not None and sa.name != sb.name:
+            pairs.append((a, b))
+    return pairs
+
+
+def same_host_ratio(cloud: Cloud, router: Router) -> float:
+    """Share of routed VM pairs that sit on one host: splits east-west traffic (0.5 if none)."""
+    pairs = routed_pairs(cloud, router)
+    if not pairs:
+        return 0.5
+    return sum(a.host == b.host for a, b in pairs) / len(pairs)
+
+
+def pick_endpoints(cloud: Cloud, router: Router) -> Endpoints:
+    vms = list(cloud.vm_ports)
+    pairs = routed_pairs(cloud, router)
+    v4 = [p for p in vms if routed_subnet(cloud, router, p) is not None]
+    v6 = [p for p in vms if routed_subnet(cloud, router, p, 6) is not None]
+    return Endpoints(
+        ew_same_host=next(((a, b) for a, b in pairs if a.host == b.host), None),
+        ew_cross_host=next(((a, b) for a, b in pairs if a.host != b.host), None),
+        fip=next((p for p in v4 if has_fip(cloud, router, p)), None),
+        snat=next((p for p in v4 if not has_fip(cloud, router, p)), None),
+        ipv6=next(iter(sorted(v6, key=lambda p: has_fip(cloud, router, p))), None),
+        dhcp=next((p for p in vms if any(cloud.subnet[f.subnet_id].enable_dhcp for f in p.fixed_ips)), None),
+        vip=pick_vip(cloud, router, vms),
+    )
+
+
+def pick_vip(cloud: Cloud, router: Router, vms: list[Port]) -> Optional[Vip]:
+    """The first /32 (or /128) address pair held by two VMs, with a routed client."""
+    holders: dict = {}
+    for port in vms:
+        for pair in port.allowed_address_pairs:
+            net = ipaddress.ip_network(str(pair.ip_address), strict=False)
+            if net.num_addresses == 1:
+                holders.setdefault(net.network_address, []).append(port)
+    for ip, ports in holders.items():
+        if len(ports) < 2:
+            continue
+        subnet = next((s for s in cloud.subnets if s.network_id == ports[0].network_id and ip in s.cidr), None)
+        if subnet is None or subnet.name not in router.interfaces:
+            continue
+        client = _vip_client(cloud, router, vms, subnet, ports)
+        if client is not None:
+            return Vip(ip, subnet, tuple(ports), client)
+    return None
+
+
+def _vip_client(cloud, router, vms, subnet, holders) -> Optional[Port]:
+    busy = {p.host for p in holders}
+    routed = [p for p in vms if p not in holders and (s := routed_subnet(cloud, router, p, subnet.ip_version))
+              is not None and s.name != subnet.name]
+    return next((p for p in routed if p.host not in busy), routed[0] if routed else None)
+
+
+def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
+    """The (src, dst, protocol, port) a probe of *cls* uses; the same under every design."""
+    def name(port):
+        return port.name if port is not None else ""
+
+    pair = {"ew-same-host": ends.ew_same_host, "ew-cross-host": ends.ew_cross_host}.get(cls)
+    if cls in ("ew-same-host", "ew-cross-host"):
+        return (name(pair[0]), name(pair[1]), "icmp", None) if pair else ("", "", "icmp", None)
+    table = {
+        "ns-fip-out": (name(ends.fip), EXTERNAL, "icmp", None),
+        "ns-fip-in": (EXTERNAL, name(ends.fip), "tcp", 22),
+        "ns-snat": (name(ends.snat), EXTERNAL, "icmp", None),
+        "ns-ipv6": (name(ends.ipv6), EXTERNAL, "icmpv6", None),
+        "dhcp": (name(ends.dhcp), "dhcp", "udp", 67),
+        "vip-after-failover": (name(ends.vip.client) if ends.vip else "", str(ends.vip.ip) if ends.vip else "", "icmp", None),
+    }
+    return table[cls]
+
+
+def class_weights(design: dict, same_host_ratio: float, present: set[str]) -> dict[str, float]:
+    """Share of the matrix's packets per class; absent classes get none (the rest renormalize).
+
+    >>> w = class_weights({"ew_fraction": 0.5, "ipv6_fraction": 0.2, "fip_fraction": 0.5}, 0.5, {"ns-snat", "ns-ipv6"})
+    >>> round(w["ns-snat"], 3), round(w["ns-ipv6"], 3), w["dhcp"]
+    (0.667, 0.333, 0.0)
+    """
+    bulk = 1.0 - DHCP_SHARE - VIP_SHARE
+    ew, ns = bulk * design["ew_fraction"], bulk * (1.0 - design["ew_fraction"])
+    v6, v4 = ns * design["ipv6_fraction"], ns * (1.0 - design["ipv6_fraction"])
+    fip = v4 * design["fip_fraction"]
+    raw = {
+        "ew-same-host": ew * same_host_ratio, "ew-cross-host": ew * (1.0 - same_host_ratio),
+        "ns-fip-out": fip / 2, "ns-fip-in": fip / 2, "ns-snat": v4 - fip, "ns-ipv6": v6,
+        "dhcp": DHCP_SHARE, "vip-after-failover": VIP_SHARE,
+    }
+    kept = {cls: (w if cls in present else 0.0) for cls, w in raw.items()}
+    total = sum(kept.values())
+    return {cls: (w / total if total else 0.0) for cls, w in kept.items()}
+
+
+def expected_share(weights: dict[str, float], crossing: dict[str, bool]) -> float:
+    """The matrix's share of packets that cross the network node (exact, no sampling)."""
+    return sum((w for cls, w in weights.items() if crossing.get(cls)), 0.0)

@@ -1,0 +1,237 @@
+"""What the L2 agents build on a host for a routed network's segments.
+
+Linux bridge agent (neutron-facts.md 1.3): one bridge per *key*, named
+``"brq" + key[:11]`` (14 characters); the key is the network id (Neutron
+before the PoC, ``bridge_naming = network``) or the segment id (the PTG's fix,
+``bridge_naming = segment``). Each segment's VLAN enters its bridge through a
+subinterface ``<phys_if>.<vlan>``, whose physical part is hashed when the name
+would pass 15 characters. Two segments of one network on one host with network
+naming land in *one* bridge: both subinterfaces are enslaved to it and the two
+broadcast domains silently merge (inferred in the facts; a "collision").
+
+OVS agent (1.4): ``br-int`` plus the pre-created physical bridges of
+``bridge_mappings``, joined by ``int-<br>``/``phy-<br>`` patch ports. Each
+network present gets a host-local VLAN (lvid, lowest free of 1..4094). Before
+2023.1 ``LocalVlanManager`` is keyed by network only: the second segment's ports
+get the first segment's lvid (``port_bound`` finds the network provisioned;
+``add`` would raise ``MappingAlreadyExists``), so both segments share one
+local VLAN on br-int (a collision). ``bridge_naming = segment`` stands for the
+2023.1 manager keyed by (network, segment).
+
+Simplification: the description's ``bridge_mappings`` value is read as the
+physical interface (``interface_mappings``) by the Linux bridge agent and as
+the OVS bridge by the OVS agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .ipam import SegmentInfo
+
+DEVICE_NAME_MAX_LEN = 15
+BRIDGE_NAME_PREFIX = "brq"
+RESOURCE_ID_LENGTH = 11
+INTERFACE_HASH_LEN = 6
+MAX_VLAN_POSTFIX_LEN = 5  # room for ".4094"
+MAX_LVID = 4094
+
+# Costs of agent work (seconds). Not sourced: orders of magnitude for ip/brctl/ovs-vsctl calls.
+BRIDGE_CREATE_S = 0.05
+VLAN_SUBINTERFACE_S = 0.05
+LOCAL_VLAN_S = 0.02
+TAP_PLUG_S = 0.02
+
+
+def get_interface_name(name: str, prefix: str = "", max_len: int = DEVICE_NAME_MAX_LEN) -> str:
+    """neutron_lib ``get_interface_name``: prefix+name, or a truncated name + 6 hex of its sha1.
+
+    >>> get_interface_name("enp175s0f1np1", max_len=10)
+    'enp195a366'
+    """
+    if len(prefix + name) <= max_len:
+        return prefix + name
+    keep = max_len - len(prefix) - INTERFACE_HASH_LEN
+    digest = hashlib.sha1(name.encode()).hexdigest()[:INTERFACE_HASH_LEN]
+    return f"{prefix}{name[:keep]}{digest}"
+
+
+def vlan_subinterface_name(phys_if: str, vlan: int) -> str:
+    """``<phys_if>.<vlan>``, with the interface part hashed if the whole passes 15 characters.
+
+    >>> vlan_subinterface_name("bond0", 2001)
+    'bond0.2001'
+    >>> len(vlan_subinterface_name("enp175s0f1np1", 2001))
+    15
+    """
+    postfix = f".{vlan}"
+    if len(phys_if) + len(postfix) > DEVICE_NAME_MAX_LEN:
+        phys_if = get_interface_name(phys_if, max_len=DEVICE_NAME_MAX_LEN - MAX_VLAN_POSTFIX_LEN)
+    return phys_if + postfix
+
+
+def bridge_key(segment: SegmentInfo, naming: str) -> str:
+    """The id an agent keys a segment's L2 state by: network id or segment id."""
+    if naming not in ("network", "segment"):
+        raise ValueError(f"bridge_naming is network or segment, not {naming!r}")
+    return segment.network_id if naming == "network" else segment.id
+
+
+def bridge_name(segment: SegmentInfo, naming: str) -> str:
+    """The Linux bridge a segment's ports plug into: ``brq`` + 11 characters of the key."""
+    return BRIDGE_NAME_PREFIX + bridge_key(segment, naming)[:RESOURCE_ID_LENGTH]
+
+
+def tap_name(port_id: str) -> str:
+    return "tap" + port_id[:RESOURCE_ID_LENGTH]
+
+
+@dataclass(frozen=True)
+class Op:
+    """Agent work to record: operation name, subject, seconds, details."""
+
+    op: str
+    subject: str
+    duration: float
+    detail: dict = field(default_factory=dict)
+
+
+class L2Agent:
+    """State one host's L2 agent keeps for the routed network's segments.
+
+    ``plug`` wires one port and returns the work it did; ``domains`` maps each
+    L2 device (bridge or local VLAN) to the segments sharing it; ``rekey``
+    switches naming (the migration) and returns the ports whose device changed.
+    """
+
+    kind = "agent"
+
+    def __init__(self, host: str, mappings: dict[str, str], naming: str):
+        self.host, self.mappings, self.naming = host, dict(mappings), naming
+        self.ports: dict[str, tuple[str, SegmentInfo]] = {}  # port id -> (port name, segment)
+        self.names: set[str] = set()  # every interface name created on the host
+        self.domains: dict[str, list[str]] = {}  # device -> segment names, in arrival order
+
+    def plug(self, port_id: str, port_name: str, segment: SegmentInfo) -> list[Op]:
+        self.ports[port_id] = (port_name, segment)
+        ops = self._ensure(segment)
+        self.names.add(tap_name(port_id))
+        ops.append(Op("tap_plug", port_name, TAP_PLUG_S, {"device": tap_name(port_id)}))
+        return ops
+
+    def device_of(self, segment: SegmentInfo) -> str:
+        raise NotImplementedError
+
+    def _ensure(self, segment: SegmentInfo) -> list[Op]:
+        raise NotImplementedError
+
+    def collisions(self) -> list[dict]:
+        """Devices carrying more than one segment: merged broadcast domains."""
+        return [
+            {"host": self.host, "device": device, "segments": list(segs), "agent": self.kind}
+            for device, segs in self.domains.items() if len(segs) > 1
+        ]
+
+    def bridge_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def rekey(self, naming: str) -> tuple[list[Op], list[str]]:
+        """Rebuild under *naming*; return the work and the names of ports whose device changed."""
+        before = {pid: self.device_of(seg) for pid, (_, seg) in self.ports.items()}
+        self._reset(naming)
+        ops: list[Op] = []
+        for _, seg in self.ports.values():
+            ops.extend(self._ensure(seg))
+        moved = [name for pid, (name, seg) in self.ports.items() if self.device_of(seg) != before[pid]]
+        return ops, moved
+
+    def _reset(self, naming: str) -> None:
+        self.naming, self.domains = naming, {}
+
+
+class LinuxBridgeAgent(L2Agent):
+    kind = "linuxbridge"
+
+    def device_of(self, segment: SegmentInfo) -> str:
+        return bridge_name(segment, self.naming)
+
+    def _ensure(self, segment: SegmentInfo) -> list[Op]:
+        bridge, ops = self.device_of(segment), []
+        segs = self.domains.setdefault(bridge, [])
+        if not segs:
+            ops.append(Op("bridge_create", bridge, BRIDGE_CREATE_S, {"key": self.naming}))
+            self.names.add(bridge)
+        if segment.name not in segs:
+            segs.append(segment.name)
+            subif = vlan_subinterface_name(self.mappings[segment.physnet], segment.vlan)
+            self.names.add(subif)
+            ops.append(Op("vlan_subinterface", subif, VLAN_SUBINTERFACE_S, {"bridge": bridge, "segment": segment.name}))
+        return ops
+
+    def bridge_names(self) -> list[str]:
+        return sorted(self.domains)
+
+    def _reset(self, naming: str) -> None:
+        # the old brq bridges are deleted once their ports moved (names stay in the history)
+        super()._reset(naming)
+
+
+class OvsAgent(L2Agent):
+    kind = "ovs"
+
+    def __init__(self, host: str, mappings: dict[str, str], naming: str):
+        super().__init__(host, mappings, naming)
+        self.lvids: dict[str, int] = {}  # key -> lvid
+        self.names.add("br-int")
+        for bridge in self.mappings.values():
+            self.names.update({bridge, get_interface_name(bridge, "int-"), get_interface_name(bridge, "phy-")})
+
+    def key(self, segment: SegmentInfo) -> str:
+        return segment.network_id if self.naming == "network" else f"{segment.network_id}/{segment.id}"
+
+    def device_of(self, segment: SegmentInfo) -> str:
+        return f"br-int:lvid{self.lvids[self.key(segment)]}"
+
+    def _ensure(self, segment: SegmentInfo) -> list[Op]:
+        key, ops = self.key(segment), []
+        if key not in self.lvids:
+            lvid = min(set(range(1, MAX_LVID + 1)) - set(self.lvids.values()))
+            self.lvids[key] = lvid
+            ops.append(Op("local_vlan", f"lvid{lvid}", LOCAL_VLAN_S, {"key": key, "segment": segment.name, "vlan": segment.vlan}))
+        segs = self.domains.setdefault(self.device_of(segment), [])
+        if segment.name not in segs:
+            if segs:  # pre-2023 LocalVlanManager: the network already has its one lvid
+                ops.append(Op("mapping_already_exists", f"lvid{self.lvids[key]}", 0.0, {"segment": segment.name, "owner": segs[0]}))
+            segs.append(segment.name)
+        return ops
+
+    def bridge_names(self) -> list[str]:
+        return ["br-int", *sorted(self.mappings.values())]
+
+    def local_vlans(self) -> dict[str, int]:
+        return {seg: int(device.split("lvid")[1]) for device, segs in self.domains.items() for seg in segs}
+
+    def _reset(self, naming: str) -> None:
+        """Re-key keeping each old lvid for the segment that owned it (fewest ports move)."""
+        owners = {segs[0]: int(dev.split("lvid")[1]) for dev, segs in self.domains.items()}
+        segments = {seg.name: seg for _, seg in self.ports.values()}
+        super()._reset(naming)
+        self.lvids = {}
+        for name, lvid in owners.items():
+            if name in segments:
+                self.lvids[self.key(segments[name])] = lvid
+
+
+def make_agent(kind: str, host: str, mappings: dict[str, str], naming: str) -> L2Agent:
+    if kind == "linuxbridge":
+        return LinuxBridgeAgent(host, mappings, naming)
+    if kind == "ovs":
+        return OvsAgent(host, mappings, naming)
+    raise ValueError(f"agent is linuxbridge or ovs, not {kind!r}")
+
+
+def longest_name(names) -> Optional[str]:
+    """The longest interface name (ties broken alphabetically, for determinism)."""
+    return max(sorted(names), key=len, default=None)

@@ -1,0 +1,76 @@
+"""Which segments share an L2 domain on each host: the prediction an emulation checks.
+
+Pure data from the description and the design, no simulation: every port of
+the file on the routed network that the design's IPAM admits (a host reaching
+two segments under ``one`` gets HTTP 409 even for explicit ``fixed_ips``, so
+such ports never exist) is plugged by the host's agent under the design's
+naming, and each L2 device (Linux bridge, or OVS local VLAN on br-int) lists
+the segments in it. More than one segment in a device is the leak: their
+broadcast domains are merged on that host.
+
+Only the file's ports count (the model's DHCP ports and demand are not built
+by an emulation of the file).
+"""
+
+from __future__ import annotations
+
+import random
+
+from labtwin.description import Cloud
+
+from .agents import make_agent
+from .cloud import build_ipam, file_ports, port_segment, routed_network
+from .ipam import IpamError
+
+
+def admitted_ports(cloud: Cloud, design: dict) -> list[tuple[str, str, str]]:
+    """(port, host, segment) for each bound file port the design's IPAM accepts."""
+    network = routed_network(cloud)
+    ipam = build_ipam(cloud, network, design["segments_per_host"], random.Random(0))
+    admitted = []
+    for port in file_ports(cloud, network):
+        segment = port_segment(cloud, port)
+        if port.host is None or segment is None:
+            continue
+        try:
+            reachable = {p.segment for p in ipam.candidate_subnets(port.host, network)}
+        except IpamError:
+            continue
+        if segment in reachable:
+            admitted.append((port.name, port.host, segment))
+    return admitted
+
+
+def expected_l2_domains(cloud: Cloud, design: dict) -> dict[str, list[dict]]:
+    """Per host: its L2 devices, each with the segments in it and whether they leak.
+
+    ``design`` needs ``segments_per_host``, ``bridge_naming`` and ``agent``.
+    Returns ``{host: [{"device": ..., "segments": [...], "leak": bool}, ...]}``
+    for hosts with at least one admitted port, devices sorted by name.
+    """
+    return {
+        host: [{"device": d, "segments": sorted(s), "leak": len(s) > 1} for d, s in sorted(agent.domains.items())]
+        for host, agent in sorted(built_agents(cloud, design).items())
+    }
+
+
+def built_agents(cloud: Cloud, design: dict) -> dict:
+    """Host -> its L2 agent after plugging every admitted file port: the cloud an emulation of *cloud* builds.
+
+    No demand, no DHCP ports, no segment the operator adds during a run: the
+    twin compares this cloud (its devices, names, leaks) with the emulation's,
+    not the cloud at the end of the simulated run.
+    """
+    network = routed_network(cloud)
+    ipam = build_ipam(cloud, network, design["segments_per_host"], random.Random(0))
+    agents = {}
+    for name, host, segment in admitted_ports(cloud, design):
+        h = cloud.host[host]
+        agent = agents.setdefault(host, make_agent(design["agent"], host, h.bridge_mappings, design["bridge_naming"]))
+        agent.plug(str(cloud.port[name].id), name, ipam.segments[segment])
+    return agents
+
+
+def l2_leaks(domains: dict[str, list[dict]]) -> int:
+    """How many (host, device) pairs merge more than one segment."""
+    return sum(d["leak"] for devices in domains.values() for d in devices)

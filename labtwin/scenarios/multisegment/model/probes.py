@@ -1,0 +1,93 @@
+"""What packets between the admitted VMs should show: the model's probe predictions.
+
+From :func:`.domains.expected_l2_domains` alone (no packets): two
+segments are one broadcast domain when they are the same segment or a host
+device (bridge or local VLAN) holds both, transitively — a segment's VLAN spans
+its physnet, so a merge on one host reaches every host of it. For every ordered
+pair of admitted ports in one rack (racks talk through the fabric's spine,
+which the scenario does not study):
+
+- ``arp``: allowed iff one broadcast domain (the destination hears the request);
+- ``broadcast``: allowed iff one broadcast domain;
+- ``icmp``: allowed when the destination is in the source's subnet, or both
+  subnets have a gateway (the rack's fabric router holds every segment's);
+- ``icmp-via-gateway``: allowed iff the destination is in another subnet, so the
+  kernel sends through the gateway: one hop (TTL 64 -> 63, the gateway's MAC).
+  Merged domains do not change this: routing follows subnets, not bridges.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from itertools import permutations
+
+from labtwin.description import Cloud
+
+from .domains import admitted_ports, expected_l2_domains
+
+PROTOCOLS = ("arp", "icmp", "icmp-via-gateway", "broadcast")
+
+
+def broadcast_domains(domains: dict[str, list[dict]]) -> dict[str, str]:
+    """Segment -> a representative of its merged broadcast domain (union of host devices)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for devices in domains.values():
+        for device in devices:
+            first = find(device["segments"][0])
+            for seg in device["segments"][1:]:
+                parent[find(seg)] = find(first)
+    return {seg: find(seg) for seg in list(parent)}
+
+
+def predicted_probes(cloud: Cloud, design: dict) -> list[dict]:
+    """One dict per (src, dst, protocol): verdict and the hops the model expects."""
+    domains = broadcast_domains(expected_l2_domains(cloud, design))
+    ports = admitted_ports(cloud, design)
+    rows = []
+    for (a, host_a, seg_a), (b, host_b, seg_b) in permutations(ports, 2):
+        if _rack(cloud, host_a) != _rack(cloud, host_b):
+            continue
+        sub_a, sub_b = _subnet(cloud, a, seg_a), _subnet(cloud, b, seg_b)
+        same_subnet = ipaddress.ip_address(str(_ip(cloud, b, seg_b))) in ipaddress.ip_network(str(sub_a.cidr))
+        one_domain = domains.get(seg_a, seg_a) == domains.get(seg_b, seg_b)
+        routed = sub_a.gateway_ip is not None and sub_b.gateway_ip is not None
+        reach = same_subnet or routed
+        hops = 0 if same_subnet else 1 if routed else None
+        verdicts = {"arp": one_domain, "broadcast": one_domain, "icmp": reach, "icmp-via-gateway": reach and not same_subnet}
+        for protocol in PROTOCOLS:
+            rows.append({"src": a, "dst": b, "protocol": protocol, "verdict": "allowed" if verdicts[protocol] else "blocked",
+                         "hops": hops if protocol.startswith("icmp") else None, "segments": [seg_a, seg_b]})
+    return rows
+
+
+def probe_metrics(rows: list[dict]) -> dict:
+    """The counts the twin compares with tolerances: leaks across segments, routed probes."""
+    cross = [r for r in rows if r["segments"][0] != r["segments"][1] and r["verdict"] == "allowed"]
+    return {
+        "probe_count": len(rows),
+        "arp_leaks": sum(r["protocol"] == "arp" for r in cross),
+        "broadcast_leaks": sum(r["protocol"] == "broadcast" for r in cross),
+        "probes_via_gateway": sum(r["protocol"] == "icmp-via-gateway" and r["verdict"] == "allowed" for r in rows),
+    }
+
+
+def _rack(cloud: Cloud, host: str) -> str:
+    return cloud.host[host].rack or host
+
+
+def _fixed(cloud: Cloud, port: str, segment: str):
+    return next(f for f in cloud.port[port].fixed_ips if cloud.subnet[f.subnet_id].segment_id == segment)
+
+
+def _subnet(cloud: Cloud, port: str, segment: str):
+    return cloud.subnet[_fixed(cloud, port, segment).subnet_id]
+
+
+def _ip(cloud: Cloud, port: str, segment: str):
+    return _fixed(cloud, port, segment).ip_address

@@ -1,0 +1,203 @@
+"""Cloud -> realisation plan for the reachability layout, as plain data (no effects, no root needed).
+
+The layout, per Neutron's Linux bridge agent with the iptables hybrid firewall:
+
+- every host (compute or network) is one network namespace holding its own
+  Linux bridges (``brq`` + 11 characters of the network id), VLAN
+  subinterfaces ``eth<N>.<vlan>`` of its physnet interface ``eth<N>``, its
+  iptables/ipset filter, its routes;
+- every port bound to a host is one namespace with the port's MAC and fixed
+  IPs on ``eth0``, a veth to ``tap`` + 11 characters of the port id on its host;
+- the physical switches of each physnet are one small OVS bridge (userspace
+  datapath) with an access port per (host, segment) tagged with the
+  segment's VLAN id; the host's end is named like the subinterface Neutron
+  would use (``eth1.101``) — see :meth:`_Wiring.uplink` for why;
+- every router is a namespace (``qrouter``) on the first network-role host,
+  with ``qr-`` devices holding its subnets' gateway addresses.
+
+Per-host OVS integration bridges (for designs that need OpenFlow) use the
+same :class:`OvsBridge` / :class:`OvsPort`; this layout needs none. A simplification:
+VXLAN/Geneve segments are not realised (:class:`PlanError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Optional
+
+from labtwin.description import Cloud, Port, Segment
+from labtwin.emulation import firewall, naming
+from labtwin.emulation.ledger import ROOT
+from labtwin.emulation.plan import (
+    Endpoint,
+    NsConfig,
+    OvsBridge,
+    OvsPort,
+    Plan,
+    PlanError,
+    Veth,
+    checked_mac,
+    derived_mac,
+)
+
+
+def plan(cloud: Cloud, run_id: str) -> Plan:
+    """The whole realisation of *cloud* for run *run_id*."""
+    result = Plan(naming.check_run_id(run_id))
+    hosts = {h.name: f"host:{i}" for i, h in enumerate(cloud.hosts)}
+    for host in cloud.hosts:
+        cfg = result.add_ns(hosts[host.name], "host", host.name)
+        cfg.sysctls += ["net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1"]
+        cfg.ip_batch.append("link set lo up")
+    wiring = _Wiring(cloud, result, hosts)
+    for j, port in enumerate(p for p in cloud.ports if p.host and p.ips):
+        _add_port(cloud, result, wiring, port, j)
+    for k, router in enumerate(cloud.routers):
+        _add_router(cloud, result, wiring, router, k)
+    for host in cloud.hosts:
+        key = hosts[host.name]
+        ports = [firewall.FilteredPort(cloud.port[e.port], naming.tap_name(cloud.port[e.port].id), e.mac, e.ips)
+                 for e in result.endpoints.values() if cloud.port[e.port].host == host.name]
+        result.config[key].rules = firewall.host_rules(cloud, ports)
+    return result
+
+
+class _Wiring:
+    """Bridges, physnet interfaces and fabric ports, created on first use."""
+
+    def __init__(self, cloud: Cloud, result: Plan, hosts: dict[str, str]) -> None:
+        self.cloud, self.result, self.hosts = cloud, result, hosts
+        self.physnets = {p.name: i for i, p in enumerate(cloud.physnets)}
+        self.done: set[tuple] = set()
+
+    def network_bridge(self, host: str, network: str, segment: Optional[Segment]) -> str:
+        """The bridge for *network* on *host*, with its segment's uplink enslaved."""
+        cfg = self.result.config[self.hosts[host]]
+        name = naming.bridge_name(self.cloud.network[network].id)
+        if ("bridge", host, name) not in self.done:
+            self.done.add(("bridge", host, name))
+            cfg.bridge(name)
+        if segment is not None and ("segment", host, segment.name) not in self.done:
+            self.done.add(("segment", host, segment.name))
+            cfg.enslave(self.uplink(host, segment), name)
+        return name
+
+    def uplink(self, host: str, segment: Segment) -> str:
+        """The host's device onto *segment* of its physnet: a veth to a fabric access port.
+
+        The kernel here has no 802.1Q module, so the host cannot make VLAN
+        subinterfaces; instead its ``eth<N>.<vlan>`` is a veth whose far end is
+        an OVS access port with ``tag=<vlan>`` on the physnet's fabric bridge,
+        which carries every segment as a real VLAN. A flat segment gets an
+        access tag no VLAN segment of that physnet uses.
+        """
+        if segment.network_type not in ("vlan", "flat"):
+            raise PlanError(f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan and flat are)")
+        p = self.physnets.setdefault(segment.physical_network, len(self.physnets))
+        fabric = naming.node_name(self.result.run_id, "b", p)
+        if ("fabric", p) not in self.done:
+            self.done.add(("fabric", p))
+            self.result.ovs_bridges.append(OvsBridge(fabric, "fabric"))
+        tag = segment.segmentation_id if segment.network_type == "vlan" else self.flat_tag(segment.physical_network)
+        dev = naming.vlan_device(naming.physnet_interface(p), tag) if segment.network_type == "vlan" \
+            else naming.physnet_interface(p)
+        far = naming.node_name(self.result.run_id, "u", len(self.result.ovs_ports))
+        self.result.veths.append(Veth(self.hosts[host], dev, ROOT, far))
+        self.result.ovs_ports.append(OvsPort(fabric, far, tag))
+        return dev
+
+    def flat_tag(self, physnet: str) -> int:
+        used = {s.segmentation_id for s in self.cloud.segments
+                if s.physical_network == physnet and s.network_type == "vlan"}
+        return max(set(range(1, 4095)) - used)
+
+
+def segment_of(cloud: Cloud, port: Port) -> Optional[Segment]:
+    """The segment a port is bound to: its subnet's segment, else its network's first."""
+    for fixed in port.fixed_ips:
+        seg = cloud.subnet[fixed.subnet_id].segment_id
+        if seg is not None:
+            return cloud.segment[seg]
+    return next((s for s in cloud.segments if s.network_id == port.network_id), None)
+
+
+def _add_port(cloud: Cloud, result: Plan, wiring: _Wiring, port: Port, index: int) -> None:
+    key = f"port:{index}"
+    cfg = result.add_ns(key, "port", port.name)
+    mac = checked_mac(port.mac_address or derived_mac(port.id))
+    tap = naming.tap_name(port.id)
+    result.veths.append(Veth(key, "eth0", wiring.hosts[port.host], tap))
+    bridge = wiring.network_bridge(port.host, port.network_id, segment_of(cloud, port))
+    result.config[wiring.hosts[port.host]].enslave(tap, bridge)
+    ips = []
+    for fixed in port.fixed_ips:
+        ips.append(ipaddress.ip_address(str(fixed.ip_address)))
+        _address(cfg, ips[-1], cloud.subnet[fixed.subnet_id].cidr)
+    _vm_sysctls(cfg)
+    cfg.ip_batch[:0] = ["link set lo up", f"link set eth0 address {mac}"]
+    cfg.ip_batch.append("link set eth0 up")
+    for gw in _gateways(cloud, port):
+        cfg.ip_batch.append(f"route add default via {gw}")
+    result.endpoints[port.name] = Endpoint(port.name, key, "eth0", mac, tuple(ips))
+
+
+def _address(cfg: NsConfig, ip, cidr, dev: str = "eth0") -> None:
+    prefix = ipaddress.ip_network(str(cidr)).prefixlen
+    cfg.ip_batch.append(f"addr add {ip}/{prefix} dev {dev}" + (" nodad" if ip.version == 6 else ""))
+
+
+def _vm_sysctls(cfg: NsConfig) -> None:
+    # No ICMP rate limit: a burst of UDP probes must each get its port-unreachable.
+    # No DAD: addresses usable at once (there is nobody to conflict with).
+    # ARP/ND retransmit after 100 ms, not the kernel's 1 s: now and then the first
+    # solicitation of a freshly wired VM goes unanswered, and a probe's latency should
+    # measure the data path, not one lost neighbour request (simplification: a real VM
+    # keeps the 1 s default but has long resolved its neighbours before anyone probes).
+    cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+                    "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+                    "net.ipv6.conf.eth0.accept_dad=0",
+                    "net.ipv4.neigh.eth0.retrans_time_ms=100", "net.ipv6.neigh.eth0.retrans_time_ms=100"]
+
+
+def _gateways(cloud: Cloud, port: Port) -> list:
+    """Default routes: the gateway of each of the port's subnets that a router serves."""
+    routed = {s for r in cloud.routers for s in r.interfaces}
+    gws, versions = [], set()
+    for fixed in port.fixed_ips:
+        subnet = cloud.subnet[fixed.subnet_id]
+        if subnet.name in routed and subnet.gateway_ip is not None and subnet.ip_version not in versions:
+            versions.add(subnet.ip_version)
+            gws.append(ipaddress.ip_address(str(subnet.gateway_ip)))
+    return gws
+
+
+def _add_router(cloud: Cloud, result: Plan, wiring: _Wiring, router, index: int) -> None:
+    """A legacy router: a namespace on the first network node with a qr- device per subnet."""
+    host = next((h.name for h in cloud.hosts if h.role == "network"), cloud.hosts[0].name)
+    key = f"router:{index}"
+    cfg = result.add_ns(key, "router", router.name)
+    cfg.sysctls += ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.icmp_ratelimit=0"]
+    cfg.ip_batch.append("link set lo up")
+    for subnet_name in router.interfaces:
+        subnet = cloud.subnet[subnet_name]
+        if subnet.gateway_ip is None:
+            continue
+        port_id = _derived_uuid(f"router-interface/{router.id}/{subnet.id}")
+        dev, tap = naming.prefixed("qr-", port_id), naming.tap_name(port_id)
+        result.veths.append(Veth(key, dev, wiring.hosts[host], tap))
+        segment = next((s for s in cloud.segments if s.network_id == subnet.network_id), None)
+        if subnet.segment_id:
+            segment = cloud.segment[subnet.segment_id]
+        bridge = wiring.network_bridge(host, subnet.network_id, segment)
+        result.config[wiring.hosts[host]].enslave(tap, bridge)
+        cfg.ip_batch.append(f"link set {dev} address {derived_mac(port_id)}")
+        _address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, dev)
+        cfg.ip_batch.append(f"link set {dev} up")
+
+
+def _derived_uuid(text: str) -> str:
+    digest = hashlib.sha1(text.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+

@@ -1,0 +1,101 @@
+"""sg-fanout's realisation plan: the layout's hosts and ports as namespaces, bridges and veths (data only).
+
+Two shapes, both on a small userspace OVS "fabric" bridge standing for the
+physical network between hosts (flat, no VLAN: one network):
+
+- **hybrid** (``iptables``, ``ipset``): each host is a namespace with a Linux
+  bridge ``brq<net-id>``, its ports' ``tap`` devices enslaved, and an uplink
+  ``eth1`` to the fabric; ``br_netfilter`` sends bridged traffic through the
+  host's iptables, where the agent writes the per-port chains. A joining
+  port's tap stays down until Nova "plugs" it (before the API call is timed).
+- **ovs** (``ovs``, ``subtable``): each host is one userspace OVS integration
+  bridge (``lt<rid>i<n>``, one per host: small bridges forward sooner here),
+  with its ports and a veth uplink to the fabric; the agent writes OpenFlow.
+  A joining port is attached from the start: until its flows exist, nothing
+  addressed to it gets past table 60.
+
+Port namespaces hold the port's MAC and address on ``eth0``, and static
+neighbour entries for every other port: ARP is not what this scenario
+measures, and a neighbour entry that failed while the new port was still
+unwired would otherwise add ARP's one-second retry to the time to ready
+(Neutron's l2population ARP responder answers for remote ports similarly).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from labtwin.emulation.ledger import ROOT
+from labtwin.emulation.naming import bridge_name, node_name
+from labtwin.emulation.plan import Endpoint, OvsBridge, OvsPort, Plan, Veth
+
+from ..spec import Layout
+from .rules import EPort, derived_id
+
+HYBRID = ("iptables", "ipset")
+#: The layout's addresses come from one /14 (labtwin.scenarios.sg_fanout.spec._ip).
+PREFIX = 14
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where things are: host -> namespace key (hybrid) or bridge name (ovs), port -> OVS device."""
+
+    hybrid: bool
+    host_ns: dict
+    host_bridge: dict
+    uplink: dict  # host -> OVS uplink device on its bridge (ovs shape)
+    port_dev: dict  # port -> root-namespace device on its host bridge (ovs shape)
+    brq: str
+
+
+def build(layout: Layout, ports: dict[str, EPort], firewall: str, run_id: str) -> tuple[Plan, Shape]:
+    """The plan for *layout* under *firewall*, and where its parts are."""
+    plan = Plan(run_id)
+    hybrid = firewall in HYBRID
+    fabric = node_name(run_id, "b", 0)
+    plan.ovs_bridges.append(OvsBridge(fabric, "fabric"))
+    brq = bridge_name(derived_id("network", layout.group))
+    host_ns, host_bridge, uplink = {}, {}, {}
+    for i, host in enumerate(layout.hosts):
+        if hybrid:
+            key = f"host:{i}"
+            host_ns[host] = key
+            cfg = plan.add_ns(key, "host", host)
+            cfg.sysctls += ["net.bridge.bridge-nf-call-iptables=1", "net.ipv4.icmp_ratelimit=0"]
+            cfg.ip_batch.append("link set lo up")
+            cfg.bridge(brq)
+            far = node_name(run_id, "u", i)
+            plan.veths.append(Veth(key, "eth1", ROOT, far))
+            plan.ovs_ports.append(OvsPort(fabric, far))
+            cfg.enslave("eth1", brq)
+        else:
+            br, near, far = (node_name(run_id, k, i) for k in "ixy")
+            host_bridge[host] = br
+            uplink[host] = near
+            plan.ovs_bridges.append(OvsBridge(br, host))
+            plan.veths.append(Veth(ROOT, near, ROOT, far))
+            plan.ovs_ports += [OvsPort(br, near), OvsPort(fabric, far)]
+    joining = {m.name for m in layout.joins}
+    port_dev = {}
+    for j, port in enumerate(ports.values()):
+        key = f"port:{j}"
+        cfg = plan.add_ns(key, "port", port.name)
+        cfg.sysctls += ["net.ipv4.icmp_ratelimit=0"]
+        cfg.ip_batch += ["link set lo up", f"link set eth0 address {port.mac}",
+                         f"addr add {port.ip}/{PREFIX} dev eth0", "link set eth0 up"]
+        cfg.ip_batch += [f"neigh replace {q.ip} lladdr {q.mac} dev eth0 nud permanent" for q in ports.values() if q is not port]
+        plan.endpoints[port.name] = Endpoint(port.name, key, "eth0", port.mac, (ipaddress.ip_address(port.ip),))
+        if hybrid:
+            plan.veths.append(Veth(key, "eth0", host_ns[port.host], port.tap))
+            host_cfg = plan.config[host_ns[port.host]]
+            host_cfg.ip_batch.append(f"link set {port.tap} master {brq}")
+            if port.name not in joining:
+                host_cfg.ip_batch.append(f"link set {port.tap} up")
+        else:
+            dev = node_name(run_id, "t", j)
+            port_dev[port.name] = dev
+            plan.veths.append(Veth(key, "eth0", ROOT, dev))
+            plan.ovs_ports.append(OvsPort(host_bridge[port.host], dev))
+    return plan, Shape(hybrid, host_ns, host_bridge, uplink, port_dev, brq)

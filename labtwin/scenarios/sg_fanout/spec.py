@@ -1,0 +1,131 @@
+"""Where the members of a self-referencing security group live, and who joins (sg-fanout).
+
+Shared by the sg-fanout model and its emulation (both must name the same
+ports, hosts and addresses, so the twin can join their probes); it lives in
+the description layer because neither backend may import the other.
+
+The SG fan-out model runs on a :class:`Layout`: the group, its rules that
+reference the group itself, every host running an L2 agent, the existing
+member ports (name, host, IP), the ports that join and the ones that leave,
+and one non-member port for the "blocked" probes. A layout is generated from
+the knobs (:func:`generated_layout`) or read from a cloud
+(:func:`layout_from_cloud`); the model never reads the knobs members/hosts
+when a cloud is given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Optional
+
+from labtwin.description.schema import Cloud, SecurityGroup
+
+
+@dataclass(frozen=True)
+class Member:
+    """A port in the group: its name, binding host and IPv4 address (as text)."""
+
+    name: str
+    host: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    group: str
+    #: rules of the group whose remote_group_id is the group itself (IPv4)
+    remote_rules: int
+    #: the group's other rules (each one more rule/flow in every member's filter)
+    other_rules: int
+    #: the protocol the self-referencing rule admits, as a probe flow: icmp, tcp:22 ...
+    probe: str
+    hosts: tuple[str, ...]
+    members: tuple[Member, ...]
+    joins: tuple[Member, ...]
+    leaves: tuple[str, ...]
+    outsider: Optional[Member]
+    source: str
+    note: str = ""
+
+
+def _ip(index: int, base: str = "10.64.0.0") -> str:
+    """Addresses in a /14 (room for 262k ports); index 0 is base + 10."""
+    return str(ipaddress.IPv4Address(base) + 10 + index)
+
+
+def _placement(count: int, hosts: tuple[str, ...], placement: str, start: int = 0) -> list[str]:
+    """Host of each of *count* ports: ``packed`` all on the first host, ``spread`` round-robin."""
+    if placement == "packed":
+        return [hosts[0]] * count
+    return [hosts[(start + i) % len(hosts)] for i in range(count)]
+
+
+def generated_layout(members: int, hosts: int, placement: str, joins: int, leaves: int) -> Layout:
+    """A layout from the knobs: compute-1..N, Neutron's default-group rule (ingress any from itself).
+
+    ``packed`` puts every existing member and every joining port on compute-1
+    (the other hosts still run an agent and still get every fanout);
+    ``spread`` deals members round-robin and the joins continue the deal.
+    Leaves remove the most recently created existing members.
+    """
+    names = tuple(f"compute-{i + 1}" for i in range(max(1, hosts)))
+    where = _placement(members, names, placement)
+    existing = tuple(Member(f"m-{i + 1:04d}", where[i], _ip(i)) for i in range(members))
+    join_hosts = _placement(joins, names, placement, start=members)
+    new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(members + i)) for i in range(joins))
+    gone = tuple(m.name for m in existing[::-1][: min(leaves, members)])
+    outsider = Member("outsider", names[0], _ip(members + joins))
+    return Layout("default", 1, 1, "icmp", names, existing, new, gone, outsider, "generated")
+
+
+def self_referencing_group(cloud: Cloud) -> SecurityGroup:
+    """The group that references itself and has the most members (first in file order on ties)."""
+    candidates = [g for g in cloud.security_groups if g.name in g.remote_groups]
+    if not candidates:
+        raise ValueError(f"cloud {cloud.name} has no security group whose rules reference the group itself")
+    return max(candidates, key=lambda g: (len(cloud.group_members[g.name]), -cloud.security_groups.index(g)))
+
+
+def probe_of(group: SecurityGroup) -> str:
+    """The flow the group's first self-referencing ingress rule admits (``any`` probes with icmp)."""
+    for rule in group.rules:
+        if rule.remote_group_id == group.name and rule.direction == "ingress":
+            if rule.protocol in ("tcp", "udp"):
+                return f"{rule.protocol}:{rule.ports()[0] or 1}"
+            return "icmp"
+    return "icmp"
+
+
+def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> Layout:
+    """The layout a topology file gives: its self-referencing group, its members, every host.
+
+    Joins land on the host with the most members (``packed``) or round-robin
+    over compute hosts (``spread``); they take fresh addresses after the
+    highest IPv4 address in the cloud.
+    """
+    group = self_referencing_group(cloud)
+    ported = [p for p in cloud.group_members[group.name] if p.host and _ipv4(p.ips)]
+    members = tuple(Member(p.name, p.host, _ipv4(p.ips)) for p in ported)
+    hosts = tuple(h.name for h in cloud.hosts)
+    computes = tuple(h.name for h in cloud.hosts if h.role == "compute") or hosts
+    if placement == "packed":
+        busiest = max(computes, key=lambda h: (sum(m.host == h for m in members), -computes.index(h)))
+        join_hosts = [busiest] * joins
+    else:
+        join_hosts = _placement(joins, computes, "spread", start=len(members))
+    top = max((int(ipaddress.IPv4Address(ip)) for p in cloud.ports for ip in map(str, p.ips) if "." in ip), default=0)
+    base = str(ipaddress.IPv4Address(top - 9)) if top else "10.64.0.0"
+    new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(i, base)) for i in range(joins))
+    gone = tuple(m.name for m in members[::-1][: min(leaves, len(members))])
+    outsiders = [p for p in cloud.ports if group.name not in (p.security_groups or ()) and p.host and _ipv4(p.ips)]
+    outsider = Member(outsiders[0].name, outsiders[0].host, _ipv4(outsiders[0].ips)) if outsiders else None
+    remote = sum(1 for r in group.rules if r.remote_group_id == group.name and r.ethertype == "IPv4")
+    note = (f"group {group.name} and hosts taken from the topology ({len(members)} members on "
+            f"{len({m.host for m in members})} of {len(hosts)} hosts); knobs members/hosts ignored")
+    return Layout(group.name, remote, len(group.rules) - remote, probe_of(group), hosts, members, new, gone,
+                  outsider, f"topology:{cloud.name}", note)
+
+
+def _ipv4(ips) -> str:
+    return next((str(ip) for ip in ips if ip.version == 4), "")

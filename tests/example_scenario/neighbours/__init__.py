@@ -1,0 +1,45 @@
+"""The ``neighbours`` scenario: which VM ports share an L2 network, and so reach each other without a router.
+
+A tiny example of a scenario built the way README's "Add a scenario" says: this folder (spec, model,
+emulation) plus one registry line, a topology and a test folder. It studies nothing new: it is here so
+that a newcomer has a complete, small scenario to copy, and so that the test suite proves the recipe
+works (``tests/example_scenario/test_neighbours.py``).
+
+A simplification, stated: security groups are ignored on both sides (the emulation writes no filter,
+and the model asks only whether two ports are on one network). A topology for it has none.
+"""
+
+from labtwin.description import Cloud
+from labtwin.scenarios.base import Knob, Scenario, Tolerance, bounded
+from labtwin.scenarios.refusals import refusing_emulation
+
+from . import emulation, model
+from .spec import FLOW
+
+
+def ports_to_ask(cloud: Cloud, design: dict) -> list[str]:
+    """What a cloud lacks for this scenario: two bound VM ports with an address, and no security group."""
+    lacks = []
+    if len([p for p in cloud.vm_ports if p.host and p.ips]) < 2:
+        lacks.append("two VM ports bound to a host, each with a fixed IP")
+    if cloud.security_groups:
+        lacks.append("no security groups (this example ignores them; see its docstring)")
+    return lacks
+
+
+SCENARIO = Scenario(
+    name="neighbours",
+    title="Which VM ports share an L2 network (an example scenario)",
+    default_topology="neighbours.yaml",
+    knobs=(
+        Knob("timeout", 0.5, f"seconds each {FLOW} probe waits for its answer (emulation)",
+             kind=bounded(float, 0.1, 5.0)),
+    ),
+    simulate=model.simulate,
+    emulate=refusing_emulation("neighbours", emulation.emulate, ports_to_ask),
+    tolerances=(
+        Tolerance("probe_count", why="both backends ask the same pairs"),
+        Tolerance("allowed", why="every verdict must match"),
+    ),
+    missing=ports_to_ask,
+)

@@ -1,0 +1,1 @@
+"""Tests of the scenarios, one folder each (labtwin/scenarios/<name>/)."""

@@ -1,0 +1,108 @@
+"""The DVR emulation plan, checked as data (no root): names, policy routing, NAT, flows, capture points."""
+
+import pytest
+
+from labtwin.description import load_cloud
+from labtwin.scenarios.dvr import neutron_names as names
+from labtwin.scenarios.dvr.emulation.layout import dvr_mac, vlan_of
+from labtwin.scenarios.dvr.emulation.labtwin_agent.routing import plan_dvr
+from labtwin.scenarios.dvr.model import full_design
+from labtwin.scenarios.dvr.model.paths import class_paths
+from labtwin.scenarios.base import topologies_dir
+
+DESIGNS = {
+    "legacy": {"router": "legacy"},
+    "dvr": {"router": "dvr"},
+    "dvr-proposals": {"router": "dvr", "ipv6_fast_exit": True, "distributed_snat": True, "distributed_dhcp": True,
+                      "vip_arp": "learned"},
+}
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    return load_cloud(topologies_dir() / "dvr.yaml")
+
+
+def build(cloud, label):
+    return plan_dvr(cloud, full_design(DESIGNS[label]), "t3st")
+
+
+@pytest.mark.parametrize("label", sorted(DESIGNS))
+def test_every_hop_the_model_names_has_a_capture_point(cloud, label):
+    dp = build(cloud, label)
+    observable = {c.label for c in dp.captures} | set(dp.stages)
+    for path in class_paths(cloud, full_design(DESIGNS[label])):
+        missing = [hop for hop in path.hops if hop not in observable]
+        assert not missing, (path.traffic_class, missing)
+
+
+def test_namespaces_and_devices_carry_neutrons_names(cloud):
+    dp = build(cloud, "dvr")
+    router, ext = cloud.routers[0], cloud.network["ext-net"]
+    subjects = {n.subject for n in dp.plan.namespaces}
+    assert {f"qrouter-{router.id}", f"snat-{router.id}", f"fip-{ext.id}",
+            f"qdhcp-{cloud.network['tenant-a'].id}"} <= subjects
+    devices = {d for cfg in dp.plan.config.values() for line in cfg.ip_batch if line.startswith("link set ")
+               for d in [line.split()[2]]}
+    assert names.rfp_device(router.id) in devices and names.fpr_device(router.id) in devices
+    assert {d[:3] for d in devices} >= {"qr-", "sg-", "qg-", "fg-", "rfp", "fpr", "tap"}
+    assert all(len(d) <= 14 for d in devices)
+    # one network's IPv4 and IPv6 qr- ports share an L2: only the one holding the gateway may answer its ARP
+    assert "net.ipv4.conf.all.arp_ignore=1" in dp.plan.config["qrouter:compute-1"].sysctls
+
+
+def test_dvr_policy_routing_table_16_and_snat_redirect(cloud):
+    batch = build(cloud, "dvr").plan.config["qrouter:compute-1"].ip_batch
+    assert "rule add from 10.10.0.2 lookup 16 priority 32768" in batch  # web-1 has a floating IP
+    assert any(l.startswith("route add default via 169.254.64.1 dev rfp-") and l.endswith("table 16") for l in batch)
+    redirect = [l for l in batch if l.startswith("route add default via 10.20.0.")]
+    assert redirect and "dev qr-91b77a76-d1 table 169082881" in redirect[0]  # sg- IP of tenant-b, table = value of 10.20.0.1
+    proposals = build(cloud, "dvr-proposals").plan.config["qrouter:compute-1"].ip_batch
+    assert "rule add from 10.20.0.0/24 lookup 16 priority 169082881" in proposals  # distributed SNAT
+
+
+def test_nat_per_design(cloud):
+    dvr = build(cloud, "dvr").plan.config
+    assert "-d 203.0.113.2/32 -j DNAT --to-destination 10.10.0.2" in dvr["qrouter:compute-1"].rules.iptables
+    assert "-s 10.10.0.2/32 -j SNAT --to-source 203.0.113.2" in dvr["qrouter:compute-1"].rules.iptables
+    assert "-o qg-bec3fe04-55 -j SNAT --to-source 203.0.113.4" in dvr["snat"].rules.iptables
+    assert "CT --notrack" in dvr["fip:compute-1"].rules.iptables
+    fip = build(cloud, "dvr-proposals").plan.config["fip:compute-1"].rules.iptables
+    assert "-s 10.20.0.0/24 -o fg-c3f9ee4c-ed -j SNAT --to-source 203.0.113.5" in fip and "notrack" not in fip
+    legacy = build(cloud, "legacy").plan.config["qrouter:network-1"].rules.iptables
+    assert "DNAT --to-destination 10.10.0.2" in legacy and "SNAT --to-source 203.0.113.4" in legacy
+
+
+def test_dvr_mac_rewriting_flows(cloud):
+    dp = build(cloud, "dvr")
+    tun = dp.flows[dp.bridges[("compute-1", "br-tun")]]
+    for qr in dp.layout.qr.values():
+        assert any(f"dl_src={qr.mac},actions=mod_dl_src:{dvr_mac('compute-1')},NORMAL" in f for f in tun)
+        assert any(f"dl_dst={qr.mac},actions=drop" in f for f in tun)
+    restore = [f for f in dp.flows[dp.bridges[("compute-2", "br-int")]] if "strip_vlan" in f]
+    assert len(restore) == 2 * 2  # app-1 and vrrp-a, from compute-1's and compute-3's DVR MACs
+    assert all(dvr_mac("compute-2") not in f for f in restore)
+    assert not build(cloud, "legacy").flows
+
+
+def test_vip_arp_static_is_permanent_learned_is_not(cloud):
+    static = build(cloud, "dvr").plan.config["qrouter:compute-1"]
+    learned = build(cloud, "dvr-proposals").plan.config["qrouter:compute-1"]
+    vrrp_b = cloud.port["vrrp-b"].mac_address  # the last port listing the VIP wrote its entry last
+    assert f"neigh replace 10.10.0.100 lladdr {vrrp_b} dev qr-e097a28d-b2 nud permanent" in static.ip_batch
+    assert not any("10.10.0.100" in l for l in learned.ip_batch)
+    assert "net.ipv4.conf.qr-e097a28d-b2.arp_accept=1" in learned.sysctls
+
+
+def test_br_tun_carries_only_the_overlay(cloud):
+    dp = build(cloud, "dvr")
+    patch = next(p for p in dp.plan.ovs_ports if p.dev == dp.ports[("compute-1", "patch-tun")])
+    assert vlan_of(cloud, "ext-net") not in patch.trunks
+    assert set(patch.trunks) == {1001, 1002}
+
+
+def test_distributed_dhcp_uses_table_77_and_no_qdhcp(cloud):
+    dp = build(cloud, "dvr-proposals")
+    assert not any(n.subject.startswith("qdhcp-") for n in dp.plan.namespaces)
+    assert "compute-1:br-int:table77" in dp.stages
+    assert any("actions=resubmit(,77)" in f for f in dp.flows[dp.bridges[("compute-1", "br-int")]])

@@ -1,0 +1,1 @@
+"""Tests of one scenario, mirroring labtwin/scenarios/<name>/."""

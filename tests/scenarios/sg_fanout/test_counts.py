@@ -1,0 +1,49 @@
+"""sg-fanout: what the emulated agent writes per port and per member IP is what the model counts.
+
+The twin compares ``rules_written``; this checks the two sides' units without
+root: the rules/flows the emulation renders for one port's filter and for one
+member IP in a group object, against the model's per-strategy sizes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from labtwin.description import load_cloud
+from labtwin.scenarios.sg_fanout.spec import generated_layout, layout_from_cloud
+from labtwin.scenarios.sg_fanout.emulation import rules
+from labtwin.scenarios.sg_fanout.model.strategies import FIREWALLS, OVS_DIM1_FLOWS_PER_IP, GroupRules, filter_size
+from labtwin.scenarios import topologies_dir
+
+LAYOUTS = {
+    "generated": generated_layout(6, 2, "spread", 1, 0),
+    "sg-fanout.yaml": layout_from_cloud(load_cloud(topologies_dir() / "sg-fanout.yaml"), "spread", 1, 0),
+}
+
+
+def rendered_filter(firewall: str, layout, port, member_ips: list[str]) -> list[str]:
+    if firewall in ("iptables", "ipset"):
+        return [line for line in rules.port_chains(port, layout, firewall, member_ips) if line.startswith("-A ")]
+    return rules.ovs_port_flows(port, layout, firewall)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+@pytest.mark.parametrize("firewall", FIREWALLS)
+def test_a_members_rendered_filter_has_the_models_size(name, firewall):
+    layout = LAYOUTS[name]
+    ports = rules.eports(layout)
+    member_ips = sorted(m.ip for m in layout.members)
+    port = ports[layout.members[0].name]
+    written = rendered_filter(firewall, layout, port, member_ips)
+    assert len(set(written)) == len(written)  # no two identical flows (OVS would keep one)
+    assert len(written) == filter_size(firewall, GroupRules(layout.remote_rules, layout.other_rules),
+                                       len(member_ips), True)
+
+
+@pytest.mark.parametrize("firewall,per_ip", [("ovs", OVS_DIM1_FLOWS_PER_IP), ("subtable", 1)])
+def test_one_member_ip_in_the_group_object_is_what_the_model_counts(firewall, per_ip):
+    layout = LAYOUTS["generated"]
+    one = rules.ovs_group_flows(layout, firewall, ["10.64.0.10"])
+    assert len(set(one)) == len(one) == per_ip * layout.remote_rules
+    assert len(rules.ovs_group_matches(layout, firewall, "10.64.0.10")) == len(one)
+    assert rules.ipset_restore("s", ["10.64.0.10"]).count("\nadd ") == 1  # ipset: one entry per member IP
