@@ -54,7 +54,6 @@ PROGRAMS: tuple[Program, ...] = (
     Program("mnexec", "mininet", "emulated hosts (Mininet Host: a shell holding a network namespace)"),
     Program("ovs-vsctl", "openvswitch-switch", "OVS bridges and ports"),
     Program("ovs-ofctl", "openvswitch-switch", "OpenFlow rules (DVR MAC rewriting, OVS firewall), flow dumps"),
-    Program("ovs-appctl", "openvswitch-switch", "a round trip to ovs-vswitchd that times the machine's pace"),
     Program("ovs-vswitchd", "openvswitch-switch", "the OVS datapath (userspace); its version goes into each run"),
     Program(OVS_CTL, "openvswitch-switch", "starting Open vSwitch (labtwin doctor --fix, make setup)"),
     Program("iptables-restore", "iptables", "security-group and NAT rules inside namespaces"),

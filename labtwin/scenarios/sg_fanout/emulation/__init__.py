@@ -78,7 +78,7 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
         agents = _agents(real, shape, layout, firewall, ports)
         totals, ready = {}, []
         present = [ports[m.name] for m in layout.members]
-        paces = _pace(real)
+        paces = _pace(real, shape)
         for join in layout.joins:
             new = ports[join.name]
             probes: Optional[list] = [] if verdicts else None
@@ -89,7 +89,7 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
             for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
                 probe_the_join()
             present.append(new)
-        paces += _pace(real)
+        paces += _pace(real, shape)
         for name in layout.leaves:
             present = [p for p in present if p.name != name]
             _leave(real, layout, agents, ports[name], present, rec, totals, t0, verdicts)
@@ -189,25 +189,35 @@ def _keep_fastest(rec: Recorder, timed: list[float]) -> float:
 
 #: Rounds of the pace probe timed before the joins and again after them (see :func:`_pace`).
 PACE_ROUNDS = 3
+#: What the pace probe makes and removes again: an empty chain (hybrid), a flow in a table no strategy uses (ovs).
+PACE_CHAIN, PACE_TABLE, PACE_COOKIE = "lt-pace", 250, 0x1ABE
 
 
-#: A fixed piece of the apply's kind of work, the same whatever the run's size: a program started in a
-#: namespace that asks the kernel over netlink, and a round trip to ovs-vswitchd.
-PACE_STEPS = (("ip", "-o", "link", "show", "lo"), ("ovs-appctl", "version"))
+def _pace_steps(real: Realisation, shape) -> list[Step]:
+    """A fixed piece of the apply's own kind of work, the same whatever the run's size, on the first host:
+    two iptables-restore commits in its namespace (hybrid), or two OpenFlow bundles on its bridge (ovs).
+    Committing is what a busy machine slows most (a table replace waits for every core to pass a
+    quiescent point), and a probe of another kind (a program started, a round trip to ovs-vswitchd)
+    followed the apply poorly."""
+    host = next(iter(shape.host_ns or shape.host_bridge))
+    if shape.hybrid:
+        restore = real.exec_argv(shape.host_ns[host], ("iptables-restore", "-n", "-w", "10"))
+        texts = (f"*filter\n:{PACE_CHAIN} - [0:0]\nCOMMIT\n", f"*filter\n-X {PACE_CHAIN}\nCOMMIT\n")
+        return [Step(restore, what="pace", stdin=text) for text in texts]
+    bundle = ("ovs-ofctl", "-O", "OpenFlow14", "bundle", shape.host_bridge[host], "-")
+    texts = (f"flow add cookie={PACE_COOKIE:#x},table={PACE_TABLE},priority=1,actions=drop\n",
+             f"flow delete table={PACE_TABLE},cookie={PACE_COOKIE:#x}/-1\n")
+    return [Step(bundle, what="pace", stdin=text) for text in texts]
 
 
-def _pace(real: Realisation) -> list[float]:
-    """Seconds each PACE_STEPS took, PACE_ROUNDS rounds: how fast this machine does that work right now.
-    A calibration records the same, so the twin can tell a machine busy with other work from a wrong
-    model (:func:`labtwin.api.timing_basis`); the model never sees it. (Not the agents' state reads:
-    those grow with the group, and would cancel the very growth a calibration fits.)"""
-    inside = next(iter(real.pids))  # any namespace of the run
-    steps = [Step(real.exec_argv(inside, argv) if argv[0] == "ip" else argv, what="pace") for argv in PACE_STEPS]
-    took = []
-    for _ in range(PACE_ROUNDS):
-        for step in steps:
-            took.append(real.runner.run(step).duration)
-    return took
+def _pace(real: Realisation, shape) -> list[float]:
+    """Seconds each round of :func:`_pace_steps` took, PACE_ROUNDS rounds: how fast this machine does the
+    apply's kind of work right now. A calibration records the same, so the twin can tell a machine busy
+    with other work from a wrong model (:func:`labtwin.api.timing_basis`); the model never sees it. (Not
+    the agents' state reads: those grow with the group, and would cancel the very growth a calibration
+    fits.) Made and removed between joins, never inside one join's before/after reads."""
+    steps = _pace_steps(real, shape)
+    return [sum(real.runner.run(step).duration for step in steps) for _ in range(PACE_ROUNDS)]
 
 
 def _start_agents(agents: dict, work) -> tuple[dict, list]:
