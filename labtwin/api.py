@@ -44,7 +44,9 @@ def _prepare(scenario: ScenarioLike, topology: Optional[Union[str, Path]], knobs
     return spec, design, cloud, path
 
 
-def simulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
+def simulate(
+    scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs
+) -> Run:
     """Run the model of *scenario*; knobs as keyword arguments (strings or values)."""
     spec, design, cloud, path = _prepare(scenario, topology, knobs)
     run = spec.simulate(cloud, design, seed, path)
@@ -53,7 +55,9 @@ def simulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional
     return run
 
 
-def emulate(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs) -> Run:
+def emulate(
+    scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs
+) -> Run:
     """Run the emulation of *scenario* on this machine (needs root and Open vSwitch)."""
     spec, design, cloud, path = _prepare(scenario, topology, knobs)
     if spec.emulate is None:
@@ -74,8 +78,15 @@ def machine_versions() -> dict[str, str]:
     return {"ovs": facts["ovs"], "iptables": facts["iptables_backend"], "machine": machine_key(facts)}
 
 
-def twin(scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None,
-         auto_calibrate: bool = True, progress=None, **knobs) -> tuple[TwinReport, Run, Run]:
+def twin(
+    scenario: ScenarioLike,
+    topology=None,
+    seed: int = 1,
+    out: Optional[Union[str, Path]] = None,
+    auto_calibrate: bool = True,
+    progress=None,
+    **knobs,
+) -> tuple[TwinReport, Run, Run]:
     """Run both backends on the same inputs and compare them.
 
     Wall-clock metrics are compared only against a calibration of this machine: where the scenario has
@@ -113,8 +124,9 @@ def refuse_unless_emulation_possible() -> None:
         raise EmulationUnavailable("cannot emulate on this machine: " + "; ".join(reasons) + " (see `labtwin doctor`)")
 
 
-def twin_basis(scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bool = False,
-               progress=None) -> TwinTiming:
+def twin_basis(
+    scenario: ScenarioLike, knobs: dict[str, Any], auto_calibrate: bool = False, progress=None
+) -> TwinTiming:
     """How a twin's model side is timed on this machine: the knobs that make it describe this machine
     (e.g. sg-fanout's calibration, made first when *auto_calibrate*), or why timing is not compared."""
     spec = _spec(scenario)

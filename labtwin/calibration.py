@@ -95,7 +95,9 @@ def find(scenario: str, facts: dict[str, str], machine_key: str) -> Optional[Pat
 def save(calibration: Calibration, path: Path) -> Path:
     """Write *calibration* (dated now if it has no date) to *path*; return the path."""
     if not calibration.date:
-        calibration = Calibration(**{**asdict(calibration), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        calibration = Calibration(
+            **{**asdict(calibration), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(calibration.to_json())

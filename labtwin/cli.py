@@ -102,7 +102,9 @@ def list_scenarios():
     """List scenarios and their knobs with defaults."""
     for scenario in SCENARIOS.values():
         backends = "model" + (", emulation" if scenario.emulate else "")
-        click.echo(f"{scenario.name}: {scenario.title} [{backends}; topology {scenario.default_topology or 'generated'}]")
+        click.echo(
+            f"{scenario.name}: {scenario.title} [{backends}; topology {scenario.default_topology or 'generated'}]"
+        )
         for knob in scenario.knobs:
             choices = f" ({' | '.join(map(str, knob.choices))})" if knob.choices else ""
             click.echo(f"    {knob.name}={knob.default}{choices}  {knob.help}")
@@ -167,8 +169,11 @@ emulate = _single_run("emulate", "emulating", "Run the emulation of SCENARIO on 
 
 @main.command()
 @run_options
-@click.option("--no-calibrate", is_flag=True,
-              help="never calibrate this machine first: without a calibration, timing is not compared")
+@click.option(
+    "--no-calibrate",
+    is_flag=True,
+    help="never calibrate this machine first: without a calibration, timing is not compared",
+)
 @friendly_errors
 def twin(scenario, topology, sets, seed, out, as_json, no_calibrate):
     """Run model and emulation of SCENARIO and compare them; exit 1 on disagreement.
@@ -180,8 +185,9 @@ def twin(scenario, topology, sets, seed, out, as_json, no_calibrate):
 
     progress = CalibrationProgress(scenario)
     try:
-        report, model, emulation = api.twin(scenario, topology, seed, out, auto_calibrate=not no_calibrate,
-                                            progress=progress, **parse_sets(sets))
+        report, model, emulation = api.twin(
+            scenario, topology, seed, out, auto_calibrate=not no_calibrate, progress=progress, **parse_sets(sets)
+        )
     finally:
         progress.stop()
     if as_json:
@@ -209,8 +215,10 @@ class CalibrationProgress:
         if self.bar is None:
             from rich.progress import Progress
 
-            err.print(f"twin {self.scenario}: no calibration of this machine yet; calibrating it once ({total} "
-                      f"emulation runs, kept in ~/.cache/labtwin; `labtwin calibrate {self.scenario}` redoes it)")
+            err.print(
+                f"twin {self.scenario}: no calibration of this machine yet; calibrating it once ({total} "
+                f"emulation runs, kept in ~/.cache/labtwin; `labtwin calibrate {self.scenario}` redoes it)"
+            )
             self.bar = Progress(console=err, transient=True)
             self.bar.start()
             self.task = self.bar.add_task("calibrating", total=total)
@@ -225,7 +233,9 @@ class CalibrationProgress:
 @click.argument("scenario")
 @click.option("--topology", type=click.Path(path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="fixed knob (repeatable)")
-@click.option("--vary", multiple=True, metavar="KEY=V1,V2,...", help="knob values to sweep (repeatable: the product is run)")
+@click.option(
+    "--vary", multiple=True, metavar="KEY=V1,V2,...", help="knob values to sweep (repeatable: the product is run)"
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), help="CSV file for the table")
 @friendly_errors
@@ -252,8 +262,11 @@ def sweep(scenario, topology, sets, vary, seed, out):
 
 @main.command()
 @click.argument("scenario")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="calibration JSON to write (default: this machine's calibration in ~/.cache/labtwin, which twins use)")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="calibration JSON to write (default: this machine's calibration in ~/.cache/labtwin, which twins use)",
+)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @click.option("--seed", type=int, default=1, show_default=True)
 @friendly_errors
@@ -266,13 +279,19 @@ def calibrate(scenario, out, sets, seed):
     spec = get_scenario(scenario)
     fit = spec.extra.get("calibrate")
     if fit is None:
-        raise ScenarioError(f"scenario {scenario} has no calibration (scenarios with one: "
-                            f"{', '.join(s.name for s in SCENARIOS.values() if 'calibrate' in s.extra) or 'none yet'})")
+        raise ScenarioError(
+            f"scenario {scenario} has no calibration (scenarios with one: "
+            f"{', '.join(s.name for s in SCENARIOS.values() if 'calibrate' in s.extra) or 'none yet'})"
+        )
     api.refuse_unless_emulation_possible()
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"calibrating {scenario}", total=None)
-        result = fit(out=out, seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                     **parse_sets(sets))
+        result = fit(
+            out=out,
+            seed=seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **parse_sets(sets),
+        )
     click.echo(result if isinstance(result, str) else to_json(result, indent=2))
 
 
@@ -282,7 +301,7 @@ def calibrate(scenario, out, sets, seed):
 @main.command()
 @click.option("--fix", is_flag=True, help="start Open vSwitch if it is installed but not running")
 def doctor(fix):
-    """Check everything emulation needs (programs with their Debian packages, root, OVS); exit 1 if anything is missing."""
+    """Check everything emulation needs (programs with their Debian packages, root, OVS); exit 1 if one is missing."""
     from .emulation.doctor import checks, start_ovs
 
     if fix:

@@ -36,16 +36,27 @@ DEFAULT_SEED = 1
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labtwin", "labtwin design checks")
-    group.addoption("--labtwin-topologies", metavar="DIR", default=None,
-                    help="directory of topologies: scenario defaults and bare topology names (sets $LABTWIN_TOPOLOGIES)")
-    group.addoption("--labtwin-seed", metavar="N", type=int, default=None,
-                    help=f"seed for runs whose check gives none (default {DEFAULT_SEED})")
+    group.addoption(
+        "--labtwin-topologies",
+        metavar="DIR",
+        default=None,
+        help="directory of topologies: scenario defaults and bare topology names (sets $LABTWIN_TOPOLOGIES)",
+    )
+    group.addoption(
+        "--labtwin-seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help=f"seed for runs whose check gives none (default {DEFAULT_SEED})",
+    )
     parser.addini("labtwin_topologies", "default for --labtwin-topologies", default=None)
     parser.addini("labtwin_seed", "default for --labtwin-seed", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "emulation: needs root, Mininet and Open vSwitch (skipped with the reason elsewhere)")
+    config.addinivalue_line(
+        "markers", "emulation: needs root, Mininet and Open vSwitch (skipped with the reason elsewhere)"
+    )
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     session = LabtwinSession.from_config(config)
     config.stash[SESSION] = session

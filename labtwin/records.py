@@ -90,11 +90,22 @@ class Recorder:
     def event(self, t: float, kind: str, host: str = "", subject: str = "", **detail) -> None:
         self.records.append(Event(t, kind, host, subject, detail))
 
-    def operation(self, op: str, host: str, start: float, duration: float, count: int = 1, subject: str = "", **detail) -> None:
+    def operation(
+        self, op: str, host: str, start: float, duration: float, count: int = 1, subject: str = "", **detail
+    ) -> None:
         self.records.append(Operation(op, host, start, duration, count, subject, detail))
 
-    def probe(self, src: str, dst: str, protocol: str, port: Optional[int], verdict: Verdict, t: float = 0.0,
-              latency_s: Optional[float] = None, **detail) -> None:
+    def probe(
+        self,
+        src: str,
+        dst: str,
+        protocol: str,
+        port: Optional[int],
+        verdict: Verdict,
+        t: float = 0.0,
+        latency_s: Optional[float] = None,
+        **detail,
+    ) -> None:
         self.records.append(Probe(src, dst, protocol, port, verdict, t, latency_s, detail))
 
     def metric(self, name: str, value, unit: str = "", host: str = "") -> None:
@@ -176,13 +187,20 @@ class Run:
         head = json.loads((src / "summary.json").read_text())
         records = [parse_record(line) for line in (src / "records.jsonl").read_text().splitlines() if line.strip()]
         return cls(
-            scenario=head["scenario"], backend=head["backend"], design=head["design"], seed=head["seed"],
-            topology=head.get("topology", ""), summary=head["summary"], records=records,
+            scenario=head["scenario"],
+            backend=head["backend"],
+            design=head["design"],
+            seed=head["seed"],
+            topology=head.get("topology", ""),
+            summary=head["summary"],
+            records=records,
             versions=head.get("versions") or {"labtwin": None},
         )
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items() if not isinstance(v, (dict, list)))
+        rows = "".join(
+            f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self.summary.items() if not isinstance(v, (dict, list))
+        )
         return (
             f"<b>{self.scenario}</b> ({self.backend}, seed {self.seed}) "
             f"<code>{', '.join(f'{k}={v}' for k, v in self.design.items())}</code><table>{rows}</table>"

@@ -26,11 +26,19 @@ import pandas as pd
 from .records import Run
 
 __all__ = [
-    "RunMismatch", "load_trace", "describe_run",
-    "assert_reachable", "assert_blocked",
-    "assert_path_crosses", "assert_path_avoids", "assert_only_classes_cross_network_node",
-    "assert_updates_at_most", "assert_ready_within",
-    "assert_allocations_succeed", "assert_no_bridge_collisions", "assert_interface_names_fit",
+    "RunMismatch",
+    "load_trace",
+    "describe_run",
+    "assert_reachable",
+    "assert_blocked",
+    "assert_path_crosses",
+    "assert_path_avoids",
+    "assert_only_classes_cross_network_node",
+    "assert_updates_at_most",
+    "assert_ready_within",
+    "assert_allocations_succeed",
+    "assert_no_bridge_collisions",
+    "assert_interface_names_fit",
     "assert_twin_agrees",
 ]
 
@@ -76,12 +84,15 @@ def _summary(run: Run, scenarios: Iterable[str], *keys: str) -> dict:
     """The run's summary, after checking it comes from one of *scenarios* and has *keys*."""
     scenarios = tuple(scenarios)
     if run.scenario not in scenarios:
-        raise RunMismatch(f"this check reads a {' or '.join(scenarios)} run's summary; "
-                          f"got a {run.scenario} run ({describe_run(run)})")
+        raise RunMismatch(
+            f"this check reads a {' or '.join(scenarios)} run's summary; got a {run.scenario} run ({describe_run(run)})"
+        )
     missing = [k for k in keys if k not in run.summary]
     if missing:
-        raise RunMismatch(f"the {run.scenario} {run.backend} run's summary has no {', '.join(missing)} "
-                          f"(it has: {', '.join(sorted(run.summary))})")
+        raise RunMismatch(
+            f"the {run.scenario} {run.backend} run's summary has no {', '.join(missing)} "
+            f"(it has: {', '.join(sorted(run.summary))})"
+        )
     return run.summary
 
 
@@ -107,8 +118,11 @@ def _probe(run: Run, src: str, dst: str, flow: str) -> pd.Series:
         ports = sorted(set(probes["src"]) | set(probes["dst"]))
         raise RunMismatch(
             f"the {run.scenario} {run.backend} run never probed {src} -> {dst} on {flow}; "
-            + (f"flows probed for that pair: {', '.join(asked)}" if asked
-               else f"ports probed: {', '.join(ports) or 'none'}")
+            + (
+                f"flows probed for that pair: {', '.join(asked)}"
+                if asked
+                else f"ports probed: {', '.join(ports) or 'none'}"
+            )
         )
     return hit.iloc[-1]
 
@@ -129,16 +143,20 @@ def assert_reachable(run: Run, src: str, dst: str, flow: str = "icmp") -> None:
     """Port *src* reaches port *dst* on *flow* (``icmp``, ``tcp:22``, ``udp:53``)."""
     probe = _probe(run, src, dst, flow)
     if probe["verdict"] != "allowed":
-        raise _fail(f"{src} cannot reach {dst} on {flow}: the probe was {probe['verdict']}", run,
-                    *_probe_details(probe))
+        raise _fail(
+            f"{src} cannot reach {dst} on {flow}: the probe was {probe['verdict']}", run, *_probe_details(probe)
+        )
 
 
 def assert_blocked(run: Run, src: str, dst: str, flow: str = "icmp") -> None:
     """Port *src* does not reach port *dst* on *flow*."""
     probe = _probe(run, src, dst, flow)
     if probe["verdict"] != "blocked":
-        raise _fail(f"{src} reaches {dst} on {flow}, expected it blocked: the probe was {probe['verdict']}", run,
-                    *_probe_details(probe))
+        raise _fail(
+            f"{src} reaches {dst} on {flow}, expected it blocked: the probe was {probe['verdict']}",
+            run,
+            *_probe_details(probe),
+        )
 
 
 # --- packet paths (dvr) -----------------------------------------------------------------
@@ -153,8 +171,9 @@ def _path(run: Run, traffic_class: str) -> dict:
     for path in paths:
         if path.get("class") == traffic_class:
             return path
-    raise RunMismatch(f"the dvr run has no traffic class {traffic_class!r}; "
-                      f"classes: {', '.join(p.get('class', '?') for p in paths)}")
+    raise RunMismatch(
+        f"the dvr run has no traffic class {traffic_class!r}; classes: {', '.join(p.get('class', '?') for p in paths)}"
+    )
 
 
 @lru_cache(maxsize=32)
@@ -200,9 +219,12 @@ def assert_path_crosses(run: Run, traffic_class: str, node: str) -> None:
     """The path of *traffic_class* goes through *node* (host role, host, namespace or device)."""
     path = _path(run, traffic_class)
     if not _hops_at(run, path, node):
-        raise _fail(f"{traffic_class} does not cross {_node_label(run, node)}", run,
-                    f"path {path.get('src', '?')} -> {path.get('dst', '?')}: {_hops(path.get('hops', []))}",
-                    f"nat: {path.get('nat')}, reachable: {path.get('reachable')}")
+        raise _fail(
+            f"{traffic_class} does not cross {_node_label(run, node)}",
+            run,
+            f"path {path.get('src', '?')} -> {path.get('dst', '?')}: {_hops(path.get('hops', []))}",
+            f"nat: {path.get('nat')}, reachable: {path.get('reachable')}",
+        )
 
 
 def assert_path_avoids(run: Run, traffic_class: str, node: str) -> None:
@@ -210,9 +232,12 @@ def assert_path_avoids(run: Run, traffic_class: str, node: str) -> None:
     path = _path(run, traffic_class)
     at = _hops_at(run, path, node)
     if at:
-        raise _fail(f"{traffic_class} crosses {_node_label(run, node)} at {', '.join(at)}", run,
-                    f"path {path.get('src', '?')} -> {path.get('dst', '?')}: {_hops(path.get('hops', []))}",
-                    f"nat: {path.get('nat')}, reachable: {path.get('reachable')}")
+        raise _fail(
+            f"{traffic_class} crosses {_node_label(run, node)} at {', '.join(at)}",
+            run,
+            f"path {path.get('src', '?')} -> {path.get('dst', '?')}: {_hops(path.get('hops', []))}",
+            f"nat: {path.get('nat')}, reachable: {path.get('reachable')}",
+        )
 
 
 def assert_only_classes_cross_network_node(run: Run, classes: Iterable[str]) -> None:
@@ -222,14 +247,17 @@ def assert_only_classes_cross_network_node(run: Run, classes: Iterable[str]) -> 
     known = {p.get("class") for p in paths}
     unknown = allowed - known
     if unknown:
-        raise RunMismatch(f"no traffic class {', '.join(sorted(unknown))} in the dvr run; classes: {', '.join(sorted(known))}")
+        raise RunMismatch(
+            f"no traffic class {', '.join(sorted(unknown))} in the dvr run; classes: {', '.join(sorted(known))}"
+        )
     crossing = [p for p in paths if p.get("via_network_node")]
     extra = [p for p in crossing if p.get("class") not in allowed]
     if extra:
         share = run.summary.get("network_node_share")
         raise _fail(
             f"{len(extra)} traffic class(es) beyond {', '.join(sorted(allowed)) or 'none'} cross the network node: "
-            f"{', '.join(p['class'] for p in extra)}", run,
+            f"{', '.join(p['class'] for p in extra)}",
+            run,
             *(f"{p['class']} ({p.get('src', '?')} -> {p.get('dst', '?')}): {_hops(p.get('hops', []))}" for p in extra),
             f"classes crossing it: {', '.join(p['class'] for p in crossing)}",
             f"network node share of the traffic: {share}" if share is not None else "",
@@ -247,8 +275,11 @@ def _workload(run: Run) -> str:
 
 def _fanout_context(run: Run) -> str:
     s = run.summary
-    parts = [f"{k} {s[k]}" for k in ("updates_total", "refreshes_total", "rules_written", "port_ready_s", "port_ready_p95_s")
-             if k in s]
+    parts = [
+        f"{k} {s[k]}"
+        for k in ("updates_total", "refreshes_total", "rules_written", "port_ready_s", "port_ready_p95_s")
+        if k in s
+    ]
     return "; ".join(parts)
 
 
@@ -256,8 +287,11 @@ def assert_updates_at_most(run: Run, n: int) -> None:
     """Data-plane writes (port filters rewritten + group sets/tables written) are at most *n*."""
     updates = _summary(run, ("sg-fanout",), "updates_total")["updates_total"]
     if updates > n:
-        raise _fail(f"{_workload(run)} made {updates} data-plane updates, more than the {n} allowed", run,
-                    f"{_fanout_context(run)}")
+        raise _fail(
+            f"{_workload(run)} made {updates} data-plane updates, more than the {n} allowed",
+            run,
+            f"{_fanout_context(run)}",
+        )
 
 
 def assert_ready_within(run: Run, seconds: float, statistic: str = "median") -> None:
@@ -269,12 +303,19 @@ def assert_ready_within(run: Run, seconds: float, statistic: str = "median") -> 
     ready = _summary(run, ("sg-fanout",), key)[key]
     if ready is None or ready > seconds:
         when = "never" if ready is None else f"after {ready:.1f} s"
-        raise _fail(f"{_workload(run)}: the new port is ready {when} ({statistic}), not within {seconds} s", run,
-                    f"{_fanout_context(run)}", _busiest_host(run))
+        raise _fail(
+            f"{_workload(run)}: the new port is ready {when} ({statistic}), not within {seconds} s",
+            run,
+            f"{_fanout_context(run)}",
+            _busiest_host(run),
+        )
 
 
 def _busiest_host(run: Run) -> str:
-    busy = next((run.summary[k] for k in ("host_busy_s", "busy_s", "per_host_busy_s") if isinstance(run.summary.get(k), dict)), None)
+    busy = next(
+        (run.summary[k] for k in ("host_busy_s", "busy_s", "per_host_busy_s") if isinstance(run.summary.get(k), dict)),
+        None,
+    )
     if not busy:
         return ""
     host, seconds = max(busy.items(), key=lambda kv: kv[1] or 0)
@@ -291,15 +332,21 @@ def assert_allocations_succeed(run: Run, demand: Optional[int] = None) -> None:
     short = demand is not None and s["allocations_ok"] < demand
     if failed or short:
         requested = s.get("requests", s["allocations_ok"] + sum(failed.values()))
-        headline = (f"{sum(failed.values())} of {requested} port requests got no address"
-                    if failed else f"only {s['allocations_ok']} allocations for a demand of {demand}")
+        headline = (
+            f"{sum(failed.values())} of {requested} port requests got no address"
+            if failed
+            else f"only {s['allocations_ok']} allocations for a demand of {demand}"
+        )
         first = s.get("time_to_first_failure_s")
-        raise _fail(headline, run,
-                    f"allocated {s['allocations_ok']}; failed by reason: "
-                    + (", ".join(f"{r} {n}" for r, n in failed.items()) or "none"),
-                    f"first failure after {first / 86400:.1f} days" if isinstance(first, (int, float)) else "",
-                    f"segments: {s.get('segments_needed')} in use, at most {s.get('segments_per_host_max')} per host; "
-                    f"free addresses: {s.get('free_addresses')}")
+        raise _fail(
+            headline,
+            run,
+            f"allocated {s['allocations_ok']}; failed by reason: "
+            + (", ".join(f"{r} {n}" for r, n in failed.items()) or "none"),
+            f"first failure after {first / 86400:.1f} days" if isinstance(first, (int, float)) else "",
+            f"segments: {s.get('segments_needed')} in use, at most {s.get('segments_per_host_max')} per host; "
+            f"free addresses: {s.get('free_addresses')}",
+        )
 
 
 def assert_no_bridge_collisions(run: Run) -> None:
@@ -307,10 +354,16 @@ def assert_no_bridge_collisions(run: Run) -> None:
     s = _summary(run, ("multisegment",), "bridge_collisions")
     collisions = s["bridge_collisions"]
     if collisions:
-        raise _fail(f"{len(collisions)} bridge collision(s): two segments share one bridge/local VLAN on a host", run,
-                    *(f"host {c.get('host')}: {c.get('device')} carries segments {', '.join(c.get('segments', []))}"
-                      f" ({c.get('agent', '')} agent)" for c in collisions),
-                    f"l2 leaks: {s.get('l2_leaks')}" if "l2_leaks" in s else "")
+        raise _fail(
+            f"{len(collisions)} bridge collision(s): two segments share one bridge/local VLAN on a host",
+            run,
+            *(
+                f"host {c.get('host')}: {c.get('device')} carries segments {', '.join(c.get('segments', []))}"
+                f" ({c.get('agent', '')} agent)"
+                for c in collisions
+            ),
+            f"l2 leaks: {s.get('l2_leaks')}" if "l2_leaks" in s else "",
+        )
 
 
 def assert_interface_names_fit(run: Run, limit: int = 15) -> None:
@@ -331,8 +384,13 @@ def assert_twin_agrees(report) -> None:
     if report.agree:
         return
     bad = report.disagreements
-    lines = [f"{r.kind} {r.key}: model {r.model}, emulation {r.emulation} (tolerance {r.tolerance})"
-             for r in bad.itertuples(index=False)]
-    raise AssertionError("\n  ".join(
-        [f"twin {report.scenario}: model and emulation disagree on {len(bad)} of {len(report.rows)} comparisons"]
-        + lines))
+    lines = [
+        f"{r.kind} {r.key}: model {r.model}, emulation {r.emulation} (tolerance {r.tolerance})"
+        for r in bad.itertuples(index=False)
+    ]
+    raise AssertionError(
+        "\n  ".join(
+            [f"twin {report.scenario}: model and emulation disagree on {len(bad)} of {len(report.rows)} comparisons"]
+            + lines
+        )
+    )

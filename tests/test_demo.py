@@ -13,11 +13,13 @@ from labtwin.scenarios import Tolerance, get_scenario
 @pytest.fixture
 def fake_slides(monkeypatch):
     """Decks are tested in test_slides; here a stub writes a placeholder quickly."""
+
     def export(notebook, out_dir, execute=True):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         deck = Path(out_dir) / f"{Path(notebook).stem}.slides.html"
         deck.write_text("<html></html>")
         return deck
+
     monkeypatch.setattr(demo, "export_slides", export)
 
 
@@ -77,6 +79,10 @@ def test_emulation_runs_and_is_compared_when_possible(tmp_path, monkeypatch, fak
 
 def test_missing_notebook_fails_the_demo(tmp_path, monkeypatch):
     use_scenarios(monkeypatch, replace(get_scenario("reachability"), notebook="no-such.ipynb"))
-    monkeypatch.setattr(demo, "export_decks", lambda notebooks, out, say: ([], [f"slides {n.name} failed" for n in notebooks if not n.exists()]))
+    monkeypatch.setattr(
+        demo,
+        "export_decks",
+        lambda notebooks, out, say: ([], [f"slides {n.name} failed" for n in notebooks if not n.exists()]),
+    )
     with pytest.raises(demo.DemoError, match="no-such.ipynb"):
         demo.run_demo(tmp_path, progress=lambda line: None)

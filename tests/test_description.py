@@ -75,21 +75,57 @@ def test_slash22_pool_holds_1021():
     [
         ("name: t", "name: t\ncolour: red", "t.yaml:2: colour: unknown field"),
         ("{name: c1, role: compute,", "{name: c1, role: hypervisor,", "t.yaml:4: hosts[0].role: Input should be"),
-        ("segmentation_id: 100", "segmentation_id: 5000", "t.yaml:8: segments[0].segmentation_id: a VLAN id must be in 1..4094"),
+        (
+            "segmentation_id: 100",
+            "segmentation_id: 5000",
+            "t.yaml:8: segments[0].segmentation_id: a VLAN id must be in 1..4094",
+        ),
         ("segmentation_id: 100", "segmentation_id: ten", "t.yaml:8: segments[0].segmentation_id:"),
-        ("{name: p1, network_id: n1,", "{name: p1, network_id: n9,", "t.yaml:15: ports[0].network_id: unknown network 'n9'"),
-        ("remote_group_id: default", "remote_group_id: ghost", "t.yaml:13: security_groups[0].rules[0].remote_group_id: unknown security group 'ghost'"),
-        ("{name: sub1, network_id: n1,", "{name: sub1, network_id: n1, segment_id: s9,", "t.yaml:10: subnets[0].segment_id: unknown segment 's9'"),
-        ("cidr: 10.0.0.0/24}", "cidr: 10.0.0.0/24, gateway_ip: 10.9.0.1}", "t.yaml:10: subnets[0].gateway_ip: 10.9.0.1 is not a host address of 10.0.0.0/24"),
+        (
+            "{name: p1, network_id: n1,",
+            "{name: p1, network_id: n9,",
+            "t.yaml:15: ports[0].network_id: unknown network 'n9'",
+        ),
+        (
+            "remote_group_id: default",
+            "remote_group_id: ghost",
+            "t.yaml:13: security_groups[0].rules[0].remote_group_id: unknown security group 'ghost'",
+        ),
+        (
+            "{name: sub1, network_id: n1,",
+            "{name: sub1, network_id: n1, segment_id: s9,",
+            "t.yaml:10: subnets[0].segment_id: unknown segment 's9'",
+        ),
+        (
+            "cidr: 10.0.0.0/24}",
+            "cidr: 10.0.0.0/24, gateway_ip: 10.9.0.1}",
+            "t.yaml:10: subnets[0].gateway_ip: 10.9.0.1 is not a host address of 10.0.0.0/24",
+        ),
         ("cidr: 10.0.0.0/24}", "cidr: 10.0.0.1/24}", "t.yaml:10: subnets[0].cidr:"),
         ("{name: c1,", "{name: 'c1; rm -rf /',", "t.yaml:4: hosts[0].name: 'c1; rm -rf /' is not a safe name"),
         ("{name: c1,", "{name: compute-host-number-1,", "t.yaml:4: hosts[0].name:"),
-        ("physnet1: br-vlan}", "physnet7: br-vlan}", "t.yaml:4: hosts[0].bridge_mappings.physnet7: unknown physnet 'physnet7'"),
+        (
+            "physnet1: br-vlan}",
+            "physnet7: br-vlan}",
+            "t.yaml:4: hosts[0].bridge_mappings.physnet7: unknown physnet 'physnet7'",
+        ),
         ("  - {name: n1}", "  - {name: n1}\n  - {name: n1}", "t.yaml:7: networks[1].name: duplicate name 'n1'"),
-        ("  - {name: p1, network_id: n1, binding:host_id: c1}", "  - {name: p1, network_id: n1}\n  - {name: p1, network_id: n1}", "t.yaml:16: ports[1].name: duplicate name 'p1'"),
+        (
+            "  - {name: p1, network_id: n1, binding:host_id: c1}",
+            "  - {name: p1, network_id: n1}\n  - {name: p1, network_id: n1}",
+            "t.yaml:16: ports[1].name: duplicate name 'p1'",
+        ),
         ("name: t", "name: t\nname: u", "t.yaml:2: name: key given twice"),
-        ("binding:host_id: c1}", "binding:host_id: c1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.1}]}", "t.yaml:15: ports[0].fixed_ips[0].ip_address: 10.0.0.1 is already allocated to the gateway"),
-        ("binding:host_id: c1}", "binding:host_id: c1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.1.5}]}", "t.yaml:15: ports[0].fixed_ips[0].ip_address: 10.0.1.5 is not a host address of 10.0.0.0/24"),
+        (
+            "binding:host_id: c1}",
+            "binding:host_id: c1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.1}]}",
+            "t.yaml:15: ports[0].fixed_ips[0].ip_address: 10.0.0.1 is already allocated to the gateway",
+        ),
+        (
+            "binding:host_id: c1}",
+            "binding:host_id: c1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.1.5}]}",
+            "t.yaml:15: ports[0].fixed_ips[0].ip_address: 10.0.1.5 is not a host address of 10.0.0.0/24",
+        ),
         ("binding:host_id: c1}", "binding:host_id: c9}", "t.yaml:15: ports[0].binding:host_id: unknown host 'c9'"),
         ("hosts:", "hosts: [\n", "t.yaml:"),
     ],
@@ -100,8 +136,10 @@ def test_problem_is_located(old, new, expected):
 
 
 def test_overlapping_cidrs_on_one_network():
-    text = BASE.replace("  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
-                        "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}\n  - {name: sub2, network_id: n1, cidr: 10.0.0.128/25}")
+    text = BASE.replace(
+        "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
+        "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}\n  - {name: sub2, network_id: n1, cidr: 10.0.0.128/25}",
+    )
     assert any("subnets[1].cidr: 10.0.0.128/25 overlaps 10.0.0.0/24" in p for p in problems_of(text))
 
 
@@ -111,8 +149,10 @@ def test_ip_allocated_twice():
         "  - {name: p1, network_id: n1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.9}]}\n"
         "  - {name: p2, network_id: n1, fixed_ips: [{subnet_id: sub1, ip_address: 10.0.0.9}]}",
     )
-    assert any(p.startswith("t.yaml:16: ports[1].fixed_ips[0].ip_address: 10.0.0.9 is already allocated to port 'p1'")
-               for p in problems_of(text))
+    assert any(
+        p.startswith("t.yaml:16: ports[1].fixed_ips[0].ip_address: 10.0.0.9 is already allocated to port 'p1'")
+        for p in problems_of(text)
+    )
 
 
 def test_routed_network_host_on_two_segments_gets_neutrons_409():
@@ -126,12 +166,16 @@ def test_routed_network_host_on_two_segments_gets_neutrons_409():
         "  - {name: sub2, network_id: n1, segment_id: s2, cidr: 10.0.1.0/24}",
     )
     found = problems_of(text)
-    assert any("ports[0].fixed_ips: host 'c1' reaches segments ['s1', 's2']" in p and "HostConnectedToMultipleSegments" in p
-               for p in found), found
+    assert any(
+        "ports[0].fixed_ips: host 'c1' reaches segments ['s1', 's2']" in p and "HostConnectedToMultipleSegments" in p
+        for p in found
+    ), found
 
 
 def test_all_problems_of_a_file_are_reported_together():
-    text = BASE.replace("network_id: n1, binding", "network_id: n9, binding").replace("remote_group_id: default", "remote_group_id: ghost")
+    text = BASE.replace("network_id: n1, binding", "network_id: n9, binding").replace(
+        "remote_group_id: default", "remote_group_id: ghost"
+    )
     assert len(problems_of(text)) == 2
 
 

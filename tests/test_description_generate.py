@@ -20,8 +20,9 @@ def test_racks_get_their_own_physnet_segment_and_subnet():
     assert len(cloud.ports) == 12
     ips = [p.ips[0] for p in cloud.ports]
     assert len(set(ips)) == 12
-    assert all(ip in ipaddress.ip_network(str(cloud.subnet[p.fixed_ips[0].subnet_id].cidr))
-               for p, ip in zip(cloud.ports, ips))
+    assert all(
+        ip in ipaddress.ip_network(str(cloud.subnet[p.fixed_ips[0].subnet_id].cidr)) for p, ip in zip(cloud.ports, ips)
+    )
 
 
 def test_no_vms_unless_asked():

@@ -11,9 +11,7 @@ import labtwin
 # Modules whose import has side effects or needs a running kernel: none of them carry examples.
 SKIP = {"labtwin.emulation.probe_agent", "labtwin.pytest_plugin"}
 
-MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(labtwin.__path__, "labtwin.") if m.name not in SKIP
-)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(labtwin.__path__, "labtwin.") if m.name not in SKIP)
 
 
 @pytest.mark.parametrize("name", MODULES)

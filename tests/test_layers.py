@@ -51,8 +51,9 @@ def breaking(pattern: str, forbidden, allowed=lambda module, path: False) -> dic
     """Per file matching *pattern*: the imports that match a *forbidden* glob (unless *allowed*)."""
     out = {}
     for path in files(pattern):
-        bad = sorted(m for m in imports(path) if any(fnmatch.fnmatch(m, f) for f in forbidden(path))
-                     and not allowed(m, path))
+        bad = sorted(
+            m for m in imports(path) if any(fnmatch.fnmatch(m, f) for f in forbidden(path)) and not allowed(m, path)
+        )
         if bad:
             out[str(path.relative_to(PACKAGE))] = bad
     return out
@@ -63,13 +64,20 @@ def scenario_of(path: Path) -> str:
 
 
 ANY_SCENARIO = ["labtwin.scenarios.*"]
-ENGINES_ABOVE = ["labtwin.api", "labtwin.api.*", "labtwin.cli", "labtwin.report*", "labtwin.pytest_plugin",
-                 "labtwin.testing"]
+ENGINES_ABOVE = [
+    "labtwin.api",
+    "labtwin.api.*",
+    "labtwin.cli",
+    "labtwin.report*",
+    "labtwin.pytest_plugin",
+    "labtwin.testing",
+]
 
 
 def test_description_imports_nothing_above_it():
-    assert not breaking("description/*", lambda p: ANY_SCENARIO + ENGINES_ABOVE + ["labtwin.emulation*",
-                                                                                  "labtwin.twin*"])
+    assert not breaking(
+        "description/*", lambda p: ANY_SCENARIO + ENGINES_ABOVE + ["labtwin.emulation*", "labtwin.twin*"]
+    )
 
 
 @pytest.mark.parametrize("engine", ["emulation/*", "twin/*", "records.py", "calibration.py"])
@@ -78,28 +86,40 @@ def test_engines_import_no_scenario(engine):
 
 
 def test_a_scenario_model_never_touches_an_emulation():
-    assert not breaking("scenarios/*/model/*", lambda p: [f"labtwin.scenarios.{scenario_of(p)}.emulation*",
-                                                          "labtwin.emulation*", *ENGINES_ABOVE])
+    assert not breaking(
+        "scenarios/*/model/*",
+        lambda p: [f"labtwin.scenarios.{scenario_of(p)}.emulation*", "labtwin.emulation*", *ENGINES_ABOVE],
+    )
 
 
 def test_a_scenario_emulation_never_imports_its_model():
-    assert not breaking("scenarios/*/emulation/*", lambda p: [f"labtwin.scenarios.{scenario_of(p)}.model*",
-                                                              *ENGINES_ABOVE])
+    assert not breaking(
+        "scenarios/*/emulation/*", lambda p: [f"labtwin.scenarios.{scenario_of(p)}.model*", *ENGINES_ABOVE]
+    )
 
 
 def test_no_scenario_imports_another():
     def others(path):
-        return [f"labtwin.scenarios.{s}" for s in SCENARIOS if s != scenario_of(path)] + \
-               [f"labtwin.scenarios.{s}.*" for s in SCENARIOS if s != scenario_of(path)]
+        return [f"labtwin.scenarios.{s}" for s in SCENARIOS if s != scenario_of(path)] + [
+            f"labtwin.scenarios.{s}.*" for s in SCENARIOS if s != scenario_of(path)
+        ]
+
     assert not breaking("scenarios/*/*", others)
 
 
 @pytest.mark.parametrize("layer", ["twin/*", "report/*"])
 def test_twin_and_report_import_only_records_and_api(layer):
     own = "labtwin." + layer.split("/")[0]
-    assert not breaking(layer, lambda p: ["labtwin.*"],
-                        allowed=lambda m, p: m in ("labtwin.records", "labtwin.api") or m.startswith(own)
-                        or m.startswith("labtwin.records.") or m.startswith("labtwin.api."))
+    assert not breaking(
+        layer,
+        lambda p: ["labtwin.*"],
+        allowed=lambda m, p: (
+            m in ("labtwin.records", "labtwin.api")
+            or m.startswith(own)
+            or m.startswith("labtwin.records.")
+            or m.startswith("labtwin.api.")
+        ),
+    )
 
 
 def test_the_checker_sees_relative_imports_and_can_fail(tmp_path):

@@ -12,8 +12,34 @@ LOCATED = re.compile(r"^(?P<path>.+\.yaml):(?P<line>\d+): (?P<field>\S+): (?P<ms
 
 junk = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["", "-1", "99999", "null", "[]", "{}", "[1, 2]", "'a;b'", "&a x", "*a", "!!python/object:os.system", "10.0.0.0/33",
-                     "fe80::/10", "true", "1e9", "{name: x}", ":", "- -", "\t", "'", "\"", "%TAG", "...", "---"]),
+    st.sampled_from(
+        [
+            "",
+            "-1",
+            "99999",
+            "null",
+            "[]",
+            "{}",
+            "[1, 2]",
+            "'a;b'",
+            "&a x",
+            "*a",
+            "!!python/object:os.system",
+            "10.0.0.0/33",
+            "fe80::/10",
+            "true",
+            "1e9",
+            "{name: x}",
+            ":",
+            "- -",
+            "\t",
+            "'",
+            '"',
+            "%TAG",
+            "...",
+            "---",
+        ]
+    ),
 )
 
 

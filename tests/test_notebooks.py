@@ -34,7 +34,10 @@ def test_kernel_is_this_environment(tmp_path):
     from nbformat.v4 import new_code_cell, new_notebook
 
     path = tmp_path / "which.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("import sys, labtwin\nprint(sys.prefix)\nprint(labtwin.__file__)")]), path)
+    nbformat.write(
+        new_notebook(cells=[new_code_cell("import sys, labtwin\nprint(sys.prefix)\nprint(labtwin.__file__)")]), path
+    )
     out = execute_notebook(path).cells[0].outputs[0]["text"].split()
     import labtwin
+
     assert out == [sys.prefix, labtwin.__file__]

@@ -16,7 +16,7 @@ TOPOLOGIES = Path(__file__).resolve().parents[1] / "topologies"
 # Other installed plugins are re-imported by every in-process run; they play no part here.
 QUIET = ("-p", "no:hypothesispytest", "-p", "no:anyio")
 
-CHECKS = '''
+CHECKS = """
 from labtwin.testing import assert_blocked, assert_reachable
 
 def test_default_group_members_reach_each_other(simulate):
@@ -24,7 +24,7 @@ def test_default_group_members_reach_each_other(simulate):
 
 def test_ssh_only_port_can_send(simulate):
     assert_reachable(simulate("reachability"), "vm-c", "vm-a", "tcp:22")
-'''
+"""
 
 
 @pytest.fixture
@@ -44,11 +44,13 @@ def test_passing_and_failing_design_checks_explain_themselves(pytester):
     pytester.makepyfile(test_design=CHECKS)
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*AssertionError: vm-c cannot reach vm-a on tcp:22: the probe was blocked",
-        "*reason: egress of vm-c allows no tcp:22 to vm-a",
-        "*run: reachability model run, seed 1, topology *minimal.yaml; design: probes=icmp,tcp:22",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: vm-c cannot reach vm-a on tcp:22: the probe was blocked",
+            "*reason: egress of vm-c allows no tcp:22 to vm-a",
+            "*run: reachability model run, seed 1, topology *minimal.yaml; design: probes=icmp,tcp:22",
+        ]
+    )
 
 
 def test_two_checks_on_one_design_run_the_model_once(pytester, model_runs):
@@ -60,23 +62,27 @@ def test_two_checks_on_one_design_run_the_model_once(pytester, model_runs):
 
 
 def test_another_design_or_seed_is_another_run(pytester, model_runs):
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 def test_knobs(simulate):
     a = simulate("sg-fanout", members=30)
     assert simulate("sg-fanout", members="30") is a      # same design, parsed
     assert simulate("sg-fanout", members=31) is not a
     assert simulate("sg-fanout", members=30, seed=2) is not a
-''')
+"""
+    )
     pytester.runpytest(*QUIET).assert_outcomes(passed=1)
     assert len(model_runs) == 3
 
 
 def test_seed_option_sets_the_default_seed(pytester):
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 def test_seed(simulate):
     assert simulate("reachability").seed == 7
     assert simulate("reachability", seed=3).seed == 3
-''')
+"""
+    )
     pytester.runpytest(*QUIET, "--labtwin-seed", "7").assert_outcomes(passed=1)
     pytester.runpytest(*QUIET).assert_outcomes(failed=1)
 
@@ -85,11 +91,13 @@ def test_topologies_option_finds_default_and_bare_topologies(pytester, model_run
     mine = pytester.mkdir("mine")
     shutil.copy(TOPOLOGIES / "minimal.yaml", mine / "minimal.yaml")
     shutil.copy(TOPOLOGIES / "minimal.yaml", mine / "copy.yaml")
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 def test_topology(simulate):
     assert simulate("reachability").topology.endswith("mine/minimal.yaml")
     assert simulate("reachability", topology="copy.yaml").topology.endswith("mine/copy.yaml")
-''')
+"""
+    )
     pytester.runpytest(*QUIET, "--labtwin-topologies", "mine").assert_outcomes(passed=1)
     assert len(model_runs) == 2
 
@@ -97,7 +105,8 @@ def test_topology(simulate):
 def test_an_edited_topology_is_run_again(pytester, model_runs):
     topology = pytester.path / "cloud.yaml"
     topology.write_text((TOPOLOGIES / "minimal.yaml").read_text())
-    pytester.makepyfile(test_design=f'''
+    pytester.makepyfile(
+        test_design=f"""
 from pathlib import Path
 
 def test_edit(simulate):
@@ -105,14 +114,16 @@ def test_edit(simulate):
     assert simulate("reachability", topology="cloud.yaml") is first
     Path({str(topology)!r}).write_text(Path({str(topology)!r}).read_text() + "\\n# edited\\n")
     assert simulate("reachability", topology="cloud.yaml") is not first
-''')
+"""
+    )
     pytester.runpytest(*QUIET).assert_outcomes(passed=1)
     assert len(model_runs) == 2
 
 
 def test_emulation_is_skipped_with_the_reason_where_impossible(pytester, monkeypatch):
     monkeypatch.setattr(labtwin.pytest_plugin, "emulation_possible", lambda: (False, ["not root", "no ovs-vswitchd"]))
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 import pytest
 
 def test_emulate_fixture(emulate):
@@ -128,7 +139,8 @@ def test_marked():
 @pytest.mark.slow
 def test_slow_runs(simulate):
     assert simulate("reachability").backend == "model"
-''')
+"""
+    )
     result = pytester.runpytest(*QUIET, "-rs", "--strict-markers")
     result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["SKIPPED*emulation not possible here: not root; no ovs-vswitchd"])
@@ -136,10 +148,12 @@ def test_slow_runs(simulate):
 
 def test_emulation_errors_fail_where_emulation_is_possible(pytester, monkeypatch):
     monkeypatch.setattr(labtwin.pytest_plugin, "emulation_possible", lambda: (True, []))
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 def test_emulate_fixture(emulate):
     emulate("dvr")   # no emulation for this scenario yet, or a real failure: either way not a skip
-''')
+"""
+    )
     monkeypatch.setattr(labtwin.api, "emulate", _broken_emulation)
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(failed=1)
@@ -158,14 +172,16 @@ def test_markers_are_registered_for_any_project(pytester):
 def test_recorded_trace_loads_without_running_anything(pytester, model_runs, tmp_path):
     simulate("reachability", seed=4, out=pytester.path / "traces" / "reachability" / "run-1")
     model_runs.clear()
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 from labtwin.testing import assert_blocked
 
 def test_trace(trace):
     run = trace("traces/reachability")
     assert run.seed == 4
     assert_blocked(run, "vm-c", "vm-b", "icmp")
-''')
+"""
+    )
     pytester.runpytest(*QUIET).assert_outcomes(passed=1)
     assert model_runs == []
 
@@ -195,10 +211,12 @@ def test_skip_reason_comes_from_labtwin_doctor(pytester, monkeypatch):
     import labtwin.emulation.doctor
 
     monkeypatch.setattr(labtwin.emulation.doctor.os, "geteuid", lambda: 1000)
-    pytester.makepyfile(test_design='''
+    pytester.makepyfile(
+        test_design="""
 def test_twin(twin):
     twin("reachability")
-''')
+"""
+    )
     result = pytester.runpytest(*QUIET, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED*emulation not possible here: user: not root: run as root*"])

@@ -36,15 +36,28 @@ SETTINGS = {
     "dvr": [
         {"router": "legacy", "flows": 20},
         {"router": "dvr", "flows": 20},
-        {"router": "dvr", "flows": 20, "ipv6_fast_exit": True, "distributed_snat": True, "distributed_dhcp": True,
-         "vip_arp": "learned"},
+        {
+            "router": "dvr",
+            "flows": 20,
+            "ipv6_fast_exit": True,
+            "distributed_snat": True,
+            "distributed_dhcp": True,
+            "vip_arp": "learned",
+        },
         {"router": "ovn", "flows": 20, "ovn_distributed_fip": True},
     ],
     "multisegment": [
         {"segments_per_host": "one", "demand": 30},
         {"segments_per_host": "many", "migration": "rolling-restart", "demand": 30},
-        {"segments_per_host": "one", "operator": "always", "add_segment_at": 5000, "agent": "ovs",
-         "bridge_naming": "segment", "demand": 30, "max_prefix": 29},
+        {
+            "segments_per_host": "one",
+            "operator": "always",
+            "add_segment_at": 5000,
+            "agent": "ovs",
+            "bridge_naming": "segment",
+            "demand": 30,
+            "max_prefix": 29,
+        },
     ],
     "sg-fanout": [
         {"firewall": "iptables"},
@@ -72,8 +85,9 @@ def run_or_refuse(scenario: str, path: Path, knobs: dict):
 
 def case_id(case) -> str:
     name, knobs = case
-    return name + ("[" + ",".join(f"{k}={v}" for k, v in knobs.items() if k not in ("flows", "demand")) + "]"
-                   if knobs else "")
+    return name + (
+        "[" + ",".join(f"{k}={v}" for k, v in knobs.items() if k not in ("flows", "demand")) + "]" if knobs else ""
+    )
 
 
 # --- the repository's topologies ------------------------------------------------------
@@ -88,8 +102,15 @@ def test_every_topology_runs_or_refuses_every_scenario(topology, case):
         assert run is not None, f"{scenario} refuses its own default topology {topology.name}"
 
 
-@pytest.mark.parametrize("scenario, topology", [("dvr", "multisegment.yaml"), ("dvr", "sg-fanout.yaml"),
-                                                ("multisegment", "minimal.yaml"), ("multisegment", "dvr.yaml")])
+@pytest.mark.parametrize(
+    "scenario, topology",
+    [
+        ("dvr", "multisegment.yaml"),
+        ("dvr", "sg-fanout.yaml"),
+        ("multisegment", "minimal.yaml"),
+        ("multisegment", "dvr.yaml"),
+    ],
+)
 def test_known_unfit_topologies_are_refused(scenario, topology):
     """Pairs that cannot run (no router with a gateway; no routed network): refused, not half-run."""
     assert run_or_refuse(scenario, ROOT / "topologies" / topology, SETTINGS[scenario][0]) is None
@@ -112,7 +133,9 @@ def cloud_data(draw) -> dict:
     for n in range(draw(st.sampled_from([1, 2, 2, 3]))):
         net = f"net{n}"
         external = draw(st.integers(0, 2)) > 0 if n == 0 else draw(st.booleans())
-        networks.append({"name": net, "router:external": external, "port_security_enabled": draw(st.integers(0, 5)) > 0})
+        networks.append(
+            {"name": net, "router:external": external, "port_security_enabled": draw(st.integers(0, 5)) > 0}
+        )
         own = [draw(_segment(net, n, s, physnets, segments)) for s in range(draw(st.integers(0, 2)))]
         segments.extend(own)
         routed = bool(own) and draw(st.integers(0, 2)) > 0
@@ -120,8 +143,9 @@ def cloud_data(draw) -> dict:
             subnets.append(draw(_subnet(net, n, s, [g["name"] for g in own] if routed else [])))
     hosts = [draw(_host(h, physnets)) for h in range(draw(st.sampled_from([0, 1, 2, 3, 3, 4])))]
     external = [n["name"] for n in networks if n["router:external"]]
-    routers = [draw(_router(r, external, [s["name"] for s in subnets]))
-               for r in range(draw(st.sampled_from([0, 1, 1, 1, 2])))]
+    routers = [
+        draw(_router(r, external, [s["name"] for s in subnets])) for r in range(draw(st.sampled_from([0, 1, 1, 1, 2])))
+    ]
     groups = draw(_groups())
     ports, floatingips = [], []
     vip = draw(st.booleans())
@@ -130,9 +154,18 @@ def cloud_data(draw) -> dict:
         ports.append(port)
         if external and draw(st.integers(0, 3)) == 0:
             floatingips.append({"floating_network_id": draw(st.sampled_from(external)), "port_id": port["name"]})
-    return {"name": "fuzzed", "physnets": [{"name": p} for p in physnets], "hosts": hosts, "networks": networks,
-            "segments": segments, "subnets": subnets, "routers": routers, "security_groups": groups,
-            "ports": ports, "floatingips": floatingips}
+    return {
+        "name": "fuzzed",
+        "physnets": [{"name": p} for p in physnets],
+        "hosts": hosts,
+        "networks": networks,
+        "segments": segments,
+        "subnets": subnets,
+        "routers": routers,
+        "security_groups": groups,
+        "ports": ports,
+        "floatingips": floatingips,
+    }
 
 
 @st.composite
@@ -151,8 +184,12 @@ def _segment(draw, net: str, n: int, s: int, physnets: list, earlier: list) -> d
 @st.composite
 def _subnet(draw, net: str, n: int, s: int, segments: list) -> dict:
     v6 = draw(st.integers(0, 3)) == 0
-    sub = {"name": f"{net}-sub{s}", "network_id": net, "enable_dhcp": draw(st.booleans()),
-           "cidr": f"fd00:{n}:{s}::/64" if v6 else f"10.{n}.{s}.0/{draw(st.sampled_from([24, 28]))}"}
+    sub = {
+        "name": f"{net}-sub{s}",
+        "network_id": net,
+        "enable_dhcp": draw(st.booleans()),
+        "cidr": f"fd00:{n}:{s}::/64" if v6 else f"10.{n}.{s}.0/{draw(st.sampled_from([24, 28]))}",
+    }
     if v6:
         sub["ip_version"] = 6
     if segments:
@@ -166,14 +203,21 @@ def _subnet(draw, net: str, n: int, s: int, segments: list) -> dict:
 def _host(draw, h: int, physnets: list) -> dict:
     roles = ["compute", "network", "network"] if h == 0 else ["compute", "compute", "network"]
     mapped = draw(st.lists(st.sampled_from(physnets), unique=True)) if physnets else []
-    return {"name": f"host{h}", "role": draw(st.sampled_from(roles)), "rack": draw(st.sampled_from(["rack1", "rack2"])),
-            "bridge_mappings": {p: f"br-{p}" for p in mapped}}
+    return {
+        "name": f"host{h}",
+        "role": draw(st.sampled_from(roles)),
+        "rack": draw(st.sampled_from(["rack1", "rack2"])),
+        "bridge_mappings": {p: f"br-{p}" for p in mapped},
+    }
 
 
 @st.composite
 def _router(draw, r: int, external: list, subnets: list) -> dict:
-    router = {"name": f"router{r}", "distributed": draw(st.booleans()),
-              "interfaces": draw(st.lists(st.sampled_from(subnets), unique=True, min_size=1, max_size=3)) if subnets else []}
+    router = {
+        "name": f"router{r}",
+        "distributed": draw(st.booleans()),
+        "interfaces": draw(st.lists(st.sampled_from(subnets), unique=True, min_size=1, max_size=3)) if subnets else [],
+    }
     if external and draw(st.integers(0, 5)) > 0:
         router["external_gateway_info"] = {"network_id": draw(st.sampled_from(external))}
     return router
@@ -187,7 +231,9 @@ def _groups(draw) -> list:
         if draw(st.integers(0, 4)) > 0:
             rules.append({"direction": "ingress", "remote_group_id": "default"})
         if draw(st.booleans()):
-            rules.append({"direction": "ingress", "ethertype": "IPv6", "protocol": "icmpv6", "remote_group_id": "default"})
+            rules.append(
+                {"direction": "ingress", "ethertype": "IPv6", "protocol": "icmpv6", "remote_group_id": "default"}
+            )
         groups.append({"name": "default", "rules": rules})
     if draw(st.booleans()):
         rule = {"direction": "ingress", "protocol": draw(st.sampled_from(["tcp", "udp", "icmp", "any"]))}
@@ -225,9 +271,11 @@ def _port(draw, p: int, networks: list, hosts: list, subnets: list, groups: list
     return port
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
-                                 HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(data=cloud_data(), picks=st.fixed_dictionaries({name: st.sampled_from(s) for name, s in SETTINGS.items()}))
 def test_fuzzed_valid_clouds_run_or_refuse_every_scenario(tmp_path, data, picks):
     path = tmp_path / "fuzzed.yaml"
@@ -298,9 +346,11 @@ def plan_only(monkeypatch):
     monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
-                                 HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(data=cloud_data(), picks=st.fixed_dictionaries({name: st.sampled_from(s) for name, s in SETTINGS.items()}))
 def test_fuzzed_valid_clouds_are_planned_or_refused_by_every_emulation(plan_only, tmp_path, data, picks):
     path = tmp_path / "fuzzed.yaml"
@@ -319,21 +369,39 @@ def test_fuzzed_valid_clouds_are_planned_or_refused_by_every_emulation(plan_only
 
 
 EMULATION_ONLY = [
-    ("dvr.yaml", "dvr", {"router": "ovn"}, lambda text: text,
-     "the dvr emulation cannot build this: router=ovn is model-only"),
-    ("minimal.yaml", "reachability", {}, lambda text: text.replace(
-        "network_type: vlan\n    physical_network: physnet1\n    segmentation_id: 101",
-        "network_type: vxlan\n    segmentation_id: 101"),
-     "vxlan segments are not emulated"),
-    ("minimal.yaml", "dvr", {"router": "dvr"}, lambda text: text.replace(
-        "cidr: 10.0.0.0/24        # gateway", "gateway_ip: null\n    cidr: 10.0.0.0/24        # gateway"),
-     "a gateway_ip on every interface subnet of router 'router1'"),
+    (
+        "dvr.yaml",
+        "dvr",
+        {"router": "ovn"},
+        lambda text: text,
+        "the dvr emulation cannot build this: router=ovn is model-only",
+    ),
+    (
+        "minimal.yaml",
+        "reachability",
+        {},
+        lambda text: text.replace(
+            "network_type: vlan\n    physical_network: physnet1\n    segmentation_id: 101",
+            "network_type: vxlan\n    segmentation_id: 101",
+        ),
+        "vxlan segments are not emulated",
+    ),
+    (
+        "minimal.yaml",
+        "dvr",
+        {"router": "dvr"},
+        lambda text: text.replace(
+            "cidr: 10.0.0.0/24        # gateway", "gateway_ip: null\n    cidr: 10.0.0.0/24        # gateway"
+        ),
+        "a gateway_ip on every interface subnet of router 'router1'",
+    ),
 ]
 
 
 @pytest.mark.parametrize("name, scenario, knobs, edit, what", EMULATION_ONLY, ids=["ovn", "vxlan", "no-gateway"])
-def test_emulation_refuses_what_only_it_cannot_build(no_emulation, monkeypatch, tmp_path, name, scenario, knobs,
-                                                      edit, what):
+def test_emulation_refuses_what_only_it_cannot_build(
+    no_emulation, monkeypatch, tmp_path, name, scenario, knobs, edit, what
+):
     monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
     path = tmp_path / name
     path.write_text(edit((ROOT / "topologies" / name).read_text()))

@@ -7,16 +7,30 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labtwin.report import slides
-from labtwin.report.slides import SlidesError, export_slides, find_web_assets, is_remote, loaded_urls, local_path, remote_loads
+from labtwin.report.slides import (
+    SlidesError,
+    export_slides,
+    find_web_assets,
+    is_remote,
+    loaded_urls,
+    local_path,
+    remote_loads,
+)
 
 
 def tiny_notebook(folder: Path) -> Path:
-    nb = new_notebook(cells=[
-        new_markdown_cell("# A deck\n\nwith math $x^2$", metadata={"slideshow": {"slide_type": "slide"}}),
-        new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\nplt.show()",
-                      metadata={"slideshow": {"slide_type": "slide"}}),
-        new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=3)", metadata={"slideshow": {"slide_type": "slide"}}),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# A deck\n\nwith math $x^2$", metadata={"slideshow": {"slide_type": "slide"}}),
+            new_code_cell(
+                "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\nplt.show()",
+                metadata={"slideshow": {"slide_type": "slide"}},
+            ),
+            new_code_cell(
+                "import ipywidgets\nipywidgets.IntSlider(value=3)", metadata={"slideshow": {"slide_type": "slide"}}
+            ),
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = folder / "tiny.ipynb"
     nbformat.write(nb, path)
@@ -51,12 +65,17 @@ def test_figures_and_widgets_are_embedded(deck):
 
 
 def test_scanner_sees_remote_loads():
-    html = ('<link rel="stylesheet" href="https://cdn.example/x.css"><script src="//cdn.example/y.js"></script>'
-            '<script>require(["https://unpkg.com/reveal.js@4/dist/reveal.js"])</script>'
-            '<style>@import url(https://fonts.example/f.css);</style><a href="https://ok.example">link</a>')
+    html = (
+        '<link rel="stylesheet" href="https://cdn.example/x.css"><script src="//cdn.example/y.js"></script>'
+        '<script>require(["https://unpkg.com/reveal.js@4/dist/reveal.js"])</script>'
+        '<style>@import url(https://fonts.example/f.css);</style><a href="https://ok.example">link</a>'
+    )
     assert sorted(u for u in loaded_urls(html) if is_remote(u)) == [
-        "//cdn.example/y.js", "https://cdn.example/x.css", "https://fonts.example/f.css",
-        "https://unpkg.com/reveal.js@4/dist/reveal.js"]
+        "//cdn.example/y.js",
+        "https://cdn.example/x.css",
+        "https://fonts.example/f.css",
+        "https://unpkg.com/reveal.js@4/dist/reveal.js",
+    ]
 
 
 def test_missing_assets_say_run_make_setup(tmp_path, monkeypatch):

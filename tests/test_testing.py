@@ -34,7 +34,9 @@ def test_probe_helpers_name_ports_flow_and_reason():
     assert_blocked(run, "vm-a", "vm-c", "icmp")
     with fails(r"vm-a reaches vm-c on tcp:22, expected it blocked(.|\n)*reason: egress default"):
         assert_blocked(run, "vm-a", "vm-c", "tcp:22")
-    with pytest.raises(RunMismatch, match="never probed vm-a -> vm-c on udp:53; flows probed for that pair: icmp, tcp:22"):
+    with pytest.raises(
+        RunMismatch, match="never probed vm-a -> vm-c on udp:53; flows probed for that pair: icmp, tcp:22"
+    ):
         assert_reachable(run, "vm-a", "vm-c", "udp:53")
 
 
@@ -43,8 +45,10 @@ def test_path_helpers_show_the_hops_and_the_network_node():
     assert_path_crosses(dvr, "ns-snat", "network")
     assert_path_crosses(dvr, "ns-snat", "network-1")
     assert_path_avoids(dvr, "ew-cross-host", "network")
-    with fails(r"ns-snat crosses the network node \(network-1\) at network-1:br-tun(.|\n)*path web-2 -> external: "
-               r"compute-1:tap.* -> .*network-1:snat-.*(.|\n)*design: router=dvr"):
+    with fails(
+        r"ns-snat crosses the network node \(network-1\) at network-1:br-tun(.|\n)*path web-2 -> external: "
+        r"compute-1:tap.* -> .*network-1:snat-.*(.|\n)*design: router=dvr"
+    ):
         assert_path_avoids(dvr, "ns-snat", "network")
     with fails(r"ns-snat crosses snat-\* \(a namespace or device\) at network-1:snat-\S+:sg-"):
         assert_path_avoids(dvr, "ns-snat", "snat-")
@@ -56,8 +60,10 @@ def test_path_helpers_show_the_hops_and_the_network_node():
 
 def test_only_classes_lists_every_extra_class_with_its_path():
     assert_only_classes_cross_network_node(simulate("dvr", router="dvr"), {"ns-snat", "ns-ipv6", "dhcp"})
-    with fails(r"beyond ns-snat cross the network node: ns-ipv6, dhcp(.|\n)*ns-ipv6 \(db-1 -> external\): "
-               r"(.|\n)*network node share of the traffic: 0\.\d+"):
+    with fails(
+        r"beyond ns-snat cross the network node: ns-ipv6, dhcp(.|\n)*ns-ipv6 \(db-1 -> external\): "
+        r"(.|\n)*network node share of the traffic: 0\.\d+"
+    ):
         assert_only_classes_cross_network_node(simulate("dvr", router="dvr"), {"ns-snat"})
     with fails("ew-same-host"):
         assert_only_classes_cross_network_node(simulate("dvr", router="legacy"), {"ns-snat", "ns-ipv6", "dhcp"})
@@ -66,8 +72,10 @@ def test_only_classes_lists_every_extra_class_with_its_path():
 def test_fanout_helpers_give_both_numbers_and_the_workload():
     iptables = simulate("sg-fanout", firewall="iptables", members=170, hosts=1, placement="packed")
     assert_updates_at_most(iptables, iptables.summary["updates_total"])
-    with fails(r"1 port\(s\) joining a group of 170 members on 1 host\(s\) with iptables made 171 data-plane "
-               r"updates, more than the 2 allowed"):
+    with fails(
+        r"1 port\(s\) joining a group of 170 members on 1 host\(s\) with iptables made 171 data-plane "
+        r"updates, more than the 2 allowed"
+    ):
         assert_updates_at_most(iptables, 2)
     with fails(r"the new port is ready after \d+\.\d s \(median\), not within 10 s(.|\n)*busiest host: compute-1"):
         assert_ready_within(iptables, 10)
@@ -98,16 +106,22 @@ def test_summary_helpers_refuse_other_scenarios_and_missing_keys():
 
 def test_twin_helper_lists_each_disagreement():
     model = simulate("reachability")
-    flipped = [dataclasses.replace(r, verdict="blocked") if getattr(r, "src", None) == "vm-a" and r.dst == "vm-b" else r
-               for r in model.records]
+    flipped = [
+        dataclasses.replace(r, verdict="blocked") if getattr(r, "src", None) == "vm-a" and r.dst == "vm-b" else r
+        for r in model.records
+    ]
     emulation = dataclasses.replace(model, backend="emulation", records=flipped)
     assert_twin_agrees(compare(model, model.__class__(**{**vars(model), "backend": "emulation"}), ()))
     report = compare(model, emulation, get_scenario("reachability").tolerances)
-    with fails(r"twin reachability: model and emulation disagree on 2 of 2\d comparisons"
-               r"(.|\n)*probe vm-a->vm-b icmp: model allowed, emulation blocked"):
+    with fails(
+        r"twin reachability: model and emulation disagree on 2 of 2\d comparisons"
+        r"(.|\n)*probe vm-a->vm-b icmp: model allowed, emulation blocked"
+    ):
         assert_twin_agrees(report)
 
 
 def test_describe_run_names_every_knob():
     run = simulate("sg-fanout", members=5)
-    assert describe_run(run).startswith("sg-fanout model run, seed 1, topology generated from the knobs; design: firewall=iptables members=5")
+    assert describe_run(run).startswith(
+        "sg-fanout model run, seed 1, topology generated from the knobs; design: firewall=iptables members=5"
+    )

@@ -9,8 +9,15 @@ from labtwin.twin import compare
 
 
 def as_emulation(run: Run, records=None, summary=None) -> Run:
-    return Run(run.scenario, "emulation", run.design, run.seed, run.topology,
-               summary if summary is not None else dict(run.summary), records if records is not None else list(run.records))
+    return Run(
+        run.scenario,
+        "emulation",
+        run.design,
+        run.seed,
+        run.topology,
+        summary if summary is not None else dict(run.summary),
+        records if records is not None else list(run.records),
+    )
 
 
 def test_identical_runs_agree():

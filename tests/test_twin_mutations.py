@@ -33,8 +33,14 @@ EXAMPLE_PROFILE = {"sg-fanout": {"profile": str(MEASURED_PROFILE)}}
 INTEGER_METRICS = {
     "reachability": ["probe_count", "allowed"],
     "sg-fanout": ["updates_total", "refreshes_total", "rules_written", "objects_changed"],
-    "multisegment": ["l2_leaks", "built_longest_interface_name_len", "probe_count", "arp_leaks", "broadcast_leaks",
-                     "probes_via_gateway"],
+    "multisegment": [
+        "l2_leaks",
+        "built_longest_interface_name_len",
+        "probe_count",
+        "arp_leaks",
+        "broadcast_leaks",
+        "probes_via_gateway",
+    ],
     "dvr": [],
 }
 CASES = [(scenario, trace) for scenario, traces in RECORDED.items() for trace in traces]
@@ -95,8 +101,11 @@ def test_a_flipped_probe_verdict_disagrees_on_that_probe(scenario, trace, side, 
     model, emulated = recorded_pair(scenario, trace)
     run = model if side == "model" else emulated
     verdicts = [p.verdict for p in probes(run)]
-    index = {"first": 0, "last": len(verdicts) - 1,
-             "first-blocked": verdicts.index("blocked") if "blocked" in verdicts else 0}[which]
+    index = {
+        "first": 0,
+        "last": len(verdicts) - 1,
+        "first-blocked": verdicts.index("blocked") if "blocked" in verdicts else 0,
+    }[which]
     target = probes(run)[index]
     mutated = with_probe(run, index, verdict=flipped(target.verdict))
     pair = (mutated, emulated) if side == "model" else (model, mutated)
@@ -119,8 +128,11 @@ def test_the_listed_integer_metrics_are_what_the_twin_compares(scenario):
 @pytest.mark.parametrize("side,delta", [("emulation", 1), ("model", -1)])
 def test_a_count_off_by_one_disagrees_on_that_metric(scenario, trace, metric, side, delta):
     model, emulated = recorded_pair(scenario, trace)
-    pair = ((with_metric(model, metric, delta), emulated) if side == "model"
-            else (model, with_metric(emulated, metric, delta)))
+    pair = (
+        (with_metric(model, metric, delta), emulated)
+        if side == "model"
+        else (model, with_metric(emulated, metric, delta))
+    )
     report = api.compare_runs(scenario, *pair)
     assert report.agree is False
     assert list(report.disagreements.key) == [metric] and list(report.disagreements.kind) == ["metric"]
@@ -130,8 +142,11 @@ def test_dvr_a_changed_crossing_or_hop_disagrees_on_that_detail():
     """dvr compares no metric (network_node_share is derived from the crossings): its details carry the twin."""
     model, emulated = recorded_pair("dvr", "dvr")
     first = probes(emulated)[0]
-    for key, value in (("via_network_node", not first.detail["via_network_node"]),
-                       ("hops", list(first.detail["hops"]) + ["extra-hop"]), ("nat", "snat somewhere-else")):
+    for key, value in (
+        ("via_network_node", not first.detail["via_network_node"]),
+        ("hops", list(first.detail["hops"]) + ["extra-hop"]),
+        ("nat", "snat somewhere-else"),
+    ):
         mutated = with_probe(emulated, 0, detail={**first.detail, key: value})
         bad = api.compare_runs("dvr", model, mutated).disagreements
         assert list(bad.kind) == [f"probe.{key}"] and list(bad.key) == [probe_label(first)]

@@ -21,6 +21,20 @@ from .schema import (
 )
 
 __all__ = [
-    "Cloud", "CloudError", "FixedIP", "FloatingIP", "Host", "Network", "Physnet", "Port", "Problem",
-    "Router", "SecurityGroup", "SecurityGroupRule", "Segment", "Subnet", "load_cloud", "parse_cloud",
+    "Cloud",
+    "CloudError",
+    "FixedIP",
+    "FloatingIP",
+    "Host",
+    "Network",
+    "Physnet",
+    "Port",
+    "Problem",
+    "Router",
+    "SecurityGroup",
+    "SecurityGroupRule",
+    "Segment",
+    "Subnet",
+    "load_cloud",
+    "parse_cloud",
 ]

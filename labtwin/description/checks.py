@@ -57,8 +57,9 @@ def check_hosts(cloud: Cloud) -> Found:
             if physnet not in physnets:
                 yield ("hosts", i, "bridge_mappings", physnet), f"unknown physnet {physnet!r}"
             if bridge in bridges:
-                yield ("hosts", i, "bridge_mappings", physnet), (
-                    f"bridge {bridge!r} is already mapped to physnet {bridges[bridge]!r}"
+                yield (
+                    ("hosts", i, "bridge_mappings", physnet),
+                    (f"bridge {bridge!r} is already mapped to physnet {bridges[bridge]!r}"),
                 )
             bridges[bridge] = physnet
 
@@ -74,9 +75,7 @@ def check_segments(cloud: Cloud) -> Found:
         key = (seg.physical_network if seg.network_type in ("flat", "vlan") else seg.network_type, seg.segmentation_id)
         if key in taken:
             what = "flat segment" if seg.segmentation_id is None else f"segmentation_id {seg.segmentation_id}"
-            yield ("segments", i, "segmentation_id"), (
-                f"{what} on {key[0]} is already used by segments[{taken[key]}]"
-            )
+            yield ("segments", i, "segmentation_id"), (f"{what} on {key[0]} is already used by segments[{taken[key]}]")
         taken.setdefault(key, i)
 
 
@@ -90,8 +89,9 @@ def check_subnets(cloud: Cloud) -> Found:
             if seg is None:
                 yield ("subnets", i, "segment_id"), f"unknown segment {sub.segment_id!r}"
             elif seg.network_id != sub.network_id:
-                yield ("subnets", i, "segment_id"), (
-                    f"segment {seg.name!r} belongs to network {seg.network_id!r}, not {sub.network_id!r}"
+                yield (
+                    ("subnets", i, "segment_id"),
+                    (f"segment {seg.name!r} belongs to network {seg.network_id!r}, not {sub.network_id!r}"),
                 )
         for j, pool in enumerate(sub.allocation_pools):
             if pool.start not in sub.cidr or pool.end not in sub.cidr:
@@ -109,14 +109,16 @@ def _check_network_subnets(cloud: Cloud, indexes: list[int]) -> Found:
         for b in range(a):
             x, y = subnets[a].cidr, subnets[b].cidr
             if x.version == y.version and x.overlaps(y):
-                yield ("subnets", indexes[a], "cidr"), (
-                    f"{x} overlaps {y} of subnet {subnets[b].name!r} on the same network"
+                yield (
+                    ("subnets", indexes[a], "cidr"),
+                    (f"{x} overlaps {y} of subnet {subnets[b].name!r} on the same network"),
                 )
     bound = [s.segment_id is not None for s in subnets]
     if any(bound) and not all(bound):
         i = indexes[bound.index(False)]
-        yield ("subnets", i, "segment_id"), (
-            "a network's subnets must all be on segments or none (Neutron rejects the mix)"
+        yield (
+            ("subnets", i, "segment_id"),
+            ("a network's subnets must all be on segments or none (Neutron rejects the mix)"),
         )
 
 
@@ -128,8 +130,9 @@ def check_routers(cloud: Cloud) -> Found:
             if net is None:
                 yield ("routers", i, "external_gateway_info", "network_id"), f"unknown network {gw.network_id!r}"
             elif not net.external:
-                yield ("routers", i, "external_gateway_info", "network_id"), (
-                    f"network {net.name!r} is not external (router:external is false)"
+                yield (
+                    ("routers", i, "external_gateway_info", "network_id"),
+                    (f"network {net.name!r} is not external (router:external is false)"),
                 )
         seen: set[str] = set()
         for j, subnet in enumerate(router.interfaces):
@@ -144,8 +147,9 @@ def check_security_groups(cloud: Cloud) -> Found:
     for i, group in enumerate(cloud.security_groups):
         for j, rule in enumerate(group.rules):
             if rule.remote_group_id is not None and rule.remote_group_id not in cloud.security_group:
-                yield ("security_groups", i, "rules", j, "remote_group_id"), (
-                    f"unknown security group {rule.remote_group_id!r}"
+                yield (
+                    ("security_groups", i, "rules", j, "remote_group_id"),
+                    (f"unknown security group {rule.remote_group_id!r}"),
                 )
             if rule.protocol == "icmpv6" and rule.ethertype != "IPv6":
                 yield ("security_groups", i, "rules", j, "protocol"), "icmpv6 needs ethertype IPv6"
@@ -170,8 +174,9 @@ def _check_port_refs(cloud: Cloud, i: int, port) -> Found:
         if sub is None:
             yield ("ports", i, "fixed_ips", j, "subnet_id"), f"unknown subnet {fixed.subnet_id!r}"
         elif sub.network_id != port.network_id:
-            yield ("ports", i, "fixed_ips", j, "subnet_id"), (
-                f"subnet {sub.name!r} is on network {sub.network_id!r}, not {port.network_id!r}"
+            yield (
+                ("ports", i, "fixed_ips", j, "subnet_id"),
+                (f"subnet {sub.name!r} is on network {sub.network_id!r}, not {port.network_id!r}"),
             )
         elif fixed.ip_address is not None and not _is_host_address(sub, fixed.ip_address):
             yield ("ports", i, "fixed_ips", j, "ip_address"), f"{fixed.ip_address} is not a host address of {sub.cidr}"
@@ -196,13 +201,17 @@ def _check_port_addresses(cloud: Cloud) -> Found:
             if fixed.ip_address is None:
                 continue
             if key in owner:
-                yield ("ports", i, "fixed_ips", j, "ip_address"), (
-                    f"{fixed.ip_address} is already allocated to {owner[key]} (IpAddressAlreadyAllocated)"
+                yield (
+                    ("ports", i, "fixed_ips", j, "ip_address"),
+                    (f"{fixed.ip_address} is already allocated to {owner[key]} (IpAddressAlreadyAllocated)"),
                 )
             owner.setdefault(key, f"port {port.name!r}")
         if port.mac_address is not None:
             if port.mac_address in macs:
-                yield ("ports", i, "mac_address"), f"{port.mac_address} is already used by port {macs[port.mac_address]!r}"
+                yield (
+                    ("ports", i, "mac_address"),
+                    f"{port.mac_address} is already used by port {macs[port.mac_address]!r}",
+                )
             macs.setdefault(port.mac_address, port.name)
 
 

@@ -24,7 +24,9 @@ from .checks import check_cloud
 from .schema import Cloud
 
 
-def next_free_block(taken: Iterable[ipaddress.IPv4Network], after: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network:
+def next_free_block(
+    taken: Iterable[ipaddress.IPv4Network], after: ipaddress.IPv4Network, prefix: int
+) -> ipaddress.IPv4Network:
     """The first /*prefix* block at or after *after* that overlaps nothing in *taken*.
 
     >>> n = ipaddress.ip_network
@@ -55,8 +57,12 @@ def routed_cloud(racks: int, hosts_per_rack: int, max_prefix: int, agent: str, v
     data: dict = {
         "name": "generated",
         "description": f"{racks} racks x {hosts_per_rack} hosts, one segment per rack",
-        "physnets": [], "hosts": [], "networks": [{"name": "routed", "shared": True}],
-        "segments": [], "subnets": [], "ports": [],
+        "physnets": [],
+        "hosts": [],
+        "networks": [{"name": "routed", "shared": True}],
+        "segments": [],
+        "subnets": [],
+        "ports": [],
     }
     taken: list[ipaddress.IPv4Network] = []
     start = ipaddress.ip_network("10.0.0.0/8")
@@ -65,18 +71,33 @@ def routed_cloud(racks: int, hosts_per_rack: int, max_prefix: int, agent: str, v
         data["physnets"].append({"name": physnet})
         block = next_free_block(taken, start, max_prefix)
         taken.append(block)
-        data["segments"].append({"name": f"r{r}-seg1", "network_id": "routed", "network_type": "vlan",
-                                 "physical_network": physnet, "segmentation_id": 101})
-        data["subnets"].append({"name": f"r{r}-seg1-v4", "network_id": "routed", "segment_id": f"r{r}-seg1",
-                                "cidr": str(block)})
+        data["segments"].append(
+            {
+                "name": f"r{r}-seg1",
+                "network_id": "routed",
+                "network_type": "vlan",
+                "physical_network": physnet,
+                "segmentation_id": 101,
+            }
+        )
+        data["subnets"].append(
+            {"name": f"r{r}-seg1-v4", "network_id": "routed", "segment_id": f"r{r}-seg1", "cidr": str(block)}
+        )
         for h in range(1, hosts_per_rack + 1):
             host = f"r{r}-c{h}"
-            data["hosts"].append({"name": host, "role": "compute", "rack": f"rack{r}",
-                                  "bridge_mappings": {physnet: uplink}})
+            data["hosts"].append(
+                {"name": host, "role": "compute", "rack": f"rack{r}", "bridge_mappings": {physnet: uplink}}
+            )
             for v in range(1, vms_per_host + 1):
                 ip = block.network_address + 2 + (h - 1) * vms_per_host + (v - 1)  # .1 is the gateway
-                data["ports"].append({"name": f"{host}-vm{v}", "network_id": "routed", "binding:host_id": host,
-                                      "fixed_ips": [{"subnet_id": f"r{r}-seg1-v4", "ip_address": str(ip)}]})
+                data["ports"].append(
+                    {
+                        "name": f"{host}-vm{v}",
+                        "network_id": "routed",
+                        "binding:host_id": host,
+                        "fixed_ips": [{"subnet_id": f"r{r}-seg1-v4", "ip_address": str(ip)}],
+                    }
+                )
     cloud = Cloud.model_validate(data)
     problems = check_cloud(cloud)
     if problems:  # a bug here, not a user error

@@ -167,7 +167,11 @@ def _child(node, part):
         for key, value in node.value:
             if key.value == part:
                 # an unknown key is best shown at the key itself
-                return value if not isinstance(value, yaml.ScalarNode) or value.start_mark.line == key.start_mark.line else key
+                return (
+                    value
+                    if not isinstance(value, yaml.ScalarNode) or value.start_mark.line == key.start_mark.line
+                    else key
+                )
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
         return node.value[part]
@@ -208,7 +212,9 @@ class _Builder:
                 if not isinstance(key, (str, int, float, bool, type(None))):
                     key = str(key)
                 if key in value:
-                    self.duplicates.append((loc + (key,), key_node.start_mark.line + 1, "key given twice in this mapping"))
+                    self.duplicates.append(
+                        (loc + (key,), key_node.start_mark.line + 1, "key given twice in this mapping")
+                    )
                 value[key] = self.build(value_node, loc + (key,))
         self.built[id(node)] = (value,)
         return value

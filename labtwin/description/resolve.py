@@ -102,7 +102,12 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, allocator: _Allocator):
         if fixed.ip_address is None:
             ip = allocator.take(cloud.subnet[fixed.subnet_id])
             if ip is None:
-                problems.append((("ports", i, "fixed_ips", j), f"subnet {fixed.subnet_id!r} has no free address (IpAddressGenerationFailure)"))
+                problems.append(
+                    (
+                        ("ports", i, "fixed_ips", j),
+                        f"subnet {fixed.subnet_id!r} has no free address (IpAddressGenerationFailure)",
+                    )
+                )
                 continue
             fixed = FixedIP(subnet_id=fixed.subnet_id, ip_address=ip)
         resolved.append(fixed)
@@ -119,7 +124,10 @@ def _default_subnet(cloud: Cloud, port: Port) -> tuple[Optional[Subnet], Optiona
     physnets = set(cloud.host[port.host].bridge_mappings)
     reachable = {s.segment_id for s in v4 if cloud.segment[s.segment_id].physical_network in physnets}
     if not reachable:
-        return None, f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)"
+        return (
+            None,
+            f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)",
+        )
     if len(reachable) > 1:
         return None, (
             f"host {port.host!r} reaches segments {sorted(reachable)} of network {port.network_id!r}: "

@@ -193,7 +193,8 @@ def _broadcast(cidr: IPNetwork):
 def default_pools(cidr: IPNetwork, gateway) -> tuple[AllocationPool, ...]:
     """Neutron's default pools: the CIDR minus network, broadcast and gateway.
 
-    >>> [str(p.start) + "-" + str(p.end) for p in default_pools(ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_address("10.0.0.1"))]
+    >>> cidr, gateway = ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_address("10.0.0.1")
+    >>> [str(p.start) + "-" + str(p.end) for p in default_pools(cidr, gateway)]
     ['10.0.0.2-10.0.0.254']
     """
     first = int(cidr.network_address) + 1
@@ -260,7 +261,11 @@ class SecurityGroupRule(_Frozen):
     def ports(self) -> tuple[int, int]:
         """The destination port range, both ends included (all ports if unset)."""
         lo = self.port_range_min if self.port_range_min is not None else 0
-        hi = self.port_range_max if self.port_range_max is not None else (lo if self.port_range_min is not None else 65535)
+        hi = (
+            self.port_range_max
+            if self.port_range_max is not None
+            else (lo if self.port_range_min is not None else 65535)
+        )
         return lo, hi
 
 

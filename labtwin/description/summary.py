@@ -24,17 +24,30 @@ def summary_rows(cloud: Cloud) -> list[tuple[str, str]]:
         rows.append(("networks", f"{net.name} ({kind}): {len(segs)} segments, {len(subs)} subnets"))
     for seg in cloud.segments:
         where = f"{seg.physical_network}/" if seg.physical_network else ""
-        rows.append(("segments", f"{seg.name}: {seg.network_type} {where}{seg.segmentation_id or '-'} on {seg.network_id}"))
+        rows.append(
+            ("segments", f"{seg.name}: {seg.network_type} {where}{seg.segmentation_id or '-'} on {seg.network_id}")
+        )
     for sub in cloud.subnets:
         on = f" on segment {sub.segment_id}" if sub.segment_id else ""
         rows.append(("subnets", f"{sub.name}: {sub.cidr} gw {sub.gateway_ip or 'none'}, pool {sub.pool_size}{on}"))
     for router in cloud.routers:
         gw = router.external_gateway_info.network_id if router.external_gateway_info else "none"
         mode = "distributed" if router.distributed else "legacy"
-        rows.append(("routers", f"{router.name} ({mode}{', ha' if router.ha else ''}): gateway {gw}; interfaces {', '.join(router.interfaces) or 'none'}"))
+        rows.append(
+            (
+                "routers",
+                f"{router.name} ({mode}{', ha' if router.ha else ''}): gateway {gw}; "
+                f"interfaces {', '.join(router.interfaces) or 'none'}",
+            )
+        )
     for group in cloud.security_groups:
         refs = f", references {', '.join(sorted(group.remote_groups))}" if group.remote_groups else ""
-        rows.append(("security groups", f"{group.name}: {len(group.rules)} rules, {len(cloud.group_members[group.name])} members{refs}"))
+        rows.append(
+            (
+                "security groups",
+                f"{group.name}: {len(group.rules)} rules, {len(cloud.group_members[group.name])} members{refs}",
+            )
+        )
     rows.append(("ports", f"{len(cloud.ports)} ports, {len(cloud.floatingips)} floating IPs"))
     return rows
 
@@ -59,11 +72,15 @@ PICTURE_MAX_NODES = 300
 def cloud_html(cloud: Cloud, picture: bool = True) -> str:
     """The summary as an HTML table beside a drawing (how a Cloud renders in a notebook)."""
     body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(section)}</th><td style='text-align:left'>{html.escape(line)}</td></tr>"
+        f"<tr><th style='text-align:left'>{html.escape(section)}</th>"
+        f"<td style='text-align:left'>{html.escape(line)}</td></tr>"
         for section, line in summary_rows(cloud)
     )
     table = f"<table>{body}</table>"
-    if not picture or len(cloud.hosts) + len(cloud.networks) + len(cloud.routers) + len(cloud.ports) > PICTURE_MAX_NODES:
+    if (
+        not picture
+        or len(cloud.hosts) + len(cloud.networks) + len(cloud.routers) + len(cloud.ports) > PICTURE_MAX_NODES
+    ):
         return table
     return f"<div style='display:flex;gap:1em;align-items:flex-start'>{table}<div>{cloud_png_tag(cloud)}</div></div>"
 
@@ -132,7 +149,9 @@ def draw_cloud(cloud: Cloud, ax=None, labels: bool | None = None):
     show_labels = labels if labels is not None else g.number_of_nodes() <= 60
     for kind, colour in _COLOURS.items():
         nodes = [n for n, k in kinds.items() if k == kind]
-        nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=colour, node_size=60 if kind == "port" else 300, ax=ax, label=kind)
+        nx.draw_networkx_nodes(
+            g, pos, nodelist=nodes, node_color=colour, node_size=60 if kind == "port" else 300, ax=ax, label=kind
+        )
     nx.draw_networkx_edges(g, pos, ax=ax, alpha=0.4)
     if show_labels:
         nx.draw_networkx_labels(g, pos, labels=nx.get_node_attributes(g, "label"), font_size=8, ax=ax)

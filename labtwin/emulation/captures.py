@@ -30,8 +30,13 @@ class Capture:
 def start(runner: Runner, pid: int, capture: Capture, ready_timeout: float = 5.0) -> Capture:
     """Start tcpdump for *capture* and wait until it listens."""
     argv = in_netns(pid, ["tcpdump", "-i", capture.dev, "-n", "-U", "-s", "256", "-Z", "root", "-w", str(capture.path)])
-    item = Item(f"capture:{capture.ns}:{capture.dev}", "process", f"tcpdump {capture.dev}", where=capture.ns,
-                match=tuple(argv[3:]))
+    item = Item(
+        f"capture:{capture.ns}:{capture.dev}",
+        "process",
+        f"tcpdump {capture.dev}",
+        where=capture.ns,
+        match=tuple(argv[3:]),
+    )
     capture.proc = runner.spawn(Step(argv, what=f"capture {capture.dev} in {capture.ns}", creates=(item,)))
     if capture.proc is not None:
         _wait_listening(capture.proc, ready_timeout)
@@ -47,8 +52,9 @@ def _wait_listening(proc, timeout: float) -> None:
         if "listening on" in line:
             return
         if proc.poll() is not None:
-            raise RuntimeError(f"tcpdump exited (status {proc.returncode}) instead of capturing: "
-                               f"{(line + proc.stderr.read()).strip()}")
+            raise RuntimeError(
+                f"tcpdump exited (status {proc.returncode}) instead of capturing: {(line + proc.stderr.read()).strip()}"
+            )
         if not ready:
             return
 
@@ -79,6 +85,7 @@ def summarise(path: Path, limit: int = 200) -> list[dict]:
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import ARP, Ether
+
     rows = []
     for pkt in read_pcap(path)[:limit]:
         row = {"src_mac": pkt[Ether].src, "dst_mac": pkt[Ether].dst} if pkt.haslayer(Ether) else {}

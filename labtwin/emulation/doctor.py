@@ -31,18 +31,33 @@ class Check:
 
 def checks() -> list[Check]:
     """Everything emulation needs, one check each, in the order a person fixes them."""
-    found = [Check("user", os.geteuid() == 0, "root" if os.geteuid() == 0 else
-                   "not root: run as root (namespaces, veth and OVS need it)")]
+    found = [
+        Check(
+            "user",
+            os.geteuid() == 0,
+            "root" if os.geteuid() == 0 else "not root: run as root (namespaces, veth and OVS need it)",
+        )
+    ]
     for prog in PROGRAMS:
         path = prog.path()
-        found.append(Check(prog.name, path is not None, path or
-                           f"missing: apt-get install {prog.package} (needed for {prog.needed_for})"))
+        found.append(
+            Check(
+                prog.name,
+                path is not None,
+                path or f"missing: apt-get install {prog.package} (needed for {prog.needed_for})",
+            )
+        )
     for module, hint in PYTHON_MODULES:
         present = importlib.util.find_spec(module) is not None
         found.append(Check(f"python: {module}", present, "importable" if present else f"missing: {hint}"))
     running = program("ovs-vsctl").path() is not None and ovs_running()
-    found.append(Check("Open vSwitch running", running, "ovs-vsctl show answers" if running else
-                       "not running: `labtwin doctor --fix` (or make setup) starts it"))
+    found.append(
+        Check(
+            "Open vSwitch running",
+            running,
+            "ovs-vsctl show answers" if running else "not running: `labtwin doctor --fix` (or make setup) starts it",
+        )
+    )
     return found
 
 
@@ -70,5 +85,7 @@ def start_ovs() -> None:
         return
     done = subprocess.run([OVS_CTL, "start", "--system-id=random"], capture_output=True, text=True, timeout=120)
     if not ovs_running():
-        raise RuntimeError(f"{OVS_CTL} start did not bring Open vSwitch up (exit {done.returncode}): "
-                           f"{(done.stdout + done.stderr).strip()[-500:]}")
+        raise RuntimeError(
+            f"{OVS_CTL} start did not bring Open vSwitch up (exit {done.returncode}): "
+            f"{(done.stdout + done.stderr).strip()[-500:]}"
+        )

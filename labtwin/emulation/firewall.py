@@ -97,10 +97,12 @@ def _ingress(cloud: Cloud, fp: FilteredPort, version: int) -> list[str]:
 
 def _egress(cloud: Cloud, fp: FilteredPort, version: int, spoof: str) -> list[str]:
     if version == 4:
-        fixed = ["-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN",
-                 f"-j {spoof}",
-                 "-p udp -m udp --sport 68 --dport 67 -j RETURN",
-                 "-p udp -m udp --sport 67 --dport 68 -j DROP"]
+        fixed = [
+            "-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN",
+            f"-j {spoof}",
+            "-p udp -m udp --sport 68 --dport 67 -j RETURN",
+            "-p udp -m udp --sport 67 --dport 68 -j DROP",
+        ]
     else:
         fixed = [f"-s ::/128 -d ff02::/16 -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN" for t in (131, 135, 143)]
         fixed += [f"-j {spoof}", "-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j DROP"]
@@ -111,8 +113,11 @@ def _egress(cloud: Cloud, fp: FilteredPort, version: int, spoof: str) -> list[st
 def _spoof(fp: FilteredPort, version: int) -> list[str]:
     """Anti-spoof: only the port's own addresses (and link-local, for IPv6) with its MAC."""
     allowed = [ip for ip in fp.ips if ip.version == version]
-    allowed += [ipaddress.ip_network(str(pair.ip_address), strict=False)
-                for pair in fp.port.allowed_address_pairs if pair.ip_address.version == version]
+    allowed += [
+        ipaddress.ip_network(str(pair.ip_address), strict=False)
+        for pair in fp.port.allowed_address_pairs
+        if pair.ip_address.version == version
+    ]
     if version == 6:
         allowed.append(link_local(fp.mac))
     width = 32 if version == 4 else 128
@@ -147,7 +152,9 @@ def _convert(cloud: Cloud, rule: SecurityGroupRule, version: int):
         if not _members(cloud, rule.remote_group_id, version):
             return None
         flag = "src" if rule.direction == "ingress" else "dst"
-        args.append(f"-m set --match-set {ipset_name(cloud.security_group[rule.remote_group_id].id, f'IPv{version}')} {flag}")
+        args.append(
+            f"-m set --match-set {ipset_name(cloud.security_group[rule.remote_group_id].id, f'IPv{version}')} {flag}"
+        )
     args += _protocol(rule, version)
     return " ".join(args + ["-j RETURN"])
 
@@ -170,14 +177,24 @@ def _members(cloud: Cloud, group: str, version: int) -> list:
     ips = []
     for member in cloud.group_members.get(group, ()):
         ips += [ipaddress.ip_address(str(ip)) for ip in member.ips if ip.version == version]
-        ips += [ipaddress.ip_network(str(p.ip_address), strict=False)
-                for p in member.allowed_address_pairs if p.ip_address.version == version]
+        ips += [
+            ipaddress.ip_network(str(p.ip_address), strict=False)
+            for p in member.allowed_address_pairs
+            if p.ip_address.version == version
+        ]
     return ips
 
 
 def _ipsets(cloud: Cloud, ports: list[FilteredPort]) -> list[str]:
-    groups = sorted({r.remote_group_id for fp in ports for g in fp.port.security_groups or ()
-                     for r in cloud.security_group[g].rules if r.remote_group_id})
+    groups = sorted(
+        {
+            r.remote_group_id
+            for fp in ports
+            for g in fp.port.security_groups or ()
+            for r in cloud.security_group[g].rules
+            if r.remote_group_id
+        }
+    )
     lines = []
     for group in groups:
         for version in (4, 6):

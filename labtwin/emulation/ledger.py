@@ -73,8 +73,18 @@ class Ledger:
         self.pids: dict[str, int] = {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         me = os.getpid()
-        self._write([{"type": "run", "run_id": run_id, "owner_pid": me, "owner_start": process_start(me),
-                      "created": time.time()}], mode="x")
+        self._write(
+            [
+                {
+                    "type": "run",
+                    "run_id": run_id,
+                    "owner_pid": me,
+                    "owner_start": process_start(me),
+                    "created": time.time(),
+                }
+            ],
+            mode="x",
+        )
 
     def append(self, items: Iterable[Item]) -> None:
         items = list(items)
@@ -152,8 +162,9 @@ def remove(items: list[Item], pids: dict[str, int], handles: dict[str, Callable[
     return report
 
 
-def _end_process(item: Item, pid: Optional[int], table: dict[int, tuple[str, ...]],
-                 handle: Optional[Callable[[], None]]) -> bool:
+def _end_process(
+    item: Item, pid: Optional[int], table: dict[int, tuple[str, ...]], handle: Optional[Callable[[], None]]
+) -> bool:
     """End the process running exactly ``item.match``; True if one was running.
 
     The noted pid when the run noted one (another run may run the same argv);

@@ -88,7 +88,8 @@ class OvsLock:
                     raise OvsLockTimeout(
                         f"waited {wait_s:.0f} s to {what}: other labtwin runs hold {self.path} "
                         f"(pids {', '.join(map(str, holders(self.path))) or 'unknown'}); "
-                        "if one is stuck, end it and run `labtwin clean`") from None
+                        "if one is stuck, end it and run `labtwin clean`"
+                    ) from None
                 time.sleep(_POLL_S)
         self.waited_s += time.monotonic() - start
 

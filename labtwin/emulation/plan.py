@@ -116,7 +116,7 @@ class Plan:
 def derived_mac(resource_id) -> str:
     """A MAC in Neutron's ``fa:16:3e`` base for a resource without one."""
     digest = hashlib.sha1(str(resource_id).encode()).hexdigest()
-    return "fa:16:3e:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
+    return "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4))
 
 
 def checked_mac(mac: str) -> str:

@@ -51,8 +51,12 @@ def build(probe: dict):
     proto = probe["protocol"]
     sport = random.randint(33000, 60000)
     if proto == "broadcast":  # one Ethernet broadcast, UDP to *dst* (255.255.255.255): nobody answers
-        return (Ether(dst="ff:ff:ff:ff:ff:ff") / IP(dst=str(dst)) / UDP(sport=sport, dport=int(probe.get("port") or 9))
-                / BROADCAST_MARK)
+        return (
+            Ether(dst="ff:ff:ff:ff:ff:ff")
+            / IP(dst=str(dst))
+            / UDP(sport=sport, dport=int(probe.get("port") or 9))
+            / BROADCAST_MARK
+        )
     if proto == "arp":
         if dst.version == 4:
             return Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=str(dst))
@@ -151,8 +155,16 @@ def run(request: dict) -> list[dict]:
         sent, reply = replies.get(id(pkt), (None, None))
         verdict, answer = classify(p, reply)
         latency = (float(reply.time) - float(sent.sent_time)) if reply is not None and sent.sent_time else None
-        results.append({"id": p["id"], "verdict": verdict, "answer": answer, "latency_s": latency,
-                        "reply_hops": _hops(reply), "reply_src_mac": _mac(reply)})
+        results.append(
+            {
+                "id": p["id"],
+                "verdict": verdict,
+                "answer": answer,
+                "latency_s": latency,
+                "reply_hops": _hops(reply),
+                "reply_src_mac": _mac(reply),
+            }
+        )
     return results
 
 

@@ -40,14 +40,22 @@ class ProbeResult:
 
 def agent_step(pid: int, specs: list[ProbeSpec], timeout: float, iface: str = "eth0") -> Step:
     """The step that runs one agent in the namespace of *pid* for *specs*."""
-    request = {"timeout": timeout, "iface": iface,
-               "probes": [{"id": i, "protocol": s.protocol, "dst": s.dst_ip, "port": s.port} for i, s in enumerate(specs)]}
-    return Step(in_netns(pid, [sys.executable, "-m", "labtwin.emulation.probe_agent"]),
-                what=f"{len(specs)} probes", stdin=json.dumps(request), timeout=30 + 3 * timeout)
+    request = {
+        "timeout": timeout,
+        "iface": iface,
+        "probes": [{"id": i, "protocol": s.protocol, "dst": s.dst_ip, "port": s.port} for i, s in enumerate(specs)],
+    }
+    return Step(
+        in_netns(pid, [sys.executable, "-m", "labtwin.emulation.probe_agent"]),
+        what=f"{len(specs)} probes",
+        stdin=json.dumps(request),
+        timeout=30 + 3 * timeout,
+    )
 
 
-def probe(runner: Runner, pids: dict[str, int], specs: list[ProbeSpec], timeout: float = 0.5,
-          parallel: int = 16) -> list[ProbeResult]:
+def probe(
+    runner: Runner, pids: dict[str, int], specs: list[ProbeSpec], timeout: float = 0.5, parallel: int = 16
+) -> list[ProbeResult]:
     """Run every spec (grouped per source namespace, sources in parallel); results in spec order."""
     by_source: dict[str, list[ProbeSpec]] = {}
     for spec in specs:
@@ -74,7 +82,11 @@ def parse_agent_output(specs: list[ProbeSpec], text: str) -> list[ProbeResult]:
     results = []
     for i, spec in enumerate(specs):
         row = rows[i]
-        detail = {"answer": row["answer"], "reply_hops": row.get("reply_hops"), "reply_src_mac": row.get("reply_src_mac"),
-                  "dst_ip": spec.dst_ip}
+        detail = {
+            "answer": row["answer"],
+            "reply_hops": row.get("reply_hops"),
+            "reply_src_mac": row.get("reply_src_mac"),
+            "dst_ip": spec.dst_ip,
+        }
         results.append(ProbeResult(spec, row["verdict"], row["answer"], row.get("latency_s"), detail))
     return results

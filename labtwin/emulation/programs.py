@@ -80,8 +80,10 @@ class MissingProgram(RuntimeError):
     """A declared program is not installed on this machine."""
 
     def __init__(self, prog: Program) -> None:
-        super().__init__(f"{prog.name} is not installed (Debian package {prog.package}, needed for "
-                         f"{prog.needed_for}): run `make setup` as root, or apt-get install {prog.package}")
+        super().__init__(
+            f"{prog.name} is not installed (Debian package {prog.package}, needed for "
+            f"{prog.needed_for}): run `make setup` as root, or apt-get install {prog.package}"
+        )
         self.program = prog
 
 
@@ -90,8 +92,9 @@ def program(name: str) -> Program:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise UndeclaredProgram(f"{name!r} is not declared in labtwin/emulation/programs.py; "
-                                f"add it with its Debian package") from None
+        raise UndeclaredProgram(
+            f"{name!r} is not declared in labtwin/emulation/programs.py; add it with its Debian package"
+        ) from None
 
 
 def declared(argv: Sequence[str]) -> list[Program]:

@@ -59,8 +59,9 @@ TIMING_NICE = -10
 class Realisation:
     """A plan made real on this machine: ``with Realisation(plan) as r: ... r.pid(key)``."""
 
-    def __init__(self, plan: Plan, dry_run: bool = False, parallel: int = 8, ledger_dir=None,
-                 measures_time: bool = False) -> None:
+    def __init__(
+        self, plan: Plan, dry_run: bool = False, parallel: int = 8, ledger_dir=None, measures_time: bool = False
+    ) -> None:
         self.plan = plan
         self.dry_run = dry_run
         self.parallel = parallel
@@ -153,8 +154,9 @@ class Realisation:
         self.timings[name] = time.perf_counter() - start
 
     def _namespaces(self) -> None:
-        items = [Item(f"ns:{n.key}", "netns", n.node, where=n.key, match=holder_argv(n.node))
-                 for n in self.plan.namespaces]
+        items = [
+            Item(f"ns:{n.key}", "netns", n.node, where=n.key, match=holder_argv(n.node)) for n in self.plan.namespaces
+        ]
         self.ledger.append(items)
         if self.dry_run:
             self.pids = {n.key: 100000 + i for i, n in enumerate(self.plan.namespaces)}
@@ -175,15 +177,25 @@ class Realisation:
             return
         lines, items = [], []
         for v in self.plan.veths:
-            lines.append(f"link add {v.a_dev} {self._netns(v.a)}type veth peer name {v.b_dev} {self._netns(v.b)}".strip())
+            lines.append(
+                f"link add {v.a_dev} {self._netns(v.a)}type veth peer name {v.b_dev} {self._netns(v.b)}".strip()
+            )
             if ROOT in (v.a, v.b):  # a root end is deleted explicitly (synchronously)
                 dev = v.a_dev if v.a == ROOT else v.b_dev
                 items.append(Item(f"veth:root:{dev}", "link", dev, undo=("ip", "link", "del", dev)))
             else:  # both ends inside our namespaces: the pair goes with either
-                items.append(Item(f"veth:{v.a}:{v.a_dev}", "link", f"{v.a_dev}/{v.b_dev}", where=v.a,
-                                  parent=f"ns:{v.a}"))
-        self.runner.run(Step(("ip", "-batch", "-"), what="create veths", stdin="\n".join(lines) + "\n",
-                             creates=tuple(items), timeout=120))
+                items.append(
+                    Item(f"veth:{v.a}:{v.a_dev}", "link", f"{v.a_dev}/{v.b_dev}", where=v.a, parent=f"ns:{v.a}")
+                )
+        self.runner.run(
+            Step(
+                ("ip", "-batch", "-"),
+                what="create veths",
+                stdin="\n".join(lines) + "\n",
+                creates=tuple(items),
+                timeout=120,
+            )
+        )
 
     def _netns(self, key: str) -> str:
         return "" if key == ROOT else f"netns {self.pids[key]} "
@@ -191,9 +203,23 @@ class Realisation:
     def _ovs(self) -> None:
         for br in self.plan.ovs_bridges:
             item = Item(f"ovs:{br.name}", "ovs-bridge", br.name, undo=("ovs-vsctl", "--if-exists", "del-br", br.name))
-            self.runner.run(Step(("ovs-vsctl", "add-br", br.name, "--", "set", "bridge", br.name,
-                                  f"datapath_type={br.datapath_type}", "fail_mode=standalone"),
-                                 what=f"create OVS bridge {br.name}", creates=(item,)))
+            self.runner.run(
+                Step(
+                    (
+                        "ovs-vsctl",
+                        "add-br",
+                        br.name,
+                        "--",
+                        "set",
+                        "bridge",
+                        br.name,
+                        f"datapath_type={br.datapath_type}",
+                        "fail_mode=standalone",
+                    ),
+                    what=f"create OVS bridge {br.name}",
+                    creates=(item,),
+                )
+            )
             self.runner.run(Step(("ip", "link", "set", br.name, "up"), what=f"bring up {br.name}", check=False))
         for port in self.plan.ovs_ports:
             argv = ["ovs-vsctl", "add-port", port.bridge, port.dev]
@@ -201,8 +227,12 @@ class Realisation:
                 argv.append(f"tag={int(port.tag)}")
             if port.trunks:
                 argv.append("trunks=" + ",".join(str(int(t)) for t in port.trunks))
-            item = Item(f"ovsport:{port.bridge}:{port.dev}", "ovs-port", port.dev, undo=(
-                "ovs-vsctl", "--if-exists", "del-port", port.bridge, port.dev))
+            item = Item(
+                f"ovsport:{port.bridge}:{port.dev}",
+                "ovs-port",
+                port.dev,
+                undo=("ovs-vsctl", "--if-exists", "del-port", port.bridge, port.dev),
+            )
             self.runner.run(Step(tuple(argv), what=f"add {port.dev} to {port.bridge}", creates=(item,)))
             self.runner.run(Step(("ip", "link", "set", port.dev, "up"), what=f"bring up {port.dev}"))
 
@@ -226,23 +256,52 @@ class Realisation:
         if what == "sysctls" and cfg.sysctls:
             yield key, Step(in_netns(pid, ["sysctl", "-q", "-w", *cfg.sysctls]), what=f"sysctls in {key}")
         elif what == "links" and cfg.ip_batch:
-            items = tuple(Item(f"{kind}:{key}:{name}", kind, name, where=key, parent=f"ns:{key}")
-                          for kind, name in cfg.creates)
-            yield key, Step(in_netns(pid, ["ip", "-batch", "-"]), what=f"links in {key}",
-                            stdin="\n".join(cfg.ip_batch) + "\n", creates=items)
+            items = tuple(
+                Item(f"{kind}:{key}:{name}", kind, name, where=key, parent=f"ns:{key}") for kind, name in cfg.creates
+            )
+            yield (
+                key,
+                Step(
+                    in_netns(pid, ["ip", "-batch", "-"]),
+                    what=f"links in {key}",
+                    stdin="\n".join(cfg.ip_batch) + "\n",
+                    creates=items,
+                ),
+            )
         elif what == "filters" and cfg.rules is not None:
             rules = cfg.rules
             if rules.sets:
-                yield key, Step(in_netns(pid, ["ipset", "restore"]), what=f"ipsets in {key}", stdin=rules.ipset,
-                                creates=(Item(f"ipset:{key}", "ipset", f"{rules.sets} sets", where=key,
-                                              parent=f"ns:{key}"),))
-            yield key, Step(in_netns(pid, ["iptables-restore", "-w", "10"]), what=f"iptables in {key}",
-                            stdin=rules.iptables, creates=(Item(f"iptables:{key}", "iptables", f"{rules.rules_v4} rules",
-                                                                where=key, parent=f"ns:{key}"),))
-            yield key, Step(in_netns(pid, ["ip6tables-restore", "-w", "10"]), what=f"ip6tables in {key}",
-                            stdin=rules.ip6tables, creates=(Item(f"ip6tables:{key}", "ip6tables",
-                                                                 f"{rules.rules_v6} rules", where=key,
-                                                                 parent=f"ns:{key}"),))
+                yield (
+                    key,
+                    Step(
+                        in_netns(pid, ["ipset", "restore"]),
+                        what=f"ipsets in {key}",
+                        stdin=rules.ipset,
+                        creates=(Item(f"ipset:{key}", "ipset", f"{rules.sets} sets", where=key, parent=f"ns:{key}"),),
+                    ),
+                )
+            yield (
+                key,
+                Step(
+                    in_netns(pid, ["iptables-restore", "-w", "10"]),
+                    what=f"iptables in {key}",
+                    stdin=rules.iptables,
+                    creates=(
+                        Item(f"iptables:{key}", "iptables", f"{rules.rules_v4} rules", where=key, parent=f"ns:{key}"),
+                    ),
+                ),
+            )
+            yield (
+                key,
+                Step(
+                    in_netns(pid, ["ip6tables-restore", "-w", "10"]),
+                    what=f"ip6tables in {key}",
+                    stdin=rules.ip6tables,
+                    creates=(
+                        Item(f"ip6tables:{key}", "ip6tables", f"{rules.rules_v6} rules", where=key, parent=f"ns:{key}"),
+                    ),
+                ),
+            )
 
     # --- signals ----------------------------------------------------------
     def _guard(self) -> None:
@@ -274,4 +333,5 @@ def _raise_for(sig: int):
         if sig == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
+
     return handler

@@ -119,8 +119,14 @@ class Runner:
         self.steps.append(step)
         if self.dry_run:
             return None
-        proc = subprocess.Popen(list(step.argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, shell=False)
+        proc = subprocess.Popen(
+            list(step.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            shell=False,
+        )
         if self.ledger is not None:
             for item in step.creates:
                 self.ledger.note_pid(item, proc.pid)
@@ -141,12 +147,18 @@ class Runner:
         else:
             start = time.perf_counter()
             try:
-                done = subprocess.run(list(step.argv), input=step.stdin, capture_output=True, text=True,
-                                      timeout=step.timeout, shell=False)
+                done = subprocess.run(
+                    list(step.argv), input=step.stdin, capture_output=True, text=True, timeout=step.timeout, shell=False
+                )
                 result = Result(step, done.returncode, done.stdout, done.stderr, time.perf_counter() - start)
             except subprocess.TimeoutExpired as exc:
-                result = Result(step, -1, _text(exc.stdout), f"timed out after {step.timeout}s " + _text(exc.stderr),
-                                time.perf_counter() - start)
+                result = Result(
+                    step,
+                    -1,
+                    _text(exc.stdout),
+                    f"timed out after {step.timeout}s " + _text(exc.stderr),
+                    time.perf_counter() - start,
+                )
         self.results.append(result)
         if step.check and not result.ok:
             raise StepFailed(result)

@@ -28,8 +28,13 @@ def machine_state() -> dict:
     links = sorted(line.split(":")[1].strip().split("@")[0] for line in _out("ip", "-o", "link").splitlines())
     iptables = "\n".join(line for line in _out("iptables-save").splitlines() if not line.startswith("#"))
     procs = sorted(line for line in _out("ps", "-eo", "args").splitlines() if "mininet:lt" in line or "tcpdump" in line)
-    return {"links": links, "netns": _out("ip", "netns", "list"), "ovs": _out("ovs-vsctl", "--timeout=5", "list-br"),
-            "iptables": iptables, "procs": procs}
+    return {
+        "links": links,
+        "netns": _out("ip", "netns", "list"),
+        "ovs": _out("ovs-vsctl", "--timeout=5", "list-br"),
+        "iptables": iptables,
+        "procs": procs,
+    }
 
 
 def differences(before: dict, after: dict) -> dict:

@@ -85,8 +85,9 @@ def run_scenario(scenario: Scenario, out_dir: Path, can_emulate: bool, why_not: 
     else:
         say(f"demo: {scenario.name}: emulation and twin check")
         try:
-            report, _, _ = api.twin(scenario, topology, SEED, out=here / "twin",
-                                    progress=calibration_progress(scenario.name, say))
+            report, _, _ = api.twin(
+                scenario, topology, SEED, out=here / "twin", progress=calibration_progress(scenario.name, say)
+            )
             outcome.paths += [here / "twin" / "emulation" / "summary.json", here / "twin" / "twin.csv"]
             outcome.emulation = "ran"
             outcome.twin = "agree" if report.agree else f"DISAGREE on {len(report.disagreements)} of {len(report.rows)}"

@@ -44,7 +44,8 @@ class SlicedWaitClient(NotebookClient):
             left = None if deadline is None else deadline - monotonic()
             if left is not None and left <= 0:  # out of time: nbclient's own timeout handling
                 return await super()._async_poll_for_reply(
-                    msg_id, cell, 0, task_poll_output_msg, task_poll_kernel_alive)
+                    msg_id, cell, 0, task_poll_output_msg, task_poll_kernel_alive
+                )
             try:
                 wait = REPLY_WAIT_SLICE_S if left is None else min(REPLY_WAIT_SLICE_S, left)
                 msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=wait))

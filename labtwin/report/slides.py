@@ -41,9 +41,21 @@ ASSETS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("requirejs", ("require.js",), "vendor/requirejs"),
     ("jquery", ("dist/jquery.min.js",), "vendor/jquery"),
     # MathJax 2 (the API nbconvert's template calls): the CommonHTML output and TeX input only.
-    ("mathjax", ("MathJax.js", "config/TeX-AMS_CHTML-full.js", "config/Safe.js", "extensions",
-                 "jax/output/CommonHTML", "jax/element", "jax/input/TeX", "fonts/HTML-CSS/TeX/woff",
-                 "localization/en"), "vendor/mathjax"),
+    (
+        "mathjax",
+        (
+            "MathJax.js",
+            "config/TeX-AMS_CHTML-full.js",
+            "config/Safe.js",
+            "extensions",
+            "jax/output/CommonHTML",
+            "jax/element",
+            "jax/input/TeX",
+            "fonts/HTML-CSS/TeX/woff",
+            "localization/en",
+        ),
+        "vendor/mathjax",
+    ),
     ("jupyter-widgets-html-manager", ("dist",), "vendor/html-manager"),
 )
 
@@ -90,8 +102,13 @@ def render_deck(nb: nbformat.NotebookNode, title: str) -> str:
     """The reveal.js html of *nb*, every library URL local, images inlined."""
     from nbconvert import SlidesExporter
 
-    exporter = SlidesExporter(extra_loaders=[DictLoader({_TEMPLATE: _TEMPLATE_SOURCE})], embed_images=True,
-                             reveal_theme=THEME, reveal_scroll=True, **URLS)
+    exporter = SlidesExporter(
+        extra_loaders=[DictLoader({_TEMPLATE: _TEMPLATE_SOURCE})],
+        embed_images=True,
+        reveal_theme=THEME,
+        reveal_scroll=True,
+        **URLS,
+    )
     exporter.template_file = _TEMPLATE
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return html
@@ -108,7 +125,8 @@ def find_web_assets() -> Path:
                 raise SlidesError(f"{folder} lacks {', '.join(missing)}: run `make setup` to fetch the slide assets")
             return folder
     raise SlidesError(
-        "reveal.js not found (looked in " + ", ".join(str(c) for c in candidates)
+        "reveal.js not found (looked in "
+        + ", ".join(str(c) for c in candidates)
         + "): run `make setup` to fetch reveal.js and the other offline slide assets"
     )
 

@@ -18,5 +18,13 @@ def get_scenario(name: str) -> Scenario:
         raise ScenarioError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
 
 
-__all__ = ["Knob", "SCENARIOS", "Scenario", "ScenarioError", "Tolerance", "TopologyUnfit", "get_scenario",
-           "topologies_dir"]
+__all__ = [
+    "Knob",
+    "SCENARIOS",
+    "Scenario",
+    "ScenarioError",
+    "Tolerance",
+    "TopologyUnfit",
+    "get_scenario",
+    "topologies_dir",
+]

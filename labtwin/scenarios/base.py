@@ -150,9 +150,7 @@ class Scenario:
         design = {k.name: k.default for k in self.knobs}
         for name, value in (overrides or {}).items():
             if name not in known:
-                raise ScenarioError(
-                    f"scenario {self.name} has no knob {name!r}; knobs: {', '.join(known) or '(none)'}"
-                )
+                raise ScenarioError(f"scenario {self.name} has no knob {name!r}; knobs: {', '.join(known) or '(none)'}")
             design[name] = known[name].parse(value)
         return design
 
@@ -164,8 +162,9 @@ class Scenario:
         """
         lacks = self.missing(cloud, design) if cloud is not None and self.missing is not None else []
         if lacks:
-            raise TopologyUnfit(f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: it needs "
-                                + "; and ".join(lacks))
+            raise TopologyUnfit(
+                f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: it needs " + "; and ".join(lacks)
+            )
 
     def cloud(self, topology: Optional[str] = None) -> tuple[Optional[Cloud], str]:
         """Load *topology* (or this scenario's default) and say which file it was."""

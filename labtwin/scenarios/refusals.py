@@ -1,12 +1,12 @@
 """Emulation refusals: what an emulation cannot build is refused before it creates anything.
 
-An emulation builds less than its model studies (no vxlan segments, no OVN,
-no router without a host to put it on ...). Each limit is either checked here
-up front (``missing``: each scenario's own check, in its package, like :meth:`~labtwin.scenarios.base.Scenario.refuse_unfit`
-for the model) or found while the emulation plans -- plans are pure data, made
-before the realisation creates anything -- and raised as a ``PlanError`` (the
-engine's, which each scenario's own refusals subclass). Either way the user gets one line naming the
-file and what it lacks (:class:`TopologyUnfit`, exit 2), not a traceback.
+An emulation builds less than its model studies (no vxlan segments, no OVN, no router without a
+host to put it on ...). Each limit is either checked up front (``missing``: each scenario's own
+check, in its folder, like :meth:`~labtwin.scenarios.base.Scenario.refuse_unfit` for the model) or
+found while the emulation plans -- plans are pure data, made before the realisation creates
+anything -- and raised as a ``PlanError`` (the engine's, which a scenario's own refusals
+subclass). Either way the user gets one line naming the file and what it lacks
+(:class:`TopologyUnfit`, exit 2), not a traceback.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def refusing_emulation(name: str, emulate: Callable, missing: Optional[Callable[
         where = topology or "the generated cloud"
         lacks = missing(cloud, design) if missing is not None and cloud is not None else []
         if lacks:
-            raise TopologyUnfit(f"{where}: the {name} emulation cannot build cloud {cloud.name!r}: it needs "
-                                + "; and ".join(lacks))
+            raise TopologyUnfit(
+                f"{where}: the {name} emulation cannot build cloud {cloud.name!r}: it needs " + "; and ".join(lacks)
+            )
         try:
             return emulate(cloud, design, seed, topology, **kwargs)
         except PlanError as exc:

@@ -56,8 +56,9 @@ class TwinReport:
         return f"<b>twin {self.scenario}: {verdict}</b>" + self.rows.to_html(index=False)
 
 
-def compare(model: Run, emulation: Run, tolerances=(), details=(), timing_not_compared: str = "",
-            pace: float = 1.0) -> TwinReport:
+def compare(
+    model: Run, emulation: Run, tolerances=(), details=(), timing_not_compared: str = "", pace: float = 1.0
+) -> TwinReport:
     """Compare a model run and an emulation run of the same scenario (*details*: probe detail keys that must be equal).
 
     *timing_not_compared*, when given, is why wall-clock metrics (``Tolerance.timing``) are not compared
@@ -67,8 +68,11 @@ def compare(model: Run, emulation: Run, tolerances=(), details=(), timing_not_co
     """
     if model.backend != "model" or emulation.backend != "emulation":
         raise ValueError(f"compare(model, emulation) got backends {model.backend!r}, {emulation.backend!r}")
-    rows = (compare_probes(model, emulation) + compare_details(model, emulation, details)
-            + compare_metrics(model, emulation, tolerances, timing_not_compared, pace))
+    rows = (
+        compare_probes(model, emulation)
+        + compare_details(model, emulation, details)
+        + compare_metrics(model, emulation, tolerances, timing_not_compared, pace)
+    )
     frame = pd.DataFrame(rows, columns=["kind", "key", "model", "emulation", "tolerance", "agree"])
     return TwinReport(model.scenario, frame)
 
@@ -81,10 +85,16 @@ def compare_probes(model: Run, emulation: Run) -> list[dict]:
     for rec in joined.itertuples(index=False):
         port = "" if pd.isna(rec.port) else f":{int(rec.port)}"
         m, e = _none_if_nan(rec.verdict_model), _none_if_nan(rec.verdict_emulation)
-        rows.append({
-            "kind": "probe", "key": f"{rec.src}->{rec.dst} {rec.protocol}{port}",
-            "model": m, "emulation": e, "tolerance": "equal", "agree": m is not None and m == e,
-        })
+        rows.append(
+            {
+                "kind": "probe",
+                "key": f"{rec.src}->{rec.dst} {rec.protocol}{port}",
+                "model": m,
+                "emulation": e,
+                "tolerance": "equal",
+                "agree": m is not None and m == e,
+            }
+        )
     return rows
 
 
@@ -97,8 +107,16 @@ def compare_details(model: Run, emulation: Run, details) -> list[dict]:
     for key in sorted(sides[0].keys() | sides[1].keys(), key=str):
         for name in details:
             m, e = (side.get(key, {}).get(name) for side in sides)
-            rows.append({"kind": f"probe.{name}", "key": _probe_label(*key), "model": m, "emulation": e,
-                         "tolerance": "equal", "agree": m is not None and e is not None and m == e})
+            rows.append(
+                {
+                    "kind": f"probe.{name}",
+                    "key": _probe_label(*key),
+                    "model": m,
+                    "emulation": e,
+                    "tolerance": "equal",
+                    "agree": m is not None and e is not None and m == e,
+                }
+            )
     return rows
 
 
@@ -110,8 +128,9 @@ def _probe_label(src, dst, protocol, port) -> str:
     return f"{src}->{dst} {protocol}" + ("" if port is None else f":{int(port)}")
 
 
-def compare_metrics(model: Run, emulation: Run, tolerances, timing_not_compared: str = "",
-                    pace: float = 1.0) -> list[dict]:
+def compare_metrics(
+    model: Run, emulation: Run, tolerances, timing_not_compared: str = "", pace: float = 1.0
+) -> list[dict]:
     rows = []
     for tol in tolerances:
         m, e = model.summary.get(tol.metric), emulation.summary.get(tol.metric)

@@ -35,12 +35,17 @@ def cloud_yaml(ports: int) -> str:
     hosts = max(2, ports // 25)
     lines = ["name: bench", "physnets: [{name: physnet1}]", "hosts:"]
     lines += [f"  - {{name: c{h}, role: compute, bridge_mappings: {{physnet1: br-vlan}}}}" for h in range(hosts)]
-    lines += ["networks: [{name: net}]",
-              "segments: [{name: seg, network_id: net, network_type: vlan, physical_network: physnet1, segmentation_id: 100}]",
-              "subnets: [{name: sub, network_id: net, cidr: 10.8.0.0/16}]",
-              "security_groups:", "  - name: default", "    rules:",
-              "      - {direction: ingress, ethertype: IPv4, remote_group_id: default}",
-              "      - {direction: egress, ethertype: IPv4}", "ports:"]
+    lines += [
+        "networks: [{name: net}]",
+        "segments: [{name: seg, network_id: net, network_type: vlan, physical_network: physnet1, segmentation_id: 100}]",  # noqa: E501
+        "subnets: [{name: sub, network_id: net, cidr: 10.8.0.0/16}]",
+        "security_groups:",
+        "  - name: default",
+        "    rules:",
+        "      - {direction: ingress, ethertype: IPv4, remote_group_id: default}",
+        "      - {direction: egress, ethertype: IPv4}",
+        "ports:",
+    ]
     lines += [f"  - {{name: p{i}, network_id: net, binding:host_id: c{i % hosts}}}" for i in range(ports)]
     return "\n".join(lines) + "\n"
 
@@ -48,9 +53,9 @@ def cloud_yaml(ports: int) -> str:
 def bench_labtwin(ports: int, first_packet: bool = False) -> tuple[float, float, float | None]:
     from labtwin.description import load_cloud
     from labtwin.emulation.naming import new_run_id
-    from labtwin.scenarios.reachability.emulation.plan import plan
     from labtwin.emulation.probes import ProbeSpec, probe
     from labtwin.emulation.realise import Realisation
+    from labtwin.scenarios.reachability.emulation.plan import plan
 
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
         fh.write(cloud_yaml(ports))
@@ -121,15 +126,23 @@ def main():
         mup, mdown = bench_mininet(n)
         bup, bdown = bench_bare(n)
         rows.append((n, up / n, down / n, mup / n, mdown / n, bup / n, bdown / n))
-    print(f"{'ports':>6} | {'labtwin up':>11} {'down':>8} | {'mininet up':>11} {'down':>8} | {'bare up':>9} {'down':>8}  (ms per port)")
+    print(
+        f"{'ports':>6} | {'labtwin up':>11} {'down':>8} | {'mininet up':>11} {'down':>8} | {'bare up':>9} {'down':>8}  (ms per port)"  # noqa: E501
+    )
     for n, *ms in rows:
-        print(f"{n:>6} | {ms[0]*1e3:>11.2f} {ms[1]*1e3:>8.2f} | {ms[2]*1e3:>11.2f} {ms[3]*1e3:>8.2f} | "
-              f"{ms[4]*1e3:>9.2f} {ms[5]*1e3:>8.2f}")
+        print(
+            f"{n:>6} | {ms[0] * 1e3:>11.2f} {ms[1] * 1e3:>8.2f} | {ms[2] * 1e3:>11.2f} {ms[3] * 1e3:>8.2f} | "
+            f"{ms[4] * 1e3:>9.2f} {ms[5] * 1e3:>8.2f}"
+        )
     changed = differences(before, machine_state())
-    print(f"machine after {len(SIZES)} realisations and teardowns (up to {max(SIZES)} ports): "
-          + ("exactly as before" if not changed else f"CHANGED: {sorted(changed)}"))
-    print(f"first packet across hosts after bring-up at {max(SIZES)} ports: "
-          + (f"{first:.2f} s (includes the probe agent's start)" if first is not None else "none within 30 s"))
+    print(
+        f"machine after {len(SIZES)} realisations and teardowns (up to {max(SIZES)} ports): "
+        + ("exactly as before" if not changed else f"CHANGED: {sorted(changed)}")
+    )
+    print(
+        f"first packet across hosts after bring-up at {max(SIZES)} ports: "
+        + (f"{first:.2f} s (includes the probe agent's start)" if first is not None else "none within 30 s")
+    )
 
 
 if __name__ == "__main__":

@@ -57,13 +57,19 @@ def main() -> None:
     elapsed, events, df = counted_sweep()
     bare = bare_loop(events)
     runs = len(df)
-    print(f"sg-fanout sweep: {runs} runs ({len(set(df.firewall))} strategies x {len(MEMBERS)} member counts "
-          f"x hosts {', '.join(map(str, HOSTS))})")
+    print(
+        f"sg-fanout sweep: {runs} runs ({len(set(df.firewall))} strategies x {len(MEMBERS)} member counts "
+        f"x hosts {', '.join(map(str, HOSTS))})"
+    )
     print(f"{'':>24} {'seconds':>9} {'events':>9} {'us/event':>9}")
-    print(f"{'model sweep':>24} {elapsed:>9.2f} {events:>9} {1e6 * elapsed / events:>9.1f}  "
-          f"target < {TARGET_S:.0f} s: {'ok' if elapsed < TARGET_S else 'MISSED'}")
-    print(f"{'bare SimPy, same events':>24} {bare:>9.2f} {events:>9} {1e6 * bare / events:>9.1f}  "
-          f"model/bare {elapsed / bare:.1f}x")
+    print(
+        f"{'model sweep':>24} {elapsed:>9.2f} {events:>9} {1e6 * elapsed / events:>9.1f}  "
+        f"target < {TARGET_S:.0f} s: {'ok' if elapsed < TARGET_S else 'MISSED'}"
+    )
+    print(
+        f"{'bare SimPy, same events':>24} {bare:>9.2f} {events:>9} {1e6 * bare / events:>9.1f}  "
+        f"model/bare {elapsed / bare:.1f}x"
+    )
     one_host = df[(df.hosts == 1) & df.members.isin([100, 170, 1000])]
     print("\none host, one join (members spread over 1 host):")
     print(one_host[["firewall", "members", "updates_total", "rules_written", "port_ready_s"]].to_string(index=False))

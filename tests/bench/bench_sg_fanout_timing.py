@@ -40,8 +40,10 @@ def accuracy() -> None:
     print(f"{'strategy':>10} {'model s':>9} {'emul. s':>9} {'min..max of 3':>17} {'error':>7}  target 30%")
     for row in result["check"]:
         spread = f"{row['emulation_min_s']:.4f}..{row['emulation_max_s']:.4f}"
-        print(f"{row['firewall']:>10} {row['model_s']:>9.4f} {row['emulation_s']:>9.4f} {spread:>17} {row['error']:>7.0%}  "
-              f"{'ok' if row['error'] <= 0.30 else 'MISSED'}")
+        print(
+            f"{row['firewall']:>10} {row['model_s']:>9.4f} {row['emulation_s']:>9.4f} {spread:>17} {row['error']:>7.0%}  "  # noqa: E501
+            f"{'ok' if row['error'] <= 0.30 else 'MISSED'}"
+        )
 
 
 def twins(label: str) -> bool:
@@ -57,8 +59,10 @@ def twins(label: str) -> bool:
             _, pace = api.timing_basis(model, emulation)  # what the twin compares: the model times the pace
             ratios.append(emulation.summary["port_ready_s"] / (model.summary["port_ready_s"] * pace))
         all_agree &= agreed == ROUNDS
-        print(f"{firewall:>10} {agreed:>4}/{ROUNDS:<2} {min(ratios):>22.2f} {statistics.median(ratios):>7.2f} "
-              f"{max(ratios):>6.2f} {(time.perf_counter() - start) / ROUNDS:>7.1f}")
+        print(
+            f"{firewall:>10} {agreed:>4}/{ROUNDS:<2} {min(ratios):>22.2f} {statistics.median(ratios):>7.2f} "
+            f"{max(ratios):>6.2f} {(time.perf_counter() - start) / ROUNDS:>7.1f}"
+        )
     return all_agree
 
 
@@ -73,8 +77,10 @@ def main() -> None:
         finally:
             spinner.kill()
             spinner.wait()
-    print(f"\ntwins: idle {'all agree' if idle else 'SOME DISAGREE'}; "
-          f"under load {'all agree' if loaded else 'SOME DISAGREE'} (target: all)")
+    print(
+        f"\ntwins: idle {'all agree' if idle else 'SOME DISAGREE'}; "
+        f"under load {'all agree' if loaded else 'SOME DISAGREE'} (target: all)"
+    )
 
 
 if __name__ == "__main__":

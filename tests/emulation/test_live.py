@@ -49,8 +49,9 @@ time.sleep(120)
 
 def _start(code, topologies, ledger_dir):
     env = {**os.environ, "LABTWIN_LEDGER_DIR": str(ledger_dir)}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(topologies / "minimal.yaml")], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(topologies / "minimal.yaml")], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "up"
     return proc
 

@@ -1,4 +1,5 @@
-"""Failed reads are errors, never "nothing there": captures (a leak or a path must not be counted from nothing) and firewall dumps."""
+"""Failed reads are errors, never "nothing there": captures (a leak or a path must not be counted from nothing)
+and firewall dumps."""
 
 import pytest
 

@@ -7,14 +7,14 @@ import sys
 import pytest
 
 from labtwin.description import load_cloud
+from labtwin.description.flows import parse_flows
 from labtwin.description.schema import Port
 from labtwin.emulation import naming
-from labtwin.emulation.ledger import Item, Ledger, read
 from labtwin.emulation.clean import clean
-from labtwin.scenarios.reachability.emulation.plan import PlanError, plan
+from labtwin.emulation.ledger import Item, Ledger, read
 from labtwin.emulation.realise import Realisation
-from labtwin.description.flows import parse_flows
 from labtwin.emulation.runner import Runner, Step
+from labtwin.scenarios.reachability.emulation.plan import PlanError, plan
 
 
 @pytest.fixture
@@ -44,6 +44,7 @@ def test_every_name_fits_fifteen_characters(cloud):
 def test_two_runs_share_no_root_visible_name(cloud):
     def root_names(p):
         return {n.node for n in p.namespaces} | {b.name for b in p.ovs_bridges} | {o.dev for o in p.ovs_ports}
+
     assert not root_names(plan(cloud, "aaaa")) & root_names(plan(cloud, "aaab"))
 
 
@@ -153,7 +154,11 @@ def test_names_are_checked():
 
 
 def test_flows_knob():
-    assert [(f.protocol, f.port) for f in parse_flows("icmp,tcp:22,udp:53")] == [("icmp", None), ("tcp", 22), ("udp", 53)]
+    assert [(f.protocol, f.port) for f in parse_flows("icmp,tcp:22,udp:53")] == [
+        ("icmp", None),
+        ("tcp", 22),
+        ("udp", 53),
+    ]
     for bad in ("tcp", "icmp:3", "sctp:1", "tcp:0"):
         with pytest.raises(ValueError):
             parse_flows(bad)
@@ -161,6 +166,7 @@ def test_flows_knob():
 
 def test_doctor_gives_a_reason_for_each_missing_thing(monkeypatch):
     from labtwin.emulation import doctor, programs
+
     monkeypatch.setattr(programs.shutil, "which", lambda tool: None)
     monkeypatch.setattr(programs.os, "access", lambda path, mode: False)
     monkeypatch.setattr(doctor.os, "geteuid", lambda: 1000)

@@ -99,9 +99,11 @@ def test_every_program_the_code_invokes_is_declared():
 def test_the_scan_sees_a_program_nobody_declared(tmp_path, monkeypatch):
     module = tmp_path / "labtwin" / "emulation" / "rogue.py"
     module.parent.mkdir(parents=True)
-    module.write_text("def read(runner, pid):\n"
-                      "    for key, argv in ((\"conn\", (\"conntrack\", \"-L\")),):\n"
-                      "        runner.run(Step(in_netns(pid, argv), what=key))\n")
+    module.write_text(
+        "def read(runner, pid):\n"
+        '    for key, argv in (("conn", ("conntrack", "-L")),):\n'
+        "        runner.run(Step(in_netns(pid, argv), what=key))\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "SOURCE", tmp_path / "labtwin")
     assert set(invoked_programs()) == {"conntrack", "nsenter"}
 
@@ -113,8 +115,12 @@ def test_every_declared_program_has_a_package_and_a_reason():
 
 
 def test_make_setup_installs_every_package():
-    printed = subprocess.run([sys.executable, str(SOURCE / "emulation" / "programs.py"), "--packages"],
-                             capture_output=True, text=True, check=True).stdout.split()
+    printed = subprocess.run(
+        [sys.executable, str(SOURCE / "emulation" / "programs.py"), "--packages"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert {p.package for p in PROGRAMS} <= set(printed)
     makefile = (SOURCE.parent / "Makefile").read_text()
     assert "labtwin/emulation/programs.py --packages" in makefile

@@ -64,4 +64,6 @@ def test_two_runs_side_by_side_both_agree_and_leave_nothing(live, ledger_dir, sn
         assert report.agree, (scenario, design, report.disagreements.to_dict("records"))
     assert snapshot() == before
     assert not list(ledger_dir.glob("*.jsonl"))
-    assert not [argv for argv in process_table().values() if "labtwin.scenarios.dvr.emulation.labtwin_agent.dhcpd" in argv]
+    assert not [
+        argv for argv in process_table().values() if "labtwin.scenarios.dvr.emulation.labtwin_agent.dhcpd" in argv
+    ]

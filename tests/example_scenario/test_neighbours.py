@@ -71,6 +71,8 @@ def test_the_twin_agrees_and_a_wrong_model_does_not(registered, live, ledger_dir
     assert snapshot() == before
     assert len(emulation.probes) == 6 and (emulation.probes.verdict == "allowed").sum() == 2
     flipped = api.simulate("neighbours")
-    flipped.records = [replace(r, verdict="blocked") if (getattr(r, "src", None), getattr(r, "dst", None))
-                       == ("vm-a", "vm-b") else r for r in flipped.records]
+    flipped.records = [
+        replace(r, verdict="blocked") if (getattr(r, "src", None), getattr(r, "dst", None)) == ("vm-a", "vm-b") else r
+        for r in flipped.records
+    ]
     assert not api.compare_runs("neighbours", flipped, emulation).agree

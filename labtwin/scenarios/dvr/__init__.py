@@ -33,8 +33,10 @@ def missing(cloud: Cloud, design: dict) -> list[str]:
     if not any(r.external_gateway_info is not None and r.interfaces for r in cloud.routers):
         lacks.append(_router_lack(cloud))
     if not any(h.role == "network" for h in cloud.hosts):
-        lacks.append(f"a host with role: network for {NETWORK_NODE_ROLE[design['router']]} "
-                     f"(its {len(cloud.hosts)} host(s) are all compute)")
+        lacks.append(
+            f"a host with role: network for {NETWORK_NODE_ROLE[design['router']]} "
+            f"(its {len(cloud.hosts)} host(s) are all compute)"
+        )
     return lacks
 
 
@@ -67,8 +69,10 @@ def interfaces_have_gateways(cloud: Cloud, design: dict) -> list[str]:
     router = next((r for r in cloud.routers if r.external_gateway_info is not None and r.interfaces), None)
     bare = [s for s in (router.interfaces if router else ()) if cloud.subnet[s].gateway_ip is None]
     if bare:
-        return [f"a gateway_ip on every interface subnet of router {router.name!r}, as Neutron requires for a "
-                f"router interface (subnet(s) {', '.join(map(repr, bare))} have gateway_ip: null)"]
+        return [
+            f"a gateway_ip on every interface subnet of router {router.name!r}, as Neutron requires for a "
+            f"router interface (subnet(s) {', '.join(map(repr, bare))} have gateway_ip: null)"
+        ]
     return []
 
 
@@ -77,25 +81,67 @@ SCENARIO = Scenario(
     title="DVR packet paths: what still crosses the network node",
     default_topology="dvr.yaml",
     knobs=(
-        Knob("router", D["router"], "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
-             choices=("legacy", "dvr", "ovn")),
-        Knob("ipv6_fast_exit", D["ipv6_fast_exit"], "DVR: route IPv6 north-south out the compute node's fip namespace",
-             kind=boolean),
-        Knob("distributed_snat", D["distributed_snat"], "DVR: SNAT on the compute node (to its fg- address)", kind=boolean),
-        Knob("distributed_dhcp", D["distributed_dhcp"], "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
-             kind=boolean),
-        Knob("vip_arp", D["vip_arp"], "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
-             choices=("static", "learned")),
-        Knob("ovn_distributed_fip", D["ovn_distributed_fip"], "OVN: enable_distributed_floating_ip (model only)",
-             kind=boolean),
+        Knob(
+            "router",
+            D["router"],
+            "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
+            choices=("legacy", "dvr", "ovn"),
+        ),
+        Knob(
+            "ipv6_fast_exit",
+            D["ipv6_fast_exit"],
+            "DVR: route IPv6 north-south out the compute node's fip namespace",
+            kind=boolean,
+        ),
+        Knob(
+            "distributed_snat",
+            D["distributed_snat"],
+            "DVR: SNAT on the compute node (to its fg- address)",
+            kind=boolean,
+        ),
+        Knob(
+            "distributed_dhcp",
+            D["distributed_dhcp"],
+            "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
+            kind=boolean,
+        ),
+        Knob(
+            "vip_arp",
+            D["vip_arp"],
+            "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
+            choices=("static", "learned"),
+        ),
+        Knob(
+            "ovn_distributed_fip",
+            D["ovn_distributed_fip"],
+            "OVN: enable_distributed_floating_ip (model only)",
+            kind=boolean,
+        ),
         Knob("flows", D["flows"], f"flows in the traffic matrix ({model.FLOW_PPS} pps each)", kind=bounded(int, 1)),
-        Knob("fip_fraction", D["fip_fraction"], "share of IPv4 north-south flows whose VM has a floating IP",
-             kind=bounded(float, 0.0, 1.0)),
-        Knob("ipv6_fraction", D["ipv6_fraction"], "share of north-south flows that are IPv6", kind=bounded(float, 0.0, 1.0)),
-        Knob("ew_fraction", D["ew_fraction"], "share of flows that are east-west (routed between subnets)",
-             kind=bounded(float, 0.0, 1.0)),
-        Knob("nn_capacity_pps", D["nn_capacity_pps"], "network node forwarding capacity, packets/s",
-             kind=bounded(float, 1.0, unit="pps")),
+        Knob(
+            "fip_fraction",
+            D["fip_fraction"],
+            "share of IPv4 north-south flows whose VM has a floating IP",
+            kind=bounded(float, 0.0, 1.0),
+        ),
+        Knob(
+            "ipv6_fraction",
+            D["ipv6_fraction"],
+            "share of north-south flows that are IPv6",
+            kind=bounded(float, 0.0, 1.0),
+        ),
+        Knob(
+            "ew_fraction",
+            D["ew_fraction"],
+            "share of flows that are east-west (routed between subnets)",
+            kind=bounded(float, 0.0, 1.0),
+        ),
+        Knob(
+            "nn_capacity_pps",
+            D["nn_capacity_pps"],
+            "network node forwarding capacity, packets/s",
+            kind=bounded(float, 1.0, unit="pps"),
+        ),
     ),
     simulate=simulate,
     emulate=refusing_emulation("dvr", emulate, interfaces_have_gateways),

@@ -23,8 +23,15 @@ from matplotlib.patches import Patch
 from labtwin.records import Run
 
 COLOURS = {
-    "vm": "#59a14f", "bridge": "#bab0ac", "qrouter": "#4e79a7", "snat": "#e15759", "fip": "#b07aa1",
-    "qdhcp": "#edc948", "openflow": "#76b7b2", "fabric": "#333333", "external": "#9c755f",
+    "vm": "#59a14f",
+    "bridge": "#bab0ac",
+    "qrouter": "#4e79a7",
+    "snat": "#e15759",
+    "fip": "#b07aa1",
+    "qdhcp": "#edc948",
+    "openflow": "#76b7b2",
+    "fabric": "#333333",
+    "external": "#9c755f",
 }
 NN_SHADE = "#fde0dd"
 
@@ -102,8 +109,11 @@ def draw_path(entry: dict, ax, network_node: Optional[str] = None) -> None:
     ax.set_ylim(-len(lanes) + 0.3, 0.8)
     reach = {True: "reachable", False: "UNREACHABLE", None: "n/a"}[entry.get("reachable")]
     crossing = "via network node" if entry.get("via_network_node") else "stays on compute nodes"
-    ax.set_title(f"{title}\n{crossing} · NAT {entry.get('nat', 'none')} · {reach}", fontsize=9,
-                 color="#b2182b" if entry.get("via_network_node") else "black")
+    ax.set_title(
+        f"{title}\n{crossing} · NAT {entry.get('nat', 'none')} · {reach}",
+        fontsize=9,
+        color="#b2182b" if entry.get("via_network_node") else "black",
+    )
 
 
 def path_figure(run: Run, classes: Optional[Iterable[str]] = None, columns: int = 2):
@@ -113,13 +123,21 @@ def path_figure(run: Run, classes: Optional[Iterable[str]] = None, columns: int 
     fig, axes = plt.subplots(rows, columns, figsize=(8 * columns, 2.6 * rows), squeeze=False)
     for ax, entry in zip(axes.flat, entries):
         draw_path(entry, ax, run.summary.get("network_node"))
-    for ax in list(axes.flat)[len(entries):]:
+    for ax in list(axes.flat)[len(entries) :]:
         ax.set_axis_off()
     knobs = ", ".join(f"{k}={v}" for k, v in run.design.items() if k in _PATH_KNOBS)
-    fig.suptitle(f"dvr paths ({run.backend}): {knobs}\nnetwork-node share of the matrix: "
-                 f"{run.summary.get('network_node_share', float('nan')):.0%}", fontsize=11)
-    fig.legend(handles=[Patch(color=c, label=k) for k, c in COLOURS.items()], loc="lower center", ncol=len(COLOURS),
-               fontsize=8, frameon=False)
+    fig.suptitle(
+        f"dvr paths ({run.backend}): {knobs}\nnetwork-node share of the matrix: "
+        f"{run.summary.get('network_node_share', float('nan')):.0%}",
+        fontsize=11,
+    )
+    fig.legend(
+        handles=[Patch(color=c, label=k) for k, c in COLOURS.items()],
+        loc="lower center",
+        ncol=len(COLOURS),
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     return fig
 
@@ -145,7 +163,9 @@ def load_curve(df: pd.DataFrame):
         part = part.sort_values("flows")
         share = part["network_node_share"].iloc[0]
         queued = part[part["nn_delay_ms_mean"] > 0]  # a design with no network-node traffic has no delay to plot
-        line, = axes[0].plot(queued["flows"], queued["nn_delay_ms_mean"], marker="o", label=f"{label} (share {share:.0%})")
+        (line,) = axes[0].plot(
+            queued["flows"], queued["nn_delay_ms_mean"], marker="o", label=f"{label} (share {share:.0%})"
+        )
         axes[0].plot(queued["flows"], queued["nn_delay_ms_p95"], linestyle="--", color=line.get_color())
         axes[1].plot(part["flows"], 100 * part["nn_loss"], marker="o", color=line.get_color())
         axes[2].plot(part["flows"], 100 * part["nn_utilization"], marker="o", color=line.get_color())
@@ -164,8 +184,12 @@ def load_curve(df: pd.DataFrame):
 def failover_timeline(runs: dict[str, Run]):
     """Per design: the client's probes to the VIP over time (answered or not) and the failover's events."""
     fig, ax = plt.subplots(figsize=(12, 0.8 + 0.7 * len(runs)))
-    marks = {"vrrp-master-failed": ("#b2182b", "master fails"), "vrrp-master-elected": ("#2166ac", "backup takes over + GARP"),
-             "neighbour-updated": ("#1a9850", "router follows"), "neighbour-unchanged": ("#762a83", "permanent ARP unchanged")}
+    marks = {
+        "vrrp-master-failed": ("#b2182b", "master fails"),
+        "vrrp-master-elected": ("#2166ac", "backup takes over + GARP"),
+        "neighbour-updated": ("#1a9850", "router follows"),
+        "neighbour-unchanged": ("#762a83", "permanent ARP unchanged"),
+    }
     for row, (label, run) in enumerate(runs.items()):
         events = run.events
         probes = events[events.kind == "vip-probe"]
@@ -175,12 +199,21 @@ def failover_timeline(runs: dict[str, Run]):
         for _, event in events[events.kind.isin(list(marks))].iterrows():
             ax.plot([event.t] * 2, [row - 0.35, row + 0.35], color=marks[event.kind][0], linewidth=2)
         recovery = run.summary.get("failover_recovery_s")
-        ax.text(probes.t.max() + 0.2 if len(probes) else 0, row,
-                "never" if recovery is None else f"{recovery:.1f} s", va="center", fontsize=9)
+        ax.text(
+            probes.t.max() + 0.2 if len(probes) else 0,
+            row,
+            "never" if recovery is None else f"{recovery:.1f} s",
+            va="center",
+            fontsize=9,
+        )
     ax.set_yticks(range(len(runs)), list(runs))
     ax.set_xlabel("time, s (probes every 0.1 s: green answered, red not)")
-    ax.legend(handles=[Patch(color=c, label=t) for c, t in marks.values()], fontsize=8, loc="upper left",
-              bbox_to_anchor=(1.01, 1))
+    ax.legend(
+        handles=[Patch(color=c, label=t) for c, t in marks.values()],
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     ax.set_title("VIP after a VRRP failover: recovery per design")
     fig.tight_layout()
     return fig
@@ -197,8 +230,11 @@ def crossing_table(runs: dict[str, Run]) -> pd.DataFrame:
     """
     columns = {}
     for label, run in runs.items():
-        cells = {e["class"]: ("NN" if e["via_network_node"] else "local")
-                 + ("" if e.get("reachable", True) is not False else " ✗") for e in run.summary["paths"]}
+        cells = {
+            e["class"]: ("NN" if e["via_network_node"] else "local")
+            + ("" if e.get("reachable", True) is not False else " ✗")
+            for e in run.summary["paths"]
+        }
         cells["network-node share"] = f"{run.summary['network_node_share']:.0%}"
         columns[label] = cells
     return pd.DataFrame(columns).rename_axis("class")
@@ -206,7 +242,9 @@ def crossing_table(runs: dict[str, Run]) -> pd.DataFrame:
 
 def style_crossings(table: pd.DataFrame):
     """The crossing table with network-node cells in red and unreachable ones struck through (a Styler)."""
+
     def cell(value: str) -> str:
         css = "background-color: #fde0dd" if str(value).startswith("NN") else ""
         return css + ("; text-decoration: line-through; color: #b2182b" if str(value).endswith("✗") else "")
+
     return table.style.map(cell)

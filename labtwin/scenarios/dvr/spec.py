@@ -28,7 +28,14 @@ from typing import Optional
 from labtwin.description.schema import Cloud, Host, Network, Port, Router, Subnet
 
 CLASSES = (
-    "ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6", "dhcp", "vip-after-failover",
+    "ew-same-host",
+    "ew-cross-host",
+    "ns-fip-out",
+    "ns-fip-in",
+    "ns-snat",
+    "ns-ipv6",
+    "dhcp",
+    "vip-after-failover",
 )
 #: The outside world, as a probe's src/dst and as a hop.
 EXTERNAL = "external"
@@ -173,13 +180,19 @@ def pick_vip(cloud: Cloud, router: Router, vms: list[Port]) -> Optional[Vip]:
 
 def _vip_client(cloud, router, vms, subnet, holders) -> Optional[Port]:
     busy = {p.host for p in holders}
-    routed = [p for p in vms if p not in holders and (s := routed_subnet(cloud, router, p, subnet.ip_version))
-              is not None and s.name != subnet.name]
+    routed = [
+        p
+        for p in vms
+        if p not in holders
+        and (s := routed_subnet(cloud, router, p, subnet.ip_version)) is not None
+        and s.name != subnet.name
+    ]
     return next((p for p in routed if p.host not in busy), routed[0] if routed else None)
 
 
 def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
     """The (src, dst, protocol, port) a probe of *cls* uses; the same under every design."""
+
     def name(port):
         return port.name if port is not None else ""
 
@@ -192,7 +205,12 @@ def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
         "ns-snat": (name(ends.snat), EXTERNAL, "icmp", None),
         "ns-ipv6": (name(ends.ipv6), EXTERNAL, "icmpv6", None),
         "dhcp": (name(ends.dhcp), "dhcp", "udp", 67),
-        "vip-after-failover": (name(ends.vip.client) if ends.vip else "", str(ends.vip.ip) if ends.vip else "", "icmp", None),
+        "vip-after-failover": (
+            name(ends.vip.client) if ends.vip else "",
+            str(ends.vip.ip) if ends.vip else "",
+            "icmp",
+            None,
+        ),
     }
     return table[cls]
 
@@ -209,9 +227,14 @@ def class_weights(design: dict, same_host_ratio: float, present: set[str]) -> di
     v6, v4 = ns * design["ipv6_fraction"], ns * (1.0 - design["ipv6_fraction"])
     fip = v4 * design["fip_fraction"]
     raw = {
-        "ew-same-host": ew * same_host_ratio, "ew-cross-host": ew * (1.0 - same_host_ratio),
-        "ns-fip-out": fip / 2, "ns-fip-in": fip / 2, "ns-snat": v4 - fip, "ns-ipv6": v6,
-        "dhcp": DHCP_SHARE, "vip-after-failover": VIP_SHARE,
+        "ew-same-host": ew * same_host_ratio,
+        "ew-cross-host": ew * (1.0 - same_host_ratio),
+        "ns-fip-out": fip / 2,
+        "ns-fip-in": fip / 2,
+        "ns-snat": v4 - fip,
+        "ns-ipv6": v6,
+        "dhcp": DHCP_SHARE,
+        "vip-after-failover": VIP_SHARE,
     }
     kept = {cls: (w if cls in present else 0.0) for cls, w in raw.items()}
     total = sum(kept.values())

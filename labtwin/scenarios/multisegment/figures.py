@@ -55,13 +55,15 @@ def segment_additions(run: Run) -> pd.DataFrame:
     """When the operator added which segment (day, segment, rack, VLAN, CIDR)."""
     ev = run.events
     ev = ev[ev["kind"] == "segment_added"]
-    return pd.DataFrame({
-        "day": ev["t"].to_numpy() / DAY,
-        "segment": ev["subject"].to_numpy(),
-        "rack": [d.get("rack") for d in ev["detail"]],
-        "vlan": [d.get("vlan") for d in ev["detail"]],
-        "cidr": [d.get("cidr") for d in ev["detail"]],
-    })
+    return pd.DataFrame(
+        {
+            "day": ev["t"].to_numpy() / DAY,
+            "segment": ev["subject"].to_numpy(),
+            "rack": [d.get("rack") for d in ev["detail"]],
+            "vlan": [d.get("vlan") for d in ev["detail"]],
+            "cidr": [d.get("cidr") for d in ev["detail"]],
+        }
+    )
 
 
 def allocation_figure(runs: Mapping[str, Run] | list[Run]):
@@ -77,8 +79,15 @@ def allocation_figure(runs: Mapping[str, Run] | list[Run]):
         for reason, style in REASON_STYLE.items():
             hits = frame[frame["outcome"] == reason]
             if len(hits):
-                fail_ax.step(hits["day"], range(1, len(hits) + 1), where="post", color=colour, linestyle=style,
-                             linewidth=width, label=f"{label}: {reason}")
+                fail_ax.step(
+                    hits["day"],
+                    range(1, len(hits) + 1),
+                    where="post",
+                    color=colour,
+                    linestyle=style,
+                    linewidth=width,
+                    label=f"{label}: {reason}",
+                )
         for day in segment_additions(run)["day"]:
             ok_ax.axvline(day, color=colour, alpha=0.35, linewidth=1)
     ok_ax.set(title="ports allocated (vertical lines: segment added)", xlabel="day", ylabel="ports")
@@ -97,16 +106,21 @@ def bridge_table(run: Run) -> pd.DataFrame:
     leaks = {(c["host"], c["device"]) for c in run.summary.get("bridge_collisions", [])}
     for host, devices in run.summary.get("l2_domains", {}).items():
         for device, segs in devices.items():
-            rows.append({"host": host, "device": device, "length": len(device.split(":")[0]),
-                         "segments": ", ".join(segs), "collision": (host, device) in leaks})
+            rows.append(
+                {
+                    "host": host,
+                    "device": device,
+                    "length": len(device.split(":")[0]),
+                    "segments": ", ".join(segs),
+                    "collision": (host, device) in leaks,
+                }
+            )
     return pd.DataFrame(rows, columns=["host", "device", "length", "segments", "collision"])
 
 
 def style_collisions(table: pd.DataFrame):
     """The bridge table with collision rows highlighted (a pandas Styler, for notebooks)."""
-    return table.style.apply(
-        lambda row: ["background-color: #fde0dd" if row["collision"] else "" for _ in row], axis=1
-    )
+    return table.style.apply(lambda row: ["background-color: #fde0dd" if row["collision"] else "" for _ in row], axis=1)
 
 
 def migration_timeline(run: Run):
@@ -132,12 +146,21 @@ def migration_timeline(run: Run):
 
 
 #: summary key -> short column label (tables must fit a slide).
-SUMMARY_COLUMNS = {"allocations_ok": "allocated", "segments_needed": "segments", "segments_per_host_max": "per host",
-                   "bridge_collision_count": "collisions", "longest_interface_name_len": "longest name",
-                   "names_fit": "fits 15", "ports_affected": "ports moved"}
-REFUSED_COLUMNS = {"subnet_exhausted": "refused: exhausted", "host_connected_to_multiple_segments": "refused: 409 multi",
-                   "host_not_connected_to_any_segment": "refused: 409 none",
-                   "host_not_compatible_with_fixed_ips": "refused: fixed_ips"}
+SUMMARY_COLUMNS = {
+    "allocations_ok": "allocated",
+    "segments_needed": "segments",
+    "segments_per_host_max": "per host",
+    "bridge_collision_count": "collisions",
+    "longest_interface_name_len": "longest name",
+    "names_fit": "fits 15",
+    "ports_affected": "ports moved",
+}
+REFUSED_COLUMNS = {
+    "subnet_exhausted": "refused: exhausted",
+    "host_connected_to_multiple_segments": "refused: 409 multi",
+    "host_not_connected_to_any_segment": "refused: 409 none",
+    "host_not_compatible_with_fixed_ips": "refused: fixed_ips",
+}
 
 
 def summary_table(runs: Mapping[str, Run]) -> pd.DataFrame:

@@ -30,8 +30,12 @@ SCENARIO = Scenario(
     title="Reachability matrix between VM ports",
     default_topology="minimal.yaml",
     knobs=(
-        Knob("probes", "icmp,tcp:22", "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT",
-             kind=probe_list),
+        Knob(
+            "probes",
+            "icmp,tcp:22",
+            "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT",
+            kind=probe_list,
+        ),
     ),
     simulate=model.simulate,
     emulate=refusing_emulation("reachability", emulation.emulate, routers_have_a_host),

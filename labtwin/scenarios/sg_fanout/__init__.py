@@ -19,8 +19,8 @@ from labtwin.description import Cloud
 
 from ..base import Knob, Scenario, Tolerance, bounded
 from ..refusals import refusing_emulation
-from . import emulation, model
 from . import calibrate as calibration
+from . import emulation, model
 from .calibrate import TIMING_REPEATS, twin_timing
 from .model.profiles import load_profile
 from .model.strategies import FIREWALLS
@@ -40,9 +40,11 @@ def twin_refuses(model_run) -> Optional[str]:
     overlapped = model_run.summary.get("changes_overlapped", 0)
     if not overlapped:
         return None
-    return (f"{overlapped} of the model's joins/leaves began while an earlier one was still in flight (profile "
-            f"{model_run.summary.get('profile')}); the emulation applies one change at a time, so their counts "
-            "are not comparable: use a profile whose changes do not overlap (the twin's default, measured)")
+    return (
+        f"{overlapped} of the model's joins/leaves began while an earlier one was still in flight (profile "
+        f"{model_run.summary.get('profile')}); the emulation applies one change at a time, so their counts "
+        "are not comparable: use a profile whose changes do not overlap (the twin's default, measured)"
+    )
 
 
 def cost_profile(text: str) -> str:
@@ -57,8 +59,11 @@ def cost_profile(text: str) -> str:
         raise ValueError(f"unknown base profile {exc.args[0]!r}") from None
     except (OSError, TypeError) as exc:  # an unreadable file; JSON that is not an object
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
-    bad = [k for k, v in profile.to_dict().items()
-           if k != "name" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0)]
+    bad = [
+        k
+        for k, v in profile.to_dict().items()
+        if k != "name" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0)
+    ]
     if bad:
         raise ValueError(f"costs must be numbers >= 0: {', '.join(bad)}")
     return text
@@ -72,8 +77,10 @@ def missing(cloud: Cloud, design: dict) -> list[str]:
     :func:`~labtwin.scenarios.sg_fanout.spec.self_referencing_group`) and a host for the joins."""
     lacks = []
     if not any(g.name in g.remote_groups for g in cloud.security_groups):
-        lacks.append("a security group with a rule whose remote_group_id is the group itself, as Neutron's default "
-                     f"group has (none of its {len(cloud.security_groups)} group(s) has one)")
+        lacks.append(
+            "a security group with a rule whose remote_group_id is the group itself, as Neutron's default "
+            f"group has (none of its {len(cloud.security_groups)} group(s) has one)"
+        )
     if not cloud.hosts:
         lacks.append("a host for the joining ports (it has no hosts)")
     return lacks
@@ -84,8 +91,10 @@ def group_admits_icmp_or_tcp(cloud: Cloud, design: dict) -> list[str]:
     group = self_referencing_group(cloud)  # present: Scenario.refuse_unfit ran first
     flow = probe_of(group)
     if not flow.startswith(("icmp", "tcp")):
-        return [f"a self-referencing ingress rule for icmp, tcp or any protocol in group {group.name!r} "
-                f"to time readiness with (it admits {flow} only)"]
+        return [
+            f"a self-referencing ingress rule for icmp, tcp or any protocol in group {group.name!r} "
+            f"to time readiness with (it admits {flow} only)"
+        ]
     return []
 
 
@@ -94,45 +103,84 @@ SCENARIO = Scenario(
     title="Security-group remote-group fanout: updates, rules and time to ready per firewall strategy",
     default_topology="sg-fanout.yaml",
     knobs=(
-        Knob("firewall", "iptables", "iptables (hybrid, per-member rules, no ipset) | ipset | ovs (native, conjunction) "
-             "| subtable (PTG proposal: one table per remote group per host)", choices=FIREWALLS),
+        Knob(
+            "firewall",
+            "iptables",
+            "iptables (hybrid, per-member rules, no ipset) | ipset | ovs (native, conjunction) "
+            "| subtable (PTG proposal: one table per remote group per host)",
+            choices=FIREWALLS,
+        ),
         Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
         Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=bounded(int, 1)),
-        Knob("placement", "spread", "packed: members and joins on the first host; spread: round-robin over hosts",
-             choices=("packed", "spread")),
+        Knob(
+            "placement",
+            "spread",
+            "packed: members and joins on the first host; spread: round-robin over hosts",
+            choices=("packed", "spread"),
+        ),
         Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=bounded(int, 0)),
         Knob("leaves", 0, "existing members deleted after the joins", kind=bounded(int, 0)),
-        Knob("timing_repeats", TIMING_REPEATS, "emulation only: each join is timed this many times (the port leaves and rejoins); "
-             "its time is the fastest (interference only adds time), counts and verdicts come from the first. The model's join is "
-             "deterministic and ignores it", kind=bounded(int, 1, 50)),
-        Knob("profile", "train-2019", "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
-             kind=cost_profile),
+        Knob(
+            "timing_repeats",
+            TIMING_REPEATS,
+            "emulation only: each join is timed this many times (the port leaves and rejoins); "
+            "its time is the fastest (interference only adds time), counts and verdicts come from the first. "
+            "The model's join is deterministic and ignores it",
+            kind=bounded(int, 1, 50),
+        ),
+        Knob(
+            "profile",
+            "train-2019",
+            "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
+            kind=cost_profile,
+        ),
     ),
     simulate=model.simulate,
     emulate=refusing_emulation("sg-fanout", emulation.emulate, group_admits_icmp_or_tcp),
     tolerances=(
-        Tolerance("updates_total", absolute=0, why="model: from each strategy's semantics; emulation: port filters "
-                  "whose rules were re-created (new nft handles / restarted flows) plus group objects whose content "
-                  "changed, read from the kernel: must be equal"),
-        Tolerance("refreshes_total", absolute=0, why="port filters recomputed; in the emulated agent every recompute "
-                  "ends in a write, so the kernel's filter-write count is the recompute count: equal"),
-        Tolerance("rules_written", absolute=0, why="rules/flows/entries in what was written, each once: the rules "
-                  "a rewritten filter holds (model: Neutron's per-port base + per-rule counts; emulation: rules "
-                  "with new nft handles / re-added flows), plus group-object entries added or removed: equal. "
-                  "Changes one at a time on both sides (twin_refuses)"),
-        Tolerance("objects_changed", absolute=0, why="objects whose content differs (iptables-save / ipset / "
-                  "dump-flows text): equal; under ipset/ovs M of the M+1 rewritten filters come out identical"),
-        Tolerance("port_ready_s", ratio=1.25, ratio_slower=1.55, timing=True,
-                  why="wall clock, so compared only against this machine's calibration (labtwin.calibration; made "
-                  "automatically the first time, else 'not compared'), never one from another machine. The "
-                  "emulation, in twins and calibrations alike, times each join timing_repeats times (the port "
-                  "leaves and rejoins) and keeps the fastest, since other work on the machine only adds time. "
-                  "The model's time is scaled by the machine's pace (a fixed probe, a netlink read in a namespace "
-                  "and a round trip to ovs-vswitchd, timed during the run and during the calibration), so a machine busy "
-                  "with other work is not taken for a wrong model. The band is lopsided because interference only "
-                  "adds time: the emulation may take up to 1.55x the model, the model at most 1.25x the emulation; "
-                  "1.25 x 1.55 < 2, so from any pair that agrees a model with every cost doubled or halved, or "
-                  "zero, disagrees (tests/scenarios/sg_fanout/test_twin_timing.py); make bench measures how often twins hold"),
+        Tolerance(
+            "updates_total",
+            absolute=0,
+            why="model: from each strategy's semantics; emulation: port filters "
+            "whose rules were re-created (new nft handles / restarted flows) plus group objects whose content "
+            "changed, read from the kernel: must be equal",
+        ),
+        Tolerance(
+            "refreshes_total",
+            absolute=0,
+            why="port filters recomputed; in the emulated agent every recompute "
+            "ends in a write, so the kernel's filter-write count is the recompute count: equal",
+        ),
+        Tolerance(
+            "rules_written",
+            absolute=0,
+            why="rules/flows/entries in what was written, each once: the rules "
+            "a rewritten filter holds (model: Neutron's per-port base + per-rule counts; emulation: rules "
+            "with new nft handles / re-added flows), plus group-object entries added or removed: equal. "
+            "Changes one at a time on both sides (twin_refuses)",
+        ),
+        Tolerance(
+            "objects_changed",
+            absolute=0,
+            why="objects whose content differs (iptables-save / ipset / "
+            "dump-flows text): equal; under ipset/ovs M of the M+1 rewritten filters come out identical",
+        ),
+        Tolerance(
+            "port_ready_s",
+            ratio=1.25,
+            ratio_slower=1.55,
+            timing=True,
+            why="wall clock, so compared only against this machine's calibration (labtwin.calibration; made "
+            "automatically the first time, else 'not compared'), never one from another machine. The "
+            "emulation, in twins and calibrations alike, times each join timing_repeats times (the port "
+            "leaves and rejoins) and keeps the fastest, since other work on the machine only adds time. "
+            "The model's time is scaled by the machine's pace (a fixed probe, a netlink read in a namespace "
+            "and a round trip to ovs-vswitchd, timed during the run and during the calibration), so a machine busy "
+            "with other work is not taken for a wrong model. The band is lopsided because interference only "
+            "adds time: the emulation may take up to 1.55x the model, the model at most 1.25x the emulation; "
+            "1.25 x 1.55 < 2, so from any pair that agrees a model with every cost doubled or halved, or "
+            "zero, disagrees (tests/scenarios/sg_fanout/test_twin_timing.py); make bench measures how often twins hold",
+        ),
     ),
     needs_topology=False,
     notebook="sg-fanout.ipynb",

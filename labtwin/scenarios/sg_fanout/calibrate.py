@@ -54,11 +54,28 @@ from .spec import generated_layout
 #: Costs the emulation does not have (see the module docstring); join_interval_s keeps joins apart, as the
 #: emulation waits for each join to be ready before the next.
 EMULATION_BASE = {
-    "polling_interval_s": 1e-4, "rpc_cast_s": 0.0, "rpc_handle_s": 0.0, "api_create_port_s": 0.0,
-    "api_delete_port_s": 0.0, "nova_bind_s": 0.0, "nova_spawn_s": 0.0, "vif_plug_s": 0.0, "join_interval_s": 10.0,
-    "sg_info_call_s": 0.0, "sg_info_per_device_s": 0.0, "sg_info_per_member_ip_s": 0.0, "port_filter_s": 0.0,
-    "iptables_rule_s": 0.0, "iptables_restore_rule_s": 0.0, "iptables_apply_fixed_s": 0.0, "ipset_cmd_s": 0.0,
-    "ipset_entry_s": 0.0, "ovs_flow_s": 0.0, "ovs_apply_fixed_s": 0.0, "ipset_apply_fixed_s": 0.0, "ipset_rule_s": 0.0,
+    "polling_interval_s": 1e-4,
+    "rpc_cast_s": 0.0,
+    "rpc_handle_s": 0.0,
+    "api_create_port_s": 0.0,
+    "api_delete_port_s": 0.0,
+    "nova_bind_s": 0.0,
+    "nova_spawn_s": 0.0,
+    "vif_plug_s": 0.0,
+    "join_interval_s": 10.0,
+    "sg_info_call_s": 0.0,
+    "sg_info_per_device_s": 0.0,
+    "sg_info_per_member_ip_s": 0.0,
+    "port_filter_s": 0.0,
+    "iptables_rule_s": 0.0,
+    "iptables_restore_rule_s": 0.0,
+    "iptables_apply_fixed_s": 0.0,
+    "ipset_cmd_s": 0.0,
+    "ipset_entry_s": 0.0,
+    "ovs_flow_s": 0.0,
+    "ovs_apply_fixed_s": 0.0,
+    "ipset_apply_fixed_s": 0.0,
+    "ipset_rule_s": 0.0,
 }
 FAMILIES = {
     "iptables": (("iptables",), ("iptables_apply_fixed_s", "iptables_rule_s")),
@@ -74,14 +91,18 @@ SCENARIO_NAME = "sg-fanout"
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 7
 #: A calibration made with another method version is not used for timing (it is made again).
-METHOD_VERSION = 11  # 11: the pace probe is the apply's own kind of work (commits); 10: timed runs ahead of other work (nice -10); 9: pace exponent measured per strategy under a busy core; 8: 7 timed attempts, probes after
+#: 11: the pace probe is the apply's own kind of work (commits); 10: timed runs ahead of other work
+#: (nice -10); 9: pace exponent measured per strategy under a busy core; 8: 7 timed attempts, probes after.
+METHOD_VERSION = 11
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
     return profile_from_dict({**EMULATION_BASE, **costs, "name": name})
 
 
-def predict(firewall: str, members: int, hosts: int, joins: int, profile, placement: str = "spread", seed: int = 1) -> float:
+def predict(
+    firewall: str, members: int, hosts: int, joins: int, profile, placement: str = "spread", seed: int = 1
+) -> float:
     """The model's port_ready_s (median over joins, unrounded) for a generated layout."""
     layout = generated_layout(members, hosts, placement, joins, 0)
     return statistics.median(simulate_layout(layout, firewall, profile, seed).ready_s)
@@ -90,8 +111,10 @@ def predict(firewall: str, members: int, hosts: int, joins: int, profile, placem
 def features(firewall: str, members: int, hosts: int, joins: int, params: tuple, seed: int = 1) -> list[float]:
     """d port_ready_s / d cost for each of *params* (unit costs; the model is linear in them)."""
     zero = predict(firewall, members, hosts, joins, base_profile("zero"), seed=seed)
-    return [(predict(firewall, members, hosts, joins, base_profile("unit", **{p: UNIT}), seed=seed) - zero) / UNIT
-            for p in params]
+    return [
+        (predict(firewall, members, hosts, joins, base_profile("unit", **{p: UNIT}), seed=seed) - zero) / UNIT
+        for p in params
+    ]
 
 
 def nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -107,8 +130,9 @@ def nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef
 
 
-def measure(firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, progress=None,
-            timing_repeats: int = 1) -> list[dict]:
+def measure(
+    firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, progress=None, timing_repeats: int = 1
+) -> list[dict]:
     """Emulation runs: one row per (firewall, members, repeat) with its port_ready_s (median over joins,
     each join timed *timing_repeats* times as the twin times it).
 
@@ -118,19 +142,35 @@ def measure(firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, p
     for firewall in firewalls:
         for members in sizes:
             for r in range(repeats):
-                design = {"firewall": firewall, "members": members, "hosts": hosts, "placement": "spread",
-                          "joins": joins, "leaves": 0, "profile": "measured", "timing_repeats": timing_repeats}
+                design = {
+                    "firewall": firewall,
+                    "members": members,
+                    "hosts": hosts,
+                    "placement": "spread",
+                    "joins": joins,
+                    "leaves": 0,
+                    "profile": "measured",
+                    "timing_repeats": timing_repeats,
+                }
                 run = emulation.emulate(None, design, seed + r, verdicts=False)
-                rows.append({"firewall": firewall, "members": members, "repeat": r,
-                             "port_ready_s": run.summary["port_ready_s"], "pace_s": run.summary["pace_s"],
-                             "updates_total": run.summary["updates_total"]})
+                rows.append(
+                    {
+                        "firewall": firewall,
+                        "members": members,
+                        "repeat": r,
+                        "port_ready_s": run.summary["port_ready_s"],
+                        "pace_s": run.summary["pace_s"],
+                        "updates_total": run.summary["updates_total"],
+                    }
+                )
                 if progress is not None:
                     progress(len(rows), total)
     return rows
 
 
-def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1,
-        exponents: Optional[dict] = None) -> tuple[CostProfile, dict]:
+def fit(
+    rows: list[dict], hosts: int, joins: int, seed: int = 1, exponents: Optional[dict] = None
+) -> tuple[CostProfile, dict]:
     """The measured profile from *rows*, and the fitted numbers per family."""
     costs, report, reference = {}, {}, paces(rows)
     for family, (firewalls, params) in FAMILIES.items():
@@ -142,16 +182,28 @@ def fit(rows: list[dict], hosts: int, joins: int, seed: int = 1,
         coef = nnls(x / y[:, None], np.ones_like(y))  # relative errors: the twin's tolerance is a ratio
         costs.update({p: float(c) for p, c in zip(params, coef)})
         resid = y - x @ coef
-        report[family] = {"parameters": {p: float(f"{c:.6g}") for p, c in zip(params, coef)},
-                          "rms_residual_s": float(f"{np.sqrt(np.mean(resid ** 2)):.4g}"),
-                          "rms_relative_residual": float(f"{np.sqrt(np.mean((resid / y) ** 2)):.3g}"),
-                          "points": len(mine)}
+        report[family] = {
+            "parameters": {p: float(f"{c:.6g}") for p, c in zip(params, coef)},
+            "rms_residual_s": float(f"{np.sqrt(np.mean(resid**2)):.4g}"),
+            "rms_relative_residual": float(f"{np.sqrt(np.mean((resid / y) ** 2)):.3g}"),
+            "points": len(mine),
+        }
     return base_profile("measured", **costs), report
 
 
-def calibrate(out=None, seed: int = 1, members: str = "5,10,20,40", hosts: str = "2", joins: str = "1",
-              repeats: str = "3", firewall: str = "iptables,ipset,ovs,subtable", check: Optional[str] = "30",
-              timing_repeats: str = str(TIMING_REPEATS), progress=None, **_ignored) -> dict:
+def calibrate(
+    out=None,
+    seed: int = 1,
+    members: str = "5,10,20,40",
+    hosts: str = "2",
+    joins: str = "1",
+    repeats: str = "3",
+    firewall: str = "iptables,ipset,ovs,subtable",
+    check: Optional[str] = "30",
+    timing_repeats: str = str(TIMING_REPEATS),
+    progress=None,
+    **_ignored,
+) -> dict:
     """Emulate at *members* sizes, fit, save a calibration of this machine; check the prediction at *check* members.
 
     Knobs come as ``--set key=value`` strings: ``members`` (sizes, comma-separated),
@@ -175,23 +227,47 @@ def calibrate(out=None, seed: int = 1, members: str = "5,10,20,40", hosts: str =
     earlier = _earlier(target, facts) if out is None else None
     if earlier is not None:  # keep the other family's points, refit everything together
         rows = [r for r in earlier.points if r["firewall"] not in firewalls] + rows
-        exponents = {**{k: v for k, v in earlier.method.get("pace_exponent", {}).items() if k not in firewalls},
-                     **exponents}
+        exponents = {
+            **{k: v for k, v in earlier.method.get("pace_exponent", {}).items() if k not in firewalls},
+            **exponents,
+        }
     profile, report = fit(rows, h, j, seed, exponents)
     reference = paces(rows)
-    points = [{**r, "at_reference_pace_s": round(at_reference_pace(r, reference, exponents), 6),
-               "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6)} for r in rows]
-    checked = (check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference, exponents)
-               if check else [])
-    method = {"version": METHOD_VERSION, "hosts": h, "joins": j, "timing_repeats": timed, "pace_s": reference,
-              "pace_exponent": exponents, "loaded_points": loaded}
-    result = calibration.Calibration(SCENARIO_NAME, facts, profile.to_dict(), fit=report, method=method,
-                                     points=points, check=checked)
+    points = [
+        {
+            **r,
+            "at_reference_pace_s": round(at_reference_pace(r, reference, exponents), 6),
+            "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6),
+        }
+        for r in rows
+    ]
+    checked = (
+        check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference, exponents) if check else []
+    )
+    method = {
+        "version": METHOD_VERSION,
+        "hosts": h,
+        "joins": j,
+        "timing_repeats": timed,
+        "pace_s": reference,
+        "pace_exponent": exponents,
+        "loaded_points": loaded,
+    }
+    result = calibration.Calibration(
+        SCENARIO_NAME, facts, profile.to_dict(), fit=report, method=method, points=points, check=checked
+    )
     path = calibration.save(result, target)
-    return {"calibration": str(path), "machine": facts, "date": calibration.Calibration.from_file(path).date,
-            "method": method,
-            "fit": report, "spread": spread(rows, exponents), "points": points, "check": checked,
-            "elapsed_s": round(time.perf_counter() - started, 1)}
+    return {
+        "calibration": str(path),
+        "machine": facts,
+        "date": calibration.Calibration.from_file(path).date,
+        "method": method,
+        "fit": report,
+        "spread": spread(rows, exponents),
+        "points": points,
+        "check": checked,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
 
 
 def _earlier(path: Path, facts: dict) -> Optional[calibration.Calibration]:
@@ -283,9 +359,18 @@ def _shifted(progress, offset: int, total: int):
     return None if progress is None else (lambda done, _total: progress(offset + done, total))
 
 
-def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, repeats: int, seed: int,
-                     timing_repeats: int = 1, reference: Optional[dict] = None,
-                     exponents: Optional[dict] = None) -> list[dict]:
+def check_prediction(
+    profile,
+    firewalls,
+    members: int,
+    hosts: int,
+    joins: int,
+    repeats: int,
+    seed: int,
+    timing_repeats: int = 1,
+    reference: Optional[dict] = None,
+    exponents: Optional[dict] = None,
+) -> list[dict]:
     """The model's prediction at a size not fitted vs the emulation's median of repeats (at the reference pace)."""
     out = []
     for firewall in firewalls:
@@ -293,9 +378,17 @@ def check_prediction(profile, firewalls, members: int, hosts: int, joins: int, r
         times = [at_reference_pace(r, reference or {}, exponents) for r in rows]
         emulated = statistics.median(times)
         predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
-        out.append({"firewall": firewall, "members": members, "emulation_s": round(emulated, 6),
-                    "emulation_min_s": round(min(times), 6), "emulation_max_s": round(max(times), 6),
-                    "model_s": round(predicted, 6), "error": round(abs(predicted - emulated) / emulated, 3)})
+        out.append(
+            {
+                "firewall": firewall,
+                "members": members,
+                "emulation_s": round(emulated, 6),
+                "emulation_min_s": round(min(times), 6),
+                "emulation_max_s": round(max(times), 6),
+                "model_s": round(predicted, 6),
+                "error": round(abs(predicted - emulated) / emulated, 3),
+            }
+        )
     return out
 
 

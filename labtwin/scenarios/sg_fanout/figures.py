@@ -47,8 +47,10 @@ def growth_figure(df: pd.DataFrame, hosts: int | None = None):
     hosts = int(df["hosts"].min()) if hosts is None else hosts
     rows = df[df["hosts"] == hosts].sort_values("members")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, column, label in ((axes[0], "rules_written", "rules / flows / entries written"),
-                              (axes[1], "port_ready_s", "port ready (s, median over joins)")):
+    for ax, column, label in (
+        (axes[0], "rules_written", "rules / flows / entries written"),
+        (axes[1], "port_ready_s", "port ready (s, median over joins)"),
+    ):
         for fw in _firewalls(rows):
             part = rows[rows["firewall"] == fw]
             fit = part[part["members"] >= 100] if (part["members"] >= 100).sum() >= 2 else part
@@ -59,8 +61,14 @@ def growth_figure(df: pd.DataFrame, hosts: int | None = None):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     axes[1].axhline(FIVE_MINUTES, color="grey", ls="--", lw=1)
-    axes[1].annotate("5 min (PTG; Nova vif_plugging_timeout)", (rows["members"].min(), FIVE_MINUTES),
-                     textcoords="offset points", xytext=(2, 4), fontsize=8, color="grey")
+    axes[1].annotate(
+        "5 min (PTG; Nova vif_plugging_timeout)",
+        (rows["members"].min(), FIVE_MINUTES),
+        textcoords="offset points",
+        xytext=(2, 4),
+        fontsize=8,
+        color="grey",
+    )
     fig.suptitle(f"One join into a group that references itself ({hosts} host{'s' if hosts != 1 else ''})")
     fig.tight_layout()
     return fig
@@ -76,8 +84,9 @@ def ready_figure(df: pd.DataFrame):
             part = rows[rows["firewall"] == fw]
             ax.plot(part["members"], part["port_ready_s"], "o-", color=COLOURS.get(fw), label=fw)
             if "port_ready_p95_s" in part and len(part):
-                ax.fill_between(part["members"], part["port_ready_s"], part["port_ready_p95_s"],
-                                color=COLOURS.get(fw), alpha=0.15)
+                ax.fill_between(
+                    part["members"], part["port_ready_s"], part["port_ready_p95_s"], color=COLOURS.get(fw), alpha=0.15
+                )
         ax.axhline(FIVE_MINUTES, color="grey", ls="--", lw=1)
         ax.set_yscale("log")
         ax.set_title(f"{hosts} host{'s' if hosts != 1 else ''}")
@@ -105,9 +114,13 @@ def writes_per_host(run) -> pd.DataFrame:
     hosts = list(run.summary["busy_s"])
     filters = ops[ops["op"].isin(FILTER_OPS)].groupby("host")["count"].sum()
     groups = ops[ops["op"].isin(GROUP_OPS)].groupby("host").size()
-    return pd.DataFrame({"host": hosts,
-                         "filters": [int(filters.get(h, 0)) for h in hosts],
-                         "group_objects": [int(groups.get(h, 0)) for h in hosts]})
+    return pd.DataFrame(
+        {
+            "host": hosts,
+            "filters": [int(filters.get(h, 0)) for h in hosts],
+            "group_objects": [int(groups.get(h, 0)) for h in hosts],
+        }
+    )
 
 
 def join_figure(run, curve: pd.DataFrame | None = None):
@@ -123,13 +136,17 @@ def join_figure(run, curve: pd.DataFrame | None = None):
     colour = COLOURS.get(s["firewall"], "grey")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     _writes_bars(left, writes_per_host(run), colour)
-    left.set_title(f"{s['updates_total']:,} updates: {s['filters_written'] + s['filters_removed']:,} port filters "
-                   f"+ {s['group_writes']:,} group objects; {s['rules_written']:,} rules/flows/entries",
-                   fontsize=9)
+    left.set_title(
+        f"{s['updates_total']:,} updates: {s['filters_written'] + s['filters_removed']:,} port filters "
+        f"+ {s['group_writes']:,} group objects; {s['rules_written']:,} rules/flows/entries",
+        fontsize=9,
+    )
     _ready_line(right, curve, s, colour)
-    fig.suptitle(f"{s['firewall']}: {s['members']} members on {s['hosts_with_members']} of {s['hosts']} "
-                 f"host{'s' if s['hosts'] != 1 else ''}, {s['joins']} join{'s' if s['joins'] != 1 else ''} "
-                 f"(profile {s['profile']})")
+    fig.suptitle(
+        f"{s['firewall']}: {s['members']} members on {s['hosts_with_members']} of {s['hosts']} "
+        f"host{'s' if s['hosts'] != 1 else ''}, {s['joins']} join{'s' if s['joins'] != 1 else ''} "
+        f"(profile {s['profile']})"
+    )
     # fixed margins: tight_layout would cost more than the model run at 1,000 members
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.85, wspace=0.25)
     return fig
@@ -139,7 +156,9 @@ def _writes_bars(ax, writes: pd.DataFrame, colour: str) -> None:
     """Stacked per-host counts drawn as two filled step outlines (two artists, not one per bar: fast at 100 hosts)."""
     edges = np.arange(len(writes) + 1) - 0.5
     total = writes["filters"] + writes["group_objects"]
-    ax.stairs(total, edges, fill=True, color="black", alpha=0.6, label="group objects written (ipset / conj flows / subtable)")
+    ax.stairs(
+        total, edges, fill=True, color="black", alpha=0.6, label="group objects written (ipset / conj flows / subtable)"
+    )
     ax.stairs(writes["filters"], edges, fill=True, color=colour, label="port filters written")
     ticks = np.arange(len(writes))[:: max(1, len(writes) // 10)]
     ax.set_xticks(ticks, writes["host"].iloc[ticks], rotation=30, ha="right", fontsize=7)
@@ -158,8 +177,9 @@ def _ready_line(ax, curve, summary: dict, colour: str) -> None:
         ax.plot(rows["members"], rows["port_ready_s"], "-", color=colour, alpha=0.6)
     if ready is not None:
         ax.plot([summary["members"]], [ready], "o", color=colour, ms=9)
-        ax.annotate(f"{ready:,.1f} s", (summary["members"], ready), textcoords="offset points", xytext=(6, -12),
-                    fontsize=9)
+        ax.annotate(
+            f"{ready:,.1f} s", (summary["members"], ready), textcoords="offset points", xytext=(6, -12), fontsize=9
+        )
     ax.axhline(FIVE_MINUTES, color="grey", ls="--", lw=1)
     ax.annotate("5 min", (10, FIVE_MINUTES), textcoords="offset points", xytext=(2, 3), fontsize=8, color="grey")
     ax.set_xscale("log")
@@ -196,8 +216,13 @@ def twin_table(pairs: dict) -> pd.DataFrame:
     for fw in [f for f in ORDER if f in pairs] + [f for f in pairs if f not in ORDER]:
         reason, pace = api.timing_basis(*pairs[fw])
         model, emulated = (run.summary for run in pairs[fw])
-        row = {"firewall": fw, "members": emulated["members"], "hosts": emulated["hosts"],
-               "joins": emulated["joins"], "leaves": emulated["leaves"]}
+        row = {
+            "firewall": fw,
+            "members": emulated["members"],
+            "hosts": emulated["hosts"],
+            "joins": emulated["joins"],
+            "leaves": emulated["leaves"],
+        }
         for key in ("updates_total", "objects_changed", "rules_written", "port_ready_s"):
             row[f"{key}_model"], row[f"{key}_emulation"] = model[key], emulated[key]
         row["pace"] = pace
@@ -219,8 +244,10 @@ def twin_figure(pairs: dict, band: tuple[float, float] | None = None):
     _count_bars(left, table)
     _ready_dots(right, pairs, table, band)
     members, hosts, joins, leaves = (int(table[k].iloc[0]) for k in ("members", "hosts", "joins", "leaves"))
-    fig.suptitle(f"Model vs emulation: {members} members on {hosts} hosts, {joins} joins then "
-                 f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)")
+    fig.suptitle(
+        f"Model vs emulation: {members} members on {hosts} hosts, {joins} joins then "
+        f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)"
+    )
     fig.tight_layout()
     return fig
 
@@ -232,10 +259,16 @@ def _count_bars(ax, table: pd.DataFrame) -> None:
         for k, side in enumerate(("model", "emulation")):
             values = table[f"{key}_{side}"]
             pos = x + (2 * j + k - 1.5) * 0.2
-            bars = ax.bar(pos, values, 0.19, color=[COLOURS.get(f, "grey") for f in table.index],
-                          alpha=1.0 if j == 0 else 0.45, hatch="//" if side == "emulation" else None,
-                          edgecolor="white" if side == "emulation" else None,
-                          label=f"{label}: {side}" if x.size else None)
+            bars = ax.bar(
+                pos,
+                values,
+                0.19,
+                color=[COLOURS.get(f, "grey") for f in table.index],
+                alpha=1.0 if j == 0 else 0.45,
+                hatch="//" if side == "emulation" else None,
+                edgecolor="white" if side == "emulation" else None,
+                label=f"{label}: {side}" if x.size else None,
+            )
             ax.bar_label(bars, fontsize=7, padding=1)
     ax.set_xticks(x, table.index)
     ax.set_yscale("log")
@@ -252,16 +285,41 @@ def _ready_dots(ax, pairs: dict, table: pd.DataFrame, band) -> None:
         colour = COLOURS.get(fw, "grey")
         measured = np.array(ready_per_join(emulated)) * 1e3
         predicted = np.array(ready_per_join(model)) * 1e3
-        ax.plot(np.full(len(measured), i + 0.12), measured, "o", color=colour, mfc="none",
-                label="emulation, each join" if i == 0 else None)
-        ax.plot(np.full(len(predicted), i - 0.12), predicted, "_", color=colour, ms=14, mew=2,
-                label="model (measured profile), each join" if i == 0 else None)
+        ax.plot(
+            np.full(len(measured), i + 0.12),
+            measured,
+            "o",
+            color=colour,
+            mfc="none",
+            label="emulation, each join" if i == 0 else None,
+        )
+        ax.plot(
+            np.full(len(predicted), i - 0.12),
+            predicted,
+            "_",
+            color=colour,
+            ms=14,
+            mew=2,
+            label="model (measured profile), each join" if i == 0 else None,
+        )
         centre = table.loc[fw, "port_ready_s_model"] * table.loc[fw, "pace"] * 1e3
         if band is not None:
-            ax.fill_between([i - 0.3, i + 0.3], centre / band[0], centre * band[1], color=colour, alpha=0.12,
-                            label="twin tolerance around the model x pace" if i == 0 else None)
-        ax.annotate(f"{table.loc[fw, 'ready_error']:.0%}", (i, max(measured.max(initial=0), centre)),
-                    textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+            ax.fill_between(
+                [i - 0.3, i + 0.3],
+                centre / band[0],
+                centre * band[1],
+                color=colour,
+                alpha=0.12,
+                label="twin tolerance around the model x pace" if i == 0 else None,
+            )
+        ax.annotate(
+            f"{table.loc[fw, 'ready_error']:.0%}",
+            (i, max(measured.max(initial=0), centre)),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            fontsize=8,
+        )
     ax.set_xticks(np.arange(len(table)), table.index)
     ax.set_xlim(-0.5, len(table) - 0.5)
     ax.set_ylim(bottom=0)
@@ -291,8 +349,13 @@ def calibration_figure(report: dict):
         for _, row in check[check["firewall"] == fw].iterrows() if len(check) else ():
             ax.plot([row["members"]], [row["emulation_s"] * 1e3], "s", color="black", label="emulation (not fitted)")
             ax.plot([row["members"]], [row["model_s"] * 1e3], "x", color="black", ms=9, label="model prediction")
-            ax.annotate(f"{row['error']:.0%}", (row["members"], row["emulation_s"] * 1e3), textcoords="offset points",
-                        xytext=(6, 6), fontsize=8)
+            ax.annotate(
+                f"{row['error']:.0%}",
+                (row["members"], row["emulation_s"] * 1e3),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=8,
+            )
         ax.set_title(fw, fontsize=10)
         ax.set_xlabel("existing members")
         ax.set_ylim(bottom=0)

@@ -121,10 +121,23 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     outsiders = [p for p in cloud.ports if group.name not in (p.security_groups or ()) and p.host and _ipv4(p.ips)]
     outsider = Member(outsiders[0].name, outsiders[0].host, _ipv4(outsiders[0].ips)) if outsiders else None
     remote = sum(1 for r in group.rules if r.remote_group_id == group.name and r.ethertype == "IPv4")
-    note = (f"group {group.name} and hosts taken from the topology ({len(members)} members on "
-            f"{len({m.host for m in members})} of {len(hosts)} hosts); knobs members/hosts ignored")
-    return Layout(group.name, remote, len(group.rules) - remote, probe_of(group), hosts, members, new, gone,
-                  outsider, f"topology:{cloud.name}", note)
+    note = (
+        f"group {group.name} and hosts taken from the topology ({len(members)} members on "
+        f"{len({m.host for m in members})} of {len(hosts)} hosts); knobs members/hosts ignored"
+    )
+    return Layout(
+        group.name,
+        remote,
+        len(group.rules) - remote,
+        probe_of(group),
+        hosts,
+        members,
+        new,
+        gone,
+        outsider,
+        f"topology:{cloud.name}",
+        note,
+    )
 
 
 def _ipv4(ips) -> str:

@@ -32,8 +32,9 @@ SCENARIO = Scenario(
     title="Which VM ports share an L2 network (an example scenario)",
     default_topology="neighbours.yaml",
     knobs=(
-        Knob("timeout", 0.5, f"seconds each {FLOW} probe waits for its answer (emulation)",
-             kind=bounded(float, 0.1, 5.0)),
+        Knob(
+            "timeout", 0.5, f"seconds each {FLOW} probe waits for its answer (emulation)", kind=bounded(float, 0.1, 5.0)
+        ),
     ),
     simulate=model.simulate,
     emulate=refusing_emulation("neighbours", emulation.emulate, ports_to_ask),

@@ -10,8 +10,13 @@ pytestmark = pytest.mark.emulation
 DESIGNS = {
     "legacy": {"router": "legacy"},
     "dvr": {"router": "dvr"},
-    "dvr-proposals": {"router": "dvr", "ipv6_fast_exit": "true", "distributed_snat": "true",
-                      "distributed_dhcp": "true", "vip_arp": "learned"},
+    "dvr-proposals": {
+        "router": "dvr",
+        "ipv6_fast_exit": "true",
+        "distributed_snat": "true",
+        "distributed_dhcp": "true",
+        "vip_arp": "learned",
+    },
 }
 
 

@@ -2,16 +2,18 @@
 
 import pytest
 
-from labtwin.scenarios.dvr.model import CLASSES, simulate
-from labtwin.scenarios.dvr.figures import crossing_table, style_crossings
 from labtwin.scenarios.dvr import SCENARIO
+from labtwin.scenarios.dvr.figures import crossing_table, style_crossings
+from labtwin.scenarios.dvr.model import CLASSES, simulate
 
 
 @pytest.fixture(scope="module")
 def runs():
     cloud, path = SCENARIO.cloud(None)
-    return {label: simulate(cloud, knobs, 1, path)
-            for label, knobs in {"legacy": {"router": "legacy"}, "dvr": {}, "learned": {"vip_arp": "learned"}}.items()}
+    return {
+        label: simulate(cloud, knobs, 1, path)
+        for label, knobs in {"legacy": {"router": "legacy"}, "dvr": {}, "learned": {"vip_arp": "learned"}}.items()
+    }
 
 
 def test_crossing_table_says_where_each_class_goes(runs):

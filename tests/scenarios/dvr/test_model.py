@@ -7,13 +7,13 @@ import random
 import pytest
 
 from labtwin.description import load_cloud
+from labtwin.records import Recorder, record_line
+from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
 from labtwin.scenarios.dvr.model import full_design, simulate, sweep_load
 from labtwin.scenarios.dvr.model.failover import run_failover
 from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
 from labtwin.scenarios.dvr.model.traffic import run_traffic
-from labtwin.records import Recorder, record_line
-from labtwin.scenarios import get_scenario, topologies_dir
 
 EW_AND_FIP = ("ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "vip-after-failover")
 
@@ -147,14 +147,24 @@ def test_queue_delay_and_loss_grow_with_load():
 
 def test_failover_recovery_per_design():
     def recovery(**design):
-        return run_failover(full_design(design), "vrrp-b", "vrrp-a", "web-2", "10.10.0.100", random.Random(2), Recorder())
+        return run_failover(
+            full_design(design), "vrrp-b", "vrrp-a", "web-2", "10.10.0.100", random.Random(2), Recorder()
+        )
 
     assert recovery(router="dvr", vip_arp="static") is None
     learned = recovery(router="dvr", vip_arp="learned")
     assert 2.5 < learned < 4.0  # 3 x advert_int + skew - phase, to the next probe
     assert learned <= recovery(router="ovn")
-    late = run_failover(full_design({"vip_arp": "static"}), "vrrp-b", "vrrp-a", "web-2", "10.10.0.100",
-                        random.Random(2), Recorder(), api_update_at=8.0)
+    late = run_failover(
+        full_design({"vip_arp": "static"}),
+        "vrrp-b",
+        "vrrp-a",
+        "web-2",
+        "10.10.0.100",
+        random.Random(2),
+        Recorder(),
+        api_update_at=8.0,
+    )
     assert 7.0 <= late < 7.2  # only the API-driven ARP update brings it back
 
 

@@ -1,7 +1,7 @@
 """Paths and NAT from capture points (pure), and reading probe packets back from a pcap."""
 
-from labtwin.scenarios.dvr.emulation.probe_worker import MAGIC, MAGIC16, capture_filter
 from labtwin.scenarios.dvr.emulation.observe import Sighting, far_end, nat, path, sightings
+from labtwin.scenarios.dvr.emulation.probe_worker import MAGIC, MAGIC16, capture_filter
 
 
 def seen(label, t, request=True, src="10.10.0.2", dst="203.0.113.1", token=1):
@@ -9,15 +9,30 @@ def seen(label, t, request=True, src="10.10.0.2", dst="203.0.113.1", token=1):
 
 
 def test_path_orders_by_time_and_folds_repeats():
-    rows = [seen("c1:br-int", 2.0), seen("c1:tap", 1.0), seen("fabric", 4.0), seen("c1:br-tun", 3.0),
-            seen("fabric", 4.1), seen("c1:br-tun", 3.05), seen("external", 5.0), seen("c1:tap", 9.0, request=False)]
+    rows = [
+        seen("c1:br-int", 2.0),
+        seen("c1:tap", 1.0),
+        seen("fabric", 4.0),
+        seen("c1:br-tun", 3.0),
+        seen("fabric", 4.1),
+        seen("c1:br-tun", 3.05),
+        seen("external", 5.0),
+        seen("c1:tap", 9.0, request=False),
+    ]
     assert path(rows) == ["c1:tap", "c1:br-int", "c1:br-tun", "fabric", "external"]
 
 
 def test_broadcast_path_is_the_answer_read_backwards_and_stages_follow_their_host():
-    rows = [seen("c1:tap", 1.0), seen("c2:tap", 1.1), seen("nn:qdhcp:tap", 1.2),  # the flood
-            seen("nn:qdhcp:tap", 2.0, False), seen("nn:br-int", 2.1, False), seen("fabric", 2.2, False),
-            seen("c1:br-int", 2.3, False), seen("c1:tap", 2.4, False)]
+    rows = [
+        seen("c1:tap", 1.0),
+        seen("c2:tap", 1.1),
+        seen("nn:qdhcp:tap", 1.2),  # the flood
+        seen("nn:qdhcp:tap", 2.0, False),
+        seen("nn:br-int", 2.1, False),
+        seen("fabric", 2.2, False),
+        seen("c1:br-int", 2.3, False),
+        seen("c1:tap", 2.4, False),
+    ]
     assert path(rows, broadcast=True) == ["c1:tap", "c1:br-int", "fabric", "nn:br-int", "nn:qdhcp:tap"]
     local = [seen("c1:br-int", 2.3, False), seen("c1:tap", 2.4, False)]
     assert path(local, broadcast=True, stages=["c1:br-int:table77"]) == ["c1:tap", "c1:br-int", "c1:br-int:table77"]
@@ -26,9 +41,15 @@ def test_broadcast_path_is_the_answer_read_backwards_and_stages_follow_their_hos
 def test_nat_from_what_the_far_end_saw():
     roles = {"203.0.113.2": "fip", "203.0.113.4": "qg", "203.0.113.5": "fg", "10.10.0.2": "fixed"}
     out = lambda src: nat("10.10.0.2", "203.0.113.1", Sighting(0, 1, True, src, "203.0.113.1"), roles)  # noqa: E731
-    assert [out(a) for a in ("203.0.113.2", "203.0.113.4", "203.0.113.5", "10.10.0.2")] == \
-        ["snat fixed->fip", "snat fixed->qg", "snat fixed->fg", "none"]
-    assert nat("203.0.113.1", "203.0.113.2", Sighting(0, 1, True, "203.0.113.1", "10.10.0.2"), roles) == "dnat fip->fixed"
+    assert [out(a) for a in ("203.0.113.2", "203.0.113.4", "203.0.113.5", "10.10.0.2")] == [
+        "snat fixed->fip",
+        "snat fixed->qg",
+        "snat fixed->fg",
+        "none",
+    ]
+    assert (
+        nat("203.0.113.1", "203.0.113.2", Sighting(0, 1, True, "203.0.113.1", "10.10.0.2"), roles) == "dnat fip->fixed"
+    )
     assert nat("10.10.0.2", "203.0.113.1", None, roles) == "none"
     rows = [seen("external", 3.0, src="203.0.113.9"), seen("external", 2.0, src="203.0.113.4")]
     assert far_end(rows, "external").src == "203.0.113.4"
@@ -42,15 +63,25 @@ def test_sightings_read_probes_tagged_or_not(tmp_path):
     from scapy.utils import wrpcap
 
     token = MAGIC + (5).to_bytes(4, "big")
-    frames = [Ether() / IP(src="10.10.0.2", dst="203.0.113.1") / ICMP(type=8) / token,
-              Ether() / Dot1Q(vlan=1001) / IP(src="203.0.113.1", dst="10.10.0.2") / TCP(flags="S") / (MAGIC + b"\0\0\0\6"),
-              Ether() / IPv6(src="2001:db8:a::3", dst="2001:db8:ffff::1") / ICMPv6EchoRequest(data=MAGIC + b"\0\0\0\7"),
-              Ether() / IP(src="10.10.0.4", dst="10.10.0.2") / UDP(sport=67, dport=68) / BOOTP(op=2, xid=MAGIC16 << 16 | 8)
-              / DHCP(options=[("message-type", "offer"), "end"]),
-              Ether() / IP(src="10.10.0.2", dst="203.0.113.1") / ICMP(type=0) / token,
-              Ether() / IP() / ICMP(type=8) / b"not a probe"]
+    frames = [
+        Ether() / IP(src="10.10.0.2", dst="203.0.113.1") / ICMP(type=8) / token,
+        Ether() / Dot1Q(vlan=1001) / IP(src="203.0.113.1", dst="10.10.0.2") / TCP(flags="S") / (MAGIC + b"\0\0\0\6"),
+        Ether() / IPv6(src="2001:db8:a::3", dst="2001:db8:ffff::1") / ICMPv6EchoRequest(data=MAGIC + b"\0\0\0\7"),
+        Ether()
+        / IP(src="10.10.0.4", dst="10.10.0.2")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, xid=MAGIC16 << 16 | 8)
+        / DHCP(options=[("message-type", "offer"), "end"]),
+        Ether() / IP(src="10.10.0.2", dst="203.0.113.1") / ICMP(type=0) / token,
+        Ether() / IP() / ICMP(type=8) / b"not a probe",
+    ]
     wrpcap(str(tmp_path / "p.pcap"), frames)
     got = [(s.token, s.request, s.src) for s in sightings(tmp_path / "p.pcap")]
-    assert got == [(5, True, "10.10.0.2"), (6, True, "203.0.113.1"), (7, True, "2001:db8:a::3"),
-                   (8, False, "10.10.0.4"), (5, False, "10.10.0.2")]
+    assert got == [
+        (5, True, "10.10.0.2"),
+        (6, True, "203.0.113.1"),
+        (7, True, "2001:db8:a::3"),
+        (8, False, "10.10.0.4"),
+        (5, False, "10.10.0.2"),
+    ]
     assert "vlan and" in capture_filter() and f"{int.from_bytes(MAGIC, 'big'):#x}" in capture_filter()

@@ -3,18 +3,23 @@
 import pytest
 
 from labtwin.description import load_cloud
+from labtwin.scenarios.base import topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
-from labtwin.scenarios.dvr.emulation.layout import dvr_mac, vlan_of
 from labtwin.scenarios.dvr.emulation.labtwin_agent.routing import plan_dvr
+from labtwin.scenarios.dvr.emulation.layout import dvr_mac, vlan_of
 from labtwin.scenarios.dvr.model import full_design
 from labtwin.scenarios.dvr.model.paths import class_paths
-from labtwin.scenarios.base import topologies_dir
 
 DESIGNS = {
     "legacy": {"router": "legacy"},
     "dvr": {"router": "dvr"},
-    "dvr-proposals": {"router": "dvr", "ipv6_fast_exit": True, "distributed_snat": True, "distributed_dhcp": True,
-                      "vip_arp": "learned"},
+    "dvr-proposals": {
+        "router": "dvr",
+        "ipv6_fast_exit": True,
+        "distributed_snat": True,
+        "distributed_dhcp": True,
+        "vip_arp": "learned",
+    },
 }
 
 
@@ -40,10 +45,19 @@ def test_namespaces_and_devices_carry_neutrons_names(cloud):
     dp = build(cloud, "dvr")
     router, ext = cloud.routers[0], cloud.network["ext-net"]
     subjects = {n.subject for n in dp.plan.namespaces}
-    assert {f"qrouter-{router.id}", f"snat-{router.id}", f"fip-{ext.id}",
-            f"qdhcp-{cloud.network['tenant-a'].id}"} <= subjects
-    devices = {d for cfg in dp.plan.config.values() for line in cfg.ip_batch if line.startswith("link set ")
-               for d in [line.split()[2]]}
+    assert {
+        f"qrouter-{router.id}",
+        f"snat-{router.id}",
+        f"fip-{ext.id}",
+        f"qdhcp-{cloud.network['tenant-a'].id}",
+    } <= subjects
+    devices = {
+        d
+        for cfg in dp.plan.config.values()
+        for line in cfg.ip_batch
+        if line.startswith("link set ")
+        for d in [line.split()[2]]
+    }
     assert names.rfp_device(router.id) in devices and names.fpr_device(router.id) in devices
     assert {d[:3] for d in devices} >= {"qr-", "sg-", "qg-", "fg-", "rfp", "fpr", "tap"}
     assert all(len(d) <= 14 for d in devices)
@@ -54,9 +68,11 @@ def test_namespaces_and_devices_carry_neutrons_names(cloud):
 def test_dvr_policy_routing_table_16_and_snat_redirect(cloud):
     batch = build(cloud, "dvr").plan.config["qrouter:compute-1"].ip_batch
     assert "rule add from 10.10.0.2 lookup 16 priority 32768" in batch  # web-1 has a floating IP
-    assert any(l.startswith("route add default via 169.254.64.1 dev rfp-") and l.endswith("table 16") for l in batch)
-    redirect = [l for l in batch if l.startswith("route add default via 10.20.0.")]
-    assert redirect and "dev qr-91b77a76-d1 table 169082881" in redirect[0]  # sg- IP of tenant-b, table = value of 10.20.0.1
+    assert any(x.startswith("route add default via 169.254.64.1 dev rfp-") and x.endswith("table 16") for x in batch)
+    redirect = [x for x in batch if x.startswith("route add default via 10.20.0.")]
+    assert (
+        redirect and "dev qr-91b77a76-d1 table 169082881" in redirect[0]
+    )  # sg- IP of tenant-b, table = value of 10.20.0.1
     proposals = build(cloud, "dvr-proposals").plan.config["qrouter:compute-1"].ip_batch
     assert "rule add from 10.20.0.0/24 lookup 16 priority 169082881" in proposals  # distributed SNAT
 
@@ -90,7 +106,7 @@ def test_vip_arp_static_is_permanent_learned_is_not(cloud):
     learned = build(cloud, "dvr-proposals").plan.config["qrouter:compute-1"]
     vrrp_b = cloud.port["vrrp-b"].mac_address  # the last port listing the VIP wrote its entry last
     assert f"neigh replace 10.10.0.100 lladdr {vrrp_b} dev qr-e097a28d-b2 nud permanent" in static.ip_batch
-    assert not any("10.10.0.100" in l for l in learned.ip_batch)
+    assert not any("10.10.0.100" in x for x in learned.ip_batch)
     assert "net.ipv4.conf.qr-e097a28d-b2.arp_accept=1" in learned.sysctls
 
 

@@ -26,7 +26,8 @@ def test_segment_named_bridges_never_merge_two_segments(simulate):
 @pytest.mark.emulation
 def test_real_bridges_merge_segments_exactly_where_the_model_says(twin):
     # topologies/multisegment.yaml has a host with two segments: network-named bridges leak
-    report, _, emulation = twin("multisegment", topology="multisegment.yaml",
-                                segments_per_host="many", bridge_naming="network")
+    report, _, emulation = twin(
+        "multisegment", topology="multisegment.yaml", segments_per_host="many", bridge_naming="network"
+    )
     assert_twin_agrees(report)
     assert emulation.summary["l2_leaks"] >= 1

@@ -6,9 +6,9 @@ topology (rack2 has two segments; r2-c1 holds a VM on each).
 
 import pytest
 
+from labtwin.scenarios.multisegment import SCENARIO
 from labtwin.scenarios.multisegment.emulation import emulate
 from labtwin.scenarios.multisegment.model import simulate
-from labtwin.scenarios.multisegment import SCENARIO
 from labtwin.twin import compare
 
 pytestmark = pytest.mark.emulation
@@ -19,8 +19,9 @@ def verdict(run, src, dst, protocol):
     return p[(p.src == src) & (p.dst == dst) & (p.protocol == protocol)].iloc[0]
 
 
-@pytest.mark.parametrize("sph,naming", [("one", "network"), ("one", "segment"), ("many", "network"),
-                                        ("many", "segment")])
+@pytest.mark.parametrize(
+    "sph,naming", [("one", "network"), ("one", "segment"), ("many", "network"), ("many", "segment")]
+)
 def test_twin_agrees_and_packets_show_the_design(live, ledger_dir, snapshot, tmp_path, sph, naming):
     before = snapshot()
     cloud, path = SCENARIO.cloud()

@@ -1,8 +1,8 @@
 """multisegment_figures.summary_table: the headline numbers of runs side by side."""
 
-from labtwin.scenarios.multisegment.model import simulate
-from labtwin.scenarios.multisegment.figures import summary_table
 from labtwin.scenarios.multisegment import SCENARIO
+from labtwin.scenarios.multisegment.figures import summary_table
+from labtwin.scenarios.multisegment.model import simulate
 
 
 def run(**knobs):

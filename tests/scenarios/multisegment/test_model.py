@@ -8,13 +8,17 @@ from collections import Counter
 
 import pytest
 
-from labtwin.scenarios.multisegment.model import expected_l2_domains, simulate
-from labtwin.scenarios.multisegment.model.agents import (bridge_name, get_interface_name, make_agent,
-                                               vlan_subinterface_name)
-from labtwin.scenarios.multisegment.model.cloud import build_ipam, generate_cloud
-from labtwin.scenarios.multisegment.model.ipam import NO_SEGMENT, IpamError, SegmentInfo
 from labtwin.records import record_line
 from labtwin.scenarios.multisegment import SCENARIO
+from labtwin.scenarios.multisegment.model import expected_l2_domains, simulate
+from labtwin.scenarios.multisegment.model.agents import (
+    bridge_name,
+    get_interface_name,
+    make_agent,
+    vlan_subinterface_name,
+)
+from labtwin.scenarios.multisegment.model.cloud import build_ipam, generate_cloud
+from labtwin.scenarios.multisegment.model.ipam import NO_SEGMENT, IpamError, SegmentInfo
 
 
 def run(cloud=None, seed=7, **knobs):
@@ -118,8 +122,9 @@ def test_lead_time_costs_allocations_unless_the_operator_acts_early():
 
 # --- migration --------------------------------------------------------------------------
 def test_rolling_restart_moves_every_port_of_a_linux_bridge_host():
-    result = run(segments_per_host="many", bridge_naming="segment", migration="rolling-restart",
-                 migrate_at=0.9, hosts_per_rack=2)
+    result = run(
+        segments_per_host="many", bridge_naming="segment", migration="rolling-restart", migrate_at=0.9, hosts_per_rack=2
+    )
     s = result.summary
     assert set(s["downtime_s"]) == {"r1-c1", "r1-c2"} and all(v > 0 for v in s["downtime_s"].values())
     restarts = [e for e in events(result, "agent_restart") if e.detail["phase"] == "start"]
@@ -135,11 +140,13 @@ def test_restart_without_renaming_affects_no_port():
 
 
 def test_ovs_migration_moves_only_the_second_segments_ports():
-    result = run(segments_per_host="many", bridge_naming="segment", agent="ovs",
-                 migration="rolling-restart", migrate_at=0.95)
+    result = run(
+        segments_per_host="many", bridge_naming="segment", agent="ovs", migration="rolling-restart", migrate_at=0.95
+    )
     s = result.summary
-    before = Counter(e.detail["segment"] for e in events(result, "allocation_ok")
-                     if e.t < events(result, "migration_start")[0].t)
+    before = Counter(
+        e.detail["segment"] for e in events(result, "allocation_ok") if e.t < events(result, "migration_start")[0].t
+    )
     assert 0 < s["ports_affected"] == before["rack1-s2"] + 1  # and the segment's DHCP port
 
 

@@ -7,10 +7,15 @@ import pytest
 import labtwin.scenarios.multisegment.emulation.evidence as evidence
 import labtwin.scenarios.multisegment.emulation.plan as msplan
 from labtwin.description.generate import routed_cloud
-from labtwin.scenarios.multisegment.emulation import rack_pairs
-from labtwin.scenarios.multisegment.emulation.plan import MULTIPLE_SEGMENTS, PlanError, plan_multisegment, subinterface_name
-from labtwin.scenarios.multisegment.model.agents import vlan_subinterface_name
 from labtwin.scenarios.multisegment import SCENARIO
+from labtwin.scenarios.multisegment.emulation import rack_pairs
+from labtwin.scenarios.multisegment.emulation.plan import (
+    MULTIPLE_SEGMENTS,
+    PlanError,
+    plan_multisegment,
+    subinterface_name,
+)
+from labtwin.scenarios.multisegment.model.agents import vlan_subinterface_name
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +92,15 @@ def test_probes_stay_in_a_rack(cloud):
 
 def test_two_hosts_merging_the_same_segments_is_a_loop_and_refused(cloud):
     data = cloud.model_dump(by_alias=True)
-    data["ports"] = [*data["ports"], {"name": "vm-r2-d", "network_id": "provider", "binding:host_id": "r2-c2",
-                          "fixed_ips": [{"subnet_id": "r2-s2-v4", "ip_address": "10.2.4.11"}]}]
+    data["ports"] = [
+        *data["ports"],
+        {
+            "name": "vm-r2-d",
+            "network_id": "provider",
+            "binding:host_id": "r2-c2",
+            "fixed_ips": [{"subnet_id": "r2-s2-v4", "ip_address": "10.2.4.11"}],
+        },
+    ]
     looped = type(cloud).model_validate(data)
     with pytest.raises(PlanError, match="loop"):
         plan_multisegment(looped, design("many", "network"), "t0a7")
@@ -108,13 +120,20 @@ def test_frames_read_broadcasts_and_echo_replies_from_a_pcap(tmp_path):
     from scapy.utils import wrpcap
 
     from labtwin.emulation.probe_agent import BROADCAST_MARK
+
     path = tmp_path / "x.pcap"
-    wrpcap(str(path), [
-        Ether(src="fa:16:3e:00:00:01", dst="ff:ff:ff:ff:ff:ff") / IP(src="10.2.0.10", dst="255.255.255.255")
-        / UDP(dport=9) / BROADCAST_MARK,
-        Ether(src="fa:16:3e:00:00:09", dst="fa:16:3e:00:00:02") / IP(src="10.2.4.10", dst="10.2.0.10", ttl=63)
-        / ICMP(type=0),
-    ])
+    wrpcap(
+        str(path),
+        [
+            Ether(src="fa:16:3e:00:00:01", dst="ff:ff:ff:ff:ff:ff")
+            / IP(src="10.2.0.10", dst="255.255.255.255")
+            / UDP(dport=9)
+            / BROADCAST_MARK,
+            Ether(src="fa:16:3e:00:00:09", dst="fa:16:3e:00:00:02")
+            / IP(src="10.2.4.10", dst="10.2.0.10", ttl=63)
+            / ICMP(type=0),
+        ],
+    )
     rows = evidence.frames(path)
     assert evidence.broadcasts_seen(rows) == {"fa:16:3e:00:00:01"}
     assert evidence.echo_replies(rows, "10.2.4.10", "10.2.0.10") == [{"ttl": 63, "src_mac": "fa:16:3e:00:00:09"}]

@@ -2,9 +2,9 @@
 
 import pytest
 
+from labtwin.scenarios.multisegment import SCENARIO
 from labtwin.scenarios.multisegment.model import simulate
 from labtwin.scenarios.multisegment.model.probes import broadcast_domains, predicted_probes, probe_metrics
-from labtwin.scenarios.multisegment import SCENARIO
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from labtwin.description import load_cloud
 from labtwin.emulation.captures import summarise
-from labtwin.scenarios.reachability.model import simulate
 from labtwin.records import Run
+from labtwin.scenarios.reachability.model import simulate
 
 TRACE = Path(__file__).resolve().parents[3] / "traces" / "reachability"
 

@@ -1,11 +1,10 @@
-"""sg-fanout calibration: the fit's mechanics without root (the live fit: tests/scenarios/sg_fanout/test_calibrate_live.py)."""
+"""sg-fanout calibration: the fit's mechanics without root (the live fit: test_calibrate_live.py)."""
 
 import numpy as np
 import pytest
 
+from labtwin.scenarios.sg_fanout.calibrate import FAMILIES, MEASURED_PROFILE, base_profile, features, nnls, predict
 from labtwin.scenarios.sg_fanout.model.profiles import load_profile
-from labtwin.scenarios.sg_fanout.calibrate import FAMILIES, MEASURED_PROFILE, base_profile, features, nnls, \
-    predict
 
 
 def test_nnls_recovers_costs_and_never_goes_negative():
@@ -19,8 +18,9 @@ def test_the_model_is_linear_in_the_fitted_costs(firewall):
     family = next(params for fws, params in FAMILIES.values() if firewall in fws)
     costs = dict(zip(family, (0.01, 2e-5, 3e-3)))
     x = features(firewall, 20, 2, 3, family)
-    assert predict(firewall, 20, 2, 3, base_profile(**costs)) == pytest.approx(sum(c * f for c, f in zip(costs.values(), x)),
-                                                                               rel=0.02, abs=1e-4)
+    assert predict(firewall, 20, 2, 3, base_profile(**costs)) == pytest.approx(
+        sum(c * f for c, f in zip(costs.values(), x)), rel=0.02, abs=1e-4
+    )
 
 
 def test_iptables_per_rule_feature_grows_quadratically():

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from labtwin.description import load_cloud
-from labtwin.scenarios.sg_fanout.spec import generated_layout, layout_from_cloud
+from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.sg_fanout.emulation import rules
 from labtwin.scenarios.sg_fanout.model.strategies import FIREWALLS, OVS_DIM1_FLOWS_PER_IP, GroupRules, filter_size
-from labtwin.scenarios import topologies_dir
+from labtwin.scenarios.sg_fanout.spec import generated_layout, layout_from_cloud
 
 LAYOUTS = {
     "generated": generated_layout(6, 2, "spread", 1, 0),
@@ -36,8 +36,9 @@ def test_a_members_rendered_filter_has_the_models_size(name, firewall):
     port = ports[layout.members[0].name]
     written = rendered_filter(firewall, layout, port, member_ips)
     assert len(set(written)) == len(written)  # no two identical flows (OVS would keep one)
-    assert len(written) == filter_size(firewall, GroupRules(layout.remote_rules, layout.other_rules),
-                                       len(member_ips), True)
+    assert len(written) == filter_size(
+        firewall, GroupRules(layout.remote_rules, layout.other_rules), len(member_ips), True
+    )
 
 
 @pytest.mark.parametrize("firewall,per_ip", [("ovs", OVS_DIM1_FLOWS_PER_IP), ("subtable", 1)])

@@ -24,8 +24,9 @@ def test_native_ovs_firewall_is_ready_within_a_minute_at_1000_members(simulate):
 def test_real_ipsets_count_the_updates_the_model_counts(twin):
     # A named profile: counts and verdicts are compared, timing is not (that needs this machine's calibration,
     # which labtwin twin makes by itself; tests/scenarios/sg_fanout/test_calibrate_live.py checks how).
-    report, model, emulation = twin("sg-fanout", firewall="ipset", members=10, hosts=2, timing_repeats=1,
-                                    profile="train-2019")
+    report, model, emulation = twin(
+        "sg-fanout", firewall="ipset", members=10, hosts=2, timing_repeats=1, profile="train-2019"
+    )
     assert_twin_agrees(report)
     assert list(report.not_compared.key) == ["port_ready_s"]
     assert_updates_at_most(emulation, model.summary["updates_total"])

@@ -16,11 +16,17 @@ import pytest  # noqa: E402
 
 from labtwin.api import simulate  # noqa: E402
 from labtwin.calibration import Calibration, pace_scale  # noqa: E402
-from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE  # noqa: E402
 from labtwin.records import Run  # noqa: E402
-from labtwin.scenarios.sg_fanout.model import sweep  # noqa: E402
+from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE  # noqa: E402
 from labtwin.scenarios.sg_fanout.figures import (  # noqa: E402
-    calibration_figure, join_figure, ready_per_join, twin_figure, twin_table, writes_per_host)
+    calibration_figure,
+    join_figure,
+    ready_per_join,
+    twin_figure,
+    twin_table,
+    writes_per_host,
+)
+from labtwin.scenarios.sg_fanout.model import sweep  # noqa: E402
 
 
 @pytest.mark.parametrize("firewall", ["iptables", "ipset", "ovs", "subtable"])
@@ -84,7 +90,9 @@ def test_twin_table_sets_model_beside_emulation_per_strategy():
     model, emulated = pairs["ovs"]
     pace = table.loc["ovs", "pace"]
     assert pace == pytest.approx(pace_scale(emulated.summary["pace_s"], EXAMPLE.method["pace_s"]["ovs"]))
-    expected = abs(model.summary["port_ready_s"] * pace - emulated.summary["port_ready_s"]) / emulated.summary["port_ready_s"]
+    expected = (
+        abs(model.summary["port_ready_s"] * pace - emulated.summary["port_ready_s"]) / emulated.summary["port_ready_s"]
+    )
     assert table.loc["ovs", "ready_error"] == pytest.approx(expected)
 
 

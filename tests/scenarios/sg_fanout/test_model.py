@@ -12,13 +12,17 @@ import numpy as np
 import pytest
 
 from labtwin.description import load_cloud
-from labtwin.scenarios.sg_fanout.model.profiles import TRAIN_2019, load_profile, save_profile
-from labtwin.scenarios.sg_fanout.model import simulate_layout, summarize, sweep
-from labtwin.scenarios.sg_fanout.spec import generated_layout
-from labtwin.scenarios.sg_fanout.model.strategies import (IPTABLES_PORT_BASE_RULES, OVS_FLOWS_PER_CONJ_RULE, OVS_FLOWS_PER_RULE,
-                                                OVS_PORT_BASE_FLOWS)
 from labtwin.records import Run
 from labtwin.scenarios import get_scenario, topologies_dir
+from labtwin.scenarios.sg_fanout.model import simulate_layout, summarize, sweep
+from labtwin.scenarios.sg_fanout.model.profiles import TRAIN_2019, load_profile, save_profile
+from labtwin.scenarios.sg_fanout.model.strategies import (
+    IPTABLES_PORT_BASE_RULES,
+    OVS_FLOWS_PER_CONJ_RULE,
+    OVS_FLOWS_PER_RULE,
+    OVS_PORT_BASE_FLOWS,
+)
+from labtwin.scenarios.sg_fanout.spec import generated_layout
 
 SCENARIO = get_scenario("sg-fanout")
 R, OTHER = 1, 1  # the generated group: ingress any from itself, egress any
@@ -55,8 +59,10 @@ def test_fanout_reaches_every_agent_even_without_members():
 
 
 @pytest.mark.parametrize("firewall", ["iptables", "ipset", "ovs", "subtable"])
-@pytest.mark.parametrize("members,hosts,placement", [(170, 1, "packed"), (170, 10, "spread"), (60, 6, "spread"),
-                                                     (200, 100, "spread"), (40, 100, "packed")])
+@pytest.mark.parametrize(
+    "members,hosts,placement",
+    [(170, 1, "packed"), (170, 10, "spread"), (60, 6, "spread"), (200, 100, "spread"), (40, 100, "packed")],
+)
 def test_h_host_formulas(firewall, members, hosts, placement):
     s = run_summary(firewall, members, hosts, placement)
     updates, rules = expected(firewall, members, min(hosts, members) if placement == "spread" else 1)
@@ -70,8 +76,8 @@ def test_join_onto_a_host_without_members_creates_its_group_object(firewall):
     per_ip = 2 * R if firewall == "ovs" else 1
     updates, rules = expected(firewall, 3, 3)
     assert s["hosts_with_members"] == 4
-    assert s["updates_total"] == updates + 1            # one more group object: the new host's
-    assert s["rules_written"] == rules + 4 * per_ip     # created with all M+1 members
+    assert s["updates_total"] == updates + 1  # one more group object: the new host's
+    assert s["rules_written"] == rules + 4 * per_ip  # created with all M+1 members
 
 
 def test_refreshes_are_every_referencing_port_except_with_the_subtable():
@@ -85,8 +91,9 @@ def test_a_leave_rewrites_the_remaining_members_and_removes_one_filter():
     assert (s["filters_written"], s["filters_removed"]) == (29, 1)
 
 
-@pytest.mark.parametrize("firewall, filters, groups", [("iptables", 29, 0), ("ipset", 29, 3), ("ovs", 29, 3),
-                                                       ("subtable", 0, 3)])
+@pytest.mark.parametrize(
+    "firewall, filters, groups", [("iptables", 29, 0), ("ipset", 29, 3), ("ovs", 29, 3), ("subtable", 0, 3)]
+)
 def test_a_leave_per_strategy_removes_the_filter_and_the_address_everywhere(firewall, filters, groups):
     s = run_summary(firewall, 30, 3, joins=0, leaves=1)
     assert (s["filters_written"], s["filters_removed"], s["group_writes"]) == (filters, 1, groups)
@@ -105,7 +112,9 @@ def test_after_a_leave_the_departed_address_is_blocked_by_every_remaining_member
     assert set(gone.verdict) == {"blocked"}
     # m-0006 leaves first (m-0001..5 remain), then m-0005 (m-0001..4); j-0001 was probed at its join
     assert {src: sorted(g.dst) for src, g in gone.groupby("src")} == {
-        "m-0006": ["m-0001", "m-0002", "m-0003", "m-0004", "m-0005"], "m-0005": ["m-0001", "m-0002", "m-0003", "m-0004"]}
+        "m-0006": ["m-0001", "m-0002", "m-0003", "m-0004", "m-0005"],
+        "m-0005": ["m-0001", "m-0002", "m-0003", "m-0004"],
+    }
     assert not run.probes.duplicated(["src", "dst", "protocol", "port"]).any()
 
 
@@ -139,21 +148,27 @@ def test_probes_every_member_both_ways_and_the_outsider_blocked():
 
 def test_same_seed_same_bytes(tmp_path):
     design = SCENARIO.design({"members": "40", "hosts": "4", "joins": "3", "leaves": "1"})
-    paths = [SCENARIO.simulate(None, design, seed, "").save(tmp_path / str(i)) / "records.jsonl"
-             for i, seed in enumerate((7, 7, 8))]
+    paths = [
+        SCENARIO.simulate(None, design, seed, "").save(tmp_path / str(i)) / "records.jsonl"
+        for i, seed in enumerate((7, 7, 8))
+    ]
     first, again, other = (p.read_bytes() for p in paths)
     assert first == again
     assert first != other
-    assert Run.load(tmp_path / "0").summary["updates_total"] == SCENARIO.simulate(None, design, 7, "").summary["updates_total"]
+    assert (
+        Run.load(tmp_path / "0").summary["updates_total"]
+        == SCENARIO.simulate(None, design, 7, "").summary["updates_total"]
+    )
 
 
 def test_topology_gives_group_and_hosts_and_ignores_member_knobs():
     path = topologies_dir() / "sg-fanout.yaml"
-    run = SCENARIO.simulate(load_cloud(path), SCENARIO.design({"members": "999", "hosts": "50", "firewall": "subtable"}),
-                            0, str(path))
+    run = SCENARIO.simulate(
+        load_cloud(path), SCENARIO.design({"members": "999", "hosts": "50", "firewall": "subtable"}), 0, str(path)
+    )
     assert (run.summary["members"], run.summary["hosts"], run.summary["group"]) == (12, 4, "cluster")
     assert "ignored" in run.summary["note"]
-    assert run.summary["updates_total"] == 1 + 3       # members on 3 hosts
+    assert run.summary["updates_total"] == 1 + 3  # members on 3 hosts
     assert set(run.probes.protocol) == {"tcp"} and set(run.probes.port) == {22}
 
 
@@ -184,6 +199,7 @@ def test_a_cheaper_profile_file_makes_iptables_faster(tmp_path):
 
 def test_figures_show_each_strategy_and_its_slope(tmp_path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

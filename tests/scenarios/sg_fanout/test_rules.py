@@ -2,8 +2,8 @@
 
 from dataclasses import replace
 
-from labtwin.scenarios.sg_fanout.spec import generated_layout
 from labtwin.scenarios.sg_fanout.emulation import rules
+from labtwin.scenarios.sg_fanout.spec import generated_layout
 
 LAYOUT = generated_layout(3, 2, "spread", 1, 1)
 PORTS = rules.eports(LAYOUT)

@@ -24,10 +24,13 @@ def meta(firewall):
 
 def hybrid_change(firewall):
     owner = {c: name for name, p in meta(firewall)["ports"].items() for c in p["chains"]}
-    return state.iptables_change(owner, state.parse_iptables_save(sample(firewall, "before.iptables")),
-                                 state.parse_iptables_save(sample(firewall, "after.iptables")),
-                                 state.parse_nft_handles(sample(firewall, "before.nft")),
-                                 state.parse_nft_handles(sample(firewall, "after.nft")))
+    return state.iptables_change(
+        owner,
+        state.parse_iptables_save(sample(firewall, "before.iptables")),
+        state.parse_iptables_save(sample(firewall, "after.iptables")),
+        state.parse_nft_handles(sample(firewall, "before.nft")),
+        state.parse_nft_handles(sample(firewall, "after.nft")),
+    )
 
 
 def test_iptables_per_member_rules_change_the_refreshed_filter():
@@ -63,8 +66,13 @@ def test_nft_handles_are_per_chain_and_not_table_headers():
 def test_ovs_rewrites_seen_by_flow_age(firewall, changed):
     m = meta(firewall)
     ports = m["ports"]
-    owner_of = state.ovs_owner({p["ofport"]: n for n, p in ports.items()}, {p["mac"]: n for n, p in ports.items()}, "group")
-    before, after = state.parse_dump_flows(sample(firewall, "before.flows")), state.parse_dump_flows(sample(firewall, "after.flows"))
+    owner_of = state.ovs_owner(
+        {p["ofport"]: n for n, p in ports.items()}, {p["mac"]: n for n, p in ports.items()}, "group"
+    )
+    before, after = (
+        state.parse_dump_flows(sample(firewall, "before.flows")),
+        state.parse_dump_flows(sample(firewall, "after.flows")),
+    )
     filters = state.flows_change(lambda f: None if owner_of(f) == "group" else owner_of(f), before, after, m["apply_s"])
     group = state.group_flows_change(lambda f: owner_of(f) == "group", before, after)
     rewritten = {"m-0001", "j-0001"} if firewall == "ovs" else {"j-0001"}  # the subtable leaves m-0001 alone

@@ -6,8 +6,8 @@ import pytest
 
 from labtwin import api
 from labtwin.records import Run
-from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE as EXAMPLE  # fitted where the traces ran
 from labtwin.scenarios import get_scenario
+from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE as EXAMPLE  # fitted where the traces ran
 
 TRACE = Path(__file__).resolve().parents[3] / "traces" / "sg-fanout"
 

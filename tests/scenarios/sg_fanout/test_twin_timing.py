@@ -16,16 +16,23 @@ import pytest
 
 from labtwin import api, calibration
 from labtwin.emulation.machine import machine_key
-from labtwin.scenarios.sg_fanout.model.profiles import load_profile
 from labtwin.records import Run
 from labtwin.scenarios import Tolerance, get_scenario
 from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
+from labtwin.scenarios.sg_fanout.model.profiles import load_profile
 
 TRACES = Path(__file__).resolve().parents[3] / "traces" / "sg-fanout"
 EXAMPLE = calibration.Calibration.from_file(MEASURED_PROFILE)
 FACTS = EXAMPLE.fingerprint
-COSTS = ("iptables_apply_fixed_s", "iptables_rule_s", "ipset_apply_fixed_s", "ipset_rule_s", "ipset_cmd_s",
-         "ovs_apply_fixed_s", "ovs_flow_s")
+COSTS = (
+    "iptables_apply_fixed_s",
+    "iptables_rule_s",
+    "ipset_apply_fixed_s",
+    "ipset_rule_s",
+    "ipset_cmd_s",
+    "ovs_apply_fixed_s",
+    "ovs_flow_s",
+)
 
 
 @pytest.fixture
@@ -132,8 +139,12 @@ def test_twin_calibrates_the_missing_family_once_with_progress(cache, monkeypatc
     made = []
 
     def fake_measure(firewalls, sizes, hosts, joins, repeats, seed, progress=None, timing_repeats=1):
-        rows = [{"firewall": fw, "members": m, "repeat": r, "updates_total": 0,
-                 "port_ready_s": 0.01 + 0.001 * m} for fw in firewalls for m in sizes for r in range(repeats)]
+        rows = [
+            {"firewall": fw, "members": m, "repeat": r, "updates_total": 0, "port_ready_s": 0.01 + 0.001 * m}
+            for fw in firewalls
+            for m in sizes
+            for r in range(repeats)
+        ]
         for i in range(len(rows) if progress else 0):
             progress(i + 1, len(rows))
         made.append(tuple(firewalls))
@@ -156,7 +167,9 @@ def test_a_calibration_made_the_old_way_is_not_used(cache, monkeypatch):
     from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
 
     monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
-    old = calibration.Calibration("sg-fanout", FACTS, {"name": "measured"}, fit={"iptables": {}, "ipset": {}, "ovs": {}})
+    old = calibration.Calibration(
+        "sg-fanout", FACTS, {"name": "measured"}, fit={"iptables": {}, "ipset": {}, "ovs": {}}
+    )
     calibration.save(replace(old), calibration.path_for("sg-fanout", machine_key(FACTS)))
     timing = sg_fanout_calibrate.twin_timing({"firewall": "ipset"}, auto_calibrate=False)
     assert timing.not_compared.startswith("no calibration for this machine")

@@ -75,15 +75,31 @@ def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=N
         for proc in servers:
             cap.stop(proc)
     rec.operation("bringup", "", 0.0, bringup, count=len(dp.plan.namespaces))
-    rec.operation("teardown", "", time.perf_counter() - t0 - real.timings["teardown"], real.timings["teardown"],
-                  count=len(real.ledger.items))
+    rec.operation(
+        "teardown",
+        "",
+        time.perf_counter() - t0 - real.timings["teardown"],
+        real.timings["teardown"],
+        count=len(real.ledger.items),
+    )
     seen = [(label, s) for label, c in points for s in observe.sightings(c.path)]
     paths = [_class_path(cloud, dp, ends, cls, r, seen, counters) for cls, r in results]
     for p in paths:
-        rec.probe(p["src"], p["dst"], p["protocol"], p["port"], "allowed" if p["reachable"] else "blocked",
-                  latency_s=p.pop("latency_s"), **{"class": p["class"], "hops": p["hops"],
-                                                    "via_network_node": p["via_network_node"], "nat": p["nat"],
-                                                    "answer": p.pop("answer")})
+        rec.probe(
+            p["src"],
+            p["dst"],
+            p["protocol"],
+            p["port"],
+            "allowed" if p["reachable"] else "blocked",
+            latency_s=p.pop("latency_s"),
+            **{
+                "class": p["class"],
+                "hops": p["hops"],
+                "via_network_node": p["via_network_node"],
+                "nat": p["nat"],
+                "answer": p.pop("answer"),
+            },
+        )
     summary = _summary(cloud, design, paths, real, bringup, len(dp.captures))
     run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
@@ -100,19 +116,28 @@ def _hold_vip(dp: DvrPlan, ends: classes.Endpoints) -> None:
 
 
 def _flows(dp: DvrPlan, real: Realisation) -> None:
-    """The OpenFlow flows per bridge, and the IPv6 policy rules (``ip rule`` needs ``-6``, which a batch line cannot say)."""
+    """The OpenFlow flows per bridge, and the IPv6 policy rules (``ip rule`` needs ``-6``, not sayable in a batch)."""
     for key, lines in dp.ip6_rules.items():
-        real.runner.run(Step(real.exec_argv(key, ["ip", "-6", "-batch", "-"]), what=f"IPv6 rules in {key}",
-                             stdin="\n".join(lines) + "\n"))
+        real.runner.run(
+            Step(
+                real.exec_argv(key, ["ip", "-6", "-batch", "-"]),
+                what=f"IPv6 rules in {key}",
+                stdin="\n".join(lines) + "\n",
+            )
+        )
     for bridge, lines in dp.flows.items():
-        real.runner.run(Step(("ovs-ofctl", "add-flows", bridge, "-"), what=f"flows on {bridge}",
-                             stdin="\n".join(lines) + "\n"))
+        real.runner.run(
+            Step(("ovs-ofctl", "add-flows", bridge, "-"), what=f"flows on {bridge}", stdin="\n".join(lines) + "\n")
+        )
 
 
 def _dhcp_server(real: Realisation, dp: DvrPlan, key: str, out: Path):
     dev, server_ip, leases = dp.dhcp_servers[key]
     # the run id makes the argv this run's own: teardown and `labtwin clean` end processes by argv
-    argv = in_netns(real.pid(key), [sys.executable, "-I", str(DHCPD), dev, server_ip, json.dumps(leases, sort_keys=True), dp.plan.run_id])
+    argv = in_netns(
+        real.pid(key),
+        [sys.executable, "-I", str(DHCPD), dev, server_ip, json.dumps(leases, sort_keys=True), dp.plan.run_id],
+    )
     item = Item(f"dhcpd:{key}", "process", f"dhcp responder {key}", where=key, match=tuple(argv[3:]))
     proc = real.runner.spawn(Step(argv, what=f"dhcp responder in {key}", creates=(item,)))
     point = cap.Capture(key, key, dev, out / "dhcpd.log", proc)
@@ -122,15 +147,33 @@ def _dhcp_server(real: Realisation, dp: DvrPlan, key: str, out: Path):
 
 def _captures(real: Realisation, dp: DvrPlan, out: Path) -> list[tuple[str, cap.Capture]]:
     """One tcpdump per capture point, nanosecond timestamps, probe packets only; started side by side."""
+
     def start(i_point):
         i, point = i_point
         pid = os.getpid() if point.ns == ROOT else real.pid(point.ns)
         path = out / "pcap" / f"{i:03d}-{point.dev}.pcap"
-        argv = in_netns(pid, ["tcpdump", "-i", point.dev, "-n", "-U", "--immediate-mode", "-s", "256",
-                              "--time-stamp-precision=nano",
-                              "-Z", "root", "-w", str(path), capture_filter()])
-        item = Item(f"capture:{point.ns}:{point.dev}", "process", f"tcpdump {point.dev}", where=point.ns,
-                    match=tuple(argv[3:]))
+        argv = in_netns(
+            pid,
+            [
+                "tcpdump",
+                "-i",
+                point.dev,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "256",
+                "--time-stamp-precision=nano",
+                "-Z",
+                "root",
+                "-w",
+                str(path),
+                capture_filter(),
+            ],
+        )
+        item = Item(
+            f"capture:{point.ns}:{point.dev}", "process", f"tcpdump {point.dev}", where=point.ns, match=tuple(argv[3:])
+        )
         proc = real.runner.spawn(Step(argv, what=f"capture {point.dev}", creates=(item,)))
         c = cap.Capture(point.ns, point.label, point.dev, path, proc)
         cap._wait_listening(proc, 10.0)
@@ -144,11 +187,20 @@ def _captures(real: Realisation, dp: DvrPlan, out: Path) -> list[tuple[str, cap.
 def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tuple[str, dict]]:
     """Announce the VMs, probe every class but the VIP, fail the VIP over, probe it. (class, result) pairs."""
     labels = []
-    steps = [{"pid": real.pid(key), "kind": "garp", "iface": dev, "mac": mac, "ip": ip} for key, dev, mac, ip in dp.speakers]
+    steps = [
+        {"pid": real.pid(key), "kind": "garp", "iface": dev, "mac": mac, "ip": ip} for key, dev, mac, ip in dp.speakers
+    ]
     if ends.vip is not None:
         old = ends.vip.old_master
-        steps.append({"pid": real.pid(dp.vm_ns[old.name]), "kind": "garp", "iface": "eth0", "mac": old.mac_address,
-                      "ip": str(ends.vip.ip)})
+        steps.append(
+            {
+                "pid": real.pid(dp.vm_ns[old.name]),
+                "kind": "garp",
+                "iface": "eth0",
+                "mac": old.mac_address,
+                "ip": str(ends.vip.ip),
+            }
+        )
     steps.append({"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S})
     warm = len(steps)
     for token, cls in enumerate(classes.CLASSES):
@@ -162,8 +214,13 @@ def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tupl
     if vip is not None:
         _failover(real, dp, ends)
         new = ends.vip.new_master
-        garp = {"pid": real.pid(dp.vm_ns[new.name]), "kind": "garp", "iface": "eth0", "mac": new.mac_address,
-                "ip": str(ends.vip.ip)}
+        garp = {
+            "pid": real.pid(dp.vm_ns[new.name]),
+            "kind": "garp",
+            "iface": "eth0",
+            "mac": new.mac_address,
+            "ip": str(ends.vip.ip),
+        }
         pause = {"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S}
         out.append(("vip-after-failover", _agent(real, [garp, pause, vip])[2]))
     return out
@@ -178,8 +235,15 @@ def _step(real: Realisation, dp: DvrPlan, ends, cls: str, token: int) -> Optiona
     ext4 = next(str(a.ip) for a in lay.external if a.version == 4)
     ext6 = next((str(a.ip) for a in lay.external if a.version == 6), None)
     if cls == "ns-fip-in":
-        return {"pid": real.pid("external"), "kind": "tcp", "src": ext4, "dst": str(lay.fips[dst]), "port": port,
-                "token": token, "cls": cls}
+        return {
+            "pid": real.pid("external"),
+            "kind": "tcp",
+            "src": ext4,
+            "dst": str(lay.fips[dst]),
+            "port": port,
+            "token": token,
+            "cls": cls,
+        }
     vm = lay.cloud.port[src]
     pid = real.pid(dp.vm_ns[src])
     if cls == "dhcp":
@@ -198,8 +262,14 @@ def _agent(real: Realisation, steps: list[dict]) -> list[dict]:
     if not steps:
         return []
     request = {"timeout": PROBE_TIMEOUT, "steps": steps}
-    done = real.runner.run(Step((sys.executable, "-I", str(PROBE_WORKER)), what=f"{len(steps)} dvr probe steps",
-                                stdin=json.dumps(request), timeout=60 + 2 * PROBE_TIMEOUT * len(steps)))
+    done = real.runner.run(
+        Step(
+            (sys.executable, "-I", str(PROBE_WORKER)),
+            what=f"{len(steps)} dvr probe steps",
+            stdin=json.dumps(request),
+            timeout=60 + 2 * PROBE_TIMEOUT * len(steps),
+        )
+    )
     return json.loads(done.stdout)["results"]
 
 
@@ -208,8 +278,12 @@ def _failover(real: Realisation, dp: DvrPlan, ends) -> None:
     v = ends.vip
     prefix = v.subnet.cidr.prefixlen
     for port, verb in ((v.old_master, "del"), (v.new_master, "add")):
-        real.runner.run(Step(in_netns(real.pid(dp.vm_ns[port.name]), ["ip", "addr", verb, f"{v.ip}/{prefix}", "dev", "eth0"]),
-                             what=f"VIP {verb} on {port.name}"))
+        real.runner.run(
+            Step(
+                in_netns(real.pid(dp.vm_ns[port.name]), ["ip", "addr", verb, f"{v.ip}/{prefix}", "dev", "eth0"]),
+                what=f"VIP {verb} on {port.name}",
+            )
+        )
 
 
 def _stage_counters(real: Realisation, dp: DvrPlan) -> dict[str, int]:
@@ -217,8 +291,12 @@ def _stage_counters(real: Realisation, dp: DvrPlan) -> dict[str, int]:
     counts = {}
     for hop_label, (bridge, table, _) in dp.stages.items():
         done = real.runner.run(Step(("ovs-ofctl", "dump-flows", bridge, f"table={table}"), what=f"counters {bridge}"))
-        counts[hop_label] = sum(int(part.split("=")[1].rstrip(","))
-                                for line in done.stdout.splitlines() for part in line.split() if part.startswith("n_packets="))
+        counts[hop_label] = sum(
+            int(part.split("=")[1].rstrip(","))
+            for line in done.stdout.splitlines()
+            for part in line.split()
+            if part.startswith("n_packets=")
+        )
     return counts
 
 
@@ -229,11 +307,21 @@ def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, c
     mine = [(label, s) for label, s in seen if s.token == token]
     stages = [h for h, n in counters.items() if n > 0] if cls == "dhcp" else []
     hops = observe.path(mine, broadcast=(cls == "dhcp"), stages=stages)
-    return {"class": cls, "src": src, "dst": dst, "protocol": protocol, "port": port, "hops": hops,
-            "via_network_node": any(h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network"
-                                    for h in hops),
-            "nat": _nat(dp, ends, cls, mine), "reachable": result["verdict"] == "allowed",
-            "answer": result["answer"], "latency_s": result.get("latency_s")}
+    return {
+        "class": cls,
+        "src": src,
+        "dst": dst,
+        "protocol": protocol,
+        "port": port,
+        "hops": hops,
+        "via_network_node": any(
+            h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network" for h in hops
+        ),
+        "nat": _nat(dp, ends, cls, mine),
+        "reachable": result["verdict"] == "allowed",
+        "answer": result["answer"],
+        "latency_s": result.get("latency_s"),
+    }
 
 
 def _nat(dp: DvrPlan, ends, cls: str, mine) -> str:
@@ -265,8 +353,13 @@ def _summary(cloud: Cloud, design: dict, paths: list[dict], real: Realisation, b
     weights = classes.class_weights(design, classes.same_host_ratio(cloud, router), present)
     crossing = {p["class"]: p["via_network_node"] for p in paths}
     return {
-        "paths": [{k: p[k] for k in ("class", "src", "dst", "protocol", "port", "hops", "via_network_node", "nat",
-                                     "reachable")} for p in paths],
+        "paths": [
+            {
+                k: p[k]
+                for k in ("class", "src", "dst", "protocol", "port", "hops", "via_network_node", "nat", "reachable")
+            }
+            for p in paths
+        ],
         "network_node": classes.network_node(cloud).name,
         "network_node_share": round(classes.expected_share(weights, crossing), 6),
         "bringup_s": round(bringup, 3),

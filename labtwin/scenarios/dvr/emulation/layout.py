@@ -111,26 +111,40 @@ def layout(cloud: Cloud, design: dict) -> Layout:
     ext = cloud.network[router.external_gateway_info.network_id]
     vms = [p for p in cloud.vm_ports if p.host]
     lay = Layout(cloud, design, router, nn, ext, vms)
-    lay.fips = {f.port_id: f.floating_ip_address for f in cloud.floatingips
-                if f.floating_network_id == ext.name and f.floating_ip_address is not None}
+    lay.fips = {
+        f.port_id: f.floating_ip_address
+        for f in cloud.floatingips
+        if f.floating_network_id == ext.name and f.floating_ip_address is not None
+    }
     ipam = _Ipam(cloud, lay.fips.values())
     _dhcp_ports(lay, ipam)
     for subnet in lay.subnets():
         pid = names.router_port_id(router.name, "qr", subnet.name)
-        lay.qr[subnet.name] = RouterPort("qr", pid, names.qr_device(pid), mac_of(pid), subnet.network_id,
-                                         (_iface(subnet.gateway_ip, subnet),), subnet.name)
+        lay.qr[subnet.name] = RouterPort(
+            "qr",
+            pid,
+            names.qr_device(pid),
+            mac_of(pid),
+            subnet.network_id,
+            (_iface(subnet.gateway_ip, subnet),),
+            subnet.name,
+        )
     if lay.dvr:
         for subnet in lay.subnets():
             pid = names.router_port_id(router.name, "sg", subnet.name)
-            lay.sg[subnet.name] = RouterPort("sg", pid, names.sg_device(pid), mac_of(pid), subnet.network_id,
-                                             (ipam.next(subnet),), subnet.name)
+            lay.sg[subnet.name] = RouterPort(
+                "sg", pid, names.sg_device(pid), mac_of(pid), subnet.network_id, (ipam.next(subnet),), subnet.name
+            )
     ext_subnets = [s for s in cloud.subnets if s.network_id == ext.name]
     pid = names.router_port_id(router.name, "qg")
-    lay.qg = RouterPort("qg", pid, names.qg_device(pid), mac_of(pid), ext.name, tuple(ipam.next(s) for s in ext_subnets))
+    lay.qg = RouterPort(
+        "qg", pid, names.qg_device(pid), mac_of(pid), ext.name, tuple(ipam.next(s) for s in ext_subnets)
+    )
     for host in lay.fip_hosts():
         pid = names.fip_gateway_port_id(host, ext.name)
-        lay.fg[host] = RouterPort("fg", pid, names.fg_device(pid), mac_of(pid), ext.name,
-                                  tuple(ipam.next(s) for s in ext_subnets))
+        lay.fg[host] = RouterPort(
+            "fg", pid, names.fg_device(pid), mac_of(pid), ext.name, tuple(ipam.next(s) for s in ext_subnets)
+        )
     lay.external = tuple(_iface(s.gateway_ip, s) for s in ext_subnets if s.gateway_ip is not None)
     return lay
 
@@ -142,8 +156,9 @@ def _dhcp_ports(lay: Layout, ipam: "_Ipam") -> None:
         if not subnets or not any(v.network_id == network.name for v in lay.vms):
             continue
         pid = names.dhcp_port_id(lay.network_node, network.name)
-        lay.dhcp[network.name] = RouterPort("dhcp", pid, names.tap_device(pid), mac_of(pid), network.name,
-                                            tuple(ipam.next(s) for s in subnets))
+        lay.dhcp[network.name] = RouterPort(
+            "dhcp", pid, names.tap_device(pid), mac_of(pid), network.name, tuple(ipam.next(s) for s in subnets)
+        )
 
 
 class _Ipam:
@@ -155,8 +170,11 @@ class _Ipam:
         self.used |= {ipaddress.ip_address(str(ip)) for ip in fips}
         self.used |= {ipaddress.ip_address(str(s.gateway_ip)) for s in cloud.subnets if s.gateway_ip is not None}
         for p in cloud.ports:
-            self.used |= {pair.ip_address.network_address for pair in p.allowed_address_pairs
-                          if pair.ip_address.num_addresses == 1}
+            self.used |= {
+                pair.ip_address.network_address
+                for pair in p.allowed_address_pairs
+                if pair.ip_address.num_addresses == 1
+            }
 
     def next(self, subnet: Subnet):
         for pool in subnet.allocation_pools:
@@ -181,7 +199,7 @@ def _iface(ip, subnet: Subnet):
 def mac_of(resource_id) -> str:
     """A MAC in Neutron's ``base_mac`` fa:16:3e for a port that has none in the topology."""
     digest = hashlib.sha1(str(resource_id).encode()).hexdigest()
-    return "fa:16:3e:" + ":".join(digest[i:i + 2] for i in (0, 2, 4))
+    return "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4))
 
 
 def dvr_mac(host: str) -> str:

@@ -41,6 +41,7 @@ def sightings(pcap: Path) -> list[Sighting]:
     from scapy.layers.dhcp import BOOTP
     from scapy.layers.inet import ICMP, IP, TCP
     from scapy.layers.inet6 import IPv6
+
     out = []
     for pkt in read_pcap(pcap):
         ip = pkt[IP] if pkt.haslayer(IP) else pkt[IPv6] if pkt.haslayer(IPv6) else None
@@ -50,9 +51,12 @@ def sightings(pcap: Path) -> list[Sighting]:
         if pkt.haslayer(BOOTP) and pkt[BOOTP].xid >> 16 == MAGIC16:
             token, request = pkt[BOOTP].xid & 0xFFFF, pkt[BOOTP].op == 1
         elif (at := raw.find(MAGIC)) >= 0:
-            token = int.from_bytes(raw[at + 4:at + 8], "big")
-            request = (pkt.haslayer(ICMP) and pkt[ICMP].type == 8) or (pkt.haslayer(TCP) and pkt[TCP].flags == "S") \
+            token = int.from_bytes(raw[at + 4 : at + 8], "big")
+            request = (
+                (pkt.haslayer(ICMP) and pkt[ICMP].type == 8)
+                or (pkt.haslayer(TCP) and pkt[TCP].flags == "S")
                 or (not pkt.haslayer(IP) and raw[:1] == b"\x80")
+            )
         else:
             continue
         out.append(Sighting(float(pkt.time), token, bool(request), ip.src, ip.dst))
@@ -63,7 +67,7 @@ def path(seen: Iterable[tuple[str, Sighting]], broadcast: bool = False, stages: 
     """Hop labels in the order the probe met them, repeats folded (see module doc)."""
     rows = sorted(((s.t, label) for label, s in seen if s.request != broadcast), key=lambda r: r[0])
     hops: list[str] = []
-    for _, label in (rows[::-1] if broadcast else rows):
+    for _, label in rows[::-1] if broadcast else rows:
         if not hops or hops[-1] != label:
             hops.append(label)
     for stage in stages:

@@ -59,8 +59,12 @@ class DvrPlan:
     captures: list[CapturePoint] = field(default_factory=list)
     vm_ns: dict[str, str] = field(default_factory=dict)  # VM port name -> namespace key
     dhcp_servers: dict[str, tuple[str, str, dict]] = field(default_factory=dict)  # ns key -> (dev, server ip, mac->ip)
-    stages: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # hop -> (bridge, table, match) seen by counters
-    speakers: list[tuple[str, str, str, str]] = field(default_factory=list)  # (ns, dev, mac, ip): announce before probes
+    stages: dict[str, tuple[str, str, str]] = field(
+        default_factory=dict
+    )  # hop -> (bridge, table, match) seen by counters
+    speakers: list[tuple[str, str, str, str]] = field(
+        default_factory=list
+    )  # (ns, dev, mac, ip): announce before probes
     ip6_rules: dict[str, list[str]] = field(default_factory=dict)  # ns key -> `ip -6 -batch` lines (ip rule needs -6)
     _ends: int = 0
 
@@ -83,8 +87,9 @@ def new_plan(cloud, design: dict, run_id: str) -> DvrPlan:
 def add_ns(dp: DvrPlan, key: str, letter: str, subject: str, sysctls=()) -> NsConfig:
     """A namespace held by one Mininet host, named ``lt<rid><letter><n>`` in the root namespace."""
     index = sum(n.node[6] == letter for n in dp.plan.namespaces)
-    dp.plan.namespaces.append(Namespace(key, "port" if letter == "p" else "router", subject,
-                                        node_name(dp.plan.run_id, letter, index)))
+    dp.plan.namespaces.append(
+        Namespace(key, "port" if letter == "p" else "router", subject, node_name(dp.plan.run_id, letter, index))
+    )
     cfg = dp.plan.config[key] = NsConfig(key)
     cfg.sysctls += ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", *sysctls]
     cfg.ip_batch.append("link set lo up")
@@ -150,14 +155,23 @@ def _link(dp: DvrPlan, host: str, spec: tuple, near_name: str, far_name: str, fa
     dp.ports[(host, near_name)] = near_end
     if far_name:
         dp.ports[(host, far_name)] = far_end
-    dp.captures += [CapturePoint(ROOT, near_end, f"{host}:{near_role}", vlan=tag is None),
-                    CapturePoint(ROOT, far_end, far_label or f"{host}:{far}", vlan=tag is None and far != "br-ex")]
+    dp.captures += [
+        CapturePoint(ROOT, near_end, f"{host}:{near_role}", vlan=tag is None),
+        CapturePoint(ROOT, far_end, far_label or f"{host}:{far}", vlan=tag is None and far != "br-ex"),
+    ]
 
 
 def _overlay_vlans(dp: DvrPlan) -> tuple[int, ...]:
     cloud = dp.layout.cloud
-    return tuple(sorted({L.vlan_of(cloud, s.network_id) for s in cloud.segments if s.network_type in ("vxlan", "gre",
-                                                                                                     "geneve", "vlan")}))
+    return tuple(
+        sorted(
+            {
+                L.vlan_of(cloud, s.network_id)
+                for s in cloud.segments
+                if s.network_type in ("vxlan", "gre", "geneve", "vlan")
+            }
+        )
+    )
 
 
 def _vm(dp: DvrPlan, vm) -> None:

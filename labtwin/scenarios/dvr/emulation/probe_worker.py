@@ -41,8 +41,10 @@ ETH_P_ALL = 0x0003
 def capture_filter() -> str:
     """The BPF filter every capture point uses: only probe packets (tagged or not)."""
     m = int.from_bytes(MAGIC, "big")
-    f = (f"(icmp and icmp[8:4] = {m:#x}) or (ip6 and ip6[6] = 58 and ip6[48:4] = {m:#x}) "
-         f"or (tcp and tcp[20:4] = {m:#x}) or (udp and (port 67 or port 68) and udp[12:2] = {MAGIC16:#x})")
+    f = (
+        f"(icmp and icmp[8:4] = {m:#x}) or (ip6 and ip6[6] = 58 and ip6[48:4] = {m:#x}) "
+        f"or (tcp and tcp[20:4] = {m:#x}) or (udp and (port 67 or port 68) and udp[12:2] = {MAGIC16:#x})"
+    )
     return f"({f}) or (vlan and ({f}))"
 
 
@@ -101,8 +103,11 @@ def tcp(step: dict, timeout: float) -> dict:
     from scapy.layers.inet import IP, TCP
 
     sport, seq = random.randint(33000, 60000), random.randint(0, 2**31)
-    pkt = IP(src=step["src"], dst=step["dst"]) / TCP(sport=sport, dport=int(step["port"]), flags="S", seq=seq) \
+    pkt = (
+        IP(src=step["src"], dst=step["dst"])
+        / TCP(sport=sport, dport=int(step["port"]), flags="S", seq=seq)
         / payload(step["token"])
+    )
     recv = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
     send = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     with recv, send:
@@ -116,6 +121,7 @@ def tcp(step: dict, timeout: float) -> dict:
             flags = str(reply[TCP].flags)
             what = "syn-ack" if "S" in flags and "A" in flags else "rst" if "R" in flags else f"tcp-{flags}"
             return ("allowed", what) if reply.src == step["dst"] else ("blocked", f"reply-from-{reply.src}")
+
         return _await(recv, timeout, sent, answer)
 
 
@@ -126,9 +132,13 @@ def dhcp(step: dict, timeout: float) -> dict:
 
     xid = (MAGIC16 << 16) | (step["token"] & 0xFFFF)
     mac = step["mac"]
-    frame = (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
-             / UDP(sport=68, dport=67) / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=xid, flags=0x8000)
-             / DHCP(options=[("message-type", "discover"), "end"]))
+    frame = (
+        Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")), xid=xid, flags=0x8000)
+        / DHCP(options=[("message-type", "discover"), "end"])
+    )
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     with sock:
         sock.bind((step["iface"], 0))
@@ -140,6 +150,7 @@ def dhcp(step: dict, timeout: float) -> dict:
             if pkt.haslayer(BOOTP) and pkt[BOOTP].xid == xid and pkt[BOOTP].op == 2:
                 return "allowed", f"offer-{pkt[BOOTP].yiaddr}-from-{pkt[IP].src}"
             return None
+
         return _await(sock, timeout, sent, answer)
 
 
@@ -147,7 +158,8 @@ def garp(step: dict, timeout: float) -> dict:
     from scapy.layers.l2 import ARP, Ether
 
     frame = Ether(src=step["mac"], dst="ff:ff:ff:ff:ff:ff") / ARP(
-        op=1, hwsrc=step["mac"], psrc=step["ip"], hwdst="00:00:00:00:00:00", pdst=step["ip"])
+        op=1, hwsrc=step["mac"], psrc=step["ip"], hwdst="00:00:00:00:00:00", pdst=step["ip"]
+    )
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
         sock.bind((step["iface"], 0))
         sock.send(bytes(frame))

@@ -78,9 +78,20 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration
     paths = class_paths(cloud, design)
     for p in paths:
         if p.hops:
-            rec.probe(p.src, p.dst, p.protocol, p.port, "allowed" if p.reachable else "blocked",
-                      **{"class": p.traffic_class, "hops": list(p.hops), "via_network_node": p.via_network_node,
-                         "nat": p.nat, "note": p.note})
+            rec.probe(
+                p.src,
+                p.dst,
+                p.protocol,
+                p.port,
+                "allowed" if p.reachable else "blocked",
+                **{
+                    "class": p.traffic_class,
+                    "hops": list(p.hops),
+                    "via_network_node": p.via_network_node,
+                    "nat": p.nat,
+                    "note": p.note,
+                },
+            )
     weights, crossing = matrix(cloud, design, paths)
     stats = run_traffic(weights, crossing, design["flows"], design["nn_capacity_pps"], rng, duration)
     summary = {
@@ -91,8 +102,16 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration
         **{k: round(v, 6) for k, v in stats.summary(design["nn_capacity_pps"]).items()},
         "failover_recovery_s": _failover(cloud, design, rng, rec),
     }
-    for name in ("network_node_share", "network_node_share_sampled", "nn_delay_ms_mean", "nn_delay_ms_p95",
-                 "nn_loss", "nn_utilization", "offered_pps", "nn_pps"):
+    for name in (
+        "network_node_share",
+        "network_node_share_sampled",
+        "nn_delay_ms_mean",
+        "nn_delay_ms_p95",
+        "nn_loss",
+        "nn_utilization",
+        "offered_pps",
+        "nn_pps",
+    ):
         rec.metric(name, summary[name], _UNITS.get(name, ""))
     rec.metric("failover_recovery_s", summary["failover_recovery_s"], "s")
     return Run("dvr", "model", dict(design), seed, topology, summary, rec.records)
@@ -109,8 +128,9 @@ def _failover(cloud: Cloud, design: dict, rng: random.Random, rec: Recorder) -> 
     return run_failover(design, vip.old_master.name, vip.new_master.name, vip.client.name, str(vip.ip), rng, rec)
 
 
-def sweep_load(cloud: Cloud, designs: dict[str, dict], flows: Iterable[int], seed: int = 0,
-               duration: float = 0.5) -> pd.DataFrame:
+def sweep_load(
+    cloud: Cloud, designs: dict[str, dict], flows: Iterable[int], seed: int = 0, duration: float = 0.5
+) -> pd.DataFrame:
     """The network-node load curve: one row per (design label, flows) with share, delay and loss.
 
     *designs* maps a label (e.g. ``"dvr+fast-exit"``) to knob overrides. Paths
@@ -123,9 +143,15 @@ def sweep_load(cloud: Cloud, designs: dict[str, dict], flows: Iterable[int], see
         weights, crossing = matrix(cloud, design, class_paths(cloud, design))
         for n in flows:
             stats = run_traffic(weights, crossing, n, design["nn_capacity_pps"], random.Random(seed), duration)
-            rows.append({"design": label, "router": design["router"], "flows": n,
-                         "network_node_share": expected_share(weights, crossing),
-                         **stats.summary(design["nn_capacity_pps"])})
+            rows.append(
+                {
+                    "design": label,
+                    "router": design["router"],
+                    "flows": n,
+                    "network_node_share": expected_share(weights, crossing),
+                    **stats.summary(design["nn_capacity_pps"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -27,19 +27,28 @@ def legacy(p: Plane, ends: Endpoints) -> Legs:
     nn, legs = p.nn, {}
 
     def route(a, b, sb):
-        return hops(p.vm_out(a), p.l2(a.network_id, a.host, nn), p.qr(nn, p.subnet(a)), p.qr(nn, sb),
-                    p.l2(b.network_id, nn, b.host), p.vm_in(b))
+        return hops(
+            p.vm_out(a),
+            p.l2(a.network_id, a.host, nn),
+            p.qr(nn, p.subnet(a)),
+            p.qr(nn, sb),
+            p.l2(b.network_id, nn, b.host),
+            p.vm_in(b),
+        )
 
     def out(a, subnet):
-        return hops(p.vm_out(a), p.l2(a.network_id, a.host, nn), p.qr(nn, subnet),
-                    p.qg(nn, _qrouter(p)), p.egress(nn))
+        return hops(p.vm_out(a), p.l2(a.network_id, a.host, nn), p.qr(nn, subnet), p.qg(nn, _qrouter(p)), p.egress(nn))
 
     _east_west(legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="routed in the network node's qrouter"))
     if ends.fip:
         a = ends.fip
         legs["ns-fip-out"] = Leg(out(a, p.subnet(a)), "snat fixed->fip")
-        legs["ns-fip-in"] = Leg(hops(p.ingress(nn), p.qg(nn, _qrouter(p)), p.qr(nn, p.subnet(a)),
-                                     p.l2(a.network_id, nn, a.host), p.vm_in(a)), "dnat fip->fixed")
+        legs["ns-fip-in"] = Leg(
+            hops(
+                p.ingress(nn), p.qg(nn, _qrouter(p)), p.qr(nn, p.subnet(a)), p.l2(a.network_id, nn, a.host), p.vm_in(a)
+            ),
+            "dnat fip->fixed",
+        )
     if ends.snat:
         legs["ns-snat"] = _snat_leg(p, out(ends.snat, p.subnet(ends.snat)), "snat fixed->qg")
     if ends.ipv6:
@@ -47,8 +56,10 @@ def legacy(p: Plane, ends: Endpoints) -> Legs:
     _dhcp(legs, p, ends)
     if ends.vip:
         v = ends.vip
-        legs["vip-after-failover"] = Leg(route(v.client, v.new_master, v.subnet), note=(
-            "the legacy qrouter's neighbour entry for the VIP is dynamic: the new master's GARP updates it"))
+        legs["vip-after-failover"] = Leg(
+            route(v.client, v.new_master, v.subnet),
+            note=("the legacy qrouter's neighbour entry for the VIP is dynamic: the new master's GARP updates it"),
+        )
     return legs
 
 
@@ -57,35 +68,60 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
     nn, d, legs = p.nn, p.design, {}
 
     def route(a, b, sb):
-        return hops(p.vm_out(a), p.qr(a.host, p.subnet(a)), p.qr(a.host, sb),
-                    p.l2(b.network_id, a.host, b.host), p.vm_in(b))
+        return hops(
+            p.vm_out(a), p.qr(a.host, p.subnet(a)), p.qr(a.host, sb), p.l2(b.network_id, a.host, b.host), p.vm_in(b)
+        )
 
     def central(a, subnet):  # per-subnet rule -> table <idx>: default via the sg- IP
-        return hops(p.vm_out(a), p.qr(a.host, subnet), p.l2(a.network_id, a.host, nn), p.sg(nn, subnet),
-                    p.qg(nn, _snat(p)), p.egress(nn))
+        return hops(
+            p.vm_out(a),
+            p.qr(a.host, subnet),
+            p.l2(a.network_id, a.host, nn),
+            p.sg(nn, subnet),
+            p.qg(nn, _snat(p)),
+            p.egress(nn),
+        )
 
     def fast(a, subnet):  # out through the host's own fip- namespace
         return hops(p.vm_out(a), p.qr(a.host, subnet), p.fip_leg(a.host), p.egress(a.host))
 
-    _east_west(legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note=(
-        "routed in the source host's qrouter; br-tun rewrites the source MAC to the host's DVR MAC; "
-        "the reply is routed on the other host (asymmetric)")))
+    _east_west(
+        legs,
+        ends,
+        lambda a, b: Leg(
+            route(a, b, p.subnet(b)),
+            note=(
+                "routed in the source host's qrouter; br-tun rewrites the source MAC to the host's DVR MAC; "
+                "the reply is routed on the other host (asymmetric)"
+            ),
+        ),
+    )
     if ends.fip:
         a = ends.fip
         legs["ns-fip-out"] = Leg(fast(a, p.subnet(a)), "snat fixed->fip", note="ip rule from <fixed> lookup 16 -> rfp-")
-        legs["ns-fip-in"] = Leg(hops(p.ingress(a.host), p.fip_leg(a.host)[::-1], p.qr(a.host, p.subnet(a)), p.vm_in(a)),
-                                "dnat fip->fixed", note="fg- answers ARP for the FIP (proxy_arp)")
+        legs["ns-fip-in"] = Leg(
+            hops(p.ingress(a.host), p.fip_leg(a.host)[::-1], p.qr(a.host, p.subnet(a)), p.vm_in(a)),
+            "dnat fip->fixed",
+            note="fg- answers ARP for the FIP (proxy_arp)",
+        )
     if ends.snat:
         a = ends.snat
         if d["distributed_snat"]:
-            legs["ns-snat"] = _snat_leg(p, fast(a, p.subnet(a)), "snat fixed->fg", (
-                "proposed distributed SNAT: sourced from the host's FIP gateway (fg-) address"))
+            legs["ns-snat"] = _snat_leg(
+                p,
+                fast(a, p.subnet(a)),
+                "snat fixed->fg",
+                ("proposed distributed SNAT: sourced from the host's FIP gateway (fg-) address"),
+            )
         else:
             legs["ns-snat"] = _snat_leg(p, central(a, p.subnet(a)), "snat fixed->qg", "centralized SNAT in snat-")
     if ends.ipv6:
         a, s6 = ends.ipv6, p.subnet(ends.ipv6, 6)
-        legs["ns-ipv6"] = (Leg(fast(a, s6), note="proposed fast-exit: routed out the host's fip- namespace")
-                           if d["ipv6_fast_exit"] else Leg(central(a, s6), note="DVR does not distribute IPv6"))
+        legs["ns-ipv6"] = (
+            Leg(fast(a, s6), note="proposed fast-exit: routed out the host's fip- namespace")
+            if d["ipv6_fast_exit"]
+            else Leg(central(a, s6), note="DVR does not distribute IPv6")
+        )
     _dhcp(legs, p, ends)
     if ends.vip:
         legs["vip-after-failover"] = _dvr_vip(p, ends, route)
@@ -96,11 +132,18 @@ def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
     """Bug 1774459: the client host's qrouter sends to the MAC its permanent ARP entry holds."""
     v = ends.vip
     if p.design["vip_arp"] == "learned":
-        return Leg(route(v.client, v.new_master, v.subnet), note=(
-            "learned ARP: the new master's GARP reaches the qrouter (br-int table 0 prio 99, tables 3/4)"))
-    return Leg(route(v.client, v.old_master, v.subnet), reachable=False, note=(
-        f"bug 1774459: permanent ARP entry {v.ip} -> {v.old_master.mac_address} ({v.old_master.name}) "
-        "survives the failover; no API event updates it"))
+        return Leg(
+            route(v.client, v.new_master, v.subnet),
+            note=("learned ARP: the new master's GARP reaches the qrouter (br-int table 0 prio 99, tables 3/4)"),
+        )
+    return Leg(
+        route(v.client, v.old_master, v.subnet),
+        reachable=False,
+        note=(
+            f"bug 1774459: permanent ARP entry {v.ip} -> {v.old_master.mac_address} ({v.old_master.name}) "
+            "survives the failover; no API event updates it"
+        ),
+    )
 
 
 # -- OVN: logical routers in OpenFlow, gateway chassis for SNAT ------------------
@@ -109,34 +152,56 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
     distributed_fip = p.design.get("ovn_distributed_fip", False)
 
     def route(a, b, sb):
-        return hops(p.vm_out(a), p.lrp(a.host, p.subnet(a)), p.lrp(a.host, sb), p.l2(b.network_id, a.host, b.host), p.vm_in(b))
+        return hops(
+            p.vm_out(a), p.lrp(a.host, p.subnet(a)), p.lrp(a.host, sb), p.l2(b.network_id, a.host, b.host), p.vm_in(b)
+        )
 
     def central(a, subnet):
         return hops(p.vm_out(a), p.lrp(a.host, subnet), p.l2(a.network_id, a.host, gw), p.cr_lrp(gw), p.egress(gw))
 
-    _east_west(legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="distributed in OpenFlow on the source chassis"))
+    _east_west(
+        legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="distributed in OpenFlow on the source chassis")
+    )
     if ends.fip:
         a, s = ends.fip, p.subnet(ends.fip)
         if distributed_fip:
-            legs["ns-fip-out"] = Leg(hops(p.vm_out(a), p.lrp(a.host, s), p.gw_lrp(a.host), p.egress(a.host)),
-                                     "snat fixed->fip", note="enable_distributed_floating_ip: NAT on the VM's chassis")
-            legs["ns-fip-in"] = Leg(hops(p.ingress(a.host), p.gw_lrp(a.host), p.lrp(a.host, s), p.vm_in(a)), "dnat fip->fixed")
+            legs["ns-fip-out"] = Leg(
+                hops(p.vm_out(a), p.lrp(a.host, s), p.gw_lrp(a.host), p.egress(a.host)),
+                "snat fixed->fip",
+                note="enable_distributed_floating_ip: NAT on the VM's chassis",
+            )
+            legs["ns-fip-in"] = Leg(
+                hops(p.ingress(a.host), p.gw_lrp(a.host), p.lrp(a.host, s), p.vm_in(a)), "dnat fip->fixed"
+            )
         else:
             legs["ns-fip-out"] = Leg(central(a, s), "snat fixed->fip", note="FIPs are centralized by default")
-            legs["ns-fip-in"] = Leg(hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, s), p.l2(a.network_id, gw, a.host),
-                                         p.vm_in(a)), "dnat fip->fixed", note="FIPs are centralized by default")
+            legs["ns-fip-in"] = Leg(
+                hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, s), p.l2(a.network_id, gw, a.host), p.vm_in(a)),
+                "dnat fip->fixed",
+                note="FIPs are centralized by default",
+            )
     if ends.snat:
-        legs["ns-snat"] = _snat_leg(p, central(ends.snat, p.subnet(ends.snat)), "snat fixed->cr-lrp",
-                                    "SNAT on the router's active gateway chassis")
+        legs["ns-snat"] = _snat_leg(
+            p,
+            central(ends.snat, p.subnet(ends.snat)),
+            "snat fixed->cr-lrp",
+            "SNAT on the router's active gateway chassis",
+        )
     if ends.ipv6:
-        legs["ns-ipv6"] = Leg(central(ends.ipv6, p.subnet(ends.ipv6, 6)), note="through the gateway chassis; no fast-exit")
+        legs["ns-ipv6"] = Leg(
+            central(ends.ipv6, p.subnet(ends.ipv6, 6)), note="through the gateway chassis; no fast-exit"
+        )
     if ends.dhcp:
         a = ends.dhcp
-        legs["dhcp"] = Leg(hops(p.vm_out(a), f"{a.host}:br-int:ovn-controller"), note="native DHCP from NB DHCP_Options")
+        legs["dhcp"] = Leg(
+            hops(p.vm_out(a), f"{a.host}:br-int:ovn-controller"), note="native DHCP from NB DHCP_Options"
+        )
     if ends.vip:
         v = ends.vip
-        legs["vip-after-failover"] = Leg(route(v.client, v.new_master, v.subnet), note=(
-            "the VIP's port is type virtual: OVN binds it to the chassis that sent the GARP"))
+        legs["vip-after-failover"] = Leg(
+            route(v.client, v.new_master, v.subnet),
+            note=("the VIP's port is type virtual: OVN binds it to the chassis that sent the GARP"),
+        )
     return legs
 
 
@@ -160,12 +225,16 @@ def _dhcp(legs: Legs, p: Plane, ends: Endpoints) -> None:
     if a is None:
         return
     if p.design["distributed_dhcp"]:
-        legs["dhcp"] = Leg(hops(p.vm_out(a), f"{a.host}:br-int:table77"), note=(
-            "OVS agent dhcp extension: br-int table 60 -> 77, packet-in, reply out in_port"))
+        legs["dhcp"] = Leg(
+            hops(p.vm_out(a), f"{a.host}:br-int:table77"),
+            note=("OVS agent dhcp extension: br-int table 60 -> 77, packet-in, reply out in_port"),
+        )
         return
     network = p.cloud.network[a.network_id]
-    legs["dhcp"] = Leg(hops(p.vm_out(a), p.l2(a.network_id, a.host, p.nn), p.qdhcp(p.nn, network)),
-                       note="dnsmasq in qdhcp- on the DHCP agent's host")
+    legs["dhcp"] = Leg(
+        hops(p.vm_out(a), p.l2(a.network_id, a.host, p.nn), p.qdhcp(p.nn, network)),
+        note="dnsmasq in qdhcp- on the DHCP agent's host",
+    )
 
 
 def _qrouter(p: Plane) -> str:

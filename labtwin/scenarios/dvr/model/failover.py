@@ -65,8 +65,16 @@ def follows_garp(design: dict) -> Optional[float]:
     return GARP_DELAY_S
 
 
-def failover(env: simpy.Environment, rng: random.Random, rec: Recorder, state: VipState, old: str, new: str,
-             design: dict, api_update_at: Optional[float]):
+def failover(
+    env: simpy.Environment,
+    rng: random.Random,
+    rec: Recorder,
+    state: VipState,
+    old: str,
+    new: str,
+    design: dict,
+    api_update_at: Optional[float],
+):
     """The master dies at FAIL_AT_S; the backup takes over; the router follows (or not)."""
     yield env.timeout(FAIL_AT_S)
     state.master = None
@@ -98,8 +106,17 @@ def probes(env: simpy.Environment, rec: Recorder, state: VipState, client: str, 
         yield env.timeout(PROBE_INTERVAL_S)
 
 
-def run_failover(design: dict, old: str, new: str, client: str, vip: str, rng: random.Random, rec: Recorder,
-                 api_update_at: Optional[float] = None, horizon: float = HORIZON_S) -> Optional[float]:
+def run_failover(
+    design: dict,
+    old: str,
+    new: str,
+    client: str,
+    vip: str,
+    rng: random.Random,
+    rec: Recorder,
+    api_update_at: Optional[float] = None,
+    horizon: float = HORIZON_S,
+) -> Optional[float]:
     """Simulate one failover; return the recovery time in seconds (None: not within *horizon*)."""
     env = simpy.Environment()
     state = VipState(master=old, router_target=old)

@@ -65,11 +65,15 @@ class ClassPath:
 
 def crosses(cloud: Cloud, path: tuple[str, ...]) -> bool:
     """True when any hop is on a host with role ``network``."""
-    return any(hop.split(":", 1)[0] in cloud.host and cloud.host[hop.split(":", 1)[0]].role == "network" for hop in path)
+    return any(
+        hop.split(":", 1)[0] in cloud.host and cloud.host[hop.split(":", 1)[0]].role == "network" for hop in path
+    )
 
 
 BUILDERS: dict[str, Callable[[Plane, Endpoints], dict[str, Leg]]] = {
-    "legacy": dvr_designs.legacy, "dvr": dvr_designs.dvr, "ovn": dvr_designs.ovn,
+    "legacy": dvr_designs.legacy,
+    "dvr": dvr_designs.dvr,
+    "ovn": dvr_designs.ovn,
 }
 
 
@@ -86,10 +90,29 @@ def class_paths(cloud: Cloud, design: dict) -> list[ClassPath]:
         src, dst, protocol, port = probe_of(cls, ends)
         leg = legs.get(cls)
         if leg is None:
-            out.append(ClassPath(cls, src, dst, protocol, port, (), False, "none", None, "no fitting ports in this topology"))
+            out.append(
+                ClassPath(cls, src, dst, protocol, port, (), False, "none", None, "no fitting ports in this topology")
+            )
             continue
-        out.append(ClassPath(cls, src, dst, protocol, port, leg.hops, crosses(cloud, leg.hops), leg.nat, leg.reachable, leg.note))
+        out.append(
+            ClassPath(
+                cls, src, dst, protocol, port, leg.hops, crosses(cloud, leg.hops), leg.nat, leg.reachable, leg.note
+            )
+        )
     return out
 
 
-__all__ = ["CLASSES", "ClassPath", "EXTERNAL", "FABRIC", "Leg", "Plane", "ROUTERS", "Vip", "class_paths", "crosses", "hops", "probe_of"]
+__all__ = [
+    "CLASSES",
+    "ClassPath",
+    "EXTERNAL",
+    "FABRIC",
+    "Leg",
+    "Plane",
+    "ROUTERS",
+    "Vip",
+    "class_paths",
+    "crosses",
+    "hops",
+    "probe_of",
+]

@@ -85,8 +85,11 @@ class Plane:
         """qrouter-:rfp- -> fip-:fpr- -> fip-:fg-, the DVR floating-IP veth and gateway."""
         fip = names.fip_ns(self.ext.id)
         fg = names.fg_device(names.fip_gateway_port_id(host, self.ext.name))
-        return [f"{host}:{names.qrouter_ns(self.router.id)}:{names.rfp_device(self.router.id)}",
-                f"{host}:{fip}:{names.fpr_device(self.router.id)}", f"{host}:{fip}:{fg}"]
+        return [
+            f"{host}:{names.qrouter_ns(self.router.id)}:{names.rfp_device(self.router.id)}",
+            f"{host}:{fip}:{names.fpr_device(self.router.id)}",
+            f"{host}:{fip}:{fg}",
+        ]
 
     def qdhcp(self, host: str, network: Network) -> str:
         return f"{host}:{names.qdhcp_ns(network.id)}:{names.tap_device(names.dhcp_port_id(host, network.name))}"

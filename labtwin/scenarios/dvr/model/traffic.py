@@ -59,9 +59,17 @@ class TrafficStats:
         }
 
 
-def arrivals(env: simpy.Environment, rng: random.Random, nn: simpy.Resource, stats: TrafficStats,
-             weights: dict[str, float], crossing: dict[str, bool], offered_pps: float, capacity_pps: float,
-             duration: float):
+def arrivals(
+    env: simpy.Environment,
+    rng: random.Random,
+    nn: simpy.Resource,
+    stats: TrafficStats,
+    weights: dict[str, float],
+    crossing: dict[str, bool],
+    offered_pps: float,
+    capacity_pps: float,
+    duration: float,
+):
     """All classes' bursts as one Poisson stream (the sum of the per-class ones), thinned by weight."""
     classes = [cls for cls, w in weights.items() if w > 0]
     cum, acc = [], 0.0
@@ -96,8 +104,14 @@ def forward(env: simpy.Environment, nn: simpy.Resource, stats: TrafficStats, ser
     stats.delays.append(env.now - arrived)
 
 
-def run_traffic(weights: dict[str, float], crossing: dict[str, bool], flows: int, capacity_pps: float,
-                rng: random.Random, duration: float = 1.0) -> TrafficStats:
+def run_traffic(
+    weights: dict[str, float],
+    crossing: dict[str, bool],
+    flows: int,
+    capacity_pps: float,
+    rng: random.Random,
+    duration: float = 1.0,
+) -> TrafficStats:
     """Run the matrix for *duration* simulated seconds on a fresh environment."""
     env = simpy.Environment()
     nn = simpy.Resource(env, capacity=1)

@@ -43,16 +43,22 @@ SENT_TTL = 64  # Linux's default TTL in the VM namespaces
 PHASES = ("namespaces", "veths", "ovs", "sysctls", "links", "filters")
 
 
-def emulate(cloud: Cloud | None, design: dict, seed: int, topology: str = "", out_dir=None,
-            timeout: float = 1.0) -> Run:
+def emulate(
+    cloud: Cloud | None, design: dict, seed: int, topology: str = "", out_dir=None, timeout: float = 1.0
+) -> Run:
     """Realise *cloud* under *design*, probe every VM pair of each rack, tear down.
 
     Without a cloud, build the one the model generates from ``racks``,
     ``hosts_per_rack`` and ``max_prefix``, with one VM per host.
     """
     if cloud is None:
-        cloud = routed_cloud(int(design["racks"]), int(design["hosts_per_rack"]), int(design["max_prefix"]),
-                             design["agent"], vms_per_host=1)
+        cloud = routed_cloud(
+            int(design["racks"]),
+            int(design["hosts_per_rack"]),
+            int(design["max_prefix"]),
+            design["agent"],
+            vms_per_host=1,
+        )
     recorder, t0 = Recorder(), time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
@@ -61,7 +67,9 @@ def emulate(cloud: Cloud | None, design: dict, seed: int, topology: str = "", ou
         recorder.event(0.0, "allocation_failed", refused["host"], refused["port"], reason=refused["reason"], status=409)
     with Realisation(sp.plan) as real:
         _record_bringup(recorder, real)
-        kernel = {host: parse_links(_run_in(real, key, ["ip", "-o", "link", "show"])) for host, key in sp.host_ns.items()}
+        kernel = {
+            host: parse_links(_run_in(real, key, ["ip", "-o", "link", "show"])) for host, key in sp.host_ns.items()
+        }
         points = _start_captures(real, sp, out)
         start = time.perf_counter() - t0
         results = probe_twice(real, _specs(sp), timeout)
@@ -107,6 +115,7 @@ def _record_bringup(recorder: Recorder, real: Realisation) -> None:
 
 def _start_captures(real: Realisation, sp: SegmentPlan, out: Path) -> dict[str, cap.Capture]:
     """One capture per VM on its ``eth0``: what reached the VM (started side by side)."""
+
     def start(vm: Vm):
         path = out / "pcap" / f"{vm.port}.pcap"
         return vm.port, cap.start(real.runner, real.pid(vm.ns), cap.Capture(vm.ns, vm.port, "eth0", path))
@@ -134,21 +143,50 @@ def _record_probes(recorder: Recorder, sp: SegmentPlan, results, seen: dict[str,
     vms = {vm.port: vm for vm in sp.vms}
     for a, b in rack_pairs(sp.vms):
         arp, icmp = by_key[(a.port, b.port, "arp")], by_key[(a.port, b.port, "icmp")]
-        recorder.probe(a.port, b.port, "arp", None, arp.verdict, t=t, latency_s=arp.latency_s, answer=arp.answer,
-                       segments=[a.segment, b.segment])
+        recorder.probe(
+            a.port,
+            b.port,
+            "arp",
+            None,
+            arp.verdict,
+            t=t,
+            latency_s=arp.latency_s,
+            answer=arp.answer,
+            segments=[a.segment, b.segment],
+        )
         ttl = icmp.detail.get("reply_hops")
         hops = SENT_TTL - ttl if icmp.verdict == "allowed" and ttl is not None else None
-        recorder.probe(a.port, b.port, "icmp", None, icmp.verdict, t=t, latency_s=icmp.latency_s, hops=hops,
-                       reply_ttl=ttl, segments=[a.segment, b.segment])
+        recorder.probe(
+            a.port,
+            b.port,
+            "icmp",
+            None,
+            icmp.verdict,
+            t=t,
+            latency_s=icmp.latency_s,
+            hops=hops,
+            reply_ttl=ttl,
+            segments=[a.segment, b.segment],
+        )
         replies = echo_replies(seen.get(a.port, []), b.ip, a.ip)
         gateway = sp.gateway_macs.get(a.segment)
         via = any(r["ttl"] == SENT_TTL - 1 and r["src_mac"] == gateway for r in replies)
-        recorder.probe(a.port, b.port, "icmp-via-gateway", None, "allowed" if via else "blocked", t=t, hops=hops,
-                       reply_src_macs=sorted({r["src_mac"] for r in replies}), gateway_mac=gateway,
-                       dst_mac=vms[b.port].mac)
+        recorder.probe(
+            a.port,
+            b.port,
+            "icmp-via-gateway",
+            None,
+            "allowed" if via else "blocked",
+            t=t,
+            hops=hops,
+            reply_src_macs=sorted({r["src_mac"] for r in replies}),
+            gateway_mac=gateway,
+            dst_mac=vms[b.port].mac,
+        )
         heard = a.mac in broadcasts_seen(seen.get(b.port, []))
-        recorder.probe(a.port, b.port, "broadcast", None, "allowed" if heard else "blocked", t=t,
-                       segments=[a.segment, b.segment])
+        recorder.probe(
+            a.port, b.port, "broadcast", None, "allowed" if heard else "blocked", t=t, segments=[a.segment, b.segment]
+        )
 
 
 def measured_domains(sp: SegmentPlan, kernel: dict[str, dict]) -> dict[str, list[dict]]:

@@ -55,6 +55,7 @@ def frames(path: Path, limit: int = 2000) -> list[dict]:
     """One row per captured frame: src/dst MAC, IP src/dst, TTL, ICMP type, broadcast-probe flag."""
     from scapy.layers.inet import ICMP, IP, UDP
     from scapy.layers.l2 import Ether
+
     rows = []
     for pkt in read_pcap(path)[:limit]:
         if not pkt.haslayer(Ether):
@@ -86,5 +87,8 @@ def echo_replies(rows: list[dict], src_ip: str, dst_ip: str) -> list[dict]:
     ...              "10.0.0.3", "10.0.0.2")
     [{'ttl': 63, 'src_mac': 'm'}]
     """
-    return [{"ttl": r["ttl"], "src_mac": r["src_mac"]} for r in rows
-            if r.get("icmp_type") == 0 and r.get("src") == src_ip and r.get("dst") == dst_ip]
+    return [
+        {"ttl": r["ttl"], "src_mac": r["src_mac"]}
+        for r in rows
+        if r.get("icmp_type") == 0 and r.get("src") == src_ip and r.get("dst") == dst_ip
+    ]

@@ -82,7 +82,7 @@ def interface_name(name: str, max_len: int = DEVICE_NAME_MAX_LEN) -> str:
     """
     if len(name) <= max_len:
         return name
-    return name[:max_len - INTERFACE_HASH_LEN] + hashlib.sha1(name.encode()).hexdigest()[:INTERFACE_HASH_LEN]
+    return name[: max_len - INTERFACE_HASH_LEN] + hashlib.sha1(name.encode()).hexdigest()[:INTERFACE_HASH_LEN]
 
 
 def subinterface_name(phys_if: str, vlan: int) -> str:
@@ -113,8 +113,11 @@ def reachable_segments(cloud: Cloud, network: str, host: str) -> list[Segment]:
     """SegmentHostMapping: segments of *network* with a subnet, on a physnet *host*'s agent maps."""
     physnets = set(cloud.host[host].bridge_mappings)
     with_subnet = {s.segment_id for s in cloud.subnets if s.network_id == network}
-    return [s for s in cloud.segments
-            if s.network_id == network and s.physical_network in physnets and s.name in with_subnet]
+    return [
+        s
+        for s in cloud.segments
+        if s.network_id == network and s.physical_network in physnets and s.name in with_subnet
+    ]
 
 
 def admission(cloud: Cloud, port: Port, segments_per_host: str) -> Optional[str]:
@@ -229,8 +232,12 @@ def _add_vm(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, port: Port, key_by:
     out.plan.config[fabric.host(port.host)].enslave(tap, bridge)
     prefix = ipaddress.ip_network(str(subnet.cidr)).prefixlen
     cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_echo_ignore_broadcasts=1"]
-    cfg.ip_batch += ["link set lo up", f"link set eth0 address {mac}", f"addr add {fixed.ip_address}/{prefix} dev eth0",
-                     "link set eth0 up"]
+    cfg.ip_batch += [
+        "link set lo up",
+        f"link set eth0 address {mac}",
+        f"addr add {fixed.ip_address}/{prefix} dev eth0",
+        "link set eth0 up",
+    ]
     gateway = str(subnet.gateway_ip) if subnet.gateway_ip is not None else None
     if gateway:
         cfg.ip_batch.append(f"route add default via {gateway}")
@@ -246,13 +253,22 @@ def _add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, rack: str)
     # arp_ignore=1: answer ARP only on the device holding the address, as a
     # router's VLAN interfaces do; otherwise a merged L2 domain would learn the
     # gateway of the other segment through the wrong device.
-    cfg.sysctls += ["net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0", "net.ipv4.conf.all.arp_ignore=1",
-                    "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.all.send_redirects=0"]
+    cfg.sysctls += [
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.icmp_ratelimit=0",
+        "net.ipv4.conf.all.arp_ignore=1",
+        "net.ipv4.conf.all.arp_announce=2",
+        "net.ipv4.conf.all.send_redirects=0",
+    ]
     cfg.ip_batch.append("link set lo up")
     for subnet in cloud.subnets:
         segment = cloud.segment[subnet.segment_id] if subnet.segment_id else None
-        if segment is None or segment.physical_network not in physnets or subnet.gateway_ip is None \
-                or subnet.ip_version != 4:
+        if (
+            segment is None
+            or segment.physical_network not in physnets
+            or subnet.gateway_ip is None
+            or subnet.ip_version != 4
+        ):
             continue
         dev = f"vlan{int(segment.segmentation_id)}"
         if any(v.a == key and v.a_dev == dev for v in out.plan.veths):
@@ -261,8 +277,11 @@ def _add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, rack: str)
         mac = derived_mac(f"gateway/{subnet.id}")
         out.gateway_macs[segment.name] = mac
         prefix = ipaddress.ip_network(str(subnet.cidr)).prefixlen
-        cfg.ip_batch += [f"link set {dev} address {mac}", f"addr add {subnet.gateway_ip}/{prefix} dev {dev}",
-                         f"link set {dev} up"]
+        cfg.ip_batch += [
+            f"link set {dev} address {mac}",
+            f"addr add {subnet.gateway_ip}/{prefix} dev {dev}",
+            f"link set {dev} up",
+        ]
 
 
 def check_loops(bridges: dict[str, dict[str, list[str]]]) -> None:
@@ -272,10 +291,10 @@ def check_loops(bridges: dict[str, dict[str, list[str]]]) -> None:
     a cycle means two paths between two VLANs, which Neutron would build too.
 
     >>> check_loops({"a": {"brq1": ["s1", "s2"]}, "b": {"brq1": ["s1"]}})
-    >>> check_loops({"a": {"brq1": ["s1", "s2"]}, "b": {"brq1": ["s1", "s2"]}})
+    >>> check_loops({"a": {"brq1": ["s1", "s2"]}, "b": {"brq1": ["s1", "s2"]}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    labtwin.emulation.plan.PlanError: bridges brq1 on b and others join segments s1, s2 in a loop: not emulated (a broadcast storm)
+    labtwin.emulation.plan.PlanError: bridges brq1 on b and others join segments s1, s2 in a loop: not emulated (...)
     """
     parent: dict[str, str] = {}
 
@@ -292,6 +311,8 @@ def check_loops(bridges: dict[str, dict[str, list[str]]]) -> None:
             for seg in segments:
                 a, b = find(node), find(f"segment/{seg}")
                 if a == b:
-                    raise PlanError(f"bridges {bridge} on {host} and others join segments {', '.join(segments)} "
-                                    "in a loop: not emulated (a broadcast storm)")
+                    raise PlanError(
+                        f"bridges {bridge} on {host} and others join segments {', '.join(segments)} "
+                        "in a loop: not emulated (a broadcast storm)"
+                    )
                 parent[a] = b

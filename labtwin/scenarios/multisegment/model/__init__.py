@@ -110,8 +110,16 @@ class Simulation:
 
     def accept(self, host, name, pool: SubnetPool, ip: int, **detail) -> None:
         self.ok += 1
-        self.rec.event(self.env.now, "allocation_ok", host, name, segment=pool.segment, subnet=pool.name,
-                       ip=str(ipaddress.ip_address(ip)), **detail)
+        self.rec.event(
+            self.env.now,
+            "allocation_ok",
+            host,
+            name,
+            segment=pool.segment,
+            subnet=pool.name,
+            ip=str(ipaddress.ip_address(ip)),
+            **detail,
+        )
         if host is not None:
             self.wire(host, derived_id("port", name), name, self.ipam.segments[pool.segment])
 
@@ -120,8 +128,9 @@ class Simulation:
         if self.first_failure is None:
             self.first_failure = self.env.now
         error, status = NEUTRON_ERRORS[exc.reason]
-        self.rec.event(self.env.now, "allocation_failed", host or "", name, reason=exc.reason, error=error,
-                       status=status, **detail)
+        self.rec.event(
+            self.env.now, "allocation_failed", host or "", name, reason=exc.reason, error=error, status=status, **detail
+        )
 
     def bind_file_ports(self) -> None:
         """The file's ports, in file order, with their explicit addresses (t=0)."""
@@ -218,8 +227,16 @@ class Simulation:
         seg, pool = self.plan_segment(rack)
         self.ipam.add_segment(seg, pool)
         mapped = sum(seg.name in self.ipam.segments_of(h) for h in rack.hosts)
-        self.rec.event(self.env.now, "segment_added", subject=seg.name, rack=rack.name, physnet=seg.physnet,
-                       vlan=seg.vlan, cidr=str(pool.cidr), hosts_mapped=mapped)
+        self.rec.event(
+            self.env.now,
+            "segment_added",
+            subject=seg.name,
+            rack=rack.name,
+            physnet=seg.physnet,
+            vlan=seg.vlan,
+            cidr=str(pool.cidr),
+            hosts_mapped=mapped,
+        )
         self.ensure_dhcp(seg)
         self.pending.discard(rack.name)
 
@@ -251,8 +268,16 @@ def simulate(cloud: Cloud | None, design: dict, seed: int, topology: str = "") -
     sim.run()
     summary = summarize(sim, probe_cloud)
     for row in predicted_probes(probe_cloud, design):
-        sim.rec.probe(row["src"], row["dst"], row["protocol"], None, row["verdict"], t=0.0, hops=row["hops"],
-                      segments=row["segments"])
+        sim.rec.probe(
+            row["src"],
+            row["dst"],
+            row["protocol"],
+            None,
+            row["verdict"],
+            t=0.0,
+            hops=row["hops"],
+            segments=row["segments"],
+        )
     for name, value in summary.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             sim.rec.metric(name, value)

@@ -131,7 +131,8 @@ class L2Agent:
         """Devices carrying more than one segment: merged broadcast domains."""
         return [
             {"host": self.host, "device": device, "segments": list(segs), "agent": self.kind}
-            for device, segs in self.domains.items() if len(segs) > 1
+            for device, segs in self.domains.items()
+            if len(segs) > 1
         ]
 
     def bridge_names(self) -> list[str]:
@@ -199,11 +200,25 @@ class OvsAgent(L2Agent):
         if key not in self.lvids:
             lvid = min(set(range(1, MAX_LVID + 1)) - set(self.lvids.values()))
             self.lvids[key] = lvid
-            ops.append(Op("local_vlan", f"lvid{lvid}", LOCAL_VLAN_S, {"key": key, "segment": segment.name, "vlan": segment.vlan}))
+            ops.append(
+                Op(
+                    "local_vlan",
+                    f"lvid{lvid}",
+                    LOCAL_VLAN_S,
+                    {"key": key, "segment": segment.name, "vlan": segment.vlan},
+                )
+            )
         segs = self.domains.setdefault(self.device_of(segment), [])
         if segment.name not in segs:
             if segs:  # pre-2023 LocalVlanManager: the network already has its one lvid
-                ops.append(Op("mapping_already_exists", f"lvid{self.lvids[key]}", 0.0, {"segment": segment.name, "owner": segs[0]}))
+                ops.append(
+                    Op(
+                        "mapping_already_exists",
+                        f"lvid{self.lvids[key]}",
+                        0.0,
+                        {"segment": segment.name, "owner": segs[0]},
+                    )
+                )
             segs.append(segment.name)
         return ops
 

@@ -135,11 +135,14 @@ class RoutedIpam:
         """Subnets a port bound to *host* may draw from; raises the 409s."""
         reachable = self.segments_of(host)
         if not reachable:
-            raise IpamError(NO_SEGMENT, f"Host {host} is not connected to any segments on routed provider network {network}")
+            raise IpamError(
+                NO_SEGMENT, f"Host {host} is not connected to any segments on routed provider network {network}"
+            )
         if self.policy == "one" and len(reachable) > 1:
             raise IpamError(
                 MULTIPLE_SEGMENTS,
-                f"Host {host} is connected to multiple segments on routed provider network {network} ({', '.join(reachable)})",
+                f"Host {host} is connected to multiple segments on routed provider network {network} "
+                f"({', '.join(reachable)})",
             )
         return [p for p in self.subnets if p.segment in reachable]
 
@@ -155,7 +158,9 @@ class RoutedIpam:
         """A port asking for ``fixed_ips`` on *subnet* (at *ip* if given)."""
         pool = self.subnet(subnet)
         if host is not None and pool not in self.candidate_subnets(host):
-            raise IpamError(INCOMPATIBLE_FIXED_IPS, f"Host {host} does not reach segment {pool.segment} of subnet {subnet}")
+            raise IpamError(
+                INCOMPATIBLE_FIXED_IPS, f"Host {host} does not reach segment {pool.segment} of subnet {subnet}"
+            )
         if ip is None:
             ip = pool.take(self.rng)
             if ip is None:

@@ -68,6 +68,14 @@ def restart_host(sim, host: str, naming: str):
     yield env.timeout(outage)
     sim.agent_up(host)
     downtime = env.now - start
-    sim.rec.event(env.now, "agent_restart", host=host, subject=agent.kind, phase="start",
-                  downtime_s=downtime, ports=n_ports, ports_affected=len(moved))
+    sim.rec.event(
+        env.now,
+        "agent_restart",
+        host=host,
+        subject=agent.kind,
+        phase="start",
+        downtime_s=downtime,
+        ports=n_ports,
+        ports_affected=len(moved),
+    )
     return Restart(host, start, downtime, n_ports, tuple(moved), outage)

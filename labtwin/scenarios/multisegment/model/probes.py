@@ -59,10 +59,23 @@ def predicted_probes(cloud: Cloud, design: dict) -> list[dict]:
         routed = sub_a.gateway_ip is not None and sub_b.gateway_ip is not None
         reach = same_subnet or routed
         hops = 0 if same_subnet else 1 if routed else None
-        verdicts = {"arp": one_domain, "broadcast": one_domain, "icmp": reach, "icmp-via-gateway": reach and not same_subnet}
+        verdicts = {
+            "arp": one_domain,
+            "broadcast": one_domain,
+            "icmp": reach,
+            "icmp-via-gateway": reach and not same_subnet,
+        }
         for protocol in PROTOCOLS:
-            rows.append({"src": a, "dst": b, "protocol": protocol, "verdict": "allowed" if verdicts[protocol] else "blocked",
-                         "hops": hops if protocol.startswith("icmp") else None, "segments": [seg_a, seg_b]})
+            rows.append(
+                {
+                    "src": a,
+                    "dst": b,
+                    "protocol": protocol,
+                    "verdict": "allowed" if verdicts[protocol] else "blocked",
+                    "hops": hops if protocol.startswith("icmp") else None,
+                    "segments": [seg_a, seg_b],
+                }
+            )
     return rows
 
 

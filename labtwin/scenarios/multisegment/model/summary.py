@@ -92,5 +92,7 @@ def migration(sim) -> dict:
         "port_outage_s": {r.host: round(r.outage_s, 6) for r in restarts},
         "ports_affected": sum(len(r.ports_affected) for r in restarts),
         "ports_delayed": sim.delayed,
-        "migration_window_s": round(restarts[-1].start + restarts[-1].downtime_s - restarts[0].start, 6) if restarts else 0.0,
+        "migration_window_s": round(restarts[-1].start + restarts[-1].downtime_s - restarts[0].start, 6)
+        if restarts
+        else 0.0,
     }

@@ -25,8 +25,7 @@ from labtwin.records import Recorder, Run
 from .plan import plan
 
 
-def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None,
-            timeout: float = 1.0) -> Run:
+def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None, timeout: float = 1.0) -> Run:
     """Realise *cloud*, probe every ordered VM pair with ``design['probes']``, tear down.
 
     *timeout* is how long silence must last before a probe counts as blocked.
@@ -53,11 +52,24 @@ def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=N
             s = r.spec
             recorder.probe(s.src, s.dst, s.protocol, s.port, r.verdict, t=start, latency_s=r.latency_s, **r.detail)
         for point in points:
-            recorder.event(time.perf_counter() - t0, "capture", host=point.subject, subject=point.dev,
-                           pcap=str(point.path.relative_to(out)), seen=cap.summarise(point.path, limit=50))
-    recorder.operation("teardown", "", time.perf_counter() - t0 - real.timings["teardown"], real.timings["teardown"],
-                       count=len(real.ledger.items))
-    run = Run("reachability", "emulation", dict(design), seed, topology, _summary(recorder, real, the_plan), recorder.records)
+            recorder.event(
+                time.perf_counter() - t0,
+                "capture",
+                host=point.subject,
+                subject=point.dev,
+                pcap=str(point.path.relative_to(out)),
+                seen=cap.summarise(point.path, limit=50),
+            )
+    recorder.operation(
+        "teardown",
+        "",
+        time.perf_counter() - t0 - real.timings["teardown"],
+        real.timings["teardown"],
+        count=len(real.ledger.items),
+    )
+    run = Run(
+        "reachability", "emulation", dict(design), seed, topology, _summary(recorder, real, the_plan), recorder.records
+    )
     if out_dir:
         run.save(out)
     return run
@@ -71,8 +83,14 @@ def _record_bringup(recorder: Recorder, the_plan, real: Realisation, t0: float) 
     for ns in the_plan.namespaces:
         rules = the_plan.config[ns.key].rules
         if rules is not None:
-            recorder.operation("rules.applied", ns.subject, at, real.timings.get("filters", 0.0),
-                               count=rules.rules_v4 + rules.rules_v6, ipsets=rules.sets)
+            recorder.operation(
+                "rules.applied",
+                ns.subject,
+                at,
+                real.timings.get("filters", 0.0),
+                count=rules.rules_v4 + rules.rules_v6,
+                ipsets=rules.sets,
+            )
 
 
 def _start_captures(real: Realisation, out: Path, the_plan) -> list:
@@ -101,11 +119,20 @@ def _summary(recorder: Recorder, real: Realisation, the_plan) -> dict:
     allowed = [p for p in probes if p.verdict == "allowed"]
     matrix: dict = {}
     for p in allowed:
-        matrix.setdefault(p.src, {}).setdefault(p.dst, []).append(p.protocol if p.port is None else f"{p.protocol}:{p.port}")
+        matrix.setdefault(p.src, {}).setdefault(p.dst, []).append(
+            p.protocol if p.port is None else f"{p.protocol}:{p.port}"
+        )
     latencies = sorted(p.latency_s for p in allowed if p.latency_s is not None)
     bringup = sum(v for k, v in real.timings.items() if k != "teardown")
     ports = sum(n.role == "port" for n in the_plan.namespaces)
-    return {"probe_count": len(probes), "allowed": len(allowed), "blocked": len(probes) - len(allowed), "matrix": matrix,
-            "bringup_s": round(bringup, 4), "teardown_s": round(real.timings.get("teardown", 0.0), 4),
-            "ports": ports, "namespaces": len(the_plan.namespaces),
-            "probe_latency_max_s": round(latencies[-1], 6) if latencies else None}
+    return {
+        "probe_count": len(probes),
+        "allowed": len(allowed),
+        "blocked": len(probes) - len(allowed),
+        "matrix": matrix,
+        "bringup_s": round(bringup, 4),
+        "teardown_s": round(real.timings.get("teardown", 0.0), 4),
+        "ports": ports,
+        "namespaces": len(the_plan.namespaces),
+        "probe_latency_max_s": round(latencies[-1], 6) if latencies else None,
+    }

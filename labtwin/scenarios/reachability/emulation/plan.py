@@ -57,8 +57,11 @@ def plan(cloud: Cloud, run_id: str) -> Plan:
         _add_router(cloud, result, wiring, router, k)
     for host in cloud.hosts:
         key = hosts[host.name]
-        ports = [firewall.FilteredPort(cloud.port[e.port], naming.tap_name(cloud.port[e.port].id), e.mac, e.ips)
-                 for e in result.endpoints.values() if cloud.port[e.port].host == host.name]
+        ports = [
+            firewall.FilteredPort(cloud.port[e.port], naming.tap_name(cloud.port[e.port].id), e.mac, e.ips)
+            for e in result.endpoints.values()
+            if cloud.port[e.port].host == host.name
+        ]
         result.config[key].rules = firewall.host_rules(cloud, ports)
     return result
 
@@ -93,23 +96,29 @@ class _Wiring:
         access tag no VLAN segment of that physnet uses.
         """
         if segment.network_type not in ("vlan", "flat"):
-            raise PlanError(f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan and flat are)")
+            raise PlanError(
+                f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan and flat are)"
+            )
         p = self.physnets.setdefault(segment.physical_network, len(self.physnets))
         fabric = naming.node_name(self.result.run_id, "b", p)
         if ("fabric", p) not in self.done:
             self.done.add(("fabric", p))
             self.result.ovs_bridges.append(OvsBridge(fabric, "fabric"))
         tag = segment.segmentation_id if segment.network_type == "vlan" else self.flat_tag(segment.physical_network)
-        dev = naming.vlan_device(naming.physnet_interface(p), tag) if segment.network_type == "vlan" \
+        dev = (
+            naming.vlan_device(naming.physnet_interface(p), tag)
+            if segment.network_type == "vlan"
             else naming.physnet_interface(p)
+        )
         far = naming.node_name(self.result.run_id, "u", len(self.result.ovs_ports))
         self.result.veths.append(Veth(self.hosts[host], dev, ROOT, far))
         self.result.ovs_ports.append(OvsPort(fabric, far, tag))
         return dev
 
     def flat_tag(self, physnet: str) -> int:
-        used = {s.segmentation_id for s in self.cloud.segments
-                if s.physical_network == physnet and s.network_type == "vlan"}
+        used = {
+            s.segmentation_id for s in self.cloud.segments if s.physical_network == physnet and s.network_type == "vlan"
+        }
         return max(set(range(1, 4095)) - used)
 
 
@@ -154,10 +163,15 @@ def _vm_sysctls(cfg: NsConfig) -> None:
     # solicitation of a freshly wired VM goes unanswered, and a probe's latency should
     # measure the data path, not one lost neighbour request (simplification: a real VM
     # keeps the 1 s default but has long resolved its neighbours before anyone probes).
-    cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
-                    "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-                    "net.ipv6.conf.eth0.accept_dad=0",
-                    "net.ipv4.neigh.eth0.retrans_time_ms=100", "net.ipv6.neigh.eth0.retrans_time_ms=100"]
+    cfg.sysctls += [
+        "net.ipv4.icmp_ratelimit=0",
+        "net.ipv6.icmp.ratelimit=0",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+        "net.ipv6.conf.eth0.accept_dad=0",
+        "net.ipv4.neigh.eth0.retrans_time_ms=100",
+        "net.ipv6.neigh.eth0.retrans_time_ms=100",
+    ]
 
 
 def _gateways(cloud: Cloud, port: Port) -> list:
@@ -199,5 +213,3 @@ def _add_router(cloud: Cloud, result: Plan, wiring: _Wiring, router, index: int)
 def _derived_uuid(text: str) -> str:
     digest = hashlib.sha1(text.encode()).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
-
-

@@ -23,8 +23,14 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "") -> Run:
     for src, dst in permutations(cloud.vm_ports, 2):
         for flow in flows:
             verdict = evaluate(cloud, src, dst, flow)
-            recorder.probe(src.name, dst.name, flow.protocol, flow.port,
-                           "allowed" if verdict.allowed else "blocked", reason=verdict.reason)
+            recorder.probe(
+                src.name,
+                dst.name,
+                flow.protocol,
+                flow.port,
+                "allowed" if verdict.allowed else "blocked",
+                reason=verdict.reason,
+            )
             if verdict.allowed:
                 matrix.setdefault(src.name, {}).setdefault(dst.name, []).append(str(flow))
     probes = [r for r in recorder.records]

@@ -57,8 +57,15 @@ def layout_of(cloud: Optional[Cloud], design: dict) -> Layout:
     return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])
 
 
-def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None,
-            ready_timeout: float = 30.0, verdicts: bool = True) -> Run:
+def emulate(
+    cloud: Optional[Cloud],
+    design: dict,
+    seed: int,
+    topology: str = "",
+    out_dir=None,
+    ready_timeout: float = 30.0,
+    verdicts: bool = True,
+) -> Run:
     """Run the scenario's workload on real kernel state; return a ``Run`` with ``backend: emulation``.
 
     ``verdicts=False`` skips the scapy probes after each join (calibration
@@ -66,7 +73,9 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
     """
     layout = layout_of(cloud, design)
     if not layout.probe.startswith(("icmp", "tcp")):
-        raise ValueError(f"sg-fanout emulation times readiness with ICMP or TCP; the group's rule admits {layout.probe}")
+        raise ValueError(
+            f"sg-fanout emulation times readiness with ICMP or TCP; the group's rule admits {layout.probe}"
+        )
     firewall = design["firewall"]
     ports = rules.eports(layout)
     the_plan, shape = build(layout, ports, firewall, new_run_id())
@@ -83,8 +92,9 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
             new = ports[join.name]
             probes: Optional[list] = [] if verdicts else None
             first = _join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout, probes)
-            again = _timed_again(real, shape, layout, agents, ports, new, present, t0, ready_timeout,
-                                 design.get("timing_repeats", 1) - 1)
+            again = _timed_again(
+                real, shape, layout, agents, ports, new, present, t0, ready_timeout, design.get("timing_repeats", 1) - 1
+            )
             ready.append(_keep_fastest(rec, [first, *again]))
             for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
                 probe_the_join()
@@ -94,9 +104,15 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
             present = [p for p in present if p.name != name]
             _leave(real, layout, agents, ports[name], present, rec, totals, t0, verdicts)
         rec.operation("teardown", "", time.perf_counter() - t0, 0.0, count=len(real.ledger.items))
-    summary = {**_summary(layout, firewall, agents, totals, ready), "pace_s": _r(min(paces)),
-               "pace_key": firewall}
-    for key in ("updates_total", "refreshes_total", "rules_written", "objects_changed", "port_ready_s", "port_ready_p95_s"):
+    summary = {**_summary(layout, firewall, agents, totals, ready), "pace_s": _r(min(paces)), "pace_key": firewall}
+    for key in (
+        "updates_total",
+        "refreshes_total",
+        "rules_written",
+        "objects_changed",
+        "port_ready_s",
+        "port_ready_p95_s",
+    ):
         rec.metric(key, summary[key], "s" if key.endswith("_s") else "")
     for host, busy in summary["busy_s"].items():
         rec.metric("busy_s", busy, "s", host)
@@ -109,8 +125,9 @@ def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "",
 def _with_ofports(real: Realisation, shape, ports: dict) -> dict:
     if shape.hybrid:
         return ports
-    text = real.runner.run(Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"),
-                                what="ofports")).stdout
+    text = real.runner.run(
+        Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
+    ).stdout
     ofport = state.parse_ofports(text)
     return {name: replace(p, ofport=ofport[shape.port_dev[name]]) for name, p in ports.items()}
 
@@ -124,17 +141,22 @@ def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict
         if shape.hybrid:
             agent = HostAgent(host, firewall, layout, real.runner, pid=real.pid(shape.host_ns[host]))
         else:
-            ofport = state.parse_ofports(real.runner.run(Step(
-                ("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")).stdout)
-            agent = HostAgent(host, firewall, layout, real.runner, bridge=shape.host_bridge[host],
-                              uplink=ofport[shape.uplink[host]])
+            ofport = state.parse_ofports(
+                real.runner.run(
+                    Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
+                ).stdout
+            )
+            agent = HostAgent(
+                host, firewall, layout, real.runner, bridge=shape.host_bridge[host], uplink=ofport[shape.uplink[host]]
+            )
         agent.converge([p for p in ports.values() if p.host == host and p.name not in joining], ips)
         agents[host] = agent
     return agents
 
 
-def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout,
-          probes: Optional[list] = None) -> float:
+def _join(
+    real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout, probes: Optional[list] = None
+) -> float:
     """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready).
 
     When *probes* is a list, the join's verdict probes are appended to it, to be run once its timing is done.
@@ -156,8 +178,13 @@ def _join(real, shape, layout, agents, ports, new, members, rec, totals, t0, rea
     ready = ready_at if ready_at is not None else math.inf
     if probes is not None:
         probes.append(lambda: _probe(real, layout, ports, new, members, first, rec, t_api - t0))
-    rec.event(t_api - t0 + (ready if math.isfinite(ready) else ready_timeout), "port_ready", new.host, new.name,
-              latency_s=ready if math.isfinite(ready) else None)
+    rec.event(
+        t_api - t0 + (ready if math.isfinite(ready) else ready_timeout),
+        "port_ready",
+        new.host,
+        new.name,
+        latency_s=ready if math.isfinite(ready) else None,
+    )
     return ready
 
 
@@ -182,8 +209,10 @@ def _keep_fastest(rec: Recorder, timed: list[float]) -> float:
     at = max(i for i, r in enumerate(rec.records) if isinstance(r, Event) and r.kind == "port_ready")
     event = rec.records[at]
     finite = [round(t, 6) if math.isfinite(t) else None for t in timed]
-    rec.records[at] = replace(event, detail={**event.detail, "latency_s": finite[timed.index(kept)],
-                                             "first_s": finite[0], "attempts_s": finite})
+    rec.records[at] = replace(
+        event,
+        detail={**event.detail, "latency_s": finite[timed.index(kept)], "first_s": finite[0], "attempts_s": finite},
+    )
     return kept
 
 
@@ -205,8 +234,10 @@ def _pace_steps(real: Realisation, shape) -> list[Step]:
         texts = (f"*filter\n:{PACE_CHAIN} - [0:0]\nCOMMIT\n", f"*filter\n-X {PACE_CHAIN}\nCOMMIT\n")
         return [Step(restore, what="pace", stdin=text) for text in texts]
     bundle = ("ovs-ofctl", "-O", "OpenFlow14", "bundle", shape.host_bridge[host], "-")
-    texts = (f"flow add cookie={PACE_COOKIE:#x},table={PACE_TABLE},priority=1,actions=drop\n",
-             f"flow delete table={PACE_TABLE},cookie={PACE_COOKIE:#x}/-1\n")
+    texts = (
+        f"flow add cookie={PACE_COOKIE:#x},table={PACE_TABLE},priority=1,actions=drop\n",
+        f"flow delete table={PACE_TABLE},cookie={PACE_COOKIE:#x}/-1\n",
+    )
     return [Step(bundle, what="pace", stdin=text) for text in texts]
 
 
@@ -255,8 +286,11 @@ def _leave(real, layout, agents, gone, remaining, rec, totals, t0, verdicts=True
         _probe_left(real, layout, gone, remaining, rec, t_api - t0 + done)
     # hosts whose firewall state still names the departed address (a packet check cannot see every stale
     # entry: under OVS the reply to the departed port has no flow back either way)
-    stale = sorted(h for h, dump in after.items()
-                   if any(state.mentions_address(text, gone.ip) for k, text in dump.items() if k != "t"))
+    stale = sorted(
+        h
+        for h, dump in after.items()
+        if any(state.mentions_address(text, gone.ip) for k, text in dump.items() if k != "t")
+    )
     rec.event(t_api - t0 + done, "leave_applied", gone.host, gone.name, latency_s=done, stale_hosts=stale)
 
 
@@ -273,8 +307,18 @@ def _probe_left(real, layout, gone, remaining, rec, at: float) -> None:
     specs = [ProbeSpec(gone.name, m.name, src_ns, m.ip, proto, dport) for m in remaining if m.name not in joined]
     for r in probe(real.runner, real.pids, specs, timeout=0.5):
         s = r.spec
-        rec.probe(s.src, s.dst, s.protocol, s.port, r.verdict, at, r.latency_s, leave=gone.name, answer=r.answer,
-                  engine="scapy")
+        rec.probe(
+            s.src,
+            s.dst,
+            s.protocol,
+            s.port,
+            r.verdict,
+            at,
+            r.latency_s,
+            leave=gone.name,
+            answer=r.answer,
+            engine="scapy",
+        )
 
 
 def _sentinels(new, members) -> tuple:
@@ -309,25 +353,43 @@ def _count(layout, agents, owners, before, after, spans, totals, rec, t0) -> Non
         local = {p.name: p for p in owners[host]}
         if agent.firewall in ("iptables", "ipset"):
             owner = {c: p.name for p in local.values() for c in p.chains()}
-            filters = state.iptables_change(owner, state.parse_iptables_save(b["iptables"]),
-                                            state.parse_iptables_save(a["iptables"]),
-                                            state.parse_nft_handles(b["nft"]), state.parse_nft_handles(a["nft"]))
-            group = state.set_change(rules.group_set(layout), state.parse_ipset_save(b["ipset"]),
-                                     state.parse_ipset_save(a["ipset"]))
+            filters = state.iptables_change(
+                owner,
+                state.parse_iptables_save(b["iptables"]),
+                state.parse_iptables_save(a["iptables"]),
+                state.parse_nft_handles(b["nft"]),
+                state.parse_nft_handles(a["nft"]),
+            )
+            group = state.set_change(
+                rules.group_set(layout), state.parse_ipset_save(b["ipset"]), state.parse_ipset_save(a["ipset"])
+            )
         else:
-            owner_of = state.ovs_owner({p.ofport: p.name for p in local.values()},
-                                       {p.mac: p.name for p in local.values()}, "group")
+            owner_of = state.ovs_owner(
+                {p.ofport: p.name for p in local.values()}, {p.mac: p.name for p in local.values()}, "group"
+            )
             old, new = state.parse_dump_flows(b["flows"]), state.parse_dump_flows(a["flows"])
-            filters = state.flows_change(lambda f: None if owner_of(f) == "group" else owner_of(f), old, new,
-                                         a["t"] - start)
+            filters = state.flows_change(
+                lambda f: None if owner_of(f) == "group" else owner_of(f), old, new, a["t"] - start
+            )
             group = state.group_flows_change(lambda f: owner_of(f) == "group", old, new)
-        counts = {"filters_written": len(filters.written), "filters_removed": len(filters.removed),
-                  "filters_changed": len(filters.changed - filters.removed), "group_writes": len(group.written),
-                  "rules_written": filters.rules_written + group.rules_written}
+        counts = {
+            "filters_written": len(filters.written),
+            "filters_removed": len(filters.removed),
+            "filters_changed": len(filters.changed - filters.removed),
+            "group_writes": len(group.written),
+            "rules_written": filters.rules_written + group.rules_written,
+        }
         for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
-        rec.operation("kernel_diff", host, start - t0, took, counts["filters_written"] + counts["group_writes"],
-                      layout.group, **counts)
+        rec.operation(
+            "kernel_diff",
+            host,
+            start - t0,
+            took,
+            counts["filters_written"] + counts["group_writes"],
+            layout.group,
+            **counts,
+        )
 
 
 def _probe(real, layout, ports, new, members, first, rec, t_api) -> None:
@@ -344,33 +406,60 @@ def _probe(real, layout, ports, new, members, first, rec, t_api) -> None:
     specs = [ProbeSpec(new.name, m.name, ends[new.name].ns, m.ip, proto, dport) for m in members]
     if layout.outsider is not None:
         out = ports[layout.outsider.name]
-        specs += [ProbeSpec(new.name, out.name, ends[new.name].ns, out.ip, proto, dport),
-                  ProbeSpec(out.name, new.name, ends[out.name].ns, new.ip, proto, dport)]
+        specs += [
+            ProbeSpec(new.name, out.name, ends[new.name].ns, out.ip, proto, dport),
+            ProbeSpec(out.name, new.name, ends[out.name].ns, new.ip, proto, dport),
+        ]
     for r in probe(real.runner, real.pids, specs, timeout=0.5):
         s = r.spec
         latency = first.get((s.src, s.dst))
-        rec.probe(s.src, s.dst, s.protocol, s.port, r.verdict, t_api + (latency or 0.0), latency, join=new.name,
-                  answer=r.answer, engine="scapy")
+        rec.probe(
+            s.src,
+            s.dst,
+            s.protocol,
+            s.port,
+            r.verdict,
+            t_api + (latency or 0.0),
+            latency,
+            join=new.name,
+            answer=r.answer,
+            engine="scapy",
+        )
     for m in members:
         latency = first.get((m.name, new.name))
-        rec.probe(m.name, new.name, proto, dport, "allowed" if latency is not None else "blocked",
-                  t_api + (latency or 0.0), latency, join=new.name, answer="answered" if latency else "none",
-                  engine="poll")
+        rec.probe(
+            m.name,
+            new.name,
+            proto,
+            dport,
+            "allowed" if latency is not None else "blocked",
+            t_api + (latency or 0.0),
+            latency,
+            join=new.name,
+            answer="answered" if latency else "none",
+            engine="poll",
+        )
 
 
 def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: list) -> dict:
     finite = sorted(r for r in ready)
     updates = totals.get("filters_written", 0) + totals.get("filters_removed", 0) + totals.get("group_writes", 0)
     return {
-        "firewall": firewall, "profile": "emulation", "group": layout.group, "layout": layout.source,
-        "members": len(layout.members), "hosts": len(layout.hosts), "joins": len(layout.joins),
+        "firewall": firewall,
+        "profile": "emulation",
+        "group": layout.group,
+        "layout": layout.source,
+        "members": len(layout.members),
+        "hosts": len(layout.hosts),
+        "joins": len(layout.joins),
         "leaves": len(layout.leaves),
         "updates_total": updates,
         "refreshes_total": totals.get("filters_written", 0),
         "filters_written": totals.get("filters_written", 0),
         "filters_removed": totals.get("filters_removed", 0),
         "group_writes": totals.get("group_writes", 0),
-        "objects_changed": totals.get("filters_changed", 0) + totals.get("filters_removed", 0)
+        "objects_changed": totals.get("filters_changed", 0)
+        + totals.get("filters_removed", 0)
         + totals.get("group_writes", 0),
         "rules_written": totals.get("rules_written", 0),
         "port_ready_s": _r(statistics.median(finite)) if finite else None,

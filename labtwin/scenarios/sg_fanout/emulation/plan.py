@@ -83,9 +83,15 @@ def build(layout: Layout, ports: dict[str, EPort], firewall: str, run_id: str) -
         key = f"port:{j}"
         cfg = plan.add_ns(key, "port", port.name)
         cfg.sysctls += ["net.ipv4.icmp_ratelimit=0"]
-        cfg.ip_batch += ["link set lo up", f"link set eth0 address {port.mac}",
-                         f"addr add {port.ip}/{PREFIX} dev eth0", "link set eth0 up"]
-        cfg.ip_batch += [f"neigh replace {q.ip} lladdr {q.mac} dev eth0 nud permanent" for q in ports.values() if q is not port]
+        cfg.ip_batch += [
+            "link set lo up",
+            f"link set eth0 address {port.mac}",
+            f"addr add {port.ip}/{PREFIX} dev eth0",
+            "link set eth0 up",
+        ]
+        cfg.ip_batch += [
+            f"neigh replace {q.ip} lladdr {q.mac} dev eth0 nud permanent" for q in ports.values() if q is not port
+        ]
         plan.endpoints[port.name] = Endpoint(port.name, key, "eth0", port.mac, (ipaddress.ip_address(port.ip),))
         if hybrid:
             plan.veths.append(Veth(key, "eth0", host_ns[port.host], port.tap))

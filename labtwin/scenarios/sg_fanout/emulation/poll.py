@@ -88,7 +88,7 @@ def parse_tcp_answer(packet: bytes):
     flags = packet[ihl + 13]
     if not flags & 0x04 and flags & 0x12 != 0x12:
         return None
-    return socket.inet_ntoa(packet[12:16]), struct.unpack("!H", packet[ihl + 2:ihl + 4])[0]
+    return socket.inet_ntoa(packet[12:16]), struct.unpack("!H", packet[ihl + 2 : ihl + 4])[0]
 
 
 def parse_echo_reply(packet: bytes):
@@ -98,11 +98,16 @@ def parse_echo_reply(packet: bytes):
     ihl = (packet[0] & 0x0F) * 4
     if packet[ihl] != 0:
         return None
-    return socket.inet_ntoa(packet[12:16]), struct.unpack("!H", packet[ihl + 4:ihl + 6])[0]
+    return socket.inet_ntoa(packet[12:16]), struct.unpack("!H", packet[ihl + 4 : ihl + 6])[0]
 
 
-def first_allowed(pairs: dict[Hashable, tuple[socket.socket, str]], start: float, timeout: float = 30.0,
-                  sentinels: tuple = (), interval: float = 0.001) -> tuple[dict, Optional[float]]:
+def first_allowed(
+    pairs: dict[Hashable, tuple[socket.socket, str]],
+    start: float,
+    timeout: float = 30.0,
+    sentinels: tuple = (),
+    interval: float = 0.001,
+) -> tuple[dict, Optional[float]]:
     """Each pair's first echo reply (seconds from *start*), and when the last pair was allowed (None: never).
 
     With *sentinels* (a few keys of *pairs*), only those are polled until all
@@ -142,7 +147,7 @@ def _poll(pairs, start: float, timeout: float, interval: float) -> tuple[dict, d
     while waiting and time.perf_counter() - start < timeout:
         keys = list(waiting)
         for i in range(0, len(keys), BURST):  # paced: a burst of new conntrack entries would lose echoes
-            for key in keys[i:i + BURST]:
+            for key in keys[i : i + BURST]:
                 if key not in waiting:
                     continue
                 sock, dst, src, dport = _pair(waiting[key])

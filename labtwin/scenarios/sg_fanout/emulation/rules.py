@@ -92,8 +92,9 @@ def eports(layout: Layout) -> dict[str, EPort]:
     for zone, (m, member) in enumerate(people, start=1):
         pid = derived_id("port", m.name)
         digest = hashlib.sha1(pid.encode()).hexdigest()
-        out[m.name] = EPort(m.name, m.host, m.ip, pid, "fa:16:3e:" + ":".join(digest[i:i + 2] for i in (0, 2, 4)),
-                            zone, member)
+        out[m.name] = EPort(
+            m.name, m.host, m.ip, pid, "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4)), zone, member
+        )
     return out
 
 
@@ -128,9 +129,14 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
             else:
                 ingress += [f"-s {ip}/32 {match} -j RETURN" for ip in member_ips if ip != port.ip]
     ingress.append(f"-j {FALLBACK}")
-    egress = ["-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN", f"-j {s}",
-              "-p udp -m udp --sport 68 --dport 67 -j RETURN", "-p udp -m udp --sport 67 --dport 68 -j DROP",
-              "-m state --state RELATED,ESTABLISHED -j RETURN", "-m state --state INVALID -j DROP"]
+    egress = [
+        "-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN",
+        f"-j {s}",
+        "-p udp -m udp --sport 68 --dport 67 -j RETURN",
+        "-p udp -m udp --sport 67 --dport 68 -j DROP",
+        "-m state --state RELATED,ESTABLISHED -j RETURN",
+        "-m state --state INVALID -j DROP",
+    ]
     egress += ["-j RETURN"] * max(1, layout.other_rules) + [f"-j {FALLBACK}"]
     spoof = [f"-s {port.ip}/32 -m mac --mac-source {port.mac.upper()} -j RETURN", "-j DROP"]
     lines = [f":{c} - [0:0]" for c in (i, o, s)]
@@ -142,8 +148,12 @@ def _jumps(port: EPort) -> list[tuple[str, str]]:
     """(chain, rule) of the port's jumps from FORWARD and sg-chain."""
     i, o, _ = port.chains()
     phys = "-m physdev --physdev-{d} " + port.tap + " --physdev-is-bridged -j {to}"
-    return [(FORWARD, phys.format(d="out", to=SG_CHAIN)), (FORWARD, phys.format(d="in", to=SG_CHAIN)),
-            (SG_CHAIN, phys.format(d="out", to=i)), (SG_CHAIN, phys.format(d="in", to=o))]
+    return [
+        (FORWARD, phys.format(d="out", to=SG_CHAIN)),
+        (FORWARD, phys.format(d="in", to=SG_CHAIN)),
+        (SG_CHAIN, phys.format(d="out", to=i)),
+        (SG_CHAIN, phys.format(d="in", to=o)),
+    ]
 
 
 def port_jumps(port: EPort) -> list[str]:
@@ -157,8 +167,11 @@ def port_removal(port: EPort) -> list[str]:
     A chain can be deleted only once nothing jumps to it (``o`` jumps to ``s``): unhook, flush all, delete.
     """
     chains = port.chains()
-    return ([f"-D {chain} {rule}" for chain, rule in _jumps(port)] + [f"-F {c}" for c in chains]
-            + [f"-X {c}" for c in chains])
+    return (
+        [f"-D {chain} {rule}" for chain, rule in _jumps(port)]
+        + [f"-F {c}" for c in chains]
+        + [f"-X {c}" for c in chains]
+    )
 
 
 def restore_text(lines: list[str]) -> str:
@@ -167,8 +180,14 @@ def restore_text(lines: list[str]) -> str:
 
 def host_frame() -> list[str]:
     """The host's frame: wrapped FORWARD, sg-chain ending in ACCEPT, sg-fallback DROP."""
-    return [f":{FORWARD} - [0:0]", f":{SG_CHAIN} - [0:0]", f":{FALLBACK} - [0:0]", f"-A FORWARD -j {FORWARD}",
-            f"-A {SG_CHAIN} -j ACCEPT", f"-A {FALLBACK} -j DROP"]
+    return [
+        f":{FORWARD} - [0:0]",
+        f":{SG_CHAIN} - [0:0]",
+        f":{FALLBACK} - [0:0]",
+        f"-A FORWARD -j {FORWARD}",
+        f"-A {SG_CHAIN} -j ACCEPT",
+        f"-A {FALLBACK} -j DROP",
+    ]
 
 
 def ipset_restore(name: str, ips) -> str:
@@ -179,13 +198,16 @@ def ipset_restore(name: str, ips) -> str:
 # --- OVS (native firewall and the subtable) ---------------------------------------
 def ovs_infra_flows(uplink: int) -> list[str]:
     """Per-bridge flows that belong to no port: defaults, ARP, the uplink."""
-    return [f"table={T_CLASSIFY},priority=0,actions=resubmit(,{T_TRANSIENT})",
-            f"table={T_TRANSIENT},priority=95,arp,actions=NORMAL",
-            f"table={T_TRANSIENT},priority=10,in_port={uplink},actions=drop",
-            f"table={T_TRANSIENT},priority=5,actions=output:{uplink}",
-            f"table={T_ACCEPT_EGRESS},priority=0,actions=resubmit(,{T_TRANSIENT})"] + \
-        [f"table={t},priority=0,actions=drop" for t in (T_BASE_EGRESS, T_RULES_EGRESS, T_BASE_INGRESS,
-                                                        T_RULES_INGRESS, T_GROUP)]
+    return [
+        f"table={T_CLASSIFY},priority=0,actions=resubmit(,{T_TRANSIENT})",
+        f"table={T_TRANSIENT},priority=95,arp,actions=NORMAL",
+        f"table={T_TRANSIENT},priority=10,in_port={uplink},actions=drop",
+        f"table={T_TRANSIENT},priority=5,actions=output:{uplink}",
+        f"table={T_ACCEPT_EGRESS},priority=0,actions=resubmit(,{T_TRANSIENT})",
+    ] + [
+        f"table={t},priority=0,actions=drop"
+        for t in (T_BASE_EGRESS, T_RULES_EGRESS, T_BASE_INGRESS, T_RULES_INGRESS, T_GROUP)
+    ]
 
 
 def ovs_port_flows(port: EPort, layout: Layout, firewall: str, cookie: int = 0) -> list[str]:
@@ -204,16 +226,20 @@ def ovs_port_flows(port: EPort, layout: Layout, firewall: str, cookie: int = 0) 
     flows = _ovs_base_flows(port)
     for state in (CT_NEW, CT_EST):
         for i in range(max(1, layout.other_rules)):  # egress any (one priority each: identical flows would merge)
-            flows.append(f"table={T_RULES_EGRESS},priority={PRIO_RULE - i},ct_state={state}+trk,ip,reg5={p},"
-                         f"actions={commit},resubmit(,{T_ACCEPT_EGRESS})")
+            flows.append(
+                f"table={T_RULES_EGRESS},priority={PRIO_RULE - i},ct_state={state}+trk,ip,reg5={p},"
+                f"actions={commit},resubmit(,{T_ACCEPT_EGRESS})"
+            )
         if port.member:
             conj = CONJ_ID + (state == CT_EST)
             match = probe_match(layout, "ovs")
             head = f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state={state}+trk,{match},reg5={p}"
             if firewall == "ovs":
-                flows += [f"{head},actions=conjunction({conj},2/2)",
-                          f"table={T_RULES_INGRESS},priority={PRIO_RULE},conj_id={conj},ct_state={state}+trk,ip,"
-                          f"reg5={p},actions={commit},output:{p}"]
+                flows += [
+                    f"{head},actions=conjunction({conj},2/2)",
+                    f"table={T_RULES_INGRESS},priority={PRIO_RULE},conj_id={conj},ct_state={state}+trk,ip,"
+                    f"reg5={p},actions={commit},output:{p}",
+                ]
             else:
                 flows.append(f"{head},actions=resubmit(,{T_GROUP})")
     return [c + f for f in flows]
@@ -231,40 +257,55 @@ def _ovs_base_flows(port: EPort) -> list[str]:
     p, z = port.ofport, port.zone
     ct = "ct(table={t},zone=NXM_NX_REG6[0..15])"
     regs = f"load:{p}->NXM_NX_REG5[],load:{z}->NXM_NX_REG6[]"
-    flows = [f"table={T_CLASSIFY},priority=100,in_port={p},actions={regs},resubmit(,{T_BASE_EGRESS})",
-             f"table={T_TRANSIENT},priority=90,dl_dst={port.mac},actions={regs},resubmit(,{T_BASE_INGRESS})",
-             f"table={T_BASE_EGRESS},priority=95,ip,reg5={p},dl_src={port.mac},nw_src={port.ip},"
-             f"actions={ct.format(t=T_RULES_EGRESS)}",
-             f"table={T_BASE_EGRESS},priority=90,arp,reg5={p},dl_src={port.mac},arp_spa={port.ip},actions=NORMAL",
-             f"table={T_BASE_EGRESS},priority=80,udp,reg5={p},dl_src={port.mac},tp_src=68,tp_dst=67,"
-             f"actions=resubmit(,{T_ACCEPT_EGRESS})",
-             f"table={T_BASE_EGRESS},priority=70,udp,reg5={p},tp_src=67,tp_dst=68,actions=drop",
-             f"table={T_BASE_EGRESS},priority=10,reg5={p},actions=drop",
-             f"table={T_ACCEPT_EGRESS},priority=90,reg5={p},actions=resubmit(,{T_TRANSIENT})",
-             f"table={T_BASE_INGRESS},priority=95,ip,reg5={p},actions={ct.format(t=T_RULES_INGRESS)}",
-             f"table={T_BASE_INGRESS},priority=96,udp,reg5={p},tp_src=67,tp_dst=68,actions=output:{p}",
-             f"table={T_BASE_INGRESS},priority=90,arp,reg5={p},actions=output:{p}",
-             f"table={T_BASE_INGRESS},priority=10,reg5={p},actions=drop"]
+    flows = [
+        f"table={T_CLASSIFY},priority=100,in_port={p},actions={regs},resubmit(,{T_BASE_EGRESS})",
+        f"table={T_TRANSIENT},priority=90,dl_dst={port.mac},actions={regs},resubmit(,{T_BASE_INGRESS})",
+        f"table={T_BASE_EGRESS},priority=95,ip,reg5={p},dl_src={port.mac},nw_src={port.ip},"
+        f"actions={ct.format(t=T_RULES_EGRESS)}",
+        f"table={T_BASE_EGRESS},priority=90,arp,reg5={p},dl_src={port.mac},arp_spa={port.ip},actions=NORMAL",
+        f"table={T_BASE_EGRESS},priority=80,udp,reg5={p},dl_src={port.mac},tp_src=68,tp_dst=67,"
+        f"actions=resubmit(,{T_ACCEPT_EGRESS})",
+        f"table={T_BASE_EGRESS},priority=70,udp,reg5={p},tp_src=67,tp_dst=68,actions=drop",
+        f"table={T_BASE_EGRESS},priority=10,reg5={p},actions=drop",
+        f"table={T_ACCEPT_EGRESS},priority=90,reg5={p},actions=resubmit(,{T_TRANSIENT})",
+        f"table={T_BASE_INGRESS},priority=95,ip,reg5={p},actions={ct.format(t=T_RULES_INGRESS)}",
+        f"table={T_BASE_INGRESS},priority=96,udp,reg5={p},tp_src=67,tp_dst=68,actions=output:{p}",
+        f"table={T_BASE_INGRESS},priority=90,arp,reg5={p},actions=output:{p}",
+        f"table={T_BASE_INGRESS},priority=10,reg5={p},actions=drop",
+    ]
     for table, accept in ((T_RULES_EGRESS, f"resubmit(,{T_ACCEPT_EGRESS})"), (T_RULES_INGRESS, f"output:{p}")):
-        flows += [f"table={table},priority=80,ct_state={state}+trk,ip,reg5={p},actions={accept}"
-                  for state in ("+est", "+rel")]
-        flows += [f"table={table},priority=50,ct_state=+inv+trk,reg5={p},actions=drop",
-                  f"table={table},priority=40,ct_mark=0x1,reg5={p},actions=drop"]
+        flows += [
+            f"table={table},priority=80,ct_state={state}+trk,ip,reg5={p},actions={accept}" for state in ("+est", "+rel")
+        ]
+        flows += [
+            f"table={table},priority=50,ct_state=+inv+trk,reg5={p},actions=drop",
+            f"table={table},priority=40,ct_mark=0x1,reg5={p},actions=drop",
+        ]
     return flows
 
 
 def ovs_port_matches(port: EPort) -> list[str]:
     """Non-strict matches that together cover every flow of :func:`ovs_port_flows` (``remove_port_filter``)."""
-    return [f"table={T_CLASSIFY},in_port={port.ofport}", f"table={T_TRANSIENT},dl_dst={port.mac}", f"reg5={port.ofport}"]
+    return [
+        f"table={T_CLASSIFY},in_port={port.ofport}",
+        f"table={T_TRANSIENT},dl_dst={port.mac}",
+        f"reg5={port.ofport}",
+    ]
 
 
 def ovs_group_flows(layout: Layout, firewall: str, ips) -> list[str]:
     """The host's group object: conjunction dimension 1/2 per member IP and ct_state class, or the subtable entries."""
     if firewall == "ovs":
-        return [f"{match},actions=conjunction({CONJ_ID + (state == CT_EST)},1/2)"
-                for ip in sorted(ips) for state, match in _dimension1(layout, ip)]
-    return [f"table={T_GROUP},priority={PRIO_RULE},ip,nw_src={ip},actions=ct(commit,zone=NXM_NX_REG6[0..15]),"
-            f"output:NXM_NX_REG5[]" for ip in sorted(ips)]
+        return [
+            f"{match},actions=conjunction({CONJ_ID + (state == CT_EST)},1/2)"
+            for ip in sorted(ips)
+            for state, match in _dimension1(layout, ip)
+        ]
+    return [
+        f"table={T_GROUP},priority={PRIO_RULE},ip,nw_src={ip},actions=ct(commit,zone=NXM_NX_REG6[0..15]),"
+        f"output:NXM_NX_REG5[]"
+        for ip in sorted(ips)
+    ]
 
 
 def ovs_group_matches(layout: Layout, firewall: str, ip: str) -> list[str]:
@@ -276,8 +317,14 @@ def ovs_group_matches(layout: Layout, firewall: str, ip: str) -> list[str]:
 
 def _dimension1(layout: Layout, ip: str) -> list[tuple[str, str]]:
     """(ct_state class, match) of *ip*'s dimension-1 flows: one per class, as ConjIPFlowManager writes them."""
-    return [(state, f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state={state}+trk,{probe_match(layout, 'ovs')},"
-             f"nw_src={ip}") for state in (CT_NEW, CT_EST)]
+    return [
+        (
+            state,
+            f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state={state}+trk,{probe_match(layout, 'ovs')},"
+            f"nw_src={ip}",
+        )
+        for state in (CT_NEW, CT_EST)
+    ]
 
 
 def member_ips(members: list[Member]) -> list[str]:

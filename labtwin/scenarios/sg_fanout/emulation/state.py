@@ -93,12 +93,27 @@ def parse_dump_flows(text: str) -> list[Flow]:
         fields = [f.strip() for f in head.split(", ")]
         stats = dict(f.split("=", 1) for f in fields[:-1] if "=" in f)
         match = fields[-1]
-        if "=" in match and match.split("=", 1)[0] in ("cookie", "duration", "table", "n_packets", "n_bytes",
-                                                        "idle_age", "hard_age", "reset_counts"):
+        if "=" in match and match.split("=", 1)[0] in (
+            "cookie",
+            "duration",
+            "table",
+            "n_packets",
+            "n_bytes",
+            "idle_age",
+            "hard_age",
+            "reset_counts",
+        ):
             stats.update([match.split("=", 1)])
             match = ""
-        flows.append(Flow(int(stats.get("table", 0)), match, actions, float(stats["duration"].rstrip("s")),
-                          stats.get("cookie", "0x0")))
+        flows.append(
+            Flow(
+                int(stats.get("table", 0)),
+                match,
+                actions,
+                float(stats["duration"].rstrip("s")),
+                stats.get("cookie", "0x0"),
+            )
+        )
     return flows
 
 
@@ -112,8 +127,12 @@ class Change:
     rules_written: int = 0
 
     def merge(self, other: "Change") -> "Change":
-        return Change(self.written | other.written, self.changed | other.changed, self.removed | other.removed,
-                      self.rules_written + other.rules_written)
+        return Change(
+            self.written | other.written,
+            self.changed | other.changed,
+            self.removed | other.removed,
+            self.rules_written + other.rules_written,
+        )
 
 
 def iptables_change(owner: dict[str, str], rules_before, rules_after, handles_before, handles_after) -> Change:
@@ -217,14 +236,17 @@ def ovs_owner(ports_by_ofport: dict[int, str], ports_by_mac: dict[str, str], gro
         if m:
             return ports_by_mac.get(m.group(1))
         return None
+
     return owner_of
 
 
 def mentions_address(text: str, ip: str) -> bool:
     """Does a dump (iptables-save, ipset save, dump-flows) still name *ip* (whole address, /32 or not)?
 
-    >>> mentions_address("add NIPv4x 10.64.0.29\\n", "10.64.0.2"), mentions_address("-s 10.64.0.2/32 -j RETURN", "10.64.0.2")
-    (False, True)
+    >>> mentions_address("add NIPv4x 10.64.0.29\\n", "10.64.0.2")
+    False
+    >>> mentions_address("-s 10.64.0.2/32 -j RETURN", "10.64.0.2")
+    True
     """
     return re.search(rf"(?<![\d.]){re.escape(ip)}(?!\d)", text) is not None
 

@@ -95,8 +95,16 @@ def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = ""
     return Run("sg-fanout", "model", dict(design), seed, topology, summary, run.rec.records)
 
 
-def sweep(members=(10, 20, 50, 100, 150, 200, 300, 500, 700, 1000), hosts=(1,), firewalls=FIREWALLS,
-          placement: str = "spread", joins: int = 1, leaves: int = 0, profile="train-2019", seed: int = 0) -> pd.DataFrame:
+def sweep(
+    members=(10, 20, 50, 100, 150, 200, 300, 500, 700, 1000),
+    hosts=(1,),
+    firewalls=FIREWALLS,
+    placement: str = "spread",
+    joins: int = 1,
+    leaves: int = 0,
+    profile="train-2019",
+    seed: int = 0,
+) -> pd.DataFrame:
     """Run the model over a grid; one row per run with the summary's scalar numbers."""
     rows = []
     cost = load_profile(profile)
@@ -105,6 +113,8 @@ def sweep(members=(10, 20, 50, 100, 150, 200, 300, 500, 700, 1000), hosts=(1,), 
             for m in members:
                 layout = generated_layout(m, h, placement, joins, leaves)
                 summary = summarize(simulate_layout(layout, firewall, cost, seed))
-                rows.append({k: v for k, v in summary.items() if not isinstance(v, dict) and k != "note"}
-                            | {"placement": placement})
+                rows.append(
+                    {k: v for k, v in summary.items() if not isinstance(v, dict) and k != "note"}
+                    | {"placement": placement}
+                )
     return pd.DataFrame(rows)

@@ -212,15 +212,33 @@ def iteration(run: FanoutRun, agent: Agent):
     devices = len(refresh) + len(new)
     chunks = math.ceil(devices / p.sg_info_chunk) if devices else int(run.firewall == "subtable")
     if chunks:
-        fetch = chunks * (p.sg_info_call_s + len(snap.ips) * p.sg_info_per_member_ip_s) + devices * p.sg_info_per_device_s
-        run.rec.operation("sg_info_fetch", agent.host, rounded(env.now), rounded(fetch), chunks, "security_group_info_for_devices",
-                          devices=devices)
+        fetch = (
+            chunks * (p.sg_info_call_s + len(snap.ips) * p.sg_info_per_member_ip_s) + devices * p.sg_info_per_device_s
+        )
+        run.rec.operation(
+            "sg_info_fetch",
+            agent.host,
+            rounded(env.now),
+            rounded(fetch),
+            chunks,
+            "security_group_info_for_devices",
+            devices=devices,
+        )
         yield env.timeout(fetch)
     work = apply_iteration(run.firewall, agent.firewall, refresh, new, removed, snap, run.rules, p)
     yield from _do_work(run, agent, work)
     agent.busy += env.now - start
-    run.rec.event(rounded(start), "loop_iteration", agent.host, "rpc_loop", refresh=len(refresh), new=len(new),
-                  removed=len(removed), duration=rounded(env.now - start), epoch=snap.epoch)
+    run.rec.event(
+        rounded(start),
+        "loop_iteration",
+        agent.host,
+        "rpc_loop",
+        refresh=len(refresh),
+        new=len(new),
+        removed=len(removed),
+        duration=rounded(env.now - start),
+        epoch=snap.epoch,
+    )
     _account(run, work)
     _mark_ready(run, agent)
 
@@ -279,10 +297,12 @@ def _record_left(run: FanoutRun, pend: Pending) -> None:
     dport = int(port) if port else None
     joined = {m.name for m in run.layout.joins}
     for name in sorted(set(pend.ready) - joined):
-        run.rec.probe(gone.name, name, proto, dport, "blocked", rounded(last), None, leave=gone.name,
-                      reason="left the group")
-    run.rec.event(rounded(last), "leave_applied", gone.host, gone.name, latency_s=rounded(last - pend.t_api),
-                  epoch=pend.epoch)
+        run.rec.probe(
+            gone.name, name, proto, dport, "blocked", rounded(last), None, leave=gone.name, reason="left the group"
+        )
+    run.rec.event(
+        rounded(last), "leave_applied", gone.host, gone.name, latency_s=rounded(last - pend.t_api), epoch=pend.epoch
+    )
 
 
 def _record_ready(run: FanoutRun, pend: Pending) -> None:
@@ -297,13 +317,17 @@ def _record_ready(run: FanoutRun, pend: Pending) -> None:
         t_pair = max(t_new, pend.ready[name])
         last = max(last, t_pair)
         for src, dst in ((new.name, name), (name, new.name)):
-            run.rec.probe(src, dst, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name)
+            run.rec.probe(
+                src, dst, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
+            )
     outsider = run.layout.outsider
     if outsider is not None:
         for src, dst in ((new.name, outsider.name), (outsider.name, new.name)):
             run.rec.probe(src, dst, proto, dport, "blocked", rounded(last), None, join=new.name, reason="not a member")
     run.ready_s.append(last - pend.t_api)
-    run.rec.event(rounded(last), "port_ready", new.host, new.name, latency_s=rounded(last - pend.t_api), epoch=pend.epoch)
+    run.rec.event(
+        rounded(last), "port_ready", new.host, new.name, latency_s=rounded(last - pend.t_api), epoch=pend.epoch
+    )
 
 
 # --- building and running --------------------------------------------------------
@@ -314,8 +338,17 @@ def build(layout: Layout, firewall: str, profile: CostProfile, seed: int) -> Fan
     rng = random.Random(seed)
     env = simpy.Environment()
     agents = {h: Agent(h, rng.uniform(0, profile.polling_interval_s), HostFirewall(h)) for h in layout.hosts}
-    run = FanoutRun(env, rng, Recorder(), layout, firewall, profile, GroupRules(layout.remote_rules, layout.other_rules),
-                    agents, {m.name: m for m in layout.members})
+    run = FanoutRun(
+        env,
+        rng,
+        Recorder(),
+        layout,
+        firewall,
+        profile,
+        GroupRules(layout.remote_rules, layout.other_rules),
+        agents,
+        {m.name: m for m in layout.members},
+    )
     _settle_existing(run)
     return run
 

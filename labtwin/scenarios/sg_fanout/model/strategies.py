@@ -163,8 +163,16 @@ def refilters_on_member_update(firewall: str) -> bool:
     return firewall != "subtable"
 
 
-def apply_iteration(firewall: str, state: HostFirewall, refresh: list, new: list, removed: list,
-                    snap: Snapshot, rules: GroupRules, profile: CostProfile) -> Work:
+def apply_iteration(
+    firewall: str,
+    state: HostFirewall,
+    refresh: list,
+    new: list,
+    removed: list,
+    snap: Snapshot,
+    rules: GroupRules,
+    profile: CostProfile,
+) -> Work:
     """Do one loop iteration's firewall work on one host; mutate *state*; return the Work."""
     work = Work()
     for port in removed:

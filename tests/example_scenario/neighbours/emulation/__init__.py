@@ -21,12 +21,22 @@ def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=N
     the_plan = plan(cloud, new_run_id())
     recorder = Recorder()
     with Realisation(the_plan) as real:
-        specs = [ProbeSpec(src.name, dst.name, the_plan.endpoints[src.name].ns,
-                           str(the_plan.endpoints[dst.name].ips[0]), FLOW)
-                 for src, dst in pairs(cloud)]
+        specs = [
+            ProbeSpec(
+                src.name, dst.name, the_plan.endpoints[src.name].ns, str(the_plan.endpoints[dst.name].ips[0]), FLOW
+            )
+            for src, dst in pairs(cloud)
+        ]
         for result in probe(real.runner, real.pids, specs, timeout=float(design["timeout"])):
-            recorder.probe(result.spec.src, result.spec.dst, FLOW, None, result.verdict,
-                           latency_s=result.latency_s, answer=result.answer)
+            recorder.probe(
+                result.spec.src,
+                result.spec.dst,
+                FLOW,
+                None,
+                result.verdict,
+                latency_s=result.latency_s,
+                answer=result.answer,
+            )
     count = len(recorder.records)
     allowed = sum(p.verdict == "allowed" for p in recorder.records)
     recorder.metric("probe_count", count)
@@ -51,8 +61,12 @@ def plan(cloud: Cloud, run_id: str) -> Plan:
         fixed = port.fixed_ips[0]
         prefix = cloud.subnet[fixed.subnet_id].cidr.prefixlen
         cfg = result.add_ns(key, "port", port.name)
-        cfg.ip_batch += ["link set lo up", f"link set eth0 address {mac}",
-                         f"addr add {fixed.ip_address}/{prefix} dev eth0", "link set eth0 up"]
+        cfg.ip_batch += [
+            "link set lo up",
+            f"link set eth0 address {mac}",
+            f"addr add {fixed.ip_address}/{prefix} dev eth0",
+            "link set eth0 up",
+        ]
         dev = node_name(run_id, "t", j)
         result.veths.append(Veth(key, "eth0", ROOT, dev))
         result.ovs_ports.append(OvsPort(bridges[port.network_id], dev))

@@ -16,8 +16,14 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "") -> Run:
     recorder = Recorder()
     for src, dst in pairs(cloud):
         same = src.network_id == dst.network_id
-        recorder.probe(src.name, dst.name, FLOW, None, "allowed" if same else "blocked",
-                       reason="same network" if same else "different networks, no router")
+        recorder.probe(
+            src.name,
+            dst.name,
+            FLOW,
+            None,
+            "allowed" if same else "blocked",
+            reason="same network" if same else "different networks, no router",
+        )
     return Run("neighbours", "model", dict(design), seed, topology, summarize(recorder), recorder.records)
 
 

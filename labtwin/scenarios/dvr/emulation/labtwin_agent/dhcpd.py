@@ -30,9 +30,13 @@ def offer(request, server_ip: str, server_mac: str, leases: dict):
     mac = ":".join(f"{b:02x}" for b in bytes(request[BOOTP].chaddr)[:6])
     if options.get("message-type") != 1 or mac not in leases:
         return None
-    return (Ether(src=server_mac, dst=mac) / IP(src=server_ip, dst=leases[mac]) / UDP(sport=67, dport=68)
-            / BOOTP(op=2, xid=request[BOOTP].xid, yiaddr=leases[mac], siaddr=server_ip, chaddr=request[BOOTP].chaddr)
-            / DHCP(options=[("message-type", "offer"), ("server_id", server_ip), "end"]))
+    return (
+        Ether(src=server_mac, dst=mac)
+        / IP(src=server_ip, dst=leases[mac])
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, xid=request[BOOTP].xid, yiaddr=leases[mac], siaddr=server_ip, chaddr=request[BOOTP].chaddr)
+        / DHCP(options=[("message-type", "offer"), ("server_id", server_ip), "end"])
+    )
 
 
 def serve(iface: str, server_ip: str, leases: dict) -> None:

@@ -68,8 +68,10 @@ def _dvr_to_src_mac(dp: "DvrPlan", host: str, hosts: list[str]) -> list[str]:
             continue
         gw_mac = lay.qr[subnet.name].mac
         for other in (h for h in hosts if h != host):
-            out.append(f"table=0,priority=10,in_port={patch},dl_src={L.dvr_mac(other)},dl_dst={vm.mac_address},"
-                       f"actions=strip_vlan,mod_dl_src:{gw_mac},output:{dp.ports[(host, f'vm:{vm.name}')]}")
+            out.append(
+                f"table=0,priority=10,in_port={patch},dl_src={L.dvr_mac(other)},dl_dst={vm.mac_address},"
+                f"actions=strip_vlan,mod_dl_src:{gw_mac},output:{dp.ports[(host, f'vm:{vm.name}')]}"
+            )
     return out
 
 
@@ -78,7 +80,9 @@ def _table77(dp: "DvrPlan", host: str) -> list[str]:
     out = []
     for vm in (v for v in dp.layout.vms if v.host == host):
         port = dp.ports[(host, f"vm:{vm.name}")]
-        out += [f"table=0,priority=101,in_port={port},udp,tp_src=68,tp_dst=67,actions=resubmit(,77)",
-                f"table=77,priority=100,in_port={port},dl_src={vm.mac_address},udp,tp_dst=67,actions=output:{standin}",
-                f"table=0,priority=101,in_port={standin},dl_dst={vm.mac_address},actions=output:{port}"]
+        out += [
+            f"table=0,priority=101,in_port={port},udp,tp_src=68,tp_dst=67,actions=resubmit(,77)",
+            f"table=77,priority=100,in_port={port},dl_src={vm.mac_address},udp,tp_dst=67,actions=output:{standin}",
+            f"table=0,priority=101,in_port={standin},dl_dst={vm.mac_address},actions=output:{port}",
+        ]
     return out

@@ -18,9 +18,18 @@ from .flows import bridge_flows
 
 #: As the L3 agent sets them in its namespaces (arp_ignore=1: answer ARP only on the device that holds the address,
 #: so a network's IPv4 and IPv6 qr- ports never both answer for the gateway).
-ROUTER_SYSCTLS = ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.send_redirects=0",
-                  "net.ipv4.conf.default.send_redirects=0", "net.ipv4.conf.all.rp_filter=0",
-                  "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]
+ROUTER_SYSCTLS = [
+    "net.ipv4.conf.all.arp_ignore=1",
+    "net.ipv4.conf.all.arp_announce=2",
+    "net.ipv4.ip_forward=1",
+    "net.ipv6.conf.all.forwarding=1",
+    "net.ipv4.conf.all.send_redirects=0",
+    "net.ipv4.conf.default.send_redirects=0",
+    "net.ipv4.conf.all.rp_filter=0",
+    "net.ipv4.conf.default.rp_filter=0",
+    "net.ipv4.icmp_ratelimit=0",
+    "net.ipv6.icmp.ratelimit=0",
+]
 _EMPTY6 = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 
 
@@ -45,8 +54,10 @@ def qrouter(dp: DvrPlan, host: str) -> None:
     fips = {p: ip for p, ip in lay.fips.items() if lay.cloud.port[p].host == host}
     for port, fip in fips.items():  # ip rule from <fixed> lookup 16 (dvr_local_router floating IP rules)
         fixed = _v4_of(lay, lay.cloud.port[port])
-        cfg.ip_batch += [f"rule add from {fixed} lookup {L.FIP_RT_TBL} priority {prio}",
-                         f"addr add {fip}/32 dev {L.rfp(lay)}"]
+        cfg.ip_batch += [
+            f"rule add from {fixed} lookup {L.FIP_RT_TBL} priority {prio}",
+            f"addr add {fip}/32 dev {L.rfp(lay)}",
+        ]
         prio += 1
     for subnet, qr in lay.qr.items():
         _redirect(dp, cfg, host, subnet, qr)
@@ -61,8 +72,9 @@ def _redirect(dp: DvrPlan, cfg, host: str, subnet: str, qr: L.RouterPort) -> Non
     """
     lay = dp.layout
     idx, cidr = L.snat_idx(qr), lay.cloud.subnet[subnet].cidr
-    local = (lay.design["distributed_snat"] if cidr.version == 4 else lay.design["ipv6_fast_exit"]) \
-        and host in lay.fip_hosts()
+    local = (
+        lay.design["distributed_snat"] if cidr.version == 4 else lay.design["ipv6_fast_exit"]
+    ) and host in lay.fip_hosts()
     rules = cfg.ip_batch if cidr.version == 4 else dp.ip6_rules.setdefault(cfg.ns, [])
     if local:
         rules.append(f"rule add from {cidr} lookup {L.FIP_RT_TBL} priority {idx}")
@@ -88,8 +100,10 @@ def _permanent_neighbours(dp: DvrPlan, cfg) -> None:
             for pair in vm.allowed_address_pairs:
                 ip = pair.ip_address
                 if ip.num_addresses == 1 and ip.network_address in cidr and lay.design["vip_arp"] == "static":
-                    cfg.ip_batch.append(f"neigh replace {ip.network_address} lladdr {pair.mac_address or vm.mac_address}"
-                                        f" dev {qr.dev} nud permanent")
+                    cfg.ip_batch.append(
+                        f"neigh replace {ip.network_address} lladdr {pair.mac_address or vm.mac_address}"
+                        f" dev {qr.dev} nud permanent"
+                    )
         for other in [*lay.sg.values(), *lay.dhcp.values()]:
             for a in other.addrs:
                 if a.ip in cidr:
@@ -102,9 +116,13 @@ def _rfp(dp: DvrPlan, key: str, host: str) -> None:
     rfp, fpr, fip_key = L.rfp(lay), L.fpr(lay), f"fip:{host}"
     dp.plan.veths.append(Veth(key, rfp, fip_key, fpr))
     cfg = dp.plan.config[key]
-    cfg.ip_batch += [f"addr add {L.RFP_LL}/31 dev {rfp}", f"addr add {L.RFP_LL6}/64 dev {rfp} nodad",
-                     f"link set {rfp} up", f"route add default via {L.FPR_LL} dev {rfp} table {L.FIP_RT_TBL}",
-                     f"route add default via {L.FPR_LL6} dev {rfp} table {L.FIP_RT_TBL}"]
+    cfg.ip_batch += [
+        f"addr add {L.RFP_LL}/31 dev {rfp}",
+        f"addr add {L.RFP_LL6}/64 dev {rfp} nodad",
+        f"link set {rfp} up",
+        f"route add default via {L.FPR_LL} dev {rfp} table {L.FIP_RT_TBL}",
+        f"route add default via {L.FPR_LL6} dev {rfp} table {L.FIP_RT_TBL}",
+    ]
     cfg.sysctls.append(f"net.ipv6.conf.{rfp}.accept_dad=0")
     dp.captures.append(CapturePoint(key, rfp, L.hop(host, L.qrouter_ns(lay), rfp)))
 
@@ -113,9 +131,14 @@ def fip(dp: DvrPlan, host: str) -> None:
     """``fip-<ext-net>``: fpr- to the qrouter, fg- on the external network with proxy ARP for the FIPs."""
     lay = dp.layout
     key, ns, fg, fpr = f"fip:{host}", L.fip_ns(lay), lay.fg[host], L.fpr(lay)
-    cfg = add_ns(dp, key, "r", ns, [*ROUTER_SYSCTLS, f"net.ipv4.conf.{fg.dev}.proxy_arp=1",
-                                    f"net.ipv6.conf.{fpr}.accept_dad=0"])
-    cfg.ip_batch += [f"addr add {L.FPR_LL}/31 dev {fpr}", f"addr add {L.FPR_LL6}/64 dev {fpr} nodad", f"link set {fpr} up"]
+    cfg = add_ns(
+        dp, key, "r", ns, [*ROUTER_SYSCTLS, f"net.ipv4.conf.{fg.dev}.proxy_arp=1", f"net.ipv6.conf.{fpr}.accept_dad=0"]
+    )
+    cfg.ip_batch += [
+        f"addr add {L.FPR_LL}/31 dev {fpr}",
+        f"addr add {L.FPR_LL6}/64 dev {fpr} nodad",
+        f"link set {fpr} up",
+    ]
     dp.captures.append(CapturePoint(key, fpr, L.hop(host, ns, fpr)))
     plug(dp, key, fg.dev, host, fg.network, L.hop(host, ns, fg.dev))
     address(cfg, fg.dev, fg.mac, fg.addrs, dp)
@@ -132,8 +155,10 @@ def fip(dp: DvrPlan, host: str) -> None:
             cfg.ip_batch.append(f"route add {subnet.cidr} via {L.RFP_LL} dev {fpr}")
             snat.append(f"-A neutron-l3-agent-snat -s {subnet.cidr} -o {fg.dev} -j SNAT --to-source {_v4(fg)}")
     if snat:  # the proposal: SNAT to the host's fg- address; needs conntrack, so no NOTRACK here
-        text = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
-                ":neutron-l3-agent-snat - [0:0]\n-A POSTROUTING -j neutron-l3-agent-snat\n" + "\n".join(snat) + "\nCOMMIT\n")
+        text = (
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            ":neutron-l3-agent-snat - [0:0]\n-A POSTROUTING -j neutron-l3-agent-snat\n" + "\n".join(snat) + "\nCOMMIT\n"
+        )
     else:  # Neutron: the fip namespace keeps no conntrack state
         text = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j CT --notrack\nCOMMIT\n"
     cfg.rules = RuleSet("", text, _EMPTY6, len(snat) or 1, 0, 0)
@@ -167,20 +192,33 @@ def _nat(lay: L.Layout, out_dev: str, fips: dict, snat_to=None) -> RuleSet:
 
     Traffic that does not leave by *out_dev* (east-west) and was not DNATed is accepted first, untouched.
     """
-    chains = ("neutron-l3-agent-PREROUTING", "neutron-l3-agent-POSTROUTING", "neutron-l3-agent-float-snat",
-              "neutron-l3-agent-snat")
-    rules = ["-A PREROUTING -j neutron-l3-agent-PREROUTING", "-A POSTROUTING -j neutron-l3-agent-POSTROUTING",
-             f"-A neutron-l3-agent-POSTROUTING ! -o {out_dev} -m conntrack ! --ctstate DNAT -j ACCEPT",
-             "-A neutron-l3-agent-POSTROUTING -j neutron-l3-agent-float-snat",
-             "-A neutron-l3-agent-POSTROUTING -j neutron-l3-agent-snat"]
+    chains = (
+        "neutron-l3-agent-PREROUTING",
+        "neutron-l3-agent-POSTROUTING",
+        "neutron-l3-agent-float-snat",
+        "neutron-l3-agent-snat",
+    )
+    rules = [
+        "-A PREROUTING -j neutron-l3-agent-PREROUTING",
+        "-A POSTROUTING -j neutron-l3-agent-POSTROUTING",
+        f"-A neutron-l3-agent-POSTROUTING ! -o {out_dev} -m conntrack ! --ctstate DNAT -j ACCEPT",
+        "-A neutron-l3-agent-POSTROUTING -j neutron-l3-agent-float-snat",
+        "-A neutron-l3-agent-POSTROUTING -j neutron-l3-agent-snat",
+    ]
     for port, fip in fips.items():
         fixed = _v4_of(lay, lay.cloud.port[port])
-        rules += [f"-A neutron-l3-agent-PREROUTING -d {fip}/32 -j DNAT --to-destination {fixed}",
-                  f"-A neutron-l3-agent-float-snat -s {fixed}/32 -j SNAT --to-source {fip}"]
+        rules += [
+            f"-A neutron-l3-agent-PREROUTING -d {fip}/32 -j DNAT --to-destination {fixed}",
+            f"-A neutron-l3-agent-float-snat -s {fixed}/32 -j SNAT --to-source {fip}",
+        ]
     if snat_to is not None and lay.router.external_gateway_info.enable_snat:
         rules.append(f"-A neutron-l3-agent-snat -o {out_dev} -j SNAT --to-source {snat_to}")
-    text = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
-            + "".join(f":{c} - [0:0]\n" for c in chains) + "\n".join(rules) + "\nCOMMIT\n")
+    text = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+        + "".join(f":{c} - [0:0]\n" for c in chains)
+        + "\n".join(rules)
+        + "\nCOMMIT\n"
+    )
     return RuleSet("", text, _EMPTY6, len(rules), 0, 0)
 
 
@@ -217,8 +255,11 @@ def dhcp_standin(dp: DvrPlan, host: str) -> None:
     dp.plan.config[key].ip_batch.append("link set eth0 up")
     dp.ports[(host, "dhcpd")] = end
     leases = {vm.mac_address: str(_v4_of(lay, vm)) for vm in lay.vms if vm.host == host and _v4_of(lay, vm)}
-    dp.dhcp_servers[key] = ("eth0", str(lay.dhcp[next(iter(lay.dhcp))].addrs[0].ip) if lay.dhcp else "169.254.169.254",
-                            leases)
+    dp.dhcp_servers[key] = (
+        "eth0",
+        str(lay.dhcp[next(iter(lay.dhcp))].addrs[0].ip) if lay.dhcp else "169.254.169.254",
+        leases,
+    )
     dp.stages[f"{host}:br-int:table77"] = (dp.bridges[(host, "br-int")], "77", "")
 
 

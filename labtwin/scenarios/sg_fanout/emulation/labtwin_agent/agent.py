@@ -96,7 +96,11 @@ class HostAgent:
         if self.firewall == "ipset" and has_refs:
             self._sync_ipset(ips)
         if self.firewall in ("iptables", "ipset") and (refresh or prepare):
-            lines = [line for p in refresh + prepare for line in rules.port_chains(p, self.layout, self.firewall, sorted(ips))]
+            lines = [
+                line
+                for p in refresh + prepare
+                for line in rules.port_chains(p, self.layout, self.firewall, sorted(ips))
+            ]
             lines += [line for p in prepare for line in rules.port_jumps(p)]
             self._run(("iptables-restore", "-n", "-w", "10"), "rebuild chains", rules.restore_text(lines))
         if self.firewall in ("iptables", "ipset") and prepare:
@@ -157,7 +161,9 @@ class HostAgent:
         if self.firewall == "ipset" and target is not None and self.group_ips is not None:
             self._sync_ipset(target)
         lines = rules.port_removal(gone) if gone is not None else []
-        lines += [line for p in refresh for line in rules.port_chains(p, self.layout, self.firewall, sorted(target or ()))]
+        lines += [
+            line for p in refresh for line in rules.port_chains(p, self.layout, self.firewall, sorted(target or ()))
+        ]
         if lines:
             self._run(("iptables-restore", "-n", "-w", "10"), "remove and rebuild chains", rules.restore_text(lines))
         if self.firewall == "ipset" and target is None and self.group_ips is not None:
@@ -184,8 +190,11 @@ class HostAgent:
         """ConjIPFlowManager / the subtable: add and delete only the member IPs that changed."""
         old = self.group_ips or frozenset()
         mods = [f"flow add {f}" for f in rules.ovs_group_flows(self.layout, self.firewall, ips - old)]
-        mods += [f"flow delete_strict {match}" for ip in sorted(old - ips)
-                 for match in rules.ovs_group_matches(self.layout, self.firewall, ip)]
+        mods += [
+            f"flow delete_strict {match}"
+            for ip in sorted(old - ips)
+            for match in rules.ovs_group_matches(self.layout, self.firewall, ip)
+        ]
         self.group_ips = ips
         return mods
 
@@ -197,7 +206,9 @@ class HostAgent:
         cookie, reinstall under the default cookie (firewall.py
         ``_update_flows_for_port``).
         """
-        mods = [f"flow add {f}" for p in ports for f in rules.ovs_port_flows(p, self.layout, self.firewall, UPDATE_COOKIE)]
+        mods = [
+            f"flow add {f}" for p in ports for f in rules.ovs_port_flows(p, self.layout, self.firewall, UPDATE_COOKIE)
+        ]
         mods += [f"flow delete cookie=0x0/-1,reg5={p.ofport}" for p in ports]
         mods += [f"flow add {f}" for p in ports for f in rules.ovs_port_flows(p, self.layout, self.firewall)]
         return mods
@@ -207,11 +218,16 @@ class HostAgent:
         """Raw dumps of this host's firewall state (parsed by :mod:`..state`)."""
         out = {}
         if self.firewall in ("iptables", "ipset"):
-            for key, argv in (("iptables", ("iptables-save",)), ("nft", ("nft", "-a", "list", "table", "ip", "filter")),
-                              ("ipset", ("ipset", "save"))):
+            for key, argv in (
+                ("iptables", ("iptables-save",)),
+                ("nft", ("nft", "-a", "list", "table", "ip", "filter")),
+                ("ipset", ("ipset", "save")),
+            ):
                 out[key] = self.runner.run(Step(in_netns(self.pid, argv), what=f"{self.host}: read {key}")).stdout
         else:
-            out["flows"] = self.runner.run(Step(("ovs-ofctl", "dump-flows", self.bridge), what=f"{self.host}: dump-flows")).stdout
+            out["flows"] = self.runner.run(
+                Step(("ovs-ofctl", "dump-flows", self.bridge), what=f"{self.host}: dump-flows")
+            ).stdout
         _require_content(self.host, out)
         out["t"] = time.perf_counter()
         return out
@@ -225,5 +241,7 @@ def _require_content(host: str, dumps: dict) -> None:
     """Raise when a dump lacks what every converged host has (a count must never come from an empty read)."""
     for key, marker in EXPECTED_IN_DUMP.items():
         if key in dumps and marker not in dumps[key]:
-            raise RuntimeError(f"{host}: the {key} dump has no {marker!r}: the read failed or returned nothing "
-                               f"({len(dumps[key])} characters)")
+            raise RuntimeError(
+                f"{host}: the {key} dump has no {marker!r}: the read failed or returned nothing "
+                f"({len(dumps[key])} characters)"
+            )
