@@ -172,10 +172,10 @@ def timing_basis(model: Run, emulation: Run) -> tuple[str, float]:
 def refuse_incomparable(scenario: ScenarioLike, model: Run) -> None:
     """Raise :class:`ScenarioError` when the scenario says *model* cannot be compared with its emulation.
 
-    ``extra["twin_refuses"](model) -> reason or None``: a case one backend cannot do (e.g. sg-fanout's
-    overlapping joins) is refused, not reported as a disagreement between different mechanics.
+    (The scenario's ``twin_refuses``: a case one backend cannot do, e.g. sg-fanout's overlapping joins, is
+    refused, not reported as a disagreement between different mechanics.)
     """
     spec = _spec(scenario)
-    reason = spec.extra.get("twin_refuses", lambda run: None)(model)
+    reason = spec.twin_refuses(model) if spec.twin_refuses is not None else None
     if reason:
         raise ScenarioError(f"twin {spec.name}: {reason}")

@@ -277,11 +277,11 @@ def calibrate(scenario, out, sets, seed):
     from . import api
 
     spec = get_scenario(scenario)
-    fit = spec.extra.get("calibrate")
+    fit = spec.calibrate
     if fit is None:
         raise ScenarioError(
             f"scenario {scenario} has no calibration (scenarios with one: "
-            f"{', '.join(s.name for s in SCENARIOS.values() if 'calibrate' in s.extra) or 'none yet'})"
+            f"{', '.join(s.name for s in SCENARIOS.values() if s.calibrate) or 'none yet'})"
         )
     api.refuse_unless_emulation_possible()
     with Progress(console=err, transient=True) as bar:

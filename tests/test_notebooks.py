@@ -41,3 +41,18 @@ def test_kernel_is_this_environment(tmp_path):
     import labtwin
 
     assert out == [sys.prefix, labtwin.__file__]
+
+
+def test_the_overridden_nbclient_method_keeps_its_signature():
+    """SlicedWaitClient overrides nbclient's private _async_poll_for_reply (a workaround for
+    jupyter/nbclient#312): if nbclient changes it, this fails before notebooks silently misbehave."""
+    import inspect
+
+    from nbclient import NotebookClient
+
+    from labtwin.report.notebooks import SlicedWaitClient
+
+    upstream = list(inspect.signature(NotebookClient._async_poll_for_reply).parameters)
+    ours = list(inspect.signature(SlicedWaitClient._async_poll_for_reply).parameters)
+    assert upstream == ours == ["self", "msg_id", "cell", "timeout", "task_poll_output_msg", "task_poll_kernel_alive"]
+    assert hasattr(NotebookClient, "_async_check_alive") and hasattr(NotebookClient, "_async_handle_timeout")

@@ -16,6 +16,7 @@ from typing import Optional, Union
 import nbformat
 from nbclient import NotebookClient
 from nbclient.client import timestamp
+from nbclient.exceptions import CellTimeoutError
 from nbclient.util import ensure_async
 
 #: Longest single wait for a cell's execute reply; see :class:`SlicedWaitClient`.
@@ -34,8 +35,14 @@ class SlicedWaitClient(NotebookClient):
     the socket each second: the same notebook ran 6 of 6 times without a stall
     (it stalled 1 run in 3 before). The cell timeout still applies as a whole.
 
-    Overrides nbclient's private ``_async_poll_for_reply`` (nbclient 0.10-0.11);
-    the behaviour otherwise is nbclient's, including its IOPub wait.
+    The symptom matches the open upstream issue jupyter/nbclient#312 ("when cell
+    contains ipywidget, execute cell will sometimes blocks").
+
+    Overrides nbclient's private ``_async_poll_for_reply`` (nbclient 0.10-0.11, pinned
+    below 0.12 in pyproject.toml); ``tests/test_notebooks.py`` pins the overridden
+    signature and :meth:`_finish_reply` follows nbclient 0.11's ``client.py`` (the
+    reply's timing, then the IOPub wait: on its timeout the kernel-alive poll is
+    cancelled and ``CellTimeoutError`` raised, as nbclient does).
     """
 
     async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
@@ -63,7 +70,10 @@ class SlicedWaitClient(NotebookClient):
             await asyncio.wait_for(task_poll_output_msg, self.iopub_timeout)
         except (asyncio.TimeoutError, Empty):
             if self.raise_on_iopub_timeout:
-                raise
+                task_poll_kernel_alive.cancel()
+                raise CellTimeoutError.error_from_timeout_and_cell(
+                    "Timeout waiting for IOPub output", self.iopub_timeout, cell
+                ) from None
             self.log.warning("Timeout waiting for IOPub output")
         task_poll_kernel_alive.cancel()
         return msg

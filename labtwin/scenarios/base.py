@@ -138,7 +138,13 @@ class Scenario:
     probe_details: tuple[str, ...] = ()
     needs_topology: bool = True
     notebook: Optional[str] = None
-    extra: dict = field(default_factory=dict)
+    #: ``(out, seed, progress, **knobs) -> calibration``: fits the scenario's costs on this machine
+    #: (``labtwin calibrate``); None where a scenario has nothing to calibrate.
+    calibrate: Optional[Callable[..., Any]] = None
+    #: ``(model run) -> reason or None``: a model run that cannot be compared with an emulation of the same
+    #: knobs (a case one backend cannot do, e.g. sg-fanout's overlapping joins), refused rather than
+    #: reported as a disagreement between different mechanics.
+    twin_refuses: Optional[Callable[[Any], Optional[str]]] = None
     #: ``(user knobs, auto_calibrate, progress) -> TwinTiming`` for scenarios whose twin compares wall-clock time.
     twin_timing: Optional[Callable[..., TwinTiming]] = None
     #: What a cloud lacks for this scenario under a design: ``(cloud, design) -> [what is missing, in words]``.

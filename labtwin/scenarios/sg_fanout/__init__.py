@@ -184,7 +184,8 @@ SCENARIO = Scenario(
     ),
     needs_topology=False,
     notebook="sg-fanout.ipynb",
-    extra={"calibrate": calibration.calibrate, "twin_refuses": twin_refuses},
+    calibrate=calibration.calibrate,
+    twin_refuses=twin_refuses,
     twin_timing=twin_timing,
     missing=missing,
 )

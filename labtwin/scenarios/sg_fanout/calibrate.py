@@ -91,9 +91,10 @@ SCENARIO_NAME = "sg-fanout"
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 7
 #: A calibration made with another method version is not used for timing (it is made again).
-#: 11: the pace probe is the apply's own kind of work (commits); 10: timed runs ahead of other work
-#: (nice -10); 9: pace exponent measured per strategy under a busy core; 8: 7 timed attempts, probes after.
-METHOD_VERSION = 11
+#: 12: the pace is the median of 10 rounds; 11: the pace probe is the apply's own kind of work
+#: (commits); 10: timed runs ahead of other work (nice -10); 9: pace exponent measured per strategy
+#: under a busy core; 8: 7 timed attempts, probes after.
+METHOD_VERSION = 12
 
 
 def base_profile(name: str = "measured", **costs) -> CostProfile:
