@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -77,7 +77,8 @@ class Metric:
     host: str = ""
 
 
-RECORD_TYPES: dict[str, type] = {"event": Event, "operation": Operation, "probe": Probe, "metric": Metric}
+Record = Union[Event, Operation, Probe, Metric]
+RECORD_TYPES: dict[str, type[Record]] = {"event": Event, "operation": Operation, "probe": Probe, "metric": Metric}
 _TYPE_OF = {cls: name for name, cls in RECORD_TYPES.items()}
 
 
@@ -134,7 +135,7 @@ class Run:
         """Records of one kind (``event``, ``operation``, ``probe``, ``metric``) as a DataFrame."""
         cls = RECORD_TYPES[kind]
         rows = [asdict(r) for r in self.records if type(r) is cls]
-        columns = list(cls.__dataclass_fields__)
+        columns = [f.name for f in fields(cls)]
         df = pd.DataFrame(rows, columns=columns)
         df.insert(0, "backend", self.backend)
         df.insert(0, "scenario", self.scenario)

@@ -1,4 +1,4 @@
-"""The code stays ruff-clean (lint and format, 120 columns; configured in pyproject.toml)."""
+"""The code stays ruff-clean (lint and format, 120 columns) and mypy-clean where typed (pyproject.toml)."""
 
 import subprocess
 import sys
@@ -17,3 +17,8 @@ def test_ruff_is_clean(command):
     assert done.returncode == 0, (
         f"ruff {' '.join(command)} (fix with `ruff check --fix` / `ruff format`):\n{done.stdout}{done.stderr}"
     )
+
+
+def test_mypy_is_clean_on_the_typed_layers():
+    done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, f"mypy (files listed in pyproject.toml [tool.mypy]):\n{done.stdout}{done.stderr}"

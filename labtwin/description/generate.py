@@ -25,7 +25,9 @@ from .schema import Cloud
 
 
 def next_free_block(
-    taken: Iterable[ipaddress.IPv4Network], after: ipaddress.IPv4Network, prefix: int
+    taken: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    after: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    prefix: int,
 ) -> ipaddress.IPv4Network:
     """The first /*prefix* block at or after *after* that overlaps nothing in *taken*.
 
@@ -37,7 +39,7 @@ def next_free_block(
     size = 2 ** (32 - prefix)
     start = int(after.network_address) // size * size
     while start + size <= 2**32:
-        block = ipaddress.ip_network((start, prefix))
+        block = ipaddress.IPv4Network((start, prefix))
         if not any(block.overlaps(t) for t in taken):
             return block
         start += size
@@ -65,7 +67,7 @@ def routed_cloud(racks: int, hosts_per_rack: int, max_prefix: int, agent: str, v
         "ports": [],
     }
     taken: list[ipaddress.IPv4Network] = []
-    start = ipaddress.ip_network("10.0.0.0/8")
+    start = ipaddress.IPv4Network("10.0.0.0/8")
     for r in range(1, racks + 1):
         physnet = f"physnet-r{r}"
         data["physnets"].append({"name": physnet})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Union
+from typing import Any, Callable, Union
 
 import yaml
 import yaml.reader
@@ -26,7 +26,7 @@ from .schema import Cloud
 try:  # libyaml's parser is ~10x faster on big clouds
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - libyaml missing
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment, unused-ignore]
 
 
 class _Loader(_BaseLoader):
@@ -83,7 +83,7 @@ def _parse_cloud(text: str, path: str) -> Cloud:
     try:
         cloud = Cloud.model_validate(data)
     except ValidationError as exc:
-        problems.extend(locate(_clean_loc(e["loc"]), _message(e)) for e in exc.errors())
+        problems.extend(locate(_clean_loc(e["loc"]), _message(dict(e))) for e in exc.errors())
         raise CloudError(list(dict.fromkeys(problems))) from None  # unions report once
     problems.extend(locate(loc, msg) for loc, msg in check_cloud(cloud))
     if problems:
@@ -186,13 +186,14 @@ class _Builder:
     constructor. Each node is built once, so aliases cannot blow the walk up.
     """
 
-    _SIMPLE = {
+    _SIMPLE: dict[str, Callable[[str], Any]] = {
         "tag:yaml.org,2002:str": str,
         "tag:yaml.org,2002:null": lambda v: None,
     }
 
     def __init__(self, loader, duplicates: list):
-        self.loader, self.duplicates, self.built = loader, duplicates, {}
+        self.loader, self.duplicates = loader, duplicates
+        self.built: dict[int, tuple] = {}
 
     def build(self, node, loc: Loc):
         done = self.built.get(id(node))

@@ -122,7 +122,7 @@ def _default_subnet(cloud: Cloud, port: Port) -> tuple[Optional[Subnet], Optiona
     if port.host is None:
         return None, None  # deferred IP allocation until the port is bound
     physnets = set(cloud.host[port.host].bridge_mappings)
-    reachable = {s.segment_id for s in v4 if cloud.segment[s.segment_id].physical_network in physnets}
+    reachable = {s.segment_id for s in v4 if s.segment_id and cloud.segment[s.segment_id].physical_network in physnets}
     if not reachable:
         return (
             None,

@@ -143,7 +143,7 @@ class Subnet(_Named):
     cidr: IPNetwork
     ip_version: Literal[4, 6] = Field(4, validate_default=True)
     #: Omitted: the first host address (Neutron's default). ``null``: no gateway.
-    gateway_ip: Optional[IPAddress] = Field(default="auto", validate_default=True)  # type: ignore[assignment]
+    gateway_ip: Optional[IPAddress] = Field(default="auto", validate_default=True)
     allocation_pools: tuple[AllocationPool, ...] = ()
     enable_dhcp: bool = True
 
@@ -305,7 +305,7 @@ class Port(_Named):
 
     @property
     def ips(self) -> tuple[IPAddress, ...]:
-        return tuple(f.ip_address for f in self.fixed_ips)
+        return tuple(f.ip_address for f in self.fixed_ips if f.ip_address is not None)  # all set once resolved
 
 
 class FloatingIP(_Frozen):

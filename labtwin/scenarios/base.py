@@ -166,7 +166,9 @@ class Scenario:
         A generated cloud (``None``) is built to fit. Checked before either backend
         runs, so a model never half-runs and an emulation never creates anything.
         """
-        lacks = self.missing(cloud, design) if cloud is not None and self.missing is not None else []
+        if cloud is None or self.missing is None:
+            return
+        lacks = self.missing(cloud, design)
         if lacks:
             raise TopologyUnfit(
                 f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: it needs " + "; and ".join(lacks)

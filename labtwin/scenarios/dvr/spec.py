@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Optional
 
-from labtwin.description.schema import Cloud, Host, Network, Port, Router, Subnet
+from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
 
 CLASSES = (
     "ew-same-host",
@@ -102,8 +102,15 @@ def network_node(cloud: Cloud) -> Host:
     raise ValueError("the dvr scenario needs a host with role: network")
 
 
+def gateway(router: Router) -> ExternalGateway:
+    """The studied router's gateway (the router is chosen for having one, see :func:`the_router`)."""
+    if router.external_gateway_info is None:
+        raise ValueError(f"router {router.name!r} has no external_gateway_info")
+    return router.external_gateway_info
+
+
 def external_network(cloud: Cloud, router: Router) -> Network:
-    return cloud.network[router.external_gateway_info.network_id]
+    return cloud.network[gateway(router).network_id]
 
 
 def routed_subnet(cloud: Cloud, router: Router, port: Port, version: int = 4) -> Optional[Subnet]:
@@ -115,12 +122,8 @@ def routed_subnet(cloud: Cloud, router: Router, port: Port, version: int = 4) ->
     return None
 
 
-def address_on(port: Port, subnet: Subnet):
-    return next(f.ip_address for f in port.fixed_ips if f.subnet_id == subnet.name)
-
-
 def has_fip(cloud: Cloud, router: Router, port: Port) -> bool:
-    ext = router.external_gateway_info.network_id
+    ext = gateway(router).network_id
     return any(f.port_id == port.name and f.floating_network_id == ext for f in cloud.floatingips)
 
 

@@ -106,7 +106,7 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     """
     group = self_referencing_group(cloud)
     ported = [p for p in cloud.group_members[group.name] if p.host and _ipv4(p.ips)]
-    members = tuple(Member(p.name, p.host, _ipv4(p.ips)) for p in ported)
+    members = tuple(Member(p.name, p.host, _ipv4(p.ips)) for p in ported if p.host)
     hosts = tuple(h.name for h in cloud.hosts)
     computes = tuple(h.name for h in cloud.hosts if h.role == "compute") or hosts
     if placement == "packed":
@@ -119,7 +119,7 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(i, base)) for i in range(joins))
     gone = tuple(m.name for m in members[::-1][: min(leaves, len(members))])
     outsiders = [p for p in cloud.ports if group.name not in (p.security_groups or ()) and p.host and _ipv4(p.ips)]
-    outsider = Member(outsiders[0].name, outsiders[0].host, _ipv4(outsiders[0].ips)) if outsiders else None
+    outsider = next((Member(p.name, p.host, _ipv4(p.ips)) for p in outsiders if p.host), None)
     remote = sum(1 for r in group.rules if r.remote_group_id == group.name and r.ethertype == "IPv4")
     note = (
         f"group {group.name} and hosts taken from the topology ({len(members)} members on "

@@ -19,7 +19,7 @@ the failover's events, and metrics; the summary holds ``paths``,
 from __future__ import annotations
 
 import random
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import pandas as pd
 
@@ -78,20 +78,14 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration
     paths = class_paths(cloud, design)
     for p in paths:
         if p.hops:
-            rec.probe(
-                p.src,
-                p.dst,
-                p.protocol,
-                p.port,
-                "allowed" if p.reachable else "blocked",
-                **{
-                    "class": p.traffic_class,
-                    "hops": list(p.hops),
-                    "via_network_node": p.via_network_node,
-                    "nat": p.nat,
-                    "note": p.note,
-                },
-            )
+            detail: dict[str, Any] = {  # "class" is a keyword: the detail goes in as a dict
+                "class": p.traffic_class,
+                "hops": list(p.hops),
+                "via_network_node": p.via_network_node,
+                "nat": p.nat,
+                "note": p.note,
+            }
+            rec.probe(p.src, p.dst, p.protocol, p.port, "allowed" if p.reachable else "blocked", **detail)
     weights, crossing = matrix(cloud, design, paths)
     stats = run_traffic(weights, crossing, design["flows"], design["nn_capacity_pps"], rng, duration)
     summary = {

@@ -24,20 +24,23 @@ Legs = dict[str, Leg]
 
 # -- legacy: one qrouter- on the network node ----------------------------------
 def legacy(p: Plane, ends: Endpoints) -> Legs:
-    nn, legs = p.nn, {}
+    legs: Legs = {}
+    nn = p.nn
 
     def route(a, b, sb):
         return hops(
             p.vm_out(a),
-            p.l2(a.network_id, a.host, nn),
+            p.l2(a.network_id, p.host(a), nn),
             p.qr(nn, p.subnet(a)),
             p.qr(nn, sb),
-            p.l2(b.network_id, nn, b.host),
+            p.l2(b.network_id, nn, p.host(b)),
             p.vm_in(b),
         )
 
     def out(a, subnet):
-        return hops(p.vm_out(a), p.l2(a.network_id, a.host, nn), p.qr(nn, subnet), p.qg(nn, _qrouter(p)), p.egress(nn))
+        return hops(
+            p.vm_out(a), p.l2(a.network_id, p.host(a), nn), p.qr(nn, subnet), p.qg(nn, _qrouter(p)), p.egress(nn)
+        )
 
     _east_west(legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="routed in the network node's qrouter"))
     if ends.fip:
@@ -45,7 +48,11 @@ def legacy(p: Plane, ends: Endpoints) -> Legs:
         legs["ns-fip-out"] = Leg(out(a, p.subnet(a)), "snat fixed->fip")
         legs["ns-fip-in"] = Leg(
             hops(
-                p.ingress(nn), p.qg(nn, _qrouter(p)), p.qr(nn, p.subnet(a)), p.l2(a.network_id, nn, a.host), p.vm_in(a)
+                p.ingress(nn),
+                p.qg(nn, _qrouter(p)),
+                p.qr(nn, p.subnet(a)),
+                p.l2(a.network_id, nn, p.host(a)),
+                p.vm_in(a),
             ),
             "dnat fip->fixed",
         )
@@ -65,25 +72,30 @@ def legacy(p: Plane, ends: Endpoints) -> Legs:
 
 # -- DVR: qrouter- on every host, snat- on the network node ----------------------
 def dvr(p: Plane, ends: Endpoints) -> Legs:
-    nn, d, legs = p.nn, p.design, {}
+    legs: Legs = {}
+    nn, d = p.nn, p.design
 
     def route(a, b, sb):
         return hops(
-            p.vm_out(a), p.qr(a.host, p.subnet(a)), p.qr(a.host, sb), p.l2(b.network_id, a.host, b.host), p.vm_in(b)
+            p.vm_out(a),
+            p.qr(p.host(a), p.subnet(a)),
+            p.qr(p.host(a), sb),
+            p.l2(b.network_id, p.host(a), p.host(b)),
+            p.vm_in(b),
         )
 
     def central(a, subnet):  # per-subnet rule -> table <idx>: default via the sg- IP
         return hops(
             p.vm_out(a),
-            p.qr(a.host, subnet),
-            p.l2(a.network_id, a.host, nn),
+            p.qr(p.host(a), subnet),
+            p.l2(a.network_id, p.host(a), nn),
             p.sg(nn, subnet),
             p.qg(nn, _snat(p)),
             p.egress(nn),
         )
 
     def fast(a, subnet):  # out through the host's own fip- namespace
-        return hops(p.vm_out(a), p.qr(a.host, subnet), p.fip_leg(a.host), p.egress(a.host))
+        return hops(p.vm_out(a), p.qr(p.host(a), subnet), p.fip_leg(p.host(a)), p.egress(p.host(a)))
 
     _east_west(
         legs,
@@ -100,7 +112,7 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
         a = ends.fip
         legs["ns-fip-out"] = Leg(fast(a, p.subnet(a)), "snat fixed->fip", note="ip rule from <fixed> lookup 16 -> rfp-")
         legs["ns-fip-in"] = Leg(
-            hops(p.ingress(a.host), p.fip_leg(a.host)[::-1], p.qr(a.host, p.subnet(a)), p.vm_in(a)),
+            hops(p.ingress(p.host(a)), p.fip_leg(p.host(a))[::-1], p.qr(p.host(a), p.subnet(a)), p.vm_in(a)),
             "dnat fip->fixed",
             note="fg- answers ARP for the FIP (proxy_arp)",
         )
@@ -131,6 +143,8 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
 def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
     """Bug 1774459: the client host's qrouter sends to the MAC its permanent ARP entry holds."""
     v = ends.vip
+    if v is None:
+        raise ValueError("the vip-after-failover class needs a VIP (see labtwin.scenarios.dvr.spec.Vip)")
     if p.design["vip_arp"] == "learned":
         return Leg(
             route(v.client, v.new_master, v.subnet),
@@ -148,16 +162,23 @@ def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
 
 # -- OVN: logical routers in OpenFlow, gateway chassis for SNAT ------------------
 def ovn(p: Plane, ends: Endpoints) -> Legs:
-    gw, legs = p.nn, {}
+    legs: Legs = {}
+    gw = p.nn
     distributed_fip = p.design.get("ovn_distributed_fip", False)
 
     def route(a, b, sb):
         return hops(
-            p.vm_out(a), p.lrp(a.host, p.subnet(a)), p.lrp(a.host, sb), p.l2(b.network_id, a.host, b.host), p.vm_in(b)
+            p.vm_out(a),
+            p.lrp(p.host(a), p.subnet(a)),
+            p.lrp(p.host(a), sb),
+            p.l2(b.network_id, p.host(a), p.host(b)),
+            p.vm_in(b),
         )
 
     def central(a, subnet):
-        return hops(p.vm_out(a), p.lrp(a.host, subnet), p.l2(a.network_id, a.host, gw), p.cr_lrp(gw), p.egress(gw))
+        return hops(
+            p.vm_out(a), p.lrp(p.host(a), subnet), p.l2(a.network_id, p.host(a), gw), p.cr_lrp(gw), p.egress(gw)
+        )
 
     _east_west(
         legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="distributed in OpenFlow on the source chassis")
@@ -166,17 +187,17 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
         a, s = ends.fip, p.subnet(ends.fip)
         if distributed_fip:
             legs["ns-fip-out"] = Leg(
-                hops(p.vm_out(a), p.lrp(a.host, s), p.gw_lrp(a.host), p.egress(a.host)),
+                hops(p.vm_out(a), p.lrp(p.host(a), s), p.gw_lrp(p.host(a)), p.egress(p.host(a))),
                 "snat fixed->fip",
                 note="enable_distributed_floating_ip: NAT on the VM's chassis",
             )
             legs["ns-fip-in"] = Leg(
-                hops(p.ingress(a.host), p.gw_lrp(a.host), p.lrp(a.host, s), p.vm_in(a)), "dnat fip->fixed"
+                hops(p.ingress(p.host(a)), p.gw_lrp(p.host(a)), p.lrp(p.host(a), s), p.vm_in(a)), "dnat fip->fixed"
             )
         else:
             legs["ns-fip-out"] = Leg(central(a, s), "snat fixed->fip", note="FIPs are centralized by default")
             legs["ns-fip-in"] = Leg(
-                hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, s), p.l2(a.network_id, gw, a.host), p.vm_in(a)),
+                hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, s), p.l2(a.network_id, gw, p.host(a)), p.vm_in(a)),
                 "dnat fip->fixed",
                 note="FIPs are centralized by default",
             )
@@ -194,7 +215,7 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
     if ends.dhcp:
         a = ends.dhcp
         legs["dhcp"] = Leg(
-            hops(p.vm_out(a), f"{a.host}:br-int:ovn-controller"), note="native DHCP from NB DHCP_Options"
+            hops(p.vm_out(a), f"{p.host(a)}:br-int:ovn-controller"), note="native DHCP from NB DHCP_Options"
         )
     if ends.vip:
         v = ends.vip
@@ -226,13 +247,13 @@ def _dhcp(legs: Legs, p: Plane, ends: Endpoints) -> None:
         return
     if p.design["distributed_dhcp"]:
         legs["dhcp"] = Leg(
-            hops(p.vm_out(a), f"{a.host}:br-int:table77"),
+            hops(p.vm_out(a), f"{p.host(a)}:br-int:table77"),
             note=("OVS agent dhcp extension: br-int table 60 -> 77, packet-in, reply out in_port"),
         )
         return
     network = p.cloud.network[a.network_id]
     legs["dhcp"] = Leg(
-        hops(p.vm_out(a), p.l2(a.network_id, a.host, p.nn), p.qdhcp(p.nn, network)),
+        hops(p.vm_out(a), p.l2(a.network_id, p.host(a), p.nn), p.qdhcp(p.nn, network)),
         note="dnsmasq in qdhcp- on the DHCP agent's host",
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from labtwin.description import Cloud, Network, Port, Router, Subnet
 
 from .. import neutron_names as names
-from ..spec import EXTERNAL, routed_subnet
+from ..spec import EXTERNAL, gateway, routed_subnet
 
 FABRIC = "fabric"
 
@@ -38,6 +38,12 @@ class Plane:
     design: dict
 
     # -- root-namespace devices and bridges ---------------------------------
+    def host(self, port: Port) -> str:
+        """The host *port* is bound to (every port a path starts or ends at is bound)."""
+        if port.host is None:
+            raise ValueError(f"port {port.name!r} is not bound to a host")
+        return port.host
+
     def tap(self, port: Port) -> str:
         return f"{port.host}:{names.tap_device(port.id)}"
 
@@ -51,7 +57,7 @@ class Plane:
         segment = next((s for s in self.cloud.segments if s.network_id == network), None)
         if segment is None or segment.network_type in ("vxlan", "geneve"):
             return default
-        return self.cloud.host[host].bridge_mappings.get(segment.physical_network, default)
+        return self.cloud.host[host].bridge_mappings.get(segment.physical_network or "", default)
 
     def l2(self, network: str, a: str, b: str) -> list[str]:
         """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""
@@ -105,11 +111,14 @@ class Plane:
         return f"{host}:br-int:{names.ovn_cr_lrp(names.router_port_id(self.router.name, 'qg'))}"
 
     def subnet(self, port: Port, version: int = 4) -> Subnet:
-        return routed_subnet(self.cloud, self.router, port, version)
+        subnet = routed_subnet(self.cloud, self.router, port, version)
+        if subnet is None:
+            raise ValueError(f"port {port.name!r} has no IPv{version} subnet on router {self.router.name!r}")
+        return subnet
 
     @property
     def snat_enabled(self) -> bool:
-        return self.router.external_gateway_info.enable_snat
+        return gateway(self.router).enable_snat
 
 
 def hops(*parts) -> tuple[str, ...]:

@@ -135,11 +135,16 @@ class Simulation:
     def bind_file_ports(self) -> None:
         """The file's ports, in file order, with their explicit addresses (t=0)."""
         for port in file_ports(self.cloud, self.network):
-            fixed = [f for f in port.fixed_ips if f.subnet_id in {p.name for p in self.ipam.subnets}]
+            pools = {p.name for p in self.ipam.subnets}
+            fixed = [
+                (f.subnet_id, int(f.ip_address))
+                for f in port.fixed_ips
+                if f.subnet_id in pools and f.ip_address is not None
+            ]
             if not fixed:
                 continue
             try:
-                got = [self.ipam.allocate_fixed(port.host, f.subnet_id, int(f.ip_address)) for f in fixed]
+                got = [self.ipam.allocate_fixed(port.host, subnet, address) for subnet, address in fixed]
             except IpamError as exc:
                 self.refuse(port.host, port.name, exc, origin="file")
                 continue
@@ -259,11 +264,12 @@ class Simulation:
 
 def simulate(cloud: Cloud | None, design: dict, seed: int, topology: str = "") -> Run:
     """Run the model; without a cloud, generate one from racks/hosts_per_rack/max_prefix."""
-    probe_cloud = cloud
     if cloud is None:
         knobs = int(design["racks"]), int(design["hosts_per_rack"]), int(design["max_prefix"]), design["agent"]
         cloud = generate_cloud(*knobs)
         probe_cloud = routed_cloud(*knobs, vms_per_host=1)  # what an emulation of the knobs boots and probes
+    else:
+        probe_cloud = cloud
     sim = Simulation(cloud, design, seed)
     sim.run()
     summary = summarize(sim, probe_cloud)

@@ -166,6 +166,8 @@ class LinuxBridgeAgent(L2Agent):
             self.names.add(bridge)
         if segment.name not in segs:
             segs.append(segment.name)
+            if segment.vlan is None:  # flat: the physnet interface itself joins the bridge, nothing is created
+                return ops
             subif = vlan_subinterface_name(self.mappings[segment.physnet], segment.vlan)
             self.names.add(subif)
             ops.append(Op("vlan_subinterface", subif, VLAN_SUBINTERFACE_S, {"bridge": bridge, "segment": segment.name}))

@@ -18,7 +18,7 @@ import random
 
 from labtwin.description import Cloud
 
-from .agents import make_agent
+from .agents import L2Agent, make_agent
 from .cloud import build_ipam, file_ports, port_segment, routed_network
 from .ipam import IpamError
 
@@ -63,7 +63,7 @@ def built_agents(cloud: Cloud, design: dict) -> dict:
     """
     network = routed_network(cloud)
     ipam = build_ipam(cloud, network, design["segments_per_host"], random.Random(0))
-    agents = {}
+    agents: dict[str, L2Agent] = {}
     for name, host, segment in admitted_ports(cloud, design):
         h = cloud.host[host]
         agent = agents.setdefault(host, make_agent(design["agent"], host, h.bridge_mappings, design["bridge_naming"]))
