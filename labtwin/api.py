@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .calibration import Calibration, CalibrationError, pace_scale
 from .records import Run
@@ -94,16 +94,38 @@ def twin(
     which case those rows say "not compared" and counts and verdicts are still compared.
     """
     out_dir = Path(out) if out is not None else None
-    if _spec(scenario).emulate is not None:
-        refuse_unless_emulation_possible()  # before the model runs: say what is missing first
-    basis = twin_basis(scenario, knobs, auto_calibrate, progress)
-    model = simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **{**basis.model_knobs, **knobs})
-    refuse_incomparable(scenario, model)  # before a live run that could not be compared
-    emulation = emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **knobs)
-    report = compare_runs(scenario, model, emulation, not_compared=basis.not_compared)
+    report, model, emulation = compose_twin(
+        scenario,
+        knobs,
+        lambda with_knobs: simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **with_knobs),
+        lambda with_knobs: emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **with_knobs),
+        auto_calibrate,
+        progress,
+    )
     if out_dir is not None:
         report.rows.to_csv(out_dir / "twin.csv", index=False)
     return report, model, emulation
+
+
+def compose_twin(
+    scenario: ScenarioLike,
+    knobs: dict[str, Any],
+    run_model: Callable[[dict[str, Any]], Run],
+    run_emulation: Callable[[dict[str, Any]], Run],
+    auto_calibrate: bool = True,
+    progress=None,
+) -> tuple[TwinReport, Run, Run]:
+    """The twin, composed once for :func:`twin`, the CLI, the demo and the pytest plugin (which runs each side
+    through its session cache): say first what emulation lacks; time the model as this machine's calibration
+    says (making one when *auto_calibrate*); run the model (*run_model* gets the knobs); refuse a model run
+    that cannot be compared; run the emulation; compare."""
+    if _spec(scenario).emulate is not None:
+        refuse_unless_emulation_possible()  # before the model runs: say what is missing first
+    basis = twin_basis(scenario, knobs, auto_calibrate, progress)
+    model = run_model({**basis.model_knobs, **knobs})
+    refuse_incomparable(scenario, model)  # before a live run that could not be compared
+    emulation = run_emulation(knobs)
+    return compare_runs(scenario, model, emulation, not_compared=basis.not_compared), model, emulation
 
 
 class EmulationUnavailable(RuntimeError):

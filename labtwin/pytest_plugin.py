@@ -183,11 +183,12 @@ class LabtwinSession:
             return api.simulate(scenario, topology, seed, **knobs)
         if kind == "emulation":
             return api.emulate(scenario, topology, seed, **knobs)
-        # the same composition as api.twin, but each side through the session cache
-        basis = api.twin_basis(scenario, knobs, auto_calibrate=True)
-        model = self.run("model", scenario, topology, seed, **{**basis.model_knobs, **knobs})
-        emulation = self.run("emulation", scenario, topology, seed, **knobs)
-        return api.compare_runs(scenario, model, emulation, not_compared=basis.not_compared), model, emulation
+        return api.compose_twin(  # api.twin's composition, each side through the session cache
+            scenario,
+            knobs,
+            lambda with_knobs: self.run("model", scenario, topology, seed, **with_knobs),
+            lambda with_knobs: self.run("emulation", scenario, topology, seed, **with_knobs),
+        )
 
 
 def _file_hash(path: str) -> Optional[str]:

@@ -142,3 +142,11 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
 
 def _ipv4(ips) -> str:
     return next((str(ip) for ip in ips if ip.version == 4), "")
+
+
+def layout_for(cloud: Optional[Cloud], design: dict) -> Layout:
+    """The layout both backends study: the cloud's group and hosts when a topology is given, else one
+    generated from the knobs."""
+    if cloud is not None:
+        return layout_from_cloud(cloud, design["placement"], design["joins"], design["leaves"])
+    return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])

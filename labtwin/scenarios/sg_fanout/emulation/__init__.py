@@ -41,7 +41,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 from labtwin.records import Event, Recorder, Run, percentile
 
-from ..spec import Layout, generated_layout, layout_from_cloud
+from ..spec import Layout, layout_for
 from . import rules, state
 from .labtwin_agent.agent import HostAgent
 from .plan import build
@@ -49,12 +49,6 @@ from .poll import first_allowed, socket_in_netns
 
 #: Untouched OVS flows must be visibly older than the apply (see state.flows_change).
 SETTLE_S = 0.05
-
-
-def layout_of(cloud: Optional[Cloud], design: dict) -> Layout:
-    if cloud is not None:
-        return layout_from_cloud(cloud, design["placement"], design["joins"], design["leaves"])
-    return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])
 
 
 def emulate(
@@ -71,7 +65,7 @@ def emulate(
     ``verdicts=False`` skips the scapy probes after each join (calibration
     only needs the timing; the poller's readiness is still measured).
     """
-    layout = layout_of(cloud, design)
+    layout = layout_for(cloud, design)
     if not layout.probe.startswith(("icmp", "tcp")):
         raise ValueError(
             f"sg-fanout emulation times readiness with ICMP or TCP; the group's rule admits {layout.probe}"

@@ -34,7 +34,7 @@ import pandas as pd
 from labtwin.description import Cloud
 from labtwin.records import Run, percentile
 
-from ..spec import Layout, generated_layout, layout_from_cloud
+from ..spec import generated_layout, layout_for
 from .process import FanoutRun, rounded, simulate_layout
 from .profiles import load_profile
 from .strategies import FIREWALLS
@@ -75,13 +75,6 @@ def summarize(run: FanoutRun) -> dict:
         "busy_max_s": rounded(max(a.busy for a in run.agents.values())),
         "note": run.layout.note,
     }
-
-
-def layout_for(cloud: Optional[Cloud], design: dict) -> Layout:
-    """The cloud's group and hosts when a topology is given, else one generated from the knobs."""
-    if cloud is not None:
-        return layout_from_cloud(cloud, design["placement"], design["joins"], design["leaves"])
-    return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])
 
 
 def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
