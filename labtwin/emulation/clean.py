@@ -15,6 +15,7 @@ from typing import Optional
 
 from .ledger import ledger_dir, owner_alive, read, remove
 from .ovs_lock import OvsLock
+from .runner import Runner
 
 
 def clean(run_id: Optional[str] = None, directory: Optional[Path] = None) -> list[str]:
@@ -34,7 +35,7 @@ def clean(run_id: Optional[str] = None, directory: Optional[Path] = None) -> lis
             if lock is None:
                 lock = OvsLock()
                 lock.change()
-            report.extend(f"run {path.stem}: {line}" for line in remove(items, pids, {}))
+            report.extend(f"run {path.stem}: {line}" for line in remove(items, pids, {}, Runner()))
             path.unlink(missing_ok=True)
     finally:
         if lock is not None:

@@ -28,9 +28,17 @@ import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
 from .programs import MissingProgram
+
+
+class Undoer(Protocol):
+    """What teardown needs of a runner (:class:`~labtwin.emulation.runner.Runner` is one): the runner
+    ledgers what it creates, so the ledger takes it as an argument rather than importing it."""
+
+    def undo(self, argv: Sequence[str], what: str) -> Any: ...
+
 
 ROOT = "root"
 
@@ -97,9 +105,9 @@ class Ledger:
         self.pids[item.key] = pid
         self._write([{"type": "pid", "key": item.key, "pid": pid}])
 
-    def teardown(self, handles: Optional[dict[str, Callable[[], None]]] = None) -> list[str]:
-        """Remove every item (reverse order), then delete the ledger file."""
-        done = remove(self.items, self.pids, handles or {})
+    def teardown(self, runner: Undoer, handles: Optional[dict[str, Callable[[], None]]] = None) -> list[str]:
+        """Remove every item (reverse order, undo steps through *runner*), then delete the ledger file."""
+        done = remove(self.items, self.pids, handles or {}, runner)
         self.close()
         return done
 
@@ -133,13 +141,12 @@ def read(path: Path) -> tuple[dict, list[Item], dict[str, int]]:
     return header, items, pids
 
 
-def remove(items: list[Item], pids: dict[str, int], handles: dict[str, Callable[[], None]]) -> list[str]:
-    """Remove *items* in reverse order; return one line per item saying what happened."""
-    from .runner import Runner, Step
-
+def remove(
+    items: list[Item], pids: dict[str, int], handles: dict[str, Callable[[], None]], runner: Undoer
+) -> list[str]:
+    """Remove *items* in reverse order (undo steps through *runner*); one line per item saying what happened."""
     namespaces = {i.key for i in items if i.kind == "netns"}
     table = process_table()
-    runner = Runner()
     report: list[str] = []
     for item in reversed(items):
         label = f"{item.kind} {item.name} ({item.where})"
@@ -150,7 +157,7 @@ def remove(items: list[Item], pids: dict[str, int], handles: dict[str, Callable[
             report.append(f"removed with namespace {item.parent}: {label}")
         elif item.undo:
             try:
-                result = runner.run(Step(item.undo, what=f"undo {label}", check=False, timeout=15))
+                result = runner.undo(item.undo, what=f"undo {label}")
             except MissingProgram as exc:  # keep removing the rest; say loudly what stays
                 report.append(f"NOT removed: {label}: {exc}")
                 continue

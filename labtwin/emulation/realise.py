@@ -114,7 +114,7 @@ class Realisation:
         start = time.perf_counter()
         try:
             handles = {f"ns:{key}": host.terminate for key, host in self.hosts.items()}
-            report = self.ledger.teardown(handles) if not self.dry_run else []
+            report = self.ledger.teardown(self.runner, handles) if not self.dry_run else []
             if self.dry_run:
                 self.ledger.close()
         finally:

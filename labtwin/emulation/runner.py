@@ -99,6 +99,10 @@ class Runner:
             self.ledger.append(step.creates)
         return self._execute(step)
 
+    def undo(self, argv: Sequence[str], what: str) -> Result:
+        """A teardown step: a failure is not an error (the thing may be gone already), 15 s at most."""
+        return self.run(Step(tuple(argv), what=what, check=False, timeout=15))
+
     def run_all(self, steps: Iterable[Step], parallel: int = 1) -> list[Result]:
         """Run independent steps, up to *parallel* at once; all creations are ledgered first."""
         steps = list(steps)

@@ -135,7 +135,7 @@ def test_ledger_removes_exactly_what_it_lists(ledger_dir):
         assert mine.poll() is None
         report = clean(directory=ledger_dir)  # owner (this process) is alive: skipped
         assert "still running" in report[0] and mine.poll() is None
-        report = ledger.teardown()
+        report = ledger.teardown(Runner())
         assert mine.wait(timeout=5) != 0 and other.poll() is None
         assert report == ["removed: process sleeper (root)"] and not ledger.path.exists()
     finally:
