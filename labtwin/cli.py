@@ -195,6 +195,8 @@ def twin(scenario, topology, sets, seed, out, as_json, no_calibrate):
     else:
         click.echo(report.rows.to_string(index=False))
         skipped = f", {len(report.not_compared)} not compared" if len(report.not_compared) else ""
+        if report.timing_attempts > 1:
+            skipped += f"; timing measured {report.timing_attempts} times, the earlier ones missed"
         compared = len(report.rows) - len(report.not_compared)
         click.echo(f"twin {scenario}: {'agree' if report.agree else 'DISAGREE'} ({compared} comparisons{skipped})")
     sys.exit(0 if report.agree else 1)

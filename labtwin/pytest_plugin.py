@@ -188,6 +188,7 @@ class LabtwinSession:
             knobs,
             lambda with_knobs: self.run("model", scenario, topology, seed, **with_knobs),
             lambda with_knobs: self.run("emulation", scenario, topology, seed, **with_knobs),
+            remeasure=lambda with_knobs: self._execute("emulation", scenario, topology, seed, with_knobs),
         )
 
 

@@ -164,3 +164,39 @@ def test_sg_fanout_twin_refuses_a_model_whose_joins_overlap():
         api.compare_runs(spec, overlapping, emulated)
     apart = api.simulate(spec, None, emulated.seed, **{**emulated.design, **EXAMPLE_PROFILE["sg-fanout"]})
     assert apart.summary["changes_overlapped"] == 0
+
+
+def with_ready(run: Run, factor: float) -> Run:
+    """*run* with its measured time to ready scaled by *factor* (what interference, or a wrong model, does)."""
+    return replace(run, summary={**run.summary, "port_ready_s": run.summary["port_ready_s"] * factor})
+
+
+def twin_of(model: Run, emulations: list[Run], monkeypatch, with_counts=None) -> tuple:
+    """api.compose_twin over recorded runs: the model, then each emulation in turn (remeasured ones included)."""
+    monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
+    monkeypatch.setattr(api, "twin_basis", lambda *a, **k: api.TwinTiming())
+    queue = list(emulations)
+    report, _, used = api.compose_twin("sg-fanout", {}, lambda knobs: model, lambda knobs: queue.pop(0))
+    return report, len(emulations) - len(queue)
+
+
+def test_a_timing_miss_is_measured_again_and_a_good_second_measurement_agrees(monkeypatch):
+    model, emulated = recorded_pair("sg-fanout", "sg-fanout/ovs")
+    report, used = twin_of(model, [with_ready(emulated, 3.0), emulated], monkeypatch)
+    assert report.agree and report.timing_attempts == used == 2
+
+
+@pytest.mark.parametrize("cost", [0.0, 0.5, 2.0])
+def test_a_wrong_model_misses_every_measurement_and_disagrees(monkeypatch, cost):
+    """The remeasures cannot rescue a model whose every cost is off by the factors the band is built to catch."""
+    model, emulated = recorded_pair("sg-fanout", "sg-fanout/ovs")
+    wrong = with_ready(model, cost)
+    report, used = twin_of(wrong, [emulated, with_ready(emulated, 1.1), with_ready(emulated, 0.9)], monkeypatch)
+    assert not report.agree and used == 1 + api.TIMING_REMEASURES == report.timing_attempts
+    assert list(report.disagreements.key) == ["port_ready_s"]
+
+
+def test_a_count_disagreement_is_never_measured_again(monkeypatch):
+    model, emulated = recorded_pair("sg-fanout", "sg-fanout/ovs")
+    report, used = twin_of(model, [with_metric(emulated, "updates_total", 1), emulated], monkeypatch)
+    assert not report.agree and used == report.timing_attempts == 1

@@ -15,8 +15,8 @@ the machine. OVS bridges, when a plan has them, are ``ovs-vsctl add-br`` with
 a controller (``fail_mode=standalone``).
 
 Teardown is the ledger's (reverse order, tolerant), run on normal exit, on
-exceptions, on SIGINT/SIGTERM (handlers raise, ``finally`` tears down) and at
-interpreter exit (atexit).
+exceptions, on SIGINT/SIGTERM (handlers raise, ``finally`` tears down; a second
+signal during the teardown waits for it to finish) and at interpreter exit (atexit).
 
 Runs side by side: bring-up and teardown hold the machine-wide
 :class:`~labtwin.emulation.ovs_lock.OvsLock` alone, and the time between
@@ -75,6 +75,8 @@ class Realisation:
         self.ovs_lock = None if dry_run else OvsLock()
         self.measures_time = measures_time
         self._nice_before: int | None = None
+        self._tearing_down = False
+        self._deferred: int | None = None  # a signal that came during the teardown, raised after it
 
     # --- lifecycle --------------------------------------------------------
     def __enter__(self) -> "Realisation":
@@ -111,6 +113,7 @@ class Realisation:
             return []
         self._down = True
         interrupted = self._wait_to_change()
+        self._tearing_down = True  # from here a Ctrl-C or SIGTERM waits for the teardown (see _on_signal)
         start = time.perf_counter()
         try:
             handles = {f"ns:{key}": host.terminate for key, host in self.hosts.items()}
@@ -125,6 +128,8 @@ class Realisation:
             self.timings["teardown"] = time.perf_counter() - start
         if interrupted is not None:
             raise interrupted
+        if self._deferred is not None:
+            raise _exception_for(self._deferred)
         return report
 
     def _wait_to_change(self):
@@ -309,7 +314,7 @@ class Realisation:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old_handlers[sig] = signal.signal(sig, _raise_for(sig))
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
 
     def _ahead_of_other_work(self) -> None:
         """This thread (and the threads and processes it starts from now on) at :data:`TIMING_NICE`."""
@@ -321,6 +326,17 @@ class Realisation:
             os.setpriority(os.PRIO_PROCESS, 0, self._nice_before)
             self._nice_before = None
 
+    def _on_signal(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM: stop the run (the ``finally`` tears down). During the teardown itself, a second
+        one (a second Ctrl-C, or a signal forwarded twice) must not cut it short and leave things behind:
+        it is remembered and raised once everything is removed."""
+        if self._tearing_down:
+            if self._deferred is None:
+                print(f"labtwin: removing what run {self.plan.run_id} created; it stops when done", file=sys.stderr)
+            self._deferred = signum
+            return
+        raise _exception_for(signum)
+
     def _unguard(self) -> None:
         atexit.unregister(self.down)
         for sig, handler in self._old_handlers.items():
@@ -328,10 +344,5 @@ class Realisation:
         self._old_handlers.clear()
 
 
-def _raise_for(sig: int):
-    def handler(signum, frame):
-        if sig == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
-
-    return handler
+def _exception_for(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)

@@ -28,6 +28,8 @@ PROBE_KEY = ["src", "dst", "protocol", "port"]
 class TwinReport:
     scenario: str
     rows: pd.DataFrame  # kind, key, model, emulation, tolerance, agree
+    #: How many emulations the timing comparison took (more than 1: a timing miss was measured again).
+    timing_attempts: int = 1
 
     @property
     def agree(self) -> bool:
@@ -48,6 +50,7 @@ class TwinReport:
             "scenario": self.scenario,
             "agree": self.agree,
             "compared": int(len(self.rows)),
+            "timing_attempts": self.timing_attempts,
             "disagreements": self.disagreements.to_dict("records"),
         }
 

@@ -61,3 +61,30 @@ def test_signals_tear_down(live, ledger_dir, snapshot, topologies, sig):
     time.sleep(0.2)
     assert snapshot() == before
     assert not list(ledger_dir.glob("*.jsonl"))
+
+
+SLOW_TEARDOWN = KILLED.replace(
+    "real._guard()",
+    """teardown = real.ledger.teardown
+def announced(*args, **kwargs):
+    print("tearing down", flush=True)
+    time.sleep(1.0)  # the parent's second signal lands here
+    return teardown(*args, **kwargs)
+real.ledger.teardown = announced
+real._guard()""",
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_during_teardown_waits_for_it(live, ledger_dir, snapshot, topologies, sig):
+    """Ctrl-C twice (or a SIGTERM forwarded twice, as `timeout` does) must not cut the teardown short."""
+    before = snapshot()
+    proc = _start(SLOW_TEARDOWN.format(rid="tw" + str(int(sig)).zfill(2)), topologies, ledger_dir)
+    proc.send_signal(sig)
+    assert proc.stdout.readline().strip() == "tearing down"
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    assert proc.returncode != 0  # it still stops, once everything is removed
+    time.sleep(0.2)
+    assert snapshot() == before
+    assert not list(ledger_dir.glob("*.jsonl"))

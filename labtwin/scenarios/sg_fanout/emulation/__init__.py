@@ -30,7 +30,7 @@ import socket
 import statistics
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -44,11 +44,25 @@ from labtwin.records import Event, Recorder, Run, percentile
 from ..spec import Layout, layout_for
 from . import rules, state
 from .labtwin_agent.agent import HostAgent
-from .plan import build
+from .plan import Shape, build
 from .poll import first_allowed, socket_in_netns
+from .rules import EPort
 
 #: Untouched OVS flows must be visibly older than the apply (see state.flows_change).
 SETTLE_S = 0.05
+
+
+@dataclass
+class Workload:
+    """What every step of one run works on: the realisation, where things are, the agents, the ports."""
+
+    real: Realisation
+    shape: Shape
+    layout: Layout
+    agents: dict[str, HostAgent]
+    ports: dict[str, EPort]
+    t0: float  # the run's clock origin (perf_counter)
+    ready_timeout: float
 
 
 def emulate(
@@ -79,16 +93,16 @@ def emulate(
         rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(the_plan.namespaces))
         ports = _with_ofports(real, shape, ports)
         agents = _agents(real, shape, layout, firewall, ports)
-        totals, ready = {}, []
+        work = Workload(real, shape, layout, agents, ports, t0, ready_timeout)
+        totals: dict[str, int] = {}
+        ready = []
         present = [ports[m.name] for m in layout.members]
         paces = _pace(real, shape)
         for join in layout.joins:
             new = ports[join.name]
             probes: Optional[list] = [] if verdicts else None
-            first = _join(real, shape, layout, agents, ports, new, present, rec, totals, t0, ready_timeout, probes)
-            again = _timed_again(
-                real, shape, layout, agents, ports, new, present, t0, ready_timeout, design.get("timing_repeats", 1) - 1
-            )
+            first = _join(work, new, present, rec, totals, probes)
+            again = _timed_again(work, new, present, design.get("timing_repeats", 1) - 1)
             ready.append(_keep_fastest(rec, [first, *again]))
             for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
                 probe_the_join()
@@ -96,7 +110,7 @@ def emulate(
         paces += _pace(real, shape)
         for name in layout.leaves:
             present = [p for p in present if p.name != name]
-            _leave(real, layout, agents, ports[name], present, rec, totals, t0, verdicts)
+            _leave(work, ports[name], present, rec, totals, verdicts)
         rec.operation("teardown", "", time.perf_counter() - t0, 0.0, count=len(real.ledger.items))
     summary = {
         **_summary(layout, firewall, agents, totals, ready),
@@ -152,32 +166,30 @@ def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict
     return agents
 
 
-def _join(
-    real, shape, layout, agents, ports, new, members, rec, totals, t0, ready_timeout, probes: Optional[list] = None
-) -> float:
+def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, probes: Optional[list] = None) -> float:
     """One join, end to end (*members*: the group before it); returns its port_ready_s (inf when never ready).
 
     When *probes* is a list, the join's verdict probes are appended to it, to be run once its timing is done.
     """
     ips = frozenset([p.ip for p in members] + [new.ip])
-    before = {h: a.read_state() for h, a in agents.items()}
-    pairs = _poll_pairs(real, layout, new, members)
+    before = {h: a.read_state() for h, a in w.agents.items()}
+    pairs = _poll_pairs(w, new, members)
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
-    rec.event(t_api - t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
-    spans, threads = _start_agents(agents, lambda h, a: a.join(new if new.host == h else None, ips))
-    first, ready_at = first_allowed(pairs, t_api, timeout=ready_timeout, sentinels=_sentinels(new, members))
+    rec.event(t_api - w.t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
+    spans, threads = _start_agents(w.agents, lambda h, a: a.join(new if new.host == h else None, ips))
+    first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=_sentinels(new, members))
     for t in threads:
         t.join()
-    after = {h: a.read_state() for h, a in agents.items()}
+    after = {h: a.read_state() for h, a in w.agents.items()}
     for h, (start, took) in spans.items():
-        rec.operation("agent_iteration", h, start - t0, took, subject=new.name)
-    _count(layout, agents, {h: a.local for h, a in agents.items()}, before, after, spans, totals, rec, t0)
+        rec.operation("agent_iteration", h, start - w.t0, took, subject=new.name)
+    _count(w, {h: a.local for h, a in w.agents.items()}, before, after, spans, totals, rec)
     ready = ready_at if ready_at is not None else math.inf
     if probes is not None:
-        probes.append(lambda: _probe(real, layout, ports, new, members, first, rec, t_api - t0))
+        probes.append(lambda: _probe(w, new, members, first, rec, t_api - w.t0))
     rec.event(
-        t_api - t0 + (ready if math.isfinite(ready) else ready_timeout),
+        t_api - w.t0 + (ready if math.isfinite(ready) else w.ready_timeout),
         "port_ready",
         new.host,
         new.name,
@@ -186,7 +198,7 @@ def _join(
     return ready
 
 
-def _timed_again(real, shape, layout, agents, ports, new, members, t0, ready_timeout, times: int) -> list[float]:
+def _timed_again(w: Workload, new: EPort, members: list, times: int) -> list[float]:
     """*new* leaves and rejoins *times* more, each rejoin timed like the join (the same transition: the
     group of *members* gains *new*). A measurement only: these cycles' counts, records and probes are
     dropped, so counts and verdicts are the first join's. The join's time is the fastest of all: other
@@ -195,8 +207,8 @@ def _timed_again(real, shape, layout, agents, ports, new, members, t0, ready_tim
     scratch = Recorder()
     ready = []
     for _ in range(times):
-        _leave(real, layout, agents, new, members, scratch, {}, t0, verdicts=False)
-        ready.append(_join(real, shape, layout, agents, ports, new, members, scratch, {}, t0, ready_timeout))
+        _leave(w, new, members, scratch, {}, verdicts=False)
+        ready.append(_join(w, new, members, scratch, {}))
     return ready
 
 
@@ -260,7 +272,7 @@ def _start_agents(agents: dict, work) -> tuple[dict, list]:
     return spans, threads
 
 
-def _leave(real, layout, agents, gone, remaining, rec, totals, t0, verdicts=True) -> None:
+def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dict, verdicts: bool = True) -> None:
     """One member's delete, end to end (*remaining*: the group after it).
 
     Counted from the kernel as a join is (the departed port's filter shows
@@ -269,21 +281,21 @@ def _leave(real, layout, agents, gone, remaining, rec, totals, t0, verdicts=True
     before the run (blocked by their filters; see :func:`_probe_left`).
     """
     ips = frozenset(p.ip for p in remaining)
-    before = {h: a.read_state() for h, a in agents.items()}
-    owners = {h: list(a.local) for h, a in agents.items()}  # the departed port included
+    before = {h: a.read_state() for h, a in w.agents.items()}
+    owners = {h: list(a.local) for h, a in w.agents.items()}  # the departed port included
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
-    rec.event(t_api - t0, "api_call", "neutron-server", gone.name, op="delete_port", host_id=gone.host)
-    spans, threads = _start_agents(agents, lambda h, a: a.leave(gone if gone.host == h else None, ips))
+    rec.event(t_api - w.t0, "api_call", "neutron-server", gone.name, op="delete_port", host_id=gone.host)
+    spans, threads = _start_agents(w.agents, lambda h, a: a.leave(gone if gone.host == h else None, ips))
     for t in threads:
         t.join()
-    after = {h: a.read_state() for h, a in agents.items()}
+    after = {h: a.read_state() for h, a in w.agents.items()}
     for h, (start, took) in spans.items():
-        rec.operation("agent_iteration", h, start - t0, took, subject=gone.name)
-    _count(layout, agents, owners, before, after, spans, totals, rec, t0)
+        rec.operation("agent_iteration", h, start - w.t0, took, subject=gone.name)
+    _count(w, owners, before, after, spans, totals, rec)
     done = max(start + took for start, took in spans.values()) - t_api
     if verdicts:
-        _probe_left(real, layout, gone, remaining, rec, t_api - t0 + done)
+        _probe_left(w, gone, remaining, rec, t_api - w.t0 + done)
     # hosts whose firewall state still names the departed address (a packet check cannot see every stale
     # entry: under OVS the reply to the departed port has no flow back either way)
     stale = sorted(
@@ -291,21 +303,21 @@ def _leave(real, layout, agents, gone, remaining, rec, totals, t0, verdicts=True
         for h, dump in after.items()
         if any(state.mentions_address(text, gone.ip) for k, text in dump.items() if k != "t")
     )
-    rec.event(t_api - t0 + done, "leave_applied", gone.host, gone.name, latency_s=done, stale_hosts=stale)
+    rec.event(t_api - w.t0 + done, "leave_applied", gone.host, gone.name, latency_s=done, stale_hosts=stale)
 
 
-def _probe_left(real, layout, gone, remaining, rec, at: float) -> None:
+def _probe_left(w: Workload, gone: EPort, remaining: list, rec: Recorder, at: float) -> None:
     """The departed address -> every remaining member that was in the group before the run: must be blocked.
 
     The model records the same pairs (a joined port was probed with the
     departed one at its join, and a run probes each pair once).
     """
-    proto, _, port = layout.probe.partition(":")
+    proto, _, port = w.layout.probe.partition(":")
     dport = int(port) if port else None
-    joined = {m.name for m in layout.joins}
-    src_ns = real.plan.endpoints[gone.name].ns
+    joined = {m.name for m in w.layout.joins}
+    src_ns = w.real.plan.endpoints[gone.name].ns
     specs = [ProbeSpec(gone.name, m.name, src_ns, m.ip, proto, dport) for m in remaining if m.name not in joined]
-    for r in probe(real.runner, real.pids, specs, timeout=0.5):
+    for r in probe(w.real.runner, w.real.pids, specs, timeout=0.5):
         s = r.spec
         rec.probe(
             s.src,
@@ -329,9 +341,10 @@ def _sentinels(new, members) -> tuple:
     return tuple(k for m in first.values() for k in ((new.name, m.name), (m.name, new.name)))
 
 
-def _poll_pairs(real, layout, new, members) -> dict:
+def _poll_pairs(w: Workload, new: EPort, members: list) -> dict:
     """(socket, destination, source, TCP port) per ordered pair, sockets opened in the sources' namespaces."""
-    proto, _, port = layout.probe.partition(":")
+    real = w.real
+    proto, _, port = w.layout.probe.partition(":")
     kind = socket.IPPROTO_TCP if proto == "tcp" else socket.IPPROTO_ICMP
     dport = int(port) if proto == "tcp" else None
     socks = {p.name: socket_in_netns(real.pid(real.plan.endpoints[p.name].ns), kind) for p in [new] + members}
@@ -342,12 +355,13 @@ def _poll_pairs(real, layout, new, members) -> dict:
     return pairs
 
 
-def _count(layout, agents, owners, before, after, spans, totals, rec, t0) -> None:
+def _count(w: Workload, owners: dict, before: dict, after: dict, spans: dict, totals: dict, rec: Recorder) -> None:
     """Kernel differences per host -> filters written/changed/removed, group objects written.
 
     *owners*: host -> the ports whose filters may have changed there (a departed one included).
     """
-    for host, agent in agents.items():
+    layout = w.layout
+    for host, agent in w.agents.items():
         b, a = before[host], after[host]
         start, took = spans[host]
         local = {p.name: p for p in owners[host]}
@@ -384,7 +398,7 @@ def _count(layout, agents, owners, before, after, spans, totals, rec, t0) -> Non
         rec.operation(
             "kernel_diff",
             host,
-            start - t0,
+            start - w.t0,
             took,
             counts["filters_written"] + counts["group_writes"],
             layout.group,
@@ -392,7 +406,7 @@ def _count(layout, agents, owners, before, after, spans, totals, rec, t0) -> Non
         )
 
 
-def _probe(real, layout, ports, new, members, first, rec, t_api) -> None:
+def _probe(w: Workload, new: EPort, members: list, first: dict, rec: Recorder, t_api: float) -> None:
     """Verdicts from real packets: members allowed both ways, the non-member blocked both ways.
 
     Sources new port and non-member: the substrate's scapy probe agent (one
@@ -400,6 +414,7 @@ def _probe(real, layout, ports, new, members, first, rec, t_api) -> None:
     rule: allowed only if the destination itself answered), because one scapy
     process per member costs about a second each on two cores.
     """
+    real, layout, ports = w.real, w.layout, w.ports
     proto, _, port = layout.probe.partition(":")
     dport = int(port) if port else None
     ends = real.plan.endpoints
