@@ -174,12 +174,14 @@ SCENARIO = Scenario(
             "automatically the first time, else 'not compared'), never one from another machine. The "
             "emulation, in twins and calibrations alike, times each join timing_repeats times (the port "
             "leaves and rejoins) and keeps the fastest, since other work on the machine only adds time. "
-            "The model's time is scaled by the machine's pace (a fixed probe, a netlink read in a namespace "
-            "and a round trip to ovs-vswitchd, timed during the run and during the calibration), so a machine busy "
-            "with other work is not taken for a wrong model. The band is lopsided because interference only "
-            "adds time: the emulation may take up to 1.55x the model, the model at most 1.25x the emulation; "
-            "1.25 x 1.55 < 2, so from any pair that agrees a model with every cost doubled or halved, or "
-            "zero, disagrees (tests/scenarios/sg_fanout/test_twin_timing.py); make bench measures how often twins hold",
+            "The run goes ahead of the machine's other work (nice -10), and the model's time is scaled by the "
+            "machine's pace (two commits of the apply's own kind, iptables-restore or OpenFlow bundles, timed "
+            "during the run and during the calibration), so a machine busy with other work is not taken for a "
+            "wrong model; a timing miss alone is measured again up to twice. The band is lopsided because "
+            "interference only adds time: the emulation may take up to 1.55x the model, the model at most "
+            "1.25x the emulation; 1.25 x 1.55 < 2, so from any pair that agrees a model with every cost "
+            "doubled or halved, or zero, disagrees (tests/scenarios/sg_fanout/test_twin_timing.py); make "
+            "bench measures how often twins hold",
         ),
     ),
     needs_topology=False,

@@ -22,11 +22,11 @@ VXLAN/Geneve segments are not realised (:class:`PlanError`).
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from typing import Optional
 
 from labtwin.description import Cloud, Port, Segment
+from labtwin.description.schema import derived_id
 from labtwin.emulation import firewall, naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import (
@@ -197,7 +197,7 @@ def _add_router(cloud: Cloud, result: Plan, wiring: _Wiring, router, index: int)
         subnet = cloud.subnet[subnet_name]
         if subnet.gateway_ip is None:
             continue
-        port_id = _derived_uuid(f"router-interface/{router.id}/{subnet.id}")
+        port_id = derived_id("port", f"router-interface/{router.id}/{subnet.id}")
         dev, tap = naming.prefixed("qr-", port_id), naming.tap_name(port_id)
         result.veths.append(Veth(key, dev, wiring.hosts[host], tap))
         segment = next((s for s in cloud.segments if s.network_id == subnet.network_id), None)
@@ -208,8 +208,3 @@ def _add_router(cloud: Cloud, result: Plan, wiring: _Wiring, router, index: int)
         cfg.ip_batch.append(f"link set {dev} address {derived_mac(port_id)}")
         _address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, dev)
         cfg.ip_batch.append(f"link set {dev} up")
-
-
-def _derived_uuid(text: str) -> str:
-    digest = hashlib.sha1(text.encode()).hexdigest()
-    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"

@@ -26,12 +26,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from labtwin.description.schema import derived_id
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.naming import bridge_name, node_name
 from labtwin.emulation.plan import Endpoint, OvsBridge, OvsPort, Plan, Veth
 
 from ..spec import Layout
-from .rules import EPort, derived_id
+from .rules import EPort
 
 HYBRID = ("iptables", "ipset")
 #: The layout's addresses come from one /14 (labtwin.scenarios.sg_fanout.spec._ip).

@@ -34,10 +34,10 @@ rendered as egress ``any``; IPv4 only.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from typing import Optional
 
+from labtwin.description.schema import derived_id
 from labtwin.emulation.naming import chain_name, ipset_name, tap_name
 
 from ..spec import Layout, Member
@@ -55,11 +55,6 @@ CONJ_ID = 8
 #: Neutron renders every rule once per ct_state class: new connections and established ones.
 CT_NEW, CT_EST = "+new-est", "+est-rel-rpl"
 PRIO_RULE = 70
-
-
-def derived_id(kind: str, name: str) -> str:
-    """A stable UUID for a layout object (layouts carry names, Neutron names devices by id)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"labtwin/sg-fanout/{kind}/{name}"))
 
 
 @dataclass(frozen=True)
