@@ -24,10 +24,11 @@ Two kinds of names:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
+
+from labtwin.description.names import neutron_device, vlan_subinterface_name
 
 MAX_LEN = 15
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -66,9 +67,10 @@ def _id(resource_id) -> str:
     return str(uuid.UUID(str(resource_id)))
 
 
-def prefixed(prefix: str, resource_id, length: int = 11) -> str:
-    """Neutron's ``prefix + id[:11]`` device names (``tap``, ``qbr``, ``qvb``, ``qr-``, ``brq``)."""
-    return _fit(prefix + _id(resource_id)[:length])
+def prefixed(prefix: str, resource_id) -> str:
+    """Neutron's ``prefix + id[:11]`` device names (``tap``, ``qbr``, ``qvb``, ``qr-``, ``brq``), the id
+    re-parsed as a UUID first (:func:`labtwin.description.names.neutron_device` is the rule)."""
+    return _fit(neutron_device(prefix, _id(resource_id)))
 
 
 def tap_name(port_id) -> str:
@@ -81,11 +83,9 @@ def bridge_name(network_id) -> str:
 
 
 def vlan_device(parent: str, vlan: int) -> str:
-    """``<parent>.<vlan>``, or a hash of the parent when too long (as Neutron does)."""
-    name = f"{parent}.{int(vlan)}"
-    if len(name) > MAX_LEN:
-        name = f"{hashlib.sha1(parent.encode()).hexdigest()[:10]}.{int(vlan)}"
-    return _fit(name)
+    """``<parent>.<vlan>``, the parent hashed when too long, as Neutron does
+    (:func:`labtwin.description.names.vlan_subinterface_name` is the rule)."""
+    return _fit(vlan_subinterface_name(parent, int(vlan)))
 
 
 def physnet_interface(index: int) -> str:

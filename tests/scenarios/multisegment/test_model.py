@@ -201,7 +201,7 @@ def test_agent_rekey_reports_moved_ports():
     assert moved == ["vm1", "vm2"] and agent.collisions() == []
 
 
-@pytest.mark.parametrize("module", ["ipam", "agents"])
+@pytest.mark.parametrize("module", ["ipam"])
 def test_doctests(module):
     import doctest
     import importlib

@@ -27,19 +27,16 @@ reaches); no DHCP ports (addresses are fixed); the OVS agent is not emulated.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Optional
 
 from labtwin.description import Cloud, Port, Segment
+from labtwin.description.names import vlan_subinterface_name
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, PlanError, Veth, derived_mac
 
-DEVICE_NAME_MAX_LEN = 15
-MAX_VLAN_POSTFIX_LEN = 5  # Neutron reserves room for ".4094"
-INTERFACE_HASH_LEN = 6
 MAX_NAMESPACES = 64  # beyond this, a run is a model question, not an emulation one
 
 MULTIPLE_SEGMENTS = "host_connected_to_multiple_segments"
@@ -74,27 +71,14 @@ class SegmentPlan:
     host_ns: dict[str, str] = field(default_factory=dict)  # host name -> namespace key
 
 
-def interface_name(name: str, max_len: int = DEVICE_NAME_MAX_LEN) -> str:
-    """neutron_lib ``get_interface_name``: *name*, or its head plus 6 hex of its sha1 when too long.
-
-    >>> interface_name("enp175s0f1np1", max_len=10)
-    'enp195a366'
-    """
-    if len(name) <= max_len:
-        return name
-    return name[: max_len - INTERFACE_HASH_LEN] + hashlib.sha1(name.encode()).hexdigest()[:INTERFACE_HASH_LEN]
-
-
 def subinterface_name(phys_if: str, vlan: int) -> str:
-    """The Linux bridge agent's ``get_subinterface_name``: ``<phys_if>.<vlan>``, hashed to fit.
+    """The Linux bridge agent's ``get_subinterface_name`` (the rule: :func:`labtwin.description.names.
+    vlan_subinterface_name`), refusing a mapping that is not a plain interface name.
 
     >>> subinterface_name("bond0", 2011), subinterface_name("enp175s0f1np1", 2021)
     ('bond0.2011', 'enp195a366.2021')
     """
-    postfix = f".{int(vlan)}"
-    if len(phys_if) + len(postfix) > DEVICE_NAME_MAX_LEN:
-        phys_if = interface_name(phys_if, DEVICE_NAME_MAX_LEN - MAX_VLAN_POSTFIX_LEN)
-    name = phys_if + postfix
+    name = vlan_subinterface_name(phys_if, vlan)
     if not name.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise PlanError(f"interface mapping {phys_if!r} is not a plain interface name")
     return name

@@ -25,17 +25,14 @@ the OVS bridge by the OVS agent.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
+from labtwin.description.names import get_interface_name, neutron_device, vlan_subinterface_name
+
 from .ipam import SegmentInfo
 
-DEVICE_NAME_MAX_LEN = 15
 BRIDGE_NAME_PREFIX = "brq"
-RESOURCE_ID_LENGTH = 11
-INTERFACE_HASH_LEN = 6
-MAX_VLAN_POSTFIX_LEN = 5  # room for ".4094"
 MAX_LVID = 4094
 
 # Costs of agent work (seconds). Not sourced: orders of magnitude for ip/brctl/ovs-vsctl calls.
@@ -43,33 +40,6 @@ BRIDGE_CREATE_S = 0.05
 VLAN_SUBINTERFACE_S = 0.05
 LOCAL_VLAN_S = 0.02
 TAP_PLUG_S = 0.02
-
-
-def get_interface_name(name: str, prefix: str = "", max_len: int = DEVICE_NAME_MAX_LEN) -> str:
-    """neutron_lib ``get_interface_name``: prefix+name, or a truncated name + 6 hex of its sha1.
-
-    >>> get_interface_name("enp175s0f1np1", max_len=10)
-    'enp195a366'
-    """
-    if len(prefix + name) <= max_len:
-        return prefix + name
-    keep = max_len - len(prefix) - INTERFACE_HASH_LEN
-    digest = hashlib.sha1(name.encode()).hexdigest()[:INTERFACE_HASH_LEN]
-    return f"{prefix}{name[:keep]}{digest}"
-
-
-def vlan_subinterface_name(phys_if: str, vlan: int) -> str:
-    """``<phys_if>.<vlan>``, with the interface part hashed if the whole passes 15 characters.
-
-    >>> vlan_subinterface_name("bond0", 2001)
-    'bond0.2001'
-    >>> len(vlan_subinterface_name("enp175s0f1np1", 2001))
-    15
-    """
-    postfix = f".{vlan}"
-    if len(phys_if) + len(postfix) > DEVICE_NAME_MAX_LEN:
-        phys_if = get_interface_name(phys_if, max_len=DEVICE_NAME_MAX_LEN - MAX_VLAN_POSTFIX_LEN)
-    return phys_if + postfix
 
 
 def bridge_key(segment: SegmentInfo, naming: str) -> str:
@@ -81,11 +51,11 @@ def bridge_key(segment: SegmentInfo, naming: str) -> str:
 
 def bridge_name(segment: SegmentInfo, naming: str) -> str:
     """The Linux bridge a segment's ports plug into: ``brq`` + 11 characters of the key."""
-    return BRIDGE_NAME_PREFIX + bridge_key(segment, naming)[:RESOURCE_ID_LENGTH]
+    return neutron_device(BRIDGE_NAME_PREFIX, bridge_key(segment, naming))
 
 
 def tap_name(port_id: str) -> str:
-    return "tap" + port_id[:RESOURCE_ID_LENGTH]
+    return neutron_device("tap", port_id)
 
 
 @dataclass(frozen=True)

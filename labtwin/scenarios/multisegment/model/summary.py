@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .agents import DEVICE_NAME_MAX_LEN, OvsAgent, longest_name
+from labtwin.description.names import DEVICE_NAME_MAX_LEN
+
+from .agents import OvsAgent, longest_name
 from .domains import built_agents, expected_l2_domains, l2_leaks
 from .ipam import REASONS
 from .probes import predicted_probes, probe_metrics
