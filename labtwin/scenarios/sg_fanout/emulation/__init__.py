@@ -91,8 +91,9 @@ def emulate(
     t0 = time.perf_counter()
     with Realisation(the_plan, measures_time=True) as real:  # port_ready_s: no other run beside it
         rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(the_plan.namespaces))
-        ports = _with_ofports(real, shape, ports)
-        agents = _agents(real, shape, layout, firewall, ports)
+        ofport = _ofports(real, shape)
+        ports = _with_ofports(shape, ports, ofport)
+        agents = _agents(real, shape, layout, firewall, ports, ofport)
         work = Workload(real, shape, layout, agents, ports, t0, ready_timeout)
         totals: dict[str, int] = {}
         ready = []
@@ -134,17 +135,21 @@ def emulate(
     return run
 
 
-def _with_ofports(real: Realisation, shape, ports: dict) -> dict:
+def _ofports(real: Realisation, shape: Shape) -> dict[str, int]:
+    """OpenFlow port numbers by device (ovs shape; read once per run), or none (hybrid)."""
+    if shape.hybrid:
+        return {}
+    step = Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
+    return state.parse_ofports(real.runner.run(step).stdout)
+
+
+def _with_ofports(shape: Shape, ports: dict, ofport: dict[str, int]) -> dict:
     if shape.hybrid:
         return ports
-    text = real.runner.run(
-        Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
-    ).stdout
-    ofport = state.parse_ofports(text)
     return {name: replace(p, ofport=ofport[shape.port_dev[name]]) for name, p in ports.items()}
 
 
-def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict) -> dict:
+def _agents(real: Realisation, shape: Shape, layout: Layout, firewall: str, ports: dict, ofport: dict) -> dict:
     """One agent per host, with the existing members (and the outsider) converged."""
     agents = {}
     joining = {m.name for m in layout.joins}
@@ -153,11 +158,6 @@ def _agents(real: Realisation, shape, layout: Layout, firewall: str, ports: dict
         if shape.hybrid:
             agent = HostAgent(host, firewall, layout, real.runner, pid=real.pid(shape.host_ns[host]))
         else:
-            ofport = state.parse_ofports(
-                real.runner.run(
-                    Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
-                ).stdout
-            )
             agent = HostAgent(
                 host, firewall, layout, real.runner, bridge=shape.host_bridge[host], uplink=ofport[shape.uplink[host]]
             )
