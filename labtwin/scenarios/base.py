@@ -183,9 +183,9 @@ class Scenario:
 
 
 def topologies_dir() -> Path:
-    """Where default topologies live: $LABTWIN_TOPOLOGIES, the repo's topologies/, or ./topologies."""
+    """Where default topologies live: $LABTWIN_TOPOLOGIES, else the package's ``topologies`` (in a checkout a
+    link to the repository's ``topologies/``; in a wheel a copy of it, shipped as package data)."""
     env = os.environ.get("LABTWIN_TOPOLOGIES")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "topologies"
-    return repo if repo.is_dir() else Path.cwd() / "topologies"
+    return Path(__file__).resolve().parents[1] / "topologies"
