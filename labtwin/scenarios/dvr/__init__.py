@@ -11,12 +11,10 @@ from typing import Optional
 from labtwin.description import Cloud
 from labtwin.records import Run
 
-from ..base import Knob, Scenario, boolean, bounded
+from ..base import Scenario
 from ..refusals import refusing_emulation
 from . import emulation, model
-
-D = model.DEFAULT_DESIGN
-
+from .spec import KNOBS
 
 #: What the network node hosts under each router design (why the scenario needs one).
 NETWORK_NODE_ROLE = {
@@ -88,69 +86,7 @@ SCENARIO = Scenario(
     name="dvr",
     title="DVR packet paths: what still crosses the network node",
     default_topology="dvr.yaml",
-    knobs=(
-        Knob(
-            "router",
-            D["router"],
-            "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
-            choices=("legacy", "dvr", "ovn"),
-        ),
-        Knob(
-            "ipv6_fast_exit",
-            D["ipv6_fast_exit"],
-            "DVR: route IPv6 north-south out the compute node's fip namespace",
-            kind=boolean,
-        ),
-        Knob(
-            "distributed_snat",
-            D["distributed_snat"],
-            "DVR: SNAT on the compute node (to its fg- address)",
-            kind=boolean,
-        ),
-        Knob(
-            "distributed_dhcp",
-            D["distributed_dhcp"],
-            "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
-            kind=boolean,
-        ),
-        Knob(
-            "vip_arp",
-            D["vip_arp"],
-            "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
-            choices=("static", "learned"),
-        ),
-        Knob(
-            "ovn_distributed_fip",
-            D["ovn_distributed_fip"],
-            "OVN: enable_distributed_floating_ip (model only)",
-            kind=boolean,
-        ),
-        Knob("flows", D["flows"], f"flows in the traffic matrix ({model.FLOW_PPS} pps each)", kind=bounded(int, 1)),
-        Knob(
-            "fip_fraction",
-            D["fip_fraction"],
-            "share of IPv4 north-south flows whose VM has a floating IP",
-            kind=bounded(float, 0.0, 1.0),
-        ),
-        Knob(
-            "ipv6_fraction",
-            D["ipv6_fraction"],
-            "share of north-south flows that are IPv6",
-            kind=bounded(float, 0.0, 1.0),
-        ),
-        Knob(
-            "ew_fraction",
-            D["ew_fraction"],
-            "share of flows that are east-west (routed between subnets)",
-            kind=bounded(float, 0.0, 1.0),
-        ),
-        Knob(
-            "nn_capacity_pps",
-            D["nn_capacity_pps"],
-            "network node forwarding capacity, packets/s",
-            kind=bounded(float, 1.0, unit="pps"),
-        ),
-    ),
+    knobs=KNOBS,
     simulate=simulate,
     emulate=refusing_emulation("dvr", emulate, interfaces_have_gateways),
     probe_details=("hops", "via_network_node", "nat"),

@@ -26,6 +26,7 @@ from itertools import permutations
 from typing import Optional
 
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
+from labtwin.scenarios.base import Knob, ScenarioError, boolean, bounded
 
 CLASSES = (
     "ew-same-host",
@@ -247,3 +248,86 @@ def class_weights(design: dict, same_host_ratio: float, present: set[str]) -> di
 def expected_share(weights: dict[str, float], crossing: dict[str, bool]) -> float:
     """The matrix's share of packets that cross the network node (exact, no sampling)."""
     return sum((w for cls, w in weights.items() if crossing.get(cls)), 0.0)
+
+
+# --- the design knobs: defaults and bounds, one home for the Scenario and the model --------------------
+
+#: Packets per second each flow of the traffic matrix offers, on average.
+FLOW_PPS = 500
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "router",
+        "dvr",
+        "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
+        choices=("legacy", "dvr", "ovn"),
+    ),
+    Knob(
+        "ipv6_fast_exit",
+        False,
+        "DVR: route IPv6 north-south out the compute node's fip namespace",
+        kind=boolean,
+    ),
+    Knob(
+        "distributed_snat",
+        False,
+        "DVR: SNAT on the compute node (to its fg- address)",
+        kind=boolean,
+    ),
+    Knob(
+        "distributed_dhcp",
+        False,
+        "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
+        kind=boolean,
+    ),
+    Knob(
+        "vip_arp",
+        "static",
+        "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
+        choices=("static", "learned"),
+    ),
+    Knob(
+        "ovn_distributed_fip",
+        False,
+        "OVN: enable_distributed_floating_ip (model only)",
+        kind=boolean,
+    ),
+    Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),
+    Knob(
+        "fip_fraction",
+        0.3,
+        "share of IPv4 north-south flows whose VM has a floating IP",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+    Knob(
+        "ipv6_fraction",
+        0.2,
+        "share of north-south flows that are IPv6",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+    Knob(
+        "ew_fraction",
+        0.5,
+        "share of flows that are east-west (routed between subnets)",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+    Knob(
+        "nn_capacity_pps",
+        1_000_000.0,
+        "network node forwarding capacity, packets/s",
+        kind=bounded(float, 1.0, unit="pps"),
+    ),
+)
+
+#: The knobs' defaults (what the model uses for a knob it is not given).
+DEFAULT_DESIGN: dict = {k.name: k.default for k in KNOBS}
+
+
+def full_design(design: Optional[dict] = None) -> dict:
+    """*design* over :data:`DEFAULT_DESIGN`, each value parsed and bounds-checked by its knob (the same
+    checks ``labtwin`` applies to ``--set``); an unknown knob is an error."""
+    known = {k.name: k for k in KNOBS}
+    unknown = set(design or {}) - set(known)
+    if unknown:
+        raise ScenarioError(f"unknown dvr knobs: {', '.join(sorted(unknown))}")
+    return {**DEFAULT_DESIGN, **{name: known[name].parse(value) for name, value in (design or {}).items()}}

@@ -26,42 +26,25 @@ import pandas as pd
 from labtwin.description import Cloud
 from labtwin.records import Recorder, Run
 
-from ..spec import class_weights, expected_share, network_node, pick_endpoints, same_host_ratio, the_router
+from ..spec import (
+    DEFAULT_DESIGN,
+    FLOW_PPS,
+    class_weights,
+    expected_share,
+    full_design,
+    network_node,
+    pick_endpoints,
+    same_host_ratio,
+    the_router,
+)
 from .failover import run_failover
 from .paths import CLASSES, ClassPath, class_paths
-from .traffic import FLOW_PPS, run_traffic
+from .traffic import run_traffic
 
 #: The design knobs and their defaults (today's DVR, as the PTG found it).
-DEFAULT_DESIGN: dict = {
-    "router": "dvr",
-    "ipv6_fast_exit": False,
-    "distributed_snat": False,
-    "distributed_dhcp": False,
-    "vip_arp": "static",
-    "ovn_distributed_fip": False,
-    "flows": 1000,
-    "fip_fraction": 0.3,
-    "ipv6_fraction": 0.2,
-    "ew_fraction": 0.5,
-    "nn_capacity_pps": 1_000_000.0,
-}
 
 #: Simulated seconds of traffic per run.
 TRAFFIC_DURATION_S = 1.0
-
-
-def full_design(design: Optional[dict] = None) -> dict:
-    """*design* over :data:`DEFAULT_DESIGN` (unknown keys are an error)."""
-    unknown = set(design or {}) - set(DEFAULT_DESIGN)
-    if unknown:
-        raise ValueError(f"unknown dvr knobs: {', '.join(sorted(unknown))}")
-    full = {**DEFAULT_DESIGN, **(design or {})}
-    for name in ("fip_fraction", "ipv6_fraction", "ew_fraction"):
-        if not 0.0 <= full[name] <= 1.0:
-            raise ValueError(f"{name} must be within 0..1, not {full[name]}")
-    if full["flows"] < 0 or full["nn_capacity_pps"] <= 0:
-        raise ValueError("flows must be >= 0 and nn_capacity_pps > 0")
-    return full
 
 
 def matrix(cloud: Cloud, design: dict, paths: list[ClassPath]) -> tuple[dict[str, float], dict[str, bool]]:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import simpy
 
-FLOW_PPS = 500
+from ..spec import FLOW_PPS
+
 BURST_PACKETS = 32
 NN_BUFFER_BURSTS = 64
 
