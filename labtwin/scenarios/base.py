@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from ..description import Cloud, load_cloud
+from ..records import Run
 
 
 class ScenarioError(ValueError):
@@ -125,14 +126,34 @@ class TwinTiming:
     not_compared: str = ""
 
 
+class Simulate(Protocol):
+    """A scenario's model backend: a ``Run`` with backend ``model``.
+
+    *cloud* is the loaded topology, or None: then the scenario's default topology, or (for a scenario
+    with ``needs_topology=False``) a cloud generated from the knobs. *design* holds every knob, parsed
+    and bounds-checked by the Scenario (:meth:`Scenario.design`); *topology* names the file, for the record.
+    """
+
+    def __call__(self, cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run: ...
+
+
+class Emulate(Protocol):
+    """A scenario's emulation backend: like :class:`Simulate`, a ``Run`` with backend ``emulation``, its
+    records (and captures) also saved under *out_dir* when given."""
+
+    def __call__(
+        self, cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", *, out_dir: Any = None
+    ) -> Run: ...
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     title: str
     default_topology: Optional[str]
     knobs: tuple[Knob, ...]
-    simulate: Callable[..., Any]
-    emulate: Optional[Callable[..., Any]] = None
+    simulate: Simulate
+    emulate: Optional[Emulate] = None
     tolerances: tuple[Tolerance, ...] = ()
     #: Probe ``detail`` keys the twin requires equal in both backends (beyond the verdict).
     probe_details: tuple[str, ...] = ()
@@ -173,6 +194,16 @@ class Scenario:
             raise TopologyUnfit(
                 f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: it needs " + "; and ".join(lacks)
             )
+
+    def with_cloud(self, cloud: Optional[Cloud], topology: str = "") -> tuple[Cloud, str]:
+        """*cloud*, or this scenario's default topology (and its path) when none is given: the
+        :class:`Simulate` / :class:`Emulate` convention for scenarios that study a topology file."""
+        if cloud is not None:
+            return cloud, topology
+        loaded, path = self.cloud(topology or None)
+        if loaded is None:
+            raise ScenarioError(f"scenario {self.name} needs a topology (it has no default)")
+        return loaded, path
 
     def cloud(self, topology: Optional[str] = None) -> tuple[Optional[Cloud], str]:
         """Load *topology* (or this scenario's default) and say which file it was."""

@@ -12,21 +12,24 @@ subclass). Either way the user gets one line naming the file and what it lacks
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..description import Cloud
 from ..emulation.plan import PlanError
-from .base import TopologyUnfit
+from ..records import Run
+from .base import Emulate, TopologyUnfit
 
 
-def refusing_emulation(name: str, emulate: Callable, missing: Optional[Callable[[Cloud, dict], list[str]]] = None):
+def refusing_emulation(
+    name: str, emulate: Callable[..., Run], missing: Optional[Callable[[Cloud, dict], list[str]]] = None
+) -> Emulate:
     """*emulate*, refusing up front what *missing* names and turning plan-time refusals into :class:`TopologyUnfit`."""
 
     @functools.wraps(emulate)
-    def guarded(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", **kwargs):
+    def guarded(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", **kwargs: Any) -> Run:
         where = topology or "the generated cloud"
         lacks = missing(cloud, design) if missing is not None and cloud is not None else []
-        if lacks:
+        if cloud is not None and lacks:
             raise TopologyUnfit(
                 f"{where}: the {name} emulation cannot build cloud {cloud.name!r}: it needs " + "; and ".join(lacks)
             )

@@ -50,24 +50,14 @@ def _router_lack(cloud: Cloud) -> str:
 
 def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
     """The model on *cloud*, or on the scenario's default topology when none is given."""
-    cloud, topology = _or_default(cloud, topology)
+    cloud, topology = SCENARIO.with_cloud(cloud, topology)
     return model.simulate(cloud, design, seed, topology)
 
 
 def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
     """The emulation (router=legacy or dvr; ovn is model-only) on *cloud* or the default topology."""
-    cloud, topology = _or_default(cloud, topology)
+    cloud, topology = SCENARIO.with_cloud(cloud, topology)
     return emulation.emulate(cloud, design, seed, topology, out_dir=out_dir)
-
-
-def _or_default(cloud: Optional[Cloud], topology: str) -> tuple[Cloud, str]:
-    """*cloud*, or the scenario's default topology (and its path) when none is given."""
-    if cloud is not None:
-        return cloud, topology
-    loaded, path = SCENARIO.cloud(topology or None)
-    if loaded is None:  # the scenario names a default topology, so this cannot happen
-        raise ValueError("the dvr scenario needs a topology")
-    return loaded, path
 
 
 def interfaces_have_gateways(cloud: Cloud, design: dict) -> list[str]:

@@ -5,8 +5,11 @@ security-group policy; the emulation sends real packets (see the emulation
 issue); the twin says every verdict matches.
 """
 
+from typing import Optional
+
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
+from labtwin.records import Run
 
 from ..base import Knob, Scenario, Tolerance
 from ..refusals import refusing_emulation
@@ -25,6 +28,18 @@ def routers_have_a_host(cloud: Cloud, design: dict) -> list[str]:
     return []
 
 
+def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
+    """The model on *cloud*, or on the scenario's default topology when none is given."""
+    cloud, topology = SCENARIO.with_cloud(cloud, topology)
+    return model.simulate(cloud, design, seed, topology)
+
+
+def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
+    """The emulation on *cloud*, or on the scenario's default topology when none is given."""
+    cloud, topology = SCENARIO.with_cloud(cloud, topology)
+    return emulation.emulate(cloud, design, seed, topology, out_dir=out_dir)
+
+
 SCENARIO = Scenario(
     name="reachability",
     title="Reachability matrix between VM ports",
@@ -37,8 +52,8 @@ SCENARIO = Scenario(
             kind=probe_list,
         ),
     ),
-    simulate=model.simulate,
-    emulate=refusing_emulation("reachability", emulation.emulate, routers_have_a_host),
+    simulate=simulate,
+    emulate=refusing_emulation("reachability", emulate, routers_have_a_host),
     tolerances=(
         Tolerance("probe_count", why="both backends ask the same questions"),
         Tolerance("allowed", why="every verdict must match: a real packet crossed real iptables or it did not"),
