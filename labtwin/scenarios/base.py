@@ -6,6 +6,7 @@ and the emulation never import each other; this layer (above both) does.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,22 +196,27 @@ class Scenario:
                 f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: it needs " + "; and ".join(lacks)
             )
 
-    def with_cloud(self, cloud: Optional[Cloud], topology: str = "") -> tuple[Cloud, str]:
-        """*cloud*, or this scenario's default topology (and its path) when none is given: the
-        :class:`Simulate` / :class:`Emulate` convention for scenarios that study a topology file."""
-        if cloud is not None:
-            return cloud, topology
-        loaded, path = self.cloud(topology or None)
-        if loaded is None:
-            raise ScenarioError(f"scenario {self.name} needs a topology (it has no default)")
-        return loaded, path
-
     def cloud(self, topology: Optional[str] = None) -> tuple[Optional[Cloud], str]:
         """Load *topology* (or this scenario's default) and say which file it was."""
         path = topology or (str(topologies_dir() / self.default_topology) if self.default_topology else None)
         if path is None:
             return None, ""
         return load_cloud(path), path
+
+
+def on_default_topology(default_topology: str, backend: Callable[..., Run]) -> Callable[..., Run]:
+    """*backend* (which needs a cloud), given the topology file *default_topology* (in :func:`topologies_dir`)
+    when it gets none: the :class:`Simulate` / :class:`Emulate` convention for a scenario that studies a
+    topology file."""
+
+    @functools.wraps(backend)
+    def run(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", **kwargs: Any) -> Run:
+        if cloud is None:
+            topology = topology or str(topologies_dir() / default_topology)
+            cloud = load_cloud(topology)
+        return backend(cloud, design, seed, topology, **kwargs)
+
+    return run
 
 
 def topologies_dir() -> Path:

@@ -6,12 +6,9 @@ Knob defaults are the model's :data:`~labtwin.scenarios.dvr.model.DEFAULT_DESIGN
 
 from __future__ import annotations
 
-from typing import Optional
-
 from labtwin.description import Cloud
-from labtwin.records import Run
 
-from ..base import Scenario
+from ..base import Scenario, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
 from .spec import KNOBS
@@ -48,18 +45,6 @@ def _router_lack(cloud: Cloud) -> str:
     return f"a router with external_gateway_info and at least one interface ({why})"
 
 
-def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
-    """The model on *cloud*, or on the scenario's default topology when none is given."""
-    cloud, topology = SCENARIO.with_cloud(cloud, topology)
-    return model.simulate(cloud, design, seed, topology)
-
-
-def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
-    """The emulation (router=legacy or dvr; ovn is model-only) on *cloud* or the default topology."""
-    cloud, topology = SCENARIO.with_cloud(cloud, topology)
-    return emulation.emulate(cloud, design, seed, topology, out_dir=out_dir)
-
-
 def interfaces_have_gateways(cloud: Cloud, design: dict) -> list[str]:
     """The dvr emulation gives the studied router a qr- device at each interface subnet's gateway_ip."""
     router = next((r for r in cloud.routers if r.external_gateway_info is not None and r.interfaces), None)
@@ -77,8 +62,8 @@ SCENARIO = Scenario(
     title="DVR packet paths: what still crosses the network node",
     default_topology="dvr.yaml",
     knobs=KNOBS,
-    simulate=simulate,
-    emulate=refusing_emulation("dvr", emulate, interfaces_have_gateways),
+    simulate=on_default_topology("dvr.yaml", model.simulate),
+    emulate=refusing_emulation("dvr", on_default_topology("dvr.yaml", emulation.emulate), interfaces_have_gateways),
     probe_details=("hops", "via_network_node", "nat"),
     # No metric tolerances: network_node_share is computed by both backends with the same function
     # (expected_share) from the same matrix and the per-class crossing, so it could only disagree where a

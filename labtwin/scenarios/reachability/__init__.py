@@ -5,13 +5,10 @@ security-group policy; the emulation sends real packets (see the emulation
 issue); the twin says every verdict matches.
 """
 
-from typing import Optional
-
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
-from labtwin.records import Run
 
-from ..base import Knob, Scenario, Tolerance
+from ..base import Knob, Scenario, Tolerance, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
 
@@ -28,18 +25,6 @@ def routers_have_a_host(cloud: Cloud, design: dict) -> list[str]:
     return []
 
 
-def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
-    """The model on *cloud*, or on the scenario's default topology when none is given."""
-    cloud, topology = SCENARIO.with_cloud(cloud, topology)
-    return model.simulate(cloud, design, seed, topology)
-
-
-def emulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
-    """The emulation on *cloud*, or on the scenario's default topology when none is given."""
-    cloud, topology = SCENARIO.with_cloud(cloud, topology)
-    return emulation.emulate(cloud, design, seed, topology, out_dir=out_dir)
-
-
 SCENARIO = Scenario(
     name="reachability",
     title="Reachability matrix between VM ports",
@@ -52,8 +37,10 @@ SCENARIO = Scenario(
             kind=probe_list,
         ),
     ),
-    simulate=simulate,
-    emulate=refusing_emulation("reachability", emulate, routers_have_a_host),
+    simulate=on_default_topology("minimal.yaml", model.simulate),
+    emulate=refusing_emulation(
+        "reachability", on_default_topology("minimal.yaml", emulation.emulate), routers_have_a_host
+    ),
     tolerances=(
         Tolerance("probe_count", why="both backends ask the same questions"),
         Tolerance("allowed", why="every verdict must match: a real packet crossed real iptables or it did not"),
