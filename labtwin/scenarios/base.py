@@ -225,4 +225,4 @@ def topologies_dir() -> Path:
     env = os.environ.get("LABTWIN_TOPOLOGIES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "topologies"
+    return (Path(__file__).resolve().parents[1] / "topologies").resolve()  # the repository's, in a checkout
