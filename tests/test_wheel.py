@@ -3,6 +3,7 @@ calibration, py.typed. Built from this tree and installed into a temporary venv 
 environment's, reached through a .pth line), then used from another directory."""
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -36,8 +37,13 @@ USE = textwrap.dedent(
 
 
 def test_the_wheel_ships_topologies_and_calibration(tmp_path):
-    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
-    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)]
+    wheels, venv, source = tmp_path / "wheels", tmp_path / "venv", tmp_path / "source"
+    # a copy of the working tree: a build/ left in the checkout could carry modules that no longer exist
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "out", ".cache", "node_modules", "__pycache__"
+    )
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)]
     subprocess.run(build, check=True, capture_output=True, text=True)
     (wheel,) = wheels.glob("labtwin-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
