@@ -89,6 +89,34 @@ def bounded(kind: Callable[[str], Any], low: Any = None, high: Any = None, unit:
     return parse
 
 
+class Design(dict):
+    """A scenario's design: every knob, parsed and bounds-checked once by :meth:`Scenario.design`, then frozen.
+
+    Each scenario subclasses it with one annotation per knob (``firewall: str``), so a design reads as
+    typed attributes (``design.firewall``, checked by mypy) as well as by key. It stays a ``dict`` for
+    what records it (``Run.design``) and for code that reads keys; a changed design is a new one
+    (``{**design, "members": 40}`` is a plain dict, to parse again).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no knob {name!r}") from None
+
+    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"a {type(self).__name__} is frozen: make a new design (Scenario.design) instead")
+
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = __setattr__ = _frozen
+
+    def __reduce__(self) -> tuple:  # copy and pickle rebuild it whole (item by item would hit _frozen)
+        return (type(self), (dict(self),))
+
+    @classmethod
+    def knob_names(cls) -> list[str]:
+        return [name for klass in reversed(cls.__mro__) for name in getattr(klass, "__annotations__", {})]
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """How close the model and the emulation must be on one summary metric."""
@@ -171,16 +199,19 @@ class Scenario:
     twin_timing: Optional[Callable[..., TwinTiming]] = None
     #: What a cloud lacks for this scenario under a design: ``(cloud, design) -> [what is missing, in words]``.
     missing: Optional[Callable[[Cloud, dict], list[str]]] = None
+    #: The typed, frozen design this scenario's knobs make (one annotation per knob).
+    design_type: type[Design] = Design
 
-    def design(self, overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        """The knobs' defaults with *overrides* applied; unknown knobs are an error."""
+    def design(self, overrides: Optional[dict[str, Any]] = None) -> Design:
+        """The knobs' defaults with *overrides* applied, each parsed by its knob, as this scenario's
+        :class:`Design`; unknown knobs are an error."""
         known = {k.name: k for k in self.knobs}
         design = {k.name: k.default for k in self.knobs}
         for name, value in (overrides or {}).items():
             if name not in known:
                 raise ScenarioError(f"scenario {self.name} has no knob {name!r}; knobs: {', '.join(known) or '(none)'}")
             design[name] = known[name].parse(value)
-        return design
+        return self.design_type(design)
 
     def refuse_unfit(self, cloud: Optional[Cloud], design: dict, path: str) -> None:
         """Raise :class:`TopologyUnfit` when *cloud* (loaded from *path*) lacks what this scenario needs.

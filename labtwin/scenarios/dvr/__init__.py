@@ -11,7 +11,7 @@ from labtwin.description import Cloud
 from ..base import Scenario, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
-from .spec import KNOBS
+from .spec import KNOBS, DvrDesign
 
 #: What the network node hosts under each router design (why the scenario needs one).
 NETWORK_NODE_ROLE = {
@@ -72,4 +72,5 @@ SCENARIO = Scenario(
     needs_topology=True,
     notebook="dvr.ipynb",
     missing=missing,
+    design_type=DvrDesign,
 )

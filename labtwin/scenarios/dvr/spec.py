@@ -26,7 +26,7 @@ from itertools import permutations
 from typing import Optional
 
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
-from labtwin.scenarios.base import Knob, ScenarioError, boolean, bounded
+from labtwin.scenarios.base import Design, Knob, ScenarioError, boolean, bounded
 
 CLASSES = (
     "ew-same-host",
@@ -331,3 +331,20 @@ def full_design(design: Optional[dict] = None) -> dict:
     if unknown:
         raise ScenarioError(f"unknown dvr knobs: {', '.join(sorted(unknown))}")
     return {**DEFAULT_DESIGN, **{name: known[name].parse(value) for name, value in (design or {}).items()}}
+
+
+class DvrDesign(Design):
+    """The design of the dvr scenario: one typed, frozen value per knob
+    (its Scenario parses and bounds-checks them)."""
+
+    router: str
+    ipv6_fast_exit: bool
+    distributed_snat: bool
+    distributed_dhcp: bool
+    vip_arp: str
+    ovn_distributed_fip: bool
+    flows: int
+    fip_fraction: float
+    ipv6_fraction: float
+    ew_fraction: float
+    nn_capacity_pps: float

@@ -11,6 +11,7 @@ from labtwin.description import Cloud
 from ..base import Knob, Scenario, Tolerance, bounded
 from ..refusals import refusing_emulation
 from . import emulation, model
+from .spec import MultisegmentDesign
 
 
 def missing(cloud: Cloud, design: dict) -> list[str]:
@@ -121,4 +122,5 @@ SCENARIO = Scenario(
     needs_topology=False,
     notebook="multisegment.ipynb",
     missing=missing,
+    design_type=MultisegmentDesign,
 )

@@ -11,6 +11,7 @@ from labtwin.description.flows import parse_flows
 from ..base import Knob, Scenario, Tolerance, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
+from .spec import ReachabilityDesign
 
 
 def probe_list(text: str) -> str:
@@ -46,4 +47,5 @@ SCENARIO = Scenario(
         Tolerance("allowed", why="every verdict must match: a real packet crossed real iptables or it did not"),
     ),
     notebook="00-tour.ipynb",
+    design_type=ReachabilityDesign,
 )

@@ -24,7 +24,7 @@ from . import emulation, model
 from .calibrate import TIMING_REPEATS, twin_timing
 from .model.profiles import load_profile
 from .model.strategies import FIREWALLS
-from .spec import probe_of, self_referencing_group
+from .spec import SgFanoutDesign, probe_of, self_referencing_group
 
 
 def twin_refuses(model_run) -> Optional[str]:
@@ -190,4 +190,5 @@ SCENARIO = Scenario(
     twin_refuses=twin_refuses,
     twin_timing=twin_timing,
     missing=missing,
+    design_type=SgFanoutDesign,
 )

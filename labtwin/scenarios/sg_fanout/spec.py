@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labtwin.description.schema import Cloud, SecurityGroup
+from labtwin.scenarios.base import Design
 
 
 @dataclass(frozen=True)
@@ -150,3 +151,17 @@ def layout_for(cloud: Optional[Cloud], design: dict) -> Layout:
     if cloud is not None:
         return layout_from_cloud(cloud, design["placement"], design["joins"], design["leaves"])
     return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])
+
+
+class SgFanoutDesign(Design):
+    """The design of the sg-fanout scenario: one typed, frozen value per knob
+    (its Scenario parses and bounds-checks them)."""
+
+    firewall: str
+    members: int
+    hosts: int
+    placement: str
+    joins: int
+    leaves: int
+    timing_repeats: int
+    profile: str

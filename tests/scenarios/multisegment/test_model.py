@@ -184,9 +184,9 @@ def test_expected_l2_domains_predict_the_leak(topology):
     domains = expected_l2_domains(topology, design)
     assert [d["segments"] for d in domains["r2-c1"]] == [["r2-s1", "r2-s2"]]
     assert [h for h, ds in domains.items() if any(d["leak"] for d in ds)] == ["r2-c1"]
-    design["bridge_naming"] = "segment"
+    design = SCENARIO.design({"segments_per_host": "many", "bridge_naming": "segment"})
     assert not any(d["leak"] for ds in expected_l2_domains(topology, design).values() for d in ds)
-    design["segments_per_host"] = "one"
+    design = SCENARIO.design({"segments_per_host": "one", "bridge_naming": "segment"})
     assert not any(h.startswith("r2-") for h in expected_l2_domains(topology, design))
 
 
