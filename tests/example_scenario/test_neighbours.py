@@ -49,6 +49,11 @@ def test_the_model_answers_per_pair(registered):
     assert {v for (s, d), v in verdicts.items() if "vm-c" in (s, d)} == {"blocked"}
 
 
+def test_its_design_is_typed(registered):
+    design = registered.design({"timeout": "1.5"})
+    assert type(design).__name__ == "NeighboursDesign" and design.timeout == 1.5
+
+
 def test_its_knob_is_bounded_and_unfit_clouds_are_refused(registered, topologies):
     with pytest.raises(Exception, match="timeout"):
         api.simulate("neighbours", timeout=60)

@@ -14,7 +14,7 @@ from labtwin.scenarios.base import Knob, Scenario, Tolerance, bounded
 from labtwin.scenarios.refusals import refusing_emulation
 
 from . import emulation, model
-from .spec import FLOW
+from .spec import FLOW, NeighboursDesign
 
 
 def ports_to_ask(cloud: Cloud, design: dict) -> list[str]:
@@ -43,4 +43,5 @@ SCENARIO = Scenario(
         Tolerance("allowed", why="every verdict must match"),
     ),
     missing=ports_to_ask,
+    design_type=NeighboursDesign,
 )
