@@ -30,13 +30,12 @@ import socket
 import statistics
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 from labtwin.description import Cloud
 from labtwin.emulation.naming import new_run_id
-from labtwin.emulation.probes import ProbeSpec, probe
 from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 from labtwin.records import Event, Recorder, Run, percentile
@@ -44,25 +43,15 @@ from labtwin.records import Event, Recorder, Run, percentile
 from ..spec import Layout, layout_for
 from . import rules, state
 from .labtwin_agent.agent import HostAgent
+from .pace import pace
 from .plan import Shape, build
 from .poll import first_allowed, socket_in_netns
 from .rules import EPort
+from .verdicts import probe_join, probe_left
+from .workload import Workload
 
 #: Untouched OVS flows must be visibly older than the apply (see state.flows_change).
 SETTLE_S = 0.05
-
-
-@dataclass
-class Workload:
-    """What every step of one run works on: the realisation, where things are, the agents, the ports."""
-
-    real: Realisation
-    shape: Shape
-    layout: Layout
-    agents: dict[str, HostAgent]
-    ports: dict[str, EPort]
-    t0: float  # the run's clock origin (perf_counter)
-    ready_timeout: float
 
 
 def emulate(
@@ -98,7 +87,7 @@ def emulate(
         totals: dict[str, int] = {}
         ready = []
         present = [ports[m.name] for m in layout.members]
-        paces = _pace(real, shape)
+        paces = pace(real, shape)
         for join in layout.joins:
             new = ports[join.name]
             probes: Optional[list] = [] if verdicts else None
@@ -108,7 +97,7 @@ def emulate(
             for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
                 probe_the_join()
             present.append(new)
-        paces += _pace(real, shape)
+        paces += pace(real, shape)
         for name in layout.leaves:
             present = [p for p in present if p.name != name]
             _leave(work, ports[name], present, rec, totals, verdicts)
@@ -187,7 +176,7 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     _count(w, {h: a.local for h, a in w.agents.items()}, before, after, spans, totals, rec)
     ready = ready_at if ready_at is not None else math.inf
     if probes is not None:
-        probes.append(lambda: _probe(w, new, members, first, rec, t_api - w.t0))
+        probes.append(lambda: probe_join(w, new, members, first, rec, t_api - w.t0))
     rec.event(
         t_api - w.t0 + (ready if math.isfinite(ready) else w.ready_timeout),
         "port_ready",
@@ -226,43 +215,6 @@ def _keep_fastest(rec: Recorder, timed: list[float]) -> float:
     return kept
 
 
-#: Rounds of the pace probe timed before the joins and again after them (see :func:`_pace`).
-PACE_ROUNDS = 5
-#: What the pace probe makes and removes again: an empty chain (hybrid), a flow in a table no strategy uses (ovs).
-PACE_CHAIN, PACE_TABLE, PACE_COOKIE = "lt-pace", 250, 0x1ABE
-
-
-def _pace_steps(real: Realisation, shape) -> list[Step]:
-    """A fixed piece of the apply's own kind of work, the same whatever the run's size, on the first host:
-    two iptables-restore commits in its namespace (hybrid), or two OpenFlow bundles on its bridge (ovs).
-    Committing is what a busy machine slows most (a table replace waits for every core to pass a
-    quiescent point), and a probe of another kind (a program started, a round trip to ovs-vswitchd)
-    followed the apply poorly."""
-    host = next(iter(shape.host_ns or shape.host_bridge))
-    if shape.hybrid:
-        restore = real.exec_argv(shape.host_ns[host], ("iptables-restore", "-n", "-w", "10"))
-        texts = (f"*filter\n:{PACE_CHAIN} - [0:0]\nCOMMIT\n", f"*filter\n-X {PACE_CHAIN}\nCOMMIT\n")
-        return [Step(restore, what="pace", stdin=text) for text in texts]
-    bundle = ("ovs-ofctl", "-O", "OpenFlow14", "bundle", shape.host_bridge[host], "-")
-    texts = (
-        f"flow add cookie={PACE_COOKIE:#x},table={PACE_TABLE},priority=1,actions=drop\n",
-        f"flow delete table={PACE_TABLE},cookie={PACE_COOKIE:#x}/-1\n",
-    )
-    return [Step(bundle, what="pace", stdin=text) for text in texts]
-
-
-def _pace(real: Realisation, shape) -> list[float]:
-    """Seconds each round of :func:`_pace_steps` took, PACE_ROUNDS rounds: how fast this machine does the
-    apply's kind of work right now. The run's pace is the median of its rounds before and after the joins:
-    a busy machine slows most rounds, while the fastest of a few often escaped it. A calibration records
-    the same, so the twin can tell a machine busy with other work from a wrong model
-    (:func:`labtwin.api.timing_basis`); the model never sees it. (Not the agents' state reads: those grow
-    with the group, and would cancel the very growth a calibration fits.) Made and removed between joins,
-    never inside one join's before/after reads."""
-    steps = _pace_steps(real, shape)
-    return [sum(real.runner.run(step).duration for step in steps) for _ in range(PACE_ROUNDS)]
-
-
 def _start_agents(agents: dict, work) -> tuple[dict, list]:
     """``work(host, agent)`` on every host at once (one thread each); spans filled as they finish."""
     spans: dict = {}
@@ -295,7 +247,7 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
     _count(w, owners, before, after, spans, totals, rec)
     done = max(start + took for start, took in spans.values()) - t_api
     if verdicts:
-        _probe_left(w, gone, remaining, rec, t_api - w.t0 + done)
+        probe_left(w, gone, remaining, rec, t_api - w.t0 + done)
     # hosts whose firewall state still names the departed address (a packet check cannot see every stale
     # entry: under OVS the reply to the departed port has no flow back either way)
     stale = sorted(
@@ -304,33 +256,6 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
         if any(state.mentions_address(text, gone.ip) for k, text in dump.items() if k != "t")
     )
     rec.event(t_api - w.t0 + done, "leave_applied", gone.host, gone.name, latency_s=done, stale_hosts=stale)
-
-
-def _probe_left(w: Workload, gone: EPort, remaining: list, rec: Recorder, at: float) -> None:
-    """The departed address -> every remaining member that was in the group before the run: must be blocked.
-
-    The model records the same pairs (a joined port was probed with the
-    departed one at its join, and a run probes each pair once).
-    """
-    proto, _, port = w.layout.probe.partition(":")
-    dport = int(port) if port else None
-    joined = {m.name for m in w.layout.joins}
-    src_ns = w.real.plan.endpoints[gone.name].ns
-    specs = [ProbeSpec(gone.name, m.name, src_ns, m.ip, proto, dport) for m in remaining if m.name not in joined]
-    for r in probe(w.real.runner, w.real.pids, specs, timeout=0.5):
-        s = r.spec
-        rec.probe(
-            s.src,
-            s.dst,
-            s.protocol,
-            s.port,
-            r.verdict,
-            at,
-            r.latency_s,
-            leave=gone.name,
-            answer=r.answer,
-            engine="scapy",
-        )
 
 
 def _sentinels(new, members) -> tuple:
@@ -403,56 +328,6 @@ def _count(w: Workload, owners: dict, before: dict, after: dict, spans: dict, to
             counts["filters_written"] + counts["group_writes"],
             layout.group,
             **counts,
-        )
-
-
-def _probe(w: Workload, new: EPort, members: list, first: dict, rec: Recorder, t_api: float) -> None:
-    """Verdicts from real packets: members allowed both ways, the non-member blocked both ways.
-
-    Sources new port and non-member: the substrate's scapy probe agent (one
-    process each). Member -> new port: the poller's echo replies (the same
-    rule: allowed only if the destination itself answered), because one scapy
-    process per member costs about a second each on two cores.
-    """
-    real, layout, ports = w.real, w.layout, w.ports
-    proto, _, port = layout.probe.partition(":")
-    dport = int(port) if port else None
-    ends = real.plan.endpoints
-    specs = [ProbeSpec(new.name, m.name, ends[new.name].ns, m.ip, proto, dport) for m in members]
-    if layout.outsider is not None:
-        out = ports[layout.outsider.name]
-        specs += [
-            ProbeSpec(new.name, out.name, ends[new.name].ns, out.ip, proto, dport),
-            ProbeSpec(out.name, new.name, ends[out.name].ns, new.ip, proto, dport),
-        ]
-    for r in probe(real.runner, real.pids, specs, timeout=0.5):
-        s = r.spec
-        latency = first.get((s.src, s.dst))
-        rec.probe(
-            s.src,
-            s.dst,
-            s.protocol,
-            s.port,
-            r.verdict,
-            t_api + (latency or 0.0),
-            latency,
-            join=new.name,
-            answer=r.answer,
-            engine="scapy",
-        )
-    for m in members:
-        latency = first.get((m.name, new.name))
-        rec.probe(
-            m.name,
-            new.name,
-            proto,
-            dport,
-            "allowed" if latency is not None else "blocked",
-            t_api + (latency or 0.0),
-            latency,
-            join=new.name,
-            answer="answered" if latency else "none",
-            engine="poll",
         )
 
 
