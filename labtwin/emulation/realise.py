@@ -132,6 +132,12 @@ class Realisation:
             raise _exception_for(self._deferred)
         return report
 
+    def record_teardown(self, recorder, t0: float) -> None:
+        """The teardown as an ``operation`` record on *recorder* (a run's clock starting at perf_counter
+        *t0*): called after the ``with`` block, once its duration is known."""
+        took = self.timings["teardown"]
+        recorder.operation("teardown", "", time.perf_counter() - t0 - took, took, count=len(self.ledger.items))
+
     def _wait_to_change(self):
         """Wait until no other run measures; a timeout or Ctrl-C while waiting tears down at once (never leave
         things behind). Returns the interruption to re-raise after teardown, if any."""

@@ -75,13 +75,7 @@ def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=N
         for proc in servers:
             cap.stop(proc)
     rec.operation("bringup", "", 0.0, bringup, count=len(dp.plan.namespaces))
-    rec.operation(
-        "teardown",
-        "",
-        time.perf_counter() - t0 - real.timings["teardown"],
-        real.timings["teardown"],
-        count=len(real.ledger.items),
-    )
+    real.record_teardown(rec, t0)
     seen = [(label, s) for label, c in points for s in observe.sightings(c.path)]
     paths = [_class_path(cloud, dp, ends, cls, r, seen, counters) for cls, r in results]
     for p in paths:

@@ -79,8 +79,7 @@ def emulate(
         recorder.operation("probes", "", start, time.perf_counter() - t0 - start, count=len(results))
         seen = {vm: frames(point.path) for vm, point in points.items()}
         _record_probes(recorder, sp, results, seen, start)
-    teardown = real.timings["teardown"]
-    recorder.operation("teardown", "", time.perf_counter() - t0 - teardown, teardown, count=len(real.ledger.items))
+    real.record_teardown(recorder, t0)
     summary = summarize(recorder, sp, kernel, real.timings)
     run = Run("multisegment", "emulation", dict(design), seed, topology, summary, recorder.records)
     if out_dir:

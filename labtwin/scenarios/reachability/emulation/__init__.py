@@ -60,13 +60,7 @@ def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=N
                 pcap=str(point.path.relative_to(out)),
                 seen=cap.summarise(point.path, limit=50),
             )
-    recorder.operation(
-        "teardown",
-        "",
-        time.perf_counter() - t0 - real.timings["teardown"],
-        real.timings["teardown"],
-        count=len(real.ledger.items),
-    )
+    real.record_teardown(recorder, t0)
     run = Run(
         "reachability", "emulation", dict(design), seed, topology, _summary(recorder, real, the_plan), recorder.records
     )
