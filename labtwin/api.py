@@ -97,6 +97,7 @@ def twin(
     report, model, emulation = compose_twin(
         scenario,
         knobs,
+        topology,
         lambda with_knobs: simulate(scenario, topology, seed, out_dir / "model" if out_dir else None, **with_knobs),
         lambda with_knobs: emulate(scenario, topology, seed, out_dir / "emulation" if out_dir else None, **with_knobs),
         auto_calibrate,
@@ -118,6 +119,7 @@ TIMING_REMEASURES = 2
 def compose_twin(
     scenario: ScenarioLike,
     knobs: dict[str, Any],
+    topology: Optional[Union[str, Path]],
     run_model: Callable[[dict[str, Any]], Run],
     run_emulation: Callable[[dict[str, Any]], Run],
     auto_calibrate: bool = True,
@@ -125,12 +127,14 @@ def compose_twin(
     remeasure: Optional[Callable[[dict[str, Any]], Run]] = None,
 ) -> tuple[TwinReport, Run, Run]:
     """The twin, composed once for :func:`twin`, the CLI, the demo and the pytest plugin (which runs each side
-    through its session cache): say first what emulation lacks; time the model as this machine's calibration
+    through its session cache): refuse bad input first (unknown or out-of-range knobs, a *topology* that
+    does not load or lacks what the scenario needs: exit 2 from the CLI, on any machine); then say what
+    emulation lacks; time the model as this machine's calibration
     says (making one when *auto_calibrate*); run the model (*run_model* gets the knobs); refuse a model run
     that cannot be compared; run the emulation; compare. A disagreement on timing alone is measured again
     (*remeasure*, default *run_emulation*), up to :data:`TIMING_REMEASURES` times; the report says how many
     measurements it took (``timing_attempts``)."""
-    spec = _spec(scenario)
+    spec, _, _, _ = _prepare(scenario, topology, knobs)  # the input's faults before the machine's
     if spec.emulate is not None:
         refuse_unless_emulation_possible()  # before the model runs: say what is missing first
     basis = twin_basis(scenario, knobs, auto_calibrate, progress)

@@ -186,6 +186,7 @@ class LabtwinSession:
         return api.compose_twin(  # api.twin's composition, each side through the session cache
             scenario,
             knobs,
+            topology,
             lambda with_knobs: self.run("model", scenario, topology, seed, **with_knobs),
             lambda with_knobs: self.run("emulation", scenario, topology, seed, **with_knobs),
             remeasure=lambda with_knobs: self._execute("emulation", scenario, topology, seed, with_knobs),

@@ -327,6 +327,22 @@ def test_cli_refuses_known_unfit_inputs_with_one_line(no_emulation, command, nam
     assert result.stdout == ""
 
 
+
+@pytest.mark.parametrize("command", ["emulate", "twin"])
+def test_bad_input_is_named_before_what_the_machine_lacks(no_emulation, monkeypatch, command):
+    """On a machine that cannot emulate, a bad knob or an unfit topology is still the error (exit 2): the
+    user fixes the input first, on any machine, instead of installing things to learn the input was wrong."""
+    from labtwin import api
+
+    monkeypatch.setattr(api, "emulation_possible", lambda: (False, ["Open vSwitch running: not running"]))
+    unfit = INPUTS / "dvr-no-network-node.yaml"
+    for args in (["dvr", "--topology", str(unfit)], ["sg-fanout", "--set", "members=0"]):
+        result = CliRunner().invoke(main, [command, *args])
+        assert result.exit_code == 2, result.output + result.stderr
+        assert "cannot emulate on this machine" not in result.stderr, result.stderr
+    result = CliRunner().invoke(main, [command, "dvr"])  # good input: now the machine is the problem
+    assert result.exit_code == 1 and "cannot emulate on this machine" in result.stderr, result.stderr
+
 # --- what only the emulation cannot build: refused while planning, before anything exists ----------------
 
 

@@ -176,7 +176,7 @@ def twin_of(model: Run, emulations: list[Run], monkeypatch, with_counts=None) ->
     monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
     monkeypatch.setattr(api, "twin_basis", lambda *a, **k: api.TwinTiming())
     queue = list(emulations)
-    report, _, used = api.compose_twin("sg-fanout", {}, lambda knobs: model, lambda knobs: queue.pop(0))
+    report, _, used = api.compose_twin("sg-fanout", {}, None, lambda knobs: model, lambda knobs: queue.pop(0))
     return report, len(emulations) - len(queue)
 
 

@@ -10,7 +10,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, ClassVar, Mapping, Optional, Protocol, TypeVar
 
 from ..description import Cloud, load_cloud
 from ..records import Run
@@ -18,6 +18,14 @@ from ..records import Run
 
 class ScenarioError(ValueError):
     """A bad scenario name or knob: the message lists what is valid."""
+
+
+class UnknownKnob(ScenarioError):
+    """A knob no design of this kind has; the message lists the valid ones."""
+
+    def __init__(self, owner: str, name: str, known: list[str]):
+        super().__init__(f"{owner} has no knob {name!r}; knobs: {', '.join(known) or '(none)'}")
+        self.name, self.known = name, known
 
 
 class TopologyUnfit(ScenarioError):
@@ -89,14 +97,36 @@ def bounded(kind: Callable[[str], Any], low: Any = None, high: Any = None, unit:
     return parse
 
 
-class Design(dict):
-    """A scenario's design: every knob, parsed and bounds-checked once by :meth:`Scenario.design`, then frozen.
+D = TypeVar("D", bound="Design")
 
-    Each scenario subclasses it with one annotation per knob (``firewall: str``), so a design reads as
-    typed attributes (``design.firewall``, checked by mypy) as well as by key. It stays a ``dict`` for
-    what records it (``Run.design``) and for code that reads keys; a changed design is a new one
-    (``{**design, "members": 40}`` is a plain dict, to parse again).
+
+class Design(dict):
+    """A scenario's design: every knob, parsed and bounds-checked once (:meth:`of`), then frozen.
+
+    Each scenario subclasses it in its spec with its :attr:`KNOBS` and one annotation per knob
+    (``firewall: str``), so a design reads as typed attributes (``design.firewall``, checked by mypy).
+    It stays a ``dict`` for what records it (``Run.design``); a changed design is a new one
+    (``Design.of({**design, "members": 40})``).
     """
+
+    #: The scenario's knobs: names, defaults, parsers with their bounds (the one place they are checked).
+    KNOBS: ClassVar[tuple[Knob, ...]] = ()
+
+    @classmethod
+    def of(cls: type[D], design: Optional[Mapping[str, Any]] = None) -> D:
+        """*design* as this type: itself when it already is one, else the knobs' defaults with *design*'s
+        values applied, each parsed by its knob (a CLI string or a Python value alike); an unknown knob
+        is an error naming the valid ones. The backends start with it, so a plain dict from a test or
+        a notebook is checked exactly as ``--set`` is."""
+        if isinstance(design, cls):
+            return design
+        known = {k.name: k for k in cls.KNOBS}
+        values = {k.name: k.default for k in cls.KNOBS}
+        for name, value in (design or {}).items():
+            if name not in known:
+                raise UnknownKnob(cls.__name__, name, list(known))
+            values[name] = known[name].parse(value)
+        return cls(values)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -105,7 +135,7 @@ class Design(dict):
             raise AttributeError(f"{type(self).__name__} has no knob {name!r}") from None
 
     def _frozen(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(f"a {type(self).__name__} is frozen: make a new design (Scenario.design) instead")
+        raise TypeError(f"a {type(self).__name__} is frozen: make a new design ({type(self).__name__}.of) instead")
 
     __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = __setattr__ = _frozen
 
@@ -114,7 +144,9 @@ class Design(dict):
 
     @classmethod
     def knob_names(cls) -> list[str]:
-        return [name for klass in reversed(cls.__mro__) for name in getattr(klass, "__annotations__", {})]
+        return [
+            name for klass in reversed(cls.__mro__) for name in getattr(klass, "__annotations__", {}) if name != "KNOBS"
+        ]
 
 
 @dataclass(frozen=True)
@@ -180,7 +212,6 @@ class Scenario:
     name: str
     title: str
     default_topology: Optional[str]
-    knobs: tuple[Knob, ...]
     simulate: Simulate
     emulate: Optional[Emulate] = None
     tolerances: tuple[Tolerance, ...] = ()
@@ -198,20 +229,22 @@ class Scenario:
     #: ``(user knobs, auto_calibrate, progress) -> TwinTiming`` for scenarios whose twin compares wall-clock time.
     twin_timing: Optional[Callable[..., TwinTiming]] = None
     #: What a cloud lacks for this scenario under a design: ``(cloud, design) -> [what is missing, in words]``.
-    missing: Optional[Callable[[Cloud, dict], list[str]]] = None
+    missing: Optional[Callable[[Cloud, Any], list[str]]] = None
     #: The typed, frozen design this scenario's knobs make (one annotation per knob).
     design_type: type[Design] = Design
 
-    def design(self, overrides: Optional[dict[str, Any]] = None) -> Design:
+    @property
+    def knobs(self) -> tuple[Knob, ...]:
+        """The design's knobs (:attr:`Design.KNOBS` of :attr:`design_type`, defined in the scenario's spec)."""
+        return self.design_type.KNOBS
+
+    def design(self, overrides: Optional[Mapping[str, Any]] = None) -> Design:
         """The knobs' defaults with *overrides* applied, each parsed by its knob, as this scenario's
         :class:`Design`; unknown knobs are an error."""
-        known = {k.name: k for k in self.knobs}
-        design = {k.name: k.default for k in self.knobs}
-        for name, value in (overrides or {}).items():
-            if name not in known:
-                raise ScenarioError(f"scenario {self.name} has no knob {name!r}; knobs: {', '.join(known) or '(none)'}")
-            design[name] = known[name].parse(value)
-        return self.design_type(design)
+        try:
+            return self.design_type.of(dict(overrides or {}))
+        except UnknownKnob as exc:
+            raise UnknownKnob(f"scenario {self.name}", exc.name, exc.known) from None
 
     def refuse_unfit(self, cloud: Optional[Cloud], design: dict, path: str) -> None:
         """Raise :class:`TopologyUnfit` when *cloud* (loaded from *path*) lacks what this scenario needs.

@@ -21,7 +21,7 @@ from .base import Emulate, TopologyUnfit
 
 
 def refusing_emulation(
-    name: str, emulate: Callable[..., Run], missing: Optional[Callable[[Cloud, dict], list[str]]] = None
+    name: str, emulate: Callable[..., Run], missing: Optional[Callable[[Cloud, Any], list[str]]] = None
 ) -> Emulate:
     """*emulate*, refusing up front what *missing* names and turning plan-time refusals into :class:`TopologyUnfit`."""
 

@@ -1,7 +1,7 @@
 """The ``dvr`` scenario: which traffic still crosses the network node, per router design.
 
-Knob defaults are the model's :data:`~labtwin.scenarios.dvr.model.DEFAULT_DESIGN`
-(today's DVR). ``router=ovn`` and ``ovn_distributed_fip`` exist in the model only.
+Knobs and their defaults (today's DVR) are :data:`~labtwin.scenarios.dvr.spec.KNOBS`.
+``router=ovn`` and ``ovn_distributed_fip`` exist in the model only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from labtwin.description import Cloud
 from ..base import Scenario, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
-from .spec import KNOBS, DvrDesign
+from .spec import DvrDesign
 
 #: What the network node hosts under each router design (why the scenario needs one).
 NETWORK_NODE_ROLE = {
@@ -21,7 +21,7 @@ NETWORK_NODE_ROLE = {
 }
 
 
-def missing(cloud: Cloud, design: dict) -> list[str]:
+def missing(cloud: Cloud, design: DvrDesign) -> list[str]:
     """What *cloud* lacks for this scenario: the studied router (:func:`~labtwin.scenarios.dvr.spec.the_router`)
     and the network node (:func:`~labtwin.scenarios.dvr.spec.network_node`)."""
     lacks = []
@@ -29,7 +29,7 @@ def missing(cloud: Cloud, design: dict) -> list[str]:
         lacks.append(_router_lack(cloud))
     if not any(h.role == "network" for h in cloud.hosts):
         lacks.append(
-            f"a host with role: network for {NETWORK_NODE_ROLE[design['router']]} "
+            f"a host with role: network for {NETWORK_NODE_ROLE[design.router]} "
             f"(its {len(cloud.hosts)} host(s) are all compute)"
         )
     return lacks
@@ -45,7 +45,7 @@ def _router_lack(cloud: Cloud) -> str:
     return f"a router with external_gateway_info and at least one interface ({why})"
 
 
-def interfaces_have_gateways(cloud: Cloud, design: dict) -> list[str]:
+def interfaces_have_gateways(cloud: Cloud, design: DvrDesign) -> list[str]:
     """The dvr emulation gives the studied router a qr- device at each interface subnet's gateway_ip."""
     router = next((r for r in cloud.routers if r.external_gateway_info is not None and r.interfaces), None)
     bare = [s for s in (router.interfaces if router else ()) if cloud.subnet[s].gateway_ip is None]
@@ -61,7 +61,6 @@ SCENARIO = Scenario(
     name="dvr",
     title="DVR packet paths: what still crosses the network node",
     default_topology="dvr.yaml",
-    knobs=KNOBS,
     simulate=on_default_topology("dvr.yaml", model.simulate),
     emulate=refusing_emulation("dvr", on_default_topology("dvr.yaml", emulation.emulate), interfaces_have_gateways),
     probe_details=("hops", "via_network_node", "nat"),

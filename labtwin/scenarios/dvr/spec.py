@@ -26,7 +26,7 @@ from itertools import permutations
 from typing import Optional
 
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
-from labtwin.scenarios.base import Design, Knob, ScenarioError, boolean, bounded
+from labtwin.scenarios.base import Design, Knob, boolean, bounded
 
 CLASSES = (
     "ew-same-host",
@@ -219,17 +219,18 @@ def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
     return table[cls]
 
 
-def class_weights(design: dict, same_host_ratio: float, present: set[str]) -> dict[str, float]:
+def class_weights(design: DvrDesign, same_host_ratio: float, present: set[str]) -> dict[str, float]:
     """Share of the matrix's packets per class; absent classes get none (the rest renormalize).
 
-    >>> w = class_weights({"ew_fraction": 0.5, "ipv6_fraction": 0.2, "fip_fraction": 0.5}, 0.5, {"ns-snat", "ns-ipv6"})
+    >>> design = DvrDesign.of({"ew_fraction": 0.5, "ipv6_fraction": 0.2, "fip_fraction": 0.5})
+    >>> w = class_weights(design, 0.5, {"ns-snat", "ns-ipv6"})
     >>> round(w["ns-snat"], 3), round(w["ns-ipv6"], 3), w["dhcp"]
     (0.667, 0.333, 0.0)
     """
     bulk = 1.0 - DHCP_SHARE - VIP_SHARE
-    ew, ns = bulk * design["ew_fraction"], bulk * (1.0 - design["ew_fraction"])
-    v6, v4 = ns * design["ipv6_fraction"], ns * (1.0 - design["ipv6_fraction"])
-    fip = v4 * design["fip_fraction"]
+    ew, ns = bulk * design.ew_fraction, bulk * (1.0 - design.ew_fraction)
+    v6, v4 = ns * design.ipv6_fraction, ns * (1.0 - design.ipv6_fraction)
+    fip = v4 * design.fip_fraction
     raw = {
         "ew-same-host": ew * same_host_ratio,
         "ew-cross-host": ew * (1.0 - same_host_ratio),
@@ -319,23 +320,12 @@ KNOBS: tuple[Knob, ...] = (
     ),
 )
 
-#: The knobs' defaults (what the model uses for a knob it is not given).
-DEFAULT_DESIGN: dict = {k.name: k.default for k in KNOBS}
-
-
-def full_design(design: Optional[dict] = None) -> dict:
-    """*design* over :data:`DEFAULT_DESIGN`, each value parsed and bounds-checked by its knob (the same
-    checks ``labtwin`` applies to ``--set``); an unknown knob is an error."""
-    known = {k.name: k for k in KNOBS}
-    unknown = set(design or {}) - set(known)
-    if unknown:
-        raise ScenarioError(f"unknown dvr knobs: {', '.join(sorted(unknown))}")
-    return {**DEFAULT_DESIGN, **{name: known[name].parse(value) for name, value in (design or {}).items()}}
-
 
 class DvrDesign(Design):
     """The design of the dvr scenario: one typed, frozen value per knob
-    (its Scenario parses and bounds-checks them)."""
+    (parsed and bounds-checked once, by :data:`KNOBS`)."""
+
+    KNOBS = KNOBS
 
     router: str
     ipv6_fast_exit: bool

@@ -1,13 +1,76 @@
-"""What the model and the emulation of ``multisegment`` share: its design."""
+"""What the model and the emulation of ``multisegment`` share: its design knobs and their bounds."""
 
 from __future__ import annotations
 
-from labtwin.scenarios.base import Design
+from labtwin.scenarios.base import Design, Knob, bounded
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "segments_per_host",
+        "one",
+        "IPAM rule: one (pre-2023, 409 on a second segment) or many (2023.1)",
+        choices=("one", "many"),
+    ),
+    Knob(
+        "bridge_naming",
+        "network",
+        "agents key L2 state by network id (brq+net[:11]) or segment id",
+        choices=("network", "segment"),
+    ),
+    Knob("agent", "linuxbridge", "L2 agent", choices=("linuxbridge", "ovs")),
+    Knob(
+        "max_prefix",
+        22,
+        "prefix length of the subnets the operator adds (/22 consensus cap)",
+        kind=bounded(int, 16, 29),
+    ),
+    Knob("racks", 2, "racks to generate when no topology file is given", kind=bounded(int, 1)),
+    Knob("hosts_per_rack", 4, "compute hosts per generated rack", kind=bounded(int, 1)),
+    Knob("demand", 1500, "ports requested per rack over the run (Poisson arrivals)", kind=bounded(int, 0)),
+    Knob(
+        "days",
+        90.0,
+        "length of the run: demand arrives over this many days",
+        kind=bounded(float, 0.001, unit="days"),
+    ),
+    Knob(
+        "add_segment_at",
+        0,
+        "free addresses on a rack physnet at which the operator adds a segment",
+        kind=bounded(int, 0),
+    ),
+    Knob(
+        "lead_time_h",
+        0.0,
+        "hours from the operator's decision to the new segment existing",
+        kind=bounded(float, 0.0, unit="hours"),
+    ),
+    Knob(
+        "operator",
+        "cautious",
+        "under `one`: cautious never maps a 2nd segment to a host; always does (409s)",
+        choices=("cautious", "always"),
+    ),
+    Knob(
+        "migration",
+        "none",
+        "rolling-restart: agents start keyed by network, restart into bridge_naming",
+        choices=("none", "rolling-restart"),
+    ),
+    Knob(
+        "migrate_at",
+        0.5,
+        "when the rolling restart starts, as a fraction of the run",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+)
 
 
 class MultisegmentDesign(Design):
     """The design of the multisegment scenario: one typed, frozen value per knob
-    (its Scenario parses and bounds-checks them)."""
+    (parsed and bounds-checked once, by :data:`KNOBS`)."""
+
+    KNOBS = KNOBS
 
     segments_per_host: str
     bridge_naming: str

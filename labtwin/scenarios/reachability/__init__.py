@@ -6,20 +6,14 @@ issue); the twin says every verdict matches.
 """
 
 from labtwin.description import Cloud
-from labtwin.description.flows import parse_flows
 
-from ..base import Knob, Scenario, Tolerance, on_default_topology
+from ..base import Scenario, Tolerance, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
 from .spec import ReachabilityDesign
 
 
-def probe_list(text: str) -> str:
-    """Check a probe list such as ``icmp,tcp:22`` (a bad entry is a knob error)."""
-    return ",".join(str(flow) for flow in parse_flows(text))
-
-
-def routers_have_a_host(cloud: Cloud, design: dict) -> list[str]:
+def routers_have_a_host(cloud: Cloud, design: ReachabilityDesign) -> list[str]:
     """The reachability emulation puts each router on the first network node, else the first host."""
     if cloud.routers and not cloud.hosts:
         return [f"a host to put router {cloud.routers[0].name!r} on (it has no hosts)"]
@@ -30,14 +24,6 @@ SCENARIO = Scenario(
     name="reachability",
     title="Reachability matrix between VM ports",
     default_topology="minimal.yaml",
-    knobs=(
-        Knob(
-            "probes",
-            "icmp,tcp:22",
-            "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT",
-            kind=probe_list,
-        ),
-    ),
     simulate=on_default_topology("minimal.yaml", model.simulate),
     emulate=refusing_emulation(
         "reachability", on_default_topology("minimal.yaml", emulation.emulate), routers_have_a_host

@@ -1,12 +1,30 @@
-"""What the model and the emulation of ``reachability`` share: its design."""
+"""What the model and the emulation of ``reachability`` share: its design knob."""
 
 from __future__ import annotations
 
-from labtwin.scenarios.base import Design
+from labtwin.description.flows import parse_flows
+from labtwin.scenarios.base import Design, Knob
+
+
+def probe_list(text: str) -> str:
+    """Check a probe list such as ``icmp,tcp:22`` (a bad entry is a knob error)."""
+    return ",".join(str(flow) for flow in parse_flows(text))
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "probes",
+        "icmp,tcp:22",
+        "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT",
+        kind=probe_list,
+    ),
+)
 
 
 class ReachabilityDesign(Design):
     """The design of the reachability scenario: one typed, frozen value per knob
-    (its Scenario parses and bounds-checks them)."""
+    (parsed and bounds-checked once, by :data:`KNOBS`)."""
+
+    KNOBS = KNOBS
 
     probes: str

@@ -17,13 +17,11 @@ from typing import Optional
 
 from labtwin.description import Cloud
 
-from ..base import Knob, Scenario, Tolerance, bounded
+from ..base import Scenario, Tolerance
 from ..refusals import refusing_emulation
 from . import calibrate as calibration
 from . import emulation, model
-from .calibrate import TIMING_REPEATS, twin_timing
-from .model.profiles import load_profile
-from .model.strategies import FIREWALLS
+from .calibrate import twin_timing
 from .spec import SgFanoutDesign, probe_of, self_referencing_group
 
 
@@ -47,32 +45,7 @@ def twin_refuses(model_run) -> Optional[str]:
     )
 
 
-def cost_profile(text: str) -> str:
-    """Check the ``profile`` knob up front: a built-in name, or a profile JSON file whose costs are numbers >= 0.
-
-    Kept as given (the run records the name or path); a bad one is a knob error,
-    not a traceback halfway through the model.
-    """
-    try:
-        profile = load_profile(text)
-    except KeyError as exc:
-        raise ValueError(f"unknown base profile {exc.args[0]!r}") from None
-    except (OSError, TypeError) as exc:  # an unreadable file; JSON that is not an object
-        raise ValueError(f"{type(exc).__name__}: {exc}") from None
-    bad = [
-        k
-        for k, v in profile.to_dict().items()
-        if k != "name" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0)
-    ]
-    if bad:
-        raise ValueError(f"costs must be numbers >= 0: {', '.join(bad)}")
-    return text
-
-
-cost_profile.__name__ = "cost profile"
-
-
-def missing(cloud: Cloud, design: dict) -> list[str]:
+def missing(cloud: Cloud, design: SgFanoutDesign) -> list[str]:
     """What a topology file lacks for this scenario: a group that references itself (the one studied,
     :func:`~labtwin.scenarios.sg_fanout.spec.self_referencing_group`) and a host for the joins."""
     lacks = []
@@ -86,7 +59,7 @@ def missing(cloud: Cloud, design: dict) -> list[str]:
     return lacks
 
 
-def group_admits_icmp_or_tcp(cloud: Cloud, design: dict) -> list[str]:
+def group_admits_icmp_or_tcp(cloud: Cloud, design: SgFanoutDesign) -> list[str]:
     """The sg-fanout emulation times a join's readiness with ICMP or TCP through the group's own rule."""
     group = self_referencing_group(cloud)  # present: Scenario.refuse_unfit ran first
     flow = probe_of(group)
@@ -102,39 +75,6 @@ SCENARIO = Scenario(
     name="sg-fanout",
     title="Security-group remote-group fanout: updates, rules and time to ready per firewall strategy",
     default_topology="sg-fanout.yaml",
-    knobs=(
-        Knob(
-            "firewall",
-            "iptables",
-            "iptables (hybrid, per-member rules, no ipset) | ipset | ovs (native, conjunction) "
-            "| subtable (PTG proposal: one table per remote group per host)",
-            choices=FIREWALLS,
-        ),
-        Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
-        Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=bounded(int, 1)),
-        Knob(
-            "placement",
-            "spread",
-            "packed: members and joins on the first host; spread: round-robin over hosts",
-            choices=("packed", "spread"),
-        ),
-        Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=bounded(int, 0)),
-        Knob("leaves", 0, "existing members deleted after the joins", kind=bounded(int, 0)),
-        Knob(
-            "timing_repeats",
-            TIMING_REPEATS,
-            "emulation only: each join is timed this many times (the port leaves and rejoins); "
-            "its time is the fastest (interference only adds time), counts and verdicts come from the first. "
-            "The model's join is deterministic and ignores it",
-            kind=bounded(int, 1, 50),
-        ),
-        Knob(
-            "profile",
-            "train-2019",
-            "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
-            kind=cost_profile,
-        ),
-    ),
     simulate=model.simulate,
     emulate=refusing_emulation("sg-fanout", emulation.emulate, group_admits_icmp_or_tcp),
     tolerances=(

@@ -48,8 +48,8 @@ from labtwin.emulation.programs import MissingProgram
 from ..base import TwinTiming
 from . import emulation
 from .model.process import simulate_layout
-from .model.profiles import CostProfile, profile_from_dict
-from .spec import generated_layout
+from .profiles import CostProfile, profile_from_dict
+from .spec import TIMING_REPEATS, generated_layout
 
 #: Costs the emulation does not have (see the module docstring); join_interval_s keeps joins apart, as the
 #: emulation waits for each join to be ready before the next.
@@ -88,8 +88,6 @@ UNIT = 1e-3
 #: calibration, and then never compares timing (labtwin.api.twin passes that reason on).
 MEASURED_PROFILE = Path(__file__).with_name("measured.json")
 SCENARIO_NAME = "sg-fanout"
-#: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
-TIMING_REPEATS = 7
 #: A calibration made with another method version is not used for timing (it is made again).
 #: 12: the pace is the median of 10 rounds; 11: the pace probe is the apply's own kind of work
 #: (commits); 10: timed runs ahead of other work (nice -10); 9: pace exponent measured per strategy

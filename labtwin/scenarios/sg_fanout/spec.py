@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labtwin.description.schema import Cloud, SecurityGroup
-from labtwin.scenarios.base import Design
+from labtwin.scenarios.base import Design, Knob, bounded
+
+from .profiles import load_profile
 
 
 @dataclass(frozen=True)
@@ -145,17 +147,86 @@ def _ipv4(ips) -> str:
     return next((str(ip) for ip in ips if ip.version == 4), "")
 
 
-def layout_for(cloud: Optional[Cloud], design: dict) -> Layout:
+def layout_for(cloud: Optional[Cloud], design: SgFanoutDesign) -> Layout:
     """The layout both backends study: the cloud's group and hosts when a topology is given, else one
     generated from the knobs."""
     if cloud is not None:
-        return layout_from_cloud(cloud, design["placement"], design["joins"], design["leaves"])
-    return generated_layout(design["members"], design["hosts"], design["placement"], design["joins"], design["leaves"])
+        return layout_from_cloud(cloud, design.placement, design.joins, design.leaves)
+    return generated_layout(design.members, design.hosts, design.placement, design.joins, design.leaves)
+
+
+# --- the design knobs: defaults and bounds, one home for the Scenario, the model and the emulation -------
+
+#: The firewall strategies: three of Neutron's, and the PTG's per-group subtable proposal.
+FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+#: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
+TIMING_REPEATS = 7
+
+
+def cost_profile(text: str) -> str:
+    """Check the ``profile`` knob up front: a built-in name, or a profile JSON file whose costs are numbers >= 0.
+
+    Kept as given (the run records the name or path); a bad one is a knob error,
+    not a traceback halfway through the model.
+    """
+    try:
+        profile = load_profile(text)
+    except KeyError as exc:
+        raise ValueError(f"unknown base profile {exc.args[0]!r}") from None
+    except (OSError, TypeError) as exc:  # an unreadable file; JSON that is not an object
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    bad = [
+        k
+        for k, v in profile.to_dict().items()
+        if k != "name" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0)
+    ]
+    if bad:
+        raise ValueError(f"costs must be numbers >= 0: {', '.join(bad)}")
+    return text
+
+
+cost_profile.__name__ = "cost profile"
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "firewall",
+        "iptables",
+        "iptables (hybrid, per-member rules, no ipset) | ipset | ovs (native, conjunction) "
+        "| subtable (PTG proposal: one table per remote group per host)",
+        choices=FIREWALLS,
+    ),
+    Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
+    Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=bounded(int, 1)),
+    Knob(
+        "placement",
+        "spread",
+        "packed: members and joins on the first host; spread: round-robin over hosts",
+        choices=("packed", "spread"),
+    ),
+    Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=bounded(int, 0)),
+    Knob("leaves", 0, "existing members deleted after the joins", kind=bounded(int, 0)),
+    Knob(
+        "timing_repeats",
+        TIMING_REPEATS,
+        "emulation only: each join is timed this many times (the port leaves and rejoins); "
+        "its time is the fastest (interference only adds time), counts and verdicts come from the first. "
+        "The model's join is deterministic and ignores it",
+        kind=bounded(int, 1, 50),
+    ),
+    Knob(
+        "profile",
+        "train-2019",
+        "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
+        kind=cost_profile,
+    ),
+)
 
 
 class SgFanoutDesign(Design):
     """The design of the sg-fanout scenario: one typed, frozen value per knob
-    (its Scenario parses and bounds-checks them)."""
+    (parsed and bounds-checked once, by :data:`KNOBS`)."""
+
+    KNOBS = KNOBS
 
     firewall: str
     members: int

@@ -10,11 +10,11 @@ and the model asks only whether two ports are on one network). A topology for it
 """
 
 from labtwin.description import Cloud
-from labtwin.scenarios.base import Knob, Scenario, Tolerance, bounded
+from labtwin.scenarios.base import Scenario, Tolerance
 from labtwin.scenarios.refusals import refusing_emulation
 
 from . import emulation, model
-from .spec import FLOW, NeighboursDesign
+from .spec import NeighboursDesign
 
 
 def ports_to_ask(cloud: Cloud, design: dict) -> list[str]:
@@ -31,11 +31,6 @@ SCENARIO = Scenario(
     name="neighbours",
     title="Which VM ports share an L2 network (an example scenario)",
     default_topology="neighbours.yaml",
-    knobs=(
-        Knob(
-            "timeout", 0.5, f"seconds each {FLOW} probe waits for its answer (emulation)", kind=bounded(float, 0.1, 5.0)
-        ),
-    ),
     simulate=model.simulate,
     emulate=refusing_emulation("neighbours", emulation.emulate, ports_to_ask),
     tolerances=(

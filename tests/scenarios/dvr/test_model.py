@@ -10,10 +10,11 @@ from labtwin.description import load_cloud
 from labtwin.records import Recorder, record_line
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
-from labtwin.scenarios.dvr.model import full_design, simulate, sweep_load
+from labtwin.scenarios.dvr.model import simulate, sweep_load
 from labtwin.scenarios.dvr.model.failover import run_failover
 from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
 from labtwin.scenarios.dvr.model.traffic import run_traffic
+from labtwin.scenarios.dvr.spec import DvrDesign
 
 EW_AND_FIP = ("ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "vip-after-failover")
 
@@ -24,7 +25,7 @@ def cloud():
 
 
 def paths(cloud, **knobs):
-    return {p.traffic_class: p for p in class_paths(cloud, full_design(knobs))}
+    return {p.traffic_class: p for p in class_paths(cloud, DvrDesign.of(knobs))}
 
 
 def hosts_of(path):
@@ -148,7 +149,7 @@ def test_queue_delay_and_loss_grow_with_load():
 def test_failover_recovery_per_design():
     def recovery(**design):
         return run_failover(
-            full_design(design), "vrrp-b", "vrrp-a", "web-2", "10.10.0.100", random.Random(2), Recorder()
+            DvrDesign.of(design), "vrrp-b", "vrrp-a", "web-2", "10.10.0.100", random.Random(2), Recorder()
         )
 
     assert recovery(router="dvr", vip_arp="static") is None
@@ -156,7 +157,7 @@ def test_failover_recovery_per_design():
     assert 2.5 < learned < 4.0  # 3 x advert_int + skew - phase, to the next probe
     assert learned <= recovery(router="ovn")
     late = run_failover(
-        full_design({"vip_arp": "static"}),
+        DvrDesign.of({"vip_arp": "static"}),
         "vrrp-b",
         "vrrp-a",
         "web-2",
@@ -208,7 +209,7 @@ def test_sweep_load_shape(cloud):
 
 def test_bad_fraction_is_refused():
     with pytest.raises(ValueError, match="fip_fraction"):
-        full_design({"fip_fraction": 1.5})
+        DvrDesign.of({"fip_fraction": 1.5})
 
 
 def test_figures_draw_every_class_and_design(cloud):

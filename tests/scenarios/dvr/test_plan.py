@@ -7,8 +7,8 @@ from labtwin.scenarios.base import topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
 from labtwin.scenarios.dvr.emulation.labtwin_agent.routing import plan_dvr
 from labtwin.scenarios.dvr.emulation.layout import dvr_mac, vlan_of
-from labtwin.scenarios.dvr.model import full_design
 from labtwin.scenarios.dvr.model.paths import class_paths
+from labtwin.scenarios.dvr.spec import DvrDesign
 
 DESIGNS = {
     "legacy": {"router": "legacy"},
@@ -29,14 +29,14 @@ def cloud():
 
 
 def build(cloud, label):
-    return plan_dvr(cloud, full_design(DESIGNS[label]), "t3st")
+    return plan_dvr(cloud, DvrDesign.of(DESIGNS[label]), "t3st")
 
 
 @pytest.mark.parametrize("label", sorted(DESIGNS))
 def test_every_hop_the_model_names_has_a_capture_point(cloud, label):
     dp = build(cloud, label)
     observable = {c.label for c in dp.captures} | set(dp.stages)
-    for path in class_paths(cloud, full_design(DESIGNS[label])):
+    for path in class_paths(cloud, DvrDesign.of(DESIGNS[label])):
         missing = [hop for hop in path.hops if hop not in observable]
         assert not missing, (path.traffic_class, missing)
 

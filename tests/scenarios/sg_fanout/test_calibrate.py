@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labtwin.scenarios.sg_fanout.calibrate import FAMILIES, MEASURED_PROFILE, base_profile, features, nnls, predict
-from labtwin.scenarios.sg_fanout.model.profiles import load_profile
+from labtwin.scenarios.sg_fanout.profiles import load_profile
 
 
 def test_nnls_recovers_costs_and_never_goes_negative():

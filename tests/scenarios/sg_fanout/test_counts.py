@@ -12,8 +12,8 @@ import pytest
 from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.sg_fanout.emulation import rules
-from labtwin.scenarios.sg_fanout.model.strategies import FIREWALLS, OVS_DIM1_FLOWS_PER_IP, GroupRules, filter_size
-from labtwin.scenarios.sg_fanout.spec import generated_layout, layout_from_cloud
+from labtwin.scenarios.sg_fanout.model.strategies import OVS_DIM1_FLOWS_PER_IP, GroupRules, filter_size
+from labtwin.scenarios.sg_fanout.spec import FIREWALLS, generated_layout, layout_from_cloud
 
 LAYOUTS = {
     "generated": generated_layout(6, 2, "spread", 1, 0),

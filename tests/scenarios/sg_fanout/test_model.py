@@ -15,13 +15,13 @@ from labtwin.description import load_cloud
 from labtwin.records import Run
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.sg_fanout.model import simulate_layout, summarize, sweep
-from labtwin.scenarios.sg_fanout.model.profiles import TRAIN_2019, load_profile, save_profile
 from labtwin.scenarios.sg_fanout.model.strategies import (
     IPTABLES_PORT_BASE_RULES,
     OVS_FLOWS_PER_CONJ_RULE,
     OVS_FLOWS_PER_RULE,
     OVS_PORT_BASE_FLOWS,
 )
+from labtwin.scenarios.sg_fanout.profiles import TRAIN_2019, load_profile, save_profile
 from labtwin.scenarios.sg_fanout.spec import generated_layout
 
 SCENARIO = get_scenario("sg-fanout")

@@ -19,7 +19,7 @@ from labtwin.emulation.machine import machine_key
 from labtwin.records import Run
 from labtwin.scenarios import Tolerance, get_scenario
 from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
-from labtwin.scenarios.sg_fanout.model.profiles import load_profile
+from labtwin.scenarios.sg_fanout.profiles import load_profile
 
 TRACES = Path(__file__).resolve().parents[3] / "traces" / "sg-fanout"
 EXAMPLE = calibration.Calibration.from_file(MEASURED_PROFILE)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from labtwin.description import Cloud
 from labtwin.emulation import captures as cap
@@ -31,6 +31,7 @@ from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
+from ..spec import DvrDesign
 from . import layout as L
 from . import observe
 from .labtwin_agent.routing import plan_dvr
@@ -52,10 +53,11 @@ class NotEmulated(PlanError):
     """The design asks for something only the model has (``router=ovn``)."""
 
 
-def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
+def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "", out_dir=None) -> Run:
     """Realise *cloud* under *design*, probe every class, tear down; a Run with backend ``emulation``."""
-    if design["router"] not in ("legacy", "dvr"):
-        raise NotEmulated(f"router={design['router']} is model-only; the emulation builds legacy and dvr")
+    design = DvrDesign.of(design)
+    if design.router not in ("legacy", "dvr"):
+        raise NotEmulated(f"router={design.router} is model-only; the emulation builds legacy and dvr")
     rec, t0 = Recorder(), time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
@@ -340,7 +342,9 @@ def _nat(dp: DvrPlan, ends, cls: str, mine) -> str:
     return "none"
 
 
-def _summary(cloud: Cloud, design: dict, paths: list[dict], real: Realisation, bringup: float, points: int) -> dict:
+def _summary(
+    cloud: Cloud, design: DvrDesign, paths: list[dict], real: Realisation, bringup: float, points: int
+) -> dict:
     """``paths`` and ``network_node_share`` as the model writes them, plus bring-up and teardown times."""
     router = classes.the_router(cloud)
     present = {p["class"] for p in paths if p["hops"]}

@@ -29,6 +29,7 @@ from typing import Optional
 from labtwin.description import Cloud, Network, Port, Router, Subnet
 
 from .. import neutron_names as names
+from ..spec import DvrDesign
 
 #: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
 FIP_RT_TBL = 16
@@ -57,7 +58,7 @@ class Layout:
     """Everything the plan needs to know about the router under study, per design."""
 
     cloud: Cloud
-    design: dict
+    design: DvrDesign
     router: Router
     network_node: str
     ext: Network
@@ -72,7 +73,7 @@ class Layout:
 
     @property
     def dvr(self) -> bool:
-        return self.design["router"] == "dvr"
+        return self.design.router == "dvr"
 
     def subnets(self, version: Optional[int] = None) -> list[Subnet]:
         out = [self.cloud.subnet[s] for s in self.router.interfaces]
@@ -89,7 +90,7 @@ class Layout:
         """Hosts with a fip- namespace: those with floating IPs, or every qrouter host when a proposal needs it."""
         if not self.dvr:
             return []
-        everywhere = self.design["distributed_snat"] or self.design["ipv6_fast_exit"]
+        everywhere = self.design.distributed_snat or self.design.ipv6_fast_exit
         with_fip = {self.cloud.port[p].host for p in self.fips}
         return [h for h in self.qrouter_hosts() if everywhere or h in with_fip]
 
@@ -101,7 +102,7 @@ class Layout:
         return None
 
 
-def layout(cloud: Cloud, design: dict) -> Layout:
+def layout(cloud: Cloud, design: DvrDesign) -> Layout:
     router = next((r for r in cloud.routers if r.external_gateway_info is not None and r.interfaces), None)
     if router is None:
         raise ValueError("the dvr emulation needs a router with an external gateway and interfaces")

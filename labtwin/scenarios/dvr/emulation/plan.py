@@ -31,6 +31,7 @@ from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.naming import check_run_id, node_name
 from labtwin.emulation.plan import Namespace, NsConfig, OvsBridge, OvsPort, Plan, Veth
 
+from ..spec import DvrDesign
 from . import layout as L
 
 BRIDGES = ("br-int", "br-tun", "br-ex")
@@ -74,7 +75,7 @@ class DvrPlan:
         return node_name(self.plan.run_id, "u", self._ends - 1)
 
 
-def new_plan(cloud, design: dict, run_id: str) -> DvrPlan:
+def new_plan(cloud, design: DvrDesign, run_id: str) -> DvrPlan:
     """The bridges, fabrics and VMs of *cloud*; the L3 namespaces come from :mod:`.labtwin_agent.routing`."""
     dp = DvrPlan(Plan(check_run_id(run_id)), L.layout(cloud, design))
     _bridges(dp)

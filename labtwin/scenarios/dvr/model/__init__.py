@@ -19,7 +19,7 @@ the failover's events, and metrics; the summary holds ``paths``,
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import pandas as pd
 
@@ -27,11 +27,10 @@ from labtwin.description import Cloud
 from labtwin.records import Recorder, Run
 
 from ..spec import (
-    DEFAULT_DESIGN,
     FLOW_PPS,
+    DvrDesign,
     class_weights,
     expected_share,
-    full_design,
     network_node,
     pick_endpoints,
     same_host_ratio,
@@ -41,22 +40,22 @@ from .failover import run_failover
 from .paths import CLASSES, ClassPath, class_paths
 from .traffic import run_traffic
 
-#: The design knobs and their defaults (today's DVR, as the PTG found it).
-
 #: Simulated seconds of traffic per run.
 TRAFFIC_DURATION_S = 1.0
 
 
-def matrix(cloud: Cloud, design: dict, paths: list[ClassPath]) -> tuple[dict[str, float], dict[str, bool]]:
+def matrix(cloud: Cloud, design: DvrDesign, paths: list[ClassPath]) -> tuple[dict[str, float], dict[str, bool]]:
     """Per-class weights of the traffic matrix and whether each class crosses the network node."""
     present = {p.traffic_class for p in paths if p.hops}
     weights = class_weights(design, same_host_ratio(cloud, the_router(cloud)), present)
     return weights, {p.traffic_class: p.via_network_node for p in paths}
 
 
-def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration: float = TRAFFIC_DURATION_S) -> Run:
+def simulate(
+    cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "", duration: float = TRAFFIC_DURATION_S
+) -> Run:
     """Paths, the traffic DES and the failover DES for one design on *cloud*."""
-    design = full_design(design)
+    design = DvrDesign.of(design)
     rng, rec = random.Random(seed), Recorder()
     paths = class_paths(cloud, design)
     for p in paths:
@@ -70,13 +69,13 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration
             }
             rec.probe(p.src, p.dst, p.protocol, p.port, "allowed" if p.reachable else "blocked", **detail)
     weights, crossing = matrix(cloud, design, paths)
-    stats = run_traffic(weights, crossing, design["flows"], design["nn_capacity_pps"], rng, duration)
+    stats = run_traffic(weights, crossing, design.flows, design.nn_capacity_pps, rng, duration)
     summary = {
         "paths": [p.as_dict() for p in paths],
         "network_node": network_node(cloud).name,
         "network_node_share": round(expected_share(weights, crossing), 6),
         "class_weights": {cls: round(w, 6) for cls, w in weights.items()},
-        **{k: round(v, 6) for k, v in stats.summary(design["nn_capacity_pps"]).items()},
+        **{k: round(v, 6) for k, v in stats.summary(design.nn_capacity_pps).items()},
         "failover_recovery_s": _failover(cloud, design, rng, rec),
     }
     for name in (
@@ -97,7 +96,7 @@ def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "", duration
 _UNITS = {"nn_delay_ms_mean": "ms", "nn_delay_ms_p95": "ms", "offered_pps": "pps", "nn_pps": "pps"}
 
 
-def _failover(cloud: Cloud, design: dict, rng: random.Random, rec: Recorder) -> Optional[float]:
+def _failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: Recorder) -> Optional[float]:
     """Recovery time of the topology's VRRP VIP after a failover (None: no VIP, or never)."""
     vip = pick_endpoints(cloud, the_router(cloud)).vip
     if vip is None:
@@ -116,20 +115,20 @@ def sweep_load(
     """
     rows = []
     for label, overrides in designs.items():
-        design = full_design(overrides)
+        design = DvrDesign.of(overrides)
         weights, crossing = matrix(cloud, design, class_paths(cloud, design))
         for n in flows:
-            stats = run_traffic(weights, crossing, n, design["nn_capacity_pps"], random.Random(seed), duration)
+            stats = run_traffic(weights, crossing, n, design.nn_capacity_pps, random.Random(seed), duration)
             rows.append(
                 {
                     "design": label,
-                    "router": design["router"],
+                    "router": design.router,
                     "flows": n,
                     "network_node_share": expected_share(weights, crossing),
-                    **stats.summary(design["nn_capacity_pps"]),
+                    **stats.summary(design.nn_capacity_pps),
                 }
             )
     return pd.DataFrame(rows)
 
 
-__all__ = ["CLASSES", "DEFAULT_DESIGN", "FLOW_PPS", "full_design", "simulate", "sweep_load"]
+__all__ = ["CLASSES", "FLOW_PPS", "simulate", "sweep_load"]

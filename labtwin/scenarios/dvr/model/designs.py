@@ -145,7 +145,7 @@ def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
     v = ends.vip
     if v is None:
         raise ValueError("the vip-after-failover class needs a VIP (see labtwin.scenarios.dvr.spec.Vip)")
-    if p.design["vip_arp"] == "learned":
+    if p.design.vip_arp == "learned":
         return Leg(
             route(v.client, v.new_master, v.subnet),
             note=("learned ARP: the new master's GARP reaches the qrouter (br-int table 0 prio 99, tables 3/4)"),
@@ -164,7 +164,7 @@ def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
 def ovn(p: Plane, ends: Endpoints) -> Legs:
     legs: Legs = {}
     gw = p.nn
-    distributed_fip = p.design.get("ovn_distributed_fip", False)
+    distributed_fip = p.design.ovn_distributed_fip
 
     def route(a, b, sb):
         return hops(
@@ -245,7 +245,7 @@ def _dhcp(legs: Legs, p: Plane, ends: Endpoints) -> None:
     a = ends.dhcp
     if a is None:
         return
-    if p.design["distributed_dhcp"]:
+    if p.design.distributed_dhcp:
         legs["dhcp"] = Leg(
             hops(p.vm_out(a), f"{p.host(a)}:br-int:table77"),
             note=("OVS agent dhcp extension: br-int table 60 -> 77, packet-in, reply out in_port"),

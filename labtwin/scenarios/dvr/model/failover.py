@@ -30,6 +30,8 @@ import simpy
 
 from labtwin.records import Recorder
 
+from ..spec import DvrDesign
+
 ADVERT_INT_S = 1.0
 BACKUP_PRIORITY = 100
 GARP_DELAY_S = 0.001
@@ -56,11 +58,11 @@ def master_down_interval(priority: int = BACKUP_PRIORITY, advert: float = ADVERT
     return 3 * advert + (256 - priority) / 256
 
 
-def follows_garp(design: dict) -> Optional[float]:
+def follows_garp(design: DvrDesign) -> Optional[float]:
     """How long after the GARP the router sends to the new master; None: it never does."""
-    if design["router"] == "ovn":
+    if design.router == "ovn":
         return OVN_CLAIM_S
-    if design["router"] == "dvr" and design["vip_arp"] == "static":
+    if design.router == "dvr" and design.vip_arp == "static":
         return None
     return GARP_DELAY_S
 
@@ -72,7 +74,7 @@ def failover(
     state: VipState,
     old: str,
     new: str,
-    design: dict,
+    design: DvrDesign,
     api_update_at: Optional[float],
 ):
     """The master dies at FAIL_AT_S; the backup takes over; the router follows (or not)."""
@@ -107,7 +109,7 @@ def probes(env: simpy.Environment, rec: Recorder, state: VipState, client: str, 
 
 
 def run_failover(
-    design: dict,
+    design: DvrDesign,
     old: str,
     new: str,
     client: str,

@@ -34,7 +34,17 @@ from typing import Callable, Optional
 
 from labtwin.description import Cloud
 
-from ..spec import CLASSES, Endpoints, Vip, external_network, network_node, pick_endpoints, probe_of, the_router
+from ..spec import (
+    CLASSES,
+    DvrDesign,
+    Endpoints,
+    Vip,
+    external_network,
+    network_node,
+    pick_endpoints,
+    probe_of,
+    the_router,
+)
 from . import designs as dvr_designs
 from .plane import EXTERNAL, FABRIC, Leg, Plane, hops
 
@@ -77,14 +87,14 @@ BUILDERS: dict[str, Callable[[Plane, Endpoints], dict[str, Leg]]] = {
 }
 
 
-def class_paths(cloud: Cloud, design: dict) -> list[ClassPath]:
+def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
     """One :class:`ClassPath` per traffic class, in :data:`CLASSES` order."""
-    if design["router"] not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {design['router']!r}")
+    if design.router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {design.router!r}")
     router = the_router(cloud)
     plane = Plane(cloud, router, network_node(cloud).name, external_network(cloud, router), design)
     ends = pick_endpoints(cloud, router)
-    legs = BUILDERS[design["router"]](plane, ends)
+    legs = BUILDERS[design.router](plane, ends)
     out = []
     for cls in CLASSES:
         src, dst, protocol, port = probe_of(cls, ends)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from labtwin.description import Cloud, Network, Port, Router, Subnet
 
 from .. import neutron_names as names
-from ..spec import EXTERNAL, gateway, routed_subnet
+from ..spec import EXTERNAL, DvrDesign, gateway, routed_subnet
 
 FABRIC = "fabric"
 
@@ -35,7 +35,7 @@ class Plane:
     router: Router
     nn: str
     ext: Network
-    design: dict
+    design: DvrDesign
 
     # -- root-namespace devices and bridges ---------------------------------
     def host(self, port: Port) -> str:
@@ -63,7 +63,7 @@ class Plane:
         """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""
         if a == b:
             return [f"{a}:br-int"]
-        if self.design["router"] == "ovn":  # Geneve tunnels end on br-int itself
+        if self.design.router == "ovn":  # Geneve tunnels end on br-int itself
             return [f"{a}:br-int", FABRIC, f"{b}:br-int"]
         ta, tb = self._physnet_bridge(network, a, "br-tun"), self._physnet_bridge(network, b, "br-tun")
         return [f"{a}:br-int", f"{a}:{ta}", FABRIC, f"{b}:{tb}", f"{b}:br-int"]

@@ -26,6 +26,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from itertools import permutations
 from pathlib import Path
+from typing import Any, Mapping
 
 from labtwin.description import Cloud
 from labtwin.description.generate import routed_cloud
@@ -36,6 +37,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
+from ..spec import MultisegmentDesign
 from .evidence import bridge_members, broadcasts_seen, echo_replies, frames, parse_links
 from .plan import SegmentPlan, Vm, plan_multisegment
 
@@ -44,19 +46,20 @@ PHASES = ("namespaces", "veths", "ovs", "sysctls", "links", "filters")
 
 
 def emulate(
-    cloud: Cloud | None, design: dict, seed: int, topology: str = "", out_dir=None, timeout: float = 1.0
+    cloud: Cloud | None, design: Mapping[str, Any], seed: int, topology: str = "", out_dir=None, timeout: float = 1.0
 ) -> Run:
     """Realise *cloud* under *design*, probe every VM pair of each rack, tear down.
 
     Without a cloud, build the one the model generates from ``racks``,
     ``hosts_per_rack`` and ``max_prefix``, with one VM per host.
     """
+    design = MultisegmentDesign.of(design)
     if cloud is None:
         cloud = routed_cloud(
-            int(design["racks"]),
-            int(design["hosts_per_rack"]),
-            int(design["max_prefix"]),
-            design["agent"],
+            int(design.racks),
+            int(design.hosts_per_rack),
+            int(design.max_prefix),
+            design.agent,
             vms_per_host=1,
         )
     recorder, t0 = Recorder(), time.perf_counter()

@@ -37,6 +37,8 @@ from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, PlanError, Veth, derived_mac
 
+from ..spec import MultisegmentDesign
+
 MAX_NAMESPACES = 64  # beyond this, a run is a model question, not an emulation one
 
 MULTIPLE_SEGMENTS = "host_connected_to_multiple_segments"
@@ -126,21 +128,21 @@ def routed_ports(cloud: Cloud) -> list[Port]:
     return [p for p in cloud.ports if p.host and p.ips and port_segment(cloud, p) is not None]
 
 
-def plan_multisegment(cloud: Cloud, design: dict, run_id: str) -> SegmentPlan:
+def plan_multisegment(cloud: Cloud, design: MultisegmentDesign, run_id: str) -> SegmentPlan:
     """The realisation of *cloud* under *design* (``segments_per_host``, ``bridge_naming``)."""
-    if design.get("agent", "linuxbridge") != "linuxbridge":
+    if design.agent != "linuxbridge":
         raise PlanError("agent=ovs is not emulated (its local VLANs on br-int are): use agent=linuxbridge")
     out = SegmentPlan(Plan(naming.check_run_id(run_id)))
     admitted = []
     for port in routed_ports(cloud):
-        reason = admission(cloud, port, design["segments_per_host"])
+        reason = admission(cloud, port, design.segments_per_host)
         if reason:
             out.refused.append({"port": port.name, "host": port.host, "reason": reason})
         else:
             admitted.append(port)
     wiring = _Fabric(cloud, out)
     for port in admitted:
-        _add_vm(cloud, out, wiring, port, design["bridge_naming"])
+        _add_vm(cloud, out, wiring, port, design.bridge_naming)
     for rack in sorted({out_vm.rack for out_vm in out.vms}):
         _add_rack_router(cloud, out, wiring, rack)
     check_loops(out.bridges)

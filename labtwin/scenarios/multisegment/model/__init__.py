@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections import Counter
+from typing import Any, Mapping
 
 import simpy
 
@@ -35,6 +36,7 @@ from labtwin.description.generate import next_free_block, routed_cloud
 from labtwin.description.schema import default_pools, derived_id
 from labtwin.records import Recorder, Run
 
+from ..spec import MultisegmentDesign
 from .agents import L2Agent, make_agent
 from .cloud import Rack, build_ipam, dhcp_port_of, file_ports, generate_cloud, racks_of, routed_network
 from .domains import expected_l2_domains
@@ -50,19 +52,19 @@ DHCP_PORT_S = 2.0  # not sourced: DHCP port create + namespace + dnsmasq start
 class Simulation:
     """One model run: explicit environment, recorder, RNGs and state; no globals."""
 
-    def __init__(self, cloud: Cloud, design: dict, seed: int):
+    def __init__(self, cloud: Cloud, design: MultisegmentDesign, seed: int):
         self.cloud, self.design, self.seed = cloud, design, seed
         self.env = simpy.Environment()
         self.rec = Recorder()
         self.network = routed_network(cloud)
         self.net_id = str(cloud.network[self.network].id)
         self.racks = racks_of(cloud, self.network)
-        self.ipam = build_ipam(cloud, self.network, design["segments_per_host"], random.Random(f"{seed}/ipam"))
-        start = "network" if design["migration"] == "rolling-restart" else design["bridge_naming"]
+        self.ipam = build_ipam(cloud, self.network, design.segments_per_host, random.Random(f"{seed}/ipam"))
+        start = "network" if design.migration == "rolling-restart" else design.bridge_naming
         self.agents: dict[str, L2Agent] = {
-            h.name: make_agent(design["agent"], h.name, h.bridge_mappings, start) for h in cloud.hosts
+            h.name: make_agent(design.agent, h.name, h.bridge_mappings, start) for h in cloud.hosts
         }
-        self.horizon = float(design["days"]) * DAY
+        self.horizon = float(design.days) * DAY
         self.down: dict[str, simpy.Event] = {}
         self.restarts: list = []
         self.pending: set[str] = set()
@@ -81,16 +83,16 @@ class Simulation:
         for rack in self.racks:
             self.watch(rack)
             self.env.process(self.demand(rack))
-        if self.design["migration"] == "rolling-restart":
+        if self.design.migration == "rolling-restart":
             hosts = [h.name for h in self.cloud.hosts]
-            at = float(self.design["migrate_at"]) * self.horizon
-            self.env.process(rolling_restart(self, hosts, at, self.design["bridge_naming"]))
+            at = float(self.design.migrate_at) * self.horizon
+            self.env.process(rolling_restart(self, hosts, at, self.design.bridge_naming))
         self.env.run()
 
     def demand(self, rack: Rack):
         """Poisson arrivals: ``demand`` ports over the horizon, each on a random host of *rack*."""
         rng = random.Random(f"{self.seed}/{rack.name}")
-        count = int(self.design["demand"])
+        count = int(self.design.demand)
         rate = count / self.horizon if count else 1.0
         for i in range(count):
             yield self.env.timeout(rng.expovariate(rate))
@@ -168,7 +170,7 @@ class Simulation:
         for host in self.cloud.hosts:
             if seg.physnet not in host.bridge_mappings:
                 continue
-            if self.design["segments_per_host"] == "one" and holders[host.name]:
+            if self.design.segments_per_host == "one" and holders[host.name]:
                 continue
             pool = next(p for p in self.ipam.subnets if p.segment == seg.name)
             try:
@@ -214,7 +216,7 @@ class Simulation:
 
     # --- operator -------------------------------------------------------------------
     def may_add(self, rack: Rack) -> bool:
-        if self.design["segments_per_host"] == "many" or self.design["operator"] == "always":
+        if self.design.segments_per_host == "many" or self.design.operator == "always":
             return True
         return not any(s.physnet == rack.physnet for s in self.ipam.segments.values())
 
@@ -222,13 +224,13 @@ class Simulation:
         """Start a segment addition when the rack's free addresses reach the threshold."""
         if rack.name in self.pending or not self.may_add(rack):
             return
-        if self.ipam.free_on(rack.physnet) <= int(self.design["add_segment_at"]):
+        if self.ipam.free_on(rack.physnet) <= int(self.design.add_segment_at):
             self.pending.add(rack.name)
             self.env.process(self.add_segment(rack))
 
     def add_segment(self, rack: Rack):
         """Operator: new VLAN segment on the rack physnet plus a /max_prefix subnet."""
-        yield self.env.timeout(float(self.design["lead_time_h"]) * 3600.0)
+        yield self.env.timeout(float(self.design.lead_time_h) * 3600.0)
         seg, pool = self.plan_segment(rack)
         self.ipam.add_segment(seg, pool)
         mapped = sum(seg.name in self.ipam.segments_of(h) for h in rack.hosts)
@@ -255,17 +257,18 @@ class Simulation:
         vlan = next_vlan([v for v in used_vlans if v] + [s.vlan for s in on_physnet if s.vlan])
         taken = [s.cidr for s in self.cloud.subnets] + [p.cidr for p in self.ipam.subnets]
         mine = [p.cidr for p in self.ipam.subnets if p.segment in {s.name for s in on_physnet}]
-        prefix = int(self.design["max_prefix"])
+        prefix = int(self.design.max_prefix)
         cidr = next_free_block(taken, mine[-1] if mine else ipaddress.ip_network("10.0.0.0/8"), prefix)
         pools = [(int(p.start), int(p.end)) for p in default_pools(cidr, cidr.network_address + 1)]
         seg = SegmentInfo(name, derived_id("segment", name), self.net_id, rack.physnet, vlan, self.env.now)
         return seg, SubnetPool.from_pools(f"{name}-v4", name, cidr, pools)
 
 
-def simulate(cloud: Cloud | None, design: dict, seed: int, topology: str = "") -> Run:
+def simulate(cloud: Cloud | None, design: Mapping[str, Any], seed: int, topology: str = "") -> Run:
     """Run the model; without a cloud, generate one from racks/hosts_per_rack/max_prefix."""
+    design = MultisegmentDesign.of(design)
     if cloud is None:
-        knobs = int(design["racks"]), int(design["hosts_per_rack"]), int(design["max_prefix"]), design["agent"]
+        knobs = int(design.racks), int(design.hosts_per_rack), int(design.max_prefix), design.agent
         cloud = generate_cloud(*knobs)
         probe_cloud = routed_cloud(*knobs, vms_per_host=1)  # what an emulation of the knobs boots and probes
     else:

@@ -18,15 +18,16 @@ import random
 
 from labtwin.description import Cloud
 
+from ..spec import MultisegmentDesign
 from .agents import L2Agent, make_agent
 from .cloud import build_ipam, file_ports, port_segment, routed_network
 from .ipam import IpamError
 
 
-def admitted_ports(cloud: Cloud, design: dict) -> list[tuple[str, str, str]]:
+def admitted_ports(cloud: Cloud, design: MultisegmentDesign) -> list[tuple[str, str, str]]:
     """(port, host, segment) for each bound file port the design's IPAM accepts."""
     network = routed_network(cloud)
-    ipam = build_ipam(cloud, network, design["segments_per_host"], random.Random(0))
+    ipam = build_ipam(cloud, network, design.segments_per_host, random.Random(0))
     admitted = []
     for port in file_ports(cloud, network):
         segment = port_segment(cloud, port)
@@ -41,7 +42,7 @@ def admitted_ports(cloud: Cloud, design: dict) -> list[tuple[str, str, str]]:
     return admitted
 
 
-def expected_l2_domains(cloud: Cloud, design: dict) -> dict[str, list[dict]]:
+def expected_l2_domains(cloud: Cloud, design: MultisegmentDesign) -> dict[str, list[dict]]:
     """Per host: its L2 devices, each with the segments in it and whether they leak.
 
     ``design`` needs ``segments_per_host``, ``bridge_naming`` and ``agent``.
@@ -54,7 +55,7 @@ def expected_l2_domains(cloud: Cloud, design: dict) -> dict[str, list[dict]]:
     }
 
 
-def built_agents(cloud: Cloud, design: dict) -> dict:
+def built_agents(cloud: Cloud, design: MultisegmentDesign) -> dict:
     """Host -> its L2 agent after plugging every admitted file port: the cloud an emulation of *cloud* builds.
 
     No demand, no DHCP ports, no segment the operator adds during a run: the
@@ -62,11 +63,11 @@ def built_agents(cloud: Cloud, design: dict) -> dict:
     not the cloud at the end of the simulated run.
     """
     network = routed_network(cloud)
-    ipam = build_ipam(cloud, network, design["segments_per_host"], random.Random(0))
+    ipam = build_ipam(cloud, network, design.segments_per_host, random.Random(0))
     agents: dict[str, L2Agent] = {}
     for name, host, segment in admitted_ports(cloud, design):
         h = cloud.host[host]
-        agent = agents.setdefault(host, make_agent(design["agent"], host, h.bridge_mappings, design["bridge_naming"]))
+        agent = agents.setdefault(host, make_agent(design.agent, host, h.bridge_mappings, design.bridge_naming))
         agent.plug(str(cloud.port[name].id), name, ipam.segments[segment])
     return agents
 

@@ -23,6 +23,7 @@ from itertools import permutations
 
 from labtwin.description import Cloud
 
+from ..spec import MultisegmentDesign
 from .domains import admitted_ports, expected_l2_domains
 
 PROTOCOLS = ("arp", "icmp", "icmp-via-gateway", "broadcast")
@@ -45,7 +46,7 @@ def broadcast_domains(domains: dict[str, list[dict]]) -> dict[str, str]:
     return {seg: find(seg) for seg in list(parent)}
 
 
-def predicted_probes(cloud: Cloud, design: dict) -> list[dict]:
+def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
     """One dict per (src, dst, protocol): verdict and the hops the model expects."""
     domains = broadcast_domains(expected_l2_domains(cloud, design))
     ports = admitted_ports(cloud, design)

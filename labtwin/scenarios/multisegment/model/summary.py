@@ -86,7 +86,7 @@ def built_names(cloud, design) -> dict:
 
 
 def migration(sim) -> dict:
-    if sim.design["migration"] == "none":
+    if sim.design.migration == "none":
         return {}
     restarts = sim.restarts
     return {

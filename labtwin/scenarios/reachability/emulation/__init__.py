@@ -13,6 +13,7 @@ import tempfile
 import time
 from itertools import permutations
 from pathlib import Path
+from typing import Any, Mapping
 
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
@@ -22,18 +23,22 @@ from labtwin.emulation.probes import ProbeSpec, probe
 from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, Run
 
+from ..spec import ReachabilityDesign
 from .plan import plan
 
 
-def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None, timeout: float = 1.0) -> Run:
-    """Realise *cloud*, probe every ordered VM pair with ``design['probes']``, tear down.
+def emulate(
+    cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "", out_dir=None, timeout: float = 1.0
+) -> Run:
+    """Realise *cloud*, probe every ordered VM pair with ``design.probes``, tear down.
 
     *timeout* is how long silence must last before a probe counts as blocked.
     Each source sends its whole batch at once, so it costs about one timeout
     per run; 1 s keeps a loaded machine (CI, two cores) from turning a slow
     answer into a false "blocked".
     """
-    flows = parse_flows(design["probes"])
+    design = ReachabilityDesign.of(design)
+    flows = parse_flows(design.probes)
     recorder = Recorder()
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-"))

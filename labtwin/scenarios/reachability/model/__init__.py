@@ -8,17 +8,21 @@ from packets. The emulation answers the same questions with real packets.
 from __future__ import annotations
 
 from itertools import permutations
+from typing import Any, Mapping
 
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
 from labtwin.records import Recorder, Run
 
+from ..spec import ReachabilityDesign
 from .policy import evaluate
 
 
-def simulate(cloud: Cloud, design: dict, seed: int, topology: str = "") -> Run:
+def simulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "") -> Run:
+    """Every ordered VM pair asked every probe flow, answered by the policy."""
+    design = ReachabilityDesign.of(design)
     recorder = Recorder()
-    flows = parse_flows(design["probes"])
+    flows = parse_flows(design.probes)
     matrix: dict[str, dict[str, list[str]]] = {}
     for src, dst in permutations(cloud.vm_ports, 2):
         for flow in flows:

@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from labtwin.description import Cloud
 from labtwin.emulation.naming import new_run_id
@@ -40,7 +40,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 from labtwin.records import Event, Recorder, Run, percentile
 
-from ..spec import Layout, layout_for
+from ..spec import Layout, SgFanoutDesign, layout_for
 from . import rules, state
 from .labtwin_agent.agent import HostAgent
 from .pace import pace
@@ -56,7 +56,7 @@ SETTLE_S = 0.05
 
 def emulate(
     cloud: Optional[Cloud],
-    design: dict,
+    design: Mapping[str, Any],
     seed: int,
     topology: str = "",
     out_dir=None,
@@ -68,12 +68,13 @@ def emulate(
     ``verdicts=False`` skips the scapy probes after each join (calibration
     only needs the timing; the poller's readiness is still measured).
     """
+    design = SgFanoutDesign.of(design)
     layout = layout_for(cloud, design)
     if not layout.probe.startswith(("icmp", "tcp")):
         raise ValueError(
             f"sg-fanout emulation times readiness with ICMP or TCP; the group's rule admits {layout.probe}"
         )
-    firewall = design["firewall"]
+    firewall = design.firewall
     ports = rules.eports(layout)
     the_plan, shape = build(layout, ports, firewall, new_run_id())
     rec = Recorder()
@@ -92,7 +93,7 @@ def emulate(
             new = ports[join.name]
             probes: Optional[list] = [] if verdicts else None
             first = _join(work, new, present, rec, totals, probes)
-            again = _timed_again(work, new, present, design.get("timing_repeats", 1) - 1)
+            again = _timed_again(work, new, present, design.timing_repeats - 1)
             ready.append(_keep_fastest(rec, [first, *again]))
             for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
                 probe_the_join()

@@ -27,17 +27,16 @@ Same layout, design and seed give byte-identical records.
 from __future__ import annotations
 
 import statistics
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import pandas as pd
 
 from labtwin.description import Cloud
 from labtwin.records import Run, percentile
 
-from ..spec import generated_layout, layout_for
+from ..profiles import load_profile
+from ..spec import FIREWALLS, SgFanoutDesign, generated_layout, layout_for
 from .process import FanoutRun, rounded, simulate_layout
-from .profiles import load_profile
-from .strategies import FIREWALLS
 
 __all__ = ["simulate", "simulate_layout", "summarize", "sweep", "layout_for", "FIREWALLS"]
 
@@ -77,9 +76,10 @@ def summarize(run: FanoutRun) -> dict:
     }
 
 
-def simulate(cloud: Optional[Cloud], design: dict, seed: int, topology: str = "") -> Run:
+def simulate(cloud: Optional[Cloud], design: Mapping[str, Any], seed: int, topology: str = "") -> Run:
     """The scenario's model backend: ``Run`` with summary, events, operations, probes and metrics."""
-    run = simulate_layout(layout_for(cloud, design), design["firewall"], design["profile"], seed)
+    design = SgFanoutDesign.of(design)
+    run = simulate_layout(layout_for(cloud, design), design.firewall, design.profile, seed)
     summary = summarize(run)
     for key in ("updates_total", "refreshes_total", "rules_written", "port_ready_s", "port_ready_p95_s"):
         run.rec.metric(key, summary[key], "s" if key.endswith("_s") else "")

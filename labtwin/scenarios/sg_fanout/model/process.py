@@ -15,9 +15,9 @@ import simpy
 
 from labtwin.records import Recorder
 
-from ..spec import Layout, Member
-from .profiles import CostProfile, load_profile
-from .strategies import FIREWALLS, GroupRules, HostFirewall, Snapshot, Work, apply_iteration, refilters_on_member_update
+from ..profiles import CostProfile, load_profile
+from ..spec import FIREWALLS, Layout, Member
+from .strategies import GroupRules, HostFirewall, Snapshot, Work, apply_iteration, refilters_on_member_update
 
 SERVER = "neutron-server"
 MEMBER_UPDATED = "security_groups_member_updated"

@@ -52,9 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .profiles import CostProfile
-
-FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+from ..profiles import CostProfile
 
 #: Rules in one IPv4 port's own chains under the hybrid iptables driver besides
 #: its security-group rules, from iptables_firewall.py: ingress ``i`` chain

@@ -6,6 +6,8 @@ the probe engine), as every scenario's emulation is: nothing of the model is imp
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from labtwin.description import Cloud
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.naming import new_run_id, node_name
@@ -14,10 +16,12 @@ from labtwin.emulation.probes import ProbeSpec, probe
 from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, Run
 
-from ..spec import FLOW, pairs
+from ..spec import FLOW, NeighboursDesign, pairs
 
 
-def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=None) -> Run:
+def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "", out_dir=None) -> Run:
+    """Build the plan, probe every ordered pair with real ICMP, tear down."""
+    design = NeighboursDesign.of(design)
     the_plan = plan(cloud, new_run_id())
     recorder = Recorder()
     with Realisation(the_plan) as real:
@@ -27,7 +31,7 @@ def emulate(cloud: Cloud, design: dict, seed: int, topology: str = "", out_dir=N
             )
             for src, dst in pairs(cloud)
         ]
-        for result in probe(real.runner, real.pids, specs, timeout=float(design["timeout"])):
+        for result in probe(real.runner, real.pids, specs, timeout=design.timeout):
             recorder.probe(
                 result.spec.src,
                 result.spec.dst,

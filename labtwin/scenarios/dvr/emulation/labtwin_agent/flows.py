@@ -38,7 +38,7 @@ def bridge_flows(dp: "DvrPlan") -> dict[str, list[str]]:
         for host in hosts:
             flows.setdefault(dp.bridges[(host, "br-tun")], []).extend(_dvr_process(dp, host))
             flows.setdefault(dp.bridges[(host, "br-int")], []).extend(_dvr_to_src_mac(dp, host, hosts))
-    if lay.design["distributed_dhcp"]:
+    if lay.design.distributed_dhcp:
         for key in dp.dhcp_servers:
             host = key.split(":", 1)[1]
             flows.setdefault(dp.bridges[(host, "br-int")], []).extend(_table77(dp, host))

@@ -12,6 +12,7 @@ from labtwin.emulation.firewall import RuleSet
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsPort, Veth
 
+from ...spec import DvrDesign
 from .. import layout as L
 from ..plan import EXTERNAL, FABRIC, CapturePoint, DvrPlan, add_ns, address, new_plan, plug
 from .flows import bridge_flows
@@ -46,7 +47,7 @@ def qrouter(dp: DvrPlan, host: str) -> None:
         cfg.rules = _nat(lay, lay.qg.dev, lay.fips, snat_to=_v4(lay.qg))
         return
     _permanent_neighbours(dp, cfg)
-    if lay.design["vip_arp"] == "learned":  # VIPs are learned: a gratuitous ARP creates or updates the entry
+    if lay.design.vip_arp == "learned":  # VIPs are learned: a gratuitous ARP creates or updates the entry
         cfg.sysctls += [f"net.ipv4.conf.{qr.dev}.arp_accept=1" for qr in lay.qr.values() if qr.addrs[0].version == 4]
     if host in lay.fip_hosts():
         _rfp(dp, key, host)
@@ -73,7 +74,7 @@ def _redirect(dp: DvrPlan, cfg, host: str, subnet: str, qr: L.RouterPort) -> Non
     lay = dp.layout
     idx, cidr = L.snat_idx(qr), lay.cloud.subnet[subnet].cidr
     local = (
-        lay.design["distributed_snat"] if cidr.version == 4 else lay.design["ipv6_fast_exit"]
+        lay.design.distributed_snat if cidr.version == 4 else lay.design.ipv6_fast_exit
     ) and host in lay.fip_hosts()
     rules = cfg.ip_batch if cidr.version == 4 else dp.ip6_rules.setdefault(cfg.ns, [])
     if local:
@@ -99,7 +100,7 @@ def _permanent_neighbours(dp: DvrPlan, cfg) -> None:
                     cfg.ip_batch.append(f"neigh replace {a.ip} lladdr {vm.mac_address} dev {qr.dev} nud permanent")
             for pair in vm.allowed_address_pairs:
                 ip = pair.ip_address
-                if ip.num_addresses == 1 and ip.network_address in cidr and lay.design["vip_arp"] == "static":
+                if ip.num_addresses == 1 and ip.network_address in cidr and lay.design.vip_arp == "static":
                     cfg.ip_batch.append(
                         f"neigh replace {ip.network_address} lladdr {pair.mac_address or vm.mac_address}"
                         f" dev {qr.dev} nud permanent"
@@ -149,9 +150,9 @@ def fip(dp: DvrPlan, host: str) -> None:
             cfg.ip_batch.append(f"route add {ip}/32 via {L.RFP_LL} dev {fpr}")
     snat = []
     for subnet in lay.subnets():
-        if subnet.ip_version == 6 and lay.design["ipv6_fast_exit"]:
+        if subnet.ip_version == 6 and lay.design.ipv6_fast_exit:
             cfg.ip_batch.append(f"route add {subnet.cidr} via {L.RFP_LL6} dev {fpr}")
-        if subnet.ip_version == 4 and lay.design["distributed_snat"]:
+        if subnet.ip_version == 4 and lay.design.distributed_snat:
             cfg.ip_batch.append(f"route add {subnet.cidr} via {L.RFP_LL} dev {fpr}")
             snat.append(f"-A neutron-l3-agent-snat -s {subnet.cidr} -o {fg.dev} -j SNAT --to-source {_v4(fg)}")
     if snat:  # the proposal: SNAT to the host's fg- address; needs conntrack, so no NOTRACK here
@@ -279,7 +280,7 @@ def external(dp: DvrPlan) -> None:
     address(dp.plan.config["external"], "eth0", L.mac_of("external"), lay.external, dp)
     qg6 = next((a.ip for a in lay.qg.addrs if a.version == 6), None)
     for subnet in lay.subnets(6):
-        if lay.dvr and lay.design["ipv6_fast_exit"]:
+        if lay.dvr and lay.design.ipv6_fast_exit:
             for vm in lay.vms:
                 fg6 = next((a.ip for a in lay.fg[vm.host].addrs if a.version == 6), None) if vm.host in lay.fg else None
                 for a in L.fixed_interfaces(lay.cloud, vm):
@@ -297,7 +298,7 @@ def _v4_of(lay: L.Layout, vm):
     return next((a.ip for a in L.fixed_interfaces(lay.cloud, vm) if a.version == 4), None)
 
 
-def plan_dvr(cloud, design: dict, run_id: str) -> DvrPlan:
+def plan_dvr(cloud, design: DvrDesign, run_id: str) -> DvrPlan:
     """The whole DVR (or legacy) realisation of *cloud* under *design* for run *run_id*."""
     dp = new_plan(cloud, design, run_id)
     lay = dp.layout
@@ -307,7 +308,7 @@ def plan_dvr(cloud, design: dict, run_id: str) -> DvrPlan:
         fip(dp, host)
     if lay.dvr:
         snat(dp)
-    if not design["distributed_dhcp"]:
+    if not design.distributed_dhcp:
         for network in lay.dhcp:
             qdhcp(dp, network)
     else:
