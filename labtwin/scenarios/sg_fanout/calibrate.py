@@ -148,9 +148,8 @@ def measure(
                     "placement": "spread",
                     "joins": joins,
                     "leaves": 0,
-                    "profile": "measured",
                     "timing_repeats": timing_repeats,
-                }
+                }  # no profile: the emulation has no costs to assume, it measures them
                 run = emulation.emulate(None, design, seed + r, verdicts=False)
                 rows.append(
                     {
