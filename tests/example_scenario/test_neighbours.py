@@ -81,3 +81,18 @@ def test_the_twin_agrees_and_a_wrong_model_does_not(registered, live, ledger_dir
         for r in flipped.records
     ]
     assert not api.compare_runs("neighbours", flipped, emulation).agree
+
+
+@pytest.mark.slow
+def test_its_notebook_runs_and_exports_to_slides(tmp_path):
+    """The recipe's notebook: thin (api calls only), runs top to bottom and exports as a deck."""
+    from labtwin.report.notebooks import execute_notebook
+    from labtwin.report.slides import export_slides
+
+    nb = execute_notebook(HERE / "neighbours.ipynb", timeout=300)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    summary = next(o for o in outputs if "'probe_count': 6" in str(o.get("data", {}).get("text/plain", "")))
+    assert "'allowed': 2" in summary["data"]["text/plain"]
+    deck = export_slides(HERE / "neighbours.ipynb", tmp_path)
+    assert "which VM ports share an L2 network" in deck.read_text()
