@@ -327,7 +327,6 @@ def test_cli_refuses_known_unfit_inputs_with_one_line(no_emulation, command, nam
     assert result.stdout == ""
 
 
-
 @pytest.mark.parametrize("command", ["emulate", "twin"])
 def test_bad_input_is_named_before_what_the_machine_lacks(no_emulation, monkeypatch, command):
     """On a machine that cannot emulate, a bad knob or an unfit topology is still the error (exit 2): the
@@ -342,6 +341,7 @@ def test_bad_input_is_named_before_what_the_machine_lacks(no_emulation, monkeypa
         assert "cannot emulate on this machine" not in result.stderr, result.stderr
     result = CliRunner().invoke(main, [command, "dvr"])  # good input: now the machine is the problem
     assert result.exit_code == 1 and "cannot emulate on this machine" in result.stderr, result.stderr
+
 
 # --- what only the emulation cannot build: refused while planning, before anything exists ----------------
 
