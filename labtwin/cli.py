@@ -63,19 +63,46 @@ def main():
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths):
-    """Check topology files: one line per valid file; problems as PATH:LINE: field: message."""
-    failed = False
+@click.option(
+    "--neutron",
+    is_flag=True,
+    help="also load each valid file into Neutron's own server (in-process, sqlite) and compare every "
+    "answer: addresses, deferred allocations, refusals; exit 1 where Neutron answers differently",
+)
+def validate(paths, neutron):
+    """Check topology files: one line per valid file; problems as PATH:LINE: field: message.
+
+    Exit 2 when a file is invalid; with --neutron, exit 1 when Neutron answers a valid file differently.
+    """
+    invalid = differ = False
     for path in paths:
         try:
             cloud = load_cloud(path)
         except CloudError as exc:
-            failed = True
+            invalid = True
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             continue
         click.echo(f"{path}: ok ({len(cloud.hosts)} hosts, {len(cloud.networks)} networks, {len(cloud.ports)} ports)")
-    sys.exit(2 if failed else 0)
+        if neutron:
+            differ = not _neutron_agrees(path) or differ
+    sys.exit(2 if invalid else 1 if differ else 0)
+
+
+def _neutron_agrees(path: Path) -> bool:
+    """Ask Neutron's own server about *path*; print its verdict (and each difference, one per line)."""
+    from .oracle import OracleFailed, ask_neutron
+
+    try:
+        report = ask_neutron(path)
+    except (OracleFailed, CloudError) as exc:
+        click.echo(f"labtwin: {path}: Neutron could not be asked: {exc}", err=True)
+        return False
+    verdict = "agrees" if report.agree else f"answers {len(report.differences)} object(s) differently"
+    click.echo(f"{path}: Neutron {report.neutron_version} {verdict} ({report.objects} answers, {report.seconds:.1f} s)")
+    for difference in report.differences:
+        click.echo(f"{path}: {difference}")
+    return report.agree
 
 
 @main.command()

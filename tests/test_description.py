@@ -51,7 +51,9 @@ def test_minimal_loads_with_neutron_defaults(topologies):
     assert vm_a.mac_address.startswith("fa:16:3e:")
     assert cloud.subnet["private-v4"].pool_size == 253  # Neutron's /24 default pool
     assert str(cloud.network["private"].id) == derived_id("network", "private")
-    assert cloud.floatingips[0].floating_ip_address == ipaddress.ip_address("203.0.113.2")
+    gateway = cloud.routers[0].external_gateway_info.external_fixed_ips  # Neutron's gateway port takes one first
+    assert [(f.subnet_id, str(f.ip_address)) for f in gateway] == [("public-v4", "203.0.113.2")]
+    assert cloud.floatingips[0].floating_ip_address == ipaddress.ip_address("203.0.113.3")
     assert [p.name for p in cloud.group_members["default"]] == ["vm-a", "vm-b", "vm-d"]
 
 

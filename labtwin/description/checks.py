@@ -134,6 +134,7 @@ def check_routers(cloud: Cloud) -> Found:
                     ("routers", i, "external_gateway_info", "network_id"),
                     (f"network {net.name!r} is not external (router:external is false)"),
                 )
+            yield from _check_gateway_addresses(cloud, i, gw)
         seen: set[str] = set()
         for j, subnet in enumerate(router.interfaces):
             if subnet not in cloud.subnet:
@@ -141,6 +142,17 @@ def check_routers(cloud: Cloud) -> Found:
             elif subnet in seen:
                 yield ("routers", i, "interfaces", j), f"subnet {subnet!r} is attached twice"
             seen.add(subnet)
+
+
+def _check_gateway_addresses(cloud: Cloud, i: int, gw) -> Found:
+    """Addresses a file gives a router gateway: on a subnet of its external network, a host address."""
+    for j, fixed in enumerate(gw.external_fixed_ips):
+        loc = ("routers", i, "external_gateway_info", "external_fixed_ips", j)
+        subnet = cloud.subnet.get(fixed.subnet_id)
+        if subnet is None or subnet.network_id != gw.network_id:
+            yield loc, f"subnet {fixed.subnet_id!r} is not a subnet of external network {gw.network_id!r}"
+        elif fixed.ip_address is not None and not _is_host_address(subnet, fixed.ip_address):
+            yield loc, f"{fixed.ip_address} is not a host address of subnet {subnet.name!r} ({subnet.cidr})"
 
 
 def check_security_groups(cloud: Cloud) -> Found:

@@ -11,6 +11,7 @@ together in one :class:`CloudError`.
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -74,6 +75,38 @@ def parse_cloud(text: str, path: str = "<string>") -> Cloud:
 
 
 def _parse_cloud(text: str, path: str) -> Cloud:
+    cloud, locate = _declared_cloud(text, path)
+    cloud, found = resolve_cloud(cloud)
+    if found:
+        raise CloudError([locate(loc, msg) for loc, msg in found])
+    return cloud
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A file as written (checked, defaults not filled) beside labtwin's answer to it: what
+    :func:`load_cloud` gives (*resolved*) and the problems filling the defaults met (*problems*:
+    Neutron's refusals, such as an exhausted pool). :mod:`labtwin.oracle` asks Neutron the same."""
+
+    path: str
+    cloud: Cloud
+    resolved: Cloud
+    problems: tuple[Problem, ...]
+
+
+def load_declared(path: Union[str, Path]) -> Declared:
+    """Load *path* as written; raise :class:`CloudError` for problems of shape or consistency (what
+    Neutron's API would refuse before any allocation), but keep the allocation problems as answers."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CloudError([Problem(str(path), 0, (), f"cannot read: {exc}")]) from None
+    cloud, locate = _declared_cloud(text, str(path))
+    resolved, found = resolve_cloud(cloud)
+    return Declared(str(path), cloud, resolved, tuple(locate(loc, msg) for loc, msg in found))
+
+
+def _declared_cloud(text: str, path: str) -> tuple[Cloud, "_Locator"]:
     node, data, duplicates = _parse_yaml(text, path)
     locate = _Locator(path, node)
     problems = [Problem(path, line, loc, msg) for loc, line, msg in duplicates]
@@ -88,10 +121,7 @@ def _parse_cloud(text: str, path: str) -> Cloud:
     problems.extend(locate(loc, msg) for loc, msg in check_cloud(cloud))
     if problems:
         raise CloudError(problems)
-    cloud, found = resolve_cloud(cloud)
-    if found:
-        raise CloudError([locate(loc, msg) for loc, msg in found])
-    return cloud
+    return cloud, locate
 
 
 def _parse_yaml(text: str, path: str):

@@ -8,12 +8,18 @@
   subnet's pools. Simplification: Neutron's internal IPAM picks at random in a
   window of the first 1000 free addresses; a description must load the same way
   every time, so it takes the lowest (Neutron's ``PreferNextAddressRequest``);
-- a port without ``fixed_ips`` gets one address from the network's IPv4 subnet;
-  on a routed network, from the subnet on the segment its host reaches, with
+- a port without ``fixed_ips`` gets one address per IP version, each from the first
+  subnet of that version with a free one (Neutron 29's ``_allocate_ips_for_port``);
+  on a routed network, from the subnets on the segment its host reaches, with
   Neutron's 409s when the host reaches none or several
   (``HostNotConnectedToAnySegment``, ``HostConnectedToMultipleSegments``), and no
   address at all while the port is unbound (``ip_allocation: deferred``);
+- a router gateway without addresses takes one per IP version from its external
+  network, as Neutron's gateway port does (before the ports that name no address);
 - a floating IP without an address gets the lowest free one on its network.
+
+``labtwin validate --neutron`` checks these answers against Neutron's own server
+(:mod:`labtwin.oracle`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ class _Allocator:
             for fixed in port.fixed_ips:
                 if fixed.ip_address is not None:
                     self.used[fixed.subnet_id].add(int(fixed.ip_address))
+        for router in cloud.routers:
+            gateway = router.external_gateway_info
+            for fixed in gateway.external_fixed_ips if gateway is not None else ():
+                if fixed.ip_address is not None:
+                    self.used[fixed.subnet_id].add(int(fixed.ip_address))
 
     def take(self, subnet: Subnet) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         used = self.used[subnet.name]
@@ -65,10 +76,10 @@ class _Allocator:
 
 def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     """*cloud* with every default filled in, and the problems met doing so."""
-    problems: list[tuple[Loc, str]] = []
     allocator = _Allocator(cloud)
     default_groups = ("default",) if "default" in cloud.security_group else ()
     macs = _MacMaker(p.mac_address for p in cloud.ports if p.mac_address)
+    routers, problems = _resolve_gateways(cloud, allocator)
     ports = []
     for i, port in enumerate(cloud.ports):
         fixed_ips, found = _resolve_fixed_ips(cloud, i, port, allocator)
@@ -85,20 +96,19 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     fips, found = _resolve_floatingips(cloud, allocator)
     problems.extend(found)
     fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
-    fields.update(ports=tuple(ports), floatingips=fips)
+    fields.update(routers=routers, ports=tuple(ports), floatingips=fips)
     # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*.
     return type(cloud).model_construct(**fields), problems
 
 
 def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, allocator: _Allocator):
-    wanted = port.fixed_ips
-    if not wanted:
-        subnet, problem = _default_subnet(cloud, port)
+    if not port.fixed_ips:
+        candidates, problem = _candidate_subnets(cloud, port)
         if problem:
             return (), [(("ports", i, "fixed_ips"), problem)]
-        wanted = () if subnet is None else (FixedIP(subnet_id=subnet.name),)
+        return _allocate_per_version(candidates, allocator, ("ports", i, "fixed_ips"), f"network {port.network_id!r}")
     resolved, problems = [], []
-    for j, fixed in enumerate(wanted):
+    for j, fixed in enumerate(port.fixed_ips):
         if fixed.ip_address is None:
             ip = allocator.take(cloud.subnet[fixed.subnet_id])
             if ip is None:
@@ -114,26 +124,79 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, allocator: _Allocator):
     return tuple(resolved), problems
 
 
-def _default_subnet(cloud: Cloud, port: Port) -> tuple[Optional[Subnet], Optional[str]]:
+def _resolve_gateways(cloud: Cloud, allocator: _Allocator):
+    """Each router gateway that names no address takes one per IP version from its external network,
+    as Neutron's gateway port does (router gateways consume the floating-IP pool too)."""
+    routers, problems = [], []
+    for i, router in enumerate(cloud.routers):
+        gateway = router.external_gateway_info
+        if gateway is None:
+            routers.append(router)
+            continue
+        if gateway.external_fixed_ips:  # the file's subnets: one address each, named or the lowest free
+            candidates = [[cloud.subnet[f.subnet_id]] for f in gateway.external_fixed_ips if f.ip_address is None]
+            named = tuple(f for f in gateway.external_fixed_ips if f.ip_address is not None)
+        else:
+            subnets = [s for s in cloud.subnets if s.network_id == gateway.network_id]
+            candidates = [group for group in ([s for s in subnets if s.ip_version == v] for v in (4, 6)) if group]
+            named = ()
+        loc = ("routers", i, "external_gateway_info")
+        fixed, found = _allocate_per_version(candidates, allocator, loc, f"external network {gateway.network_id!r}")
+        problems += found
+        update = {"external_gateway_info": gateway.model_copy(update={"external_fixed_ips": named + fixed})}
+        routers.append(router.model_copy(update=update))
+    return tuple(routers), problems
+
+
+def _allocate_per_version(candidates: list[list[Subnet]], allocator: _Allocator, loc: Loc, where: str):
+    """One address per IP version, from the first of its subnets with a free one (the next subnet when
+    one is full), as Neutron 29 allocates for a port that names no fixed IP
+    (``IpamPluggableBackend._allocate_ips_for_port``: one from the IPv4 subnets, one from the IPv6
+    stateful ones). None free in a version refuses the whole port, as Neutron's
+    ``IpAddressGenerationFailure`` does."""
+    resolved = []
+    for subnets in candidates:
+        ip = next((ip for ip in (allocator.take(s) for s in subnets) if ip is not None), None)
+        if ip is None:
+            names = ", ".join(repr(s.name) for s in subnets)
+            return (), [(loc, f"{where}: no free address on subnet(s) {names} (IpAddressGenerationFailure)")]
+        subnet = next(s for s in subnets if ip in s.cidr)
+        resolved.append(FixedIP(subnet_id=subnet.name, ip_address=ip))
+    return tuple(resolved), []
+
+
+def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], Optional[str]]:
+    """The subnets a port that names no fixed IP may get addresses from, per IP version (IPv4 first).
+
+    Simplification, stated: labtwin has no IPv6 address modes yet, so every IPv6 subnet allocates from
+    its pool as a DHCPv6-stateful one does (no SLAAC/EUI-64 addresses)."""
     subnets = [s for s in cloud.subnets if s.network_id == port.network_id]
-    v4 = [s for s in subnets if s.ip_version == 4] or subnets
-    if not v4 or v4[0].segment_id is None:
-        return (v4[0] if v4 else None), None
+    if any(s.segment_id for s in subnets):
+        subnets, problem = _segment_subnets(cloud, port, subnets)
+        if problem or not subnets:
+            return [], problem
+    by_version = [[s for s in subnets if s.ip_version == v] for v in (4, 6)]
+    return [group for group in by_version if group], None
+
+
+def _segment_subnets(cloud: Cloud, port: Port, subnets: list[Subnet]) -> tuple[list[Subnet], Optional[str]]:
+    """On a routed network: the subnets of the one segment the port's host reaches (none while unbound)."""
     if port.host is None:
-        return None, None  # deferred IP allocation until the port is bound
+        return [], None  # deferred IP allocation until the port is bound
     physnets = set(cloud.host[port.host].bridge_mappings)
-    reachable = {s.segment_id for s in v4 if s.segment_id and cloud.segment[s.segment_id].physical_network in physnets}
+    reachable = {
+        s.segment_id for s in subnets if s.segment_id and cloud.segment[s.segment_id].physical_network in physnets
+    }
     if not reachable:
-        return (
-            None,
-            f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)",
+        return [], (
+            f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)"
         )
     if len(reachable) > 1:
-        return None, (
+        return [], (
             f"host {port.host!r} reaches segments {sorted(reachable)} of network {port.network_id!r}: "
             "give fixed_ips (HostConnectedToMultipleSegments, 409)"
         )
-    return next(s for s in v4 if s.segment_id in reachable), None
+    return [s for s in subnets if s.segment_id in reachable], None
 
 
 def _resolve_floatingips(cloud: Cloud, allocator: _Allocator):

@@ -211,6 +211,9 @@ def default_pools(cidr: IPNetwork, gateway) -> tuple[AllocationPool, ...]:
 class ExternalGateway(_Frozen):
     network_id: Name
     enable_snat: bool = True
+    #: The gateway port's addresses on the external network: given, or (as Neutron does) one per IP
+    #: version from the network's subnets when the file names none.
+    external_fixed_ips: tuple["FixedIP", ...] = ()
 
 
 class Router(_Named):

@@ -79,14 +79,15 @@ def test_dvr_policy_routing_table_16_and_snat_redirect(cloud):
 
 def test_nat_per_design(cloud):
     dvr = build(cloud, "dvr").plan.config
-    assert "-d 203.0.113.2/32 -j DNAT --to-destination 10.10.0.2" in dvr["qrouter:compute-1"].rules.iptables
-    assert "-s 10.10.0.2/32 -j SNAT --to-source 203.0.113.2" in dvr["qrouter:compute-1"].rules.iptables
-    assert "-o qg-bec3fe04-55 -j SNAT --to-source 203.0.113.4" in dvr["snat"].rules.iptables
+    # the router gateway took 203.0.113.2 from the pool (as Neutron's gateway port does), the FIPs .3 and .4
+    assert "-d 203.0.113.3/32 -j DNAT --to-destination 10.10.0.2" in dvr["qrouter:compute-1"].rules.iptables
+    assert "-s 10.10.0.2/32 -j SNAT --to-source 203.0.113.3" in dvr["qrouter:compute-1"].rules.iptables
+    assert "-o qg-bec3fe04-55 -j SNAT --to-source 203.0.113.2" in dvr["snat"].rules.iptables
     assert "CT --notrack" in dvr["fip:compute-1"].rules.iptables
     fip = build(cloud, "dvr-proposals").plan.config["fip:compute-1"].rules.iptables
     assert "-s 10.20.0.0/24 -o fg-c3f9ee4c-ed -j SNAT --to-source 203.0.113.5" in fip and "notrack" not in fip
     legacy = build(cloud, "legacy").plan.config["qrouter:network-1"].rules.iptables
-    assert "DNAT --to-destination 10.10.0.2" in legacy and "SNAT --to-source 203.0.113.4" in legacy
+    assert "DNAT --to-destination 10.10.0.2" in legacy and "SNAT --to-source 203.0.113.2" in legacy
 
 
 def test_dvr_mac_rewriting_flows(cloud):

@@ -138,8 +138,14 @@ def layout(cloud: Cloud, design: DvrDesign) -> Layout:
             )
     ext_subnets = [s for s in cloud.subnets if s.network_id == ext.name]
     pid = names.router_port_id(router.name, "qg")
+    gateway_ips = router.external_gateway_info.external_fixed_ips  # the gateway port's, from the cloud's IPAM
     lay.qg = RouterPort(
-        "qg", pid, names.qg_device(pid), mac_of(pid), ext.name, tuple(ipam.next(s) for s in ext_subnets)
+        "qg",
+        pid,
+        names.qg_device(pid),
+        mac_of(pid),
+        ext.name,
+        tuple(_iface(f.ip_address, cloud.subnet[f.subnet_id]) for f in gateway_ips),
     )
     for host in lay.fip_hosts():
         pid = names.fip_gateway_port_id(host, ext.name)
@@ -170,6 +176,11 @@ class _Ipam:
         self.used = {ipaddress.ip_address(str(f.ip_address)) for p in cloud.ports for f in p.fixed_ips}
         self.used |= {ipaddress.ip_address(str(ip)) for ip in fips}
         self.used |= {ipaddress.ip_address(str(s.gateway_ip)) for s in cloud.subnets if s.gateway_ip is not None}
+        for router in cloud.routers:
+            gateway = router.external_gateway_info
+            self.used |= {
+                ipaddress.ip_address(str(f.ip_address)) for f in (gateway.external_fixed_ips if gateway else ())
+            }
         for p in cloud.ports:
             self.used |= {
                 pair.ip_address.network_address

@@ -1,0 +1,199 @@
+"""Labtwin's answers beside Neutron's, object by object: where they differ, Neutron is right.
+
+Compared, per object in the file:
+
+- **ports**: created or refused (and with which Neutron exception); ``ip_allocation``
+  (``immediate``, ``deferred`` until bound on a routed network, ``none``); how many addresses on
+  which subnets; the addresses the file names. Addresses Neutron chooses are not compared one by
+  one: its IPAM picks at random among the first free ones, labtwin takes the lowest (stated in
+  :mod:`labtwin.description.resolve`);
+- **floating IPs**: created or refused;
+- **routers**: created or refused, and whether the gateway takes an address on the external
+  network; each interface added or refused;
+- **networks, segments, subnets, security groups and rules**: labtwin accepted them (the file
+  loaded), so Neutron must too: a refusal is a difference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from labtwin.description.errors import Problem, field_path
+from labtwin.description.loader import Declared
+from labtwin.description.schema import Cloud, Port
+
+from .load import Loc, NeutronLoad
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One object where labtwin and Neutron answer differently."""
+
+    loc: Loc
+    name: str
+    what: str
+    labtwin: str
+    neutron: str
+
+    def __str__(self) -> str:
+        return f"{field_path(self.loc)} ({self.name}): {self.what}: labtwin {self.labtwin}; Neutron {self.neutron}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One side's answer for a port: refused (with the exception), or its allocation and addresses."""
+
+    refused: str = ""  # Neutron's exception name ('' when created)
+    ip_allocation: str = ""
+    addresses: tuple[tuple[str, str], ...] = ()  # (subnet name, address), sorted
+
+    def subnets(self) -> list[str]:
+        return sorted(subnet for subnet, _ in self.addresses)
+
+    def describe(self) -> str:
+        if self.refused:
+            return f"refuses it ({self.refused})"
+        where = ", ".join(f"{ip} on {subnet}" for subnet, ip in self.addresses) or "no address"
+        return f"gives {where} (ip_allocation {self.ip_allocation})"
+
+
+def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
+    """Every object where labtwin's answer (:class:`Declared`) and Neutron's (*load*) differ."""
+    found = []
+    refusals = {p.loc[:2]: p for p in declared.problems}
+    for i, port in enumerate(declared.cloud.ports):
+        ours = labtwin_port(declared.resolved, i, refusals.get(("ports", i)))
+        theirs = neutron_port(load, ("ports", i))
+        found += _port_differences(i, port, ours, theirs)
+    for i, fip in enumerate(declared.cloud.floatingips):
+        ours_refused = _exception_of(refusals.get(("floatingips", i)))
+        answer = load.answers[("floatingips", i)]
+        if bool(ours_refused) != (not answer.ok):
+            ours = f"refuses it ({ours_refused})" if ours_refused else "gives an address"
+            found.append(Difference(("floatingips", i), fip.port_id, "floating IP", ours, _neutron_says(answer)))
+    found += _router_differences(declared, load)
+    found += _refused_by_neutron_only(declared.cloud, load)
+    return found
+
+
+def labtwin_port(resolved: Cloud, i: int, problem: Optional[Problem]) -> Outcome:
+    """Labtwin's answer for port *i*: its loader's refusal, else what it resolved."""
+    if problem is not None:
+        return Outcome(refused=_exception_of(problem) or "refused")
+    port = resolved.ports[i]
+    addresses = tuple(sorted((f.subnet_id, str(f.ip_address)) for f in port.fixed_ips))
+    return Outcome(ip_allocation=_labtwin_allocation(resolved, port), addresses=addresses)
+
+
+def neutron_port(load: NeutronLoad, loc: Loc) -> Outcome:
+    answer = load.answers[loc]
+    if not answer.ok:
+        return Outcome(refused=answer.error)
+    port = answer.body["port"]
+    addresses = tuple(
+        sorted((load.names.get(f["subnet_id"], f["subnet_id"]), f["ip_address"]) for f in port["fixed_ips"])
+    )
+    return Outcome(ip_allocation=port.get("ip_allocation") or "", addresses=addresses)
+
+
+def _labtwin_allocation(cloud: Cloud, port: Port) -> str:
+    """``ip_allocation`` as Neutron defines it: ``deferred`` for an unbound port on a routed network
+    that got no address, ``none`` for a port with no address and nothing to wait for, else ``immediate``."""
+    if port.fixed_ips:
+        return "immediate"
+    routed = any(s.segment_id for s in cloud.subnets if s.network_id == port.network_id)
+    return "deferred" if routed and port.host is None else "none"
+
+
+def _port_differences(i: int, port: Port, ours: Outcome, theirs: Outcome) -> list[Difference]:
+    loc = ("ports", i)
+    if ours.refused or theirs.refused:
+        if ours.refused != theirs.refused:
+            return [Difference(loc, port.name, "port", ours.describe(), theirs.describe())]
+        return []
+    named = {(f.subnet_id, str(f.ip_address)) for f in port.fixed_ips if f.ip_address is not None}
+    same = (
+        ours.ip_allocation == theirs.ip_allocation
+        and ours.subnets() == theirs.subnets()
+        and named <= set(theirs.addresses)
+    )
+    return [] if same else [Difference(loc, port.name, "port", ours.describe(), theirs.describe())]
+
+
+def _router_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
+    found = []
+    for i, router in enumerate(declared.cloud.routers):
+        answer = load.answers[("routers", i)]
+        if not answer.ok:
+            found.append(Difference(("routers", i), router.name, "router", "creates it", _neutron_says(answer)))
+            continue
+        found += _gateway_difference(declared, load, i)
+        for j, subnet in enumerate(router.interfaces):
+            added = load.answers[("routers", i, "interfaces", j)]
+            if not added.ok:
+                what = f"interface on {subnet}"
+                found.append(
+                    Difference(("routers", i, "interfaces", j), router.name, what, "adds it", _neutron_says(added))
+                )
+    return found
+
+
+def _gateway_difference(declared: Declared, load: NeutronLoad, i: int) -> list[Difference]:
+    """The gateway port's addresses: the same subnets on both sides (and the addresses the file names)."""
+    gateway = declared.resolved.routers[i].external_gateway_info
+    if gateway is None:
+        return []
+    ours = sorted((f.subnet_id, str(f.ip_address)) for f in gateway.external_fixed_ips)
+    given = load.answers[("routers", i)].body["router"].get("external_gateway_info") or {}
+    theirs = sorted(
+        (load.names.get(f["subnet_id"], f["subnet_id"]), f["ip_address"]) for f in given.get("external_fixed_ips") or []
+    )
+    declared_gateway = declared.cloud.routers[i].external_gateway_info
+    named = {(f.subnet_id, str(f.ip_address)) for f in declared_gateway.external_fixed_ips if f.ip_address is not None}
+    if [s for s, _ in ours] == [s for s, _ in theirs] and named <= set(theirs):
+        return []
+    router = declared.cloud.routers[i].name
+    return [
+        Difference(
+            ("routers", i, "external_gateway_info"),
+            router,
+            "gateway port",
+            "gives it " + (", ".join(f"{ip} on {s}" for s, ip in ours) or "no address"),
+            "gives it " + (", ".join(f"{ip} on {s}" for s, ip in theirs) or "no address"),
+        )
+    ]
+
+
+def _refused_by_neutron_only(cloud: Cloud, load: NeutronLoad) -> list[Difference]:
+    """Objects the file loaded with (so labtwin accepts) that Neutron refuses."""
+    return [
+        Difference(
+            loc,
+            getattr(cloud, loc[0])[loc[1]].name,
+            _KIND[loc[0]] + (" rule" if len(loc) > 2 else ""),
+            "accepts it",
+            _neutron_says(answer),
+        )
+        for loc, answer in load.answers.items()
+        if loc[0] in _KIND and not answer.ok
+    ]
+
+
+_KIND = {"networks": "network", "segments": "segment", "subnets": "subnet", "security_groups": "security group"}
+
+
+def _neutron_says(answer: Any) -> str:
+    return "accepts it" if answer.ok else f"refuses it: {answer.status} {answer.error} ({answer.message})"
+
+
+_EXCEPTION = re.compile(r"\(([A-Z][A-Za-z]+)(?:, \d{3})?\)")
+
+
+def _exception_of(problem: Optional[Problem]) -> str:
+    """The Neutron exception a labtwin problem names, e.g. ``(IpAddressGenerationFailure)``."""
+    if problem is None:
+        return ""
+    match = _EXCEPTION.search(problem.message)
+    return match.group(1) if match else "refused"

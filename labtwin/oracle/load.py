@@ -1,0 +1,228 @@
+"""Put a cloud, as written, into Neutron's own server, and keep every answer.
+
+Objects go in the order an operator creates them: agents (their state reports), networks with
+their segments, subnets, security groups and rules, routers with gateways and interfaces, ports
+with fixed addresses, ports that let Neutron choose, floating IPs. A topology describes a state,
+not a history, so ports that name their addresses go before those that do not (labtwin's loader
+reserves named addresses first too): neither side's random or lowest-free choice can take an
+address the file gives to another port.
+
+Each answer is keyed by the object's place in the file (``("ports", 3)``), so a difference is
+reported where the user wrote the object. Labtwin-only fields (``host.role``, ``rack``) become
+the agents Neutron would have: an Open vSwitch agent per host with its bridge mappings, and an
+L3 agent per host (``dvr_snat`` on network nodes, ``dvr`` on compute nodes).
+
+Simplification, stated: no DHCP agent runs, so Neutron creates no DHCP ports (a real cloud's DHCP
+agent would take one address per subnet with DHCP enabled, per agent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from labtwin.description import Cloud
+from labtwin.description.schema import Port
+
+from .server import Answer, NeutronServer, l2_agent, l3_agent, not_none
+
+Loc = tuple[Any, ...]
+
+
+@dataclass
+class NeutronLoad:
+    """Neutron's answers to one cloud: per object (by its place in the file) the answer, and the
+    names of what Neutron created (its uuids, to read addresses back by name)."""
+
+    answers: dict[Loc, Answer] = field(default_factory=dict)
+    ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # uuid -> labtwin name
+
+    def keep(self, loc: Loc, kind: str, name: str, answer: Answer) -> Answer:
+        self.answers[loc] = answer
+        if answer.ok:
+            uuid = next(iter(answer.body.values()))["id"]
+            self.ids[(kind, name)] = uuid
+            self.names[uuid] = name
+        return answer
+
+    def id(self, kind: str, name: Optional[str]) -> Optional[str]:
+        return None if name is None else self.ids.get((kind, name), f"missing-{kind}-{name}")
+
+
+def load_into_neutron(cloud: Cloud, server: NeutronServer) -> NeutronLoad:
+    """Create every object of *cloud* (as written, defaults not filled) in *server*."""
+    load = NeutronLoad()
+    _agents(cloud, server)
+    for i, network in enumerate(cloud.networks):
+        _network(cloud, i, network, server, load)
+    for i, subnet in enumerate(cloud.subnets):
+        _subnet(i, subnet, server, load)
+    for i, group in enumerate(cloud.security_groups):
+        _security_group(i, group, server, load)
+    for i, router in enumerate(cloud.routers):
+        _router(cloud, i, router, server, load)
+    named_first = sorted(range(len(cloud.ports)), key=lambda i: not _names_addresses(cloud.ports[i]))
+    for i in named_first:
+        _port(i, cloud.ports[i], server, load)
+    for i, fip in sorted(enumerate(cloud.floatingips), key=lambda pair: pair[1].floating_ip_address is None):
+        body = not_none(
+            floating_network_id=load.id("network", fip.floating_network_id),
+            port_id=load.id("port", fip.port_id),
+            floating_ip_address=_text(fip.floating_ip_address),
+        )
+        load.keep(("floatingips", i), "floatingip", str(i), server.post("/floatingips", {"floatingip": body}))
+    return load
+
+
+def _agents(cloud: Cloud, server: NeutronServer) -> None:
+    for host in cloud.hosts:
+        server.register_agent(l2_agent(host.name, host.bridge_mappings))
+        server.register_agent(l3_agent(host.name, "dvr_snat" if host.role == "network" else "dvr"))
+
+
+def _network(cloud: Cloud, i: int, network, server: NeutronServer, load: NeutronLoad) -> None:
+    segments = [s for s in cloud.segments if s.network_id == network.name]
+    declared = network.model_fields_set
+    body = not_none(
+        name=network.name,
+        shared=network.shared,
+        port_security_enabled=network.port_security_enabled,
+        mtu=network.mtu if "mtu" in declared else None,
+        **{"router:external": network.external},
+    )
+    if segments:  # the first segment as the network's provider attributes, the others as segments
+        body.update(_provider(segments[0]))
+    answer = load.keep(("networks", i), "network", network.name, server.post("/networks", {"network": body}))
+    if not answer.ok or not segments:
+        return
+    listed = server.get(f"/segments?network_id={answer.body['network']['id']}").body.get("segments", [])
+    first = segments[0]
+    if listed:
+        load.ids[("segment", first.name)] = listed[0]["id"]
+        load.names[listed[0]["id"]] = first.name
+        load.answers[("segments", cloud.segments.index(first))] = Answer(201, {"segment": listed[0]})
+    for segment in segments[1:]:
+        body = {"network_id": answer.body["network"]["id"], "name": segment.name, **_provider(segment, prefix="")}
+        load.keep(
+            ("segments", cloud.segments.index(segment)),
+            "segment",
+            segment.name,
+            server.post("/segments", {"segment": body}),
+        )
+
+
+def _provider(segment, prefix: str = "provider:") -> dict:
+    """A segment's type, physnet and id: as a network's provider attributes, or (no prefix) as a segment's."""
+    return not_none(
+        **{
+            f"{prefix}network_type": segment.network_type,
+            f"{prefix}physical_network": segment.physical_network,
+            f"{prefix}segmentation_id": segment.segmentation_id,
+        }
+    )
+
+
+def _subnet(i: int, subnet, server: NeutronServer, load: NeutronLoad) -> None:
+    declared = subnet.model_fields_set
+    body = not_none(
+        name=subnet.name,
+        network_id=load.id("network", subnet.network_id),
+        segment_id=load.id("segment", subnet.segment_id),
+        cidr=str(subnet.cidr),
+        ip_version=subnet.ip_version,
+        enable_dhcp=subnet.enable_dhcp,
+        allocation_pools=(
+            [{"start": str(p.start), "end": str(p.end)} for p in subnet.allocation_pools]
+            if "allocation_pools" in declared
+            else None
+        ),
+    )
+    if "gateway_ip" in declared:
+        body["gateway_ip"] = _text(subnet.gateway_ip)  # null: no gateway
+    load.keep(("subnets", i), "subnet", subnet.name, server.post("/subnets", {"subnet": body}))
+
+
+def _security_group(i: int, group, server: NeutronServer, load: NeutronLoad) -> None:
+    if group.name == "default":  # Neutron made the project's default group itself (with its rules)
+        listed = server.get("/security-groups?name=default").body["security_groups"]
+        answer = Answer(200, {"security_group": listed[0]})
+        load.keep(("security_groups", i), "security_group", group.name, answer)
+    else:
+        answer = load.keep(
+            ("security_groups", i),
+            "security_group",
+            group.name,
+            server.post("/security-groups", {"security_group": {"name": group.name}}),
+        )
+    if not answer.ok:
+        return
+    for j, rule in enumerate(group.rules):
+        body = not_none(
+            security_group_id=load.id("security_group", group.name),
+            direction=rule.direction,
+            ethertype=rule.ethertype,
+            protocol=None if rule.protocol == "any" else rule.protocol,
+            port_range_min=rule.port_range_min,
+            port_range_max=rule.port_range_max,
+            remote_ip_prefix=_text(rule.remote_ip_prefix),
+            remote_group_id=load.id("security_group", rule.remote_group_id),
+        )
+        load.answers[("security_groups", i, "rules", j)] = server.post(
+            "/security-group-rules", {"security_group_rule": body}
+        )
+
+
+def _router(cloud: Cloud, i: int, router, server: NeutronServer, load: NeutronLoad) -> None:
+    declared = router.model_fields_set
+    body: dict[str, Any] = not_none(
+        name=router.name,
+        distributed=router.distributed if "distributed" in declared else None,
+        ha=router.ha if "ha" in declared else None,
+    )
+    gateway = router.external_gateway_info
+    if gateway is not None:
+        body["external_gateway_info"] = {
+            "network_id": load.id("network", gateway.network_id),
+            "enable_snat": gateway.enable_snat,
+        }
+    answer = load.keep(("routers", i), "router", router.name, server.post("/routers", {"router": body}))
+    if not answer.ok:
+        return
+    uuid = answer.body["router"]["id"]
+    for j, subnet in enumerate(router.interfaces):
+        load.answers[("routers", i, "interfaces", j)] = server.put(
+            f"/routers/{uuid}/add_router_interface", {"subnet_id": load.id("subnet", subnet)}
+        )
+
+
+def _port(i: int, port: Port, server: NeutronServer, load: NeutronLoad) -> None:
+    declared = port.model_fields_set
+    body = not_none(
+        name=port.name,
+        network_id=load.id("network", port.network_id),
+        device_owner=port.device_owner,
+        mac_address=port.mac_address,
+        port_security_enabled=port.port_security_enabled if "port_security_enabled" in declared else None,
+        fixed_ips=[
+            not_none(subnet_id=load.id("subnet", f.subnet_id), ip_address=_text(f.ip_address)) for f in port.fixed_ips
+        ]
+        or None,
+        security_groups=(
+            [load.id("security_group", g) for g in port.security_groups] if port.security_groups is not None else None
+        ),
+        allowed_address_pairs=[
+            not_none(ip_address=str(p.ip_address), mac_address=p.mac_address) for p in port.allowed_address_pairs
+        ]
+        or None,
+        **{"binding:host_id": port.host},
+    )
+    load.keep(("ports", i), "port", port.name, server.post("/ports", {"port": body}))
+
+
+def _names_addresses(port: Port) -> bool:
+    return bool(port.fixed_ips) and all(f.ip_address is not None for f in port.fixed_ips)
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)

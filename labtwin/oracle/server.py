@@ -1,0 +1,214 @@
+"""Neutron's own API server, in this process, over an in-memory sqlite database.
+
+Neutron 29.0.0's ML2 plugin with the ``segments`` and ``router`` service plugins, answering
+requests through its real API layer (pecan, policy, attribute defaults and validation), the
+way Neutron's unit tests run it (``neutron/tests/base.py``, ``neutron/tests/unit/testlib_api.py``).
+Nothing listens on a socket and nothing leaves the process: the answers (HTTP status, body,
+Neutron's exception type) are what a real server of that release gives for the same requests.
+
+Neutron's configuration and plugin registry are process-wide, so one process serves one cloud
+(:func:`labtwin.oracle.run.ask_neutron` forks a child per cloud). Each setting below says why it
+is there; measured here: importing Neutron ~2.5 s, starting the plugins ~1 s, a request 5-300 ms.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+#: The project every object belongs to: without Keystone, Neutron's API needs one on each request.
+PROJECT = "labtwin"
+
+
+class NeutronMissing(RuntimeError):
+    """Neutron's server code is not installed (the ``neutron`` extra; ``make setup`` installs it)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response: the HTTP status and body; for an error, Neutron's exception type and message."""
+
+    status: int
+    body: dict
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 300
+
+    @property
+    def error(self) -> str:
+        """Neutron's exception type (``IpAddressGenerationFailure``), or '' on success."""
+        return "" if self.ok else str(self.body.get("NeutronError", {}).get("type", f"HTTP {self.status}"))
+
+    @property
+    def message(self) -> str:
+        return "" if self.ok else str(self.body.get("NeutronError", {}).get("message", ""))
+
+    def described(self) -> str:
+        return f"{self.status} {self.error}: {self.message}" if not self.ok else f"{self.status}"
+
+
+class NeutronServer:
+    """A started Neutron API (:meth:`start`); :meth:`post`, :meth:`put` and :meth:`get` ask it."""
+
+    def __init__(self, physnets: Iterable[str]):
+        self.physnets = sorted(set(physnets))
+        self.app: Any = None
+        self.context: Any = None
+
+    def start(self) -> "NeutronServer":
+        _import_neutron()
+        _quiet()
+        self._configure()
+        self._create_schema()
+        import webtest
+        from neutron import manager
+        from neutron.api.v2 import router
+        from neutron_lib import context
+
+        _no_nova_notifications()
+        manager.init()
+        self.app = webtest.TestApp(router.APIRouter())
+        # An admin of the project: Neutron 29's policies (new defaults) let an admin set provider
+        # attributes, binding:host_id, distributed and ha, as an operator's tooling does.
+        self.context = context.Context(
+            user_id=PROJECT, project_id=PROJECT, is_admin=True, roles=["admin", "member", "reader"]
+        )
+        return self
+
+    def post(self, path: str, body: dict) -> Answer:
+        return self._answer(self.app.post_json(path, body, extra_environ=self._environ(), expect_errors=True))
+
+    def put(self, path: str, body: dict) -> Answer:
+        return self._answer(self.app.put_json(path, body, extra_environ=self._environ(), expect_errors=True))
+
+    def get(self, path: str) -> Answer:
+        return self._answer(self.app.get(path, extra_environ=self._environ(), expect_errors=True))
+
+    def register_agent(self, agent: dict) -> None:
+        """What an agent's state report does (``create_or_update_agent``): the server learns its host,
+        type and configuration, and (for an L2 agent with ``bridge_mappings``) Neutron's own callback
+        maps the host to the segments of those physnets."""
+        from neutron_lib.plugins import directory
+        from oslo_utils import timeutils
+
+        directory.get_plugin().create_or_update_agent(self.context, agent, timeutils.utcnow())
+
+    def _environ(self) -> dict:
+        return {"neutron.context": self.context}
+
+    @staticmethod
+    def _answer(response: Any) -> Answer:
+        body = response.json if response.body else {}
+        return Answer(response.status_int, body if isinstance(body, dict) else {"value": body})
+
+    def _configure(self) -> None:
+        from neutron.common import config as common_config
+        from neutron.conf.plugins.ml2 import config as ml2_config
+        from neutron.conf.plugins.ml2.drivers import driver_type
+        from oslo_config import cfg
+        from oslo_db import options as db_options
+
+        common_config.register_common_config_options()
+        common_config.init([])  # no config files: every setting is below
+        conf = cfg.CONF
+        conf.set_override("transport_url", "fake:/")  # oslo.messaging's in-memory driver: RPC goes nowhere
+        db_options.set_defaults(conf, connection="sqlite://")  # in-memory, gone with the process
+        conf.set_override(
+            "connection_recycle_time", -1, group="database"
+        )  # as the unit tests: keep the one sqlite connection
+        conf.set_override("core_plugin", "ml2")
+        conf.set_override("service_plugins", ["segments", "router"])  # routed networks; routers and floating IPs
+        ml2_config.register_ml2_plugin_opts()
+        for register in (
+            driver_type.register_ml2_drivers_flat_opts,
+            driver_type.register_ml2_drivers_vlan_opts,
+            driver_type.register_ml2_drivers_vxlan_opts,
+        ):
+            register()
+        conf.set_override("type_drivers", ["flat", "vlan", "vxlan"], group="ml2")
+        conf.set_override("mechanism_drivers", ["openvswitch"], group="ml2")  # ML2/OVS, as the emulation builds
+        conf.set_override("extension_drivers", ["port_security"], group="ml2")  # port_security_enabled
+        conf.set_override("project_network_types", ["vxlan"], group="ml2")  # a network without segments: a VNI
+        conf.set_override("network_vlan_ranges", self.physnets, group="ml2_type_vlan")  # VLANs on every physnet
+        conf.set_override("flat_networks", ["*"], group="ml2_type_flat")
+        conf.set_override("vni_ranges", ["1:65535"], group="ml2_type_vxlan")
+        from neutron_lib import rpc
+
+        rpc.init(conf)
+
+    @staticmethod
+    def _create_schema() -> None:
+        from neutron.db.migration.models import head  # noqa: F401 - imports every model, so every table exists
+        from neutron_lib.db import api as db_api
+        from neutron_lib.db import model_base
+
+        model_base.BASEV2.metadata.create_all(db_api.CONTEXT_WRITER.get_engine())
+
+
+def _import_neutron() -> None:
+    warnings.filterwarnings("ignore")  # eventlet's deprecation notice, printed on import
+    try:
+        import neutron  # noqa: F401
+        import webtest  # noqa: F401
+    except ImportError as exc:
+        raise NeutronMissing(
+            f"Neutron's server code is not installed ({exc.name} is missing): `make setup` installs the "
+            "'neutron' extra (neutron==29.0.0, WebTest)"
+        ) from None
+
+
+def _no_nova_notifications() -> None:
+    """The segments plugin tells Nova's placement service about segment sizes from a background
+    thread; there is no Nova here, and the answers do not depend on it (real-parts.md part C)."""
+    from neutron.notifiers import batch_notifier
+
+    batch_notifier.BatchNotifier.queue_event = lambda self, event: None
+
+
+def _quiet() -> None:
+    """Neutron logs every request and warns about eventlet; the answers are what matters here."""
+    logging.getLogger().setLevel(logging.CRITICAL)
+    for name in ("neutron", "neutron_lib", "oslo_policy", "oslo_db", "stevedore", "oslo_messaging", "pecan"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore")
+
+
+def l2_agent(host: str, bridge_mappings: dict[str, str]) -> dict:
+    """An Open vSwitch agent's state report for *host* (fields as Neutron's ``tests/common/helpers.py``
+    ``_get_l2_agent_dict`` builds them): its bridge mappings map the host to segments."""
+    from neutron_lib import constants
+
+    return {
+        "binary": constants.AGENT_PROCESS_OVS,
+        "host": host,
+        "topic": constants.L2_AGENT_TOPIC,
+        "agent_type": constants.AGENT_TYPE_OVS,
+        "configurations": {
+            "bridge_mappings": dict(bridge_mappings),
+            "tunnel_types": ["vxlan"],
+            "tunneling_ip": "192.0.2.1",
+        },
+        "start_flag": True,
+    }
+
+
+def l3_agent(host: str, mode: str) -> dict:
+    """An L3 agent's state report (``_get_l3_agent_dict`` in Neutron's test helpers); *mode* is its
+    ``agent_mode`` (``legacy``, ``dvr``, ``dvr_snat``)."""
+    from neutron_lib import constants
+
+    return {
+        "binary": constants.AGENT_PROCESS_L3,
+        "host": host,
+        "topic": "l3_agent",
+        "agent_type": constants.AGENT_TYPE_L3,
+        "configurations": {"agent_mode": mode, "handle_internal_only_routers": True},
+    }
+
+
+def not_none(**fields: Optional[Any]) -> dict:
+    """The fields that are set: the API fills the others with Neutron's own defaults."""
+    return {k: v for k, v in fields.items() if v is not None}
