@@ -80,7 +80,7 @@ def test_description_imports_nothing_above_it():
     )
 
 
-@pytest.mark.parametrize("engine", ["emulation/*", "twin/*", "records.py", "calibration.py"])
+@pytest.mark.parametrize("engine", ["emulation/*", "twin/*", "oracle/*", "records.py", "calibration.py"])
 def test_engines_import_no_scenario(engine):
     assert not breaking(engine, lambda p: ["labtwin.scenarios", *ANY_SCENARIO, *ENGINES_ABOVE])
 
@@ -127,3 +127,12 @@ def test_the_checker_sees_relative_imports_and_can_fail(tmp_path):
     assert {"labtwin.description", "labtwin.records"} <= imports(model)
     assert "labtwin.scenarios.reachability.model.policy" in imports(model)
     assert breaking("scenarios/reachability/model/*", lambda p: ["labtwin.records"])  # a rule that breaks
+
+
+def test_the_oracle_imports_only_the_description():
+    """labtwin.oracle checks the description layer against Neutron: it may import that layer and itself."""
+    assert not breaking(
+        "oracle/*",
+        lambda p: ["labtwin.*"],
+        allowed=lambda m, p: m.startswith(("labtwin.description", "labtwin.oracle")),
+    )

@@ -294,7 +294,6 @@ KNOWN = [
     ("dvr-no-network-node.yaml", "dvr", {"router": "dvr"}, "a host with role: network for the snat- namespace"),
     ("dvr-no-network-node.yaml", "dvr", {"router": "ovn"}, "a host with role: network for the gateway chassis"),
     ("dvr-no-network-node.yaml", "dvr", {"router": "legacy"}, "a host with role: network for the qrouter- namespace"),
-    ("fip-without-router.yaml", "dvr", {}, "floating IPs on external network 'public' have no router"),
     ("multisegment-not-routed.yaml", "multisegment", {}, "a routed network, one whose subnets are bound to segments"),
 ]
 
@@ -428,3 +427,12 @@ def test_emulation_refuses_what_only_it_cannot_build(
     assert "Traceback" not in result.output + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"labtwin: {path}: ") and what in lines[0], result.stderr
+
+
+def test_a_floating_ip_no_router_can_nat_is_refused_as_neutron_does():
+    """Neutron 29 answers 404 ExternalGatewayForFloatingIPNotFound for a floating IP whose port's subnet no
+    router joins to the external network (seen by ``labtwin validate --neutron``): the loader refuses it too,
+    located at the floating IP."""
+    result = CliRunner().invoke(main, ["validate", str(INPUTS / "fip-without-router.yaml")])
+    assert result.exit_code == 2
+    assert "floatingips[0].port_id" in result.stderr and "ExternalGatewayForFloatingIPNotFound" in result.stderr

@@ -239,9 +239,29 @@ def check_floatingips(cloud: Cloud) -> Found:
             yield ("floatingips", i, "port_id"), f"unknown port {fip.port_id!r}"
         elif fip.port_id in taken:
             yield ("floatingips", i, "port_id"), f"port {fip.port_id!r} already has floatingips[{taken[fip.port_id]}]"
+        elif net is not None and not _router_reaches(cloud, cloud.port[fip.port_id], net.name):
+            yield (
+                ("floatingips", i, "port_id"),
+                f"no router joins port {fip.port_id!r}'s subnet to external network {net.name!r}: a router with "
+                "an interface there and its gateway on that network (ExternalGatewayForFloatingIPNotFound, 404)",
+            )
         taken.setdefault(fip.port_id, i)
         ip = fip.floating_ip_address
         if ip is not None and net is not None:
             subs = [s for s in cloud.subnets if s.network_id == net.name]
             if not any(_is_host_address(s, ip) for s in subs):
                 yield ("floatingips", i, "floating_ip_address"), f"{ip} is in no subnet of network {net.name!r}"
+
+
+def _router_reaches(cloud: Cloud, port, external: str) -> bool:
+    """Whether a router has an interface on one of *port*'s subnets and its gateway on *external*: the
+    router Neutron 29 NATs a floating IP with (``L3_NAT_dbonly_mixin.get_router_for_floatingip``)."""
+    subnets = {f.subnet_id for f in port.fixed_ips} or {
+        s.name for s in cloud.subnets if s.network_id == port.network_id
+    }
+    return any(
+        r.external_gateway_info is not None
+        and r.external_gateway_info.network_id == external
+        and subnets & set(r.interfaces)
+        for r in cloud.routers
+    )

@@ -71,8 +71,8 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
         ours_refused = _exception_of(refusals.get(("floatingips", i)))
         answer = load.answers[("floatingips", i)]
         if bool(ours_refused) != (not answer.ok):
-            ours = f"refuses it ({ours_refused})" if ours_refused else "gives an address"
-            found.append(Difference(("floatingips", i), fip.port_id, "floating IP", ours, _neutron_says(answer)))
+            said = f"refuses it ({ours_refused})" if ours_refused else "gives an address"
+            found.append(Difference(("floatingips", i), fip.port_id, "floating IP", said, _neutron_says(answer)))
     found += _router_differences(declared, load)
     found += _refused_by_neutron_only(declared.cloud, load)
     return found
@@ -150,8 +150,8 @@ def _gateway_difference(declared: Declared, load: NeutronLoad, i: int) -> list[D
     theirs = sorted(
         (load.names.get(f["subnet_id"], f["subnet_id"]), f["ip_address"]) for f in given.get("external_fixed_ips") or []
     )
-    declared_gateway = declared.cloud.routers[i].external_gateway_info
-    named = {(f.subnet_id, str(f.ip_address)) for f in declared_gateway.external_fixed_ips if f.ip_address is not None}
+    written = declared.cloud.routers[i].external_gateway_info
+    named = {(f.subnet_id, str(f.ip_address)) for f in (written.external_fixed_ips if written else ()) if f.ip_address}
     if [s for s, _ in ours] == [s for s, _ in theirs] and named <= set(theirs):
         return []
     router = declared.cloud.routers[i].name
