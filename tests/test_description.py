@@ -157,21 +157,31 @@ def test_ip_allocated_twice():
     )
 
 
-def test_routed_network_host_on_two_segments_gets_neutrons_409():
-    text = BASE.replace(
-        "  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}",
-        "  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}\n"
-        "  - {name: s2, network_id: n1, physical_network: physnet1, segmentation_id: 101}",
-    ).replace(
-        "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
-        "  - {name: sub1, network_id: n1, segment_id: s1, cidr: 10.0.0.0/24}\n"
-        "  - {name: sub2, network_id: n1, segment_id: s2, cidr: 10.0.1.0/24}",
+def test_routed_network_host_on_two_segments_is_served_as_neutron_29_does():
+    """Train answered 409 HostConnectedToMultipleSegments; Neutron 29 takes candidates from every mapped
+    segment (checked against Neutron's own server in tests/oracle): the first segment's subnet, then
+    the next one when it is full."""
+    text = (
+        BASE.replace(
+            "  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}",
+            "  - {name: s1, network_id: n1, physical_network: physnet1, segmentation_id: 100}\n"
+            "  - {name: s2, network_id: n1, physical_network: physnet1, segmentation_id: 101}",
+        )
+        .replace(
+            "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
+            "  - {name: sub1, network_id: n1, segment_id: s1, cidr: 10.0.0.0/30}\n"
+            "  - {name: sub2, network_id: n1, segment_id: s2, cidr: 10.0.1.0/24}",
+        )
+        .replace(
+            "  - {name: p1, network_id: n1, binding:host_id: c1}",
+            "  - {name: p1, network_id: n1, binding:host_id: c1}\n  - {name: p2, network_id: n1, binding:host_id: c1}",
+        )
     )
-    found = problems_of(text)
-    assert any(
-        "ports[0].fixed_ips: host 'c1' reaches segments ['s1', 's2']" in p and "HostConnectedToMultipleSegments" in p
-        for p in found
-    ), found
+    cloud = parse_cloud(text)  # sub1 (a /30) has one address: p1 takes it, p2 gets sub2's first
+    assert [(f.subnet_id, str(f.ip_address)) for p in cloud.ports for f in p.fixed_ips][:2] == [
+        ("sub1", "10.0.0.2"),
+        ("sub2", "10.0.1.2"),
+    ]
 
 
 def test_all_problems_of_a_file_are_reported_together():

@@ -139,6 +139,12 @@ def check_routers(cloud: Cloud) -> Found:
         for j, subnet in enumerate(router.interfaces):
             if subnet not in cloud.subnet:
                 yield ("routers", i, "interfaces", j), f"unknown subnet {subnet!r}"
+            elif cloud.subnet[subnet].gateway_ip is None:
+                yield (
+                    ("routers", i, "interfaces", j),
+                    f"subnet {subnet!r} has gateway_ip: null; an interface added by subnet takes the gateway "
+                    "address (Neutron: 'Subnet for router interface must have a gateway IP', BadRequest, 400)",
+                )
             elif subnet in seen:
                 yield ("routers", i, "interfaces", j), f"subnet {subnet!r} is attached twice"
             seen.add(subnet)
@@ -170,7 +176,35 @@ def check_security_groups(cloud: Cloud) -> Found:
 def check_ports(cloud: Cloud) -> Found:
     for i, port in enumerate(cloud.ports):
         yield from _check_port_refs(cloud, i, port)
+        yield from _check_port_security(cloud, i, port)
     yield from _check_port_addresses(cloud)
+
+
+def port_security(cloud: Cloud, port) -> bool:
+    """A port's ``port_security_enabled``: as written, else its network's (Neutron's port_security
+    extension driver gives a new port its network's value)."""
+    if "port_security_enabled" in port.model_fields_set or port.network_id not in cloud.network:
+        return port.port_security_enabled
+    return cloud.network[port.network_id].port_security_enabled
+
+
+def _check_port_security(cloud: Cloud, i: int, port) -> Found:
+    """Without port security a port has no filter, so Neutron 29 refuses groups (400) and allowed address
+    pairs (409) on it."""
+    if port_security(cloud, port):
+        return
+    if port.security_groups:
+        yield (
+            ("ports", i, "security_groups"),
+            "a port with port_security_enabled false can have no security group: give [] or omit it "
+            "(PortSecurityAndIPRequiredForSecurityGroups, 400)",
+        )
+    if port.allowed_address_pairs:
+        yield (
+            ("ports", i, "allowed_address_pairs"),
+            "a port with port_security_enabled false can have no allowed address pairs "
+            "(AddressPairAndPortSecurityRequired, 409)",
+        )
 
 
 def _check_port_refs(cloud: Cloud, i: int, port) -> Found:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 import yaml.reader
@@ -84,29 +84,46 @@ def _parse_cloud(text: str, path: str) -> Cloud:
 
 @dataclass(frozen=True)
 class Declared:
-    """A file as written (checked, defaults not filled) beside labtwin's answer to it: what
-    :func:`load_cloud` gives (*resolved*) and the problems filling the defaults met (*problems*:
-    Neutron's refusals, such as an exhausted pool). :mod:`labtwin.oracle` asks Neutron the same."""
+    """A file as written (shape checked, defaults not filled) beside labtwin's answer to it.
+
+    *problems* are labtwin's refusals: the consistency checks' (an address used twice, a group on a
+    port without port security ...) and, when those pass, the ones filling the defaults met (an
+    exhausted pool ...); *resolved* is what :func:`load_cloud` gives, or None when a consistency check
+    failed (then defaults are not filled). :mod:`labtwin.oracle` asks Neutron the same questions."""
 
     path: str
     cloud: Cloud
-    resolved: Cloud
+    resolved: Optional[Cloud]
     problems: tuple[Problem, ...]
 
 
 def load_declared(path: Union[str, Path]) -> Declared:
-    """Load *path* as written; raise :class:`CloudError` for problems of shape or consistency (what
-    Neutron's API would refuse before any allocation), but keep the allocation problems as answers."""
+    """Load *path* as written; raise :class:`CloudError` only for problems of shape (YAML, unknown fields,
+    bad values: what no API request could even carry), keeping labtwin's other refusals as answers."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CloudError([Problem(str(path), 0, (), f"cannot read: {exc}")]) from None
-    cloud, locate = _declared_cloud(text, str(path))
+    cloud, locate, duplicates = _shaped_cloud(text, str(path))
+    if duplicates:
+        raise CloudError(duplicates)
+    refused = [locate(loc, msg) for loc, msg in check_cloud(cloud)]
+    if refused:
+        return Declared(str(path), cloud, None, tuple(refused))
     resolved, found = resolve_cloud(cloud)
     return Declared(str(path), cloud, resolved, tuple(locate(loc, msg) for loc, msg in found))
 
 
 def _declared_cloud(text: str, path: str) -> tuple[Cloud, "_Locator"]:
+    cloud, locate, duplicates = _shaped_cloud(text, path)
+    problems = duplicates + [locate(loc, msg) for loc, msg in check_cloud(cloud)]
+    if problems:
+        raise CloudError(problems)
+    return cloud, locate
+
+
+def _shaped_cloud(text: str, path: str) -> tuple[Cloud, "_Locator", list[Problem]]:
+    """The cloud as its schema reads it (or a :class:`CloudError`), its locator, and the duplicate keys."""
     node, data, duplicates = _parse_yaml(text, path)
     locate = _Locator(path, node)
     problems = [Problem(path, line, loc, msg) for loc, line, msg in duplicates]
@@ -118,10 +135,7 @@ def _declared_cloud(text: str, path: str) -> tuple[Cloud, "_Locator"]:
     except ValidationError as exc:
         problems.extend(locate(_clean_loc(e["loc"]), _message(dict(e))) for e in exc.errors())
         raise CloudError(list(dict.fromkeys(problems))) from None  # unions report once
-    problems.extend(locate(loc, msg) for loc, msg in check_cloud(cloud))
-    if problems:
-        raise CloudError(problems)
-    return cloud, locate
+    return cloud, locate, problems
 
 
 def _parse_yaml(text: str, path: str):

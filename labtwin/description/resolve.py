@@ -1,7 +1,8 @@
 """Fill in what a description may leave out, as Neutron would on create.
 
 - a port without ``security_groups`` gets ``[default]`` when the cloud has a
-  group named ``default`` (Neutron puts new ports in the project's default group);
+  group named ``default`` (Neutron puts new ports in the project's default group),
+  and none when it has port security off (its own, else its network's);
 - a port without ``mac_address`` gets one under Neutron's ``base_mac``
   ``fa:16:3e``, derived from its name (probing on collision, so it is unique);
 - a fixed IP without ``ip_address`` gets the lowest free address of its
@@ -10,10 +11,10 @@
   every time, so it takes the lowest (Neutron's ``PreferNextAddressRequest``);
 - a port without ``fixed_ips`` gets one address per IP version, each from the first
   subnet of that version with a free one (Neutron 29's ``_allocate_ips_for_port``);
-  on a routed network, from the subnets on the segment its host reaches, with
-  Neutron's 409s when the host reaches none or several
-  (``HostNotConnectedToAnySegment``, ``HostConnectedToMultipleSegments``), and no
-  address at all while the port is unbound (``ip_allocation: deferred``);
+  on a routed network, from the subnets of the segments its host reaches (all of
+  them, as Neutron 29 does), with Neutron's 409 ``HostNotConnectedToAnySegment``
+  when it reaches none, and no address at all while the port is unbound
+  (``ip_allocation: deferred``);
 - a router gateway without addresses takes one per IP version from its external
   network, as Neutron's gateway port does (before the ports that name no address);
 - a floating IP without an address gets the lowest free one on its network.
@@ -28,6 +29,7 @@ import hashlib
 import ipaddress
 from typing import Optional
 
+from .checks import port_security
 from .errors import Loc
 from .schema import Cloud, FixedIP, Port, Subnet
 
@@ -88,7 +90,8 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
             port.model_copy(
                 update={
                     "fixed_ips": fixed_ips,
-                    "security_groups": port.security_groups if port.security_groups is not None else default_groups,
+                    "port_security_enabled": port_security(cloud, port),
+                    "security_groups": _groups(cloud, port, default_groups),
                     "mac_address": port.mac_address or macs.make(port.name),
                 }
             )
@@ -122,6 +125,13 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, allocator: _Allocator):
             fixed = FixedIP(subnet_id=fixed.subnet_id, ip_address=ip)
         resolved.append(fixed)
     return tuple(resolved), problems
+
+
+def _groups(cloud: Cloud, port: Port, default_groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The port's groups as written; unwritten: the project's ``default``, or none without port security."""
+    if port.security_groups is not None:
+        return port.security_groups
+    return default_groups if port_security(cloud, port) else ()
 
 
 def _resolve_gateways(cloud: Cloud, allocator: _Allocator):
@@ -180,7 +190,12 @@ def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], Op
 
 
 def _segment_subnets(cloud: Cloud, port: Port, subnets: list[Subnet]) -> tuple[list[Subnet], Optional[str]]:
-    """On a routed network: the subnets of the one segment the port's host reaches (none while unbound)."""
+    """On a routed network: the subnets of every segment the port's host reaches, in the file's order
+    (none while unbound: allocation is deferred). Neutron 29 takes candidates from all of them
+    (``Subnet.find_candidate_subnets`` in ``neutron/objects/subnet.py``): a host on two segments is
+    served, from the next segment when one is full. The 409 ``HostConnectedToMultipleSegments`` of
+    the Train era (the PTG's problem) is gone from Neutron and neutron-lib; the multisegment scenario's
+    ``segments_per_host=one`` models that era, the loader answers as Neutron does today."""
     if port.host is None:
         return [], None  # deferred IP allocation until the port is bound
     physnets = set(cloud.host[port.host].bridge_mappings)
@@ -190,11 +205,6 @@ def _segment_subnets(cloud: Cloud, port: Port, subnets: list[Subnet]) -> tuple[l
     if not reachable:
         return [], (
             f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)"
-        )
-    if len(reachable) > 1:
-        return [], (
-            f"host {port.host!r} reaches segments {sorted(reachable)} of network {port.network_id!r}: "
-            "give fixed_ips (HostConnectedToMultipleSegments, 409)"
         )
     return [s for s in subnets if s.segment_id in reachable], None
 

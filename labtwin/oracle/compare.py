@@ -61,6 +61,8 @@ class Outcome:
 
 def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     """Every object where labtwin's answer (:class:`Declared`) and Neutron's (*load*) differ."""
+    if declared.resolved is None:
+        return refusal_differences(declared, load)
     found = []
     refusals = {p.loc[:2]: p for p in declared.problems}
     for i, port in enumerate(declared.cloud.ports):
@@ -78,8 +80,37 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     return found
 
 
+def refusal_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
+    """A file labtwin's consistency checks refuse: each refused object must be refused by Neutron too, with
+    the exception labtwin names. Objects labtwin accepts are not compared here: Neutron's answers to them
+    may follow from the refused ones (a port on a subnet that was never created)."""
+    found = []
+    for problem in declared.problems:
+        loc = _object_loc(problem.loc)
+        answer = load.answers.get(loc) or load.answers.get(loc[:2])
+        if answer is None:
+            continue  # an object Neutron is not asked about by itself (a physnet, a host)
+        named = _exception_of(problem)
+        if answer.ok or (named != "refused" and named != answer.error):
+            said = f"refuses it ({named})" if named != "refused" else "refuses it"
+            name = _object_name(declared.cloud, loc)
+            found.append(Difference(loc, name, _KIND_ALL.get(str(loc[0]), str(loc[0])), said, _neutron_says(answer)))
+    return found
+
+
+def _object_loc(loc: Loc) -> Loc:
+    """The object a problem is about: ``ports[3]``, or a router's interface or a group's rule."""
+    return loc[:4] if len(loc) >= 4 and loc[2] in ("rules", "interfaces") else loc[:2]
+
+
+def _object_name(cloud: Cloud, loc: Loc) -> str:
+    items = getattr(cloud, str(loc[0]), ())
+    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) and loc[1] < len(items) else None
+    return "" if index is None else str(getattr(items[index], "name", None) or getattr(items[index], "port_id", ""))
+
+
 def labtwin_port(resolved: Cloud, i: int, problem: Optional[Problem]) -> Outcome:
-    """Labtwin's answer for port *i*: its loader's refusal, else what it resolved."""
+    """Labtwin's answer for port *i* of a file that passed the checks: its refusal, else what it resolved."""
     if problem is not None:
         return Outcome(refused=_exception_of(problem) or "refused")
     port = resolved.ports[i]
@@ -142,7 +173,8 @@ def _router_differences(declared: Declared, load: NeutronLoad) -> list[Differenc
 
 def _gateway_difference(declared: Declared, load: NeutronLoad, i: int) -> list[Difference]:
     """The gateway port's addresses: the same subnets on both sides (and the addresses the file names)."""
-    gateway = declared.resolved.routers[i].external_gateway_info
+    resolved = declared.resolved
+    gateway = resolved.routers[i].external_gateway_info if resolved is not None else None
     if gateway is None:
         return []
     ours = sorted((f.subnet_id, str(f.ip_address)) for f in gateway.external_fixed_ips)
@@ -182,6 +214,7 @@ def _refused_by_neutron_only(cloud: Cloud, load: NeutronLoad) -> list[Difference
 
 
 _KIND = {"networks": "network", "segments": "segment", "subnets": "subnet", "security_groups": "security group"}
+_KIND_ALL = {**_KIND, "ports": "port", "routers": "router", "floatingips": "floating IP"}
 
 
 def _neutron_says(answer: Any) -> str:
