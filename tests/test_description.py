@@ -206,3 +206,46 @@ def test_cloud_renders_itself_with_table_and_picture(topologies):
     assert "data:image/png;base64," in page
     graph = cloud_graph(cloud)
     assert graph.has_edge("port:vm-a", "host:compute-1") and graph.has_edge("network:private", "physnet:physnet1")
+
+
+SLAAC = BASE.replace(
+    "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}",
+    "  - {name: sub1, network_id: n1, cidr: 10.0.0.0/24}\n"
+    "  - {name: sub6, network_id: n1, ip_version: 6, cidr: '2001:db8::/64', ipv6_address_mode: slaac}",
+).replace(
+    "network_id: n1, binding:host_id: c1}", "network_id: n1, binding:host_id: c1, mac_address: 'fa:16:3e:12:34:56'}"
+)
+
+
+def test_a_dual_stack_port_gets_ipv4_from_the_pool_and_its_eui64_address_on_slaac():
+    (port,) = parse_cloud(SLAAC).ports
+    assert [(f.subnet_id, str(f.ip_address)) for f in port.fixed_ips] == [
+        ("sub1", "10.0.0.2"),
+        ("sub6", "2001:db8::f816:3eff:fe12:3456"),  # Neutron's own answer for this MAC (tests/oracle)
+    ]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ("ip_version: 6, cidr: '2001:db8::/64', ipv6_address_mode: slaac", None),
+        ("ip_version: 6, cidr: '2001:db8::/80', ipv6_address_mode: slaac", "needs a /64 prefix (InvalidInput, 400)"),
+        (
+            "ip_version: 6, cidr: '2001:db8::/64', ipv6_address_mode: slaac, ipv6_ra_mode: dhcpv6-stateful",
+            "if both are set they must be the same (InvalidInput, 400)",
+        ),
+        (
+            "ip_version: 6, cidr: '2001:db8::/64', ipv6_ra_mode: slaac, enable_dhcp: false",
+            "cannot be set when enable_dhcp is false (InvalidInput, 400)",
+        ),
+        ("cidr: 10.1.0.0/24, ipv6_address_mode: slaac", "are for IPv6 subnets (InvalidInput, 400)"),
+    ],
+    ids=["ok", "not-64", "modes-differ", "no-dhcp", "ipv4"],
+)
+def test_ipv6_modes_are_checked_as_neutron_checks_them(edit, message):
+    text = SLAAC.replace("ip_version: 6, cidr: '2001:db8::/64', ipv6_address_mode: slaac", edit)
+    if message is None:
+        assert parse_cloud(text).subnet["sub6"].auto_address
+        return
+    found = problems_of(text)
+    assert any("subnets[1]" in p and message in p for p in found), found

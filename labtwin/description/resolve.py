@@ -84,7 +84,8 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     routers, problems = _resolve_gateways(cloud, allocator)
     ports = []
     for i, port in enumerate(cloud.ports):
-        fixed_ips, found = _resolve_fixed_ips(cloud, i, port, allocator)
+        mac = port.mac_address or macs.make(port.name)
+        fixed_ips, found = _resolve_fixed_ips(cloud, i, port, mac, allocator)
         problems.extend(found)
         ports.append(
             port.model_copy(
@@ -92,7 +93,7 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
                     "fixed_ips": fixed_ips,
                     "port_security_enabled": port_security(cloud, port),
                     "security_groups": _groups(cloud, port, default_groups),
-                    "mac_address": port.mac_address or macs.make(port.name),
+                    "mac_address": mac,
                 }
             )
         )
@@ -104,14 +105,21 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     return type(cloud).model_construct(**fields), problems
 
 
-def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, allocator: _Allocator):
+def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _Allocator):
     if not port.fixed_ips:
-        candidates, problem = _candidate_subnets(cloud, port)
+        candidates, auto, problem = _candidate_subnets(cloud, port)
         if problem:
             return (), [(("ports", i, "fixed_ips"), problem)]
-        return _allocate_per_version(candidates, allocator, ("ports", i, "fixed_ips"), f"network {port.network_id!r}")
+        pooled, problems = _allocate_per_version(
+            candidates, allocator, ("ports", i, "fixed_ips"), f"network {port.network_id!r}"
+        )
+        if problems:
+            return (), problems
+        return pooled + tuple(_eui64_fixed(s, mac, allocator) for s in auto), []
     resolved, problems = [], []
     for j, fixed in enumerate(port.fixed_ips):
+        if fixed.ip_address is None and cloud.subnet[fixed.subnet_id].auto_address:
+            fixed = _eui64_fixed(cloud.subnet[fixed.subnet_id], mac, allocator)
         if fixed.ip_address is None:
             ip = allocator.take(cloud.subnet[fixed.subnet_id])
             if ip is None:
@@ -175,18 +183,40 @@ def _allocate_per_version(candidates: list[list[Subnet]], allocator: _Allocator,
     return tuple(resolved), []
 
 
-def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], Optional[str]]:
-    """The subnets a port that names no fixed IP may get addresses from, per IP version (IPv4 first).
-
-    Simplification, stated: labtwin has no IPv6 address modes yet, so every IPv6 subnet allocates from
-    its pool as a DHCPv6-stateful one does (no SLAAC/EUI-64 addresses)."""
+def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], list[Subnet], Optional[str]]:
+    """For a port that names no fixed IP: the subnets it may get a pool address from, per kind (IPv4, then
+    IPv6 stateful), and the IPv6 auto-address subnets, each of which gives it an EUI-64 address
+    (router ports excepted), as ``IpamPluggableBackend._allocate_ips_for_port`` classifies them."""
     subnets = [s for s in cloud.subnets if s.network_id == port.network_id]
     if any(s.segment_id for s in subnets):
         subnets, problem = _segment_subnets(cloud, port, subnets)
         if problem or not subnets:
-            return [], problem
-    by_version = [[s for s in subnets if s.ip_version == v] for v in (4, 6)]
-    return [group for group in by_version if group], None
+            return [], [], problem
+    v4 = [s for s in subnets if s.ip_version == 4]
+    v6_pooled = [s for s in subnets if s.ip_version == 6 and not s.auto_address]
+    router_port = port.device_owner.startswith("network:router")
+    auto = [s for s in subnets if s.ip_version == 6 and s.auto_address and not router_port]
+    return [group for group in (v4, v6_pooled) if group], auto, None
+
+
+def _eui64_fixed(subnet: Subnet, mac: str, allocator: _Allocator) -> FixedIP:
+    ip = eui64(subnet.cidr, mac)
+    allocator.claim(subnet.name, ip)
+    return FixedIP(subnet_id=subnet.name, ip_address=ip)
+
+
+def eui64(cidr, mac: str) -> ipaddress.IPv6Address:
+    """The SLAAC address of *mac* in the /64 *cidr* (RFC 4291 modified EUI-64: the universal/local bit
+    flipped, ff:fe in the middle), as Neutron's ``AutomaticAddressRequest`` makes it (with oslo.utils'
+    ``netutils.get_ipv6_addr_by_EUI64``; :mod:`labtwin.oracle` compares the two).
+
+    >>> eui64(ipaddress.ip_network("2001:db8::/64"), "fa:16:3e:12:34:56")
+    IPv6Address('2001:db8::f816:3eff:fe12:3456')
+    """
+    octets = [int(part, 16) for part in mac.split(":")]
+    octets[0] ^= 0x02
+    interface_id = int.from_bytes(bytes(octets[:3] + [0xFF, 0xFE] + octets[3:]), "big")
+    return ipaddress.IPv6Address(int(cidr.network_address) | interface_id)
 
 
 def _segment_subnets(cloud: Cloud, port: Port, subnets: list[Subnet]) -> tuple[list[Subnet], Optional[str]]:

@@ -136,6 +136,9 @@ class AllocationPool(_Frozen):
         return ip.version == self.start.version and int(self.start) <= int(ip) <= int(self.end)
 
 
+Ipv6Mode = Literal["slaac", "dhcpv6-stateful", "dhcpv6-stateless"]
+
+
 class Subnet(_Named):
     kind: ClassVar[str] = "subnet"
     network_id: Name
@@ -146,6 +149,11 @@ class Subnet(_Named):
     gateway_ip: Optional[IPAddress] = Field(default="auto", validate_default=True)
     allocation_pools: tuple[AllocationPool, ...] = ()
     enable_dhcp: bool = True
+    #: Neutron's IPv6 modes (IPv6 subnets only; checked as ``db_base_plugin_v2._validate_ipv6_attributes``
+    #: checks them). An auto-address subnet (``slaac``, ``dhcpv6-stateless``) gives each port the EUI-64
+    #: address of its MAC; ``dhcpv6-stateful``, or no mode, allocates from the pools.
+    ipv6_ra_mode: Optional[Ipv6Mode] = None
+    ipv6_address_mode: Optional[Ipv6Mode] = Field(None, validate_default=True)
 
     @field_validator("ip_version")
     @classmethod
@@ -174,6 +182,36 @@ class Subnet(_Named):
                 raise ValueError(f"{gw} is not a host address of {cidr}")
         return gw
 
+    @field_validator("ipv6_address_mode")
+    @classmethod
+    def _ipv6_modes(cls, address_mode, info):
+        ra_mode, version = info.data.get("ipv6_ra_mode"), info.data.get("ip_version")
+        if address_mode is None and ra_mode is None:
+            return address_mode
+        if version == 4:
+            raise ValueError("ipv6_ra_mode and ipv6_address_mode are for IPv6 subnets (InvalidInput, 400)")
+        if not info.data.get("enable_dhcp", True):
+            raise ValueError(
+                "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is false (InvalidInput, 400)"
+            )
+        if ra_mode is not None and address_mode is not None and ra_mode != address_mode:
+            raise ValueError(
+                f"ipv6_ra_mode {ra_mode!r} with ipv6_address_mode {address_mode!r}: if both are set they must be "
+                "the same (InvalidInput, 400)"
+            )
+        cidr = info.data.get("cidr")
+        if _auto_address(address_mode, ra_mode) and cidr is not None and cidr.prefixlen != 64:
+            raise ValueError(
+                f"{cidr}: an IPv6 address mode with EUI-64 addresses needs a /64 prefix (InvalidInput, 400)"
+            )
+        return address_mode
+
+    @property
+    def auto_address(self) -> bool:
+        """Whether ports get their EUI-64 address here rather than one from the pools
+        (``neutron_lib.utils``' ``is_auto_address_subnet``)."""
+        return _auto_address(self.ipv6_address_mode, self.ipv6_ra_mode)
+
     @model_validator(mode="after")
     def _default_pools(self):
         if not self.allocation_pools:
@@ -184,6 +222,11 @@ class Subnet(_Named):
     def pool_size(self) -> int:
         """Addresses in the allocation pools (1021 for a /22 with a gateway)."""
         return sum(p.size() for p in self.allocation_pools)
+
+
+def _auto_address(address_mode: Optional[str], ra_mode: Optional[str]) -> bool:
+    auto = ("slaac", "dhcpv6-stateless")
+    return address_mode in auto or (address_mode is None and ra_mode in auto)
 
 
 def _broadcast(cidr: IPNetwork):

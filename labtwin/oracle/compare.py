@@ -4,7 +4,8 @@ Compared, per object in the file:
 
 - **ports**: created or refused (and with which Neutron exception); ``ip_allocation``
   (``immediate``, ``deferred`` until bound on a routed network, ``none``); how many addresses on
-  which subnets; the addresses the file names. Addresses Neutron chooses are not compared one by
+  which subnets; the addresses the file names, and SLAAC/EUI-64 addresses (made from the MAC,
+  which the oracle gives Neutron). Pool addresses Neutron chooses are not compared one by
   one: its IPAM picks at random among the first free ones, labtwin takes the lowest (stated in
   :mod:`labtwin.description.resolve`);
 - **floating IPs**: created or refused;
@@ -68,7 +69,7 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     for i, port in enumerate(declared.cloud.ports):
         ours = labtwin_port(declared.resolved, i, refusals.get(("ports", i)))
         theirs = neutron_port(load, ("ports", i))
-        found += _port_differences(i, port, ours, theirs)
+        found += _port_differences(i, port, ours, theirs, _eui64_subnets(declared.cloud))
     for i, fip in enumerate(declared.cloud.floatingips):
         ours_refused = _exception_of(refusals.get(("floatingips", i)))
         answer = load.answers[("floatingips", i)]
@@ -138,13 +139,19 @@ def _labtwin_allocation(cloud: Cloud, port: Port) -> str:
     return "deferred" if routed and port.host is None else "none"
 
 
-def _port_differences(i: int, port: Port, ours: Outcome, theirs: Outcome) -> list[Difference]:
+def _eui64_subnets(cloud: Cloud) -> set[str]:
+    """Subnets whose addresses are made from the MAC (the oracle gives Neutron labtwin's MACs): compared exactly."""
+    return {s.name for s in cloud.subnets if s.auto_address}
+
+
+def _port_differences(i: int, port: Port, ours: Outcome, theirs: Outcome, exact: set[str]) -> list[Difference]:
     loc = ("ports", i)
     if ours.refused or theirs.refused:
         if ours.refused != theirs.refused:
             return [Difference(loc, port.name, "port", ours.describe(), theirs.describe())]
         return []
     named = {(f.subnet_id, str(f.ip_address)) for f in port.fixed_ips if f.ip_address is not None}
+    named |= {(subnet, ip) for subnet, ip in ours.addresses if subnet in exact}
     same = (
         ours.ip_allocation == theirs.ip_allocation
         and ours.subnets() == theirs.subnets()

@@ -50,9 +50,11 @@ class NeutronLoad:
         return None if name is None else self.ids.get((kind, name), f"missing-{kind}-{name}")
 
 
-def load_into_neutron(cloud: Cloud, server: NeutronServer) -> NeutronLoad:
-    """Create every object of *cloud* (as written, defaults not filled) in *server*."""
+def load_into_neutron(cloud: Cloud, server: NeutronServer, macs: Optional[dict[str, str]] = None) -> NeutronLoad:
+    """Create every object of *cloud* (as written, defaults not filled) in *server*. *macs* gives ports
+    labtwin's MACs (Neutron's own are random), so SLAAC addresses, made from the MAC, compare exactly."""
     load = NeutronLoad()
+    macs = macs or {}
     _agents(cloud, server)
     for i, network in enumerate(cloud.networks):
         _network(cloud, i, network, server, load)
@@ -64,7 +66,7 @@ def load_into_neutron(cloud: Cloud, server: NeutronServer) -> NeutronLoad:
         _router(cloud, i, router, server, load)
     named_first = sorted(range(len(cloud.ports)), key=lambda i: not _names_addresses(cloud.ports[i]))
     for i in named_first:
-        _port(i, cloud.ports[i], server, load)
+        _port(i, cloud.ports[i], macs.get(cloud.ports[i].name), server, load)
     for i, fip in sorted(enumerate(cloud.floatingips), key=lambda pair: pair[1].floating_ip_address is None):
         body = not_none(
             floating_network_id=load.id("network", fip.floating_network_id),
@@ -132,6 +134,8 @@ def _subnet(i: int, subnet, server: NeutronServer, load: NeutronLoad) -> None:
         cidr=str(subnet.cidr),
         ip_version=subnet.ip_version,
         enable_dhcp=subnet.enable_dhcp,
+        ipv6_ra_mode=subnet.ipv6_ra_mode,
+        ipv6_address_mode=subnet.ipv6_address_mode,
         allocation_pools=(
             [{"start": str(p.start), "end": str(p.end)} for p in subnet.allocation_pools]
             if "allocation_pools" in declared
@@ -196,13 +200,13 @@ def _router(cloud: Cloud, i: int, router, server: NeutronServer, load: NeutronLo
         )
 
 
-def _port(i: int, port: Port, server: NeutronServer, load: NeutronLoad) -> None:
+def _port(i: int, port: Port, mac: Optional[str], server: NeutronServer, load: NeutronLoad) -> None:
     declared = port.model_fields_set
     body = not_none(
         name=port.name,
         network_id=load.id("network", port.network_id),
         device_owner=port.device_owner,
-        mac_address=port.mac_address,
+        mac_address=port.mac_address or mac,
         port_security_enabled=port.port_security_enabled if "port_security_enabled" in declared else None,
         fixed_ips=[
             not_none(subnet_id=load.id("subnet", f.subnet_id), ip_address=_text(f.ip_address)) for f in port.fixed_ips

@@ -83,7 +83,8 @@ def _answers(declared: Declared) -> tuple[list[Difference], int, str]:
     from .server import NeutronServer
 
     server = NeutronServer(p.name for p in declared.cloud.physnets).start()
-    load = load_into_neutron(declared.cloud, server)
+    macs = {p.name: p.mac_address for p in declared.resolved.ports if p.mac_address} if declared.resolved else {}
+    load = load_into_neutron(declared.cloud, server, macs)
     return differences(declared, load), len(load.answers), neutron_version()
 
 

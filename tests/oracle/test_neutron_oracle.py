@@ -78,6 +78,26 @@ def test_the_oracle_finds_a_wrong_loader(monkeypatch):
 
 
 @pytest.mark.slow
+def test_the_oracle_compares_slaac_addresses_exactly(monkeypatch):
+    """EUI-64 addresses are compared one by one (the oracle gives Neutron labtwin's MACs): a loader that
+    forgets to flip the universal/local bit disagrees on every SLAAC address."""
+    import ipaddress
+
+    from labtwin.description import resolve
+
+    def unflipped(cidr, mac):
+        octets = [int(part, 16) for part in mac.split(":")]
+        interface_id = int.from_bytes(bytes(octets[:3] + [0xFF, 0xFE] + octets[3:]), "big")
+        return ipaddress.IPv6Address(int(cidr.network_address) | interface_id)
+
+    monkeypatch.setattr(resolve, "eui64", unflipped)
+    report = ask_neutron(HERE / "dual-stack-slaac.yaml")
+    assert {d.loc for d in report.differences} == {("ports", 0), ("ports", 1), ("ports", 2)}
+    assert "2001:db8:1:0:fa16:3eff:fe12:3456 on private-slaac" in report.differences[0].labtwin
+    assert "2001:db8:1:0:f816:3eff:fe12:3456 on private-slaac" in report.differences[0].neutron
+
+
+@pytest.mark.slow
 def test_validate_neutron_prints_each_difference_and_exits_1(monkeypatch):
     from labtwin.description import loader
 
