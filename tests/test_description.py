@@ -249,3 +249,20 @@ def test_ipv6_modes_are_checked_as_neutron_checks_them(edit, message):
         return
     found = problems_of(text)
     assert any("subnets[1]" in p and message in p for p in found), found
+
+
+def test_every_group_gets_neutrons_default_rules_unless_the_cloud_says_otherwise():
+    text = BASE.replace("security_groups:\n", "security_groups:\n  - name: web\n")
+    cloud = parse_cloud(text)
+    rules = {g.name: {(r.direction, r.ethertype, r.remote_group_id) for r in g.rules} for g in cloud.security_groups}
+    assert rules["web"] == {("egress", "IPv4", None), ("egress", "IPv6", None)}  # Neutron's, for every group
+    assert rules["default"] == {  # the listed ingress rule is one of Neutron's own: present once
+        ("ingress", "IPv4", "default"),
+        ("ingress", "IPv6", "default"),
+        ("egress", "IPv4", None),
+        ("egress", "IPv6", None),
+    }
+    assert len(cloud.security_group["default"].rules) == 4
+    bare = parse_cloud(text + "default_security_group_rules: []\n")
+    assert [(r.direction, r.remote_group_id) for r in bare.security_group["default"].rules] == [("ingress", "default")]
+    assert bare.security_group["web"].rules == ()

@@ -15,6 +15,9 @@
   them, as Neutron 29 does), with Neutron's 409 ``HostNotConnectedToAnySegment``
   when it reaches none, and no address at all while the port is unbound
   (``ip_allocation: deferred``);
+- each security group gets the rules Neutron adds to a new group (the cloud's
+  ``default_security_group_rules``, Neutron's own when omitted: egress anywhere,
+  and ingress from itself in ``default``);
 - a router gateway without addresses takes one per IP version from its external
   network, as Neutron's gateway port does (before the ports that name no address);
 - a floating IP without an address gets the lowest free one on its network.
@@ -31,7 +34,7 @@ from typing import Optional
 
 from .checks import port_security
 from .errors import Loc
-from .schema import Cloud, FixedIP, Port, Subnet
+from .schema import Cloud, FixedIP, Port, SecurityGroup, Subnet
 
 BASE_MAC = "fa:16:3e"
 
@@ -100,7 +103,7 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     fips, found = _resolve_floatingips(cloud, allocator)
     problems.extend(found)
     fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
-    fields.update(routers=routers, ports=tuple(ports), floatingips=fips)
+    fields.update(routers=routers, ports=tuple(ports), floatingips=fips, security_groups=_with_default_rules(cloud))
     # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*.
     return type(cloud).model_construct(**fields), problems
 
@@ -133,6 +136,24 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _A
             fixed = FixedIP(subnet_id=fixed.subnet_id, ip_address=ip)
         resolved.append(fixed)
     return tuple(resolved), problems
+
+
+def _with_default_rules(cloud: Cloud) -> tuple[SecurityGroup, ...]:
+    """Each group with the rules Neutron adds when it creates it (after the listed ones; a listed rule that
+    repeats one is that rule: Neutron answers 409 ``SecurityGroupRuleExists`` to adding it again)."""
+    groups = []
+    for group in cloud.security_groups:
+        default = group.name == "default"
+        added = [
+            template.for_group(group.name)
+            for template in cloud.default_security_group_rules
+            if (template.used_in_default_sg if default else template.used_in_non_default_sg)
+        ]
+        rules = group.rules + tuple(rule for rule in dict.fromkeys(added) if rule not in group.rules)
+        fields = {name: getattr(group, name) for name in type(group).model_fields}
+        # model_construct, not model_copy: a copy would keep remote_groups cached from the listed rules only
+        groups.append(type(group).model_construct(**{**fields, "rules": rules}) if rules != group.rules else group)
+    return tuple(groups)
 
 
 def _groups(cloud: Cloud, port: Port, default_groups: tuple[str, ...]) -> tuple[str, ...]:

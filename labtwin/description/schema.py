@@ -315,8 +315,53 @@ class SecurityGroupRule(_Frozen):
         return lo, hi
 
 
+class DefaultSecurityGroupRule(_Frozen):
+    """A rule Neutron adds to every new group (its ``/default-security-group-rules``): to the project's
+    ``default`` group when ``used_in_default_sg``, to every other group when ``used_in_non_default_sg``.
+    ``remote_group_id: PARENT`` stands for the group the rule is added to."""
+
+    direction: Literal["ingress", "egress"]
+    ethertype: Literal["IPv4", "IPv6"] = "IPv4"
+    protocol: Protocol = "any"
+    port_range_min: Optional[int] = Field(default=None, ge=0, le=65535)
+    port_range_max: Optional[int] = Field(default=None, ge=0, le=65535)
+    remote_ip_prefix: Optional[IPNetwork] = None
+    remote_group_id: Optional[Literal["PARENT"]] = None
+    used_in_default_sg: bool = False
+    used_in_non_default_sg: bool = True
+
+    def for_group(self, group: str) -> SecurityGroupRule:
+        fields = self.model_dump(exclude={"used_in_default_sg", "used_in_non_default_sg", "remote_group_id"})
+        return SecurityGroupRule(**fields, remote_group_id=group if self.remote_group_id else None)
+
+
+#: Neutron's default templates, as its migration ``c33da356b165`` (2023.2) inserts them: egress to anywhere
+#: (IPv4, IPv6) in every group; ingress from the group itself (IPv4, IPv6) in ``default``. Written out so
+#: the loader needs no Neutron; tests/oracle checks them against the installed Neutron's own list.
+NEUTRON_DEFAULT_RULES = (
+    DefaultSecurityGroupRule(direction="egress", ethertype="IPv4", used_in_default_sg=True),
+    DefaultSecurityGroupRule(direction="egress", ethertype="IPv6", used_in_default_sg=True),
+    DefaultSecurityGroupRule(
+        direction="ingress",
+        ethertype="IPv4",
+        remote_group_id="PARENT",
+        used_in_default_sg=True,
+        used_in_non_default_sg=False,
+    ),
+    DefaultSecurityGroupRule(
+        direction="ingress",
+        ethertype="IPv6",
+        remote_group_id="PARENT",
+        used_in_default_sg=True,
+        used_in_non_default_sg=False,
+    ),
+)
+
+
 class SecurityGroup(_Named):
     kind: ClassVar[str] = "security_group"
+    #: The group's rules: those the file lists plus (once loaded) Neutron's default rules for it
+    #: (:attr:`Cloud.default_security_group_rules`); a listed rule that repeats one is the same rule.
     rules: tuple[SecurityGroupRule, ...] = ()
 
     @cached_property
@@ -372,6 +417,9 @@ class Cloud(_Frozen):
     subnets: tuple[Subnet, ...] = ()
     routers: tuple[Router, ...] = ()
     security_groups: tuple[SecurityGroup, ...] = ()
+    #: The rules Neutron adds to each new group; omitted: Neutron's own defaults (egress anywhere in every
+    #: group, ingress from itself in ``default``); ``[]``: none, so each group has only its listed rules.
+    default_security_group_rules: tuple[DefaultSecurityGroupRule, ...] = NEUTRON_DEFAULT_RULES
     ports: tuple[Port, ...] = ()
     floatingips: tuple[FloatingIP, ...] = ()
 

@@ -78,6 +78,7 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
             found.append(Difference(("floatingips", i), fip.port_id, "floating IP", said, _neutron_says(answer)))
     found += _router_differences(declared, load)
     found += _refused_by_neutron_only(declared.cloud, load)
+    found += _rule_differences(declared, load)
     return found
 
 
@@ -216,8 +217,53 @@ def _refused_by_neutron_only(cloud: Cloud, load: NeutronLoad) -> list[Difference
             _neutron_says(answer),
         )
         for loc, answer in load.answers.items()
-        if loc[0] in _KIND and not answer.ok
+        if loc[0] in _KIND and not answer.ok and answer.error != "SecurityGroupRuleExists"  # present already
     ]
+
+
+def _rule_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
+    """Each group's rules, labtwin's (listed plus Neutron's defaults) against Neutron's, as sets of
+    (direction, ethertype, protocol, ports, remote prefix, remote group)."""
+    found = []
+    resolved = declared.resolved
+    for i, group in enumerate(resolved.security_groups if resolved is not None else ()):
+        ours = {_rule_key(r.model_dump(mode="json")) for r in group.rules}
+        theirs = {_neutron_rule_key(r, load.names) for r in load.group_rules.get(group.name, [])}
+        if ours != theirs:
+            found.append(
+                Difference(
+                    ("security_groups", i, "rules"),
+                    group.name,
+                    "rules",
+                    "has " + (_rules_text(ours - theirs) or "no other rule"),
+                    "has " + (_rules_text(theirs - ours) or "no other rule"),
+                )
+            )
+    return found
+
+
+def _rule_key(rule: dict) -> tuple:
+    """A rule as Neutron compares rules: a protocol by its canonical name (neutron-lib's
+    ``IP_PROTOCOL_NAME_ALIASES``: labtwin's ``icmpv6`` is Neutron's ``ipv6-icmp``, one rule)."""
+    from neutron_lib import constants
+
+    protocol = None if rule.get("protocol") in (None, "any") else str(rule["protocol"])
+    protocol = constants.IP_PROTOCOL_NAME_ALIASES.get(protocol, protocol) if protocol else None
+    keys = ("direction", "ethertype", "port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id")
+    return (protocol, *(rule.get(k) for k in keys))
+
+
+def _neutron_rule_key(rule: dict, names: dict[str, str]) -> tuple:
+    group = rule.get("remote_group_id")
+    return _rule_key({**rule, "remote_group_id": names.get(group, group) if group else None})
+
+
+def _rules_text(rules: set) -> str:
+    return "; ".join(
+        f"{d} {e} {p or 'any'}{f' {lo}-{hi}' if lo is not None else ''}"
+        f"{f' from/to {prefix}' if prefix else ''}{f' group {g}' if g else ''}"
+        for p, d, e, lo, hi, prefix, g in sorted(rules, key=str)
+    )
 
 
 _KIND = {"networks": "network", "segments": "segment", "subnets": "subnet", "security_groups": "security group"}

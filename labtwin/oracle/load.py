@@ -37,6 +37,8 @@ class NeutronLoad:
     answers: dict[Loc, Answer] = field(default_factory=dict)
     ids: dict[tuple[str, str], str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # uuid -> labtwin name
+    #: Each group's rules as Neutron holds them once everything is created (its own defaults included).
+    group_rules: dict[str, list[dict]] = field(default_factory=dict)
 
     def keep(self, loc: Loc, kind: str, name: str, answer: Answer) -> Answer:
         self.answers[loc] = answer
@@ -74,6 +76,8 @@ def load_into_neutron(cloud: Cloud, server: NeutronServer, macs: Optional[dict[s
             floating_ip_address=_text(fip.floating_ip_address),
         )
         load.keep(("floatingips", i), "floatingip", str(i), server.post("/floatingips", {"floatingip": body}))
+    for group in server.get("/security-groups").body.get("security_groups", []):
+        load.group_rules[group["name"]] = group["security_group_rules"]
     return load
 
 

@@ -82,10 +82,20 @@ def _answers(declared: Declared) -> tuple[list[Difference], int, str]:
     from .load import load_into_neutron
     from .server import NeutronServer
 
-    server = NeutronServer(p.name for p in declared.cloud.physnets).start()
+    cloud = declared.cloud
+    given = "default_security_group_rules" in cloud.model_fields_set
+    templates = [_template(rule) for rule in cloud.default_security_group_rules] if given else None
+    server = NeutronServer(p.name for p in cloud.physnets).start(templates)
     macs = {p.name: p.mac_address for p in declared.resolved.ports if p.mac_address} if declared.resolved else {}
     load = load_into_neutron(declared.cloud, server, macs)
     return differences(declared, load), len(load.answers), neutron_version()
+
+
+def _template(rule) -> dict:
+    """A cloud's default rule as Neutron's API takes it (``any`` protocol is no protocol)."""
+    body = rule.model_dump(mode="json")
+    body["protocol"] = None if body["protocol"] == "any" else body["protocol"]
+    return body
 
 
 def neutron_version() -> str:

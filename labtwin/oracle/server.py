@@ -58,7 +58,9 @@ class NeutronServer:
         self.app: Any = None
         self.context: Any = None
 
-    def start(self) -> "NeutronServer":
+    def start(self, default_rules: Optional[list[dict]] = None) -> "NeutronServer":
+        """Start the plugins and the API; *default_rules* replace Neutron's own default-rule templates
+        (the cloud's ``default_security_group_rules``, when it gives them)."""
         _import_neutron()
         _quiet()
         self._configure()
@@ -76,7 +78,19 @@ class NeutronServer:
         self.context = context.Context(
             user_id=PROJECT, project_id=PROJECT, is_admin=True, roles=["admin", "member", "reader"]
         )
+        self._default_rule_templates(_migration_default_rules() if default_rules is None else default_rules)
         return self
+
+    def _default_rule_templates(self, rules: list[dict]) -> None:
+        """The rules Neutron adds to every new group, as a real deployment has them: the schema is made
+        from the models (``create_all``), which leaves out the data the migration ``c33da356b165`` inserts
+        (egress IPv4/IPv6 for every group; ingress from the group itself for ``default``). Its own list
+        is posted through Neutron's API (``/default-security-group-rules``)."""
+        for rule in rules:
+            body = {k: v for k, v in rule.items() if k not in ("id", "description") and v is not None}
+            answer = self.post("/default-security-group-rules", {"default_security_group_rule": body})
+            if not answer.ok:
+                raise RuntimeError(f"Neutron refused its own default rule template {body}: {answer.described()}")
 
     def post(self, path: str, body: dict) -> Answer:
         return self._answer(self.app.post_json(path, body, extra_environ=self._environ(), expect_errors=True))
@@ -158,6 +172,24 @@ def _import_neutron() -> None:
             f"Neutron's server code is not installed ({exc.name} is missing): `make setup` installs the "
             "'neutron' extra (neutron==29.0.0, WebTest)"
         ) from None
+
+
+def _migration_default_rules() -> list[dict]:
+    """``default_template_rules`` of Neutron's migration ``c33da356b165`` (2023.2, security group default
+    rules), read from the installed package: its folder name is not an identifier, so it is loaded by path."""
+    import importlib.util
+    from pathlib import Path
+
+    import neutron.db.migration as migration
+
+    versions = Path(migration.__file__).parent / "alembic_migrations" / "versions"
+    path = versions / "2023.2" / "expand" / "c33da356b165_security_group_default_rules.py"
+    spec = importlib.util.spec_from_file_location("labtwin_neutron_default_rules", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot read Neutron's default security group rules from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [dict(rule) for rule in module.default_template_rules]
 
 
 def _no_nova_notifications() -> None:

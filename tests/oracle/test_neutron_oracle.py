@@ -110,6 +110,31 @@ def test_validate_neutron_prints_each_difference_and_exits_1(monkeypatch):
     assert "ports[1] (vm-b): port: labtwin refuses it (Conflict); Neutron gives 10.0.0." in lines[1], lines
 
 
+def test_labtwins_default_rules_are_neutrons_own():
+    """The loader writes Neutron's default rule templates out (it runs without Neutron); they must be the
+    list Neutron's own migration c33da356b165 inserts."""
+    from labtwin.description.schema import NEUTRON_DEFAULT_RULES
+    from labtwin.oracle.run import _template
+    from labtwin.oracle.server import _migration_default_rules
+
+    keys = ("direction", "ethertype", "protocol", "remote_group_id", "used_in_default_sg", "used_in_non_default_sg")
+    neutron = sorted(tuple(rule.get(k) for k in keys) for rule in _migration_default_rules())
+    ours = sorted(tuple(_template(rule).get(k) for k in keys) for rule in NEUTRON_DEFAULT_RULES)
+    assert ours == neutron and len(ours) == 4
+
+
+@pytest.mark.slow
+def test_the_oracle_compares_each_groups_rules(monkeypatch):
+    """A loader that forgets Neutron's default rules disagrees on every group's rules, located at them."""
+    from labtwin.description import resolve
+
+    monkeypatch.setattr(resolve, "_with_default_rules", lambda cloud: cloud.security_groups)
+    report = ask_neutron(ROOT / "topologies" / "minimal.yaml")
+    assert {d.loc for d in report.differences} == {("security_groups", 0, "rules"), ("security_groups", 1, "rules")}
+    ssh = next(d for d in report.differences if d.name == "ssh")
+    assert ssh.labtwin == "has no other rule" and "egress IPv4 any" in ssh.neutron and "egress IPv6 any" in ssh.neutron
+
+
 def test_without_neutron_installed_the_error_says_how_to_get_it(monkeypatch):
     """The child imports Neutron; when it cannot, the answer is an error naming the fix, never 'agrees'."""
     monkeypatch.setitem(sys.modules, "neutron", None)  # import neutron -> ImportError, in the forked child too

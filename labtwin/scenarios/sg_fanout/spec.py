@@ -39,7 +39,7 @@ class Layout:
     group: str
     #: rules of the group whose remote_group_id is the group itself (IPv4)
     remote_rules: int
-    #: the group's other rules (each one more rule/flow in every member's filter)
+    #: the group's other IPv4 rules (each one more rule/flow in every member's IPv4 filter)
     other_rules: int
     #: the protocol the self-referencing rule admits, as a probe flow: icmp, tcp:22 ...
     probe: str
@@ -124,6 +124,9 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     outsiders = [p for p in cloud.ports if group.name not in (p.security_groups or ()) and p.host and _ipv4(p.ips)]
     outsider = next((Member(p.name, p.host, _ipv4(p.ips)) for p in outsiders if p.host), None)
     remote = sum(1 for r in group.rules if r.remote_group_id == group.name and r.ethertype == "IPv4")
+    # The IPv4 filter only (the members are IPv4 ports): Neutron writes the IPv6 rules, Neutron's default
+    # egress and ingress-from-self among them, into ip6tables chains, which neither side counts (stated).
+    ipv4_rules = sum(1 for r in group.rules if r.ethertype == "IPv4")
     note = (
         f"group {group.name} and hosts taken from the topology ({len(members)} members on "
         f"{len({m.host for m in members})} of {len(hosts)} hosts); knobs members/hosts ignored"
@@ -131,7 +134,7 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     return Layout(
         group.name,
         remote,
-        len(group.rules) - remote,
+        ipv4_rules - remote,
         probe_of(group),
         hosts,
         members,

@@ -15,11 +15,13 @@ def test_members_of_the_default_group_reach_each_other(simulate):
         assert_reachable(run, src, dst, "tcp:22")
 
 
-def test_ssh_only_port_accepts_ssh_but_cannot_send(simulate):
+def test_ssh_only_port_accepts_ssh_and_reaches_only_ports_that_admit_it(simulate):
     run = simulate("reachability")
     assert_reachable(run, "vm-a", "vm-c", "tcp:22")
     assert_blocked(run, "vm-a", "vm-c", "icmp")
-    for dst in ("vm-a", "vm-b", "vm-d"):  # the ssh group has no egress rule
+    # Neutron gave the ssh group its default egress rules, so vm-c sends; only vm-d (in ssh too) admits it
+    assert_reachable(run, "vm-c", "vm-d", "tcp:22")
+    for dst in ("vm-a", "vm-b"):  # their default group admits only its members
         assert_blocked(run, "vm-c", dst, "tcp:22")
         assert_blocked(run, "vm-c", dst, "icmp")
 
@@ -30,6 +32,7 @@ def test_real_packets_confirm_the_ssh_only_port(emulate):
     run = emulate("reachability")
     assert_reachable(run, "vm-a", "vm-c", "tcp:22")
     assert_blocked(run, "vm-c", "vm-a", "tcp:22")
+    assert_reachable(run, "vm-c", "vm-d", "tcp:22")  # through Neutron's default egress rule of the ssh group
 
 
 @pytest.mark.emulation
@@ -39,9 +42,10 @@ def test_model_and_emulation_agree_on_every_verdict(twin):
     assert_twin_agrees(report)
 
 
-def test_recorded_packets_show_the_ssh_only_port_cannot_send(trace):
+def test_recorded_packets_show_what_the_ssh_only_port_reaches(trace):
     run = trace("traces/reachability")  # a committed emulation run: no root needed
     assert run.backend == "emulation"
     assert_reachable(run, "vm-a", "vm-c", "tcp:22")
-    for dst in ("vm-a", "vm-b", "vm-d"):
+    assert_reachable(run, "vm-c", "vm-d", "tcp:22")  # Neutron's default egress rule of the ssh group
+    for dst in ("vm-a", "vm-b"):
         assert_blocked(run, "vm-c", dst, "tcp:22")
