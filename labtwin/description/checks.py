@@ -75,7 +75,11 @@ def check_segments(cloud: Cloud) -> Found:
         key = (seg.physical_network if seg.network_type in ("flat", "vlan") else seg.network_type, seg.segmentation_id)
         if key in taken:
             what = "flat segment" if seg.segmentation_id is None else f"segmentation_id {seg.segmentation_id}"
-            yield ("segments", i, "segmentation_id"), (f"{what} on {key[0]} is already used by segments[{taken[key]}]")
+            in_use = {"flat": "FlatNetworkInUse", "vlan": "VlanIdInUse"}.get(seg.network_type, "TunnelIdInUse")
+            yield (
+                ("segments", i, "segmentation_id"),
+                f"{what} on {key[0]} is already used by segments[{taken[key]}] ({in_use}, 409)",
+            )
         taken.setdefault(key, i)
 
 
@@ -95,9 +99,15 @@ def check_subnets(cloud: Cloud) -> Found:
                 )
         for j, pool in enumerate(sub.allocation_pools):
             if pool.start not in sub.cidr or pool.end not in sub.cidr:
-                yield ("subnets", i, "allocation_pools", j), f"pool {pool.start}-{pool.end} is outside {sub.cidr}"
+                yield (
+                    ("subnets", i, "allocation_pools", j),
+                    f"pool {pool.start}-{pool.end} is outside {sub.cidr} (OutOfBoundsAllocationPool, 400)",
+                )
             elif sub.gateway_ip is not None and sub.gateway_ip in pool:
-                yield ("subnets", i, "allocation_pools", j), f"pool contains the gateway_ip {sub.gateway_ip}"
+                yield (
+                    ("subnets", i, "allocation_pools", j),
+                    (f"pool contains the gateway_ip {sub.gateway_ip} (GatewayConflictWithAllocationPools, 409)"),
+                )
         by_network[sub.network_id].append(i)
     for indexes in by_network.values():
         yield from _check_network_subnets(cloud, indexes)
@@ -111,7 +121,7 @@ def _check_network_subnets(cloud: Cloud, indexes: list[int]) -> Found:
             if x.version == y.version and x.overlaps(y):
                 yield (
                     ("subnets", indexes[a], "cidr"),
-                    (f"{x} overlaps {y} of subnet {subnets[b].name!r} on the same network"),
+                    (f"{x} overlaps {y} of subnet {subnets[b].name!r} on the same network (InvalidInput, 400)"),
                 )
     bound = [s.segment_id is not None for s in subnets]
     if any(bound) and not all(bound):
@@ -132,7 +142,7 @@ def check_routers(cloud: Cloud) -> Found:
             elif not net.external:
                 yield (
                     ("routers", i, "external_gateway_info", "network_id"),
-                    (f"network {net.name!r} is not external (router:external is false)"),
+                    (f"network {net.name!r} is not external (router:external is false) (BadRequest, 400)"),
                 )
             yield from _check_gateway_addresses(cloud, i, gw)
         seen: set[str] = set()
@@ -170,7 +180,10 @@ def check_security_groups(cloud: Cloud) -> Found:
                     (f"unknown security group {rule.remote_group_id!r}"),
                 )
             if rule.protocol == "icmpv6" and rule.ethertype != "IPv6":
-                yield ("security_groups", i, "rules", j, "protocol"), "icmpv6 needs ethertype IPv6"
+                yield (
+                    ("security_groups", i, "rules", j, "protocol"),
+                    ("icmpv6 needs ethertype IPv6 (SecurityGroupEthertypeConflictWithProtocol, 400)"),
+                )
 
 
 def check_ports(cloud: Cloud) -> Found:
@@ -256,7 +269,7 @@ def _check_port_addresses(cloud: Cloud) -> Found:
             if port.mac_address in macs:
                 yield (
                     ("ports", i, "mac_address"),
-                    f"{port.mac_address} is already used by port {macs[port.mac_address]!r}",
+                    f"{port.mac_address} is already used by port {macs[port.mac_address]!r} (MacAddressInUse, 409)",
                 )
             macs.setdefault(port.mac_address, port.name)
 
@@ -284,7 +297,10 @@ def check_floatingips(cloud: Cloud) -> Found:
         if ip is not None and net is not None:
             subs = [s for s in cloud.subnets if s.network_id == net.name]
             if not any(_is_host_address(s, ip) for s in subs):
-                yield ("floatingips", i, "floating_ip_address"), f"{ip} is in no subnet of network {net.name!r}"
+                yield (
+                    ("floatingips", i, "floating_ip_address"),
+                    f"{ip} is in no subnet of network {net.name!r} (InvalidIpForNetwork, 400)",
+                )
 
 
 def _router_reaches(cloud: Cloud, port, external: str) -> bool:

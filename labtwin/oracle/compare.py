@@ -84,20 +84,32 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
 
 def refusal_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     """A file labtwin's consistency checks refuse: each refused object must be refused by Neutron too, with
-    the exception labtwin names. Objects labtwin accepts are not compared here: Neutron's answers to them
-    may follow from the refused ones (a port on a subnet that was never created)."""
-    found = []
+    one of the exceptions labtwin names for it. Objects labtwin accepts are not compared here: Neutron's
+    answers to them may follow from the refused ones (a port on a subnet that was never created)."""
+    named: dict[Loc, set[str]] = {}
     for problem in declared.problems:
-        loc = _object_loc(problem.loc)
-        answer = load.answers.get(loc) or load.answers.get(loc[:2])
-        if answer is None:
-            continue  # an object Neutron is not asked about by itself (a physnet, a host)
-        named = _exception_of(problem)
-        if answer.ok or (named != "refused" and named != answer.error):
-            said = f"refuses it ({named})" if named != "refused" else "refuses it"
+        named.setdefault(_object_loc(problem.loc), set()).add(_exception_of(problem))
+    found = []
+    for loc, exceptions in named.items():
+        answer = _answer_for(declared.cloud, load, loc)
+        if answer is None or "missing-" in answer.message:
+            continue  # not asked by itself (a physnet), or asked with an object Neutron never created
+        exceptions.discard("refused")
+        if answer.ok or (exceptions and answer.error not in exceptions):
+            said = f"refuses it ({', '.join(sorted(exceptions))})" if exceptions else "refuses it"
             name = _object_name(declared.cloud, loc)
             found.append(Difference(loc, name, _KIND_ALL.get(str(loc[0]), str(loc[0])), said, _neutron_says(answer)))
     return found
+
+
+def _answer_for(cloud: Cloud, load: NeutronLoad, loc: Loc) -> Any:
+    """Neutron's answer about the object at *loc*; a network's first segment is created with the network."""
+    answer = load.answers.get(loc) or load.answers.get(loc[:2])
+    if answer is None and loc[0] == "segments":
+        network = cloud.segments[int(loc[1])].network_id
+        index = next((i for i, n in enumerate(cloud.networks) if n.name == network), None)
+        answer = load.answers.get(("networks", index)) if index is not None else None
+    return answer
 
 
 def _object_loc(loc: Loc) -> Loc:

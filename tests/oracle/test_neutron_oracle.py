@@ -110,6 +110,29 @@ def test_validate_neutron_prints_each_difference_and_exits_1(monkeypatch):
     assert "ports[1] (vm-b): port: labtwin refuses it (Conflict); Neutron gives 10.0.0." in lines[1], lines
 
 
+@pytest.mark.slow
+def test_the_oracle_checks_the_exception_of_each_refusal(monkeypatch):
+    """refusals.yaml agrees object by object (each_topology above); a loader naming the wrong exception for
+    one refusal, or refusing what Neutron accepts, disagrees there."""
+    from labtwin.description import checks, loader
+
+    real = checks.check_cloud
+
+    def wrong(cloud):
+        for loc, message in real(cloud):
+            yield loc, message.replace("VlanIdInUse", "TunnelIdInUse")
+        yield ("ports", 0, "mac_address"), "a made-up refusal (MacAddressInUse, 409)"
+
+    monkeypatch.setattr(loader, "check_cloud", wrong)
+    report = ask_neutron(HERE / "refusals.yaml")
+    wrong_ones = {d.loc: d for d in report.differences}
+    assert set(wrong_ones) == {("segments", 1), ("ports", 0)}, report.differences
+    assert (
+        "TunnelIdInUse" in wrong_ones[("segments", 1)].labtwin and "VlanIdInUse" in wrong_ones[("segments", 1)].neutron
+    )
+    assert wrong_ones[("ports", 0)].neutron == "accepts it"
+
+
 def test_labtwins_default_rules_are_neutrons_own():
     """The loader writes Neutron's default rule templates out (it runs without Neutron); they must be the
     list Neutron's own migration c33da356b165 inserts."""
