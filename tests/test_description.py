@@ -266,3 +266,22 @@ def test_every_group_gets_neutrons_default_rules_unless_the_cloud_says_otherwise
     bare = parse_cloud(text + "default_security_group_rules: []\n")
     assert [(r.direction, r.remote_group_id) for r in bare.security_group["default"].rules] == [("ingress", "default")]
     assert bare.security_group["web"].rules == ()
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        ("{direction: ingress, protocol: icmp, port_range_min: 8, port_range_max: 0}", None),
+        ("{direction: ingress, protocol: icmp, port_range_max: 0}", "(SecurityGroupMissingIcmpType, 400)"),
+        ("{direction: ingress, protocol: icmp, port_range_min: 300}", "(SecurityGroupInvalidIcmpValue, 400)"),
+        ("{direction: ingress, port_range_min: 22}", "(SecurityGroupProtocolRequiredWithPorts, 400)"),
+    ],
+    ids=["type-and-code", "code-without-type", "type-too-big", "ports-without-protocol"],
+)
+def test_icmp_type_and_code_are_checked_as_neutron_checks_them(rule, message):
+    text = BASE.replace("rules: [{direction: ingress, remote_group_id: default}]", f"rules: [{rule}]")
+    if message is None:
+        (first, *_) = parse_cloud(text).security_group["default"].rules
+        assert (first.protocol, first.port_range_min, first.port_range_max) == ("icmp", 8, 0)
+        return
+    assert any(message in p for p in problems_of(text)), problems_of(text)

@@ -283,8 +283,23 @@ class SecurityGroupRule(_Frozen):
     @field_validator("port_range_min", "port_range_max")
     @classmethod
     def _ports_need_l4(cls, value, info):
-        if value is not None and info.data.get("protocol") not in ("tcp", "udp"):
-            raise ValueError(f"port ranges need protocol tcp or udp, not {info.data.get('protocol')}")
+        """tcp/udp: a port range; icmp/icmpv6: ICMP type (``port_range_min``) and code (``port_range_max``),
+        checked as Neutron's ``_validate_port_range`` checks them."""
+        protocol = info.data.get("protocol")
+        if value is not None and protocol in ("icmp", "icmpv6"):
+            if not 0 <= value <= 255:
+                raise ValueError(f"ICMP type/code {value} must be in 0..255 (SecurityGroupInvalidIcmpValue, 400)")
+            if info.field_name == "port_range_max" and info.data.get("port_range_min") is None:
+                raise ValueError(
+                    "an ICMP code (port_range_max) needs an ICMP type (port_range_min) "
+                    "(SecurityGroupMissingIcmpType, 400)"
+                )
+            return value
+        if value is not None and protocol not in ("tcp", "udp"):
+            raise ValueError(
+                f"port ranges need protocol tcp, udp (ports) or icmp (type/code), not {protocol} "
+                "(SecurityGroupProtocolRequiredWithPorts, 400)"
+            )
         low = info.data.get("port_range_min")
         if info.field_name == "port_range_max" and value is not None and low is not None and low > value:
             raise ValueError(f"port_range_max {value} is below port_range_min {low}")

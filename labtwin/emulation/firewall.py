@@ -166,11 +166,21 @@ def _protocol(rule: SecurityGroupRule, version: int) -> list[str]:
     if proto == "any":
         return []
     if proto in ("icmp", "icmpv6"):
-        return ["-p icmp"] if version == 4 else ["-p ipv6-icmp"]
+        return [_icmp(rule, version)]
     lo, hi = (int(p) for p in rule.ports())
     if (lo, hi) == (0, 65535):
         return [f"-p {proto}"]
     return [f"-p {proto} -m {proto} --dport {lo}" + (f":{hi}" if hi != lo else "")]
+
+
+def _icmp(rule: SecurityGroupRule, version: int) -> str:
+    """ICMP, with the rule's type (``port_range_min``) and code (``port_range_max``) as Neutron's
+    ``IptablesFirewallDriver._protocol_arg``/``_port_arg`` write them: ``--icmp-type 8`` or ``8/0``."""
+    base = "-p icmp -m icmp --icmp-type" if version == 4 else "-p ipv6-icmp -m icmp6 --icmpv6-type"
+    if rule.port_range_min is None:
+        return "-p icmp" if version == 4 else "-p ipv6-icmp"
+    code = f"/{int(rule.port_range_max)}" if rule.port_range_max is not None else ""
+    return f"{base} {int(rule.port_range_min)}{code}"
 
 
 def _members(cloud: Cloud, group: str, version: int) -> list:

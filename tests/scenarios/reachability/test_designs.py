@@ -49,3 +49,21 @@ def test_recorded_packets_show_what_the_ssh_only_port_reaches(trace):
     assert_reachable(run, "vm-c", "vm-d", "tcp:22")  # Neutron's default egress rule of the ssh group
     for dst in ("vm-a", "vm-b"):
         assert_blocked(run, "vm-c", dst, "tcp:22")
+
+
+ICMP_TYPES = "tests/oracle/icmp-types.yaml"
+
+
+def test_an_icmp_rule_admits_only_its_type(simulate):
+    """Type 8 admits the probe's echo request; a rule for echo replies (type 0) does not."""
+    run = simulate("reachability", topology=ICMP_TYPES, probes="icmp")
+    assert_reachable(run, "vm-b", "vm-a", "icmp")
+    assert_blocked(run, "vm-a", "vm-b", "icmp")
+
+
+@pytest.mark.emulation
+def test_real_echo_requests_meet_the_icmp_types_neutron_writes(twin):
+    report, model, emulation = twin("reachability", topology=ICMP_TYPES, probes="icmp")
+    assert_twin_agrees(report)
+    assert_reachable(emulation, "vm-b", "vm-a", "icmp")
+    assert_blocked(emulation, "vm-a", "vm-b", "icmp")

@@ -8,9 +8,10 @@ description alone (no packets):
   rules must allow it in; a port with port security disabled filters nothing;
 - groups are stateful, so replies to an allowed packet always pass;
 - a rule matches on ethertype, protocol (``any`` matches all), destination
-  port range (tcp/udp), and the remote end: ``remote_ip_prefix`` containing
-  the other port's address, or ``remote_group_id`` naming a group the other
-  port belongs to, or neither (any remote);
+  port range (tcp/udp) or ICMP type/code (an icmp probe is an echo request),
+  and the remote end: ``remote_ip_prefix`` containing the other port's address,
+  or ``remote_group_id`` naming a group the other port belongs to, or neither
+  (any remote);
 - L3: ports on one network reach each other directly; ports on two networks
   need a router with an interface on a subnet of each.
 """
@@ -70,6 +71,8 @@ def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -
     if rule.protocol != "any" and rule.protocol != flow.protocol:
         if not (rule.protocol == "icmpv6" and flow.protocol == "icmp" and remote_ip.version == 6):
             return False
+    if rule.protocol in ("icmp", "icmpv6") and not _icmp_matches(rule, flow, remote_ip.version):
+        return False
     if flow.port is not None and rule.protocol in ("tcp", "udp"):
         low, high = rule.ports()
         if not low <= flow.port <= high:
@@ -79,3 +82,15 @@ def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -
     if rule.remote_group_id is not None:
         return rule.remote_group_id in (remote.security_groups or ())
     return True
+
+
+#: The ICMP message an ``icmp`` probe sends: an echo request (type 8 over IPv4, 128 over IPv6), code 0.
+ECHO_REQUEST = {4: 8, 6: 128}
+
+
+def _icmp_matches(rule: SecurityGroupRule, flow: Flow, version: int) -> bool:
+    """An ICMP rule's type (``port_range_min``) and code (``port_range_max``), when given, must be the
+    probe's: the echo request (replies pass as the connection's, groups being stateful)."""
+    if rule.port_range_min is None:
+        return True
+    return flow.protocol == "icmp" and rule.port_range_min == ECHO_REQUEST[version] and rule.port_range_max in (None, 0)
