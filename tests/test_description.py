@@ -285,3 +285,15 @@ def test_icmp_type_and_code_are_checked_as_neutron_checks_them(rule, message):
         assert (first.protocol, first.port_range_min, first.port_range_max) == ("icmp", 8, 0)
         return
     assert any(message in p for p in problems_of(text)), problems_of(text)
+
+
+def test_a_protocol_name_and_its_number_are_one_rule():
+    text = BASE.replace(
+        "rules: [{direction: ingress, remote_group_id: default}]",
+        "rules: [{direction: ingress, protocol: vrrp}, {direction: ingress, protocol: 112}, "
+        "{direction: ingress, protocol: '6', port_range_min: 22}]",
+    )
+    rules = parse_cloud(text).security_group["default"].rules
+    assert [(r.protocol, r.proto) for r in rules[:2]] == [("vrrp", "vrrp"), ("6", "tcp")]
+    assert "(SecurityGroupRuleInvalidProtocol, 400)" in " ".join(problems_of(text.replace("vrrp", "vrrrp")))
+    assert "(SecurityGroupRuleInvalidProtocol, 400)" in " ".join(problems_of(text.replace("112", "300")))

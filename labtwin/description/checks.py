@@ -179,7 +179,7 @@ def check_security_groups(cloud: Cloud) -> Found:
                     ("security_groups", i, "rules", j, "remote_group_id"),
                     (f"unknown security group {rule.remote_group_id!r}"),
                 )
-            if rule.protocol == "icmpv6" and rule.ethertype != "IPv6":
+            if rule.proto == "icmpv6" and rule.ethertype != "IPv6":
                 yield (
                     ("security_groups", i, "rules", j, "protocol"),
                     ("icmpv6 needs ethertype IPv6 (SecurityGroupEthertypeConflictWithProtocol, 400)"),

@@ -34,7 +34,7 @@ from typing import Optional
 
 from .checks import port_security
 from .errors import Loc
-from .schema import Cloud, FixedIP, Port, SecurityGroup, Subnet
+from .schema import Cloud, FixedIP, Port, SecurityGroup, SecurityGroupRule, Subnet, protocol_number
 
 BASE_MAC = "fa:16:3e"
 
@@ -149,11 +149,24 @@ def _with_default_rules(cloud: Cloud) -> tuple[SecurityGroup, ...]:
             for template in cloud.default_security_group_rules
             if (template.used_in_default_sg if default else template.used_in_non_default_sg)
         ]
-        rules = group.rules + tuple(rule for rule in dict.fromkeys(added) if rule not in group.rules)
+        rules = _one_per_meaning(group.rules + tuple(added))
         fields = {name: getattr(group, name) for name in type(group).model_fields}
         # model_construct, not model_copy: a copy would keep remote_groups cached from the listed rules only
         groups.append(type(group).model_construct(**{**fields, "rules": rules}) if rules != group.rules else group)
     return tuple(groups)
+
+
+def _one_per_meaning(rules: tuple[SecurityGroupRule, ...]) -> tuple[SecurityGroupRule, ...]:
+    """Each rule once, first as written: a rule that repeats another (a default rule listed again, or
+    ``vrrp`` beside ``112``: a protocol name and its number are one rule) is that rule, as Neutron's
+    409 ``SecurityGroupRuleExists`` says."""
+    seen, kept = set(), []
+    for rule in rules:
+        key = rule.model_copy(update={"protocol": str(protocol_number(rule.protocol) or "any")})
+        if key not in seen:
+            seen.add(key)
+            kept.append(rule)
+    return tuple(kept)
 
 
 def _groups(cloud: Cloud, port: Port, default_groups: tuple[str, ...]) -> tuple[str, ...]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from functools import cached_property
-from typing import ClassVar, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .names import Name
 
@@ -268,7 +268,47 @@ class Router(_Named):
     interfaces: tuple[Name, ...] = ()
 
 
-Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "any"]
+#: The IP protocol names Neutron accepts in a rule and their numbers: neutron-lib's ``IP_PROTOCOL_MAP``,
+#: written out so the loader needs no Neutron (tests/oracle checks the copy against neutron-lib's).
+IP_PROTOCOLS = {
+    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1, "igmp": 2, "ip": 0,
+    "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "icmpv6": 58, "ipv6-nonxt": 59,
+    "ipv6-opts": 60, "ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17,
+    "udplite": 136, "vrrp": 112,
+}  # fmt: skip
+#: Protocols whose rules take a port range (Neutron's ``SG_PORT_PROTO_NAMES``), by number.
+PORT_PROTOCOLS = {6, 17, 33, 132, 136}
+#: ICMP over IPv4 and IPv6: a rule's port range is an ICMP type and code.
+ICMP_PROTOCOLS = {1, 58}
+#: labtwin's own name for the protocols its probes and filters know, by number.
+KNOWN_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
+
+
+def _protocol(value: Any) -> str:
+    """A rule's protocol as Neutron takes it: ``any``, a name Neutron knows, or a number 0..255 (an int in
+    YAML or a string); kept as written (lower case), compared by number (a name and its number are one)."""
+    text = str(value).strip().lower()
+    if text == "any" or text in IP_PROTOCOLS or (text.isdigit() and 0 <= int(text) <= 255):
+        return str(int(text)) if text.isdigit() else text
+    raise ValueError(
+        f"{value!r} is not a protocol Neutron accepts: any, a number 0..255 or one of "
+        f"{', '.join(sorted(IP_PROTOCOLS))} (SecurityGroupRuleInvalidProtocol, 400)"
+    )
+
+
+def protocol_number(protocol: str) -> Optional[int]:
+    """The IP protocol number of a rule's protocol (None for any, or 0, which Neutron writes as no ``-p``).
+
+    >>> protocol_number("vrrp"), protocol_number("112"), protocol_number("any"), protocol_number("tcp")
+    (112, 112, None, 6)
+    """
+    number = (
+        None if protocol == "any" else IP_PROTOCOLS.get(protocol, None if not protocol.isdigit() else int(protocol))
+    )
+    return number or None
+
+
+Protocol = Annotated[str, BeforeValidator(_protocol)]
 
 
 class SecurityGroupRule(_Frozen):
@@ -286,7 +326,8 @@ class SecurityGroupRule(_Frozen):
         """tcp/udp: a port range; icmp/icmpv6: ICMP type (``port_range_min``) and code (``port_range_max``),
         checked as Neutron's ``_validate_port_range`` checks them."""
         protocol = info.data.get("protocol")
-        if value is not None and protocol in ("icmp", "icmpv6"):
+        number = protocol_number(protocol) if protocol is not None else None
+        if value is not None and number in ICMP_PROTOCOLS:
             if not 0 <= value <= 255:
                 raise ValueError(f"ICMP type/code {value} must be in 0..255 (SecurityGroupInvalidIcmpValue, 400)")
             if info.field_name == "port_range_max" and info.data.get("port_range_min") is None:
@@ -295,9 +336,9 @@ class SecurityGroupRule(_Frozen):
                     "(SecurityGroupMissingIcmpType, 400)"
                 )
             return value
-        if value is not None and protocol not in ("tcp", "udp"):
+        if value is not None and number not in PORT_PROTOCOLS:
             raise ValueError(
-                f"port ranges need protocol tcp, udp (ports) or icmp (type/code), not {protocol} "
+                f"port ranges need protocol tcp, udp, dccp, sctp, udplite (ports) or icmp (type/code), not {protocol} "
                 "(SecurityGroupProtocolRequiredWithPorts, 400)"
             )
         low = info.data.get("port_range_min")
@@ -318,6 +359,13 @@ class SecurityGroupRule(_Frozen):
         if group is not None and info.data.get("remote_ip_prefix") is not None:
             raise ValueError("give remote_ip_prefix or remote_group_id, not both")
         return group
+
+    @property
+    def proto(self) -> str:
+        """The protocol by labtwin's name where its probes and filters know it (``6`` and ``tcp`` are
+        ``tcp``; ``ipv6-icmp`` and ``58`` are ``icmpv6``), else as written; ``any`` for any (and 0)."""
+        number = protocol_number(self.protocol)
+        return "any" if number is None else KNOWN_NAMES.get(number, self.protocol)
 
     def ports(self) -> tuple[int, int]:
         """The destination port range, both ends included (all ports if unset)."""

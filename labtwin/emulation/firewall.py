@@ -23,6 +23,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..description import Cloud, Port, SecurityGroupRule
+from ..description.schema import protocol_number
 from .naming import chain_name, ipset_name
 
 WRAP = "neutron-openvswi-"
@@ -160,11 +161,13 @@ def _convert(cloud: Cloud, rule: SecurityGroupRule, version: int):
 
 
 def _protocol(rule: SecurityGroupRule, version: int) -> list[str]:
-    proto = rule.protocol
-    if proto not in ("any", "icmp", "icmpv6", "tcp", "udp"):
-        raise ValueError(f"unknown protocol {proto!r}")
+    """``-p`` as Neutron's driver writes it: none for any (or 0); tcp/udp with their ports; ICMP with its type
+    and code; any other protocol by its number (iptables takes numbers; a name and its number are one rule)."""
+    proto = rule.proto
     if proto == "any":
         return []
+    if proto not in ("icmp", "icmpv6", "tcp", "udp"):
+        return [f"-p {protocol_number(rule.protocol)}"]
     if proto in ("icmp", "icmpv6"):
         return [_icmp(rule, version)]
     lo, hi = (int(p) for p in rule.ports())

@@ -255,12 +255,14 @@ def _rule_differences(declared: Declared, load: NeutronLoad) -> list[Difference]
 
 
 def _rule_key(rule: dict) -> tuple:
-    """A rule as Neutron compares rules: a protocol by its canonical name (neutron-lib's
-    ``IP_PROTOCOL_NAME_ALIASES``: labtwin's ``icmpv6`` is Neutron's ``ipv6-icmp``, one rule)."""
+    """A rule as Neutron compares rules: its protocol by number (neutron-lib's ``IP_PROTOCOL_MAP``:
+    ``vrrp`` is ``112``, labtwin's ``icmpv6`` is Neutron's ``ipv6-icmp``; one rule each)."""
     from neutron_lib import constants
 
-    protocol = None if rule.get("protocol") in (None, "any") else str(rule["protocol"])
-    protocol = constants.IP_PROTOCOL_NAME_ALIASES.get(protocol, protocol) if protocol else None
+    given = None if rule.get("protocol") in (None, "any") else str(rule["protocol"]).lower()
+    protocol = constants.IP_PROTOCOL_MAP.get(given, given) if given else None
+    protocol = int(protocol) if protocol is not None and str(protocol).isdigit() else protocol
+    protocol = protocol or None  # 0 is any
     keys = ("direction", "ethertype", "port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id")
     return (protocol, *(rule.get(k) for k in keys))
 

@@ -17,3 +17,11 @@ def test_icmp_type_and_code_are_written_as_neutrons_driver_writes_them():
     assert "-s 0.0.0.0/0" not in rules  # a /0 prefix is no match at all
     assert "-p icmp -m icmp --icmp-type 8 -j RETURN" in rules
     assert "-p icmp -m icmp --icmp-type 0/0 -j RETURN" in rules
+
+
+def test_a_protocol_by_name_or_number_is_written_by_number_and_tcp_stays_tcp():
+    cloud = load_cloud(ROOT / "tests" / "oracle" / "protocols.yaml")
+    ports = [firewall.FilteredPort(p, f"tap{i}", p.mac_address, p.ips) for i, p in enumerate(cloud.ports)]
+    rules = firewall.host_rules(cloud, ports).iptables
+    assert rules.count("-p 112 -j RETURN") == 2  # vrrp and 112 are one rule (per port: two ports here)
+    assert "-p tcp -m tcp --dport 22 -j RETURN" in rules  # protocol "6"

@@ -133,6 +133,15 @@ def test_the_oracle_checks_the_exception_of_each_refusal(monkeypatch):
     assert wrong_ones[("ports", 0)].neutron == "accepts it"
 
 
+def test_labtwins_protocol_table_is_neutron_libs():
+    """The loader's written-out protocol names and numbers are neutron-lib's ``IP_PROTOCOL_MAP``."""
+    from neutron_lib import constants
+
+    from labtwin.description.schema import IP_PROTOCOLS
+
+    assert IP_PROTOCOLS == dict(constants.IP_PROTOCOL_MAP)
+
+
 def test_labtwins_default_rules_are_neutrons_own():
     """The loader writes Neutron's default rule templates out (it runs without Neutron); they must be the
     list Neutron's own migration c33da356b165 inserts."""

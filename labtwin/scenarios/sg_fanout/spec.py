@@ -94,9 +94,9 @@ def probe_of(group: SecurityGroup) -> str:
     """The flow the group's first self-referencing ingress rule admits (``any`` probes with icmp)."""
     for rule in group.rules:
         if rule.remote_group_id == group.name and rule.direction == "ingress":
-            if rule.protocol in ("tcp", "udp"):
-                return f"{rule.protocol}:{rule.ports()[0] or 1}"
-            return "icmp"
+            if rule.proto in ("tcp", "udp"):
+                return f"{rule.proto}:{rule.ports()[0] or 1}"
+            return "icmp" if rule.proto in ("any", "icmp", "icmpv6") else rule.proto
     return "icmp"
 
 

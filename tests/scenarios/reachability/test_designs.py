@@ -67,3 +67,12 @@ def test_real_echo_requests_meet_the_icmp_types_neutron_writes(twin):
     assert_twin_agrees(report)
     assert_reachable(emulation, "vm-b", "vm-a", "icmp")
     assert_blocked(emulation, "vm-a", "vm-b", "icmp")
+
+
+@pytest.mark.emulation
+def test_rules_by_protocol_number_filter_real_packets_as_the_model_says(twin):
+    """``6`` with port 22 is tcp/22 and ``vrrp``/``112`` (one rule) admits no probe: real packets agree."""
+    report, model, emulation = twin("reachability", topology="tests/oracle/protocols.yaml")
+    assert_twin_agrees(report)
+    assert_reachable(emulation, "vm-a", "vm-b", "tcp:22")
+    assert_blocked(emulation, "vm-a", "vm-b", "icmp")

@@ -68,12 +68,13 @@ def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -
     """Whether one rule admits *flow* exchanged with *remote* (at *remote_ip*)."""
     if remote_ip is None or rule.ethertype != f"IPv{remote_ip.version}":
         return False
-    if rule.protocol != "any" and rule.protocol != flow.protocol:
-        if not (rule.protocol == "icmpv6" and flow.protocol == "icmp" and remote_ip.version == 6):
+    proto = rule.proto  # by number: "6" is tcp, "ipv6-icmp" is icmpv6; "vrrp" matches no probe
+    if proto != "any" and proto != flow.protocol:
+        if not (proto == "icmpv6" and flow.protocol == "icmp" and remote_ip.version == 6):
             return False
-    if rule.protocol in ("icmp", "icmpv6") and not _icmp_matches(rule, flow, remote_ip.version):
+    if rule.proto in ("icmp", "icmpv6") and not _icmp_matches(rule, flow, remote_ip.version):
         return False
-    if flow.port is not None and rule.protocol in ("tcp", "udp"):
+    if flow.port is not None and rule.proto in ("tcp", "udp"):
         low, high = rule.ports()
         if not low <= flow.port <= high:
             return False
