@@ -297,3 +297,14 @@ def test_a_protocol_name_and_its_number_are_one_rule():
     assert [(r.protocol, r.proto) for r in rules[:2]] == [("vrrp", "vrrp"), ("6", "tcp")]
     assert "(SecurityGroupRuleInvalidProtocol, 400)" in " ".join(problems_of(text.replace("vrrp", "vrrrp")))
     assert "(SecurityGroupRuleInvalidProtocol, 400)" in " ".join(problems_of(text.replace("112", "300")))
+
+
+def test_a_remote_prefix_with_host_bits_is_kept_and_matches_its_network():
+    text = BASE.replace(
+        "rules: [{direction: ingress, remote_group_id: default}]",
+        "rules: [{direction: ingress, remote_ip_prefix: 10.0.0.5/24}, "
+        "{direction: ingress, remote_ip_prefix: 10.0.0.0/24}]",
+    )
+    first, second = parse_cloud(text).security_group["default"].rules[:2]  # two rules, as in Neutron
+    assert (str(first.remote_ip_prefix), str(first.remote_network)) == ("10.0.0.5/24", "10.0.0.0/24")
+    assert str(second.remote_ip_prefix) == "10.0.0.0/24"

@@ -28,6 +28,8 @@ from .names import Name
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+#: An address with a prefix length, host bits allowed (``10.0.0.5/24``): a rule's remote_ip_prefix as given.
+IPPrefix = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 #: Namespace for ids derived from names (uuid5), so the same file always
 #: yields the same ids.
@@ -317,7 +319,7 @@ class SecurityGroupRule(_Frozen):
     protocol: Protocol = "any"
     port_range_min: Optional[int] = Field(None, ge=0, le=65535)
     port_range_max: Optional[int] = Field(None, ge=0, le=65535)
-    remote_ip_prefix: Optional[IPNetwork] = None
+    remote_ip_prefix: Optional[IPPrefix] = None  # kept as given, host bits too (Neutron 29 keeps them)
     remote_group_id: Optional[Name] = None
 
     @field_validator("port_range_min", "port_range_max")
@@ -359,6 +361,12 @@ class SecurityGroupRule(_Frozen):
         if group is not None and info.data.get("remote_ip_prefix") is not None:
             raise ValueError("give remote_ip_prefix or remote_group_id, not both")
         return group
+
+    @property
+    def remote_network(self) -> Optional[IPNetwork]:
+        """The network the remote prefix matches: ``10.0.0.5/24`` matches 10.0.0.0/24, as the kernel's
+        filter (given the prefix as written) matches it."""
+        return None if self.remote_ip_prefix is None else self.remote_ip_prefix.network
 
     @property
     def proto(self) -> str:

@@ -145,8 +145,8 @@ def _convert(cloud: Cloud, rule: SecurityGroupRule, version: int):
     """One security-group rule as iptables arguments, or None (empty remote group)."""
     args = []
     side = "-s" if rule.direction == "ingress" else "-d"
-    if rule.remote_ip_prefix is not None:
-        prefix = ipaddress.ip_network(str(rule.remote_ip_prefix))  # re-parsed: only an address reaches the text
+    if rule.remote_network is not None:
+        prefix = ipaddress.ip_network(str(rule.remote_network))  # re-parsed: only an address reaches the text
         if prefix.prefixlen > 0:
             args.append(f"{side} {prefix}")
     if rule.remote_group_id is not None:

@@ -71,8 +71,10 @@ def test_real_echo_requests_meet_the_icmp_types_neutron_writes(twin):
 
 @pytest.mark.emulation
 def test_rules_by_protocol_number_filter_real_packets_as_the_model_says(twin):
-    """``6`` with port 22 is tcp/22 and ``vrrp``/``112`` (one rule) admits no probe: real packets agree."""
-    report, model, emulation = twin("reachability", topology="tests/oracle/protocols.yaml")
+    """``6`` with port 22 is tcp/22, ``vrrp``/``112`` (one rule) admits no probe, and a prefix with host
+    bits (10.0.0.5/24) admits its network: real packets agree."""
+    report, model, emulation = twin("reachability", topology="tests/oracle/protocols.yaml", probes="icmp,tcp:22,tcp:80")
     assert_twin_agrees(report)
     assert_reachable(emulation, "vm-a", "vm-b", "tcp:22")
+    assert_reachable(emulation, "vm-a", "vm-b", "tcp:80")
     assert_blocked(emulation, "vm-a", "vm-b", "icmp")

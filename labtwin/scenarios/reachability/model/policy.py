@@ -78,8 +78,8 @@ def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -
         low, high = rule.ports()
         if not low <= flow.port <= high:
             return False
-    if rule.remote_ip_prefix is not None:
-        return remote_ip in rule.remote_ip_prefix
+    if rule.remote_network is not None:
+        return remote_ip in rule.remote_network
     if rule.remote_group_id is not None:
         return rule.remote_group_id in (remote.security_groups or ())
     return True
