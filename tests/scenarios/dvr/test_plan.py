@@ -123,3 +123,21 @@ def test_distributed_dhcp_uses_table_77_and_no_qdhcp(cloud):
     assert not any(n.subject.startswith("qdhcp-") for n in dp.plan.namespaces)
     assert "compute-1:br-int:table77" in dp.stages
     assert any("actions=resubmit(,77)" in f for f in dp.flows[dp.bridges[("compute-1", "br-int")]])
+
+
+def test_a_provider_vlan_and_a_vni_of_the_same_number_never_meet_on_the_fabric():
+    """The emulation carries tunnel networks on its tagged fabric: a VNI is translated to a free tag (as the
+    OVS agent translates it to a local VLAN) whenever a VLAN network has the same number."""
+    from labtwin.description import parse_cloud
+    from labtwin.scenarios.dvr.emulation.layout import fabric_tags
+
+    text = (topologies_dir() / "dvr.yaml").read_text()
+    text = text.replace(
+        "segments:\n",
+        "segments:\n  - {name: prov-1001, network_id: prov, physical_network: external, segmentation_id: 1001}\n",
+        1,
+    ).replace("networks:\n", "networks:\n  - name: prov\n", 1)
+    cloud = parse_cloud(text)
+    tags = fabric_tags(cloud)
+    assert tags["prov"] == 1001 and tags["tenant-a"] != 1001  # tenant-a is VXLAN VNI 1001
+    assert len(set(tags.values())) == len(tags)

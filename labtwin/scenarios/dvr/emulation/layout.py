@@ -241,11 +241,37 @@ def snat_idx(gateway: RouterPort) -> int:
 
 
 def vlan_of(cloud: Cloud, network: str) -> int:
-    """The network's tag on every bridge and the fabric: its segmentation id, or 4000 + index for flat."""
-    segment = next((s for s in cloud.segments if s.network_id == network), None)
-    if segment is not None and segment.segmentation_id and segment.segmentation_id < 4095:
-        return int(segment.segmentation_id)
-    return 4000 + [n.name for n in cloud.networks].index(network)
+    """The network's tag on every bridge and on the one emulated fabric (:func:`fabric_tags`)."""
+    return fabric_tags(cloud)[network]
+
+
+def fabric_tags(cloud: Cloud) -> dict[str, int]:
+    """One tag per network, never two networks on one: a VLAN network keeps its VLAN id; a tunnel (vxlan,
+    geneve, gre) or flat network is translated to a free tag, as Neutron's OVS agent translates a VNI to a
+    local VLAN: its own id when no VLAN network uses it, else the first free tag from 4000 down.
+    Simplification, stated: the emulation carries tunnel networks on the tagged fabric instead of
+    VXLAN/Geneve between hosts, so a provider VLAN 101 and a VNI 101 must (and do) get different tags.
+
+    >>> from labtwin.description.schema import Cloud
+    >>> cloud = Cloud.model_validate({"name": "c", "physnets": [{"name": "p"}],
+    ...     "networks": [{"name": "prov"}, {"name": "tenant"}],
+    ...     "segments": [{"name": "v", "network_id": "prov", "physical_network": "p", "segmentation_id": 101},
+    ...                  {"name": "x", "network_id": "tenant", "network_type": "vxlan", "segmentation_id": 101}]})
+    >>> fabric_tags(cloud)
+    {'prov': 101, 'tenant': 4000}
+    """
+    first = {n.name: next((s for s in cloud.segments if s.network_id == n.name), None) for n in cloud.networks}
+    tags = {name: int(seg.segmentation_id) for name, seg in first.items() if seg and seg.network_type == "vlan"}
+    taken = set(tags.values())
+    free = (tag for tag in range(4000, 1, -1) if tag not in taken)
+    for name, seg in first.items():
+        if name in tags:
+            continue
+        own = int(seg.segmentation_id) if seg and seg.segmentation_id else None
+        tag = own if own is not None and own < 4095 and own not in taken else next(t for t in free if t not in taken)
+        tags[name] = tag
+        taken.add(tag)
+    return tags
 
 
 def hop(host: str, ns: str, dev: str) -> str:
