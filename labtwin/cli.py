@@ -19,6 +19,7 @@ from rich.console import Console
 from .api import EmulationUnavailable
 from .description import CloudError, load_cloud
 from .emulation.ovs_lock import OvsLockTimeout
+from .emulation.probes import ProbeAgentSilent
 from .emulation.programs import MissingProgram
 from .records import to_json
 from .scenarios import SCENARIOS, ScenarioError, get_scenario
@@ -42,7 +43,7 @@ def friendly_errors(func):
             _fail("\n".join(str(p) for p in exc.problems))
         except ScenarioError as exc:
             _fail(f"labtwin: {exc}")
-        except (EmulationUnavailable, MissingProgram, OvsLockTimeout) as exc:
+        except (EmulationUnavailable, MissingProgram, OvsLockTimeout, ProbeAgentSilent) as exc:
             _fail(f"labtwin: {exc}", 1)
         except PermissionError as exc:
             _fail(f"labtwin: {exc} (emulation needs root: run as root, see `labtwin doctor`)", 1)

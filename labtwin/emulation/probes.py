@@ -29,6 +29,10 @@ class ProbeSpec:
     port: Optional[int] = None
 
 
+class ProbeAgentSilent(RuntimeError):
+    """A probe agent ended without answering for its probes: no verdict can be read, so none is made up."""
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     spec: ProbeSpec
@@ -63,13 +67,18 @@ def probe(
     steps = [agent_step(pids[ns], batch, timeout) for ns, batch in by_source.items()]
     results = runner.run_all(steps, parallel=parallel)
     out: dict[ProbeSpec, ProbeResult] = {}
-    for batch, result in zip(by_source.values(), results):
-        out.update(zip(batch, parse_agent_output(batch, result.stdout)))
+    for (ns, batch), result in zip(by_source.items(), results):
+        try:
+            out.update(zip(batch, parse_agent_output(batch, result.stdout)))
+        except ProbeAgentSilent as exc:
+            stderr = " ".join((result.stderr or "").split())[-300:]
+            raise ProbeAgentSilent(f"probe agent in namespace {ns}: {exc}; its stderr: {stderr or '(empty)'}") from None
     return [out[s] for s in specs]
 
 
 def parse_agent_output(specs: list[ProbeSpec], text: str) -> list[ProbeResult]:
-    """The agent's JSON as results (pure: tested on recorded output).
+    """The agent's JSON as results (pure: tested on recorded output); output that is missing, unreadable or
+    short of a probe raises :class:`ProbeAgentSilent` (a verdict is read from packets or not at all).
 
     >>> spec = ProbeSpec("a", "b", "port:0", "10.0.0.3", "tcp", 22)
     >>> parse_agent_output([spec], '{"results": [{"id": 0, "verdict": "allowed", "answer": "rst", '
@@ -77,8 +86,16 @@ def parse_agent_output(specs: list[ProbeSpec], text: str) -> list[ProbeResult]:
     'allowed'
     """
     if not text.strip():
-        return [ProbeResult(s, "blocked", "agent-output-missing", None) for s in specs]
-    rows = {r["id"]: r for r in json.loads(text)["results"]}
+        raise ProbeAgentSilent(f"no output for {len(specs)} probe(s) (first: {specs[0].src} -> {specs[0].dst_ip})")
+    try:
+        rows = {r["id"]: r for r in json.loads(text)["results"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProbeAgentSilent(f"unreadable output ({type(exc).__name__}: {exc}): {text[:200]!r}") from None
+    missing = [i for i in range(len(specs)) if i not in rows]
+    if missing:
+        raise ProbeAgentSilent(
+            f"no result for {len(missing)} of {len(specs)} probe(s), first {specs[missing[0]].dst_ip}"
+        )
     results = []
     for i, spec in enumerate(specs):
         row = rows[i]
