@@ -53,12 +53,15 @@ class _Loader(_BaseLoader):
 
 def load_cloud(path: Union[str, Path]) -> Cloud:
     """Load and validate one topology file; raise :class:`CloudError` if invalid."""
-    path = Path(path)
+    return parse_cloud(_read(path), str(path))
+
+
+def _read(path: Union[str, Path]) -> str:
+    """The file's text, or a :class:`CloudError` saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CloudError([Problem(str(path), 0, (), f"cannot read: {exc}")]) from None
-    return parse_cloud(text, str(path))
 
 
 def parse_cloud(text: str, path: str = "<string>") -> Cloud:
@@ -100,11 +103,7 @@ class Declared:
 def load_declared(path: Union[str, Path]) -> Declared:
     """Load *path* as written; raise :class:`CloudError` only for problems of shape (YAML, unknown fields,
     bad values: what no API request could even carry), keeping labtwin's other refusals as answers."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CloudError([Problem(str(path), 0, (), f"cannot read: {exc}")]) from None
-    cloud, locate, duplicates = _shaped_cloud(text, str(path))
+    cloud, locate, duplicates = _shaped_cloud(_read(path), str(path))
     if duplicates:
         raise CloudError(duplicates)
     refused = [locate(loc, msg) for loc, msg in check_cloud(cloud)]
