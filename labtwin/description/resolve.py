@@ -289,7 +289,9 @@ def _resolve_floatingips(cloud: Cloud, allocator: _Allocator):
                 if ip is not None:
                     break
         if ip is None:
-            problems.append((("floatingips", i), f"no free address on network {fip.floating_network_id!r}"))
+            # Neutron 29 answers 409 IpAddressGenerationFailure here (seen with tests/oracle/fip-pool-exhausted.yaml)
+            why = f"no free address on network {fip.floating_network_id!r} (IpAddressGenerationFailure, 409)"
+            problems.append((("floatingips", i), why))
             continue
         fips.append(fip.model_copy(update={"floating_ip_address": ip}))
     return tuple(fips), problems

@@ -66,14 +66,15 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
         return refusal_differences(declared, load)
     found = []
     refusals = {p.loc[:2]: p for p in declared.problems}
+    exact = _eui64_subnets(declared.cloud)
     for i, port in enumerate(declared.cloud.ports):
         ours = labtwin_port(declared.resolved, i, refusals.get(("ports", i)))
         theirs = neutron_port(load, ("ports", i))
-        found += _port_differences(i, port, ours, theirs, _eui64_subnets(declared.cloud))
+        found += _port_differences(i, port, ours, theirs, exact)
     for i, fip in enumerate(declared.cloud.floatingips):
         ours_refused = _exception_of(refusals.get(("floatingips", i)))
         answer = load.answers[("floatingips", i)]
-        if bool(ours_refused) != (not answer.ok):
+        if ours_refused != answer.error:  # both accept (''), or both refuse with one exception
             said = f"refuses it ({ours_refused})" if ours_refused else "gives an address"
             found.append(Difference(("floatingips", i), fip.port_id, "floating IP", said, _neutron_says(answer)))
     found += _router_differences(declared, load)
