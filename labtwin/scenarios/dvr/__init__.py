@@ -1,6 +1,7 @@
 """The ``dvr`` scenario: which traffic still crosses the network node, per router design.
 
-Knobs and their defaults (today's DVR) are :data:`~labtwin.scenarios.dvr.spec.KNOBS`.
+Knobs and their defaults are :data:`~labtwin.scenarios.dvr.spec.KNOBS`: by default each router runs in the
+mode its own ``distributed`` field says (Neutron's default: legacy); ``--set router=...`` overrides them all.
 ``router=ovn`` and ``ovn_distributed_fip`` exist in the model only.
 """
 
@@ -11,7 +12,7 @@ from labtwin.description import Cloud
 from ..base import Scenario, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
-from .spec import DvrDesign
+from .spec import DvrDesign, router_mode, studied_routers
 
 #: What the network node hosts under each router design (why the scenario needs one).
 NETWORK_NODE_ROLE = {
@@ -22,24 +23,19 @@ NETWORK_NODE_ROLE = {
 
 
 def missing(cloud: Cloud, design: DvrDesign) -> list[str]:
-    """What *cloud* lacks for this scenario: the studied router (:func:`~labtwin.scenarios.dvr.spec.the_router`)
+    """What *cloud* lacks for this scenario: a router to study (:func:`~labtwin.scenarios.dvr.spec.studied_routers`)
     and the network node (:func:`~labtwin.scenarios.dvr.spec.network_node`)."""
     lacks = []
-    if not any(r.external_gateway_info is not None and r.interfaces for r in cloud.routers):
-        lacks.append(_router_lack(cloud))
+    routers = studied_routers(cloud)
+    if not routers:
+        why = f"none of its {len(cloud.routers)} router(s) has one" if cloud.routers else "it has no router"
+        lacks.append(f"a router with at least one interface ({why})")
     if not any(h.role == "network" for h in cloud.hosts):
+        roles = sorted({NETWORK_NODE_ROLE[router_mode(r, design)] for r in routers} or {NETWORK_NODE_ROLE["legacy"]})
         lacks.append(
-            f"a host with role: network for {NETWORK_NODE_ROLE[design.router]} "
-            f"(its {len(cloud.hosts)} host(s) are all compute)"
+            f"a host with role: network for {' and '.join(roles)} (its {len(cloud.hosts)} host(s) are all compute)"
         )
     return lacks
-
-
-def _router_lack(cloud: Cloud) -> str:
-    """Why no router qualifies (a floating IP no router can NAT never loads: the loader refuses it as Neutron
-    does, ExternalGatewayForFloatingIPNotFound)."""
-    why = f"none of its {len(cloud.routers)} router(s) has both" if cloud.routers else "it has no router"
-    return f"a router with external_gateway_info and at least one interface ({why})"
 
 
 SCENARIO = Scenario(

@@ -23,6 +23,8 @@ True
 
 from __future__ import annotations
 
+import hashlib
+
 from labtwin.description.schema import derived_id
 
 #: neutron-lib ``LINUX_DEV_LEN``: what the Linux interface driver cuts device names to.
@@ -112,3 +114,20 @@ def ovn_lrp(port_id) -> str:
 def ovn_cr_lrp(port_id) -> str:
     """OVN chassis-redirect port of a router's gateway port: ``cr-lrp-<port_id>``."""
     return f"cr-lrp-{port_id}"
+
+
+# -- MACs: Neutron draws them at random; both sides derive the same stand-ins ------------
+def mac_of(resource_id) -> str:
+    """A MAC in Neutron's ``base_mac`` fa:16:3e for a port that has none in the topology."""
+    digest = hashlib.sha1(str(resource_id).encode()).hexdigest()
+    return "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4))
+
+
+def dvr_mac(host: str) -> str:
+    """The host's DVR MAC: ``dvr_base_mac`` fa:16:3f plus a non-zero 4th octet and two more (stable per host).
+
+    >>> dvr_mac("compute-1").startswith("fa:16:3f:")
+    True
+    """
+    digest = hashlib.sha1(f"dvr-mac/{host}".encode()).digest()
+    return "fa:16:3f:" + ":".join(f"{b:02x}" for b in (digest[0] | 1, digest[1], digest[2]))

@@ -13,9 +13,12 @@ the topology, in file order, so a reader can check the pick against the file:
   external network;
 - ``ns-snat``: a VM with an IPv4 address on a router subnet and no floating IP;
 - ``ns-ipv6``: a VM with an IPv6 address on a router subnet (one without a FIP first);
-- ``dhcp``: a VM on a subnet with ``enable_dhcp``;
+- ``dhcp``: a VM behind the router on a subnet with ``enable_dhcp``;
 - ``vip-after-failover``: an allowed_address_pairs /32 that two or more VMs
   list, reached from a VM on another router subnet (on a third host if there is one).
+
+Each router with an interface is studied (:func:`studied_routers`), in its own mode
+(:func:`router_mode`), with its own endpoints.
 """
 
 from __future__ import annotations
@@ -83,8 +86,38 @@ class Endpoints:
     vip: Optional[Vip]
 
 
+#: The ``router`` knob's default: each router in the mode its own ``distributed`` field gives.
+FROM_TOPOLOGY = "topology"
+#: The modes a router can be studied in (``ovn`` is ML2/OVN's logical router: cloud-wide, knob only).
+ROUTER_MODES = ("legacy", "dvr", "ovn")
+
+
+def studied_routers(cloud: Cloud) -> list[Router]:
+    """Every router with at least one interface, in file order (one without a gateway routes east-west only)."""
+    return [router for router in cloud.routers if router.interfaces]
+
+
+def router_mode(router: Router, design: "DvrDesign") -> str:
+    """The mode *router* runs in: the ``router`` knob when it names one (it overrides every router), else the
+    router's own ``distributed`` field.
+
+    Neutron 29: a router created without ``distributed`` gets the server's ``router_distributed`` option,
+    default False (neutron/conf/db/l3_dvr_db.py), so the loader's default False is a legacy router. ``ha`` does
+    not change a path: keepalived makes one network node's instance active, and the model draws it there.
+    """
+    if design.router != FROM_TOPOLOGY:
+        return design.router
+    return "dvr" if router.distributed else "legacy"
+
+
+def modes_said(cloud: Cloud, design: "DvrDesign") -> dict[str, str]:
+    """Each studied router's mode and where it came from, for the run summary."""
+    source = "topology" if design.router == FROM_TOPOLOGY else f"knob router={design.router} (overrides the topology)"
+    return {router.name: f"{router_mode(router, design)} ({source})" for router in studied_routers(cloud)}
+
+
 def the_router(cloud: Cloud) -> Router:
-    """The router the scenario studies: the first one with an external gateway and interfaces."""
+    """The router the emulation builds: the first one with an external gateway and interfaces."""
     for router in cloud.routers:
         if router.external_gateway_info is not None and router.interfaces:
             return router
@@ -110,8 +143,11 @@ def gateway(router: Router) -> ExternalGateway:
     return router.external_gateway_info
 
 
-def external_network(cloud: Cloud, router: Router) -> Network:
-    return cloud.network[gateway(router).network_id]
+def external_network(cloud: Cloud, router: Router) -> Optional[Network]:
+    """The network *router*'s gateway is on (None: the router has no gateway)."""
+    if router.external_gateway_info is None:
+        return None
+    return cloud.network[router.external_gateway_info.network_id]
 
 
 def routed_subnet(cloud: Cloud, router: Router, port: Port, version: int = 4) -> Optional[Subnet]:
@@ -124,7 +160,9 @@ def routed_subnet(cloud: Cloud, router: Router, port: Port, version: int = 4) ->
 
 
 def has_fip(cloud: Cloud, router: Router, port: Port) -> bool:
-    ext = gateway(router).network_id
+    if router.external_gateway_info is None:
+        return False
+    ext = router.external_gateway_info.network_id
     return any(f.port_id == port.name and f.floating_network_id == ext for f in cloud.floatingips)
 
 
@@ -149,17 +187,26 @@ def same_host_ratio(cloud: Cloud, router: Router) -> float:
 def pick_endpoints(cloud: Cloud, router: Router) -> Endpoints:
     vms = list(cloud.vm_ports)
     pairs = routed_pairs(cloud, router)
-    v4 = [p for p in vms if routed_subnet(cloud, router, p) is not None]
-    v6 = [p for p in vms if routed_subnet(cloud, router, p, 6) is not None]
+    outside = router.external_gateway_info is not None  # north-south classes need a gateway
+    v4 = [p for p in vms if outside and routed_subnet(cloud, router, p) is not None]
+    v6 = [p for p in vms if outside and routed_subnet(cloud, router, p, 6) is not None]
     return Endpoints(
         ew_same_host=next(((a, b) for a, b in pairs if a.host == b.host), None),
         ew_cross_host=next(((a, b) for a, b in pairs if a.host != b.host), None),
         fip=next((p for p in v4 if has_fip(cloud, router, p)), None),
         snat=next((p for p in v4 if not has_fip(cloud, router, p)), None),
         ipv6=next(iter(sorted(v6, key=lambda p: has_fip(cloud, router, p))), None),
-        dhcp=next((p for p in vms if any(cloud.subnet[f.subnet_id].enable_dhcp for f in p.fixed_ips)), None),
+        dhcp=next(
+            (p for p in vms if _behind(router, p) and any(cloud.subnet[f.subnet_id].enable_dhcp for f in p.fixed_ips)),
+            None,
+        ),
         vip=pick_vip(cloud, router, vms),
     )
+
+
+def _behind(router: Router, port: Port) -> bool:
+    """True when *port* has an address on a subnet *router* has an interface on."""
+    return any(f.subnet_id in router.interfaces for f in port.fixed_ips)
 
 
 def pick_vip(cloud: Cloud, router: Router, vms: list[Port]) -> Optional[Vip]:
@@ -246,9 +293,50 @@ def class_weights(design: DvrDesign, same_host_ratio: float, present: set[str]) 
     return {cls: (w / total if total else 0.0) for cls, w in kept.items()}
 
 
-def expected_share(weights: dict[str, float], crossing: dict[str, bool]) -> float:
+def router_shares(cloud: Cloud, routers: list[Router]) -> dict[str, float]:
+    """Each router's share of the traffic matrix: its VMs (ports with a subnet it routes) over all routers'.
+
+    A simplification stated here: every VM offers the same number of flows, and a VM on two routers' subnets
+    counts once for each.
+    """
+    counts = {r.name: sum(routed_subnet(cloud, r, p) is not None for p in cloud.vm_ports) for r in routers}
+    total = sum(counts.values())
+    return {name: (n / total if total else 0.0) for name, n in counts.items()}
+
+
+#: A traffic-matrix cell: (router name, traffic class).
+Cell = tuple[str, str]
+
+
+def traffic_matrix(cloud: Cloud, design: DvrDesign, paths: list[dict]) -> tuple[dict[Cell, float], dict[Cell, bool]]:
+    """The matrix's share of packets per (router, class), and whether each crosses the network node.
+
+    *paths* are the ``summary["paths"]`` entries either backend writes (``router``, ``class``, ``hops``,
+    ``via_network_node``): a class is present where its path has hops. Within a router, classes are weighed
+    by :func:`class_weights`; routers by :func:`router_shares`.
+    """
+    routers = [r for r in studied_routers(cloud) if any(p["router"] == r.name for p in paths)]
+    shares = router_shares(cloud, routers)
+    weights: dict[Cell, float] = {}
+    for router in routers:
+        present = {p["class"] for p in paths if p["router"] == router.name and p["hops"]}
+        for cls, w in class_weights(design, same_host_ratio(cloud, router), present).items():
+            weights[(router.name, cls)] = shares[router.name] * w
+    crossing = {(p["router"], p["class"]): bool(p["via_network_node"]) for p in paths}
+    return weights, crossing
+
+
+def expected_share(weights: dict[Cell, float], crossing: dict[Cell, bool]) -> float:
     """The matrix's share of packets that cross the network node (exact, no sampling)."""
-    return sum((w for cls, w in weights.items() if crossing.get(cls)), 0.0)
+    return sum((w for cell, w in weights.items() if crossing.get(cell)), 0.0)
+
+
+def weights_by_router(weights: dict[Cell, float]) -> dict[str, dict[str, float]]:
+    """The matrix as the run summary writes it: ``{router: {class: share}}``, rounded."""
+    out: dict[str, dict[str, float]] = {}
+    for (router, cls), w in weights.items():
+        out.setdefault(router, {})[cls] = round(w, 6)
+    return out
 
 
 # --- the design knobs: defaults and bounds, one home for the Scenario and the model --------------------
@@ -259,9 +347,10 @@ FLOW_PPS = 500
 KNOBS: tuple[Knob, ...] = (
     Knob(
         "router",
-        "dvr",
-        "legacy: one qrouter on the network node; dvr: distributed; ovn: ML2/OVN (model only)",
-        choices=("legacy", "dvr", "ovn"),
+        FROM_TOPOLOGY,
+        "topology: each router's own distributed field (Neutron's default: legacy); legacy: one qrouter on the "
+        "network node; dvr: distributed; ovn: ML2/OVN (model only). A mode overrides every router",
+        choices=(FROM_TOPOLOGY, *ROUTER_MODES),
     ),
     Knob(
         "ipv6_fast_exit",

@@ -147,17 +147,19 @@ def test_queue_delay_and_loss_grow_with_load():
 
 
 def test_failover_recovery_per_design():
-    def recovery(**design):
+    def recovery(mode, **design):
         return run_failover(
-            DvrDesign.of(design), "vrrp-b", "vrrp-a", "web-2", "10.10.0.100", random.Random(2), Recorder()
+            DvrDesign.of(design), mode, "vrrp-b", "vrrp-a", "web-2", "10.10.0.100", random.Random(2), Recorder()
         )
 
-    assert recovery(router="dvr", vip_arp="static") is None
-    learned = recovery(router="dvr", vip_arp="learned")
+    assert recovery("dvr", vip_arp="static") is None
+    learned = recovery("dvr", vip_arp="learned")
     assert 2.5 < learned < 4.0  # 3 x advert_int + skew - phase, to the next probe
-    assert learned <= recovery(router="ovn")
+    assert learned <= recovery("ovn")
+    assert recovery("legacy", vip_arp="static") == pytest.approx(learned)  # static ARP is DVR's alone
     late = run_failover(
         DvrDesign.of({"vip_arp": "static"}),
+        "dvr",
         "vrrp-b",
         "vrrp-a",
         "web-2",

@@ -56,8 +56,7 @@ class NotEmulated(PlanError):
 def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "", out_dir=None) -> Run:
     """Realise *cloud* under *design*, probe every class, tear down; a Run with backend ``emulation``."""
     design = DvrDesign.of(design)
-    if design.router not in ("legacy", "dvr"):
-        raise NotEmulated(f"router={design.router} is model-only; the emulation builds legacy and dvr")
+    check_emulable(cloud, design)
     rec, t0 = Recorder(), time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
@@ -90,6 +89,8 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
             latency_s=p.pop("latency_s"),
             **{
                 "class": p["class"],
+                "router": p["router"],
+                "mode": p["mode"],
                 "hops": p["hops"],
                 "via_network_node": p["via_network_node"],
                 "nat": p["nat"],
@@ -101,6 +102,25 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     if out_dir:
         run.save(out)
     return run
+
+
+def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
+    """The labtwin agent builds one router, legacy or dvr; anything else is the model's alone (NotEmulated).
+
+    Several routers need Neutron's own L3 agent in the emulation (issue 15); until then a cloud with more than
+    one router to study is refused rather than half-built, since the twin would miss the others' probes.
+    """
+    routers = classes.studied_routers(cloud)
+    if len(routers) > 1:
+        raise NotEmulated(
+            f"the labtwin emulation builds one router; this cloud has {len(routers)} with interfaces "
+            f"({', '.join(r.name for r in routers)}): the model covers them all"
+        )
+    if routers and routers[0].external_gateway_info is None:
+        raise NotEmulated(f"the labtwin emulation builds a router with a gateway; {routers[0].name} has none")
+    mode = classes.router_mode(classes.the_router(cloud), design)
+    if mode not in ("legacy", "dvr"):
+        raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
 
 
 # -- setup ------------------------------------------------------------------------
@@ -305,6 +325,8 @@ def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, c
     hops = observe.path(mine, broadcast=(cls == "dhcp"), stages=stages)
     return {
         "class": cls,
+        "router": dp.layout.router.name,
+        "mode": dp.layout.mode,
         "src": src,
         "dst": dst,
         "protocol": protocol,
@@ -346,15 +368,25 @@ def _summary(
     cloud: Cloud, design: DvrDesign, paths: list[dict], real: Realisation, bringup: float, points: int
 ) -> dict:
     """``paths`` and ``network_node_share`` as the model writes them, plus bring-up and teardown times."""
-    router = classes.the_router(cloud)
-    present = {p["class"] for p in paths if p["hops"]}
-    weights = classes.class_weights(design, classes.same_host_ratio(cloud, router), present)
-    crossing = {p["class"]: p["via_network_node"] for p in paths}
+    weights, crossing = classes.traffic_matrix(cloud, design, paths)
     return {
+        "router_modes": classes.modes_said(cloud, design),
         "paths": [
             {
                 k: p[k]
-                for k in ("class", "src", "dst", "protocol", "port", "hops", "via_network_node", "nat", "reachable")
+                for k in (
+                    "class",
+                    "router",
+                    "mode",
+                    "src",
+                    "dst",
+                    "protocol",
+                    "port",
+                    "hops",
+                    "via_network_node",
+                    "nat",
+                    "reachable",
+                )
             }
             for p in paths
         ],

@@ -8,7 +8,9 @@ taken in a fixed order (DHCP ports, ``sg-`` ports, ``qg-``, then each host's
 
 Simplifications, each said where it matters:
 
-- the studied router is the first with an external gateway and interfaces;
+- the studied router is the first with an external gateway and interfaces
+  (a cloud with several routers to study is the model's alone, see
+  :func:`~labtwin.scenarios.dvr.emulation.check_emulable`);
   the network node (``dvr_snat`` agent, DHCP agent) is the first host with
   role ``network``; compute nodes host a ``qrouter-`` only where they hold VMs
   on the router's subnets (Neutron also puts one on the dvr_snat node: no
@@ -21,7 +23,6 @@ Simplifications, each said where it matters:
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Optional
@@ -29,7 +30,8 @@ from typing import Optional
 from labtwin.description import Cloud, Network, Port, Router, Subnet
 
 from .. import neutron_names as names
-from ..spec import DvrDesign
+from ..neutron_names import mac_of
+from ..spec import DvrDesign, router_mode
 
 #: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
 FIP_RT_TBL = 16
@@ -72,8 +74,13 @@ class Layout:
     external: tuple = ()  # the outside world's addresses (the external subnets' gateways)
 
     @property
+    def mode(self) -> str:
+        """The router's mode: its own ``distributed`` field, or the ``router`` knob that overrides it."""
+        return router_mode(self.router, self.design)
+
+    @property
     def dvr(self) -> bool:
-        return self.design.router == "dvr"
+        return self.mode == "dvr"
 
     def subnets(self, version: Optional[int] = None) -> list[Subnet]:
         out = [self.cloud.subnet[s] for s in self.router.interfaces]
@@ -206,22 +213,6 @@ def fixed_interfaces(cloud: Cloud, port: Port) -> list:
 
 def _iface(ip, subnet: Subnet):
     return ipaddress.ip_interface(f"{ip}/{ipaddress.ip_network(str(subnet.cidr)).prefixlen}")
-
-
-def mac_of(resource_id) -> str:
-    """A MAC in Neutron's ``base_mac`` fa:16:3e for a port that has none in the topology."""
-    digest = hashlib.sha1(str(resource_id).encode()).hexdigest()
-    return "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4))
-
-
-def dvr_mac(host: str) -> str:
-    """The host's DVR MAC: ``dvr_base_mac`` fa:16:3f plus a non-zero 4th octet and two more (stable per host).
-
-    >>> dvr_mac("compute-1").startswith("fa:16:3f:")
-    True
-    """
-    digest = hashlib.sha1(f"dvr-mac/{host}".encode()).digest()
-    return "fa:16:3f:" + ":".join(f"{b:02x}" for b in (digest[0] | 1, digest[1], digest[2]))
 
 
 def snat_idx(gateway: RouterPort) -> int:

@@ -28,13 +28,16 @@ from labtwin.records import Recorder, Run
 
 from ..spec import (
     FLOW_PPS,
+    Cell,
     DvrDesign,
-    class_weights,
     expected_share,
+    modes_said,
     network_node,
     pick_endpoints,
-    same_host_ratio,
-    the_router,
+    router_mode,
+    studied_routers,
+    traffic_matrix,
+    weights_by_router,
 )
 from .failover import run_failover
 from .paths import CLASSES, ClassPath, class_paths
@@ -44,11 +47,9 @@ from .traffic import run_traffic
 TRAFFIC_DURATION_S = 1.0
 
 
-def matrix(cloud: Cloud, design: DvrDesign, paths: list[ClassPath]) -> tuple[dict[str, float], dict[str, bool]]:
-    """Per-class weights of the traffic matrix and whether each class crosses the network node."""
-    present = {p.traffic_class for p in paths if p.hops}
-    weights = class_weights(design, same_host_ratio(cloud, the_router(cloud)), present)
-    return weights, {p.traffic_class: p.via_network_node for p in paths}
+def matrix(cloud: Cloud, design: DvrDesign, paths: list[ClassPath]) -> tuple[dict[Cell, float], dict[Cell, bool]]:
+    """Weights of the traffic matrix per (router, class) and whether each crosses the network node."""
+    return traffic_matrix(cloud, design, [p.as_dict() for p in paths])
 
 
 def simulate(
@@ -62,6 +63,8 @@ def simulate(
         if p.hops:
             detail: dict[str, Any] = {  # "class" is a keyword: the detail goes in as a dict
                 "class": p.traffic_class,
+                "router": p.router,
+                "mode": p.mode,
                 "hops": list(p.hops),
                 "via_network_node": p.via_network_node,
                 "nat": p.nat,
@@ -71,10 +74,11 @@ def simulate(
     weights, crossing = matrix(cloud, design, paths)
     stats = run_traffic(weights, crossing, design.flows, design.nn_capacity_pps, rng, duration)
     summary = {
+        "router_modes": modes_said(cloud, design),
         "paths": [p.as_dict() for p in paths],
         "network_node": network_node(cloud).name,
         "network_node_share": round(expected_share(weights, crossing), 6),
-        "class_weights": {cls: round(w, 6) for cls, w in weights.items()},
+        "class_weights": weights_by_router(weights),
         **{k: round(v, 6) for k, v in stats.summary(design.nn_capacity_pps).items()},
         "failover_recovery_s": _failover(cloud, design, rng, rec),
     }
@@ -97,11 +101,16 @@ _UNITS = {"nn_delay_ms_mean": "ms", "nn_delay_ms_p95": "ms", "offered_pps": "pps
 
 
 def _failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: Recorder) -> Optional[float]:
-    """Recovery time of the topology's VRRP VIP after a failover (None: no VIP, or never)."""
-    vip = pick_endpoints(cloud, the_router(cloud)).vip
-    if vip is None:
-        return None
-    return run_failover(design, vip.old_master.name, vip.new_master.name, vip.client.name, str(vip.ip), rng, rec)
+    """Recovery time of the first VRRP VIP a studied router routes to, after a failover (None: no VIP, or never).
+    The client's router decides: its mode says whether it follows the new master's GARP."""
+    for router in studied_routers(cloud):
+        vip = pick_endpoints(cloud, router).vip
+        if vip is not None:
+            mode = router_mode(router, design)
+            return run_failover(
+                design, mode, vip.old_master.name, vip.new_master.name, vip.client.name, str(vip.ip), rng, rec
+            )
+    return None
 
 
 def sweep_load(
@@ -122,7 +131,7 @@ def sweep_load(
             rows.append(
                 {
                     "design": label,
-                    "router": design.router,
+                    "router": design.router,  # the knob: "topology" means each router's own mode
                     "flows": n,
                     "network_node_share": expected_share(weights, crossing),
                     **stats.summary(design.nn_capacity_pps),

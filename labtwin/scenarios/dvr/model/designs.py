@@ -118,7 +118,7 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
         )
     if ends.snat:
         a = ends.snat
-        if d["distributed_snat"]:
+        if d.distributed_snat:
             legs["ns-snat"] = _snat_leg(
                 p,
                 fast(a, p.subnet(a)),
@@ -131,7 +131,7 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
         a, s6 = ends.ipv6, p.subnet(ends.ipv6, 6)
         legs["ns-ipv6"] = (
             Leg(fast(a, s6), note="proposed fast-exit: routed out the host's fip- namespace")
-            if d["ipv6_fast_exit"]
+            if d.ipv6_fast_exit
             else Leg(central(a, s6), note="DVR does not distribute IPv6")
         )
     _dhcp(legs, p, ends)

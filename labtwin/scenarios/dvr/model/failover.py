@@ -58,11 +58,11 @@ def master_down_interval(priority: int = BACKUP_PRIORITY, advert: float = ADVERT
     return 3 * advert + (256 - priority) / 256
 
 
-def follows_garp(design: DvrDesign) -> Optional[float]:
-    """How long after the GARP the router sends to the new master; None: it never does."""
-    if design.router == "ovn":
+def follows_garp(design: DvrDesign, mode: str) -> Optional[float]:
+    """How long after the GARP a router in *mode* sends to the new master; None: it never does."""
+    if mode == "ovn":
         return OVN_CLAIM_S
-    if design.router == "dvr" and design.vip_arp == "static":
+    if mode == "dvr" and design.vip_arp == "static":
         return None
     return GARP_DELAY_S
 
@@ -75,6 +75,7 @@ def failover(
     old: str,
     new: str,
     design: DvrDesign,
+    mode: str,
     api_update_at: Optional[float],
 ):
     """The master dies at FAIL_AT_S; the backup takes over; the router follows (or not)."""
@@ -86,7 +87,7 @@ def failover(
     state.master = new
     rec.event(env.now, "vrrp-master-elected", subject=new)
     rec.event(env.now, "garp-sent", subject=new)
-    delay = follows_garp(design)
+    delay = follows_garp(design, mode)
     if delay is None:
         rec.event(env.now, "neighbour-unchanged", subject=old, reason="permanent ARP entry (bug 1774459)")
         if api_update_at is None:
@@ -110,6 +111,7 @@ def probes(env: simpy.Environment, rec: Recorder, state: VipState, client: str, 
 
 def run_failover(
     design: DvrDesign,
+    mode: str,
     old: str,
     new: str,
     client: str,
@@ -123,7 +125,7 @@ def run_failover(
     env = simpy.Environment()
     state = VipState(master=old, router_target=old)
     outcomes: list[tuple[float, bool]] = []
-    env.process(failover(env, rng, rec, state, old, new, design, api_update_at))
+    env.process(failover(env, rng, rec, state, old, new, design, mode, api_update_at))
     env.process(probes(env, rec, state, client, vip, outcomes))
     env.run(until=horizon)
     after = [t for t, ok in outcomes if t > FAIL_AT_S and ok]

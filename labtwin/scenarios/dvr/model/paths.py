@@ -43,7 +43,8 @@ from ..spec import (
     network_node,
     pick_endpoints,
     probe_of,
-    the_router,
+    router_mode,
+    studied_routers,
 )
 from . import designs as dvr_designs
 from .plane import EXTERNAL, FABRIC, Leg, Plane, hops
@@ -56,6 +57,8 @@ class ClassPath:
     """Where one traffic class goes under one design, and what happens to it."""
 
     traffic_class: str
+    router: str
+    mode: str  # the router's mode: legacy | dvr | ovn
     src: str
     dst: str
     protocol: str
@@ -85,31 +88,57 @@ BUILDERS: dict[str, Callable[[Plane, Endpoints], dict[str, Leg]]] = {
     "dvr": dvr_designs.dvr,
     "ovn": dvr_designs.ovn,
 }
+NORTH_SOUTH = ("ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6")
 
 
 def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
-    """One :class:`ClassPath` per traffic class, in :data:`CLASSES` order."""
-    if design.router not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {design.router!r}")
-    router = the_router(cloud)
-    plane = Plane(cloud, router, network_node(cloud).name, external_network(cloud, router), design)
-    ends = pick_endpoints(cloud, router)
-    legs = BUILDERS[design.router](plane, ends)
-    out = []
-    for cls in CLASSES:
-        src, dst, protocol, port = probe_of(cls, ends)
-        leg = legs.get(cls)
-        if leg is None:
+    """One :class:`ClassPath` per studied router and traffic class: routers in file order, each in the mode
+    :func:`~labtwin.scenarios.dvr.spec.router_mode` gives it, classes in :data:`CLASSES` order.
+
+    A probe an earlier router already has (a DHCP port on two routers' subnets) is kept once, with the first.
+    """
+    nn = network_node(cloud).name
+    out: list[ClassPath] = []
+    probed: dict[tuple, str] = {}  # probe -> the router it is studied under
+    for router in studied_routers(cloud):
+        mode = router_mode(router, design)
+        if mode not in ROUTERS:
+            raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {mode!r}")
+        ends = pick_endpoints(cloud, router)
+        legs = BUILDERS[mode](Plane(cloud, router, mode, nn, external_network(cloud, router), design), ends)
+        for cls in CLASSES:
+            src, dst, protocol, port = probe_of(cls, ends)
+            leg = legs.get(cls)
+            if leg is None or (src, dst, protocol, port) in probed:
+                why = _why_absent(router, cls, probed.get((src, dst, protocol, port)))
+                out.append(ClassPath(cls, router.name, mode, src, dst, protocol, port, (), False, "none", None, why))
+                continue
+            probed[(src, dst, protocol, port)] = router.name
             out.append(
-                ClassPath(cls, src, dst, protocol, port, (), False, "none", None, "no fitting ports in this topology")
+                ClassPath(
+                    cls,
+                    router.name,
+                    mode,
+                    src,
+                    dst,
+                    protocol,
+                    port,
+                    leg.hops,
+                    crosses(cloud, leg.hops),
+                    leg.nat,
+                    leg.reachable,
+                    leg.note,
+                )
             )
-            continue
-        out.append(
-            ClassPath(
-                cls, src, dst, protocol, port, leg.hops, crosses(cloud, leg.hops), leg.nat, leg.reachable, leg.note
-            )
-        )
     return out
+
+
+def _why_absent(router, cls: str, studied_under: Optional[str]) -> str:
+    if studied_under is not None:
+        return f"the same probe as router {studied_under!r}'s"
+    if cls in NORTH_SOUTH and router.external_gateway_info is None:
+        return f"router {router.name!r} has no external gateway"
+    return "no fitting ports in this topology"
 
 
 __all__ = [

@@ -1,13 +1,14 @@
 """The data-plane pieces a DVR path is made of, named as Neutron (and OVN) name them.
 
-A :class:`Plane` knows the cloud, the router under study, the network node and
-the external network, and turns "the qr- port of subnet X on host H" into a
+A :class:`Plane` knows the cloud, one router and the mode it runs in, the network
+node and the router's external network (if it has a gateway), and turns "the qr- port of subnet X on host H" into a
 hop string (see :mod:`labtwin.scenarios.dvr.model.paths` for the hop grammar).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from labtwin.description import Cloud, Network, Port, Router, Subnet
 
@@ -33,8 +34,9 @@ class Plane:
 
     cloud: Cloud
     router: Router
+    mode: str  # legacy | dvr | ovn (see labtwin.scenarios.dvr.spec.router_mode)
     nn: str
-    ext: Network
+    ext: Optional[Network]  # None: the router has no gateway (east-west only)
     design: DvrDesign
 
     # -- root-namespace devices and bridges ---------------------------------
@@ -63,13 +65,18 @@ class Plane:
         """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""
         if a == b:
             return [f"{a}:br-int"]
-        if self.design.router == "ovn":  # Geneve tunnels end on br-int itself
+        if self.mode == "ovn":  # Geneve tunnels end on br-int itself
             return [f"{a}:br-int", FABRIC, f"{b}:br-int"]
         ta, tb = self._physnet_bridge(network, a, "br-tun"), self._physnet_bridge(network, b, "br-tun")
         return [f"{a}:br-int", f"{a}:{ta}", FABRIC, f"{b}:{tb}", f"{b}:br-int"]
 
+    def external(self) -> Network:
+        if self.ext is None:
+            raise ValueError(f"router {self.router.name!r} has no external_gateway_info")
+        return self.ext
+
     def egress(self, host: str) -> list[str]:
-        bridge = self._physnet_bridge(self.ext.name, host, "br-ex")
+        bridge = self._physnet_bridge(self.external().name, host, "br-ex")
         return [f"{host}:br-int", f"{host}:{bridge}", FABRIC, EXTERNAL]
 
     def ingress(self, host: str) -> list[str]:
@@ -89,8 +96,9 @@ class Plane:
 
     def fip_leg(self, host: str) -> list[str]:
         """qrouter-:rfp- -> fip-:fpr- -> fip-:fg-, the DVR floating-IP veth and gateway."""
-        fip = names.fip_ns(self.ext.id)
-        fg = names.fg_device(names.fip_gateway_port_id(host, self.ext.name))
+        ext = self.external()
+        fip = names.fip_ns(ext.id)
+        fg = names.fg_device(names.fip_gateway_port_id(host, ext.name))
         return [
             f"{host}:{names.qrouter_ns(self.router.id)}:{names.rfp_device(self.router.id)}",
             f"{host}:{fip}:{names.fpr_device(self.router.id)}",

@@ -17,7 +17,8 @@ the others never meet it. Simplifications, each a parameter:
   the fractions: ``ew_fraction`` east-west (same host vs cross host as the
   topology's routed VM pairs are placed), the north-south rest into IPv6
   (``ipv6_fraction``) and IPv4 with a floating IP (``fip_fraction``, half out,
-  half in) or SNAT.
+  half in) or SNAT; with several routers each router's VMs offer their share
+  (:func:`~labtwin.scenarios.dvr.spec.traffic_matrix`).
 
 None of these numbers is sourced; they set the scale of the load curve, not its shape.
 """
@@ -26,10 +27,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Hashable, Mapping, TypeVar
 
 import simpy
 
 from ..spec import FLOW_PPS
+
+#: A matrix cell: any key, (router, class) in the scenario.
+K = TypeVar("K", bound=Hashable)
 
 BURST_PACKETS = 32
 NN_BUFFER_BURSTS = 64
@@ -39,7 +44,7 @@ NN_BUFFER_BURSTS = 64
 class TrafficStats:
     """What the DES counted; packets per class offered, forwarded by and lost at the network node."""
 
-    offered: dict[str, int] = field(default_factory=dict)
+    offered: dict[Hashable, int] = field(default_factory=dict)  # by matrix cell: (router, class)
     nn_offered: int = 0
     nn_lost: int = 0
     delays: list[float] = field(default_factory=list)
@@ -65,8 +70,8 @@ def arrivals(
     rng: random.Random,
     nn: simpy.Resource,
     stats: TrafficStats,
-    weights: dict[str, float],
-    crossing: dict[str, bool],
+    weights: Mapping[K, float],
+    crossing: Mapping[K, bool],
     offered_pps: float,
     capacity_pps: float,
     duration: float,
@@ -106,8 +111,8 @@ def forward(env: simpy.Environment, nn: simpy.Resource, stats: TrafficStats, ser
 
 
 def run_traffic(
-    weights: dict[str, float],
-    crossing: dict[str, bool],
+    weights: Mapping[K, float],
+    crossing: Mapping[K, bool],
     flows: int,
     capacity_pps: float,
     rng: random.Random,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import layout as L
+from ... import neutron_names as names
 
 if TYPE_CHECKING:
     from ..plan import DvrPlan
@@ -46,7 +46,7 @@ def bridge_flows(dp: "DvrPlan") -> dict[str, list[str]]:
 
 
 def _dvr_process(dp: "DvrPlan", host: str) -> list[str]:
-    lay, mac, patch = dp.layout, L.dvr_mac(host), dp.ports[(host, "patch-int")]
+    lay, mac, patch = dp.layout, names.dvr_mac(host), dp.ports[(host, "patch-int")]
     out = []
     for qr in lay.qr.values():
         gw = qr.addrs[0].ip
@@ -69,7 +69,7 @@ def _dvr_to_src_mac(dp: "DvrPlan", host: str, hosts: list[str]) -> list[str]:
         gw_mac = lay.qr[subnet.name].mac
         for other in (h for h in hosts if h != host):
             out.append(
-                f"table=0,priority=10,in_port={patch},dl_src={L.dvr_mac(other)},dl_dst={vm.mac_address},"
+                f"table=0,priority=10,in_port={patch},dl_src={names.dvr_mac(other)},dl_dst={vm.mac_address},"
                 f"actions=strip_vlan,mod_dl_src:{gw_mac},output:{dp.ports[(host, f'vm:{vm.name}')]}"
             )
     return out
