@@ -15,6 +15,8 @@ natively and has no fast-exit for IPv6 (ml2ovs-ovn-convergence spec).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import neutron_names as names
 from ..spec import Endpoints
 from .plane import Leg, Plane, hops
@@ -65,6 +67,7 @@ def legacy(p: Plane, ends: Endpoints) -> Legs:
         v = ends.vip
         legs["vip-after-failover"] = Leg(
             route(v.client, v.new_master, v.subnet),
+            reply=route(v.new_master, v.client, p.subnet(v.client)),
             note=("the legacy qrouter's neighbour entry for the VIP is dynamic: the new master's GARP updates it"),
         )
     return legs
@@ -93,6 +96,9 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
             p.qg(nn, _snat(p)),
             p.egress(nn),
         )
+
+    def central_reply(a, subnet):  # snat- answers on the VM's subnet through sg-: the VM's host does not route it
+        return hops(p.ingress(nn), p.qg(nn, _snat(p)), p.sg(nn, subnet), p.l2(a.network_id, nn, p.host(a)), p.vm_in(a))
 
     def fast(a, subnet):  # out through the host's own fip- namespace
         return hops(p.vm_out(a), p.qr(p.host(a), subnet), p.fip_leg(p.host(a)), p.egress(p.host(a)))
@@ -126,13 +132,19 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
                 ("proposed distributed SNAT: sourced from the host's FIP gateway (fg-) address"),
             )
         else:
-            legs["ns-snat"] = _snat_leg(p, central(a, p.subnet(a)), "snat fixed->qg", "centralized SNAT in snat-")
+            legs["ns-snat"] = _snat_leg(
+                p,
+                central(a, p.subnet(a)),
+                "snat fixed->qg",
+                "centralized SNAT in snat-; the reply goes from sg- straight to the VM",
+                central_reply(a, p.subnet(a)),
+            )
     if ends.ipv6:
         a, s6 = ends.ipv6, p.subnet(ends.ipv6, 6)
         legs["ns-ipv6"] = (
             Leg(fast(a, s6), note="proposed fast-exit: routed out the host's fip- namespace")
             if d.ipv6_fast_exit
-            else Leg(central(a, s6), note="DVR does not distribute IPv6")
+            else Leg(central(a, s6), note="DVR does not distribute IPv6", reply=central_reply(a, s6))
         )
     _dhcp(legs, p, ends)
     if ends.vip:
@@ -148,6 +160,7 @@ def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
     if p.design.vip_arp == "learned":
         return Leg(
             route(v.client, v.new_master, v.subnet),
+            reply=route(v.new_master, v.client, p.subnet(v.client)),
             note=("learned ARP: the new master's GARP reaches the qrouter (br-int table 0 prio 99, tables 3/4)"),
         )
     return Leg(
@@ -180,6 +193,9 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
             p.vm_out(a), p.lrp(p.host(a), subnet), p.l2(a.network_id, p.host(a), gw), p.cr_lrp(gw), p.egress(gw)
         )
 
+    def central_reply(a, subnet):  # routed on the gateway chassis, then switched to the VM's chassis
+        return hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, subnet), p.l2(a.network_id, gw, p.host(a)), p.vm_in(a))
+
     _east_west(
         legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="distributed in OpenFlow on the source chassis")
     )
@@ -195,7 +211,9 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
                 hops(p.ingress(p.host(a)), p.gw_lrp(p.host(a)), p.lrp(p.host(a), s), p.vm_in(a)), "dnat fip->fixed"
             )
         else:
-            legs["ns-fip-out"] = Leg(central(a, s), "snat fixed->fip", note="FIPs are centralized by default")
+            legs["ns-fip-out"] = Leg(
+                central(a, s), "snat fixed->fip", note="FIPs are centralized by default", reply=central_reply(a, s)
+            )
             legs["ns-fip-in"] = Leg(
                 hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, s), p.l2(a.network_id, gw, p.host(a)), p.vm_in(a)),
                 "dnat fip->fixed",
@@ -207,10 +225,14 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
             central(ends.snat, p.subnet(ends.snat)),
             "snat fixed->cr-lrp",
             "SNAT on the router's active gateway chassis",
+            central_reply(ends.snat, p.subnet(ends.snat)),
         )
     if ends.ipv6:
+        s6 = p.subnet(ends.ipv6, 6)
         legs["ns-ipv6"] = Leg(
-            central(ends.ipv6, p.subnet(ends.ipv6, 6)), note="through the gateway chassis; no fast-exit"
+            central(ends.ipv6, s6),
+            note="through the gateway chassis; no fast-exit",
+            reply=central_reply(ends.ipv6, s6),
         )
     if ends.dhcp:
         a = ends.dhcp
@@ -221,6 +243,7 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
         v = ends.vip
         legs["vip-after-failover"] = Leg(
             route(v.client, v.new_master, v.subnet),
+            reply=route(v.new_master, v.client, p.subnet(v.client)),
             note=("the VIP's port is type virtual: OVN binds it to the chassis that sent the GARP"),
         )
     return legs
@@ -228,16 +251,18 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
 
 # -- shared pieces ---------------------------------------------------------------
 def _east_west(legs: Legs, ends: Endpoints, leg) -> None:
-    if ends.ew_same_host:
-        legs["ew-same-host"] = leg(*ends.ew_same_host)
-    if ends.ew_cross_host:
-        legs["ew-cross-host"] = leg(*ends.ew_cross_host)
+    """East-west both ways: the reply is the same design's path from the destination back (under DVR and OVN
+    it is routed on the destination's host, so it differs from the request's hops read backwards)."""
+    for cls, pair in (("ew-same-host", ends.ew_same_host), ("ew-cross-host", ends.ew_cross_host)):
+        if pair:
+            a, b = pair
+            legs[cls] = replace(leg(a, b), reply=leg(b, a).hops)
 
 
-def _snat_leg(p: Plane, path, nat: str, note: str = "") -> Leg:
+def _snat_leg(p: Plane, path, nat: str, note: str = "", reply=None) -> Leg:
     if not p.snat_enabled:
         return Leg(path, "none", False, "enable_snat is false: fixed addresses leave unNATed, replies do not return")
-    return Leg(path, nat, True, note)
+    return Leg(path, nat, True, note, reply)
 
 
 def _dhcp(legs: Legs, p: Plane, ends: Endpoints) -> None:

@@ -48,6 +48,7 @@ from ..spec import (
 )
 from . import designs as dvr_designs
 from .plane import EXTERNAL, FABRIC, Leg, Plane, hops
+from .wire import Wire, ttl_at_arrival, wires
 
 ROUTERS = ("legacy", "dvr", "ovn")
 
@@ -68,11 +69,21 @@ class ClassPath:
     nat: str
     reachable: Optional[bool]
     note: str = ""
+    #: What the packet walk adds (:mod:`.wire`): the fabric crossings, the TTL at arrival (None: it never
+    #: arrives), and the same for the reply.
+    wires: tuple[Wire, ...] = ()
+    ttl: Optional[int] = None
+    reply: tuple[str, ...] = ()
+    reply_wires: tuple[Wire, ...] = ()
+    reply_ttl: Optional[int] = None
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["class"] = data.pop("traffic_class")
         data["hops"] = list(self.hops)
+        data["reply"] = list(self.reply)
+        data["wires"] = [w.as_dict() for w in self.wires]
+        data["reply_wires"] = [w.as_dict() for w in self.reply_wires]
         return data
 
 
@@ -105,7 +116,8 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
         if mode not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {mode!r}")
         ends = pick_endpoints(cloud, router)
-        legs = BUILDERS[mode](Plane(cloud, router, mode, nn, external_network(cloud, router), design), ends)
+        plane = Plane(cloud, router, mode, nn, external_network(cloud, router), design)
+        legs = BUILDERS[mode](plane, ends)
         for cls in CLASSES:
             src, dst, protocol, port = probe_of(cls, ends)
             leg = legs.get(cls)
@@ -114,6 +126,7 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
                 out.append(ClassPath(cls, router.name, mode, src, dst, protocol, port, (), False, "none", None, why))
                 continue
             probed[(src, dst, protocol, port)] = router.name
+            walk = _walk(plane, leg, cls, ends)
             out.append(
                 ClassPath(
                     cls,
@@ -128,9 +141,24 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
                     leg.nat,
                     leg.reachable,
                     leg.note,
+                    **walk,
                 )
             )
     return out
+
+
+def _walk(plane: Plane, leg: Leg, cls: str, ends: Endpoints) -> dict:
+    """The wires, TTL and reply of one class (:mod:`.wire`); an unreachable class has no arrival and no reply."""
+    fip = ends.fip if cls in ("ns-fip-out", "ns-fip-in") else None
+    dhcp = cls == "dhcp"
+    reply = leg.reply_hops
+    return {
+        "wires": tuple(wires(plane, leg.hops, broadcast=dhcp, fip_port=fip)),
+        "ttl": ttl_at_arrival(leg.hops) if leg.reachable else None,
+        "reply": reply,
+        "reply_wires": tuple(wires(plane, reply, fip_port=fip)),
+        "reply_ttl": ttl_at_arrival(reply) if reply else None,
+    }
 
 
 def _why_absent(router, cls: str, studied_under: Optional[str]) -> str:

@@ -20,12 +20,22 @@ FABRIC = "fabric"
 
 @dataclass(frozen=True)
 class Leg:
-    """A design's answer for one class: hops, NAT, reachability, and why."""
+    """A design's answer for one class: hops, NAT, reachability, why, and the reply's hops.
+
+    ``reply`` None: the reply retraces *hops* backwards (one router, or the same routers both ways).
+    """
 
     hops: tuple[str, ...]
     nat: str = "none"
     reachable: bool = True
     note: str = ""
+    reply: Optional[tuple[str, ...]] = None
+
+    @property
+    def reply_hops(self) -> tuple[str, ...]:
+        if not self.reachable:
+            return ()
+        return self.reply if self.reply is not None else self.hops[::-1]
 
 
 @dataclass(frozen=True)

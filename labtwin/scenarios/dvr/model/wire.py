@@ -1,0 +1,197 @@
+"""What a packet walk shows beyond the hops: the wire between hosts, the TTL at arrival.
+
+The networking guide's packet walks (deploy-ovs-selfservice, deploy-ovs-ha-dvr)
+name, for each hop between hosts, what carries the packet ("the OVS tunnel
+bridge wraps the packet using VNI 101", "swaps the internal VLAN tag with
+actual VLAN tag 101") and which router rewrote it. This module reads that off
+a path's hops, with an index of the devices the router's mode implies:
+
+- a :class:`Wire` per crossing of the fabric: the hosts it joins, the network
+  and segment that carry it (the tenant network's VNI or VLAN, or the external
+  network's flat/VLAN segment), and the source and destination MAC on the wire.
+  The sender is the last device before the fabric that owns an address (a VM's
+  tap, a router port), the receiver the first after it. Two rules from
+  Neutron's code change a MAC: under DVR, br-tun rewrites the source MAC of a
+  frame a distributed qr- port routed to the host's DVR MAC
+  (``OVSDVRNeutronAgent``, table DVR_PROCESS); under OVN with
+  ``enable_distributed_floating_ip``, a floating IP's NAT row carries the VM
+  port's MAC as ``external_mac`` (ovn_client.py ``_create_or_update_floatingip``),
+  so the outside world talks to the VM's MAC. A DHCP request is broadcast.
+- the TTL at arrival: sent with 64 (scapy's and Linux's default), one less per
+  router that routes it: each stretch of hops in one qrouter-, snat- or fip-
+  namespace on one host, and an OVN logical router once (a gateway redirect
+  continues the same logical router pipeline on the gateway chassis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from labtwin.description import Network, Port
+
+from .. import neutron_names as names
+from ..spec import EXTERNAL
+from .plane import FABRIC, Plane
+
+#: The TTL a probe is sent with (Linux ``net.ipv4.ip_default_ttl``, scapy's default).
+SENT_TTL = 64
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+#: Namespaces whose devices route: each stretch in one of them on one host is one routing decision.
+ROUTING_NAMESPACES = ("qrouter-", "snat-", "fip-")
+OVN_ROUTER_STAGES = ("lrp-", "cr-lrp-")
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One crossing of the fabric: between which hosts, on which segment, with which MACs."""
+
+    src_host: str  # "external": the outside world
+    dst_host: str
+    network: str
+    network_type: str
+    segmentation_id: Optional[int]
+    src_mac: str  # "external": the outside world's router
+    dst_mac: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device that owns an address: its network and MAC, and whether a DVR qr- port's MAC is rewritten."""
+
+    network: str
+    mac: str
+    distributed_qr: bool = False
+
+
+def device_index(plane: Plane) -> dict[str, Device]:
+    """Every addressed device a path of *plane*'s router can meet, by its name (the hop's last part)."""
+    cloud, router = plane.cloud, plane.router
+    index = {names.tap_device(p.id): Device(p.network_id, _mac(p)) for p in cloud.ports}
+    for subnet in (cloud.subnet[s] for s in router.interfaces):
+        qr = names.router_port_id(router.name, "qr", subnet.name)
+        sg = names.router_port_id(router.name, "sg", subnet.name)
+        index[names.qr_device(qr)] = Device(subnet.network_id, names.mac_of(qr), plane.mode == "dvr")
+        index[names.ovn_lrp(qr)] = Device(subnet.network_id, names.mac_of(qr))
+        index[names.sg_device(sg)] = Device(subnet.network_id, names.mac_of(sg))
+    for network in cloud.networks:
+        dhcp = names.dhcp_port_id(plane.nn, network.name)
+        index[names.tap_device(dhcp)] = Device(network.name, names.mac_of(dhcp))
+    if plane.ext is not None:
+        qg = names.router_port_id(router.name, "qg")
+        for device in (names.qg_device(qg), names.ovn_lrp(qg), names.ovn_cr_lrp(qg)):
+            index[device] = Device(plane.ext.name, names.mac_of(qg))
+        for host in cloud.hosts:
+            fg = names.fip_gateway_port_id(host.name, plane.ext.name)
+            index[names.fg_device(fg)] = Device(plane.ext.name, names.mac_of(fg))
+    return index
+
+
+def _mac(port: Port) -> str:
+    return port.mac_address or names.mac_of(port.id)
+
+
+def wires(plane: Plane, hops: tuple[str, ...], broadcast: bool = False, fip_port: Optional[Port] = None) -> list[Wire]:
+    """One :class:`Wire` per ``fabric`` hop of *hops* (see the module doc for the rules).
+
+    *fip_port*: the VM whose floating IP the path uses (OVN distributed FIPs put its MAC on the external wire).
+    """
+    index = device_index(plane)
+    out = []
+    for at, hop in enumerate(hops):
+        if hop != FABRIC:
+            continue
+        sender = _addressed(hops[at - 1 :: -1], index)
+        receiver = _addressed(hops[at + 1 :], index)
+        src, dst = _host(hops[at - 1]), _host(hops[at + 1])
+        ends = {n for n in (_network(sender, index), _network(receiver, index)) if n is not None}
+        if len(ends) > 1 and plane.mode == "ovn":
+            out.append(_gateway_redirect(plane, src, dst, receiver, index))
+            continue
+        if len(ends) != 1:
+            raise ValueError(f"{sender} and {receiver} are not on one network: {sorted(map(str, ends))}")
+        network = plane.cloud.network[ends.pop()]
+        kind, segmentation_id = _segment(plane, network, src)
+        src_mac = _src_mac(plane, sender, index, fip_port)
+        dst_mac = BROADCAST if broadcast else _dst_mac(plane, receiver, index, fip_port)
+        out.append(Wire(src, dst, network.name, kind, segmentation_id, src_mac, dst_mac))
+    return out
+
+
+def _gateway_redirect(plane: Plane, src: str, dst: str, receiver: str, index: dict[str, Device]) -> Wire:
+    """OVN's distributed gateway port: the source chassis has routed the packet (lr_in_arp_resolve set its MACs:
+    the gateway port's and the next hop's) and tunnels it to the gateway chassis on the router's own datapath."""
+    gateway_mac = index[receiver.rsplit(":", 1)[-1]].mac
+    return Wire(src, dst, f"router:{plane.router.name}", "geneve", None, gateway_mac, EXTERNAL)
+
+
+def ttl_at_arrival(hops: tuple[str, ...]) -> int:
+    """:data:`SENT_TTL` minus the routers that route along *hops* (see the module doc)."""
+    stretches, last, ovn = 0, None, False
+    for hop in hops:
+        parts = hop.split(":")
+        if len(parts) == 3 and parts[1].startswith(ROUTING_NAMESPACES):
+            where = (parts[0], parts[1])
+            stretches += where != last
+            last = where
+            continue
+        last = None
+        ovn = ovn or (len(parts) == 3 and parts[1] == "br-int" and parts[2].startswith(OVN_ROUTER_STAGES))
+    return SENT_TTL - stretches - int(ovn)
+
+
+def _host(hop: str) -> str:
+    return EXTERNAL if hop == EXTERNAL else hop.split(":", 1)[0]
+
+
+def _addressed(hops, index: dict[str, Device]) -> str:
+    """The first hop of *hops* that is the outside world or an addressed device (its full hop string)."""
+    for hop in hops:
+        if hop == EXTERNAL or hop.rsplit(":", 1)[-1] in index:
+            return hop
+    raise ValueError(f"no addressed device on one side of the fabric in {list(hops)}")
+
+
+def _network(hop: str, index: dict[str, Device]) -> Optional[str]:
+    """The network of an addressed hop (None: the outside world, which is on the other end's network)."""
+    return None if hop == EXTERNAL else index[hop.rsplit(":", 1)[-1]].network
+
+
+def _segment(plane: Plane, network: Network, host: str) -> tuple[str, Optional[int]]:
+    """(network_type, segmentation_id) of the segment that carries *network* from *host*: the one on a physnet
+    the host maps, else the first (a tunnel); flat segments have no id. Under OVN every tunnel between chassis
+    is Geneve, keyed by a tunnel key ovn-northd allocates (not Neutron's segmentation id): reported as None."""
+    segments = [s for s in plane.cloud.segments if s.network_id == network.name]
+    if not segments:
+        raise ValueError(f"network {network.name!r} has no segment")
+    mapped = plane.cloud.host[host].bridge_mappings if host in plane.cloud.host else {}
+    chosen = next((s for s in segments if s.physical_network in mapped), segments[0])
+    if plane.mode == "ovn" and chosen.physical_network is None:
+        return "geneve", None
+    return chosen.network_type, chosen.segmentation_id
+
+
+def _src_mac(plane: Plane, sender: str, index: dict[str, Device], fip_port: Optional[Port]) -> str:
+    if sender == EXTERNAL:
+        return EXTERNAL
+    device = index[sender.rsplit(":", 1)[-1]]
+    if device.distributed_qr:
+        return names.dvr_mac(_host(sender))
+    return _ovn_fip_mac(plane, sender, fip_port) or device.mac
+
+
+def _dst_mac(plane: Plane, receiver: str, index: dict[str, Device], fip_port: Optional[Port]) -> str:
+    if receiver == EXTERNAL:
+        return EXTERNAL
+    return _ovn_fip_mac(plane, receiver, fip_port) or index[receiver.rsplit(":", 1)[-1]].mac
+
+
+def _ovn_fip_mac(plane: Plane, hop: str, fip_port: Optional[Port]) -> Optional[str]:
+    """OVN with distributed floating IPs: the gateway router port on the VM's chassis answers as the VM's MAC."""
+    gateway_stage = plane.ext is not None and hop.endswith(names.ovn_lrp(names.router_port_id(plane.router.name, "qg")))
+    if plane.mode == "ovn" and plane.design.ovn_distributed_fip and fip_port is not None and gateway_stage:
+        return _mac(fip_port)
+    return None
