@@ -68,3 +68,15 @@ def test_listed_probe_details_must_be_equal():
     report = compare(m, as_emulation(m, changed), details=("hops",))
     assert list(report.disagreements["kind"]) == ["probe.hops"]
     assert compare(m, as_emulation(m, changed)).agree  # not listed: not compared
+
+
+def test_a_detail_that_is_none_on_both_sides_agrees_but_a_missing_one_does_not():
+    model = api.simulate("reachability")
+    nones = [replace(r, detail={**r.detail, "ttl": None}) if isinstance(r, Probe) else r for r in model.records]
+    m = Run(model.scenario, "model", model.design, model.seed, model.topology, model.summary, nones)
+    assert compare(m, as_emulation(m), details=("ttl",)).agree  # "never arrives" on both sides
+    first = next(i for i, r in enumerate(nones) if isinstance(r, Probe))
+    dropped = list(nones)
+    dropped[first] = replace(dropped[first], detail={k: v for k, v in dropped[first].detail.items() if k != "ttl"})
+    report = compare(m, as_emulation(m, dropped), details=("ttl",))
+    assert list(report.disagreements["kind"]) == ["probe.ttl"]

@@ -146,10 +146,18 @@ def test_dvr_a_changed_crossing_or_hop_disagrees_on_that_detail():
         ("via_network_node", not first.detail["via_network_node"]),
         ("hops", list(first.detail["hops"]) + ["extra-hop"]),
         ("nat", "snat somewhere-else"),
+        ("ttl", (first.detail["ttl"] or 64) - 1),
+        ("reply", list(first.detail["reply"])[::-1]),
     ):
         mutated = with_probe(emulated, 0, detail={**first.detail, key: value})
         bad = api.compare_runs("dvr", model, mutated).disagreements
         assert list(bad.kind) == [f"probe.{key}"] and list(bad.key) == [probe_label(first)]
+    crossing = next(i for i, p in enumerate(probes(emulated)) if p.detail["wires"])
+    wire = probes(emulated)[crossing].detail["wires"][0]
+    for key, value in (("src_mac", "fa:16:3e:00:00:00"), ("segmentation_id", 4242)):  # no DVR MAC; another VNI
+        wires = [{**wire, key: value}, *probes(emulated)[crossing].detail["wires"][1:]]
+        mutated = with_probe(emulated, crossing, detail={**probes(emulated)[crossing].detail, "wires": wires})
+        assert list(api.compare_runs("dvr", model, mutated).disagreements.kind) == ["probe.wires"]
     assert "network_node_share" not in {t.metric for t in get_scenario("dvr").tolerances}
     assert model.summary["network_node_share"] == emulated.summary["network_node_share"]  # kept in summaries
 

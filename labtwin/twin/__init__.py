@@ -102,25 +102,29 @@ def compare_probes(model: Run, emulation: Run) -> list[dict]:
 
 
 def compare_details(model: Run, emulation: Run, details) -> list[dict]:
-    """One row per joined probe and listed detail key: equal values agree; missing on either side does not."""
+    """One row per joined probe and listed detail key: equal values agree (None too: "never arrives" is a
+    value); a key missing on either side does not."""
     if not details:
         return []
     sides = [{_probe_key(p): p.detail for p in run.records if isinstance(p, Probe)} for run in (model, emulation)]
     rows = []
     for key in sorted(sides[0].keys() | sides[1].keys(), key=str):
         for name in details:
-            m, e = (side.get(key, {}).get(name) for side in sides)
+            m, e = (side.get(key, {}).get(name, _MISSING) for side in sides)
             rows.append(
                 {
                     "kind": f"probe.{name}",
                     "key": _probe_label(*key),
-                    "model": m,
-                    "emulation": e,
+                    "model": None if m is _MISSING else m,
+                    "emulation": None if e is _MISSING else e,
                     "tolerance": "equal",
-                    "agree": m is not None and e is not None and m == e,
+                    "agree": m is not _MISSING and e is not _MISSING and m == e,
                 }
             )
     return rows
+
+
+_MISSING = object()
 
 
 def _probe_key(p: Probe) -> tuple:

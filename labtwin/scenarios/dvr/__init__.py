@@ -44,7 +44,7 @@ SCENARIO = Scenario(
     default_topology="dvr.yaml",
     simulate=on_default_topology("dvr.yaml", model.simulate),
     emulate=refusing_emulation("dvr", on_default_topology("dvr.yaml", emulation.emulate)),
-    probe_details=("hops", "via_network_node", "nat"),
+    probe_details=("hops", "via_network_node", "nat", "ttl", "wires", "reply", "reply_ttl"),
     # No metric tolerances: network_node_share is computed by both backends with the same function
     # (expected_share) from the same matrix and the per-class crossing, so it could only disagree where a
     # probe's via_network_node already does; it stays in both summaries, not in the twin.

@@ -143,6 +143,25 @@ def gateway(router: Router) -> ExternalGateway:
     return router.external_gateway_info
 
 
+def carrier(cloud: Cloud, network: str, host: str, mode: str) -> tuple[str, Optional[int]]:
+    """(network_type, segmentation_id) of what carries *network* between hosts, leaving *host*: the segment on a
+    physnet the host maps, else the first (a tunnel); flat segments have no id. Under OVN every tunnel between
+    chassis is Geneve, keyed by a tunnel key ovn-northd allocates (not Neutron's segmentation id): None.
+
+    A network the topology gives no segment is a project network: ML2 allocates it a segment of its
+    ``project_network_types`` (vxlan here, as the oracle configures Neutron) with the next free VNI, which the
+    topology does not know: ``("vxlan", None)``.
+    """
+    segments = [s for s in cloud.segments if s.network_id == network]
+    if not segments:
+        return ("geneve" if mode == "ovn" else "vxlan"), None
+    mapped = cloud.host[host].bridge_mappings if host in cloud.host else {}
+    chosen = next((s for s in segments if s.physical_network in mapped), segments[0])
+    if mode == "ovn" and chosen.physical_network is None:
+        return "geneve", None
+    return chosen.network_type, chosen.segmentation_id
+
+
 def external_network(cloud: Cloud, router: Router) -> Optional[Network]:
     """The network *router*'s gateway is on (None: the router has no gateway)."""
     if router.external_gateway_info is None:

@@ -1,7 +1,12 @@
 """Paths and NAT from capture points (pure), and reading probe packets back from a pcap."""
 
-from labtwin.scenarios.dvr.emulation.observe import Sighting, far_end, nat, path, sightings
-from labtwin.scenarios.dvr.emulation.probe_worker import MAGIC, MAGIC16, capture_filter
+import shutil
+import subprocess
+
+import pytest
+
+from labtwin.scenarios.dvr.emulation.observe import Sighting, crossings, far_end, nat, path, reply_path, sightings
+from labtwin.scenarios.dvr.emulation.probe_worker import MAGIC, MAGIC16, TCP_PORT_BASE, capture_filter
 
 
 def seen(label, t, request=True, src="10.10.0.2", dst="203.0.113.1", token=1):
@@ -85,3 +90,64 @@ def test_sightings_read_probes_tagged_or_not(tmp_path):
         (5, False, "10.10.0.2"),
     ]
     assert "vlan and" in capture_filter() and f"{int.from_bytes(MAGIC, 'big'):#x}" in capture_filter()
+
+
+def test_sightings_keep_ttl_macs_and_tag_and_read_a_tcp_answer_by_its_port(tmp_path):
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.utils import wrpcap
+
+    frames = [
+        Ether(src="fa:16:3f:00:00:01", dst="fa:16:3e:00:00:02")
+        / Dot1Q(vlan=1002)
+        / IP(src="10.10.0.2", dst="10.20.0.2", ttl=63)
+        / TCP(sport=TCP_PORT_BASE + 3, dport=22, flags="S")
+        / (MAGIC + (3).to_bytes(4, "big")),
+        Ether() / IP(src="10.20.0.2", dst="10.10.0.2", ttl=62) / TCP(sport=22, dport=TCP_PORT_BASE + 3, flags="RA"),
+    ]
+    wrpcap(str(tmp_path / "p.pcap"), frames)
+    request, answer = sightings(tmp_path / "p.pcap")
+    assert (request.token, request.request, request.ttl, request.vlan) == (3, True, 63, 1002)
+    assert (request.src_mac, request.dst_mac) == ("fa:16:3f:00:00:01", "fa:16:3e:00:00:02")
+    assert (answer.token, answer.request, answer.ttl, answer.vlan) == (3, False, 62, None)
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is not installed (make setup installs it)")
+def test_the_capture_filter_keeps_a_tcp_answer_that_has_no_payload(tmp_path):
+    """BPF rejects a packet outright on a load past its end: a payload test placed first would drop the answer."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    frames = [
+        Ether() / IP(src="10.20.0.2", dst="10.10.0.2") / TCP(sport=22, dport=TCP_PORT_BASE + 3, flags="RA"),
+        Ether() / IP(src="10.20.0.2", dst="10.10.0.2") / TCP(sport=22, dport=33000, flags="RA"),  # not a probe's
+    ]
+    wrpcap(str(tmp_path / "p.pcap"), frames)
+    done = subprocess.run(
+        ["tcpdump", "-nr", str(tmp_path / "p.pcap"), capture_filter()], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.count("\n") == 1 and f".{TCP_PORT_BASE + 3}:" in done.stdout
+
+
+def frame(label, t, vlan, src_mac, dst_mac, request=True):
+    return label, Sighting(t, 1, request, "10.10.0.2", "10.20.0.2", 64, src_mac, dst_mac, vlan)
+
+
+def test_crossings_are_the_distinct_frames_on_the_fabric_in_order():
+    rows = [
+        frame("fabric", 2.0, 1002, "m-nn-qr", "m-vm"),  # second crossing, seen on the receiver's uplink
+        frame("fabric", 1.0, 1001, "m-vm1", "m-nn-qr"),  # first crossing: sender's uplink ...
+        frame("fabric", 1.1, 1001, "m-vm1", "m-nn-qr"),  # ... and the receiver's
+        frame("fabric", 1.9, 1002, "m-nn-qr", "m-vm"),
+        frame("c1:br-tun", 0.9, 1001, "m-vm1", "m-nn-qr"),  # not on the fabric
+        frame("fabric", 3.0, 1002, "m-vm", "m-nn-qr", request=False),  # the answer
+    ]
+    got = [(s.vlan, s.src_mac) for s in crossings(rows, "fabric")]
+    assert got == [(1001, "m-vm1"), (1002, "m-nn-qr")]
+    assert [(s.vlan, s.src_mac) for s in crossings(rows, "fabric", request=False)] == [(1002, "m-vm")]
+
+
+def test_reply_path_follows_the_answer_in_time_order():
+    rows = [seen("c2:tap", 2.0, False), seen("c2:br-int", 2.1, False), seen("c1:tap", 2.5, False), seen("c1:tap", 1.0)]
+    assert reply_path(rows) == ["c2:tap", "c2:br-int", "c1:tap"]

@@ -138,3 +138,33 @@ def test_frames_read_broadcasts_and_echo_replies_from_a_pcap(tmp_path):
     assert evidence.broadcasts_seen(rows) == {"fa:16:3e:00:00:01"}
     assert evidence.echo_replies(rows, "10.2.4.10", "10.2.0.10") == [{"ttl": 63, "src_mac": "fa:16:3e:00:00:09"}]
     assert evidence.echo_replies(rows, "10.2.0.10", "10.2.4.10") == []
+
+
+def test_a_flat_segment_with_a_gateway_is_refused_not_crashed(tmp_path):
+    """Found by the fuzzer: the rack router named its device after a flat segment's (absent) VLAN id."""
+    import yaml
+
+    from labtwin.description import load_cloud
+    from labtwin.emulation.plan import PlanError
+    from labtwin.scenarios.multisegment.emulation.plan import plan_multisegment
+    from labtwin.scenarios.multisegment.spec import MultisegmentDesign
+
+    data = {
+        "name": "flat",
+        "physnets": [{"name": "phys0"}],
+        "hosts": [{"name": "host0", "role": "compute", "rack": "rack1", "bridge_mappings": {"phys0": "br-phys0"}}],
+        "networks": [{"name": "net0"}, {"name": "net2"}],
+        "segments": [
+            {"name": "s0", "network_id": "net0", "physical_network": "phys0", "segmentation_id": 100},
+            {"name": "s2", "network_id": "net2", "network_type": "flat", "physical_network": "phys0"},
+        ],
+        "subnets": [
+            {"name": "sub0", "network_id": "net0", "cidr": "10.0.0.0/24", "segment_id": "s0", "gateway_ip": None},
+            {"name": "sub2", "network_id": "net2", "cidr": "10.2.1.0/24", "segment_id": "s2"},
+        ],
+        "ports": [{"name": "vm0", "network_id": "net0", "binding:host_id": "host0"}],
+    }
+    (tmp_path / "flat.yaml").write_text(yaml.safe_dump(data))
+    cloud = load_cloud(tmp_path / "flat.yaml")
+    with pytest.raises(PlanError, match="flat segments are not emulated"):
+        plan_multisegment(cloud, MultisegmentDesign.of({}), "t0st")

@@ -37,6 +37,7 @@ from . import observe
 from .labtwin_agent.routing import plan_dvr
 from .plan import DvrPlan
 from .probe_worker import capture_filter
+from .walk import observed_walk
 
 PROBE_TIMEOUT = 1.0
 #: Pause after the gratuitous ARPs, so every learning bridge has seen them before the first probe.
@@ -94,6 +95,10 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
                 "hops": p["hops"],
                 "via_network_node": p["via_network_node"],
                 "nat": p["nat"],
+                "ttl": p["ttl"],
+                "wires": p["wires"],
+                "reply": p["reply"],
+                "reply_ttl": p["reply_ttl"],
                 "answer": p.pop("answer"),
             },
         )
@@ -323,6 +328,7 @@ def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, c
     mine = [(label, s) for label, s in seen if s.token == token]
     stages = [h for h, n in counters.items() if n > 0] if cls == "dhcp" else []
     hops = observe.path(mine, broadcast=(cls == "dhcp"), stages=stages)
+    reachable = result["verdict"] == "allowed"
     return {
         "class": cls,
         "router": dp.layout.router.name,
@@ -336,7 +342,8 @@ def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, c
             h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network" for h in hops
         ),
         "nat": _nat(dp, ends, cls, mine),
-        "reachable": result["verdict"] == "allowed",
+        "reachable": reachable,
+        **observed_walk(dp, hops, mine, reachable, broadcast=(cls == "dhcp")),
         "answer": result["answer"],
         "latency_s": result.get("latency_s"),
     }
@@ -386,6 +393,10 @@ def _summary(
                     "via_network_node",
                     "nat",
                     "reachable",
+                    "ttl",
+                    "wires",
+                    "reply",
+                    "reply_ttl",
                 )
             }
             for p in paths

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 
 from labtwin.emulation.captures import read_pcap
 
-from .probe_worker import MAGIC, MAGIC16
+from .probe_worker import MAGIC, MAGIC16, TCP_PORT_BASE
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,15 @@ class Sighting:
     request: bool
     src: str
     dst: str
+    ttl: int = 0  # IPv4 TTL or IPv6 hop limit as seen there
+    src_mac: str = ""
+    dst_mac: str = ""
+    vlan: Optional[int] = None  # the 802.1Q tag on a trunk
+
+    @property
+    def frame(self) -> tuple[Optional[int], str, str]:
+        """What tells one wire crossing from another: the tag and both MACs."""
+        return self.vlan, self.src_mac, self.dst_mac
 
 
 def sightings(pcap: Path) -> list[Sighting]:
@@ -41,6 +50,7 @@ def sightings(pcap: Path) -> list[Sighting]:
     from scapy.layers.dhcp import BOOTP
     from scapy.layers.inet import ICMP, IP, TCP
     from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Dot1Q, Ether
 
     out = []
     for pkt in read_pcap(pcap):
@@ -57,10 +67,29 @@ def sightings(pcap: Path) -> list[Sighting]:
                 or (pkt.haslayer(TCP) and pkt[TCP].flags == "S")
                 or (not pkt.haslayer(IP) and raw[:1] == b"\x80")
             )
+        elif pkt.haslayer(TCP) and pkt[TCP].dport & 0xFF00 == TCP_PORT_BASE:
+            token, request = pkt[TCP].dport & 0xFF, False  # the answer to a TCP probe
         else:
             continue
-        out.append(Sighting(float(pkt.time), token, bool(request), ip.src, ip.dst))
+        ttl = ip.ttl if pkt.haslayer(IP) else ip.hlim
+        macs = (pkt[Ether].src, pkt[Ether].dst) if pkt.haslayer(Ether) else ("", "")
+        vlan = pkt[Dot1Q].vlan if pkt.haslayer(Dot1Q) else None
+        out.append(Sighting(float(pkt.time), token, bool(request), ip.src, ip.dst, ttl, *macs, vlan))
     return out
+
+
+def crossings(seen: Iterable[tuple[str, Sighting]], fabric: str, request: bool = True) -> list[Sighting]:
+    """The probe's frames on the fabric, one per crossing, in the order they first appeared.
+
+    A frame is seen on the sender's uplink, the receiver's, and wherever the fabric floods it; every
+    sighting of one crossing carries the same tag and MACs, and two crossings of one probe never do (each
+    is on another network, or between other MACs), so distinct frames are the crossings.
+    """
+    rows = sorted((s for label, s in seen if label == fabric and s.request == request), key=lambda s: s.t)
+    firsts: dict[tuple, Sighting] = {}
+    for s in rows:
+        firsts.setdefault(s.frame, s)
+    return list(firsts.values())
 
 
 def path(seen: Iterable[tuple[str, Sighting]], broadcast: bool = False, stages: Iterable[str] = ()) -> list[str]:
@@ -74,6 +103,16 @@ def path(seen: Iterable[tuple[str, Sighting]], broadcast: bool = False, stages: 
         host = stage.split(":", 1)[0]
         at = max((i for i, h in enumerate(hops) if h.split(":", 1)[0] == host), default=len(hops) - 1)
         hops.insert(at + 1, stage)
+    return hops
+
+
+def reply_path(seen: Iterable[tuple[str, Sighting]]) -> list[str]:
+    """Hop labels in the order the probe's answer met them, repeats folded."""
+    rows = sorted(((s.t, label) for label, s in seen if not s.request), key=lambda r: r[0])
+    hops: list[str] = []
+    for _, label in rows:
+        if not hops or hops[-1] != label:
+            hops.append(label)
     return hops
 
 

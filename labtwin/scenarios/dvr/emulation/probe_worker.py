@@ -8,8 +8,9 @@ Kinds: ``icmp`` (v4 or v6 echo), ``tcp`` (a SYN to ``port``, ``src`` given),
 ``dhcp`` (a DHCPDISCOVER from ``iface``/``mac``), ``garp`` (a gratuitous ARP
 for ``ip`` from ``iface``/``mac``). Every probe carries a marker that the
 capture filter matches (:data:`MAGIC` + the token in the ICMP/TCP payload;
-the DHCP xid is ``MAGIC16 << 16 | token``), so each capture point's pcap holds
-only probes, whatever NAT did to their addresses.
+the DHCP xid is ``MAGIC16 << 16 | token``; a TCP answer by its destination
+port, :data:`TCP_PORT_BASE` + the token), so each capture point's pcap holds
+only probes and their answers, whatever NAT did to their addresses.
 
 One process for all namespaces (``setns`` per step) keeps scapy's import cost
 to once per batch. Scapy only builds and parses bytes; sockets are the
@@ -34,6 +35,9 @@ import time
 
 MAGIC = b"ltdv"
 MAGIC16 = 0x6C74
+#: A TCP probe's source port is this base plus its token, so the answer (a SYN-ACK or RST, which carries no
+#: payload to mark) is captured and told apart by its destination port.
+TCP_PORT_BASE = 0x9C00
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 
@@ -41,8 +45,11 @@ ETH_P_ALL = 0x0003
 def capture_filter() -> str:
     """The BPF filter every capture point uses: only probe packets (tagged or not)."""
     m = int.from_bytes(MAGIC, "big")
+    # A load past the end of a packet rejects it outright in BPF, so the port test on a TCP answer (no payload)
+    # must come before the payload test.
     f = (
-        f"(icmp and icmp[8:4] = {m:#x}) or (ip6 and ip6[6] = 58 and ip6[48:4] = {m:#x}) "
+        f"(tcp and tcp[2:2] & 0xff00 = {TCP_PORT_BASE:#x}) "
+        f"or (icmp and icmp[8:4] = {m:#x}) or (ip6 and ip6[6] = 58 and ip6[48:4] = {m:#x}) "
         f"or (tcp and tcp[20:4] = {m:#x}) or (udp and (port 67 or port 68) and udp[12:2] = {MAGIC16:#x})"
     )
     return f"({f}) or (vlan and ({f}))"
@@ -102,7 +109,7 @@ def _icmp_answer(data: bytes, src, dst, ident):
 def tcp(step: dict, timeout: float) -> dict:
     from scapy.layers.inet import IP, TCP
 
-    sport, seq = random.randint(33000, 60000), random.randint(0, 2**31)
+    sport, seq = TCP_PORT_BASE | (step["token"] & 0xFF), random.randint(0, 2**31)
     pkt = (
         IP(src=step["src"], dst=step["dst"])
         / TCP(sport=sport, dport=int(step["port"]), flags="S", seq=seq)

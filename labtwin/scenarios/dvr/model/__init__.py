@@ -69,6 +69,10 @@ def simulate(
                 "via_network_node": p.via_network_node,
                 "nat": p.nat,
                 "note": p.note,
+                "ttl": p.ttl,
+                "wires": [w.as_dict() for w in p.wires],
+                "reply": list(p.reply),
+                "reply_ttl": p.reply_ttl,
             }
             rec.probe(p.src, p.dst, p.protocol, p.port, "allowed" if p.reachable else "blocked", **detail)
     weights, crossing = matrix(cloud, design, paths)

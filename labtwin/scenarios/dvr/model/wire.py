@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from labtwin.description import Network, Port
+from labtwin.description import Port
 
 from .. import neutron_names as names
-from ..spec import EXTERNAL
+from ..spec import EXTERNAL, carrier
 from .plane import FABRIC, Plane
 
 #: The TTL a probe is sent with (Linux ``net.ipv4.ip_default_ttl``, scapy's default).
@@ -114,7 +114,7 @@ def wires(plane: Plane, hops: tuple[str, ...], broadcast: bool = False, fip_port
         if len(ends) != 1:
             raise ValueError(f"{sender} and {receiver} are not on one network: {sorted(map(str, ends))}")
         network = plane.cloud.network[ends.pop()]
-        kind, segmentation_id = _segment(plane, network, src)
+        kind, segmentation_id = carrier(plane.cloud, network.name, src, plane.mode)
         src_mac = _src_mac(plane, sender, index, fip_port)
         dst_mac = BROADCAST if broadcast else _dst_mac(plane, receiver, index, fip_port)
         out.append(Wire(src, dst, network.name, kind, segmentation_id, src_mac, dst_mac))
@@ -158,20 +158,6 @@ def _addressed(hops, index: dict[str, Device]) -> str:
 def _network(hop: str, index: dict[str, Device]) -> Optional[str]:
     """The network of an addressed hop (None: the outside world, which is on the other end's network)."""
     return None if hop == EXTERNAL else index[hop.rsplit(":", 1)[-1]].network
-
-
-def _segment(plane: Plane, network: Network, host: str) -> tuple[str, Optional[int]]:
-    """(network_type, segmentation_id) of the segment that carries *network* from *host*: the one on a physnet
-    the host maps, else the first (a tunnel); flat segments have no id. Under OVN every tunnel between chassis
-    is Geneve, keyed by a tunnel key ovn-northd allocates (not Neutron's segmentation id): reported as None."""
-    segments = [s for s in plane.cloud.segments if s.network_id == network.name]
-    if not segments:
-        raise ValueError(f"network {network.name!r} has no segment")
-    mapped = plane.cloud.host[host].bridge_mappings if host in plane.cloud.host else {}
-    chosen = next((s for s in segments if s.physical_network in mapped), segments[0])
-    if plane.mode == "ovn" and chosen.physical_network is None:
-        return "geneve", None
-    return chosen.network_type, chosen.segmentation_id
 
 
 def _src_mac(plane: Plane, sender: str, index: dict[str, Device], fip_port: Optional[Port]) -> str:

@@ -256,7 +256,7 @@ def _add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, rack: str)
             or subnet.ip_version != 4
         ):
             continue
-        dev = f"vlan{int(segment.segmentation_id)}"
+        dev = f"vlan{_vlan(segment)}"  # a flat segment's gateway is refused like its ports (PlanError)
         if any(v.a == key and v.a_dev == dev for v in out.plan.veths):
             raise PlanError(f"rack {rack}: two segments with VLAN {segment.segmentation_id} on its physnets")
         fabric.access(key, dev, segment)
