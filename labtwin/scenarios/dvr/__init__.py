@@ -12,7 +12,7 @@ from labtwin.description import Cloud
 from ..base import Scenario, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
-from .spec import DvrDesign, router_mode, studied_routers
+from .spec import DvrDesign, design_conflicts, router_mode, studied_routers
 
 #: What the network node hosts under each router design (why the scenario needs one).
 NETWORK_NODE_ROLE = {
@@ -25,7 +25,7 @@ NETWORK_NODE_ROLE = {
 def missing(cloud: Cloud, design: DvrDesign) -> list[str]:
     """What *cloud* lacks for this scenario: a router to study (:func:`~labtwin.scenarios.dvr.spec.studied_routers`)
     and the network node (:func:`~labtwin.scenarios.dvr.spec.network_node`)."""
-    lacks = []
+    lacks = design_conflicts(cloud, design)
     routers = studied_routers(cloud)
     if not routers:
         why = f"none of its {len(cloud.routers)} router(s) has one" if cloud.routers else "it has no router"

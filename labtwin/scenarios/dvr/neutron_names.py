@@ -40,6 +40,23 @@ def tap_device(port_id) -> str:
     return device("tap", port_id)
 
 
+def hybrid_devices(port_id) -> tuple[str, str, str]:
+    """The iptables_hybrid firewall's per-port devices between the tap and br-int: the Linux bridge ``qbr``
+    (where iptables filters), and the veth ``qvb`` (in qbr) / ``qvo`` (in br-int) (os-vif's ovs hybrid plug;
+    neutron/agent/linux/iptables_firewall.py ``_get_br_device_name``)."""
+    return device("qbr", port_id), device("qvb", port_id), device("qvo", port_id)
+
+
+def brq_bridge(network_id) -> str:
+    """The Linux bridge agent's bridge for a network: ``brq`` + 11 characters of its id."""
+    return device("brq", network_id)
+
+
+def vxlan_device(vni: int) -> str:
+    """The Linux bridge agent's VXLAN interface for a VNI (``get_vxlan_device_name``)."""
+    return f"vxlan-{int(vni)}"
+
+
 def qr_device(port_id) -> str:
     """Router interface, in qrouter- (``INTERNAL_DEV_PREFIX``)."""
     return device("qr-", port_id)

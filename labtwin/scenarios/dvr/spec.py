@@ -110,6 +110,22 @@ def router_mode(router: Router, design: "DvrDesign") -> str:
     return "dvr" if router.distributed else "legacy"
 
 
+def design_conflicts(cloud: Cloud, design: "DvrDesign") -> list[str]:
+    """What the design asks that Neutron cannot build on this cloud: DVR and the OVS agent's DHCP extension need
+    the OVS agent (the Linux bridge agent has neither)."""
+    if design.agent != "linuxbridge":
+        return []
+    out = [
+        f"router {r.name} in legacy mode, not dvr (agent=linuxbridge builds legacy routers only: DVR needs the "
+        "OVS agent; --set router=legacy)"
+        for r in studied_routers(cloud)
+        if router_mode(r, design) == "dvr"
+    ]
+    if design.distributed_dhcp:
+        out.append("the OVS agent for distributed_dhcp (its dhcp extension; agent=linuxbridge has none)")
+    return out
+
+
 def modes_said(cloud: Cloud, design: "DvrDesign") -> dict[str, str]:
     """Each studied router's mode and where it came from, for the run summary."""
     source = "topology" if design.router == FROM_TOPOLOGY else f"knob router={design.router} (overrides the topology)"
@@ -372,6 +388,19 @@ KNOBS: tuple[Knob, ...] = (
         choices=(FROM_TOPOLOGY, *ROUTER_MODES),
     ),
     Knob(
+        "agent",
+        "openvswitch",
+        "L2 agent: openvswitch, or linuxbridge (brq bridges, vxlan-<VNI>; legacy routers only; "
+        "removed from Neutron in 2025.1, so a train-2019 cloud)",
+        choices=("openvswitch", "linuxbridge"),
+    ),
+    Knob(
+        "firewall",
+        "openvswitch",
+        "security groups in the OVS agent: openvswitch (tap in br-int) or iptables_hybrid (tap-qbr-qvb-qvo-br-int)",
+        choices=("openvswitch", "iptables_hybrid"),
+    ),
+    Knob(
         "ipv6_fast_exit",
         False,
         "DVR: route IPv6 north-south out the compute node's fip namespace",
@@ -436,6 +465,8 @@ class DvrDesign(Design):
     KNOBS = KNOBS
 
     router: str
+    agent: str
+    firewall: str
     ipv6_fast_exit: bool
     distributed_snat: bool
     distributed_dhcp: bool

@@ -33,12 +33,14 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from labtwin.description import Cloud
+from labtwin.scenarios.base import ScenarioError
 
 from ..spec import (
     CLASSES,
     DvrDesign,
     Endpoints,
     Vip,
+    design_conflicts,
     external_network,
     network_node,
     pick_endpoints,
@@ -108,6 +110,9 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
 
     A probe an earlier router already has (a DHCP port on two routers' subnets) is kept once, with the first.
     """
+    conflicts = design_conflicts(cloud, design)
+    if conflicts:
+        raise ScenarioError("; ".join(conflicts))
     nn = network_node(cloud).name
     out: list[ClassPath] = []
     probed: dict[tuple, str] = {}  # probe -> the router it is studied under

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labtwin.description import Cloud, Network, Port, Router, Subnet
+from labtwin.description.names import vlan_subinterface_name
 
 from .. import neutron_names as names
 from ..spec import EXTERNAL, DvrDesign, gateway, routed_subnet
@@ -59,11 +60,39 @@ class Plane:
     def tap(self, port: Port) -> str:
         return f"{port.host}:{names.tap_device(port.id)}"
 
+    @property
+    def linuxbridge(self) -> bool:
+        """The Linux bridge agent wires the hosts (``agent`` knob; OVN has its own, so never under OVN)."""
+        return self.mode != "ovn" and self.design.agent == "linuxbridge"
+
+    def integration(self, host: str, network: str) -> str:
+        """Where a port of *network* plugs on *host*: br-int, or the network's ``brq`` bridge (Linux bridge)."""
+        if self.linuxbridge:
+            return f"{host}:{names.brq_bridge(self.cloud.network[network].id)}"
+        return f"{host}:br-int"
+
     def vm_out(self, port: Port) -> list[str]:
-        return [self.tap(port), f"{port.host}:br-int"]
+        """The VM's tap to its integration bridge, through qbr-qvb-qvo with the iptables_hybrid firewall."""
+        host = self.host(port)
+        hybrid = self.mode != "ovn" and not self.linuxbridge and self.design.firewall == "iptables_hybrid"
+        between = [f"{host}:{device}" for device in names.hybrid_devices(port.id)] if hybrid else []
+        return [self.tap(port), *between, self.integration(host, port.network_id)]
 
     def vm_in(self, port: Port) -> list[str]:
-        return [f"{port.host}:br-int", self.tap(port)]
+        return self.vm_out(port)[::-1]
+
+    def _uplink(self, network: str, host: str) -> str:
+        """The Linux bridge agent's device between a network's brq and the wire: ``vxlan-<VNI>`` for a tunnel,
+        ``<interface>.<VLAN>`` for a VLAN, the interface itself for flat (the topology's ``bridge_mappings``
+        value read as the physical interface, as in the multisegment scenario)."""
+        segment = next((s for s in self.cloud.segments if s.network_id == network), None)
+        if segment is None or segment.physical_network is None:
+            vni = segment.segmentation_id if segment is not None else None
+            return names.vxlan_device(vni) if vni is not None else "vxlan"
+        interface = self.cloud.host[host].bridge_mappings.get(segment.physical_network, segment.physical_network)
+        if segment.network_type == "vlan" and segment.segmentation_id is not None:
+            return vlan_subinterface_name(interface, int(segment.segmentation_id))
+        return interface
 
     def _physnet_bridge(self, network: str, host: str, default: str) -> str:
         segment = next((s for s in self.cloud.segments if s.network_id == network), None)
@@ -74,9 +103,12 @@ class Plane:
     def l2(self, network: str, a: str, b: str) -> list[str]:
         """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""
         if a == b:
-            return [f"{a}:br-int"]
+            return [self.integration(a, network)]
         if self.mode == "ovn":  # Geneve tunnels end on br-int itself
             return [f"{a}:br-int", FABRIC, f"{b}:br-int"]
+        if self.linuxbridge:
+            ua, ub = self._uplink(network, a), self._uplink(network, b)
+            return [self.integration(a, network), f"{a}:{ua}", FABRIC, f"{b}:{ub}", self.integration(b, network)]
         ta, tb = self._physnet_bridge(network, a, "br-tun"), self._physnet_bridge(network, b, "br-tun")
         return [f"{a}:br-int", f"{a}:{ta}", FABRIC, f"{b}:{tb}", f"{b}:br-int"]
 
@@ -86,6 +118,9 @@ class Plane:
         return self.ext
 
     def egress(self, host: str) -> list[str]:
+        if self.linuxbridge:
+            ext = self.external().name
+            return [self.integration(host, ext), f"{host}:{self._uplink(ext, host)}", FABRIC, EXTERNAL]
         bridge = self._physnet_bridge(self.external().name, host, "br-ex")
         return [f"{host}:br-int", f"{host}:{bridge}", FABRIC, EXTERNAL]
 
