@@ -230,8 +230,9 @@ def crossing_table(runs: dict[str, Run]) -> pd.DataFrame:
     """
     columns = {}
     for label, run in runs.items():
+        several = len({e.get("router") for e in run.summary["paths"]}) > 1
         cells = {
-            e["class"]: ("NN" if e["via_network_node"] else "local")
+            (f"{e['router']}: {e['class']}" if several else e["class"]): ("NN" if e["via_network_node"] else "local")
             + ("" if e.get("reachable", True) is not False else " ✗")
             for e in run.summary["paths"]
         }
@@ -248,3 +249,40 @@ def style_crossings(table: pd.DataFrame):
         return css + ("; text-decoration: line-through; color: #b2182b" if str(value).endswith("✗") else "")
 
     return table.style.map(cell)
+
+
+def mac_role(mac: str) -> str:
+    """What a MAC on the wire is, read from its value: Neutron's ``dvr_base_mac`` (fa:16:3f) marks a host's DVR
+    MAC, ``base_mac`` (fa:16:3e) a port's."""
+    if mac in ("external", "ff:ff:ff:ff:ff:ff"):
+        return {"external": "outside router", "ff:ff:ff:ff:ff:ff": "broadcast"}[mac]
+    return "DVR host MAC" if mac.startswith("fa:16:3f") else "port MAC"
+
+
+def walk_table(run: Run, traffic_class: str, router: Optional[str] = None) -> pd.DataFrame:
+    """The packet walk of one class, a row per wire crossed (request, then reply): between which hosts, what
+    carries it (network type and segmentation id), the MACs on the wire and what they are; the TTL at arrival
+    in the last row of each direction."""
+    entry = next(
+        e
+        for e in run.summary["paths"]
+        if e["class"] == traffic_class and (router is None or e.get("router") == router) and e["hops"]
+    )
+    rows = []
+    for direction, wires, ttl in (
+        ("request", entry["wires"], entry["ttl"]),
+        ("reply", entry["reply_wires"], entry["reply_ttl"]),
+    ):
+        for i, w in enumerate(wires):
+            rows.append(
+                {
+                    "direction": direction,
+                    "from → to": f"{w['src_host']} → {w['dst_host']}",
+                    "carried by": f"{w['network']}: {w['network_type']}"
+                    + ("" if w["segmentation_id"] is None else f" {w['segmentation_id']}"),
+                    "source MAC": f"{w['src_mac']} ({mac_role(w['src_mac'])})",
+                    "destination MAC": f"{w['dst_mac']} ({mac_role(w['dst_mac'])})",
+                    "TTL at arrival": ttl if i == len(wires) - 1 else "",
+                }
+            )
+    return pd.DataFrame(rows)

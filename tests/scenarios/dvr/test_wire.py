@@ -108,3 +108,14 @@ def test_the_summary_carries_the_walk(cloud):
     entry = next(e for e in run.summary["paths"] if e["class"] == "ew-cross-host")
     assert entry["wires"][0]["src_mac"] == dvr_mac("compute-1")
     assert entry["ttl"] == 63 and entry["reply"] and entry["reply_wires"]
+
+
+def test_walk_table_reads_the_wire_for_a_slide():
+    from labtwin.api import simulate
+    from labtwin.scenarios.dvr.figures import walk_table
+
+    table = walk_table(simulate("dvr", router="dvr"), "ew-cross-host")
+    assert list(table.direction) == ["request", "reply"]
+    assert list(table["carried by"]) == ["tenant-b: vxlan 1002", "tenant-a: vxlan 1001"]
+    assert all(m.endswith("(DVR host MAC)") for m in table["source MAC"])
+    assert list(table["TTL at arrival"]) == [63, 63]
