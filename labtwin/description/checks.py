@@ -128,7 +128,7 @@ def _check_network_subnets(cloud: Cloud, indexes: list[int]) -> Found:
         i = indexes[bound.index(False)]
         yield (
             ("subnets", i, "segment_id"),
-            ("a network's subnets must all be on segments or none (Neutron rejects the mix)"),
+            ("a network's subnets must all be on segments or none (SubnetsNotAllAssociatedWithSegments, 400)"),
         )
 
 
@@ -239,6 +239,49 @@ def _check_port_refs(cloud: Cloud, i: int, port) -> Found:
             )
         elif fixed.ip_address is not None and not _is_host_address(sub, fixed.ip_address):
             yield ("ports", i, "fixed_ips", j, "ip_address"), f"{fixed.ip_address} is not a host address of {sub.cidr}"
+        elif fixed.ip_address is not None and sub.auto_address and not _router_port(port):
+            yield (
+                ("ports", i, "fixed_ips", j, "ip_address"),
+                (
+                    f"subnet {sub.name!r} gives addresses by SLAAC (EUI-64 of the port's MAC): name the subnet "
+                    "without an ip_address (AllocationOnAutoAddressSubnet, 400)"
+                ),
+            )
+    yield from _check_fixed_ips_segment(cloud, i, port)
+
+
+#: neutron-lib ``ROUTER_INTERFACE_OWNERS_SNAT``: router interfaces, which take no SLAAC address and may name
+#: one on a SLAAC subnet (a test compares it with neutron-lib's).
+ROUTER_INTERFACE_OWNERS_SNAT = (
+    "network:router_interface",
+    "network:ha_router_replicated_interface",
+    "network:router_interface_distributed",
+    "network:router_centralized_snat",
+)
+
+
+def _router_port(port) -> bool:
+    return port.device_owner in ROUTER_INTERFACE_OWNERS_SNAT
+
+
+def _check_fixed_ips_segment(cloud: Cloud, i: int, port) -> Found:
+    """An unbound port's fixed IPs must all be on one segment of a routed network (Neutron 29
+    ``Subnet._query_filter_by_fixed_ips_segment``; a bound port is checked against its host's segments)."""
+    if port.host is not None or port.device_owner == "network:distributed":
+        return
+    segments = []
+    for fixed in port.fixed_ips:
+        sub = cloud.subnet.get(fixed.subnet_id)
+        if sub is not None and sub.segment_id not in segments:
+            segments.append(sub.segment_id)
+    if len(segments) > 1:
+        yield (
+            ("ports", i, "fixed_ips"),
+            (
+                f"fixed IPs on {len(segments)} segments ({', '.join(map(str, segments))}) of a routed network: an "
+                "unbound port takes addresses on one (FixedIpsSubnetsNotOnSameSegment, 400)"
+            ),
+        )
 
 
 def _is_host_address(subnet, ip) -> bool:

@@ -1,8 +1,8 @@
 """Fill in what a description may leave out, as Neutron would on create.
 
-- a port without ``security_groups`` gets ``[default]`` when the cloud has a
-  group named ``default`` (Neutron puts new ports in the project's default group),
-  and none when it has port security off (its own, else its network's);
+- the project's ``default`` group exists even when the file lists none (Neutron
+  creates it with the project), and a port without ``security_groups`` is put in
+  it, unless it has port security off (its own, else its network's): then none;
 - a port without ``mac_address`` gets one under Neutron's ``base_mac``
   ``fa:16:3e``, derived from its name (probing on collision, so it is unique);
 - a fixed IP without ``ip_address`` gets the lowest free address of its
@@ -32,7 +32,7 @@ import hashlib
 import ipaddress
 from typing import Optional
 
-from .checks import port_security
+from .checks import ROUTER_INTERFACE_OWNERS_SNAT, port_security
 from .errors import Loc
 from .schema import Cloud, FixedIP, Port, SecurityGroup, SecurityGroupRule, Subnet, protocol_number
 
@@ -82,7 +82,6 @@ class _Allocator:
 def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     """*cloud* with every default filled in, and the problems met doing so."""
     allocator = _Allocator(cloud)
-    default_groups = ("default",) if "default" in cloud.security_group else ()
     macs = _MacMaker(p.mac_address for p in cloud.ports if p.mac_address)
     routers, problems = _resolve_gateways(cloud, allocator)
     ports = []
@@ -95,7 +94,7 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
                 update={
                     "fixed_ips": fixed_ips,
                     "port_security_enabled": port_security(cloud, port),
-                    "security_groups": _groups(cloud, port, default_groups),
+                    "security_groups": _groups(cloud, port),
                     "mac_address": mac,
                 }
             )
@@ -121,8 +120,8 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _A
         return pooled + tuple(_eui64_fixed(s, mac, allocator) for s in auto), []
     resolved, problems = [], []
     for j, fixed in enumerate(port.fixed_ips):
-        if fixed.ip_address is None and cloud.subnet[fixed.subnet_id].auto_address:
-            fixed = _eui64_fixed(cloud.subnet[fixed.subnet_id], mac, allocator)
+        if cloud.subnet[fixed.subnet_id].auto_address and port.device_owner not in ROUTER_INTERFACE_OWNERS_SNAT:
+            continue  # every auto-address subnet gives its EUI-64 address below, named or not
         if fixed.ip_address is None:
             ip = allocator.take(cloud.subnet[fixed.subnet_id])
             if ip is None:
@@ -135,14 +134,33 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _A
                 continue
             fixed = FixedIP(subnet_id=fixed.subnet_id, ip_address=ip)
         resolved.append(fixed)
-    return tuple(resolved), problems
+    named = [cloud.subnet[f.subnet_id] for f in port.fixed_ips]
+    auto = _auto_subnets(port, _fixed_ip_candidates(cloud, port, named))
+    return tuple(resolved) + tuple(_eui64_fixed(s, mac, allocator) for s in auto), problems
+
+
+def _fixed_ip_candidates(cloud: Cloud, port: Port, named: list[Subnet]) -> list[Subnet]:
+    """The network's subnets a port that names fixed IPs may also be given addresses on (its SLAAC ones), as
+    Neutron 29's ``Subnet.find_candidate_subnets`` finds them: on a routed network, those on its host's
+    segments, or (unbound) on the segment of its named subnets."""
+    subnets = [s for s in cloud.subnets if s.network_id == port.network_id]
+    if not any(s.segment_id for s in subnets):
+        return subnets
+    if port.host is not None:
+        return _segment_subnets(cloud, port, subnets)[0]
+    segments = {s.segment_id for s in named}
+    return [s for s in subnets if s.segment_id in segments]
 
 
 def _with_default_rules(cloud: Cloud) -> tuple[SecurityGroup, ...]:
     """Each group with the rules Neutron adds when it creates it (after the listed ones; a listed rule that
-    repeats one is that rule: Neutron answers 409 ``SecurityGroupRuleExists`` to adding it again)."""
+    repeats one is that rule: Neutron answers 409 ``SecurityGroupRuleExists`` to adding it again), and the
+    project's ``default`` group, which Neutron creates with the project, when the file lists none."""
     groups = []
-    for group in cloud.security_groups:
+    listed = cloud.security_groups
+    if "default" not in cloud.security_group:
+        listed += (SecurityGroup(name="default"),)
+    for group in listed:
         default = group.name == "default"
         added = [
             template.for_group(group.name)
@@ -169,11 +187,11 @@ def _one_per_meaning(rules: tuple[SecurityGroupRule, ...]) -> tuple[SecurityGrou
     return tuple(kept)
 
 
-def _groups(cloud: Cloud, port: Port, default_groups: tuple[str, ...]) -> tuple[str, ...]:
+def _groups(cloud: Cloud, port: Port) -> tuple[str, ...]:
     """The port's groups as written; unwritten: the project's ``default``, or none without port security."""
     if port.security_groups is not None:
         return port.security_groups
-    return default_groups if port_security(cloud, port) else ()
+    return ("default",) if port_security(cloud, port) else ()
 
 
 def _resolve_gateways(cloud: Cloud, allocator: _Allocator):
@@ -228,9 +246,15 @@ def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], li
             return [], [], problem
     v4 = [s for s in subnets if s.ip_version == 4]
     v6_pooled = [s for s in subnets if s.ip_version == 6 and not s.auto_address]
-    router_port = port.device_owner.startswith("network:router")
-    auto = [s for s in subnets if s.ip_version == 6 and s.auto_address and not router_port]
-    return [group for group in (v4, v6_pooled) if group], auto, None
+    return [group for group in (v4, v6_pooled) if group], _auto_subnets(port, subnets), None
+
+
+def _auto_subnets(port: Port, candidates: list[Subnet]) -> list[Subnet]:
+    """The IPv6 auto-address (SLAAC, DHCPv6-stateless) subnets among *candidates*, each of which gives a port
+    its EUI-64 address, router interfaces excepted (``IpamPluggableBackend._get_auto_address_ips``)."""
+    if port.device_owner in ROUTER_INTERFACE_OWNERS_SNAT:
+        return []
+    return [s for s in candidates if s.ip_version == 6 and s.auto_address]
 
 
 def _eui64_fixed(subnet: Subnet, mac: str, allocator: _Allocator) -> FixedIP:

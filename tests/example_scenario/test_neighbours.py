@@ -57,7 +57,7 @@ def test_its_design_is_typed(registered):
 def test_its_knob_is_bounded_and_unfit_clouds_are_refused(registered, topologies):
     with pytest.raises(Exception, match="timeout"):
         api.simulate("neighbours", timeout=60)
-    with pytest.raises(Exception, match="no security groups"):
+    with pytest.raises(Exception, match="without filtering"):
         api.simulate("neighbours", topology=topologies / "minimal.yaml")
 
 

@@ -142,6 +142,16 @@ def test_labtwins_protocol_table_is_neutron_libs():
     assert IP_PROTOCOLS == dict(constants.IP_PROTOCOL_MAP)
 
 
+def test_labtwins_router_interface_owners_are_neutron_libs():
+    """Router interfaces take no SLAAC address and may name one on a SLAAC subnet: the loader's list of
+    them is neutron-lib's ``ROUTER_INTERFACE_OWNERS_SNAT``."""
+    from neutron_lib import constants
+
+    from labtwin.description.checks import ROUTER_INTERFACE_OWNERS_SNAT
+
+    assert ROUTER_INTERFACE_OWNERS_SNAT == tuple(constants.ROUTER_INTERFACE_OWNERS_SNAT)
+
+
 def test_labtwins_default_rules_are_neutrons_own():
     """The loader writes Neutron's default rule templates out (it runs without Neutron); they must be the
     list Neutron's own migration c33da356b165 inserts."""

@@ -6,7 +6,8 @@ that a newcomer has a complete, small scenario to copy, and so that the test sui
 works (``tests/example_scenario/test_neighbours.py``).
 
 A simplification, stated: security groups are ignored on both sides (the emulation writes no filter,
-and the model asks only whether two ports are on one network). A topology for it has none.
+and the model asks only whether two ports are on one network), so a topology for it turns port
+security off (Neutron then filters nothing and puts the ports in no group).
 """
 
 from labtwin.description import Cloud
@@ -18,12 +19,12 @@ from .spec import NeighboursDesign
 
 
 def ports_to_ask(cloud: Cloud, design: dict) -> list[str]:
-    """What a cloud lacks for this scenario: two bound VM ports with an address, and no security group."""
+    """What a cloud lacks for this scenario: two bound VM ports with an address, none of them filtered."""
     lacks = []
     if len([p for p in cloud.vm_ports if p.host and p.ips]) < 2:
         lacks.append("two VM ports bound to a host, each with a fixed IP")
-    if cloud.security_groups:
-        lacks.append("no security groups (this example ignores them; see its docstring)")
+    if any(p.security_groups for p in cloud.vm_ports):
+        lacks.append("VM ports without filtering: port_security_enabled false (this example ignores security groups)")
     return lacks
 
 

@@ -4,8 +4,8 @@ Each builder maps a traffic class to a :class:`~labtwin.scenarios.dvr.model.plan
 (hops, NAT, reachability, why); classes whose ports the topology lacks are
 left out. NAT strings say which address the far end sees:
 ``snat fixed->fip``, ``dnat fip->fixed``, ``snat fixed->qg`` (the router's
-gateway address), ``snat fixed->fg`` (the host's FIP gateway address),
-``snat fixed->cr-lrp`` (OVN's gateway port address), or ``none``.
+gateway address: under OVN the same address, on the gateway port's ``cr-lrp``),
+``snat fixed->fg`` (the host's FIP gateway address), or ``none``.
 
 Knobs that do not apply to a design are ignored there and say so in the note:
 ``ipv6_fast_exit`` and ``distributed_snat`` need DVR's fip- namespace;
@@ -223,8 +223,8 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
         legs["ns-snat"] = _snat_leg(
             p,
             central(ends.snat, p.subnet(ends.snat)),
-            "snat fixed->cr-lrp",
-            "SNAT on the router's active gateway chassis",
+            "snat fixed->qg",
+            "SNAT to the router's gateway address, on its active gateway chassis (cr-lrp)",
             central_reply(ends.snat, p.subnet(ends.snat)),
         )
     if ends.ipv6:

@@ -12,17 +12,27 @@ description alone (no packets):
   and the remote end: ``remote_ip_prefix`` containing the other port's address,
   or ``remote_group_id`` naming a group the other port belongs to, or neither
   (any remote);
+- each IP version is its own question (Neutron's rules carry an ethertype): a probe
+  is IPv4 or IPv6, and the remote end is the other port's address of that version;
+- a remote group's members are its ports' fixed IPs **and** their allowed address
+  pairs (Neutron puts both in the group's ipset / conjunction flows), so a port
+  may send from an address pair it lists; from any other address it is dropped
+  by port security's anti-spoofing rules;
 - L3: ports on one network reach each other directly; ports on two networks
   need a router with an interface on a subnet of each.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 from labtwin.description import Cloud, Port, SecurityGroupRule
 from labtwin.description.flows import Flow
+
+IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 @dataclass(frozen=True)
@@ -31,17 +41,53 @@ class Verdict:
     reason: str
 
 
-def evaluate(cloud: Cloud, src: Port, dst: Port, flow: Flow) -> Verdict:
-    """Whether *src* may reach *dst* with *flow*, and why."""
+def evaluate(
+    cloud: Cloud, src: Port, dst: Port, flow: Flow, version: Optional[int] = None, src_ip: Optional[IPAddr] = None
+) -> Verdict:
+    """Whether *src* may reach *dst* with *flow* over IP *version* (default: the first version both ports
+    have, IPv4 before IPv6), sent from *src_ip* (default: *src*'s address of that version), and why."""
+    version = version or (src_ip.version if src_ip is not None else _common_version(src, dst))
+    if version is None:
+        return Verdict(False, f"{src.name} and {dst.name} share no IP version")
+    sent_from = src_ip if src_ip is not None else _address(src, version)
+    dst_ip = _address(dst, version)
+    if sent_from is None or dst_ip is None:
+        return Verdict(False, f"{src.name} or {dst.name} has no IPv{version} address")
+    if _filtered(cloud, src) and not _in(sent_from, _addresses(src)):
+        return Verdict(False, f"{sent_from} is neither a fixed IP nor an allowed address pair of {src.name}")
     if not routable(cloud, src, dst):
         return Verdict(False, f"no route from network {src.network_id} to {dst.network_id}")
-    out_rule = _matching_rule(cloud, src, dst, "egress", flow)
+    out_rule = _matching_rule(cloud, src, dst, dst_ip, "egress", flow)
     if out_rule is None:
         return Verdict(False, f"egress of {src.name} allows no {flow} to {dst.name}")
-    in_rule = _matching_rule(cloud, dst, src, "ingress", flow)
+    in_rule = _matching_rule(cloud, dst, src, sent_from, "ingress", flow)
     if in_rule is None:
         return Verdict(False, f"ingress of {dst.name} allows no {flow} from {src.name}")
     return Verdict(True, f"egress {out_rule}; ingress {in_rule}")
+
+
+def _common_version(src: Port, dst: Port) -> Optional[int]:
+    shared = {ip.version for ip in src.ips} & {ip.version for ip in dst.ips}
+    return min(shared) if shared else None
+
+
+def _address(port: Port, version: int) -> Optional[IPAddr]:
+    return next((ip for ip in port.ips if ip.version == version), None)
+
+
+def _addresses(port: Port) -> list[IPNet]:
+    """What *port* may send from: its fixed IPs and its allowed address pairs (as networks)."""
+    return [ipaddress.ip_network(str(ip)) for ip in port.ips] + [
+        ipaddress.ip_network(str(pair.ip_address), strict=False) for pair in port.allowed_address_pairs
+    ]
+
+
+def _in(ip: IPAddr, networks: list[IPNet]) -> bool:
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+def _filtered(cloud: Cloud, port: Port) -> bool:
+    return port.port_security_enabled and cloud.network[port.network_id].port_security_enabled
 
 
 def routable(cloud: Cloud, src: Port, dst: Port) -> bool:
@@ -52,11 +98,12 @@ def routable(cloud: Cloud, src: Port, dst: Port) -> bool:
     return any(src_subnets & set(r.interfaces) and dst_subnets & set(r.interfaces) for r in cloud.routers)
 
 
-def _matching_rule(cloud: Cloud, local: Port, remote: Port, direction: str, flow: Flow) -> Optional[str]:
-    """A short description of the first rule allowing *flow*, or None."""
-    if not local.port_security_enabled or not cloud.network[local.network_id].port_security_enabled:
+def _matching_rule(
+    cloud: Cloud, local: Port, remote: Port, remote_ip: IPAddr, direction: str, flow: Flow
+) -> Optional[str]:
+    """A short description of the first rule allowing *flow* exchanged with *remote* at *remote_ip*, or None."""
+    if not _filtered(cloud, local):
         return "port security disabled"
-    remote_ip = remote.ips[0] if remote.ips else None
     for group_name in local.security_groups or ():
         for index, rule in enumerate(cloud.security_group[group_name].rules):
             if rule.direction == direction and rule_matches(rule, flow, remote, remote_ip):
@@ -65,7 +112,8 @@ def _matching_rule(cloud: Cloud, local: Port, remote: Port, direction: str, flow
 
 
 def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -> bool:
-    """Whether one rule admits *flow* exchanged with *remote* (at *remote_ip*)."""
+    """Whether one rule admits *flow* exchanged with *remote* at *remote_ip* (one of its fixed IPs or address
+    pairs: both are members of its groups)."""
     if remote_ip is None or rule.ethertype != f"IPv{remote_ip.version}":
         return False
     proto = rule.proto  # by number: "6" is tcp, "ipv6-icmp" is icmpv6; "vrrp" matches no probe
@@ -81,7 +129,7 @@ def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -
     if rule.remote_network is not None:
         return remote_ip in rule.remote_network
     if rule.remote_group_id is not None:
-        return rule.remote_group_id in (remote.security_groups or ())
+        return rule.remote_group_id in (remote.security_groups or ()) and _in(remote_ip, _addresses(remote))
     return True
 
 
