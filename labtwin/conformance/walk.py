@@ -19,7 +19,7 @@ NOT_HOPS = {
     "patch-tun": "OVS patch ports (a hop is the bridge, not its patch port)",
     "eth": "physical interfaces (the fabric is one hop between hosts)",
 }
-#: The dvr model's firewall knob for a case's firewall (OVN has its own: no knob).
+#: The dvr model's firewall_driver knob for a case's firewall (OVN has its own: no knob).
 FIREWALL_KNOB = {"iptables_hybrid": "iptables_hybrid", "openvswitch": "openvswitch"}
 
 
@@ -33,7 +33,7 @@ def compare_walk(cloud: Cloud, expect: dict, knobs: dict) -> tuple[list[str], li
         return [f"the dvr model has no class {cls!r} (it studies {', '.join(CLASSES)})"], []
     design = {**knobs}
     if expect.get("firewall") in FIREWALL_KNOB:
-        design["firewall"] = FIREWALL_KNOB[expect["firewall"]]
+        design["firewall_driver"] = FIREWALL_KNOB[expect["firewall"]]
     found = [p for p in class_paths(cloud, DvrDesign.of(design)) if p.traffic_class == cls and p.hops]
     if not found:
         return [f"the dvr model finds no {cls} path in this cloud"], []

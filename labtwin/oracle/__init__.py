@@ -10,6 +10,6 @@ A horizontal engine: it imports the description layer only, never a scenario.
 """
 
 from .compare import Difference
-from .run import OracleFailed, OracleReport, ask_neutron
+from .run import OracleFailed, OracleReport, ask_neutron, ask_neutron_many
 
-__all__ = ["Difference", "OracleFailed", "OracleReport", "ask_neutron"]
+__all__ = ["Difference", "OracleFailed", "OracleReport", "ask_neutron", "ask_neutron_many"]

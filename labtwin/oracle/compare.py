@@ -49,6 +49,7 @@ class Outcome:
     refused: str = ""  # Neutron's exception name ('' when created)
     ip_allocation: str = ""
     addresses: tuple[tuple[str, str], ...] = ()  # (subnet name, address), sorted
+    groups: tuple[str, ...] = ()  # security group names, sorted
 
     def subnets(self) -> list[str]:
         return sorted(subnet for subnet, _ in self.addresses)
@@ -57,7 +58,7 @@ class Outcome:
         if self.refused:
             return f"refuses it ({self.refused})"
         where = ", ".join(f"{ip} on {subnet}" for subnet, ip in self.addresses) or "no address"
-        return f"gives {where} (ip_allocation {self.ip_allocation})"
+        return f"gives {where} (ip_allocation {self.ip_allocation}; groups {', '.join(self.groups) or 'none'})"
 
 
 def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
@@ -130,7 +131,8 @@ def labtwin_port(resolved: Cloud, i: int, problem: Optional[Problem]) -> Outcome
         return Outcome(refused=_exception_of(problem) or "refused")
     port = resolved.ports[i]
     addresses = tuple(sorted((f.subnet_id, str(f.ip_address)) for f in port.fixed_ips))
-    return Outcome(ip_allocation=_labtwin_allocation(resolved, port), addresses=addresses)
+    groups = tuple(sorted(port.security_groups or ()))
+    return Outcome(ip_allocation=_labtwin_allocation(resolved, port), addresses=addresses, groups=groups)
 
 
 def neutron_port(load: NeutronLoad, loc: Loc) -> Outcome:
@@ -141,7 +143,8 @@ def neutron_port(load: NeutronLoad, loc: Loc) -> Outcome:
     addresses = tuple(
         sorted((load.names.get(f["subnet_id"], f["subnet_id"]), f["ip_address"]) for f in port["fixed_ips"])
     )
-    return Outcome(ip_allocation=port.get("ip_allocation") or "", addresses=addresses)
+    groups = tuple(sorted(load.names.get(g, g) for g in port.get("security_groups") or ()))
+    return Outcome(ip_allocation=port.get("ip_allocation") or "", addresses=addresses, groups=groups)
 
 
 def _labtwin_allocation(cloud: Cloud, port: Port) -> str:
@@ -170,6 +173,7 @@ def _port_differences(i: int, port: Port, ours: Outcome, theirs: Outcome, exact:
         ours.ip_allocation == theirs.ip_allocation
         and ours.subnets() == theirs.subnets()
         and named <= set(theirs.addresses)
+        and ours.groups == theirs.groups
     )
     return [] if same else [Difference(loc, port.name, "port", ours.describe(), theirs.describe())]
 

@@ -62,8 +62,12 @@ def load_into_neutron(cloud: Cloud, server: NeutronServer, macs: Optional[dict[s
         _network(cloud, i, network, server, load)
     for i, subnet in enumerate(cloud.subnets):
         _subnet(i, subnet, server, load)
-    for i, group in enumerate(cloud.security_groups):
+    for i, group in enumerate(cloud.security_groups):  # every group first: a rule may name a later one
         _security_group(i, group, server, load)
+    for i, group in enumerate(cloud.security_groups):
+        _rules(i, group, server, load)
+    for group in server.get("/security-groups?name=default").body["security_groups"]:
+        load.names.setdefault(group["id"], "default")  # the project's, made by Neutron even when unlisted
     for i, router in enumerate(cloud.routers):
         _router(cloud, i, router, server, load)
     named_first = sorted(range(len(cloud.ports)), key=lambda i: not _names_addresses(cloud.ports[i]))
@@ -163,7 +167,10 @@ def _security_group(i: int, group, server: NeutronServer, load: NeutronLoad) -> 
             group.name,
             server.post("/security-groups", {"security_group": {"name": group.name}}),
         )
-    if not answer.ok:
+
+
+def _rules(i: int, group, server: NeutronServer, load: NeutronLoad) -> None:
+    if not load.answers[("security_groups", i)].ok:
         return
     for j, rule in enumerate(group.rules):
         body = not_none(

@@ -140,15 +140,17 @@ class NeutronServer:
             driver_type.register_ml2_drivers_flat_opts,
             driver_type.register_ml2_drivers_vlan_opts,
             driver_type.register_ml2_drivers_vxlan_opts,
+            driver_type.register_ml2_drivers_geneve_opts,
         ):
             register()
-        conf.set_override("type_drivers", ["flat", "vlan", "vxlan"], group="ml2")
+        conf.set_override("type_drivers", ["flat", "vlan", "vxlan", "geneve"], group="ml2")  # geneve: ML2/OVN's
         conf.set_override("mechanism_drivers", ["openvswitch"], group="ml2")  # ML2/OVS, as the emulation builds
         conf.set_override("extension_drivers", ["port_security"], group="ml2")  # port_security_enabled
         conf.set_override("project_network_types", ["vxlan"], group="ml2")  # a network without segments: a VNI
         conf.set_override("network_vlan_ranges", self.physnets, group="ml2_type_vlan")  # VLANs on every physnet
         conf.set_override("flat_networks", ["*"], group="ml2_type_flat")
         conf.set_override("vni_ranges", ["1:65535"], group="ml2_type_vxlan")
+        conf.set_override("vni_ranges", ["1:65535"], group="ml2_type_geneve")
         from neutron_lib import rpc
 
         rpc.init(conf)
@@ -160,6 +162,17 @@ class NeutronServer:
         from neutron_lib.db import model_base
 
         model_base.BASEV2.metadata.create_all(db_api.CONTEXT_WRITER.get_engine())
+
+
+def preload_neutron() -> None:
+    """Import what :meth:`NeutronServer.start` imports (plugins, every model), touching no configuration:
+    a process that forks servers imports them once (see :func:`labtwin.oracle.run.ask_neutron_many`)."""
+    _import_neutron()
+    import neutron.db.migration.models.head  # noqa: F401
+    import neutron.plugins.ml2.plugin  # noqa: F401
+    import neutron.services.l3_router.l3_router_plugin  # noqa: F401
+    import neutron.services.segments.plugin  # noqa: F401
+    from neutron.api.v2 import router  # noqa: F401
 
 
 def _import_neutron() -> None:
@@ -220,7 +233,7 @@ def l2_agent(host: str, bridge_mappings: dict[str, str]) -> dict:
         "agent_type": constants.AGENT_TYPE_OVS,
         "configurations": {
             "bridge_mappings": dict(bridge_mappings),
-            "tunnel_types": ["vxlan"],
+            "tunnel_types": ["vxlan", "geneve"],
             "tunneling_ip": "192.0.2.1",
         },
         "start_flag": True,

@@ -389,15 +389,15 @@ KNOBS: tuple[Knob, ...] = (
     ),
     Knob(
         "agent",
-        "openvswitch",
-        "L2 agent: openvswitch, or linuxbridge (brq bridges, vxlan-<VNI>; legacy routers only; "
+        "ovs",
+        "L2 agent (as in multisegment): ovs, or linuxbridge (brq bridges, vxlan-<VNI>; legacy routers only; "
         "removed from Neutron in 2025.1, so a train-2019 cloud)",
-        choices=("openvswitch", "linuxbridge"),
+        choices=("ovs", "linuxbridge"),
     ),
     Knob(
-        "firewall",
+        "firewall_driver",
         "openvswitch",
-        "security groups in the OVS agent: openvswitch (tap in br-int) or iptables_hybrid (tap-qbr-qvb-qvo-br-int)",
+        "the OVS agent's firewall_driver: openvswitch (tap in br-int) or iptables_hybrid (tap-qbr-qvb-qvo-br-int)",
         choices=("openvswitch", "iptables_hybrid"),
     ),
     Knob(
@@ -466,7 +466,7 @@ class DvrDesign(Design):
 
     router: str
     agent: str
-    firewall: str
+    firewall_driver: str
     ipv6_fast_exit: bool
     distributed_snat: bool
     distributed_dhcp: bool

@@ -26,7 +26,7 @@ def path(cloud, cls, **knobs):
 def test_the_hybrid_firewall_puts_qbr_qvb_qvo_between_the_tap_and_br_int(cloud):
     web1 = cloud.port["web-1"]
     short = str(web1.id)[:11]
-    hops = path(cloud, "ew-cross-host", router="legacy", firewall="iptables_hybrid").hops
+    hops = path(cloud, "ew-cross-host", router="legacy", firewall_driver="iptables_hybrid").hops
     assert hops[:5] == (
         f"compute-1:tap{short}",
         f"compute-1:qbr{short}",  # where iptables filters (neutron/agent/linux/iptables_firewall.py)
@@ -64,12 +64,12 @@ def test_the_linux_bridge_agent_has_no_dvr_and_says_so_before_any_work(cloud):
 
 
 def test_ovn_ignores_the_ovs_agent_knobs(cloud):
-    assert path(cloud, "ew-cross-host", router="ovn", firewall="iptables_hybrid").hops == (
+    assert path(cloud, "ew-cross-host", router="ovn", firewall_driver="iptables_hybrid").hops == (
         path(cloud, "ew-cross-host", router="ovn").hops
     )
 
 
 def test_the_labtwin_emulation_builds_only_the_openvswitch_wiring(cloud):
-    for knobs in ({"firewall": "iptables_hybrid"}, {"agent": "linuxbridge", "router": "legacy"}):
+    for knobs in ({"firewall_driver": "iptables_hybrid"}, {"agent": "linuxbridge", "router": "legacy"}):
         with pytest.raises(NotEmulated, match="model-only"):
             check_emulable(cloud, DvrDesign.of(knobs))

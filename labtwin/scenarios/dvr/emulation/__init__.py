@@ -126,10 +126,10 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
     mode = classes.router_mode(classes.the_router(cloud), design)
     if mode not in ("legacy", "dvr"):
         raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
-    if design.agent != "openvswitch" or design.firewall != "openvswitch":
+    if design.agent != "ovs" or design.firewall_driver != "openvswitch":
         raise NotEmulated(
-            f"agent={design.agent} firewall={design.firewall} is model-only: the labtwin emulation plugs VMs into "
-            "br-int directly (the openvswitch firewall's wiring)"
+            f"agent={design.agent} firewall_driver={design.firewall_driver} is model-only: the labtwin emulation "
+            "plugs VMs into br-int directly (the openvswitch firewall's wiring)"
         )
 
 

@@ -74,7 +74,7 @@ class Plane:
     def vm_out(self, port: Port) -> list[str]:
         """The VM's tap to its integration bridge, through qbr-qvb-qvo with the iptables_hybrid firewall."""
         host = self.host(port)
-        hybrid = self.mode != "ovn" and not self.linuxbridge and self.design.firewall == "iptables_hybrid"
+        hybrid = self.mode != "ovn" and not self.linuxbridge and self.design.firewall_driver == "iptables_hybrid"
         between = [f"{host}:{device}" for device in names.hybrid_devices(port.id)] if hybrid else []
         return [self.tap(port), *between, self.integration(host, port.network_id)]
 
