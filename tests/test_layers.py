@@ -136,3 +136,15 @@ def test_the_oracle_imports_only_the_description():
         lambda p: ["labtwin.*"],
         allowed=lambda m, p: m.startswith(("labtwin.description", "labtwin.oracle")),
     )
+
+
+def test_conformance_reads_models_never_an_emulation():
+    """labtwin.conformance checks the loader and the scenarios' models against Neutron's documentation: it may
+    import the description, the scenarios' specs and models and itself, never an emulation or the twin."""
+    assert not breaking(
+        "conformance/*",
+        lambda p: ["labtwin.*"],
+        allowed=lambda m, p: (
+            m.startswith(("labtwin.description", "labtwin.conformance", "labtwin.scenarios")) and ".emulation" not in m
+        ),
+    )

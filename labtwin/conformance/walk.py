@@ -24,6 +24,7 @@ FIREWALL_KNOB = {"iptables_hybrid": "iptables_hybrid", "openvswitch": "openvswit
 
 
 def compare_walk(cloud: Cloud, expect: dict, knobs: dict) -> tuple[list[str], list[str]]:
+    from labtwin.scenarios.dvr import missing
     from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
     from labtwin.scenarios.dvr.model.wire import SENT_TTL
     from labtwin.scenarios.dvr.spec import DvrDesign
@@ -34,6 +35,9 @@ def compare_walk(cloud: Cloud, expect: dict, knobs: dict) -> tuple[list[str], li
     design = {**knobs}
     if expect.get("firewall") in FIREWALL_KNOB:
         design["firewall_driver"] = FIREWALL_KNOB[expect["firewall"]]
+    lacks = missing(cloud, DvrDesign.of(design))
+    if lacks:
+        return [f"the dvr scenario cannot study this cloud: it needs {'; '.join(lacks)}"], []
     found = [p for p in class_paths(cloud, DvrDesign.of(design)) if p.traffic_class == cls and p.hops]
     if not found:
         return [f"the dvr model finds no {cls} path in this cloud"], []

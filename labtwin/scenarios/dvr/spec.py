@@ -9,6 +9,9 @@ the topology, in file order, so a reader can check the pick against the file:
 - ``ew-same-host``: two VMs on one host, on *different* router subnets (traffic
   on one subnet never meets the router, in any design);
 - ``ew-cross-host``: two VMs on different hosts and different router subnets;
+- ``ew-same-network``: two VMs on one router subnet, on different hosts if any
+  (switched on the network, no router: the networking guide's east-west
+  scenario 1; outside the routed traffic matrix);
 - ``ns-fip-out`` / ``ns-fip-in``: a VM with a floating IP on the router's
   external network;
 - ``ns-snat``: a VM with an IPv4 address on a router subnet and no floating IP;
@@ -34,6 +37,7 @@ from labtwin.scenarios.base import Design, Knob, boolean, bounded
 CLASSES = (
     "ew-same-host",
     "ew-cross-host",
+    "ew-same-network",
     "ns-fip-out",
     "ns-fip-in",
     "ns-snat",
@@ -79,6 +83,7 @@ class Endpoints:
 
     ew_same_host: Optional[tuple[Port, Port]]
     ew_cross_host: Optional[tuple[Port, Port]]
+    ew_same_network: Optional[tuple[Port, Port]]
     fip: Optional[Port]
     snat: Optional[Port]
     ipv6: Optional[Port]
@@ -228,6 +233,7 @@ def pick_endpoints(cloud: Cloud, router: Router) -> Endpoints:
     return Endpoints(
         ew_same_host=next(((a, b) for a, b in pairs if a.host == b.host), None),
         ew_cross_host=next(((a, b) for a, b in pairs if a.host != b.host), None),
+        ew_same_network=_same_network_pair(cloud, router, vms),
         fip=next((p for p in v4 if has_fip(cloud, router, p)), None),
         snat=next((p for p in v4 if not has_fip(cloud, router, p)), None),
         ipv6=next(iter(sorted(v6, key=lambda p: has_fip(cloud, router, p))), None),
@@ -237,6 +243,18 @@ def pick_endpoints(cloud: Cloud, router: Router) -> Endpoints:
         ),
         vip=pick_vip(cloud, router, vms),
     )
+
+
+def _same_network_pair(cloud: Cloud, router: Router, vms: list[Port]) -> Optional[tuple[Port, Port]]:
+    """The first two VMs on one IPv4 router subnet, on different hosts when any are."""
+    pairs = [
+        (a, b)
+        for a, b in permutations(vms, 2)
+        if (sa := routed_subnet(cloud, router, a)) is not None
+        and (sb := routed_subnet(cloud, router, b)) is not None
+        and sa.name == sb.name
+    ]
+    return next(((a, b) for a, b in pairs if a.host != b.host), pairs[0] if pairs else None)
 
 
 def _behind(router: Router, port: Port) -> bool:
@@ -282,8 +300,12 @@ def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
     def name(port):
         return port.name if port is not None else ""
 
-    pair = {"ew-same-host": ends.ew_same_host, "ew-cross-host": ends.ew_cross_host}.get(cls)
-    if cls in ("ew-same-host", "ew-cross-host"):
+    pair = {
+        "ew-same-host": ends.ew_same_host,
+        "ew-cross-host": ends.ew_cross_host,
+        "ew-same-network": ends.ew_same_network,
+    }.get(cls)
+    if cls in ("ew-same-host", "ew-cross-host", "ew-same-network"):
         return (name(pair[0]), name(pair[1]), "icmp", None) if pair else ("", "", "icmp", None)
     table = {
         "ns-fip-out": (name(ends.fip), EXTERNAL, "icmp", None),
@@ -315,6 +337,7 @@ def class_weights(design: DvrDesign, same_host_ratio: float, present: set[str]) 
     fip = v4 * design.fip_fraction
     raw = {
         "ew-same-host": ew * same_host_ratio,
+        "ew-same-network": 0.0,  # switched, never routed: the matrix is the routers' traffic
         "ew-cross-host": ew * (1.0 - same_host_ratio),
         "ns-fip-out": fip / 2,
         "ns-fip-in": fip / 2,

@@ -16,9 +16,10 @@ CASES = {
 
 def check(case, report, model, emulation, out):
     paths = {p["class"]: p for p in emulation.summary["paths"]}
-    assert len(paths) == 8 and all(p["hops"] for p in paths.values())
+    assert len(paths) == 9 and all(p["hops"] for p in paths.values())
+    assert not paths["ew-same-network"]["via_network_node"] and paths["ew-same-network"]["ttl"] == 64  # switched
     if case == "legacy":
-        assert all(p["via_network_node"] for p in paths.values())
+        assert all(p["via_network_node"] for cls, p in paths.items() if cls != "ew-same-network")
     if case == "dvr":  # bug 1774459: the permanent ARP entry still names the old master
         assert not paths["vip-after-failover"]["reachable"]
         assert paths["ns-snat"]["nat"] == "snat fixed->qg" and paths["ns-fip-in"]["nat"] == "dnat fip->fixed"

@@ -53,9 +53,11 @@ def test_device_names_are_neutrons(cloud):
     assert any(h.startswith(f"compute-1:fip-{cloud.network['ext-net'].id}:fg-") for h in fip)
 
 
-def test_legacy_sends_every_class_through_the_network_nodes_router(cloud):
+def test_legacy_sends_every_routed_class_through_the_network_nodes_router(cloud):
     got = paths(cloud, router="legacy")
     router_ns = f"network-1:qrouter-{cloud.router['router1'].id}:"
+    same_network = got.pop("ew-same-network")
+    assert not same_network.via_network_node and not any(":qrouter-" in h for h in same_network.hops)
     for cls, p in got.items():
         assert p.via_network_node, cls
         if cls != "dhcp":

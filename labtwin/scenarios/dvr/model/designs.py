@@ -45,6 +45,7 @@ def legacy(p: Plane, ends: Endpoints) -> Legs:
         )
 
     _east_west(legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="routed in the network node's qrouter"))
+    _same_network(legs, p, ends)
     if ends.fip:
         a = ends.fip
         legs["ns-fip-out"] = Leg(out(a, p.subnet(a)), "snat fixed->fip")
@@ -114,6 +115,7 @@ def dvr(p: Plane, ends: Endpoints) -> Legs:
             ),
         ),
     )
+    _same_network(legs, p, ends)
     if ends.fip:
         a = ends.fip
         legs["ns-fip-out"] = Leg(fast(a, p.subnet(a)), "snat fixed->fip", note="ip rule from <fixed> lookup 16 -> rfp-")
@@ -199,6 +201,7 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
     _east_west(
         legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="distributed in OpenFlow on the source chassis")
     )
+    _same_network(legs, p, ends)
     if ends.fip:
         a, s = ends.fip, p.subnet(ends.fip)
         if distributed_fip:
@@ -257,6 +260,15 @@ def _east_west(legs: Legs, ends: Endpoints, leg) -> None:
         if pair:
             a, b = pair
             legs[cls] = replace(leg(a, b), reply=leg(b, a).hops)
+
+
+def _same_network(legs: Legs, p: Plane, ends: Endpoints) -> None:
+    """Two VMs on one subnet: switched between their hosts on the network's segment, no router (the same in
+    every design: the networking guide's east-west scenario 1)."""
+    if ends.ew_same_network:
+        a, b = ends.ew_same_network
+        path = hops(p.vm_out(a), p.l2(a.network_id, p.host(a), p.host(b)), p.vm_in(b))
+        legs["ew-same-network"] = Leg(path, note="switched on the network's segment: no router, no NAT")
 
 
 def _snat_leg(p: Plane, path, nat: str, note: str = "", reply=None) -> Leg:
