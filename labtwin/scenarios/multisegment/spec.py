@@ -85,3 +85,17 @@ class MultisegmentDesign(Design):
     operator: str
     migration: str
     migrate_at: float
+
+
+#: The hops an inter-rack probe is routed by: the source rack's router, then the destination rack's (the
+#: spine between them is one link: the physical network's own routing protocol is not modelled).
+INTER_RACK_HOPS = 2
+
+
+def inter_rack_pairs(vms: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """For every ordered pair of racks, the first VM of each, from ``(port, rack)`` in admission order: the
+    inter-rack probes both backends send (one pair per pair of racks keeps the emulation small)."""
+    first: dict[str, str] = {}
+    for port, rack in vms:
+        first.setdefault(rack, port)
+    return [(first[a], first[b]) for a in sorted(first) for b in sorted(first) if a != b]

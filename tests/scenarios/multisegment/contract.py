@@ -25,7 +25,9 @@ def check(case, report, model, emulated, out):
     assert verdict(emulated, "vm-r1-a", "vm-r1-b", "arp").verdict == "allowed"
     if sph == "one":
         assert {r["port"] for r in s["ports_refused"]} == {"vm-r2-a", "vm-r2-b", "vm-r2-c"}
-        assert s["vms"] == 3 and s["probes_via_gateway"] == 0
+        assert s["vms"] == 3 and s["probes_via_gateway"] == 2  # no second segment: only rack1 <-> rack3 routes
+        between = verdict(emulated, "vm-r1-a", "vm-r3-a", "icmp-via-gateway")
+        assert between.verdict == "allowed" and between.detail["hops"] == 2  # both racks' routers, over the spine
         return
     routed = verdict(emulated, "vm-r2-a", "vm-r2-b", "icmp-via-gateway")
     assert routed.verdict == "allowed" and routed.detail["hops"] == 1

@@ -68,9 +68,9 @@ def test_uplinks_are_tagged_access_ports_named_like_neutron_subinterfaces(cloud)
     assert sp.uplinks["r2-c1"] == {"r2-s1": "enp195a366.2021", "r2-s2": "enp195a366.2022"}
     for phys, vlan in (("bond0", 2011), ("enp175s0f1np1", 2022), ("a-very-long-name0", 7)):
         assert subinterface_name(phys, vlan) == vlan_subinterface_name(phys, vlan)
-    tags = sorted(p.tag for p in sp.plan.ovs_ports)
+    tags = sorted(p.tag for p in sp.plan.ovs_ports if p.tag is not None)  # the spine's ports are untagged
     assert tags.count(2021) == 3 and tags.count(2022) == 2  # two hosts (+ router) on 2021, one (+ router) on 2022
-    assert len(sp.plan.ovs_bridges) == 3  # one fabric per physnet
+    assert [b.owner for b in sp.plan.ovs_bridges].count("fabric") == 3  # one fabric per physnet (+ the spine)
 
 
 def test_one_router_per_rack_holds_every_segment_gateway(cloud):
@@ -168,3 +168,19 @@ def test_a_flat_segment_with_a_gateway_is_refused_not_crashed(tmp_path):
     cloud = load_cloud(tmp_path / "flat.yaml")
     with pytest.raises(PlanError, match="flat segments are not emulated"):
         plan_multisegment(cloud, MultisegmentDesign.of({}), "t0st")
+
+
+def test_the_spine_joins_the_rack_routers_with_a_route_to_each_other_racks_subnets(cloud):
+    sp = plan_multisegment(cloud, design(), "t0sp")
+    assert [b.owner for b in sp.plan.ovs_bridges].count("spine") == 1
+    routers = sorted(k for k in sp.plan.config if k.startswith("router:"))
+    assert len(routers) == 3
+    for key in routers:
+        batch = sp.plan.config[key].ip_batch
+        rack = key.split(":", 1)[1]
+        assert any(line.startswith("addr add 169.254.250.") and line.endswith("dev spine0") for line in batch)
+        others = [r.split(":", 1)[1] for r in routers if r != key]
+        routes = [line for line in batch if line.startswith("route add")]
+        expected = {str(s.cidr) for other in others for s in msplan.rack_subnets(cloud, other)}
+        assert {line.split()[2] for line in routes} == expected and expected
+        assert not expected & {str(s.cidr) for s in msplan.rack_subnets(cloud, rack)}

@@ -37,7 +37,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
-from ..spec import MultisegmentDesign
+from ..spec import INTER_RACK_HOPS, MultisegmentDesign, inter_rack_pairs
 from .evidence import bridge_members, broadcasts_seen, echo_replies, frames, parse_links
 from .plan import SegmentPlan, Vm, plan_multisegment
 
@@ -127,8 +127,14 @@ def _start_captures(real: Realisation, sp: SegmentPlan, out: Path) -> dict[str, 
 
 
 def rack_pairs(vms: list[Vm]) -> list[tuple[Vm, Vm]]:
-    """Ordered pairs of VMs in the same rack (racks are routed by the fabric's spine, not built here)."""
+    """Ordered pairs of VMs in the same rack."""
     return [(a, b) for a, b in permutations(vms, 2) if a.rack == b.rack]
+
+
+def cross_rack_pairs(vms: list[Vm]) -> list[tuple[Vm, Vm]]:
+    """The first VM of each rack to the first of every other (:func:`~..spec.inter_rack_pairs`), via the spine."""
+    by_port = {vm.port: vm for vm in vms}
+    return [(by_port[a], by_port[b]) for a, b in inter_rack_pairs([(vm.port, vm.rack) for vm in vms])]
 
 
 def _specs(sp: SegmentPlan) -> list[ProbeSpec]:
@@ -136,6 +142,7 @@ def _specs(sp: SegmentPlan) -> list[ProbeSpec]:
     for a, b in rack_pairs(sp.vms):
         specs += [ProbeSpec(a.port, b.port, a.ns, b.ip, "arp"), ProbeSpec(a.port, b.port, a.ns, b.ip, "icmp")]
     specs += [ProbeSpec(vm.port, "*", vm.ns, "255.255.255.255", "broadcast", 9) for vm in sp.vms]
+    specs += [ProbeSpec(a.port, b.port, a.ns, b.ip, "icmp") for a, b in cross_rack_pairs(sp.vms)]
     return specs
 
 
@@ -189,6 +196,43 @@ def _record_probes(recorder: Recorder, sp: SegmentPlan, results, seen: dict[str,
         recorder.probe(
             a.port, b.port, "broadcast", None, "allowed" if heard else "blocked", t=t, segments=[a.segment, b.segment]
         )
+    for a, b in cross_rack_pairs(sp.vms):
+        _record_cross_rack(recorder, sp, by_key[(a.port, b.port, "icmp")], a, b, seen, t)
+
+
+def _record_cross_rack(recorder: Recorder, sp: SegmentPlan, icmp, a: Vm, b: Vm, seen: dict[str, list], t: float):
+    """An inter-rack ping: its verdict and hops (from the reply's TTL), and whether the reply came back through
+    the source's gateway (its MAC) having been routed twice (both racks' routers)."""
+    ttl = icmp.detail.get("reply_hops")
+    hops = SENT_TTL - ttl if icmp.verdict == "allowed" and ttl is not None else None
+    segments = [a.segment, b.segment]
+    recorder.probe(
+        a.port,
+        b.port,
+        "icmp",
+        None,
+        icmp.verdict,
+        t=t,
+        latency_s=icmp.latency_s,
+        hops=hops,
+        reply_ttl=ttl,
+        segments=segments,
+    )
+    replies = echo_replies(seen.get(a.port, []), b.ip, a.ip)
+    gateway = sp.gateway_macs.get(a.segment)
+    via = any(r["ttl"] == SENT_TTL - INTER_RACK_HOPS and r["src_mac"] == gateway for r in replies)
+    recorder.probe(
+        a.port,
+        b.port,
+        "icmp-via-gateway",
+        None,
+        "allowed" if via else "blocked",
+        t=t,
+        hops=hops,
+        reply_src_macs=sorted({r["src_mac"] for r in replies}),
+        gateway_mac=gateway,
+        segments=segments,
+    )
 
 
 def measured_domains(sp: SegmentPlan, kernel: dict[str, dict]) -> dict[str, list[dict]]:

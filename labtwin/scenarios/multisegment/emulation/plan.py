@@ -31,7 +31,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Optional
 
-from labtwin.description import Cloud, Port, Segment
+from labtwin.description import Cloud, Port, Segment, Subnet
 from labtwin.description.names import vlan_subinterface_name
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
@@ -143,8 +143,10 @@ def plan_multisegment(cloud: Cloud, design: MultisegmentDesign, run_id: str) -> 
     wiring = _Fabric(cloud, out)
     for port in admitted:
         _add_vm(cloud, out, wiring, port, design.bridge_naming)
-    for rack in sorted({out_vm.rack for out_vm in out.vms}):
+    racks = sorted({out_vm.rack for out_vm in out.vms})
+    for rack in racks:
         _add_rack_router(cloud, out, wiring, rack)
+    _add_spine(cloud, out, racks)
     check_loops(out.bridges)
     if len(out.plan.namespaces) > MAX_NAMESPACES:
         raise PlanError(f"{len(out.plan.namespaces)} namespaces: more than {MAX_NAMESPACES}; emulate fewer racks/hosts")
@@ -231,9 +233,49 @@ def _add_vm(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, port: Port, key_by:
     out.vms.append(Vm(port.name, port.host, rack, segment.name, str(fixed.ip_address), mac, key, gateway))
 
 
+def rack_subnets(cloud: Cloud, rack: str) -> list[Subnet]:
+    """The IPv4 subnets whose gateway the rack's router holds: those with a gateway on a segment of a physnet
+    the rack's hosts map (a routed provider network's segment gateways live outside Neutron)."""
+    physnets = {p for h in cloud.hosts if (h.rack or h.name) == rack for p in h.bridge_mappings}
+    out = []
+    for subnet in cloud.subnets:
+        segment = cloud.segment[subnet.segment_id] if subnet.segment_id else None
+        if segment is not None and segment.physical_network in physnets and subnet.gateway_ip is not None:
+            if subnet.ip_version == 4:
+                out.append(subnet)
+    return out
+
+
+#: The spine's transit network between rack routers (link-local: never a tenant's or a provider's subnet).
+SPINE = ipaddress.ip_network("169.254.250.0/24")
+
+
+def _add_spine(cloud: Cloud, out: SegmentPlan, racks: list[str]) -> None:
+    """The physical network between racks: one bridge joining every rack router's ``spine0`` (an address each
+    on :data:`SPINE`), and on each router a static route to every other rack's subnets. Stated: the fabric's
+    own routing (BGP, OSPF) is not modelled; static routes give the same reachability."""
+    if len(racks) < 2:
+        return
+    clash = [s.name for s in cloud.subnets if s.ip_version == 4 and ipaddress.ip_network(str(s.cidr)).overlaps(SPINE)]
+    if clash:
+        raise PlanError(f"subnet(s) {', '.join(clash)} overlap the emulated spine's transit network {SPINE}")
+    spine = naming.node_name(out.plan.run_id, "b", len(out.plan.ovs_bridges))
+    out.plan.ovs_bridges.append(OvsBridge(spine, "spine"))
+    transit = {rack: SPINE.network_address + i + 1 for i, rack in enumerate(racks)}
+    for rack in racks:
+        key = f"router:{rack}"
+        far = naming.node_name(out.plan.run_id, "u", len(out.plan.ovs_ports))
+        out.plan.veths.append(Veth(key, "spine0", ROOT, far))
+        out.plan.ovs_ports.append(OvsPort(spine, far, None))
+        cfg = out.plan.config[key]
+        cfg.ip_batch += [f"addr add {transit[rack]}/{SPINE.prefixlen} dev spine0", "link set spine0 up"]
+        for other in racks:
+            if other != rack:
+                cfg.ip_batch += [f"route add {s.cidr} via {transit[other]}" for s in rack_subnets(cloud, other)]
+
+
 def _add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, rack: str) -> None:
     """The rack's fabric router: a ``vlan<id>`` device with the gateway on every segment of its physnets."""
-    physnets = {p for h in cloud.hosts if (h.rack or h.name) == rack for p in h.bridge_mappings}
     key = f"router:{rack}"
     cfg = out.plan.add_ns(key, "router", rack)
     # arp_ignore=1: answer ARP only on the device holding the address, as a
@@ -247,15 +289,8 @@ def _add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, rack: str)
         "net.ipv4.conf.all.send_redirects=0",
     ]
     cfg.ip_batch.append("link set lo up")
-    for subnet in cloud.subnets:
-        segment = cloud.segment[subnet.segment_id] if subnet.segment_id else None
-        if (
-            segment is None
-            or segment.physical_network not in physnets
-            or subnet.gateway_ip is None
-            or subnet.ip_version != 4
-        ):
-            continue
+    for subnet in rack_subnets(cloud, rack):
+        segment = cloud.segment[str(subnet.segment_id)]
         dev = f"vlan{_vlan(segment)}"  # a flat segment's gateway is refused like its ports (PlanError)
         if any(v.a == key and v.a_dev == dev for v in out.plan.veths):
             raise PlanError(f"rack {rack}: two segments with VLAN {segment.segmentation_id} on its physnets")

@@ -4,8 +4,7 @@ From :func:`.domains.expected_l2_domains` alone (no packets): two
 segments are one broadcast domain when they are the same segment or a host
 device (bridge or local VLAN) holds both, transitively — a segment's VLAN spans
 its physnet, so a merge on one host reaches every host of it. For every ordered
-pair of admitted ports in one rack (racks talk through the fabric's spine,
-which the scenario does not study):
+pair of admitted ports in one rack:
 
 - ``arp``: allowed iff one broadcast domain (the destination hears the request);
 - ``broadcast``: allowed iff one broadcast domain;
@@ -14,6 +13,12 @@ which the scenario does not study):
 - ``icmp-via-gateway``: allowed iff the destination is in another subnet, so the
   kernel sends through the gateway: one hop (TTL 64 -> 63, the gateway's MAC).
   Merged domains do not change this: routing follows subnets, not bridges.
+
+Between racks (the first VM of each rack, :func:`~..spec.inter_rack_pairs`), segment gateways
+live on each rack's router outside Neutron, and the racks' routers talk over the spine:
+``icmp`` and ``icmp-via-gateway`` are allowed when both subnets have a gateway, two hops
+(TTL 64 -> 62, the source rack's gateway MAC). No ARP or broadcast crosses racks (other
+physnets), so those are not probed.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from itertools import permutations
 
 from labtwin.description import Cloud
 
-from ..spec import MultisegmentDesign
+from ..spec import INTER_RACK_HOPS, MultisegmentDesign, inter_rack_pairs
 from .domains import admitted_ports, expected_l2_domains
 
 PROTOCOLS = ("arp", "icmp", "icmp-via-gateway", "broadcast")
@@ -74,6 +79,26 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
                     "protocol": protocol,
                     "verdict": "allowed" if verdicts[protocol] else "blocked",
                     "hops": hops if protocol.startswith("icmp") else None,
+                    "segments": [seg_a, seg_b],
+                }
+            )
+    return rows + _inter_rack(cloud, ports)
+
+
+def _inter_rack(cloud: Cloud, ports: list[tuple[str, str, str]]) -> list[dict]:
+    where = {name: (host, seg) for name, host, seg in ports}
+    rows = []
+    for a, b in inter_rack_pairs([(name, _rack(cloud, host)) for name, host, _ in ports]):
+        (_, seg_a), (_, seg_b) = where[a], where[b]
+        routed = _subnet(cloud, a, seg_a).gateway_ip is not None and _subnet(cloud, b, seg_b).gateway_ip is not None
+        for protocol in ("icmp", "icmp-via-gateway"):
+            rows.append(
+                {
+                    "src": a,
+                    "dst": b,
+                    "protocol": protocol,
+                    "verdict": "allowed" if routed else "blocked",
+                    "hops": INTER_RACK_HOPS if routed else None,
                     "segments": [seg_a, seg_b],
                 }
             )
