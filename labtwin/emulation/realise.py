@@ -56,6 +56,23 @@ def holder_argv(node: str) -> tuple[str, ...]:
 TIMING_NICE = -10
 
 
+def mute_in_root(devices: list[str]) -> list[str]:
+    """Per-device sysctls that keep the root namespace's own IP stack out of our veth ends there (fabric and
+    bridge ports). With the userspace datapath the kernel still sees every frame OVS reads, so without
+    them the machine would answer ARP for its own addresses on our fabrics (a tenant subnet equal to the
+    machine's network then gets the machine's MAC for a VM's address) and, with forwarding on, could route
+    our traffic. Only our devices are touched, and the settings go with them.
+
+    >>> mute_in_root(["lt7mfvu52"])[:2]
+    ['net/ipv4/conf/lt7mfvu52/arp_ignore=8', 'net/ipv4/conf/lt7mfvu52/forwarding=0']
+    """
+    out = []
+    for dev in devices:
+        out += [f"net/ipv4/conf/{dev}/arp_ignore=8", f"net/ipv4/conf/{dev}/forwarding=0"]
+        out.append(f"net/ipv6/conf/{dev}/disable_ipv6=1")
+    return out
+
+
 class Realisation:
     """A plan made real on this machine: ``with Realisation(plan) as r: ... r.pid(key)``."""
 
@@ -207,6 +224,9 @@ class Realisation:
                 timeout=120,
             )
         )
+        roots = [v.a_dev if v.a == ROOT else v.b_dev for v in self.plan.veths if ROOT in (v.a, v.b)]
+        if roots:
+            self.runner.run(Step(("sysctl", "-q", "-w", *mute_in_root(roots)), what="mute root veth ends"))
 
     def _netns(self, key: str) -> str:
         return "" if key == ROOT else f"netns {self.pids[key]} "

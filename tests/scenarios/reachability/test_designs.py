@@ -78,3 +78,12 @@ def test_rules_by_protocol_number_filter_real_packets_as_the_model_says(twin):
     assert_reachable(emulation, "vm-a", "vm-b", "tcp:22")
     assert_reachable(emulation, "vm-a", "vm-b", "tcp:80")
     assert_blocked(emulation, "vm-a", "vm-b", "icmp")
+
+
+PROVIDER_ROUTING = "tests/scenarios/reachability/provider-routing.yaml"
+
+
+def test_provider_networks_reach_each_other_through_the_physical_router(simulate):
+    run = simulate("reachability", topology=PROVIDER_ROUTING, probes="icmp,tcp:22")
+    assert_reachable(run, "vm-a", "vm-b", "icmp")
+    assert_reachable(run, "vm-b", "vm-a", "tcp:22")

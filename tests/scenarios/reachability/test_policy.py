@@ -91,3 +91,36 @@ def test_an_allowed_address_pair_is_a_member_and_other_addresses_are_spoofed(tmp
     assert evaluate(c, c.port["a"], c.port["b"], http, src_ip=pair).allowed
     spoofed = evaluate(c, c.port["a"], c.port["b"], http, src_ip=ipaddress.ip_address("10.0.0.99"))
     assert not spoofed.allowed and "neither a fixed IP nor an allowed address pair" in spoofed.reason
+
+
+def test_only_provider_subnets_are_routed_by_the_physical_network(tmp_path):
+    from labtwin.description.routing import physically_routed
+
+    data = {
+        "name": "mixed",
+        "physnets": [{"name": "phys"}],
+        "hosts": [{"name": "c1", "role": "compute", "bridge_mappings": {"phys": "br-phys"}}],
+        "networks": [{"name": "prov1"}, {"name": "prov2"}, {"name": "tenant"}],
+        "segments": [
+            {"name": "s1", "network_id": "prov1", "physical_network": "phys", "segmentation_id": 11},
+            {"name": "s2", "network_id": "prov2", "physical_network": "phys", "segmentation_id": 12},
+            {"name": "t", "network_id": "tenant", "network_type": "vxlan", "segmentation_id": 1000},
+        ],
+        "subnets": [
+            {"name": "p1", "network_id": "prov1", "cidr": "10.1.0.0/24"},
+            {"name": "p2", "network_id": "prov2", "cidr": "10.2.0.0/24"},
+            {"name": "t4", "network_id": "tenant", "cidr": "10.3.0.0/24"},
+        ],
+        "ports": [
+            {"name": "a", "network_id": "prov1", "binding:host_id": "c1"},
+            {"name": "b", "network_id": "prov2", "binding:host_id": "c1"},
+            {"name": "c", "network_id": "tenant", "binding:host_id": "c1"},
+        ],
+    }
+    (tmp_path / "mixed.yaml").write_text(yaml.safe_dump(data))
+    c = load_cloud(tmp_path / "mixed.yaml")
+    assert [s.name for s in physically_routed(c)] == ["p1", "p2"]  # a tunnel's gateway answers to nobody
+    icmp = Flow("icmp")
+    assert evaluate(c, c.port["a"], c.port["b"], icmp).allowed
+    blocked = evaluate(c, c.port["a"], c.port["c"], icmp)
+    assert not blocked.allowed and "no route" in blocked.reason

@@ -18,8 +18,13 @@ description alone (no packets):
   pairs (Neutron puts both in the group's ipset / conjunction flows), so a port
   may send from an address pair it lists; from any other address it is dropped
   by port security's anti-spoofing rules;
-- L3: ports on one network reach each other directly; ports on two networks
-  need a router with an interface on a subnet of each.
+- L3: ports on one segment of one network reach each other directly; others
+  need a Neutron router with an interface on a subnet of each, or both subnets
+  routed by the physical network's router (a provider network's gateway that
+  no Neutron router holds: :mod:`labtwin.description.routing`), as the segments
+  of a routed provider network are. The reachability emulation builds no physical
+  router yet, so its twin disagrees where this rule is what connects two ports
+  (the multisegment scenario's emulation has one per rack, joined by a spine).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Optional, Union
 
 from labtwin.description import Cloud, Port, SecurityGroupRule
 from labtwin.description.flows import Flow
+from labtwin.description.routing import physically_routed, port_segment
 
 IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -56,7 +62,7 @@ def evaluate(
     if _filtered(cloud, src) and not _in(sent_from, _addresses(src)):
         return Verdict(False, f"{sent_from} is neither a fixed IP nor an allowed address pair of {src.name}")
     if not routable(cloud, src, dst):
-        return Verdict(False, f"no route from network {src.network_id} to {dst.network_id}")
+        return Verdict(False, f"no route from {src.name} ({src.network_id}) to {dst.name} ({dst.network_id})")
     out_rule = _matching_rule(cloud, src, dst, dst_ip, "egress", flow)
     if out_rule is None:
         return Verdict(False, f"egress of {src.name} allows no {flow} to {dst.name}")
@@ -91,11 +97,14 @@ def _filtered(cloud: Cloud, port: Port) -> bool:
 
 
 def routable(cloud: Cloud, src: Port, dst: Port) -> bool:
-    if src.network_id == dst.network_id:
-        return True
+    if src.network_id == dst.network_id and port_segment(cloud, src) == port_segment(cloud, dst):
+        return True  # one L2 domain
     src_subnets = {f.subnet_id for f in src.fixed_ips}
     dst_subnets = {f.subnet_id for f in dst.fixed_ips}
-    return any(src_subnets & set(r.interfaces) and dst_subnets & set(r.interfaces) for r in cloud.routers)
+    if any(src_subnets & set(r.interfaces) and dst_subnets & set(r.interfaces) for r in cloud.routers):
+        return True
+    physical = {s.name for s in physically_routed(cloud)}
+    return bool(src_subnets & physical and dst_subnets & physical)
 
 
 def _matching_rule(
