@@ -27,7 +27,7 @@ def test_plan_has_a_namespace_per_host_port_and_router(cloud):
     roles = [n.role for n in p.namespaces]
     assert roles.count("host") == len(cloud.hosts)
     assert roles.count("port") == len([x for x in cloud.ports if x.host and x.ips])
-    assert roles.count("router") == len(cloud.routers)
+    assert roles.count("router") == len(cloud.routers) + 1  # and the physical network's, with public's gateway
     assert set(p.endpoints) == {x.name for x in cloud.ports}
     assert p.endpoints["vm-d"].ips == (ipaddress.ip_address("10.0.0.50"),)
     assert p.endpoints["vm-a"].mac == cloud.port["vm-a"].mac_address
@@ -50,9 +50,10 @@ def test_two_runs_share_no_root_visible_name(cloud):
 
 def test_vlan_segment_becomes_a_tagged_fabric_port(cloud):
     p = plan(cloud, "ab12")
-    assert {o.tag for o in p.ovs_ports} == {cloud.segment["private-vlan"].segmentation_id}
+    # the private VLAN, and the flat public network's own tag (the physical router holds its gateway)
+    assert {o.tag for o in p.ovs_ports} == {cloud.segment["private-vlan"].segmentation_id, 4094}
     assert all(b.datapath_type == "netdev" for b in p.ovs_bridges)
-    host_devs = {v.a_dev for v in p.veths if v.b == "root"}
+    host_devs = {v.a_dev for v in p.veths if v.b == "root" and v.a.startswith("host:")}
     assert host_devs == {"eth1.101"}
 
 

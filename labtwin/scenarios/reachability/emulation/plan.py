@@ -26,6 +26,7 @@ import ipaddress
 from typing import Optional
 
 from labtwin.description import Cloud, Port, Segment
+from labtwin.description.routing import physically_routed, port_segment, subnet_segment
 from labtwin.description.schema import derived_id
 from labtwin.emulation import firewall, naming
 from labtwin.emulation.ledger import ROOT
@@ -55,6 +56,7 @@ def plan(cloud: Cloud, run_id: str) -> Plan:
         _add_port(cloud, result, wiring, port, j)
     for k, router in enumerate(cloud.routers):
         _add_router(cloud, result, wiring, router, k)
+    _add_physical_router(cloud, result, wiring)
     for host in cloud.hosts:
         key = hosts[host.name]
         ports = [
@@ -95,25 +97,31 @@ class _Wiring:
         which carries every segment as a real VLAN. A flat segment gets an
         access tag no VLAN segment of that physnet uses.
         """
-        if segment.network_type not in ("vlan", "flat"):
-            raise PlanError(
-                f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan and flat are)"
-            )
+        p = self.physnets.setdefault(segment.physical_network, len(self.physnets))
+        tag = self.tag(segment)
+        dev = naming.vlan_device(naming.physnet_interface(p), tag) if segment.network_type == "vlan" else None
+        return self.access(self.hosts[host], dev or naming.physnet_interface(p), segment)
+
+    def access(self, ns: str, dev: str, segment: Segment) -> str:
+        """A veth from *dev* in namespace *ns* to an access port of *segment* on its physnet's fabric."""
         p = self.physnets.setdefault(segment.physical_network, len(self.physnets))
         fabric = naming.node_name(self.result.run_id, "b", p)
         if ("fabric", p) not in self.done:
             self.done.add(("fabric", p))
             self.result.ovs_bridges.append(OvsBridge(fabric, "fabric"))
-        tag = segment.segmentation_id if segment.network_type == "vlan" else self.flat_tag(segment.physical_network)
-        dev = (
-            naming.vlan_device(naming.physnet_interface(p), tag)
-            if segment.network_type == "vlan"
-            else naming.physnet_interface(p)
-        )
         far = naming.node_name(self.result.run_id, "u", len(self.result.ovs_ports))
-        self.result.veths.append(Veth(self.hosts[host], dev, ROOT, far))
-        self.result.ovs_ports.append(OvsPort(fabric, far, tag))
+        self.result.veths.append(Veth(ns, dev, ROOT, far))
+        self.result.ovs_ports.append(OvsPort(fabric, far, self.tag(segment)))
         return dev
+
+    def tag(self, segment: Segment) -> int:
+        if segment.network_type not in ("vlan", "flat"):
+            raise PlanError(
+                f"segment {segment.name}: {segment.network_type} segments are not emulated (vlan and flat are)"
+            )
+        if segment.network_type == "vlan":
+            return int(segment.segmentation_id or 0)
+        return self.flat_tag(str(segment.physical_network))
 
     def flat_tag(self, physnet: str) -> int:
         used = {
@@ -122,22 +130,13 @@ class _Wiring:
         return max(set(range(1, 4095)) - used)
 
 
-def segment_of(cloud: Cloud, port: Port) -> Optional[Segment]:
-    """The segment a port is bound to: its subnet's segment, else its network's first."""
-    for fixed in port.fixed_ips:
-        seg = cloud.subnet[fixed.subnet_id].segment_id
-        if seg is not None:
-            return cloud.segment[seg]
-    return next((s for s in cloud.segments if s.network_id == port.network_id), None)
-
-
 def _add_port(cloud: Cloud, result: Plan, wiring: _Wiring, port: Port, index: int) -> None:
     key = f"port:{index}"
     cfg = result.add_ns(key, "port", port.name)
     mac = checked_mac(port.mac_address or derived_mac(port.id))
     tap = naming.tap_name(port.id)
     result.veths.append(Veth(key, "eth0", wiring.hosts[port.host], tap))
-    bridge = wiring.network_bridge(port.host, port.network_id, segment_of(cloud, port))
+    bridge = wiring.network_bridge(port.host, port.network_id, port_segment(cloud, port))
     result.config[wiring.hosts[port.host]].enslave(tap, bridge)
     ips = []
     for fixed in port.fixed_ips:
@@ -175,8 +174,9 @@ def _vm_sysctls(cfg: NsConfig) -> None:
 
 
 def _gateways(cloud: Cloud, port: Port) -> list:
-    """Default routes: the gateway of each of the port's subnets that a router serves."""
-    routed = {s for r in cloud.routers for s in r.interfaces}
+    """Default routes: the gateway of each of the port's subnets that a router serves (Neutron's, or the
+    physical network's)."""
+    routed = {s for r in cloud.routers for s in r.interfaces} | {s.name for s in physically_routed(cloud)}
     gws, versions = [], set()
     for fixed in port.fixed_ips:
         subnet = cloud.subnet[fixed.subnet_id]
@@ -184,6 +184,29 @@ def _gateways(cloud: Cloud, port: Port) -> list:
             versions.add(subnet.ip_version)
             gws.append(ipaddress.ip_address(str(subnet.gateway_ip)))
     return gws
+
+
+def _add_physical_router(cloud: Cloud, result: Plan, wiring: _Wiring) -> None:
+    """The physical network's router: one namespace holding the gateway of every subnet no Neutron router
+    holds on a provider segment (:func:`~labtwin.description.routing.physically_routed`), each on an access
+    port of its segment's VLAN on the physnet's fabric, as a ToR router would be."""
+    subnets = physically_routed(cloud)
+    if not subnets:
+        return
+    key = "router:physical"
+    cfg = result.add_ns(key, "router", "physical-network")
+    cfg.sysctls += ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.icmp_ratelimit=0"]
+    cfg.ip_batch.append("link set lo up")
+    devices: dict[str, str] = {}  # segment -> device: one per segment, every subnet of it on that device
+    for subnet in subnets:
+        segment = subnet_segment(cloud, subnet)
+        assert segment is not None  # physically_routed keeps only subnets on a segment
+        if segment.name not in devices:
+            devices[segment.name] = wiring.access(key, f"gw{len(devices)}", segment)
+            dev = devices[segment.name]
+            cfg.ip_batch.append(f"link set {dev} address {derived_mac(f'physical-gateway/{segment.id}')}")
+            cfg.ip_batch.append(f"link set {dev} up")
+        _address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, devices[segment.name])
 
 
 def _add_router(cloud: Cloud, result: Plan, wiring: _Wiring, router, index: int) -> None:

@@ -22,9 +22,7 @@ description alone (no packets):
   need a Neutron router with an interface on a subnet of each, or both subnets
   routed by the physical network's router (a provider network's gateway that
   no Neutron router holds: :mod:`labtwin.description.routing`), as the segments
-  of a routed provider network are. The reachability emulation builds no physical
-  router yet, so its twin disagrees where this rule is what connects two ports
-  (the multisegment scenario's emulation has one per rack, joined by a spine).
+  of a routed provider network are (the emulation builds that router).
 """
 
 from __future__ import annotations
