@@ -163,49 +163,21 @@ def _record_probes(recorder: Recorder, sp: SegmentPlan, results, seen: dict[str,
             answer=arp.answer,
             segments=[a.segment, b.segment],
         )
-        ttl = icmp.detail.get("reply_hops")
-        hops = SENT_TTL - ttl if icmp.verdict == "allowed" and ttl is not None else None
-        recorder.probe(
-            a.port,
-            b.port,
-            "icmp",
-            None,
-            icmp.verdict,
-            t=t,
-            latency_s=icmp.latency_s,
-            hops=hops,
-            reply_ttl=ttl,
-            segments=[a.segment, b.segment],
-        )
-        replies = echo_replies(seen.get(a.port, []), b.ip, a.ip)
-        gateway = sp.gateway_macs.get(a.segment)
-        via = any(r["ttl"] == SENT_TTL - 1 and r["src_mac"] == gateway for r in replies)
-        recorder.probe(
-            a.port,
-            b.port,
-            "icmp-via-gateway",
-            None,
-            "allowed" if via else "blocked",
-            t=t,
-            hops=hops,
-            reply_src_macs=sorted({r["src_mac"] for r in replies}),
-            gateway_mac=gateway,
-            dst_mac=vms[b.port].mac,
-        )
+        _record_ping(recorder, sp, icmp, a, b, seen, t, 1, dst_mac=vms[b.port].mac)
         heard = a.mac in broadcasts_seen(seen.get(b.port, []))
         recorder.probe(
             a.port, b.port, "broadcast", None, "allowed" if heard else "blocked", t=t, segments=[a.segment, b.segment]
         )
-    for a, b in cross_rack_pairs(sp.vms):
-        _record_cross_rack(recorder, sp, by_key[(a.port, b.port, "icmp")], a, b, seen, t)
+    for a, b in cross_rack_pairs(sp.vms):  # through both racks' routers and the spine
+        icmp = by_key[(a.port, b.port, "icmp")]
+        _record_ping(recorder, sp, icmp, a, b, seen, t, INTER_RACK_HOPS, segments=[a.segment, b.segment])
 
 
-def _record_cross_rack(recorder: Recorder, sp: SegmentPlan, icmp, a: Vm, b: Vm, seen: dict[str, list], t: float):
-    """An inter-rack ping: its verdict and hops (from the reply's TTL), and whether the reply came back through
-    the source's gateway (its MAC) having been routed twice (both racks' routers)."""
+def _record_ping(recorder: Recorder, sp: SegmentPlan, icmp, a: Vm, b: Vm, seen, t: float, routers: int, **detail):
+    """A ping's verdict and hops (from the reply's TTL), and ``icmp-via-gateway``: whether a reply came back
+    from the source's gateway (its MAC) routed by *routers* routers (TTL 64 - routers); *detail* goes on it."""
     ttl = icmp.detail.get("reply_hops")
     hops = SENT_TTL - ttl if icmp.verdict == "allowed" and ttl is not None else None
-    segments = [a.segment, b.segment]
     recorder.probe(
         a.port,
         b.port,
@@ -216,11 +188,11 @@ def _record_cross_rack(recorder: Recorder, sp: SegmentPlan, icmp, a: Vm, b: Vm, 
         latency_s=icmp.latency_s,
         hops=hops,
         reply_ttl=ttl,
-        segments=segments,
+        segments=[a.segment, b.segment],
     )
     replies = echo_replies(seen.get(a.port, []), b.ip, a.ip)
     gateway = sp.gateway_macs.get(a.segment)
-    via = any(r["ttl"] == SENT_TTL - INTER_RACK_HOPS and r["src_mac"] == gateway for r in replies)
+    via = any(r["ttl"] == SENT_TTL - routers and r["src_mac"] == gateway for r in replies)
     recorder.probe(
         a.port,
         b.port,
@@ -231,7 +203,7 @@ def _record_cross_rack(recorder: Recorder, sp: SegmentPlan, icmp, a: Vm, b: Vm, 
         hops=hops,
         reply_src_macs=sorted({r["src_mac"] for r in replies}),
         gateway_mac=gateway,
-        segments=segments,
+        **detail,
     )
 
 
