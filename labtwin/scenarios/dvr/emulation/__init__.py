@@ -31,6 +31,7 @@ from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
+from ..matrix import expected_share, traffic_matrix
 from ..spec import DvrDesign
 from . import layout as L
 from . import observe
@@ -380,7 +381,7 @@ def _summary(
     cloud: Cloud, design: DvrDesign, paths: list[dict], real: Realisation, bringup: float, points: int
 ) -> dict:
     """``paths`` and ``network_node_share`` as the model writes them, plus bring-up and teardown times."""
-    weights, crossing = classes.traffic_matrix(cloud, design, paths)
+    weights, crossing = traffic_matrix(cloud, design, paths)
     return {
         "router_modes": classes.modes_said(cloud, design),
         "paths": [
@@ -407,7 +408,7 @@ def _summary(
             for p in paths
         ],
         "network_node": classes.network_node(cloud).name,
-        "network_node_share": round(classes.expected_share(weights, crossing), 6),
+        "network_node_share": round(expected_share(weights, crossing), 6),
         "bringup_s": round(bringup, 3),
         "bringup_phases_s": {k: round(v, 3) for k, v in real.timings.items() if k != "teardown"},
         "teardown_s": round(real.timings.get("teardown", 0.0), 3),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..neutron_names import mac_of
-from ..spec import EXTERNAL, carrier
+from ..spec import EXTERNAL, carrier, hop_host
 from . import layout as L
 from . import observe
 from .plan import FABRIC, DvrPlan
@@ -45,7 +45,7 @@ def _wires(dp: DvrPlan, hops: list[str], frames: list[observe.Sighting]) -> list
     """One wire per crossing frame; its hosts from the hops either side of the matching ``fabric`` hop."""
     cloud, lay = dp.layout.cloud, dp.layout
     by_tag = {tag: network for network, tag in L.fabric_tags(cloud).items()}
-    ends = [(_host(hops[i - 1]), _host(hops[i + 1])) for i, hop in enumerate(hops) if hop == FABRIC]
+    ends = [(hop_host(hops[i - 1]), hop_host(hops[i + 1])) for i, hop in enumerate(hops) if hop == FABRIC]
     outside = mac_of("external")
     out = []
     for i, frame in enumerate(frames):
@@ -64,7 +64,3 @@ def _wires(dp: DvrPlan, hops: list[str], frames: list[observe.Sighting]) -> list
             }
         )
     return out
-
-
-def _host(hop: str) -> str:
-    return EXTERNAL if hop == EXTERNAL else hop.split(":", 1)[0]

@@ -26,19 +26,8 @@ import pandas as pd
 from labtwin.description import Cloud
 from labtwin.records import Recorder, Run
 
-from ..spec import (
-    FLOW_PPS,
-    Cell,
-    DvrDesign,
-    expected_share,
-    modes_said,
-    network_node,
-    pick_endpoints,
-    router_mode,
-    studied_routers,
-    traffic_matrix,
-    weights_by_router,
-)
+from ..matrix import Cell, expected_share, traffic_matrix, weights_by_router
+from ..spec import FLOW_PPS, DvrDesign, modes_said, network_node, pick_endpoints, router_mode, studied_routers
 from .failover import run_failover
 from .paths import CLASSES, ClassPath, class_paths
 from .traffic import run_traffic

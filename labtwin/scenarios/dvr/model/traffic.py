@@ -13,12 +13,12 @@ the others never meet it. Simplifications, each a parameter:
 - the network node buffers :data:`NN_BUFFER_BURSTS` bursts (a NIC ring of
   ~2k packets); a burst that finds the buffer full is lost whole;
 - DHCP and traffic to the VRRP VIP are small fixed shares
-  (:data:`DHCP_SHARE`, :data:`VIP_SHARE`) of the matrix; the rest splits by
+  (:data:`~labtwin.scenarios.dvr.matrix.DHCP_SHARE`, ``VIP_SHARE``) of the matrix; the rest splits by
   the fractions: ``ew_fraction`` east-west (same host vs cross host as the
   topology's routed VM pairs are placed), the north-south rest into IPv6
   (``ipv6_fraction``) and IPv4 with a floating IP (``fip_fraction``, half out,
   half in) or SNAT; with several routers each router's VMs offer their share
-  (:func:`~labtwin.scenarios.dvr.spec.traffic_matrix`).
+  (:func:`~labtwin.scenarios.dvr.matrix.traffic_matrix`).
 
 None of these numbers is sourced; they set the scale of the load curve, not its shape.
 """

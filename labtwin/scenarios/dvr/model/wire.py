@@ -31,7 +31,7 @@ from typing import Optional
 from labtwin.description import Port
 
 from .. import neutron_names as names
-from ..spec import EXTERNAL, carrier
+from ..spec import EXTERNAL, carrier, hop_host
 from .plane import FABRIC, Plane
 
 #: The TTL a probe is sent with (Linux ``net.ipv4.ip_default_ttl``, scapy's default).
@@ -106,7 +106,7 @@ def wires(plane: Plane, hops: tuple[str, ...], broadcast: bool = False, fip_port
             continue
         sender = _addressed(hops[at - 1 :: -1], index)
         receiver = _addressed(hops[at + 1 :], index)
-        src, dst = _host(hops[at - 1]), _host(hops[at + 1])
+        src, dst = hop_host(hops[at - 1]), hop_host(hops[at + 1])
         ends = {n for n in (_network(sender, index), _network(receiver, index)) if n is not None}
         if len(ends) > 1 and plane.mode == "ovn":
             out.append(_gateway_redirect(plane, src, dst, receiver, index))
@@ -143,10 +143,6 @@ def ttl_at_arrival(hops: tuple[str, ...]) -> int:
     return SENT_TTL - stretches - int(ovn)
 
 
-def _host(hop: str) -> str:
-    return EXTERNAL if hop == EXTERNAL else hop.split(":", 1)[0]
-
-
 def _addressed(hops, index: dict[str, Device]) -> str:
     """The first hop of *hops* that is the outside world or an addressed device (its full hop string)."""
     for hop in hops:
@@ -165,7 +161,7 @@ def _src_mac(plane: Plane, sender: str, index: dict[str, Device], fip_port: Opti
         return EXTERNAL
     device = index[sender.rsplit(":", 1)[-1]]
     if device.distributed_qr:
-        return names.dvr_mac(_host(sender))
+        return names.dvr_mac(hop_host(sender))
     return _ovn_fip_mac(plane, sender, fip_port) or device.mac
 
 
