@@ -63,6 +63,8 @@ PROGRAMS: tuple[Program, ...] = (
     Program("nft", "nftables", "sg-fanout: rule handles of iptables-nft, to count rewritten port filters"),
     Program("ipset", "ipset", "remote-group address sets (sg-fanout ipset, reachability)"),
     Program("tcpdump", "tcpdump", "packet captures that show the path a probe took"),
+    Program("conntrack", "conntrack", "Neutron's agent (control=neutron) deleting a departed member's connections"),
+    Program("rm", "coreutils", "removing a run's Neutron lock directory"),
 )
 
 #: Packages the build needs besides the programs above: a venv, headers and a compiler for wheels that build.

@@ -27,7 +27,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import IO, Iterable, Optional, Sequence
 
 from .ledger import Item, Ledger
 from .programs import declared, require
@@ -115,8 +115,12 @@ class Runner:
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             return list(pool.map(self._execute, steps))
 
-    def spawn(self, step: Step) -> Optional[subprocess.Popen]:
-        """Start a long-lived process (a capture); its ledger item carries the argv to find it by."""
+    def spawn(self, step: Step, talk: bool = False, stderr_to: Optional[IO] = None) -> Optional[subprocess.Popen]:
+        """Start a long-lived process (a capture, a worker); its ledger item carries the argv to find it by.
+
+        *talk*: its stdin and stdout are pipes (a worker answering requests); *stderr_to*: an open file
+        for its stderr (else a pipe).
+        """
         self._check_programs(step)
         if self.ledger is not None and step.creates:
             self.ledger.append(step.creates)
@@ -125,9 +129,9 @@ class Runner:
             return None
         proc = subprocess.Popen(
             list(step.argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if talk else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if talk else subprocess.DEVNULL,
+            stderr=stderr_to if stderr_to is not None else subprocess.PIPE,
             text=True,
             shell=False,
         )

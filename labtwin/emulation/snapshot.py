@@ -2,13 +2,14 @@
 
 Interfaces of the root namespace, named namespaces, OVS bridges, the root
 namespace's iptables rules, and labtwin's processes (Mininet shells of runs,
-tcpdump). Two snapshots taken before and after a run must be equal; the
+tcpdump, Neutron agent workers) and their Neutron lock directories. Two snapshots taken before and after a run must be equal; the
 tests and the emulation benchmark compare them. Read-only: it runs listing
 commands and changes nothing.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from .programs import require
@@ -23,17 +24,24 @@ def _out(*argv: str) -> str:
     return done.stdout
 
 
+#: Processes a run starts: namespace holders, captures, Neutron's agent workers (and any privsep daemon).
+OURS = ("mininet:lt", "tcpdump", "neutron_agent.worker", "privsep-helper")
+#: Where control=neutron runs keep their Neutron lock directories.
+NEUTRON_LOCKS = "/run/labtwin/neutron-locks"
+
+
 def machine_state() -> dict:
     """The machine-wide state a run may touch, as comparable plain data."""
     links = sorted(line.split(":")[1].strip().split("@")[0] for line in _out("ip", "-o", "link").splitlines())
     iptables = "\n".join(line for line in _out("iptables-save").splitlines() if not line.startswith("#"))
-    procs = sorted(line for line in _out("ps", "-eo", "args").splitlines() if "mininet:lt" in line or "tcpdump" in line)
+    procs = sorted(line for line in _out("ps", "-eww", "-o", "args").splitlines() if any(m in line for m in OURS))
     return {
         "links": links,
         "netns": _out("ip", "netns", "list"),
         "ovs": _out("ovs-vsctl", "--timeout=5", "list-br"),
         "iptables": iptables,
         "procs": procs,
+        "neutron_locks": sorted(os.listdir(NEUTRON_LOCKS)) if os.path.isdir(NEUTRON_LOCKS) else [],
     }
 
 

@@ -19,8 +19,8 @@ def test_missing_or_empty_capture_is_an_error(tmp_path, reader):
 
 @pytest.mark.parametrize("key", ["iptables", "nft", "flows"])
 def test_an_empty_firewall_dump_is_a_failed_read(key):
-    from labtwin.scenarios.sg_fanout.emulation.labtwin_agent.agent import EXPECTED_IN_DUMP, _require_content
+    from labtwin.scenarios.sg_fanout.emulation.kernel import EXPECTED_IN_DUMP, require_content
 
-    _require_content("compute-1", {key: f"... {EXPECTED_IN_DUMP[key]} ..."})
+    require_content("compute-1", {key: f"... {EXPECTED_IN_DUMP[key]} ..."})
     with pytest.raises(RuntimeError, match=f"compute-1: the {key} dump has no"):
-        _require_content("compute-1", {key: ""})
+        require_content("compute-1", {key: ""})

@@ -19,7 +19,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Optional
 
-from labtwin.description.schema import Cloud, SecurityGroup
+from labtwin.description.schema import NEUTRON_DEFAULT_RULES, Cloud, SecurityGroup, SecurityGroupRule
 from labtwin.scenarios.base import Design, Knob, bounded
 
 from .profiles import load_profile
@@ -50,6 +50,8 @@ class Layout:
     outsider: Optional[Member]
     source: str
     note: str = ""
+    #: the group's rules as Neutron holds them (what control=neutron's server gives the agents)
+    rules: tuple[SecurityGroupRule, ...] = ()
 
 
 def _ip(index: int, base: str = "10.64.0.0") -> str:
@@ -79,7 +81,12 @@ def generated_layout(members: int, hosts: int, placement: str, joins: int, leave
     new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(members + i)) for i in range(joins))
     gone = tuple(m.name for m in existing[::-1][: min(leaves, members)])
     outsider = Member("outsider", names[0], _ip(members + joins))
-    return Layout("default", 1, 1, "icmp", names, existing, new, gone, outsider, "generated")
+    return Layout("default", 1, 1, "icmp", names, existing, new, gone, outsider, "generated", rules=default_rules())
+
+
+def default_rules() -> tuple[SecurityGroupRule, ...]:
+    """Neutron's ``default`` group as Neutron creates it: egress anywhere and ingress from itself, IPv4 and IPv6."""
+    return tuple(r.for_group("default") for r in NEUTRON_DEFAULT_RULES if r.used_in_default_sg)
 
 
 def self_referencing_group(cloud: Cloud) -> SecurityGroup:
@@ -143,6 +150,7 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
         outsider,
         f"topology:{cloud.name}",
         note,
+        group.rules,
     )
 
 
@@ -162,6 +170,11 @@ def layout_for(cloud: Optional[Cloud], design: SgFanoutDesign) -> Layout:
 
 #: The firewall strategies: three of Neutron's, and the PTG's per-group subtable proposal.
 FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+#: Who programs the emulated hosts: labtwin's own agent, or Neutron's own agent code.
+CONTROLS = ("labtwin", "neutron")
+#: The firewalls Neutron's agent code runs here (the OVS firewall needs a private OVS: not yet; the subtable
+#: is a proposal, so only labtwin's agent has it).
+NEUTRON_FIREWALLS = ("iptables", "ipset")
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 7
 
@@ -198,6 +211,14 @@ KNOBS: tuple[Knob, ...] = (
         "| subtable (PTG proposal: one table per remote group per host)",
         choices=FIREWALLS,
     ),
+    Knob(
+        "control",
+        "labtwin",
+        "emulation only: who programs each host's firewall: labtwin (labtwin's own agent, every firewall) | "
+        "neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver: firewall=iptables|ipset). "
+        "The model ignores it",
+        choices=CONTROLS,
+    ),
     Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
     Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=bounded(int, 1)),
     Knob(
@@ -232,6 +253,7 @@ class SgFanoutDesign(Design):
     KNOBS = KNOBS
 
     firewall: str
+    control: str
     members: int
     hosts: int
     placement: str

@@ -40,8 +40,8 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 from labtwin.records import Event, Recorder, Run, percentile
 
-from ..spec import Layout, SgFanoutDesign, layout_for
-from . import rules, state
+from ..spec import NEUTRON_FIREWALLS, Layout, SgFanoutDesign, layout_for
+from . import neutron_agent, rules, state
 from .labtwin_agent.agent import HostAgent
 from .pace import pace
 from .plan import Shape, build
@@ -75,6 +75,11 @@ def emulate(
             f"sg-fanout emulation times readiness with ICMP or TCP; the group's rule admits {layout.probe}"
         )
     firewall = design.firewall
+    if design.control == "neutron" and firewall not in NEUTRON_FIREWALLS:
+        raise ValueError(
+            f"control=neutron runs Neutron's agent with firewall={' or '.join(NEUTRON_FIREWALLS)}; "
+            f"firewall={firewall} is emulated by labtwin's own agent only (control=labtwin)"
+        )
     ports = rules.eports(layout)
     the_plan, shape = build(layout, ports, firewall, new_run_id())
     rec = Recorder()
@@ -83,7 +88,11 @@ def emulate(
         rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(the_plan.namespaces))
         ofport = _ofports(real, shape)
         ports = _with_ofports(shape, ports, ofport)
-        agents = _agents(real, shape, layout, firewall, ports, ofport)
+        if design.control == "neutron":
+            joining = {m.name for m in layout.joins}
+            agents = neutron_agent.start_agents(real, shape, layout, firewall, ports, joining)
+        else:
+            agents = _agents(real, shape, layout, firewall, ports, ofport)
         work = Workload(real, shape, layout, agents, ports, t0, ready_timeout)
         totals: dict[str, int] = {}
         ready = []
@@ -107,6 +116,8 @@ def emulate(
         **_summary(layout, firewall, agents, totals, ready),
         "pace_s": _r(statistics.median(paces)),
         "pace_key": firewall,
+        "control": design.control,
+        **_neutron_calls(agents),
     }
     for key in (
         "updates_total",
@@ -123,6 +134,16 @@ def emulate(
     if out_dir:
         run.save(Path(out_dir))
     return run
+
+
+def _neutron_calls(agents: dict) -> dict:
+    """Under control=neutron, what Neutron's agents asked their firewall drivers to do (joins and leaves,
+    timing repeats excluded), summed over hosts: ``update_port_filter`` per refreshed port and so on."""
+    calls: dict[str, int] = {}
+    for agent in agents.values():
+        for method, n in getattr(agent, "calls", {}).items():
+            calls[method] = calls.get(method, 0) + n
+    return {"neutron_calls": dict(sorted(calls.items()))} if calls else {}
 
 
 def _ofports(real: Realisation, shape: Shape) -> dict[str, int]:
@@ -167,7 +188,7 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
     rec.event(t_api - w.t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
-    spans, threads = _start_agents(w.agents, lambda h, a: a.join(new if new.host == h else None, ips))
+    spans, threads = _start_agents(w.agents, lambda h, a: a.join(new, ips))
     first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=_sentinels(new, members))
     for t in threads:
         t.join()
@@ -196,9 +217,13 @@ def _timed_again(w: Workload, new: EPort, members: list, times: int) -> list[flo
     same way) describes the work itself, not the interference."""
     scratch = Recorder()
     ready = []
+    counted = {h: dict(getattr(a, "calls", {})) for h, a in w.agents.items()}  # Neutron's calls: the first join's
     for _ in range(times):
         _leave(w, new, members, scratch, {}, verdicts=False)
         ready.append(_join(w, new, members, scratch, {}))
+    for h, calls in counted.items():
+        if hasattr(w.agents[h], "calls"):
+            w.agents[h].calls = calls
     return ready
 
 
@@ -239,7 +264,7 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
     rec.event(t_api - w.t0, "api_call", "neutron-server", gone.name, op="delete_port", host_id=gone.host)
-    spans, threads = _start_agents(w.agents, lambda h, a: a.leave(gone if gone.host == h else None, ips))
+    spans, threads = _start_agents(w.agents, lambda h, a: a.leave(gone, ips))
     for t in threads:
         t.join()
     after = {h: a.read_state() for h, a in w.agents.items()}

@@ -35,7 +35,7 @@ from typing import Optional
 from labtwin.emulation.runner import Runner, Step, in_netns
 from labtwin.scenarios.sg_fanout.spec import Layout
 
-from .. import rules
+from .. import kernel, rules
 
 #: neutron/agent/linux/ipset_manager.py: fewer changes than this use ipset add/del.
 IPSET_ADD_BULK_THRESHOLD = 5
@@ -87,9 +87,10 @@ class HostAgent:
         self.group_ips = ips if has_refs else None
 
     # --- one iteration after a join ---------------------------------------------------
-    def join(self, new, ips: frozenset) -> tuple[float, float]:
-        """Apply the strategy's changes for *new* (an EPort, or None when it lands elsewhere): (start, duration)."""
+    def join(self, port, ips: frozenset) -> tuple[float, float]:
+        """Apply the strategy's changes for *port* joining (its filter only on its own host): (start, duration)."""
         start = time.perf_counter()
+        new = port if port.host == self.host else None
         refresh = [p for p in self.local if p.member] if self.firewall != "subtable" else []
         prepare = [new] if new is not None else []
         has_refs = bool(refresh or prepare) or self.group_ips is not None
@@ -119,8 +120,8 @@ class HostAgent:
         return start, took
 
     # --- one iteration after a port delete ------------------------------------------------
-    def leave(self, gone, ips: frozenset) -> tuple[float, float]:
-        """Apply a member's delete (*gone*: its EPort when it was on this host, else None): (start, duration).
+    def leave(self, port, ips: frozenset) -> tuple[float, float]:
+        """Apply a member's delete (*port*: the departed EPort): (start, duration).
 
         *ips*: the group after the delete. What the agent does on
         ``security_groups_member_updated`` plus, on the port's own host, the
@@ -139,6 +140,7 @@ class HostAgent:
         address back outside the group, and must be stopped by the members' filters.
         """
         start = time.perf_counter()
+        gone = port if port.host == self.host else None
         if gone is not None:
             self.local = [p for p in self.local if p.name != gone.name]
         refresh = [p for p in self.local if p.member] if self.firewall != "subtable" else []
@@ -216,32 +218,6 @@ class HostAgent:
     # --- reading the kernel -----------------------------------------------------------
     def read_state(self) -> dict:
         """Raw dumps of this host's firewall state (parsed by :mod:`..state`)."""
-        out = {}
         if self.firewall in ("iptables", "ipset"):
-            for key, argv in (
-                ("iptables", ("iptables-save",)),
-                ("nft", ("nft", "-a", "list", "table", "ip", "filter")),
-                ("ipset", ("ipset", "save")),
-            ):
-                out[key] = self.runner.run(Step(in_netns(self.pid, argv), what=f"{self.host}: read {key}")).stdout
-        else:
-            out["flows"] = self.runner.run(
-                Step(("ovs-ofctl", "dump-flows", self.bridge), what=f"{self.host}: dump-flows")
-            ).stdout
-        _require_content(self.host, out)
-        out["t"] = time.perf_counter()
-        return out
-
-
-#: What each dump of a converged host must contain; a dump without it is a failed read, not "no rules".
-EXPECTED_IN_DUMP = {"iptables": "*filter", "nft": "table ip filter", "flows": "cookie="}
-
-
-def _require_content(host: str, dumps: dict) -> None:
-    """Raise when a dump lacks what every converged host has (a count must never come from an empty read)."""
-    for key, marker in EXPECTED_IN_DUMP.items():
-        if key in dumps and marker not in dumps[key]:
-            raise RuntimeError(
-                f"{host}: the {key} dump has no {marker!r}: the read failed or returned nothing "
-                f"({len(dumps[key])} characters)"
-            )
+            return kernel.read_hybrid(self.host, self.runner, self.pid)
+        return kernel.read_flows(self.host, self.runner, self.bridge)

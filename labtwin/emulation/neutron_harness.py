@@ -1,0 +1,88 @@
+"""Neutron's own agent code in a labtwin worker process: every setting that makes it run here, and why.
+
+Neutron's agents expect a deployed host: a service account that reaches root
+through ``sudo``/rootwrap, privsep daemons, a configuration file, a lock
+directory, one agent per machine. A labtwin worker is one emulated host's
+agent: a separate process (Neutron's configuration, callback registry and
+iptables chain prefix are process-wide, and every real host runs its own agent
+process), started by the run and listed in its ledger. :func:`prepare` must run
+before any Neutron module is imported; :func:`configure` after.
+
+What each setting is for (facts from ``../shared/reference/real-parts.md`` part B):
+
+- ``sys.argv[0] = "neutron-openvswitch-agent"``: IptablesManager prefixes its
+  wrapped chains with ``basename(sys.argv[0])[:16]``, read once when
+  ``iptables_manager`` is imported; this gives the ``neutron-openvswi-*``
+  chains a deployed ML2/OVS agent writes (and that labtwin's kernel reader knows).
+- ``[AGENT] root_helper = env PATH=<venv>/bin:$PATH``: commands Neutron runs
+  "as root" go through it. An empty helper is ignored by oslo.privsep, which
+  then tries ``sudo`` (absent here); the worker already runs as root, so the
+  helper only makes the venv's programs findable.
+- Privileged functions run in this process (``set_client_mode(False)`` on every
+  Neutron privsep context): the worker is root, so nothing needs a
+  ``privsep-helper`` daemon, and no such daemon can outlive the run or escape
+  its ledger.
+- ``[oslo_concurrency] lock_path``: a directory of the run's own (Neutron takes
+  external file locks, ``iptables`` among them); removed with the run.
+- ``[SECURITYGROUP] enable_ipset`` and ``firewall_driver``: the design under test.
+- Logging at WARNING on the worker's stderr (which the run keeps): Neutron logs
+  every rule at DEBUG.
+- Exit with ``os._exit``: Neutron's conntrack cleanup thread
+  (``IpConntrackManager._process_queue_worker``) is not a daemon thread and never
+  ends; it stays running, as in the agent, so deleted members' conntrack entries
+  are really flushed, and the worker exits without waiting for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+#: The agent binary Neutron's chain prefix is taken from (``neutron-openvswi-``).
+AGENT_BINARY = "neutron-openvswitch-agent"
+
+
+def prepare() -> None:
+    """Before any Neutron import: the chain prefix, and quiet deprecation warnings (eventlet's among them)."""
+    if any(name.startswith("neutron.agent") for name in sys.modules):
+        raise RuntimeError("neutron_harness.prepare() must run before Neutron's agent modules are imported")
+    sys.argv[0] = AGENT_BINARY
+    warnings.simplefilter("ignore")
+
+
+def configure(lock_dir: str, enable_ipset: bool, firewall_driver: str = "iptables_hybrid") -> None:
+    """Register and set Neutron's agent options (see the module docstring for why each one)."""
+    import logging
+
+    from neutron.conf.agent import common as agent_config
+    from neutron.conf.agent import securitygroups_rpc as sg_config
+    from oslo_config import cfg
+
+    agent_config.register_root_helper(cfg.CONF)
+    sg_config.register_securitygroups_opts(cfg.CONF)
+    cfg.CONF([], project="neutron")
+    venv_bin = os.path.dirname(sys.executable)
+    cfg.CONF.set_override("root_helper", f"env PATH={venv_bin}:{os.environ.get('PATH', '')}", "AGENT")
+    cfg.CONF.set_override("lock_path", lock_dir, "oslo_concurrency")
+    cfg.CONF.set_override("enable_ipset", enable_ipset, "SECURITYGROUP")
+    cfg.CONF.set_override("firewall_driver", firewall_driver, "SECURITYGROUP")
+    _privileged_in_process()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+
+def _privileged_in_process() -> None:
+    """Every Neutron privsep context runs its functions here, as root, without a daemon."""
+    import neutron.privileged as privileged
+
+    for name in dir(privileged):
+        context = getattr(privileged, name)
+        if hasattr(context, "set_client_mode"):
+            context.set_client_mode(False)
+
+
+def leave(code: int = 0) -> None:
+    """End the worker now (Neutron's conntrack thread never ends by itself)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,144 @@
+"""One emulated host's security-group agent: Neutron 29's own code, driven over stdin/stdout (JSON lines).
+
+``python -m labtwin.scenarios.sg_fanout.emulation.neutron_agent.worker --run RID --host NAME``
+(the run id and host make the argv unique, so the run's ledger finds this process by it).
+
+What runs is Neutron's: ``SecurityGroupAgentRpc`` (deferred refresh, as the
+OVS agent creates it), ``SecurityGroupServerAPIShim`` over a
+``RemoteResourceCache`` (how an ML2/OVS agent learns groups and members
+today), and the hybrid iptables driver ``OVSHybridIptablesFirewallDriver``
+(with ipset when asked) on the host's named network namespace. labtwin's own
+code here: the server side (:mod:`.server`), the transport, and one subclass
+line: the driver is built with the host's namespace (Neutron's
+``init_firewall`` builds it with none, for an agent that owns its machine).
+
+Requests, one JSON object per line, each answered by one line:
+
+- ``{"op": "start", "namespace", "lock_dir", "ipset", "groups", "ports"}``
+- ``{"op": "iteration", "pushes": [...], "added": [...], "removed": [...]}``:
+  the server's pushes (``{"update": port}`` or ``{"delete": port_id}``) reach
+  the cache, then one ``rpc_loop`` iteration: removed devices' filters go
+  (``remove_devices_filter``), then ``setup_port_filters(added, set())``, which
+  prepares the new devices and refreshes every device the pushes marked.
+  Answer: ``{"start", "took", "calls": {method: count}}`` (perf_counter, the
+  machine's monotonic clock, comparable with the caller's).
+- ``{"op": "stop"}``
+
+An error answers ``{"error": "<traceback>"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import time
+import traceback
+from typing import Any
+
+from labtwin.emulation import neutron_harness
+
+#: The firewall driver methods whose calls are counted (what Neutron's agent asked the driver to do).
+COUNTED = (
+    "prepare_port_filter",
+    "update_port_filter",
+    "remove_port_filter",
+    "update_security_group_members",
+    "update_security_group_rules",
+)
+
+
+class HostAgent:
+    """Neutron's security-group agent for one host, and the server it listens to."""
+
+    def __init__(self, request: dict) -> None:
+        neutron_harness.configure(request["lock_dir"], bool(request["ipset"]))
+        from neutron.agent import resource_cache
+        from neutron.agent import securitygroups_rpc as sg_rpc
+        from neutron.agent.linux import iptables_firewall
+        from neutron.api.rpc.handlers import resources_rpc
+        from neutron.api.rpc.handlers import securitygroups_rpc as sg_handlers
+        from neutron_lib import context as n_context
+
+        from .server import Server
+
+        self.server = Server(request["groups"], request["ports"])
+        resources_rpc.ResourcesPullRpcApi = lambda: self.server  # the cache's and the shim's puller
+        namespace = request["namespace"]
+
+        class NamespacedAgent(sg_rpc.SecurityGroupAgentRpc):
+            def init_firewall(self, defer_refresh_firewall=False, integration_bridge=None):
+                self.firewall = iptables_firewall.OVSHybridIptablesFirewallDriver(namespace=namespace)
+                self.defer_refresh_firewall = defer_refresh_firewall
+                self.devices_to_refilter = set()
+
+        self.context = n_context.get_admin_context()
+        self.cache = resource_cache.RemoteResourceCache(["Port", "SecurityGroup", "SecurityGroupRule"])
+        shim = sg_handlers.SecurityGroupServerAPIShim(self.cache)
+        self.agent = NamespacedAgent(self.context, shim, defer_refresh_firewall=True)
+        shim.register_legacy_sg_notification_callbacks(self.agent)
+        self.calls: collections.Counter = collections.Counter()
+        _count_calls(self.agent.firewall, self.calls)
+
+    def iteration(self, request: dict) -> dict:
+        self.calls.clear()
+        start = time.perf_counter()
+        for push in request.get("pushes", ()):
+            if "update" in push:
+                self.cache.record_resource_update(self.context, "Port", self.server.put_port(push["update"]))
+            else:
+                self.server.delete_port(push["delete"])
+                self.cache.record_resource_delete(self.context, "Port", push["delete"])
+        self.agent.remove_devices_filter(request.get("removed", ()))
+        self.agent.setup_port_filters(set(request.get("added", ())), set())
+        took = time.perf_counter() - start
+        return {"start": start, "took": took, "calls": dict(self.calls)}
+
+
+def _count_calls(driver: Any, calls: collections.Counter) -> None:
+    """Count each call of the :data:`COUNTED` driver methods (the driver's behaviour is unchanged)."""
+    for name in COUNTED:
+        method = getattr(driver, name)
+
+        def counted(*args, _method=method, _name=name, **kwargs):
+            calls[_name] += 1
+            return _method(*args, **kwargs)
+
+        setattr(driver, name, counted)
+
+
+def serve(lines, out) -> int:
+    agent = None
+    for line in lines:
+        request = json.loads(line)
+        try:
+            if request["op"] == "start":
+                agent = HostAgent(request)
+                answer: dict = {"started": True}
+            elif request["op"] == "iteration":
+                if agent is None:
+                    raise RuntimeError("iteration before start")
+                answer = agent.iteration(request)
+            elif request["op"] == "stop":
+                return 0
+            else:
+                raise ValueError(f"unknown op {request['op']!r}")
+        except Exception:  # noqa: BLE001 -- every failure goes back to the caller, which raises it
+            answer = {"error": traceback.format_exc()}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    return 0
+
+
+def main(argv=None) -> None:
+    neutron_harness.prepare()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--host", required=True)
+    parser.parse_args(argv)
+    neutron_harness.leave(serve(sys.stdin, sys.stdout))
+
+
+if __name__ == "__main__":
+    main()
