@@ -2,8 +2,9 @@
 
 Interfaces of the root namespace, named namespaces, OVS bridges, the root
 namespace's iptables rules, and labtwin's processes (Mininet shells of runs,
-tcpdump, Neutron agent workers) and their Neutron lock directories. Two snapshots taken before and after a run must be equal; the
-tests and the emulation benchmark compare them. Read-only: it runs listing
+tcpdump, Neutron agent workers) and their Neutron lock directories. Two
+snapshots taken before and after a run must be equal; the tests and the
+emulation benchmark compare them. Read-only: it runs listing
 commands and changes nothing.
 """
 
