@@ -49,7 +49,7 @@ from ..base import TwinTiming
 from . import emulation
 from .model.process import simulate_layout
 from .profiles import CostProfile, profile_from_dict
-from .spec import TIMING_REPEATS, generated_layout
+from .spec import CONTROLS, TIMING_REPEATS, generated_layout
 
 #: Costs the emulation does not have (see the module docstring); join_interval_s keeps joins apart, as the
 #: emulation waits for each join to be ready before the next.
@@ -130,7 +130,15 @@ def nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def measure(
-    firewalls, sizes, hosts: int, joins: int, repeats: int, seed: int, progress=None, timing_repeats: int = 1
+    firewalls,
+    sizes,
+    hosts: int,
+    joins: int,
+    repeats: int,
+    seed: int,
+    progress=None,
+    timing_repeats: int = 1,
+    control: str = "labtwin",
 ) -> list[dict]:
     """Emulation runs: one row per (firewall, members, repeat) with its port_ready_s (median over joins,
     each join timed *timing_repeats* times as the twin times it).
@@ -149,6 +157,7 @@ def measure(
                     "joins": joins,
                     "leaves": 0,
                     "timing_repeats": timing_repeats,
+                    "control": control,
                 }  # no profile: the emulation has no costs to assume, it measures them
                 run = emulation.emulate(None, design, seed + r, verdicts=False)
                 rows.append(
@@ -199,6 +208,7 @@ def calibrate(
     firewall: str = "iptables,ipset,ovs,subtable",
     check: Optional[str] = "30",
     timing_repeats: str = str(TIMING_REPEATS),
+    control: str = "labtwin",
     progress=None,
     **_ignored,
 ) -> dict:
@@ -207,7 +217,8 @@ def calibrate(
     Knobs come as ``--set key=value`` strings: ``members`` (sizes, comma-separated),
     ``hosts``, ``joins`` per run (medians over joins), ``repeats``, ``firewall``
     (comma-separated), ``check`` (a size not used for fitting; empty to skip), ``timing_repeats``
-    (each join timed that many times, as the twin does: the same measurement on both occasions).
+    (each join timed that many times, as the twin does: the same measurement on both occasions), ``control``
+    (whose agent is timed: ``labtwin``'s own, or ``neutron``'s code, calibrated apart).
     The calibration goes to *out*, or to this machine's place in the cache
     (:mod:`labtwin.calibration`), merged with the families already fitted there.
     """
@@ -216,11 +227,13 @@ def calibrate(
     firewalls = [f for f in str(firewall).split(",") if f]
     h, j, rep, timed = int(hosts), int(joins), int(repeats), int(timing_repeats)
     facts = fingerprint()
-    target = Path(out) if out is not None else calibration.path_for(SCENARIO_NAME, machine_key(facts))
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {', '.join(CONTROLS)}, not {control!r}")
+    target = Path(out) if out is not None else calibration.path_for(calibration_name(control), machine_key(facts))
     runs = len(firewalls) * len(sizes) * (rep + 1)
-    rows = measure(firewalls, sizes, h, j, rep, seed, _shifted(progress, 0, runs), timed)
+    rows = measure(firewalls, sizes, h, j, rep, seed, _shifted(progress, 0, runs), timed, control)
     with one_core_busy():  # the same points once more, to see how this machine's apply follows its pace
-        loaded = measure(firewalls, sizes, h, j, 1, seed, _shifted(progress, len(rows), runs), timed)
+        loaded = measure(firewalls, sizes, h, j, 1, seed, _shifted(progress, len(rows), runs), timed, control)
     exponents = pace_exponents(rows, loaded)
     earlier = _earlier(target, facts) if out is None else None
     if earlier is not None:  # keep the other family's points, refit everything together
@@ -240,10 +253,13 @@ def calibrate(
         for r in rows
     ]
     checked = (
-        check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference, exponents) if check else []
+        check_prediction(profile, firewalls, int(check), h, j, rep, seed, timed, reference, exponents, control)
+        if check
+        else []
     )
     method = {
         "version": METHOD_VERSION,
+        "control": control,
         "hosts": h,
         "joins": j,
         "timing_repeats": timed,
@@ -252,7 +268,7 @@ def calibrate(
         "loaded_points": loaded,
     }
     result = calibration.Calibration(
-        SCENARIO_NAME, facts, profile.to_dict(), fit=report, method=method, points=points, check=checked
+        calibration_name(control), facts, profile.to_dict(), fit=report, method=method, points=points, check=checked
     )
     path = calibration.save(result, target)
     return {
@@ -266,6 +282,12 @@ def calibrate(
         "check": checked,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
+
+
+def calibration_name(control: str) -> str:
+    """Where a calibration of *control*'s agent is kept: ``sg-fanout`` for labtwin's, ``sg-fanout-neutron`` for
+    Neutron's (each agent has its own costs; neither may time the other)."""
+    return SCENARIO_NAME if control == "labtwin" else f"{SCENARIO_NAME}-{control}"
 
 
 def _earlier(path: Path, facts: dict) -> Optional[calibration.Calibration]:
@@ -368,11 +390,12 @@ def check_prediction(
     timing_repeats: int = 1,
     reference: Optional[dict] = None,
     exponents: Optional[dict] = None,
+    control: str = "labtwin",
 ) -> list[dict]:
     """The model's prediction at a size not fitted vs the emulation's median of repeats (at the reference pace)."""
     out = []
     for firewall in firewalls:
-        rows = measure([firewall], [members], hosts, joins, repeats, seed + 100, timing_repeats=timing_repeats)
+        rows = measure([firewall], [members], hosts, joins, repeats, seed + 100, None, timing_repeats, control)
         times = [at_reference_pace(r, reference or {}, exponents) for r in rows]
         emulated = statistics.median(times)
         predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
@@ -407,7 +430,9 @@ def twin_timing(knobs: dict, auto_calibrate: bool = True, progress=None) -> Twin
     if "profile" in knobs:
         return TwinTiming({}, f"the model ran with profile {knobs['profile']}, not a calibration of this machine")
     example = {"profile": str(MEASURED_PROFILE)}  # counts need a profile whose joins do not overlap; timing aside
-    firewall = str(knobs.get("firewall", "iptables"))
+    if knobs.get("control") == "neutron":
+        return _neutron_timing(firewall_of(knobs), example)
+    firewall = firewall_of(knobs)
     try:
         facts = fingerprint()
     except (MissingProgram, RuntimeError) as exc:  # no OVS here: nothing to calibrate against
@@ -419,4 +444,27 @@ def twin_timing(knobs: dict, auto_calibrate: bool = True, progress=None) -> Twin
         family = FAMILIES[family_of(firewall)][0]
         calibrate(firewall=",".join(family), progress=progress, **AUTO)
         path = calibration.path_for(SCENARIO_NAME, machine_key(facts))
+    return TwinTiming({"profile": str(path)})
+
+
+def firewall_of(knobs: dict) -> str:
+    return str(knobs.get("firewall", "iptables"))
+
+
+def _neutron_timing(firewall: str, example: dict) -> TwinTiming:
+    """Neutron's agent is timed only against a calibration of Neutron's agent on this machine, never made
+    automatically (each of its runs starts Neutron once per host): `labtwin calibrate sg-fanout --set
+    control=neutron` makes it. labtwin's agent's calibration is not its clock: Neutron regenerates every
+    filtered port's chains in Python and applies a diff, where labtwin's agent runs shell commands."""
+    try:
+        facts = fingerprint()
+    except (MissingProgram, RuntimeError) as exc:
+        return TwinTiming(example, f"this machine cannot be fingerprinted ({exc})")
+    path = calibration.find(calibration_name("neutron"), facts, machine_key(facts))
+    if path is None or family_of(firewall) not in families_in(calibration.Calibration.from_file(path)):
+        return TwinTiming(
+            example,
+            "control=neutron: no calibration of Neutron's agent on this machine "
+            "(`labtwin calibrate sg-fanout --set control=neutron --set firewall=iptables,ipset`)",
+        )
     return TwinTiming({"profile": str(path)})

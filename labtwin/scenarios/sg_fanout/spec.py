@@ -211,14 +211,6 @@ KNOBS: tuple[Knob, ...] = (
         "| subtable (PTG proposal: one table per remote group per host)",
         choices=FIREWALLS,
     ),
-    Knob(
-        "control",
-        "labtwin",
-        "emulation only: who programs each host's firewall: labtwin (labtwin's own agent, every firewall) | "
-        "neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver: firewall=iptables|ipset). "
-        "The model ignores it",
-        choices=CONTROLS,
-    ),
     Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
     Knob("hosts", 2, "compute hosts, each running an L2 agent (generated cloud only)", kind=bounded(int, 1)),
     Knob(
@@ -243,6 +235,14 @@ KNOBS: tuple[Knob, ...] = (
         "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
         kind=cost_profile,
     ),
+    Knob(
+        "control",
+        "labtwin",
+        "emulation only: who programs each host's firewall: labtwin (labtwin's own agent, every firewall) | "
+        "neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver: firewall=iptables|ipset). "
+        "The model ignores it",
+        choices=CONTROLS,
+    ),
 )
 
 
@@ -253,7 +253,6 @@ class SgFanoutDesign(Design):
     KNOBS = KNOBS
 
     firewall: str
-    control: str
     members: int
     hosts: int
     placement: str
@@ -261,3 +260,4 @@ class SgFanoutDesign(Design):
     leaves: int
     timing_repeats: int
     profile: str
+    control: str

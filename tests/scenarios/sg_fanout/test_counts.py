@@ -48,3 +48,37 @@ def test_one_member_ip_in_the_group_object_is_what_the_model_counts(firewall, pe
     assert len(set(one)) == len(one) == per_ip * layout.remote_rules
     assert len(rules.ovs_group_matches(layout, firewall, "10.64.0.10")) == len(one)
     assert rules.ipset_restore("s", ["10.64.0.10"]).count("\nadd ") == 1  # ipset: one entry per member IP
+
+
+# --- what reaches the kernel: Neutron's diff (control=neutron) against labtwin's rebuild -----------------------
+def one_join(firewall: str, writes: str, members: int = 6) -> dict:
+    from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
+    from labtwin.scenarios.sg_fanout.model import simulate_layout, summarize
+
+    layout = generated_layout(members, 2, "spread", 1, 1)
+    return summarize(simulate_layout(layout, firewall, str(MEASURED_PROFILE), 1, writes))
+
+
+def test_neutrons_diff_writes_one_rule_per_member_under_iptables_and_none_under_ipset():
+    """6 members over 2 hosts (3 each), one join onto compute-1, then the newest existing member leaves.
+
+    iptables: the join adds R=1 rule to each of the 6 members' chains (each written) plus the new port's
+    filter; the leave deletes rules (nothing written). ipset: the members' chains do not change at all.
+    """
+    rules_ = GroupRules(1, 1)
+    new_port = filter_size("iptables", rules_, 7, True)
+    diff = one_join("iptables", "diff")
+    assert (diff["filters_written"], diff["rules_written"], diff["filters_removed"]) == (7, 6 + new_port, 1)
+    rebuild = one_join("iptables", "rebuild")
+    assert rebuild["rules_written"] > diff["rules_written"] and rebuild["filters_written"] > 7  # the leave rewrites
+    assert diff["refreshes_total"] == rebuild["refreshes_total"]  # Neutron recomputes the same filters either way
+
+    ipset = one_join("ipset", "diff")
+    # the new port's filter, and one set entry per host on the join and on the leave
+    assert (ipset["filters_written"], ipset["group_writes"]) == (1, 4)
+    assert ipset["rules_written"] == filter_size("ipset", rules_, 7, True) + 4
+
+
+def test_writes_must_be_rebuild_or_diff():
+    with pytest.raises(ValueError, match="writes must be one of rebuild, diff"):
+        one_join("iptables", "partial")

@@ -49,3 +49,19 @@ def test_each_strategy_trace_with_a_leave_agrees_with_the_model(firewall):
     assert len(left) == emulated.design["members"] - 1 and set(left.verdict) == {"blocked"}
     applied = emulated.events[emulated.events.kind == "leave_applied"].detail.iloc[0]
     assert applied["stale_hosts"] == []
+
+
+@pytest.mark.parametrize("firewall", ["iptables", "ipset"])
+def test_neutrons_agent_trace_agrees_with_the_diff_model_and_not_with_the_rebuild(firewall):
+    """traces/sg-fanout/neutron-<firewall>/: control=neutron (Neutron 29's own agent code), 10 members, 2 hosts,
+    2 joins, 1 leave. The model counting Neutron's diff agrees; the same model counting labtwin's chain
+    rebuild (the wrong mechanics for this agent) disagrees on what reached the kernel."""
+    emulated = Run.load(TRACE / f"neutron-{firewall}")
+    assert emulated.design["control"] == "neutron" and emulated.summary["neutron_calls"]["prepare_port_filter"] == 2
+    spec = get_scenario("sg-fanout")
+    knobs = {**emulated.design, "profile": str(EXAMPLE)}
+    report = api.compare_runs(spec, api.simulate(spec, None, emulated.seed, **knobs), emulated)
+    counts = report.rows[(report.rows.kind == "probe") | ~report.rows.key.str.endswith("_s")]
+    assert counts.agree.all(), report.disagreements.to_string()
+    wrong = api.compare_runs(spec, api.simulate(spec, None, emulated.seed, **{**knobs, "control": "labtwin"}), emulated)
+    assert "rules_written" in set(wrong.disagreements.key)

@@ -138,7 +138,7 @@ def test_twin_calibrates_the_missing_family_once_with_progress(cache, monkeypatc
     monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
     made = []
 
-    def fake_measure(firewalls, sizes, hosts, joins, repeats, seed, progress=None, timing_repeats=1):
+    def fake_measure(firewalls, sizes, hosts, joins, repeats, seed, progress=None, timing_repeats=1, control="labtwin"):
         rows = [
             {"firewall": fw, "members": m, "repeat": r, "updates_total": 0, "port_ready_s": 0.01 + 0.001 * m}
             for fw in firewalls

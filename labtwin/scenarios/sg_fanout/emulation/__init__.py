@@ -113,7 +113,7 @@ def emulate(
             _leave(work, ports[name], present, rec, totals, verdicts)
     real.record_teardown(rec, t0)  # its real duration (it was recorded as 0 s before the teardown ran)
     summary = {
-        **_summary(layout, firewall, agents, totals, ready),
+        **_summary(layout, firewall, agents, totals, ready, _refreshes_called(agents)),
         "pace_s": _r(statistics.median(paces)),
         "pace_key": firewall,
         "control": design.control,
@@ -141,7 +141,7 @@ def _neutron_calls(agents: dict) -> dict:
     timing repeats excluded), summed over hosts: ``update_port_filter`` per refreshed port and so on."""
     calls: dict[str, int] = {}
     for agent in agents.values():
-        for method, n in getattr(agent, "calls", {}).items():
+        for method, n in (agent.calls if isinstance(agent, neutron_agent.NeutronHostAgent) else {}).items():
             calls[method] = calls.get(method, 0) + n
     return {"neutron_calls": dict(sorted(calls.items()))} if calls else {}
 
@@ -217,13 +217,13 @@ def _timed_again(w: Workload, new: EPort, members: list, times: int) -> list[flo
     same way) describes the work itself, not the interference."""
     scratch = Recorder()
     ready = []
-    counted = {h: dict(getattr(a, "calls", {})) for h, a in w.agents.items()}  # Neutron's calls: the first join's
+    neutron = {h: a for h, a in w.agents.items() if isinstance(a, neutron_agent.NeutronHostAgent)}
+    counted = {h: dict(a.calls) for h, a in neutron.items()}  # Neutron's calls: the first join's only
     for _ in range(times):
         _leave(w, new, members, scratch, {}, verdicts=False)
         ready.append(_join(w, new, members, scratch, {}))
     for h, calls in counted.items():
-        if hasattr(w.agents[h], "calls"):
-            w.agents[h].calls = calls
+        neutron[h].calls = calls
     return ready
 
 
@@ -324,6 +324,7 @@ def _count(w: Workload, owners: dict, before: dict, after: dict, spans: dict, to
                 state.parse_iptables_save(a["iptables"]),
                 state.parse_nft_handles(b["nft"]),
                 state.parse_nft_handles(a["nft"]),
+                by="content" if isinstance(agent, neutron_agent.NeutronHostAgent) else "handle",  # iptables_change
             )
             group = state.set_change(
                 rules.group_set(layout), state.parse_ipset_save(b["ipset"]), state.parse_ipset_save(a["ipset"])
@@ -343,6 +344,7 @@ def _count(w: Workload, owners: dict, before: dict, after: dict, spans: dict, to
             "filters_changed": len(filters.changed - filters.removed),
             "group_writes": len(group.written),
             "rules_written": filters.rules_written + group.rules_written,
+            "rules_reinserted": filters.rules_reinserted,
         }
         for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
@@ -357,7 +359,19 @@ def _count(w: Workload, owners: dict, before: dict, after: dict, spans: dict, to
         )
 
 
-def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: list) -> dict:
+def _refreshes_called(agents: dict) -> Optional[int]:
+    """Filters Neutron's agents recomputed (``update_port_filter`` + ``prepare_port_filter`` calls), or None
+    under labtwin's agent, whose every recompute is a write the kernel shows."""
+    calls = _neutron_calls(agents).get("neutron_calls")
+    if calls is None:
+        return None
+    return calls.get("update_port_filter", 0) + calls.get("prepare_port_filter", 0)
+
+
+def _summary(
+    layout: Layout, firewall: str, agents: dict, totals: dict, ready: list, refreshes: Optional[int] = None
+) -> dict:
+    """*refreshes*: the recompute count when the agent tells it (Neutron's calls); else the kernel's writes."""
     finite = sorted(r for r in ready)
     updates = totals.get("filters_written", 0) + totals.get("filters_removed", 0) + totals.get("group_writes", 0)
     return {
@@ -370,7 +384,7 @@ def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: l
         "joins": len(layout.joins),
         "leaves": len(layout.leaves),
         "updates_total": updates,
-        "refreshes_total": totals.get("filters_written", 0),
+        "refreshes_total": totals.get("filters_written", 0) if refreshes is None else refreshes,
         "filters_written": totals.get("filters_written", 0),
         "filters_removed": totals.get("filters_removed", 0),
         "group_writes": totals.get("group_writes", 0),
@@ -378,6 +392,7 @@ def _summary(layout: Layout, firewall: str, agents: dict, totals: dict, ready: l
         + totals.get("filters_removed", 0)
         + totals.get("group_writes", 0),
         "rules_written": totals.get("rules_written", 0),
+        **({"rules_reinserted": totals.get("rules_reinserted", 0)} if refreshes is not None else {}),
         "port_ready_s": _r(statistics.median(finite)) if finite else None,
         "port_ready_p95_s": _r(percentile(finite, 95)) if finite else None,
         "port_ready_max_s": _r(finite[-1]) if finite else None,

@@ -115,7 +115,13 @@ def probe_match(layout: Layout, kind: str) -> str:
 def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str]) -> list[str]:
     """``iptables-restore -n`` lines that (re)build the port's i/o/s chains."""
     i, o, s = port.chains()
-    ingress = ["-m state --state RELATED,ESTABLISHED -j RETURN", "-m state --state INVALID -j DROP"]
+    ingress = [
+        "-m state --state RELATED,ESTABLISHED -j RETURN",
+        # DHCP replies to the port's address and to broadcast (Neutron 29 writes both, before the SG rules)
+        f"-d {port.ip}/32 -p udp -m udp --sport 67 --dport 68 -j RETURN",
+        "-d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 -j RETURN",
+        "-m state --state INVALID -j DROP",
+    ]
     if port.member:
         match = probe_match(layout, "iptables")
         for _ in range(layout.remote_rules):

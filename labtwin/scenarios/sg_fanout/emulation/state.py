@@ -22,6 +22,7 @@ M+1 filters under ipset/ovs even though M of them come out identical -- and
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 _HANDLE = re.compile(r"# handle (\d+)\s*$")
@@ -125,6 +126,8 @@ class Change:
     changed: set = field(default_factory=set)
     removed: set = field(default_factory=set)
     rules_written: int = 0
+    #: rules deleted and inserted again with the same text (Neutron's diff reordering; counted by content only)
+    rules_reinserted: int = 0
 
     def merge(self, other: "Change") -> "Change":
         return Change(
@@ -132,18 +135,33 @@ class Change:
             self.changed | other.changed,
             self.removed | other.removed,
             self.rules_written + other.rules_written,
+            self.rules_reinserted + other.rules_reinserted,
         )
 
 
-def iptables_change(owner: dict[str, str], rules_before, rules_after, handles_before, handles_after) -> Change:
+def iptables_change(
+    owner: dict[str, str], rules_before, rules_after, handles_before, handles_after, by: str = "handle"
+) -> Change:
     """Port filters (chains grouped by *owner*: chain -> port) written / changed / removed.
+
+    *by*: what makes a rule written. ``handle``: it has a handle it did not have before (the kernel received
+    it, even with the same text: labtwin's agent rebuilds chains). ``content``: its text is new to its chain
+    (Neutron's agent: IptablesManager's diff also deletes and re-inserts rules whose text stays, when the
+    member order it generates from a set differs between two computations; those are counted in
+    ``rules_reinserted``, not as written).
 
     >>> owner = {"i1": "a", "i2": "b"}
     >>> c = iptables_change(owner, {"i1": ("x",), "i2": ("y",)}, {"i1": ("x",), "i2": ("z",)},
     ...                     {"i1": (4,), "i2": (5,)}, {"i1": (9,), "i2": (10,)})
     >>> sorted(c.written), sorted(c.changed), c.rules_written
     (['a', 'b'], ['b'], 2)
+    >>> c = iptables_change(owner, {"i1": ("x",), "i2": ("y",)}, {"i1": ("x",), "i2": ("z",)},
+    ...                     {"i1": (4,), "i2": (5,)}, {"i1": (9,), "i2": (10,)}, by="content")
+    >>> sorted(c.written), c.rules_written, c.rules_reinserted
+    (['b'], 1, 1)
     """
+    if by not in ("handle", "content"):
+        raise ValueError(f"by must be handle or content, not {by!r}")
     out = Change()
     ports = sorted(set(owner.values()))
     for port in ports:
@@ -157,12 +175,28 @@ def iptables_change(owner: dict[str, str], rules_before, rules_after, handles_be
             out.removed.add(port)
             out.changed.add(port)
             continue
-        if fresh:
+        new_text = sum(_new_rules(b or (), a or ()) for b, a in zip(before, after))
+        written = len(fresh) if by == "handle" else new_text
+        if written:
             out.written.add(port)
-            out.rules_written += len(fresh)
+            out.rules_written += written
+        if by == "content":
+            out.rules_reinserted += len(fresh) - new_text
         if before != after:
             out.changed.add(port)
     return out
+
+
+def _new_rules(before, after) -> int:
+    """Rules of *after* whose text *before* does not have (as many times)."""
+    left = Counter(before)
+    count = 0
+    for rule in after:
+        if left[rule]:
+            left[rule] -= 1
+        else:
+            count += 1
+    return count
 
 
 def set_change(name: str, before: dict, after: dict) -> Change:

@@ -19,7 +19,7 @@ class Workload:
     real: Realisation
     shape: Shape
     layout: Layout
-    agents: dict[str, HostAgent]
+    agents: dict[str, HostAgent]  # or neutron_agent.NeutronHostAgent: the same interface
     ports: dict[str, EPort]
     t0: float  # the run's clock origin (perf_counter)
     ready_timeout: float

@@ -49,6 +49,7 @@ def summarize(run: FanoutRun) -> dict:
     return {
         "firewall": run.firewall,
         "profile": run.profile.name,
+        "kernel_writes": run.writes,
         "group": run.layout.group,
         "layout": run.layout.source,
         "members": len(run.layout.members),
@@ -76,10 +77,15 @@ def summarize(run: FanoutRun) -> dict:
     }
 
 
+def kernel_writes(design: SgFanoutDesign) -> str:
+    """What the counts describe: Neutron's diff for control=neutron, labtwin's own agent's rebuild otherwise."""
+    return "diff" if design.control == "neutron" else "rebuild"
+
+
 def simulate(cloud: Optional[Cloud], design: Mapping[str, Any], seed: int, topology: str = "") -> Run:
     """The scenario's model backend: ``Run`` with summary, events, operations, probes and metrics."""
     design = SgFanoutDesign.of(design)
-    run = simulate_layout(layout_for(cloud, design), design.firewall, design.profile, seed)
+    run = simulate_layout(layout_for(cloud, design), design.firewall, design.profile, seed, kernel_writes(design))
     summary = summarize(run)
     for key in ("updates_total", "refreshes_total", "rules_written", "port_ready_s", "port_ready_p95_s"):
         run.rec.metric(key, summary[key], "s" if key.endswith("_s") else "")

@@ -81,6 +81,8 @@ class FanoutRun:
     pending: list = field(default_factory=list)
     ready_s: list = field(default_factory=list)
     totals: dict = field(default_factory=dict)
+    #: what the hybrid driver's applies write to the kernel (strategies.KERNEL_WRITES)
+    writes: str = "rebuild"
 
     def snapshot(self) -> Snapshot:
         return Snapshot(self.epoch, frozenset(m.ip for m in self.members.values()), frozenset(self.members))
@@ -225,7 +227,7 @@ def iteration(run: FanoutRun, agent: Agent):
             devices=devices,
         )
         yield env.timeout(fetch)
-    work = apply_iteration(run.firewall, agent.firewall, refresh, new, removed, snap, run.rules, p)
+    work = apply_iteration(run.firewall, agent.firewall, refresh, new, removed, snap, run.rules, p, run.writes)
     yield from _do_work(run, agent, work)
     agent.busy += env.now - start
     run.rec.event(
@@ -331,7 +333,7 @@ def _record_ready(run: FanoutRun, pend: Pending) -> None:
 
 
 # --- building and running --------------------------------------------------------
-def build(layout: Layout, firewall: str, profile: CostProfile, seed: int) -> FanoutRun:
+def build(layout: Layout, firewall: str, profile: CostProfile, seed: int, writes: str = "rebuild") -> FanoutRun:
     """Set up the run: every host's agent with its loop phase, the existing members' filters in place."""
     if firewall not in FIREWALLS:
         raise ValueError(f"unknown firewall {firewall!r}; one of {', '.join(FIREWALLS)}")
@@ -348,6 +350,7 @@ def build(layout: Layout, firewall: str, profile: CostProfile, seed: int) -> Fan
         GroupRules(layout.remote_rules, layout.other_rules),
         agents,
         {m.name: m for m in layout.members},
+        writes=writes,
     )
     _settle_existing(run)
     return run
@@ -360,12 +363,17 @@ def _settle_existing(run: FanoutRun) -> None:
     for m in run.layout.members:
         by_host.setdefault(m.host, []).append(m.name)
     for host, names in by_host.items():
-        apply_iteration(run.firewall, run.agents[host].firewall, [], names, [], snap, run.rules, run.profile)
+        apply_iteration(
+            run.firewall, run.agents[host].firewall, [], names, [], snap, run.rules, run.profile, run.writes
+        )
 
 
-def simulate_layout(layout: Layout, firewall: str, profile, seed: int) -> FanoutRun:
-    """Run joins (then leaves) to completion and return the finished run state."""
-    run = build(layout, firewall, load_profile(profile), seed)
+def simulate_layout(layout: Layout, firewall: str, profile, seed: int, writes: str = "rebuild") -> FanoutRun:
+    """Run joins (then leaves) to completion and return the finished run state.
+
+    *writes*: what reaches the kernel (``diff``: Neutron's own agent; ``rebuild``: labtwin's, see
+    :data:`~labtwin.scenarios.sg_fanout.model.strategies.KERNEL_WRITES`)."""
+    run = build(layout, firewall, load_profile(profile), seed, writes)
     spacing = run.profile.join_interval_s
     for i, port in enumerate(layout.joins):
         run.env.process(join(run, port, i * spacing + run.rng.uniform(0, spacing / 10)))

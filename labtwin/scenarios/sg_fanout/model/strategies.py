@@ -55,13 +55,15 @@ from typing import Optional
 from ..profiles import CostProfile
 
 #: Rules in one IPv4 port's own chains under the hybrid iptables driver besides
-#: its security-group rules, from iptables_firewall.py: ingress ``i`` chain
-#: (RELATED/ESTABLISHED return, INVALID drop, fallback jump: 3), egress ``o``
+#: its security-group rules, from iptables_firewall.py and checked against what
+#: Neutron 29's own driver writes here (tests/scenarios/sg_fanout/test_neutron_control.py):
+#: ingress ``i`` chain (RELATED/ESTABLISHED return, DHCP replies to the port's
+#: address and to broadcast, INVALID drop, fallback jump: 5), egress ``o``
 #: chain (DHCP discover from 0.0.0.0, spoof jump, DHCP renew, DHCP-server
 #: drop, RELATED/ESTABLISHED, INVALID, fallback: 7), spoof ``s`` chain (MAC/IP
 #: pair, drop: 2). The port's jumps live in the shared FORWARD/sg-chain chains,
 #: written when the port is added, not on an update: not part of the filter.
-IPTABLES_PORT_BASE_RULES = 12
+IPTABLES_PORT_BASE_RULES = 14
 #: Flows of one port under the OVS firewall besides its security-group rules:
 #: table 0/60 classification, 71 anti-spoof/ARP/DHCP, 72/82 established,
 #: invalid and marked-connection flows, 73 accept, 81 ingress base: 20 for an
@@ -77,6 +79,20 @@ OVS_DIM1_FLOWS_PER_IP = 2
 #: ipset_manager.py IPSET_ADD_BULK_THRESHOLD: fewer changes use ipset add/del.
 IPSET_ADD_BULK_THRESHOLD = 5
 
+#: What reaches the kernel when the hybrid driver's chains are applied (the ``writes`` of an iteration):
+#:
+#: - ``diff``: Neutron's own code. ``filter_defer_apply_off`` regenerates every filtered port's chains in
+#:   Python (iptables_firewall.py ``_remove_chains_apply`` + ``_setup_chains_apply``), but IptablesManager
+#:   sends the kernel only the rules that differ (``_modify_rules`` / ``_generate_chain_diff_iptables_commands``,
+#:   there since Liberty, so in Train too). A member joining adds R rules to each local member's chain under
+#:   iptables, and nothing under ipset (the set changes instead); a member leaving deletes rules and writes none.
+#: - ``rebuild``: labtwin's own agent (``control=labtwin``), which flushes and rewrites each refreshed port's
+#:   chains: every rule of a refreshed filter is written again. Its simplification, kept visible here.
+#:
+#: The time is the same either way (the Python regeneration and the table apply, :func:`_full_chain_rebuild`);
+#: only the counts of what the kernel received differ. The OVS firewall and the subtable always diff.
+KERNEL_WRITES = ("rebuild", "diff")
+
 
 @dataclass
 class HostFirewall:
@@ -88,6 +104,8 @@ class HostFirewall:
     #: member IPs in the host's group object (ipset / dimension-1 flows / subtable); None: none exists
     group_ips: Optional[frozenset] = None
     group_epoch: int = -1
+    #: filtered local port -> the members (names) its filter was computed with (what a diff compares)
+    filter_members: dict = field(default_factory=dict)
 
     def view_epoch(self, port: str, firewall: str) -> int:
         """The membership epoch *port*'s filtering reflects on this host (-1: not filtered)."""
@@ -170,17 +188,24 @@ def apply_iteration(
     snap: Snapshot,
     rules: GroupRules,
     profile: CostProfile,
+    writes: str = "rebuild",
 ) -> Work:
-    """Do one loop iteration's firewall work on one host; mutate *state*; return the Work."""
+    """Do one loop iteration's firewall work on one host; mutate *state*; return the Work.
+
+    *writes*: what reaches the kernel under the hybrid driver (:data:`KERNEL_WRITES`).
+    """
+    if writes not in KERNEL_WRITES:
+        raise ValueError(f"writes must be one of {', '.join(KERNEL_WRITES)}, not {writes!r}")
     work = Work()
     for port in removed:
+        state.filter_members.pop(port, None)
         if state.filters.pop(port, None) is not None:
             # remove_port_filter: the port's chains / flows are gone, which a diff shows
             work.filters_removed += 1
             work.objects_changed += 1
     if removed:
         work.ops.append(("filter_remove", len(removed), profile.port_filter_s * len(removed), {}))
-    _write_filters(firewall, state, refresh, new, snap, rules, profile, work)
+    _write_filters(firewall, state, refresh, new, snap, rules, profile, work, writes)
     if firewall != "iptables":
         _sync_group_object(firewall, state, snap, rules, profile, work)
     if firewall in ("iptables", "ipset"):
@@ -190,19 +215,25 @@ def apply_iteration(
     return work
 
 
-def _write_filters(firewall, state, refresh, new, snap, rules, profile, work) -> None:
+def _write_filters(firewall, state, refresh, new, snap, rules, profile, work, writes="rebuild") -> None:
     """update_port_filter for *refresh*, prepare_port_filter for *new*."""
     for kind, ports in (("filter_rewrite", refresh), ("filter_prepare", new)):
         if not ports:
             continue
-        flows = changed = 0
+        flows = changed = written = 0
         for port in ports:
             size = filter_size(firewall, rules, len(snap.members), port in snap.members)
             old = state.filters.get(port)
             # iptables filters embed the member IPs: a new epoch changes them.
             changed += old is None or (firewall == "iptables" and old[1] != snap.epoch)
+            if old is not None and writes == "diff" and firewall in ("iptables", "ipset"):
+                fresh = _fresh_rules(firewall, rules, port, state.filter_members.get(port, frozenset()), snap.members)
+            else:
+                fresh = size
             state.filters[port] = (size, snap.epoch)
-            flows += size
+            state.filter_members[port] = snap.members
+            flows += fresh
+            written += fresh > 0
         cost = profile.port_filter_s * len(ports)
         if firewall in ("ovs", "subtable"):
             # OVS update_port_filter: install under a temporary cookie, delete the
@@ -212,10 +243,18 @@ def _write_filters(firewall, state, refresh, new, snap, rules, profile, work) ->
             cost += passes * flows * profile.ovs_flow_s
         # iptables/ipset: generating and applying the chains is the full rebuild's cost.
         work.refreshes += len(ports)
-        work.filters_written += len(ports)
+        work.filters_written += written
         work.objects_changed += changed
         work.rules_written += flows
         work.ops.append((kind, len(ports), cost, {"rules": flows}))
+
+
+def _fresh_rules(firewall: str, rules: GroupRules, port: str, before: frozenset, after: frozenset) -> int:
+    """Rules a refreshed filter gains under Neutron's diff: R per member added (iptables expands the remote
+    group per member, the port's own address skipped); none under ipset (its rule names the set)."""
+    if firewall != "iptables":
+        return 0
+    return rules.remote * len((after - before) - {port})
 
 
 def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
