@@ -232,7 +232,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "profile",
         "train-2019",
-        "cost profile: a name (train-2019) or a profile JSON file (labtwin calibrate)",
+        "cost profile: a name (train-2019; neutron-29: the same deployment, the apply measured from Neutron 29's "
+        "own code) or a profile JSON file (labtwin calibrate)",
         kind=cost_profile,
     ),
     Knob(
