@@ -1,6 +1,6 @@
 """One emulated host's security-group agent: Neutron 29's own code, driven over stdin/stdout (JSON lines).
 
-``python -m labtwin.scenarios.sg_fanout.emulation.neutron_agent.worker --run RID --host NAME``
+``python -m labtwin.emulation.neutron_agent.worker --run RID --host NAME``
 (the run id and host make the argv unique, so the run's ledger finds this process by it).
 
 What runs is Neutron's: ``SecurityGroupAgentRpc`` (deferred refresh, as the

@@ -1,21 +1,19 @@
 """``control=neutron``: each emulated host's firewall is programmed by Neutron 29's own agent code.
 
-One worker process per host (:mod:`.worker`: Neutron's ``SecurityGroupAgentRpc``
-with the hybrid iptables driver, and ipset when ``firewall=ipset``), started by
-the run and listed in its ledger, working on the host's namespace under a
-run-private name (Neutron runs its commands with ``ip netns exec <name>``).
-:class:`NeutronHostAgent` has the labtwin agent's interface
+One worker per host (:mod:`labtwin.emulation.neutron_agent`: Neutron's
+``SecurityGroupAgentRpc`` with the hybrid iptables driver, and ipset when
+``firewall=ipset``). :class:`NeutronHostAgent` has the labtwin agent's interface
 (``converge``/``join``/``leave``/``read_state``), so the workload, the kernel
 reader and the probes are the same for both controls; what differs is who
 decides what to write: Neutron's code, from what the server tells it.
 
-The server's side is labtwin's (:class:`ServerView` here, :mod:`.server` in the
-worker): the layout's ports and groups as Neutron objects. A join is a port
-create pushed to every host; a leave is a port delete pushed to every host, and
-on the port's own host the device goes (``remove_devices_filter``). Neutron's
-cache never takes a deleted id back, so when a timing repeat brings a port
-back, it comes as a new port: a fresh id sharing the first 11 characters (the
-same tap device, the same chains), as a re-created VM's port would be.
+The server's side is labtwin's (:class:`ServerView` here): the layout's ports
+and groups as Neutron objects. A join is a port create pushed to every host; a
+leave is a port delete pushed to every host, and on the port's own host the
+device goes (``remove_devices_filter``). Neutron's cache never takes a deleted
+id back, so when a timing repeat brings a port back, it comes as a new port: a
+fresh id sharing the first 11 characters (the same tap device, the same
+chains), as a re-created VM's port would be.
 
 Simplification, stated: the outsider's group is Neutron's default rule set for
 a non-default group (egress anywhere, IPv4 and IPv6), whatever groups the
@@ -24,34 +22,21 @@ topology gives it.
 
 from __future__ import annotations
 
-import json
-import os
-import select
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES, derived_id
-from labtwin.emulation.ledger import Item
+from labtwin.emulation.neutron_agent import NeutronWorker, in_parallel, start_worker
 from labtwin.emulation.runner import Runner, Step, in_netns
-from labtwin.emulation.snapshot import NEUTRON_LOCKS
 
-from ...spec import Layout
-from .. import kernel
-from ..rules import EPort
+from ..spec import Layout
+from . import kernel
+from .rules import EPort
 
 #: The group the outsider port is in (not the studied group).
 OUTSIDER_GROUP = "labtwin-outsider"
-WORKER_MODULE = "labtwin.scenarios.sg_fanout.emulation.neutron_agent.worker"
-#: Starting a worker imports Neutron (~3-5 s on this kind of machine); more is a hang.
-START_TIMEOUT_S = 120.0
-
-
-class NeutronAgentError(RuntimeError):
-    """A worker failed: Neutron's traceback, or the worker died (its stderr's tail)."""
 
 
 @dataclass
@@ -134,54 +119,18 @@ class NeutronHostAgent:
     layout: Layout
     runner: Runner
     pid: int  # the host namespace's holder (for reading the kernel)
-    namespace: str  # its run-private name, for Neutron's ip netns exec
     server: ServerView
-    proc: subprocess.Popen
-    stderr_path: str
+    worker: NeutronWorker
     local: list = field(default_factory=list)
     busy_s: float = 0.0
     calls: dict = field(default_factory=dict)  # method -> count, over the run's counted iterations
 
-    def _ask(self, request: dict, timeout: float = 60.0) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise NeutronAgentError(f"{self.host}: Neutron's agent process died: {self._stderr_tail()}") from None
-        line = _read_line(self.proc, timeout)
-        if not line:
-            raise NeutronAgentError(
-                f"{self.host}: Neutron's agent process gave no answer to {request['op']} "
-                f"(exit {self.proc.poll()}): {self._stderr_tail()}"
-            )
-        answer = json.loads(line)
-        if "error" in answer:
-            raise NeutronAgentError(f"{self.host}: Neutron's agent failed on {request['op']}:\n{answer['error']}")
-        return answer
-
-    def _stderr_tail(self) -> str:
-        try:
-            with open(self.stderr_path) as fh:
-                return fh.read()[-2000:]
-        except OSError as exc:
-            return f"(its stderr {self.stderr_path} is unreadable: {exc})"
-
     # --- the agent interface --------------------------------------------------
     def converge(self, ports: list, ips: frozenset) -> None:
         """Start Neutron's agent on this host with the server's objects; it prepares its existing ports."""
-        present = [p for p in self.server.ports.values() if p.name not in {j.name for j in self.layout.joins}]
-        self._ask(
-            {
-                "op": "start",
-                "namespace": self.namespace,
-                "lock_dir": os.path.join(NEUTRON_LOCKS, self.namespace),
-                "ipset": self.firewall == "ipset",
-                "groups": self.server.groups(),
-                "ports": [self.server.port(p) for p in present],
-            },
-            timeout=START_TIMEOUT_S,
-        )
+        joining = {j.name for j in self.layout.joins}
+        present = [p for p in self.server.ports.values() if p.name not in joining]
+        self.worker.start(self.server.groups(), [self.server.port(p) for p in present], self.firewall == "ipset")
         self.local = list(ports)
         self._iteration([], [self.server.port_id(p.name) for p in ports], [], counted=False)
 
@@ -215,7 +164,7 @@ class NeutronHostAgent:
 
     # --- helpers --------------------------------------------------------------------
     def _iteration(self, pushes: list, added: list, removed: list, counted: bool = True) -> tuple[float, float]:
-        answer = self._ask({"op": "iteration", "pushes": pushes, "added": added, "removed": removed})
+        answer = self.worker.iteration(pushes, added, removed)
         if counted:
             for method, n in answer["calls"].items():
                 self.calls[method] = self.calls.get(method, 0) + n
@@ -225,55 +174,20 @@ class NeutronHostAgent:
 def start_agents(real, shape, layout: Layout, firewall: str, ports: dict[str, EPort], joining: set) -> dict:
     """One Neutron agent per host, each converged on its existing ports (workers started side by side)."""
     server = ServerView(layout, ports)
-    agents = {host: _spawn(real, shape, host, firewall, layout, server) for host in layout.hosts}
-    failures: list[BaseException] = []
-
-    def converge(agent: NeutronHostAgent) -> None:
-        try:
-            agent.converge([p for p in ports.values() if p.host == agent.host and p.name not in joining], frozenset())
-        except BaseException as exc:  # noqa: BLE001 -- raised below, in this thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=converge, args=(a,)) for a in agents.values()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
-    return agents
-
-
-def _spawn(real, shape, host: str, firewall: str, layout: Layout, server: ServerView) -> NeutronHostAgent:
-    """Name the host's namespace for Neutron, make its lock directory, start its worker: all ledgered first."""
-    key = shape.host_ns[host]
-    pid = real.pid(key)
-    node = real.plan.ns(key).node
-    name = f"labtwin-{node}"  # never one of Neutron's prefixes (qrouter-, snat-, fip-, qdhcp-)
-    real.runner.run(
-        Step(
-            ("ip", "netns", "attach", name, str(pid)),
-            what=f"{host}: name its namespace {name} for Neutron",
-            creates=(Item(f"netns-name:{name}", "netns-name", name, undo=("ip", "netns", "delete", name)),),
+    agents = {
+        host: NeutronHostAgent(
+            host,
+            firewall,
+            layout,
+            real.runner,
+            real.pid(shape.host_ns[host]),
+            server,
+            start_worker(real, shape.host_ns[host], host),
         )
+        for host in layout.hosts
+    }
+    in_parallel(
+        lambda a: a.converge([p for p in ports.values() if p.host == a.host and p.name not in joining], frozenset()),
+        agents.values(),
     )
-    locks = os.path.join(NEUTRON_LOCKS, name)
-    real.ledger.append([Item(f"dir:{locks}", "directory", locks, undo=("rm", "-rf", "--", locks))])
-    os.makedirs(locks, exist_ok=True)
-    argv = (sys.executable, "-m", WORKER_MODULE, "--run", real.plan.run_id, "--host", node)
-    item = Item(f"proc:neutron-agent:{node}", "process", f"Neutron agent of {host}", match=argv)
-    stderr_path = os.path.join(locks, "stderr.log")
-    with open(stderr_path, "w") as stderr:
-        proc = real.runner.spawn(
-            Step(argv, what=f"{host}: Neutron's agent", creates=(item,)), talk=True, stderr_to=stderr
-        )
-    return NeutronHostAgent(host, firewall, layout, real.runner, pid, name, server, proc, stderr_path)
-
-
-def _read_line(proc: subprocess.Popen, timeout: float) -> str:
-    """One answer line from a worker, or '' when it closed its stdout; NeutronAgentError after *timeout*."""
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not ready:
-        raise NeutronAgentError(f"Neutron's agent process gave no answer within {timeout:.0f} s")
-    return proc.stdout.readline()
+    return agents

@@ -15,9 +15,9 @@ agent receives goes through :func:`over_the_wire` (Neutron's own
 agent sees objects exactly as it would from a real server: no context, no
 database. What is not Neutron's here is only the transport.
 
-Simplifications, stated: ports have no allowed-address pairs and no binding
-profile; every port is ``compute:nova`` on one network and subnet; a group's
-``stateful`` is True.
+Simplifications, stated: ports have no binding profile; every port is
+``compute:nova`` on one network and subnet (the hybrid driver reads neither);
+a group's ``stateful`` is True.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import netaddr
 from neutron.objects import base as obj_base
 from neutron.objects import ports as port_obj
 from neutron.objects import securitygroup as sg_obj
+from neutron.objects.port.extensions.allowedaddresspairs import AllowedAddressPair
+from neutron.objects.port.extensions.port_security import PortSecurity
 
 #: Ids Neutron needs where labtwin's layout has no object: the network, subnet and instance of every port.
 NETWORK_ID = "0f2b8c58-4e6c-5d7b-9d1e-4c6f0a1b2c3d"
@@ -37,7 +39,9 @@ PROJECT = "labtwin"
 
 
 def port_object(port: dict) -> Any:
-    """A Port OVO: ``{"id", "mac", "ips": [...], "host", "security_groups": [...], "revision"}``."""
+    """A Port OVO: ``{"id", "mac", "ips": [...], "host", "security_groups": [...]}`` and optionally
+    ``"port_security"`` (default true), ``"allowed_address_pairs": [{"ip_address", "mac_address"}]``,
+    ``"revision"``."""
     pid = port["id"]
     return port_obj.Port(
         id=pid,
@@ -55,9 +59,16 @@ def port_object(port: dict) -> Any:
             for ip in port["ips"]
         ],
         security_group_ids=set(port["security_groups"]),
-        allowed_address_pairs=[],
+        allowed_address_pairs=[
+            AllowedAddressPair(
+                port_id=pid,
+                ip_address=netaddr.IPNetwork(pair["ip_address"]),
+                mac_address=netaddr.EUI(pair.get("mac_address") or port["mac"]),
+            )
+            for pair in port.get("allowed_address_pairs", ())
+        ],
         revision_number=port.get("revision", 1),
-        security=None,
+        security=PortSecurity(id=pid, port_security_enabled=bool(port.get("port_security", True))),
         binding_levels=[],
         bindings=[port_obj.PortBinding(port_id=pid, host=port["host"], vif_type="ovs", vnic_type="normal")],
     )
