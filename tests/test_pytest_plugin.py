@@ -48,7 +48,7 @@ def test_passing_and_failing_design_checks_explain_themselves(pytester):
         [
             "*AssertionError: vm-c cannot reach vm-a on tcp:22: the probe was blocked",
             "*reason: ingress of vm-a allows no tcp:22 from vm-c",
-            "*run: reachability model run, seed 1, topology *minimal.yaml; design: probes=icmp,tcp:22",
+            "*run: reachability model run, seed 1, topology *minimal.yaml; design: probes=icmp,tcp:22 control=labtwin",
         ]
     )
 

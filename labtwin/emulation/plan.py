@@ -105,6 +105,28 @@ class Plan:
     def ns(self, key: str) -> Namespace:
         return next(n for n in self.namespaces if n.key == key)
 
+    def plug(self, host: str, port_id, tap: str, bridge: str, hybrid: bool = False, tap_up: bool = True) -> None:
+        """Put a port's *tap* (already in namespace *host*) on *bridge*, the way its agent plugs it.
+
+        ``hybrid``: ML2/OVS's hybrid plug, which the iptables hybrid driver expects: the tap on its own
+        Linux bridge ``qbr<id>``, joined to *bridge* (standing for ``br-int``) by the veth ``qvb<id>`` /
+        ``qvo<id>``. Packets to the VM then enter ``qbr`` through ``qvb``, where the driver's per-port
+        conntrack zone rule catches them, so both directions of a connection share the port's zone.
+        Otherwise the tap goes straight on *bridge* (the Linux bridge agent's plug). ``tap_up=False``
+        leaves the tap down (a port not yet wired).
+        """
+        cfg = self.config[host]
+        if hybrid:
+            qbr, qvb, qvo = (naming.prefixed(prefix, port_id) for prefix in ("qbr", "qvb", "qvo"))
+            cfg.bridge(qbr)
+            self.veths.append(Veth(host, qvb, host, qvo))
+            cfg.enslave(qvb, qbr)
+            cfg.enslave(qvo, bridge)
+            bridge = qbr
+        cfg.ip_batch.append(f"link set {tap} master {bridge}")
+        if tap_up:
+            cfg.ip_batch.append(f"link set {tap} up")
+
     def add_ns(self, key: str, role: str, subject: str) -> NsConfig:
         letter = {"host": "h", "port": "p", "router": "r"}[role]
         index = sum(n.role == role for n in self.namespaces)

@@ -174,3 +174,19 @@ def test_doctor_gives_a_reason_for_each_missing_thing(monkeypatch):
     ok, reasons = doctor.emulation_possible()
     assert not ok and any("root" in r for r in reasons) and any("apt-get install mininet" in r for r in reasons)
     assert any(r.startswith("nft: missing: apt-get install nftables") for r in reasons)
+
+
+def test_for_neutrons_agent_ports_get_the_hybrid_plug_and_no_labtwin_filter(cloud):
+    """control=neutron: no host carries labtwin's rules (Neutron's agent writes them after the realisation),
+    and each VM tap sits on its own qbr, joined to the network's bridge by qvb/qvo, as ML2/OVS plugs it."""
+    ours, neutrons = plan(cloud, "ab12"), plan(cloud, "ab12", filters=False)
+    assert all(cfg.rules is not None for key, cfg in ours.config.items() if key.startswith("host:"))
+    assert all(cfg.rules is None for cfg in neutrons.config.values())
+    vm = cloud.port["vm-a"]
+    host = next(n.key for n in neutrons.namespaces if n.subject == vm.host)
+    batch = "\n".join(neutrons.config[host].ip_batch)
+    tap, qbr, qvb, qvo = (naming.prefixed(prefix, vm.id) for prefix in ("tap", "qbr", "qvb", "qvo"))
+    assert f"link add {qbr} type bridge" in batch and f"link set {tap} master {qbr}" in batch
+    assert f"link set {qvb} master {qbr}" in batch and f"link set {qvo} master brq" in batch
+    assert (host, qvb, host, qvo) in [(v.a, v.a_dev, v.b, v.b_dev) for v in neutrons.veths]
+    assert f"link set {tap} master {qbr}" not in "\n".join(ours.config[host].ip_batch)

@@ -86,7 +86,7 @@ def group_objects(group: dict) -> tuple[Any, list[Any]]:
             protocol=rule.get("protocol"),
             port_range_min=rule.get("port_range_min"),
             port_range_max=rule.get("port_range_max"),
-            remote_ip_prefix=rule.get("remote_ip_prefix"),
+            remote_ip_prefix=netaddr.IPNetwork(rule["remote_ip_prefix"]) if rule.get("remote_ip_prefix") else None,
             remote_group_id=rule.get("remote_group_id"),
             remote_address_group_id=None,
             revision_number=1,

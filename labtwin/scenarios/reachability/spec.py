@@ -18,6 +18,14 @@ KNOBS: tuple[Knob, ...] = (
         "flows to try between every ordered pair of VM ports: icmp, tcp:PORT, udp:PORT",
         kind=probe_list,
     ),
+    Knob(
+        "control",
+        "labtwin",
+        "emulation only: who writes each host's security-group filter: labtwin (labtwin's own rendering of the "
+        "hybrid driver) | neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver, with "
+        "ipset). The model ignores it",
+        choices=("labtwin", "neutron"),
+    ),
 )
 
 
@@ -28,3 +36,4 @@ class ReachabilityDesign(Design):
     KNOBS = KNOBS
 
     probes: str
+    control: str

@@ -24,6 +24,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, Run
 
 from ..spec import ReachabilityDesign
+from .neutron_agent import program_hosts
 from .plan import plan
 
 
@@ -43,9 +44,12 @@ def emulate(
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
-    the_plan = plan(cloud, new_run_id())
+    the_plan = plan(cloud, new_run_id(), filters=design.control == "labtwin")
+    calls: dict = {}
     with Realisation(the_plan) as real:
         _record_bringup(recorder, the_plan, real, t0)
+        if design.control == "neutron":
+            calls = program_hosts(real, cloud, the_plan, recorder, t0)
         points = _start_captures(real, out, the_plan)
         specs = _specs(cloud, the_plan, flows)
         start = time.perf_counter() - t0
@@ -66,9 +70,10 @@ def emulate(
                 seen=cap.summarise(point.path, limit=50),
             )
     real.record_teardown(recorder, t0)
-    run = Run(
-        "reachability", "emulation", dict(design), seed, topology, _summary(recorder, real, the_plan), recorder.records
-    )
+    summary = {**_summary(recorder, real, the_plan), "control": design.control}
+    if calls:
+        summary["neutron_calls"] = calls
+    run = Run("reachability", "emulation", dict(design), seed, topology, summary, recorder.records)
     if out_dir:
         run.save(out)
     return run

@@ -43,8 +43,13 @@ from labtwin.emulation.plan import (
 )
 
 
-def plan(cloud: Cloud, run_id: str) -> Plan:
-    """The whole realisation of *cloud* for run *run_id*."""
+def plan(cloud: Cloud, run_id: str, filters: bool = True) -> Plan:
+    """The whole realisation of *cloud* for run *run_id*.
+
+    *filters*: labtwin writes each host's security-group filter (:mod:`labtwin.emulation.firewall`) on
+    the Linux bridge agent's plug. False when Neutron's own agent writes it after the realisation
+    (``control=neutron``): its hybrid driver needs ML2/OVS's hybrid plug (:meth:`Plan.plug`).
+    """
     result = Plan(naming.check_run_id(run_id))
     hosts = {h.name: f"host:{i}" for i, h in enumerate(cloud.hosts)}
     for host in cloud.hosts:
@@ -53,11 +58,11 @@ def plan(cloud: Cloud, run_id: str) -> Plan:
         cfg.ip_batch.append("link set lo up")
     wiring = _Wiring(cloud, result, hosts)
     for j, port in enumerate(p for p in cloud.ports if p.host and p.ips):
-        _add_port(cloud, result, wiring, port, j)
+        _add_port(cloud, result, wiring, port, j, hybrid=not filters)
     for k, router in enumerate(cloud.routers):
         _add_router(cloud, result, wiring, router, k)
     _add_physical_router(cloud, result, wiring)
-    for host in cloud.hosts:
+    for host in cloud.hosts if filters else ():
         key = hosts[host.name]
         ports = [
             firewall.FilteredPort(cloud.port[e.port], naming.tap_name(cloud.port[e.port].id), e.mac, e.ips)
@@ -130,14 +135,14 @@ class _Wiring:
         return max(set(range(1, 4095)) - used)
 
 
-def _add_port(cloud: Cloud, result: Plan, wiring: _Wiring, port: Port, index: int) -> None:
+def _add_port(cloud: Cloud, result: Plan, wiring: _Wiring, port: Port, index: int, hybrid: bool = False) -> None:
     key = f"port:{index}"
     cfg = result.add_ns(key, "port", port.name)
     mac = checked_mac(port.mac_address or derived_mac(port.id))
     tap = naming.tap_name(port.id)
     result.veths.append(Veth(key, "eth0", wiring.hosts[port.host], tap))
     bridge = wiring.network_bridge(port.host, port.network_id, port_segment(cloud, port))
-    result.config[wiring.hosts[port.host]].enslave(tap, bridge)
+    result.plug(wiring.hosts[port.host], port.id, tap, bridge, hybrid)
     ips = []
     for fixed in port.fixed_ips:
         ips.append(ipaddress.ip_address(str(fixed.ip_address)))

@@ -81,7 +81,7 @@ def emulate(
             f"firewall={firewall} is emulated by labtwin's own agent only (control=labtwin)"
         )
     ports = rules.eports(layout)
-    the_plan, shape = build(layout, ports, firewall, new_run_id())
+    the_plan, shape = build(layout, ports, firewall, new_run_id(), hybrid_plug=design.control == "neutron")
     rec = Recorder()
     t0 = time.perf_counter()
     with Realisation(the_plan, measures_time=True) as real:  # port_ready_s: no other run beside it

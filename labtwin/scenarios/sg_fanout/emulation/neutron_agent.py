@@ -29,6 +29,7 @@ from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES, derived_id
 from labtwin.emulation.neutron_agent import NeutronWorker, in_parallel, start_worker
+from labtwin.emulation.neutron_agent.objects import group_dict
 from labtwin.emulation.runner import Runner, Step, in_netns
 
 from ..spec import Layout
@@ -79,35 +80,8 @@ class ServerView:
         }
 
     def groups(self) -> list[dict]:
-        studied = [r.model_dump(mode="json") for r in self.layout.rules]
-        outsider = [
-            r.for_group(OUTSIDER_GROUP).model_dump(mode="json")
-            for r in NEUTRON_DEFAULT_RULES
-            if r.used_in_non_default_sg
-        ]
-        return [_group(self.layout.group, studied), _group(OUTSIDER_GROUP, outsider)]
-
-
-def _group(name: str, rule_dicts: list[dict]) -> dict:
-    """A group as the worker's server takes it: remote groups and protocols as Neutron stores them."""
-    gid = derived_id("security-group", name)
-    out = []
-    for i, r in enumerate(rule_dicts):
-        protocol = None if r["protocol"] == "any" else r["protocol"]
-        remote = r.get("remote_group_id")
-        out.append(
-            {
-                "id": derived_id("security-group-rule", f"{name}/{i}"),
-                "direction": r["direction"],
-                "ethertype": r["ethertype"],
-                "protocol": protocol,
-                "port_range_min": r.get("port_range_min"),
-                "port_range_max": r.get("port_range_max"),
-                "remote_ip_prefix": r.get("remote_ip_prefix"),
-                "remote_group_id": derived_id("security-group", remote) if remote else None,
-            }
-        )
-    return {"id": gid, "name": name, "rules": out}
+        outsider = [r.for_group(OUTSIDER_GROUP) for r in NEUTRON_DEFAULT_RULES if r.used_in_non_default_sg]
+        return [group_dict(self.layout.group, self.layout.rules), group_dict(OUTSIDER_GROUP, outsider)]
 
 
 @dataclass

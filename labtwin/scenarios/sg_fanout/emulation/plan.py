@@ -51,8 +51,15 @@ class Shape:
     brq: str
 
 
-def build(layout: Layout, ports: dict[str, EPort], firewall: str, run_id: str) -> tuple[Plan, Shape]:
-    """The plan for *layout* under *firewall*, and where its parts are."""
+def build(
+    layout: Layout, ports: dict[str, EPort], firewall: str, run_id: str, hybrid_plug: bool = False
+) -> tuple[Plan, Shape]:
+    """The plan for *layout* under *firewall*, and where its parts are.
+
+    *hybrid_plug* (``control=neutron``): each tap on its own ``qbr`` joined to the host's bridge by
+    ``qvb``/``qvo``, as ML2/OVS plugs a port for the hybrid driver (:meth:`Plan.plug`), so that Neutron's
+    per-port conntrack zones see both directions of a connection.
+    """
     plan = Plan(run_id)
     hybrid = firewall in HYBRID
     fabric = node_name(run_id, "b", 0)
@@ -96,10 +103,7 @@ def build(layout: Layout, ports: dict[str, EPort], firewall: str, run_id: str) -
         plan.endpoints[port.name] = Endpoint(port.name, key, "eth0", port.mac, (ipaddress.ip_address(port.ip),))
         if hybrid:
             plan.veths.append(Veth(key, "eth0", host_ns[port.host], port.tap))
-            host_cfg = plan.config[host_ns[port.host]]
-            host_cfg.ip_batch.append(f"link set {port.tap} master {brq}")
-            if port.name not in joining:
-                host_cfg.ip_batch.append(f"link set {port.tap} up")
+            plan.plug(host_ns[port.host], port.port_id, port.tap, brq, hybrid_plug, tap_up=port.name not in joining)
         else:
             dev = node_name(run_id, "t", j)
             port_dev[port.name] = dev
