@@ -226,9 +226,9 @@ def calibrate(
     sizes = [int(s) for s in str(members).split(",")]
     firewalls = [f for f in str(firewall).split(",") if f]
     h, j, rep, timed = int(hosts), int(joins), int(repeats), int(timing_repeats)
-    facts = fingerprint()
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {', '.join(CONTROLS)}, not {control!r}")
+    facts = fingerprint()
     target = Path(out) if out is not None else calibration.path_for(calibration_name(control), machine_key(facts))
     runs = len(firewalls) * len(sizes) * (rep + 1)
     rows = measure(firewalls, sizes, h, j, rep, seed, _shifted(progress, 0, runs), timed, control)

@@ -194,3 +194,27 @@ def test_the_pace_exponent_is_measured_per_strategy():
     exponents = pace_exponents(idle, loaded)
     assert exponents["iptables"] == pytest.approx(1.0) and exponents["ipset"] == pytest.approx(0.263, abs=1e-3)
     assert "ovs" not in exponents  # its probe barely moved: nothing to learn, the default applies
+
+
+def test_neutrons_agent_is_timed_only_against_a_calibration_of_neutrons_agent(cache, monkeypatch):
+    """control=neutron: labtwin's agent's calibration is not its clock, and none is made automatically; a
+    calibration of Neutron's agent on this machine (kept apart, sg-fanout-neutron) times it."""
+    from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
+
+    monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
+    monkeypatch.setattr(sg_fanout_calibrate, "measure", lambda *a, **k: pytest.fail("no automatic calibration"))
+    calibration.save(EXAMPLE, calibration.path_for("sg-fanout", machine_key(FACTS)))  # labtwin's agent's
+    timing = sg_fanout_calibrate.twin_timing({"firewall": "iptables", "control": "neutron"})
+    assert "no calibration of Neutron's agent on this machine" in timing.not_compared
+    neutrons = calibration.path_for(sg_fanout_calibrate.calibration_name("neutron"), machine_key(FACTS))
+    assert neutrons.parent.name == "sg-fanout-neutron"
+    calibration.save(replace(EXAMPLE, scenario="sg-fanout-neutron"), neutrons)
+    timing = sg_fanout_calibrate.twin_timing({"firewall": "iptables", "control": "neutron"})
+    assert timing.not_compared == "" and timing.model_knobs["profile"] == str(neutrons)
+
+
+def test_calibrate_refuses_an_unknown_control():
+    from labtwin.scenarios.sg_fanout.calibrate import calibrate
+
+    with pytest.raises(ValueError, match="control must be one of labtwin, neutron"):
+        calibrate(control="ovn", members="5", firewall="iptables")
