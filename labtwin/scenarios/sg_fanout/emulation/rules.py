@@ -145,7 +145,7 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
     return lines
 
 
-def _jumps(port: EPort) -> list[tuple[str, str]]:
+def port_jump_rules(port: EPort) -> list[tuple[str, str]]:
     """(chain, rule) of the port's jumps from FORWARD and sg-chain."""
     i, o, _ = port.chains()
     phys = "-m physdev --physdev-{d} " + port.tap + " --physdev-is-bridged -j {to}"
@@ -159,7 +159,7 @@ def _jumps(port: EPort) -> list[tuple[str, str]]:
 
 def port_jumps(port: EPort) -> list[str]:
     """The port's jumps from FORWARD and sg-chain, inserted at the top (a new port only)."""
-    return [f"-I {chain} 1 {rule}" for chain, rule in _jumps(port)]
+    return [f"-I {chain} 1 {rule}" for chain, rule in port_jump_rules(port)]
 
 
 def port_removal(port: EPort) -> list[str]:
@@ -169,7 +169,7 @@ def port_removal(port: EPort) -> list[str]:
     """
     chains = port.chains()
     return (
-        [f"-D {chain} {rule}" for chain, rule in _jumps(port)]
+        [f"-D {chain} {rule}" for chain, rule in port_jump_rules(port)]
         + [f"-F {c}" for c in chains]
         + [f"-X {c}" for c in chains]
     )
