@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -127,6 +128,42 @@ def show(path, fmt, out):
         _fail(f"labtwin show: --format {fmt} needs --out FILE")
     draw_cloud(cloud).savefig(out, format=fmt, bbox_inches="tight")
     click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("suite", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--case", "pattern", default="", help="only cases whose folder name contains this")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per case")
+@friendly_errors
+def conformance(suite, pattern, as_json):
+    """Check labtwin against Neutron's documented outcomes (default: the suite under tests/conformance).
+
+    One line per case: its status (pass, FAIL, known gap, gap-closed), folder and documentation source,
+    then what differs. Exit 1 when a case fails.
+    """
+    from . import conformance as suite_module
+
+    try:
+        cases = [c for c in suite_module.load_cases(suite or suite_module.SUITE) if pattern in c.name]
+    except (suite_module.CaseError, OSError) as exc:
+        _fail(f"labtwin conformance: {exc}")
+    if not cases:
+        _fail(f"labtwin conformance: no case matches {pattern!r}")
+    failed = 0
+    for case in cases:
+        result = suite_module.check(case)
+        failed += result.status == "FAIL"
+        if as_json:
+            row = {"case": case.name, "status": result.status, "source": case.source, "url": case.url}
+            click.echo(json.dumps({**row, "differences": list(result.differences), "known_gap": case.known_gap}))
+            continue
+        click.echo(f"{result.status:>10}  {case.name}  ({case.source})")
+        for line in result.differences:
+            click.echo(f"            - {line}")
+    if not as_json:
+        click.echo(f"conformance: {len(cases) - failed} of {len(cases)} as documented or known gaps; {failed} failed")
+    if failed:
+        raise SystemExit(1)
 
 
 @main.command("scenarios")

@@ -100,3 +100,24 @@ def test_out_of_range_knobs_are_refused_from_the_cli_and_from_python():
     with pytest.raises(ScenarioError, match="knob members: -5"):
         api.simulate("sg-fanout", members=-5)
     assert api.simulate("sg-fanout", members=30, hosts=1).design["members"] == 30
+
+
+def test_conformance_lists_each_case_with_its_source_and_fails_on_a_difference(tmp_path):
+    done = invoke("conformance", "--case", "sg-")
+    assert done.exit_code == 0, done.output
+    assert "pass  21-sg-ping-ssh  (doc/source/admin/deploy-ovs-provider.rst#" in done.output
+    assert done.output.strip().endswith("0 failed")
+    gap = json.loads(invoke("conformance", "--case", "35-", "--json").output)
+    assert gap["status"] == "known gap" and gap["url"].startswith("https://docs.openstack.org/neutron/")
+    # a case whose documented outcome labtwin does not give: exit 1, the difference named
+    import shutil
+
+    from labtwin.conformance import SUITE
+
+    case = tmp_path / "99-wrong"
+    shutil.copytree(SUITE / "21-sg-ping-ssh", case)
+    text = (case / "case.yaml").read_text()
+    (case / "case.yaml").write_text(text.replace("allowed: true}", "allowed: false}", 1))
+    wrong = invoke("conformance", str(tmp_path))
+    assert wrong.exit_code == 1 and "FAIL  99-wrong" in wrong.output and "1 failed" in wrong.output
+    assert invoke("conformance", str(tmp_path / "none")).exit_code == 2
