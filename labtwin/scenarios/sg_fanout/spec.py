@@ -226,7 +226,8 @@ KNOBS: tuple[Knob, ...] = (
         TIMING_REPEATS,
         "emulation only: each join is timed this many times (the port leaves and rejoins); "
         "its time is the fastest (interference only adds time), counts and verdicts come from the first. "
-        "The model's join is deterministic and ignores it",
+        "The model's join is deterministic and ignores it; under control=neutron only the first join is timed "
+        "(a rejoin would reuse the deleted port's tap, which Neutron leaves trusted)",
         kind=bounded(int, 1, 50),
     ),
     Knob(
