@@ -240,9 +240,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "control",
         "labtwin",
-        "emulation only: who programs each host's firewall: labtwin (labtwin's own agent, every firewall) | "
-        "neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver: firewall=iptables|ipset). "
-        "The model ignores it",
+        "who programs each emulated host's firewall: labtwin (labtwin's own agent, every firewall, rewrites "
+        "refreshed chains) | neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver: "
+        "firewall=iptables|ipset, writes a diff). The model counts what the chosen agent writes to the kernel",
         choices=CONTROLS,
     ),
 )
