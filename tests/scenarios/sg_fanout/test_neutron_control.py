@@ -42,6 +42,7 @@ def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir
     assert report.agree, report.disagreements.to_string()  # counts and verdicts; timing: not Neutron's calibration
     assert model.summary["kernel_writes"] == "diff"
     s = run.summary
+    assert s["timed_joins"] == 1 and run.design["timing_repeats"] == 2  # a rejoin would reuse a trusted tap
     assert s["control"] == "neutron"
     seen = verdicts(run)
     members = ("m-0001", "m-0002", "m-0003")
@@ -119,3 +120,23 @@ def test_the_committed_comparison_of_labtwins_rules_with_neutrons_still_holds(li
     # what differs, in short: labtwin's remote-group rule carries the probe's protocol; Neutron's zone rules
     assert committed["iptables"]["i"]["only_labtwin"] == ["-s <member-ip>/32 -p icmp -j RETURN"]
     assert any("CT --zone" in r for r in committed["iptables"]["jumps"]["only_neutron"])
+
+
+def test_a_deleted_port_cannot_rejoin_under_neutrons_agent():
+    """Neutron's cache never takes a deleted id back: the agent refuses rather than time a join Neutron ignores."""
+    from labtwin.scenarios.sg_fanout.emulation import rules
+    from labtwin.scenarios.sg_fanout.emulation.neutron_agent import NeutronHostAgent, ServerView
+    from labtwin.scenarios.sg_fanout.spec import generated_layout
+
+    class Worker:
+        def iteration(self, pushes, added, removed):
+            return {"start": 0.0, "took": 0.0, "calls": {"remove_port_filter": len(removed)}}
+
+    layout = generated_layout(2, 1, "packed", 0, 1)
+    ports = rules.eports(layout)
+    gone = ports[layout.leaves[0]]
+    agent = NeutronHostAgent("compute-1", "iptables", layout, None, 0, ServerView(layout, ports), Worker())
+    agent.leave(gone, frozenset())
+    assert agent.calls == {"remove_port_filter": 1}
+    with pytest.raises(RuntimeError, match="cannot rejoin under control=neutron"):
+        agent.join(gone, frozenset())

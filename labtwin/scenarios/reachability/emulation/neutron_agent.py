@@ -32,19 +32,21 @@ def program_hosts(real, cloud: Cloud, the_plan: Plan, recorder: Recorder, t0: fl
         local.setdefault(port.host or "", []).append(str(port.id))
     keys = {n.subject: n.key for n in the_plan.namespaces if n.role == "host"}
     workers = [start_worker(real, keys[host], host) for host in local]
-    calls: dict[str, int] = {}
+    answers: dict[str, dict] = {}  # one key per thread: no counter shared between them
 
     def program(worker) -> None:
         start = time.perf_counter()
         worker.start(groups, ports, ipset=True)
-        answer = worker.iteration([], local[worker.host], [])
+        answers[worker.host] = worker.iteration([], local[worker.host], [])
         recorder.operation(
             "neutron_agent", worker.host, start - t0, time.perf_counter() - start, len(local[worker.host])
         )
-        for method, n in answer["calls"].items():
-            calls[method] = calls.get(method, 0) + n
 
     in_parallel(program, workers)
+    calls: dict[str, int] = {}
+    for answer in answers.values():
+        for method, n in answer["calls"].items():
+            calls[method] = calls.get(method, 0) + n
     return dict(sorted(calls.items()))
 
 

@@ -231,13 +231,9 @@ def _timed_again(w: Workload, new: EPort, members: list, times: int) -> list[flo
     same way) describes the work itself, not the interference."""
     scratch = Recorder()
     ready = []
-    neutron = {h: a for h, a in w.agents.items() if isinstance(a, neutron_agent.NeutronHostAgent)}
-    counted = {h: dict(a.calls) for h, a in neutron.items()}  # Neutron's calls: the first join's only
     for _ in range(times):
         _leave(w, new, members, scratch, {}, verdicts=False)
         ready.append(_join(w, new, members, scratch, {}))
-    for h, calls in counted.items():
-        neutron[h].calls = calls
     return ready
 
 

@@ -10,10 +10,9 @@ decides what to write: Neutron's code, from what the server tells it.
 The server's side is labtwin's (:class:`ServerView` here): the layout's ports
 and groups as Neutron objects. A join is a port create pushed to every host; a
 leave is a port delete pushed to every host, and on the port's own host the
-device goes (``remove_devices_filter``). Neutron's cache never takes a deleted
-id back, so when a timing repeat brings a port back, it comes as a new port: a
-fresh id sharing the first 11 characters (the same tap device, the same
-chains), as a re-created VM's port would be.
+device goes (``remove_devices_filter``). A port never comes back: only the
+first join is timed under this control (``emulation.timed_joins`` says why), and
+Neutron's cache would refuse a deleted id anyway.
 
 Simplification, stated: the outsider's group is Neutron's default rule set for
 a non-default group (egress anywhere, IPv4 and IPv6), whatever groups the
@@ -22,14 +21,12 @@ topology gives it.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
-from labtwin.description.schema import NEUTRON_DEFAULT_RULES, derived_id
+from labtwin.description.schema import NEUTRON_DEFAULT_RULES
 from labtwin.emulation.neutron_agent import NeutronWorker, in_parallel, start_worker
-from labtwin.emulation.neutron_agent.objects import group_dict
+from labtwin.emulation.neutron_agent.objects import group_dict, group_id
 from labtwin.emulation.runner import Runner, Step, in_netns
 
 from ..spec import Layout
@@ -42,41 +39,19 @@ OUTSIDER_GROUP = "labtwin-outsider"
 
 @dataclass
 class ServerView:
-    """The server's objects as every host's worker must see them: one id per port, the groups' rules."""
+    """The server's objects as every host's worker must see them: the layout's ports and groups."""
 
     layout: Layout
     ports: dict[str, EPort]
-    generation: dict[str, int] = field(default_factory=dict)
-    deleted: set = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def port_id(self, name: str) -> str:
-        """The port's current Neutron id: its own, or after a delete a fresh one with the same first 11 characters."""
-        base = self.ports[name].port_id
-        gen = self.generation.get(name, 0)
-        return base if gen == 0 else base[:-4] + f"{gen:04x}"
-
-    def recreate(self, name: str) -> str:
-        """The id a (re)created port gets: a new one when its last id was deleted (thread-safe, idempotent)."""
-        with self.lock:
-            if name in self.deleted:
-                self.deleted.discard(name)
-                self.generation[name] = self.generation.get(name, 0) + 1
-            return self.port_id(name)
-
-    def delete(self, name: str) -> str:
-        with self.lock:
-            self.deleted.add(name)
-            return self.port_id(name)
-
-    def port(self, eport: EPort, port_id: Optional[str] = None) -> dict:
+    def port(self, eport: EPort) -> dict:
         group = self.layout.group if eport.member else OUTSIDER_GROUP
         return {
-            "id": port_id or self.port_id(eport.name),
+            "id": eport.port_id,
             "mac": eport.mac,
             "ips": [eport.ip],
             "host": eport.host,
-            "security_groups": [derived_id("security-group", group)],
+            "security_groups": [group_id(group)],
         }
 
     def groups(self) -> list[dict]:
@@ -98,6 +73,7 @@ class NeutronHostAgent:
     local: list = field(default_factory=list)
     busy_s: float = 0.0
     calls: dict = field(default_factory=dict)  # method -> count, over the run's counted iterations
+    deleted: set = field(default_factory=set)  # port ids deleted during the run
 
     # --- the agent interface --------------------------------------------------
     def converge(self, ports: list, ips: frozenset) -> None:
@@ -106,13 +82,17 @@ class NeutronHostAgent:
         present = [p for p in self.server.ports.values() if p.name not in joining]
         self.worker.start(self.server.groups(), [self.server.port(p) for p in present], self.firewall == "ipset")
         self.local = list(ports)
-        self._iteration([], [self.server.port_id(p.name) for p in ports], [], counted=False)
+        self._iteration([], [p.port_id for p in ports], [], counted=False)
 
     def join(self, port: EPort, ips: frozenset) -> tuple[float, float]:
         """*port* created in the group: pushed to this host; on its own host its device appears too."""
-        port_id = self.server.recreate(port.name)
+        if port.port_id in self.deleted:
+            raise RuntimeError(
+                f"{port.name} was deleted: Neutron's cache never takes a deleted port id back, so a port cannot "
+                "rejoin under control=neutron (only the first join is timed)"
+            )
         local = port.host == self.host
-        start, took = self._iteration([{"update": self.server.port(port, port_id)}], [port_id] if local else [], [])
+        start, took = self._iteration([{"update": self.server.port(port)}], [port.port_id] if local else [], [])
         if local:
             # port_bound after the filter: the tap was down until now (see the labtwin agent's join)
             self.runner.run(
@@ -125,11 +105,11 @@ class NeutronHostAgent:
 
     def leave(self, port: EPort, ips: frozenset) -> tuple[float, float]:
         """*port* deleted: pushed to this host; on its own host its device and filter go."""
-        port_id = self.server.delete(port.name)
+        self.deleted.add(port.port_id)
         local = port.host == self.host
         if local:
             self.local = [p for p in self.local if p.name != port.name]
-        start, took = self._iteration([{"delete": port_id}], [], [port_id] if local else [])
+        start, took = self._iteration([{"delete": port.port_id}], [], [port.port_id] if local else [])
         self.busy_s += took
         return start, took
 
