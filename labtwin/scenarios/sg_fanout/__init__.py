@@ -21,8 +21,8 @@ from ..base import Scenario, Tolerance
 from ..refusals import refusing_emulation
 from . import calibrate as calibration
 from . import emulation, model
-from .calibrate import twin_timing
 from .spec import SgFanoutDesign, probe_of, self_referencing_group
+from .timing_basis import twin_timing
 
 
 def twin_refuses(model_run) -> Optional[str]:

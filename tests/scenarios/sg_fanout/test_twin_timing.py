@@ -41,6 +41,15 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "labtwin" / "calibrations"
 
 
+def same_machine(monkeypatch) -> None:
+    """This machine fingerprints as the one the committed calibration was made on (calibrate and twin alike)."""
+    from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
+    from labtwin.scenarios.sg_fanout import timing_basis as sg_fanout_timing
+
+    for module in (sg_fanout_calibrate, sg_fanout_timing):
+        monkeypatch.setattr(module, "fingerprint", lambda: FACTS)
+
+
 def calibration_of_trace_machine(tmp_path: Path, scale: float = 1.0) -> Path:
     """The committed calibration with every fitted cost times *scale* (1: the file as committed)."""
     if scale == 1.0:
@@ -123,9 +132,8 @@ def test_a_calibration_file_is_a_profile(tmp_path):
 
 
 def test_twin_without_calibration_says_so_and_uses_the_example_for_counts(cache, monkeypatch):
-    from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
 
-    monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
+    same_machine(monkeypatch)
     timing = get_scenario("sg-fanout").twin_timing({"firewall": "ovs"}, auto_calibrate=False)
     assert timing.not_compared.startswith("no calibration for this machine")
     assert timing.model_knobs == {"profile": str(MEASURED_PROFILE)}
@@ -134,8 +142,9 @@ def test_twin_without_calibration_says_so_and_uses_the_example_for_counts(cache,
 
 def test_twin_calibrates_the_missing_family_once_with_progress(cache, monkeypatch):
     from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
+    from labtwin.scenarios.sg_fanout import timing_basis as sg_fanout_timing
 
-    monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
+    same_machine(monkeypatch)
     made = []
 
     def fake_measure(firewalls, sizes, hosts, joins, repeats, seed, progress=None, timing_repeats=1, control="labtwin"):
@@ -152,26 +161,26 @@ def test_twin_calibrates_the_missing_family_once_with_progress(cache, monkeypatc
 
     monkeypatch.setattr(sg_fanout_calibrate, "measure", fake_measure)
     seen = []
-    timing = sg_fanout_calibrate.twin_timing({"firewall": "ipset"}, progress=lambda done, total: seen.append(done))
+    timing = sg_fanout_timing.twin_timing({"firewall": "ipset"}, progress=lambda done, total: seen.append(done))
     assert made == [("ipset",), ("ipset",)] and seen[-1] == len(seen) > 0  # idle, then with one core busy
     assert timing.not_compared == "" and Path(timing.model_knobs["profile"]).parent.parent == cache
-    sg_fanout_calibrate.twin_timing({"firewall": "ipset"})  # calibrated: no second calibration
-    sg_fanout_calibrate.twin_timing({"firewall": "subtable"})  # the other family is added, the first kept
-    sg_fanout_calibrate.twin_timing({"firewall": "ovs"})  # same family as the subtable
+    sg_fanout_timing.twin_timing({"firewall": "ipset"})  # calibrated: no second calibration
+    sg_fanout_timing.twin_timing({"firewall": "subtable"})  # the other family is added, the first kept
+    sg_fanout_timing.twin_timing({"firewall": "ovs"})  # same family as the subtable
     assert made == [("ipset",), ("ipset",), ("ovs", "subtable"), ("ovs", "subtable")]
     kept = calibration.Calibration.from_file(Path(timing.model_knobs["profile"]))
     assert sg_fanout_calibrate.families_in(kept) == {"ipset", "ovs"}
 
 
 def test_a_calibration_made_the_old_way_is_not_used(cache, monkeypatch):
-    from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
+    from labtwin.scenarios.sg_fanout import timing_basis as sg_fanout_timing
 
-    monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
+    same_machine(monkeypatch)
     old = calibration.Calibration(
         "sg-fanout", FACTS, {"name": "measured"}, fit={"iptables": {}, "ipset": {}, "ovs": {}}
     )
     calibration.save(replace(old), calibration.path_for("sg-fanout", machine_key(FACTS)))
-    timing = sg_fanout_calibrate.twin_timing({"firewall": "ipset"}, auto_calibrate=False)
+    timing = sg_fanout_timing.twin_timing({"firewall": "ipset"}, auto_calibrate=False)
     assert timing.not_compared.startswith("no calibration for this machine")
 
 
@@ -200,16 +209,17 @@ def test_neutrons_agent_is_timed_only_against_a_calibration_of_neutrons_agent(ca
     """control=neutron: labtwin's agent's calibration is not its clock, and none is made automatically; a
     calibration of Neutron's agent on this machine (kept apart, sg-fanout-neutron) times it."""
     from labtwin.scenarios.sg_fanout import calibrate as sg_fanout_calibrate
+    from labtwin.scenarios.sg_fanout import timing_basis as sg_fanout_timing
 
-    monkeypatch.setattr(sg_fanout_calibrate, "fingerprint", lambda: FACTS)
+    same_machine(monkeypatch)
     monkeypatch.setattr(sg_fanout_calibrate, "measure", lambda *a, **k: pytest.fail("no automatic calibration"))
     calibration.save(EXAMPLE, calibration.path_for("sg-fanout", machine_key(FACTS)))  # labtwin's agent's
-    timing = sg_fanout_calibrate.twin_timing({"firewall": "iptables", "control": "neutron"})
+    timing = sg_fanout_timing.twin_timing({"firewall": "iptables", "control": "neutron"})
     assert "no calibration of Neutron's agent on this machine" in timing.not_compared
     neutrons = calibration.path_for(sg_fanout_calibrate.calibration_name("neutron"), machine_key(FACTS))
     assert neutrons.parent.name == "sg-fanout-neutron"
     calibration.save(replace(EXAMPLE, scenario="sg-fanout-neutron"), neutrons)
-    timing = sg_fanout_calibrate.twin_timing({"firewall": "iptables", "control": "neutron"})
+    timing = sg_fanout_timing.twin_timing({"firewall": "iptables", "control": "neutron"})
     assert timing.not_compared == "" and timing.model_knobs["profile"] == str(neutrons)
 
 
