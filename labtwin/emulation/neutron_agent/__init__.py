@@ -17,6 +17,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -114,8 +115,6 @@ def start_worker(real, key: str, host: str) -> NeutronWorker:
 
 def in_parallel(work, items) -> None:
     """``work(item)`` for every item, each in its own thread; the first failure is raised after all ended."""
-    import threading
-
     failures: list[BaseException] = []
 
     def run(item) -> None:
