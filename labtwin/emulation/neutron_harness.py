@@ -25,6 +25,12 @@ What each setting is for (facts from ``../shared/reference/real-parts.md`` part 
 - ``[oslo_concurrency] lock_path``: a directory of the run's own (Neutron takes
   external file locks, ``iptables`` among them); removed with the run.
 - ``[SECURITYGROUP] enable_ipset`` and ``firewall_driver``: the design under test.
+- ``firewall=ovs``: ``[OVS] ovsdb_connection`` is the host's private OVS
+  (:mod:`labtwin.emulation.private_ovs`; the default ``tcp:127.0.0.1:6640``
+  would make ovsdbapp add a Manager to the machine's own OVS), and
+  ``$OVS_RUNDIR`` its run directory, where ``ovs-ofctl`` finds ``br-int.mgmt``.
+  The OVS firewall loads the hybrid iptables driver (root namespace) when it
+  finds ``qvo`` ports to clean up; there are none, and asking for it raises.
 - Logging at WARNING on the worker's stderr (which the run keeps): Neutron logs
   every rule at DEBUG.
 - Exit with ``os._exit``: Neutron's conntrack cleanup thread
@@ -38,6 +44,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Optional
 
 #: The agent binary Neutron's chain prefix is taken from (``neutron-openvswi-``).
 AGENT_BINARY = "neutron-openvswitch-agent"
@@ -51,7 +58,11 @@ def prepare() -> None:
     warnings.simplefilter("ignore")
 
 
-def configure(lock_dir: str, enable_ipset: bool, firewall_driver: str = "iptables_hybrid") -> None:
+#: labtwin's firewall knob -> Neutron's ``[SECURITYGROUP] firewall_driver`` and ``enable_ipset``.
+DRIVERS = {"iptables": ("iptables_hybrid", False), "ipset": ("iptables_hybrid", True), "ovs": ("openvswitch", False)}
+
+
+def configure(lock_dir: str, firewall: str, ovs_rundir: Optional[str] = None) -> None:
     """Register and set Neutron's agent options (see the module docstring for why each one)."""
     import logging
 
@@ -59,16 +70,47 @@ def configure(lock_dir: str, enable_ipset: bool, firewall_driver: str = "iptable
     from neutron.conf.agent import securitygroups_rpc as sg_config
     from oslo_config import cfg
 
+    driver, enable_ipset = DRIVERS[firewall]
     agent_config.register_root_helper(cfg.CONF)
     sg_config.register_securitygroups_opts(cfg.CONF)
+    if firewall == "ovs":
+        _register_ovs_options(cfg.CONF)
     cfg.CONF([], project="neutron")
     venv_bin = os.path.dirname(sys.executable)
     cfg.CONF.set_override("root_helper", f"env PATH={venv_bin}:{os.environ.get('PATH', '')}", "AGENT")
     cfg.CONF.set_override("lock_path", lock_dir, "oslo_concurrency")
     cfg.CONF.set_override("enable_ipset", enable_ipset, "SECURITYGROUP")
-    cfg.CONF.set_override("firewall_driver", firewall_driver, "SECURITYGROUP")
+    cfg.CONF.set_override("firewall_driver", driver, "SECURITYGROUP")
+    if firewall == "ovs":
+        _private_ovs(cfg.CONF, ovs_rundir)
     _privileged_in_process()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+
+def _register_ovs_options(conf) -> None:
+    from neutron.conf.agent import ovs_conf, ovsdb_api
+    from neutron.conf.plugins.ml2.drivers import ovs_conf as ml2_ovs_conf
+
+    ovs_conf.register_ovs_agent_opts(conf)
+    ovsdb_api.register_ovsdb_api_opts(conf)
+    ml2_ovs_conf.register_ovs_agent_opts(conf)
+
+
+def _private_ovs(conf, rundir: Optional[str]) -> None:
+    """Every OVSDB connection and ``ovs-ofctl`` call of Neutron's goes to the host's private OVS."""
+    if not rundir or not os.path.isabs(rundir):
+        raise ValueError(f"firewall=ovs needs the absolute run directory of the host's private OVS, not {rundir!r}")
+    conf.set_override("ovsdb_connection", f"unix:{rundir}/db.sock", "OVS")
+    os.environ["OVS_RUNDIR"] = rundir  # ovs-ofctl finds <bridge>.mgmt there (Neutron names bridges, not sockets)
+    from neutron.agent.linux.openvswitch_firewall import iptables as ovs_fw_iptables
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(
+            "OVSFirewallDriver asked for the hybrid iptables driver, which would write the root "
+            "namespace's iptables: no qvo port may be on the private br-int"
+        )
+
+    ovs_fw_iptables.get_iptables_driver_instance = refuse
 
 
 def _privileged_in_process() -> None:

@@ -65,6 +65,9 @@ PROGRAMS: tuple[Program, ...] = (
     Program("tcpdump", "tcpdump", "packet captures that show the path a probe took"),
     Program("conntrack", "conntrack", "Neutron's agent (control=neutron) deleting a departed member's connections"),
     Program("rm", "coreutils", "removing a run's Neutron lock directory"),
+    Program("env", "coreutils", "starting a private ovs-vswitchd with its own run directory (OVS_RUNDIR)"),
+    Program("ovsdb-tool", "openvswitch-common", "creating a private OVS database (control=neutron, firewall=ovs)"),
+    Program("ovsdb-server", "openvswitch-common", "a host's private OVS database (control=neutron, firewall=ovs)"),
 )
 
 #: Packages the build needs besides the programs above: a venv, headers and a compiler for wheels that build.
@@ -100,7 +103,8 @@ def program(name: str) -> Program:
 
 
 def declared(argv: Sequence[str]) -> list[Program]:
-    """The programs *argv* runs (``nsenter`` and the program after its ``--``), each checked against the registry.
+    """The programs *argv* runs (``nsenter`` and the program after its ``--``; ``env`` and its program),
+    each checked against the registry.
 
     This Python interpreter (labtwin's own helper processes) is part of the
     virtual environment, not of a Debian package, and is not listed.
@@ -108,6 +112,9 @@ def declared(argv: Sequence[str]) -> list[Program]:
     names = [argv[0]]
     if argv[0] == "nsenter" and "--" in argv:
         names.append(argv[list(argv).index("--") + 1])
+    if names[-1] == "env":  # env NAME=value ... program
+        rest = list(argv)[list(argv).index("env") + 1 :]
+        names += [a for a in rest if "=" not in a][:1]
     return [program(name) for name in names if name != sys.executable]
 
 

@@ -2,7 +2,7 @@
 
 Interfaces of the root namespace, named namespaces, OVS bridges, the root
 namespace's iptables rules, and labtwin's processes (Mininet shells of runs,
-tcpdump, Neutron agent workers) and their Neutron lock directories. Two
+tcpdump, Neutron agent workers, private OVS daemons) and their directories. Two
 snapshots taken before and after a run must be equal; the tests and the
 emulation benchmark compare them. Read-only: it runs listing
 commands and changes nothing.
@@ -25,10 +25,12 @@ def _out(*argv: str) -> str:
     return done.stdout
 
 
-#: Processes a run starts: namespace holders, captures, Neutron's agent workers (and any privsep daemon).
-OURS = ("mininet:lt", "tcpdump", "neutron_agent.worker", "privsep-helper")
-#: Where control=neutron runs keep their Neutron lock directories.
+#: Processes a run starts: namespace holders, captures, Neutron's agent workers (and any privsep daemon),
+#: private OVS daemons (their argv names their run directory).
+OURS = ("mininet:lt", "tcpdump", "neutron_agent.worker", "privsep-helper", "/run/labtwin/ovs/")
+#: Where control=neutron runs keep their Neutron lock directories, and their hosts' private OVS.
 NEUTRON_LOCKS = "/run/labtwin/neutron-locks"
+PRIVATE_OVS_ROOT = "/run/labtwin/ovs"
 
 
 def machine_state() -> dict:
@@ -43,6 +45,7 @@ def machine_state() -> dict:
         "iptables": iptables,
         "procs": procs,
         "neutron_locks": sorted(os.listdir(NEUTRON_LOCKS)) if os.path.isdir(NEUTRON_LOCKS) else [],
+        "private_ovs": sorted(os.listdir(PRIVATE_OVS_ROOT)) if os.path.isdir(PRIVATE_OVS_ROOT) else [],
     }
 
 

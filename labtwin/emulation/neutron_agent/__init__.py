@@ -62,14 +62,19 @@ class NeutronWorker:
             raise NeutronAgentError(f"{self.host}: Neutron's agent failed on {request['op']}:\n{answer['error']}")
         return answer
 
-    def start(self, groups: list[dict], ports: list[dict], ipset: bool) -> None:
-        """Configure Neutron in the worker and give its server the objects it holds before the run."""
+    def start(self, groups: list[dict], ports: list[dict], firewall: str, ovs_rundir: Optional[str] = None) -> None:
+        """Configure Neutron in the worker and give its server the objects it holds before the run.
+
+        *firewall*: ``iptables``, ``ipset`` (the hybrid driver) or ``ovs`` (the OVS firewall on br-int of
+        the host's private OVS in *ovs_rundir*, see :mod:`labtwin.emulation.private_ovs`).
+        """
         self.ask(
             {
                 "op": "start",
                 "namespace": self.namespace,
                 "lock_dir": os.path.join(NEUTRON_LOCKS, self.namespace),
-                "ipset": ipset,
+                "firewall": firewall,
+                "ovs_rundir": ovs_rundir,
                 "groups": groups,
                 "ports": ports,
             },

@@ -14,12 +14,18 @@ line: the driver is built with the host's namespace (Neutron's
 
 Requests, one JSON object per line, each answered by one line:
 
-- ``{"op": "start", "namespace", "lock_dir", "ipset", "groups", "ports"}``
+- ``{"op": "start", "namespace", "lock_dir", "firewall", "ovs_rundir", "groups", "ports"}``:
+  ``firewall`` is ``iptables``, ``ipset`` or ``ovs``; under ``ovs`` the driver is
+  Neutron's ``OVSFirewallDriver`` on ``br-int`` of the host's private OVS in
+  ``ovs_rundir`` (:mod:`labtwin.emulation.private_ovs`), whose base flows and
+  port binding are the OVS agent's (:mod:`.ovs_host`).
 - ``{"op": "iteration", "pushes": [...], "added": [...], "removed": [...]}``:
   the server's pushes (``{"update": port}`` or ``{"delete": port_id}``) reach
   the cache, then one ``rpc_loop`` iteration: removed devices' filters go
-  (``remove_devices_filter``), then ``setup_port_filters(added, set())``, which
-  prepares the new devices and refreshes every device the pushes marked.
+  (``remove_devices_filter``), then (ovs) the added ports are bound, then
+  ``setup_port_filters(added, set())``, which prepares the new devices and
+  refreshes every device the pushes marked, then (ovs) the added ports get
+  their local VLAN tag.
   Answer: ``{"start", "took", "calls": {method: count}}`` (perf_counter, the
   machine's monotonic clock, comparable with the caller's).
 - ``{"op": "stop"}``
@@ -39,6 +45,8 @@ from typing import Any
 
 from labtwin.emulation import neutron_harness
 
+from . import ovs_host
+
 #: The firewall driver methods whose calls are counted (what Neutron's agent asked the driver to do).
 COUNTED = (
     "prepare_port_filter",
@@ -53,23 +61,25 @@ class HostAgent:
     """Neutron's security-group agent for one host, and the server it listens to."""
 
     def __init__(self, request: dict) -> None:
-        neutron_harness.configure(request["lock_dir"], bool(request["ipset"]))
+        firewall = request["firewall"]
+        neutron_harness.configure(request["lock_dir"], firewall, request.get("ovs_rundir"))
         from neutron.agent import resource_cache
         from neutron.agent import securitygroups_rpc as sg_rpc
-        from neutron.agent.linux import iptables_firewall
         from neutron.api.rpc.handlers import resources_rpc
         from neutron.api.rpc.handlers import securitygroups_rpc as sg_handlers
         from neutron_lib import context as n_context
 
-        from .server import Server
+        from .server import NETWORK_ID, Server
 
         self.server = Server(request["groups"], request["ports"])
         resources_rpc.ResourcesPullRpcApi = lambda: self.server  # the cache's and the shim's puller
-        namespace = request["namespace"]
+        self.network_id = NETWORK_ID
+        self.int_br = _integration_bridge() if firewall == "ovs" else None
+        make_driver = _firewall_factory(request["namespace"], self.int_br)
 
         class NamespacedAgent(sg_rpc.SecurityGroupAgentRpc):
             def init_firewall(self, defer_refresh_firewall=False, integration_bridge=None):
-                self.firewall = iptables_firewall.OVSHybridIptablesFirewallDriver(namespace=namespace)
+                self.firewall = make_driver()
                 self.defer_refresh_firewall = defer_refresh_firewall
                 self.devices_to_refilter = set()
 
@@ -90,10 +100,46 @@ class HostAgent:
             else:
                 self.server.delete_port(push["delete"])
                 self.cache.record_resource_delete(self.context, "Port", push["delete"])
+        added = request.get("added", ())
         self.agent.remove_devices_filter(request.get("removed", ()))
-        self.agent.setup_port_filters(set(request.get("added", ())), set())
+        bound = ovs_host.bind_ports(self.int_br, added, self.network_id) if self.int_br is not None else []
+        self.agent.setup_port_filters(set(added), set())
+        if bound:
+            ovs_host.tag_ports(self.int_br, bound)
         took = time.perf_counter() - start
         return {"start": start, "took": took, "calls": dict(self.calls)}
+
+
+def _integration_bridge():
+    """br-int of the host's private OVS (Neutron's ``ovs_lib.OVSBridge``), with the OVS agent's base flows."""
+    from neutron.agent.common import ovs_lib
+    from neutron.plugins.ml2.drivers.openvswitch.agent.openflow.br_cookie import OVSBridgeCookieMixin
+
+    class IntegrationBridge(OVSBridgeCookieMixin, ovs_lib.OVSBridge):
+        """ovs_lib's bridge (OVSDB, ovs-ofctl) with the OVS agent's cookie bookkeeping, which the firewall uses."""
+
+    br = IntegrationBridge(ovs_host.INTEGRATION_BRIDGE)
+    if not br.bridge_exists(br.br_name):
+        raise RuntimeError(f"the host's private OVS has no {br.br_name}: the run creates it before the agent")
+    ovs_host.install_base_flows(br)
+    return br
+
+
+def _firewall_factory(namespace: str, int_br):
+    """The host's firewall driver, built in its namespace (Neutron's ``init_firewall`` builds it in none)."""
+    if int_br is None:
+        from neutron.agent.linux import iptables_firewall
+
+        return lambda: iptables_firewall.OVSHybridIptablesFirewallDriver(namespace=namespace)
+    from neutron.agent.linux.openvswitch_firewall import firewall as ovs_firewall
+
+    def build():
+        driver = ovs_firewall.OVSFirewallDriver(int_br)
+        # its conntrack cleanup runs `conntrack -D` with no namespace: the machine's own table otherwise
+        driver.ipconntrack.namespace = namespace
+        return driver
+
+    return build
 
 
 def _count_calls(driver: Any, calls: collections.Counter) -> None:

@@ -53,6 +53,14 @@ class Layout:
     #: the group's rules as Neutron holds them (what control=neutron's server gives the agents)
     rules: tuple[SecurityGroupRule, ...] = ()
 
+    @property
+    def ipv6_rules(self) -> tuple[int, int]:
+        """(remote-group, other) IPv6 rules of the group: Neutron's OVS firewall writes flows for them into
+        every port's filter, IPv4 ports included (the hybrid driver writes them into ip6tables, uncounted)."""
+        ipv6 = [r for r in self.rules if r.ethertype == "IPv6"]
+        remote = sum(1 for r in ipv6 if r.remote_group_id == self.group)
+        return remote, len(ipv6) - remote
+
 
 def _ip(index: int, base: str = "10.64.0.0") -> str:
     """Addresses in a /14 (room for 262k ports); index 0 is base + 10."""
@@ -174,7 +182,7 @@ FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
 CONTROLS = ("labtwin", "neutron")
 #: The firewalls Neutron's agent code runs here (the OVS firewall needs a private OVS: not yet; the subtable
 #: is a proposal, so only labtwin's agent has it).
-NEUTRON_FIREWALLS = ("iptables", "ipset")
+NEUTRON_FIREWALLS = ("iptables", "ipset", "ovs")
 #: Each join is timed this many times (leave and rejoin) and the fastest kept, in calibrations and twins alike.
 TIMING_REPEATS = 7
 

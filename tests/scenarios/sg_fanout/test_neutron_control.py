@@ -78,7 +78,7 @@ from labtwin.scenarios.sg_fanout.emulation.plan import build
 from labtwin.emulation.realise import Realisation
 layout = generated_layout(2, 2, "spread", 1, 0)
 ports = rules.eports(layout)
-the_plan, shape = build(layout, ports, "ipset", "k2ll", hybrid_plug=True)
+the_plan, shape = build(layout, ports, "ipset", "k2ll", "neutron")
 real = Realisation(the_plan)
 real._guard()
 real.up()

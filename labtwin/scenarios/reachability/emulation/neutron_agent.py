@@ -36,7 +36,7 @@ def program_hosts(real, cloud: Cloud, the_plan: Plan, recorder: Recorder, t0: fl
 
     def program(worker) -> None:
         start = time.perf_counter()
-        worker.start(groups, ports, ipset=True)
+        worker.start(groups, ports, "ipset")
         answers[worker.host] = worker.iteration([], local[worker.host], [])
         recorder.operation(
             "neutron_agent", worker.host, start - t0, time.perf_counter() - start, len(local[worker.host])

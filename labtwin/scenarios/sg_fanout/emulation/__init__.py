@@ -81,10 +81,12 @@ def emulate(
             f"firewall={firewall} is emulated by labtwin's own agent only (control=labtwin)"
         )
     ports = rules.eports(layout)
-    the_plan, shape = build(layout, ports, firewall, new_run_id(), hybrid_plug=design.control == "neutron")
+    the_plan, shape = build(layout, ports, firewall, new_run_id(), design.control)
     rec = Recorder()
     t0 = time.perf_counter()
     with Realisation(the_plan, measures_time=True) as real:  # port_ready_s: no other run beside it
+        if shape.own_ovs:
+            neutron_agent.plug_own_ovs(real, shape, ports)
         rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(the_plan.namespaces))
         ofport = _ofports(real, shape)
         ports = _with_ofports(shape, ports, ofport)
@@ -164,8 +166,14 @@ def _ofports(real: Realisation, shape: Shape) -> dict[str, int]:
     """OpenFlow port numbers by device (ovs shape; read once per run), or none (hybrid)."""
     if shape.hybrid:
         return {}
-    step = Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
-    return state.parse_ofports(real.runner.run(step).stdout)
+    listing = ("--format=csv", "--columns=name,ofport", "list", "Interface")
+    if not shape.own_ovs:
+        return state.parse_ofports(real.runner.run(Step(("ovs-vsctl", *listing), what="ofports")).stdout)
+    ofport = {}  # each host's own OVS numbers its ports; only the ports' taps (unique names) are kept
+    for host, ovs in shape.own_ovs.items():
+        found = state.parse_ofports(real.runner.run(Step(ovs.vsctl(*listing), what=f"{host}: ofports")).stdout)
+        ofport.update({dev: n for dev, n in found.items() if dev in shape.port_dev.values()})
+    return ofport
 
 
 def _with_ofports(shape: Shape, ports: dict, ofport: dict[str, int]) -> dict:
@@ -204,8 +212,7 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     rec.event(t_api - w.t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
     spans, threads = _start_agents(w.agents, lambda h, a: a.join(new, ips))
     first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=_sentinels(new, members))
-    for t in threads:
-        t.join()
+    _joined(spans, threads)
     after = {h: a.read_state() for h, a in w.agents.items()}
     for h, (start, took) in spans.items():
         rec.operation("agent_iteration", h, start - w.t0, took, subject=new.name)
@@ -252,12 +259,32 @@ def _keep_fastest(rec: Recorder, timed: list[float]) -> float:
 
 
 def _start_agents(agents: dict, work) -> tuple[dict, list]:
-    """``work(host, agent)`` on every host at once (one thread each); spans filled as they finish."""
+    """``work(host, agent)`` on every host at once (one thread each); spans filled as they finish.
+
+    Join the returned threads with :func:`_joined`, which raises the first host's failure.
+    """
     spans: dict = {}
-    threads = [threading.Thread(target=lambda h=h, a=a: spans.__setitem__(h, work(h, a))) for h, a in agents.items()]
+
+    def run(host, agent) -> None:
+        try:
+            spans[host] = work(host, agent)
+        except BaseException as exc:  # noqa: BLE001 -- raised by _joined, in the caller's thread
+            spans[host] = exc
+
+    threads = [threading.Thread(target=run, args=(h, a)) for h, a in agents.items()]
     for t in threads:
         t.start()
     return spans, threads
+
+
+def _joined(spans: dict, threads: list) -> dict:
+    """Wait for the agents' threads; their spans, or the first host's failure raised."""
+    for t in threads:
+        t.join()
+    for span in spans.values():
+        if isinstance(span, BaseException):
+            raise span
+    return spans
 
 
 def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dict, verdicts: bool = True) -> None:
@@ -275,8 +302,7 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
     t_api = time.perf_counter()
     rec.event(t_api - w.t0, "api_call", "neutron-server", gone.name, op="delete_port", host_id=gone.host)
     spans, threads = _start_agents(w.agents, lambda h, a: a.leave(gone, ips))
-    for t in threads:
-        t.join()
+    _joined(spans, threads)
     after = {h: a.read_state() for h, a in w.agents.items()}
     for h, (start, took) in spans.items():
         rec.operation("agent_iteration", h, start - w.t0, took, subject=gone.name)

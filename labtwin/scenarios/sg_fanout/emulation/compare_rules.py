@@ -37,7 +37,7 @@ def compare(firewall: str, members: int = 3) -> dict:
     """{part: {"both": n, "only_neutron": [...], "only_labtwin": [...]}} for one member's filter."""
     layout = generated_layout(members, 1, "packed", 0, 0)
     ports = rules.eports(layout)
-    the_plan, shape = build(layout, ports, firewall, new_run_id(), hybrid_plug=True)
+    the_plan, shape = build(layout, ports, firewall, new_run_id(), "neutron")
     with Realisation(the_plan) as real:
         agents = neutron_agent.start_agents(real, shape, layout, firewall, ports, set())
         dump = agents[layout.hosts[0]].read_state()["iptables"]

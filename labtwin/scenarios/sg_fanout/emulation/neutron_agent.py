@@ -2,7 +2,9 @@
 
 One worker per host (:mod:`labtwin.emulation.neutron_agent`: Neutron's
 ``SecurityGroupAgentRpc`` with the hybrid iptables driver, and ipset when
-``firewall=ipset``). :class:`NeutronHostAgent` has the labtwin agent's interface
+``firewall=ipset``; with ``firewall=ovs``, the OVS firewall on br-int of the
+host's own private OVS, started and plugged by :func:`plug_own_ovs`).
+:class:`NeutronHostAgent` has the labtwin agent's interface
 (``converge``/``join``/``leave``/``read_state``), so the workload, the kernel
 reader and the probes are the same for both controls; what differs is who
 decides what to write: Neutron's code, from what the server tells it.
@@ -23,14 +25,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES
 from labtwin.emulation.neutron_agent import NeutronWorker, in_parallel, start_worker
 from labtwin.emulation.neutron_agent.objects import group_dict, group_id
+from labtwin.emulation.neutron_agent.ovs_host import DEAD_VLAN_TAG, INTEGRATION_BRIDGE
+from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Runner, Step, in_netns
 
 from ..spec import Layout
 from . import kernel
+from .plan import Shape
 from .rules import EPort
 
 #: The group the outsider port is in (not the studied group).
@@ -70,6 +76,7 @@ class NeutronHostAgent:
     pid: int  # the host namespace's holder (for reading the kernel)
     server: ServerView
     worker: NeutronWorker
+    ovs: Optional[PrivateOvs] = None  # firewall=ovs: the host's own OVS, whose br-int Neutron programs
     local: list = field(default_factory=list)
     busy_s: float = 0.0
     calls: dict = field(default_factory=dict)  # method -> count, over the run's counted iterations
@@ -80,7 +87,8 @@ class NeutronHostAgent:
         """Start Neutron's agent on this host with the server's objects; it prepares its existing ports."""
         joining = {j.name for j in self.layout.joins}
         present = [p for p in self.server.ports.values() if p.name not in joining]
-        self.worker.start(self.server.groups(), [self.server.port(p) for p in present], self.firewall == "ipset")
+        rundir = self.ovs.rundir if self.ovs is not None else None
+        self.worker.start(self.server.groups(), [self.server.port(p) for p in present], self.firewall, rundir)
         self.local = list(ports)
         self._iteration([], [p.port_id for p in ports], [], counted=False)
 
@@ -94,12 +102,14 @@ class NeutronHostAgent:
         local = port.host == self.host
         start, took = self._iteration([{"update": self.server.port(port)}], [port.port_id] if local else [], [])
         if local:
-            # port_bound after the filter: the tap was down until now (see the labtwin agent's join)
-            self.runner.run(
-                Step(in_netns(self.pid, ("ip", "link", "set", port.tap, "up")), what=f"{self.host}: wire port")
-            )
+            if self.ovs is None:
+                # port_bound after the filter: the tap was down until now (see the labtwin agent's join); on
+                # the own OVS the worker binds the port (it leaves the dead VLAN after its filter is written)
+                self.runner.run(
+                    Step(in_netns(self.pid, ("ip", "link", "set", port.tap, "up")), what=f"{self.host}: wire port")
+                )
+                took = time.perf_counter() - start
             self.local.append(port)
-            took = time.perf_counter() - start
         self.busy_s += took
         return start, took
 
@@ -109,11 +119,24 @@ class NeutronHostAgent:
         local = port.host == self.host
         if local:
             self.local = [p for p in self.local if p.name != port.name]
+        if local and self.ovs is not None:
+            # Nova unplugs the VM's port (os-vif: del-port) as the VM goes. Left plugged, the deleted port
+            # would come back as an unfiltered "trusted" port: Neutron 29's iteration refreshes the deleted
+            # id and process_trusted_ports writes its egress-accept flow (the hybrid driver's stale FORWARD
+            # rules, see emulation.timed_joins, are the same quirk).
+            self.runner.run(
+                Step(
+                    self.ovs.vsctl("--if-exists", "del-port", INTEGRATION_BRIDGE, port.tap),
+                    what=f"{self.host}: unplug {port.name}",
+                )
+            )
         start, took = self._iteration([{"delete": port.port_id}], [], [port.port_id] if local else [])
         self.busy_s += took
         return start, took
 
     def read_state(self) -> dict:
+        if self.ovs is not None:
+            return kernel.read_flows(self.host, self.runner, self.ovs.mgmt(INTEGRATION_BRIDGE))
         return kernel.read_hybrid(self.host, self.runner, self.pid)
 
     # --- helpers --------------------------------------------------------------------
@@ -137,6 +160,7 @@ def start_agents(real, shape, layout: Layout, firewall: str, ports: dict[str, EP
             real.pid(shape.host_ns[host]),
             server,
             start_worker(real, shape.host_ns[host], host),
+            shape.own_ovs.get(host),
         )
         for host in layout.hosts
     }
@@ -145,3 +169,28 @@ def start_agents(real, shape, layout: Layout, firewall: str, ports: dict[str, EP
         agents.values(),
     )
     return agents
+
+
+def plug_own_ovs(real, shape: Shape, ports: dict[str, EPort]) -> None:
+    """Start each host's private OVS with its br-int, and plug the uplink and the host's ports into it.
+
+    The ports as os-vif plugs them for ML2/OVS (``iface-id``, ``attached-mac``, ``iface-status``), each
+    on the dead VLAN 4095, where the OVS agent keeps a port it has not bound yet (Neutron's agent binds
+    the existing ports when it starts, a joining one when it joins). The uplink is a trunk.
+    """
+
+    def start(host: str) -> None:
+        ovs = start_private_ovs(real, shape.host_ns[host], shape.own_ovs[host])
+        steps = [
+            *ovs.vsctl("add-br", INTEGRATION_BRIDGE),
+            *("--", "set", "Bridge", INTEGRATION_BRIDGE, "datapath_type=netdev", "fail_mode=secure"),
+            *("other-config:disable-in-band=true", "protocols=OpenFlow10,OpenFlow13,OpenFlow14"),
+            *("--", "add-port", INTEGRATION_BRIDGE, shape.uplink[host]),
+        ]
+        for port in (p for p in ports.values() if p.host == host):
+            steps += ["--", "add-port", INTEGRATION_BRIDGE, port.tap, f"tag={DEAD_VLAN_TAG}"]
+            steps += ["--", "set", "Interface", port.tap, f"external_ids:iface-id={port.port_id}"]
+            steps += [f"external_ids:attached-mac={port.mac}", "external_ids:iface-status=active"]
+        real.runner.run(Step(tuple(steps), what=f"{host}: br-int and its ports on its own OVS"))
+
+    in_parallel(start, list(shape.own_ovs))

@@ -347,7 +347,7 @@ def build(layout: Layout, firewall: str, profile: CostProfile, seed: int, writes
         layout,
         firewall,
         profile,
-        GroupRules(layout.remote_rules, layout.other_rules),
+        GroupRules(layout.remote_rules, layout.other_rules, *layout.ipv6_rules),
         agents,
         {m.name: m for m in layout.members},
         writes=writes,

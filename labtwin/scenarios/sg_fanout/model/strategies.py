@@ -69,6 +69,15 @@ IPTABLES_PORT_BASE_RULES = 14
 #: invalid and marked-connection flows, 73 accept, 81 ingress base: 20 for an
 #: IPv4 port (openvswitch_firewall.rst; the IPv6/ND flows are not counted).
 OVS_PORT_BASE_FLOWS = 20
+#: Flows of one port under Neutron 29's own OVS firewall besides its SG rules (``control=neutron``), as
+#: counted in what it wrote here (tests/scenarios/sg_fanout/test_neutron_control.py): every port gets
+#: IPv6 flows too (its link-local address comes from its MAC): table 60 classification (2), 71 egress
+#: base (ARP, RARP, MLD/RS/NS/NA, DHCPv4 and DHCPv6 requests, DHCP/RA server drops, IPv4 and IPv6 into
+#: conntrack, the rest dropped: 15), 72 egress frame (marked, reply and related, not established,
+#: established marked: 6), 73 accept (3), 81 ingress base (ARP, MLD/NS/NA/RA, DHCPv4/v6 replies, IPv4 and
+#: IPv6 into conntrack, tracked: 10), 82 ingress frame (6). labtwin's own agent renders the 20 IPv4 flows
+#: of :data:`OVS_PORT_BASE_FLOWS` and the IPv4 rules only: its simplification, kept visible here.
+NEUTRON_OVS_PORT_BASE_FLOWS = 42
 #: A plain SG rule becomes one flow per ct_state class (new, established).
 OVS_FLOWS_PER_RULE = 2
 #: A remote-group rule under conjunction: dimension-2 flows (new, est) plus
@@ -145,19 +154,23 @@ class Work:
 
 @dataclass(frozen=True)
 class GroupRules:
-    """The group's rules as the drivers see them: R remote-group rules and b other rules."""
+    """The group's rules as the drivers see them: R remote-group rules and b other rules (IPv4), and the
+    group's IPv6 ones (only Neutron's OVS firewall puts them in an IPv4 port's counted filter)."""
 
     remote: int
     other: int
+    remote_v6: int = 0
+    other_v6: int = 0
 
 
-def filter_size(firewall: str, rules: GroupRules, members: int, is_member: bool) -> int:
+def filter_size(firewall: str, rules: GroupRules, members: int, is_member: bool, neutron: bool = False) -> int:
     """Rules (iptables, ipset) or flows (ovs, subtable) in one port's filter.
 
     iptables without ipset expands each remote-group rule into one rule per
     member IP, skipping the port's own (``_expand_sg_rule_with_remote_ips``):
     R * (M - 1) for a member. ipset: one ``--match-set`` rule per SG rule.
-    OVS: base flows + 2 per plain rule + 4 per conjunctive rule. Subtable:
+    OVS: base flows + 2 per plain rule + 4 per conjunctive rule; under Neutron's own
+    agent (*neutron*) its base flows and the IPv6 rules' flows too. Subtable:
     base flows + 2 per plain rule + one jump per ct_state class per remote rule.
     """
     if firewall == "iptables":
@@ -165,6 +178,9 @@ def filter_size(firewall: str, rules: GroupRules, members: int, is_member: bool)
         return IPTABLES_PORT_BASE_RULES + rules.other + rules.remote * max(0, others)
     if firewall == "ipset":
         return IPTABLES_PORT_BASE_RULES + rules.other + rules.remote
+    if firewall == "ovs" and neutron:
+        plain, remote = rules.other + rules.other_v6, rules.remote + rules.remote_v6
+        return NEUTRON_OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * plain + OVS_FLOWS_PER_CONJ_RULE * remote
     if firewall == "ovs":
         return OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * rules.other + OVS_FLOWS_PER_CONJ_RULE * rules.remote
     return OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * (rules.other + rules.remote)
@@ -222,7 +238,7 @@ def _write_filters(firewall, state, refresh, new, snap, rules, profile, work, wr
             continue
         flows = changed = written = 0
         for port in ports:
-            size = filter_size(firewall, rules, len(snap.members), port in snap.members)
+            size = filter_size(firewall, rules, len(snap.members), port in snap.members, neutron=writes == "diff")
             old = state.filters.get(port)
             # iptables filters embed the member IPs: a new epoch changes them.
             changed += old is None or (firewall == "iptables" and old[1] != snap.epoch)
