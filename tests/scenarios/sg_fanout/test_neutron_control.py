@@ -19,6 +19,7 @@ import pytest
 from labtwin import api
 from labtwin.emulation.clean import clean
 from labtwin.scenarios.sg_fanout.emulation import emulate
+from labtwin.scenarios.sg_fanout.model.strategies import NEUTRON_OVS_PORT_BASE_FLOWS
 
 KNOBS = {"control": "neutron", "members": 3, "hosts": 2, "joins": 1, "leaves": 1, "timing_repeats": 2}
 
@@ -34,7 +35,7 @@ def verdicts(run):
 
 
 @pytest.mark.emulation
-@pytest.mark.parametrize("firewall", ["ipset", "iptables"])
+@pytest.mark.parametrize("firewall", ["ipset", "iptables", "ovs"])
 def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir, snapshot, firewall):
     before = snapshot()
     report, model, run = api.twin("sg-fanout", firewall=firewall, **KNOBS)
@@ -58,11 +59,50 @@ def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir
     if firewall == "ipset":
         # join: the new port's chains and one set entry per host; leave: m-0003's chains go, one entry out per host
         assert (s["filters_written"], s["group_writes"], s["filters_removed"]) == (1, 4, 1)
+    elif firewall == "ovs":
+        # update_port_filter rewrites each refreshed port's flows (a new cookie, then the old ones deleted):
+        # join: the 3 members and the new port; leave: the 3 remaining; dimension-1 flows by diff on each host
+        assert (s["filters_written"], s["group_writes"], s["filters_removed"]) == (7, 4, 1)
+        per_port = NEUTRON_OVS_PORT_BASE_FLOWS + 2 * 2 + 4 * 2  # egress any v4/v6, ingress from the group v4/v6
+        assert s["rules_written"] == 7 * per_port + 4 * 2  # + one IPv4 address in or out, 2 ct_state flows each
     else:
         # join: one RETURN rule in each existing member's ingress chain; leave: the remaining members' chains
         # lose m-0003's rule (a deletion writes nothing new) and its own chains go
         assert (s["filters_written"], s["group_writes"], s["filters_removed"]) == (4, 0, 1)
         assert s["rules_written"] < 4 * 16  # a diff, not a rebuild of every member's chains
+
+
+def test_the_own_ovs_shape_gives_each_host_a_private_ovs_and_no_linux_bridge():
+    """firewall=ovs under control=neutron: taps in the host namespace, br-int on the host's own OVS."""
+    from labtwin.emulation.private_ovs import PRIVATE_OVS_ROOT
+    from labtwin.scenarios.sg_fanout.emulation import rules
+    from labtwin.scenarios.sg_fanout.emulation.plan import build
+    from labtwin.scenarios.sg_fanout.spec import generated_layout
+
+    layout = generated_layout(3, 2, "spread", 1, 0)
+    ports = rules.eports(layout)
+    the_plan, shape = build(layout, ports, "ovs", "k3ll", "neutron")
+    assert set(shape.own_ovs) == set(layout.hosts) and not shape.hybrid
+    for host, ovs in shape.own_ovs.items():
+        node = the_plan.ns(shape.host_ns[host]).node
+        assert ovs.rundir == f"{PRIVATE_OVS_ROOT}/{node}" and shape.host_bridge[host] == ovs.mgmt("br-int")
+        assert not any("type bridge" in line for line in the_plan.config[shape.host_ns[host]].ip_batch)
+    # only the fabric is on the machine's OVS; every port's tap is in its host's namespace
+    assert [b.owner for b in the_plan.ovs_bridges] == ["fabric"]
+    taps = {(v.b, v.b_dev) for v in the_plan.veths}
+    assert all((shape.host_ns[p.host], p.tap) in taps for p in ports.values())
+
+
+def test_neutrons_ovs_firewall_filter_counts_its_ipv6_flows_too():
+    """Under Neutron's agent a port's OVS filter is 42 base flows plus its IPv4 and IPv6 rules' flows."""
+    from labtwin.scenarios.sg_fanout.model.strategies import GroupRules, filter_size
+    from labtwin.scenarios.sg_fanout.spec import generated_layout
+
+    layout = generated_layout(3, 1, "packed", 1, 0)
+    assert (layout.remote_rules, layout.other_rules, layout.ipv6_rules) == (1, 1, (1, 1))
+    rules_ = GroupRules(layout.remote_rules, layout.other_rules, *layout.ipv6_rules)
+    assert filter_size("ovs", rules_, 4, True, neutron=True) == 42 + 2 * 2 + 4 * 2 == 54
+    assert filter_size("ovs", rules_, 4, True) == 20 + 2 + 4  # labtwin's agent: IPv4 only (stated)
 
 
 def test_neutron_control_refuses_firewalls_it_does_not_run():
@@ -76,33 +116,46 @@ from labtwin.scenarios.sg_fanout.spec import SgFanoutDesign, generated_layout
 from labtwin.scenarios.sg_fanout.emulation import rules, neutron_agent
 from labtwin.scenarios.sg_fanout.emulation.plan import build
 from labtwin.emulation.realise import Realisation
+firewall = sys.argv[1]
 layout = generated_layout(2, 2, "spread", 1, 0)
 ports = rules.eports(layout)
-the_plan, shape = build(layout, ports, "ipset", "k2ll", "neutron")
+the_plan, shape = build(layout, ports, firewall, "k2ll", "neutron")
 real = Realisation(the_plan)
 real._guard()
 real.up()
-neutron_agent.start_agents(real, shape, layout, "ipset", ports, {"j-0001"})
+if shape.own_ovs:
+    neutron_agent.plug_own_ovs(real, shape, ports)
+neutron_agent.start_agents(real, shape, layout, firewall, ports, {"j-0001"})
 print("up", flush=True)
 time.sleep(120)
 """
 
 
 @pytest.mark.emulation
-def test_sigkill_with_neutrons_agents_then_clean_restores(live, ledger_dir, snapshot):
+@pytest.mark.parametrize("firewall", ["ipset", "ovs"])
+def test_sigkill_with_neutrons_agents_then_clean_restores(live, ledger_dir, snapshot, firewall):
     before = snapshot()
+    managers = subprocess.run(["ovs-vsctl", "get-manager"], capture_output=True, text=True, check=True).stdout
     env = {**os.environ, "LABTWIN_LEDGER_DIR": str(ledger_dir)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED], env=env, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "up"
-    during = snapshot()
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, firewall], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        during = snapshot()
+    finally:  # killed whatever happens: a failed check must not leave the run behind for the next test
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
     assert sum("neutron_agent.worker" in p for p in during["procs"]) == 2 and len(during["neutron_locks"]) == 2
     assert "labtwin-ltk2ll" in during["netns"]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    if firewall == "ovs":  # each host's own ovsdb-server and ovs-vswitchd; the machine's OVS untouched
+        assert sum(p.startswith(("ovsdb-server /run/labtwin/ovs/", "ovs-vswitchd")) for p in during["procs"]) == 4
+        assert len(during["private_ovs"]) == 2
+        assert set(during["ovs"].split()) - set(before["ovs"].split()) == {"ltk2llb0"}  # the run's fabric only
     report = clean(directory=ledger_dir)
     assert sum("netns-name" in line for line in report) == 2, report
     time.sleep(0.2)
     assert snapshot() == before
+    # Neutron's ovsdbapp never reached the machine's own OVS (it would have added a Manager)
+    assert subprocess.run(["ovs-vsctl", "get-manager"], capture_output=True, text=True).stdout == managers
 
 
 @pytest.mark.emulation
