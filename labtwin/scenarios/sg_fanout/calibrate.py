@@ -45,6 +45,7 @@ from labtwin import calibration
 from labtwin.emulation.machine import fingerprint, machine_key
 
 from . import emulation
+from .model import writes_of
 from .model.process import simulate_layout
 from .profiles import CostProfile, profile_from_dict
 from .spec import CONTROLS, TIMING_REPEATS, generated_layout
@@ -98,18 +99,32 @@ def base_profile(name: str = "measured", **costs) -> CostProfile:
 
 
 def predict(
-    firewall: str, members: int, hosts: int, joins: int, profile, placement: str = "spread", seed: int = 1
+    firewall: str,
+    members: int,
+    hosts: int,
+    joins: int,
+    profile,
+    placement: str = "spread",
+    seed: int = 1,
+    writes: str = "rebuild",
 ) -> float:
-    """The model's port_ready_s (median over joins, unrounded) for a generated layout."""
+    """The model's port_ready_s (median over joins, unrounded) for a generated layout.
+
+    *writes*: whose agent the model describes (:func:`~labtwin.scenarios.sg_fanout.model.writes_of`): under
+    Neutron's OVS firewall a port's filter has more flows, so its time differs with the same costs.
+    """
     layout = generated_layout(members, hosts, placement, joins, 0)
-    return statistics.median(simulate_layout(layout, firewall, profile, seed).ready_s)
+    return statistics.median(simulate_layout(layout, firewall, profile, seed, writes).ready_s)
 
 
-def features(firewall: str, members: int, hosts: int, joins: int, params: tuple, seed: int = 1) -> list[float]:
+def features(
+    firewall: str, members: int, hosts: int, joins: int, params: tuple, seed: int = 1, writes: str = "rebuild"
+) -> list[float]:
     """d port_ready_s / d cost for each of *params* (unit costs; the model is linear in them)."""
-    zero = predict(firewall, members, hosts, joins, base_profile("zero"), seed=seed)
+    zero = predict(firewall, members, hosts, joins, base_profile("zero"), seed=seed, writes=writes)
     return [
-        (predict(firewall, members, hosts, joins, base_profile("unit", **{p: UNIT}), seed=seed) - zero) / UNIT
+        (predict(firewall, members, hosts, joins, base_profile("unit", **{p: UNIT}), seed=seed, writes=writes) - zero)
+        / UNIT
         for p in params
     ]
 
@@ -174,15 +189,15 @@ def measure(
 
 
 def fit(
-    rows: list[dict], hosts: int, joins: int, seed: int = 1, exponents: Optional[dict] = None
+    rows: list[dict], hosts: int, joins: int, seed: int = 1, exponents: Optional[dict] = None, writes: str = "rebuild"
 ) -> tuple[CostProfile, dict]:
-    """The measured profile from *rows*, and the fitted numbers per family."""
+    """The measured profile from *rows*, and the fitted numbers per family (*writes*: as :func:`predict`)."""
     costs, report, reference = {}, {}, paces(rows)
     for family, (firewalls, params) in FAMILIES.items():
         mine = [r for r in rows if r["firewall"] in firewalls and r["port_ready_s"] is not None]
         if not mine:
             continue
-        x = np.array([features(r["firewall"], r["members"], hosts, joins, params, seed) for r in mine])
+        x = np.array([features(r["firewall"], r["members"], hosts, joins, params, seed, writes) for r in mine])
         y = np.array([at_reference_pace(r, reference, exponents) for r in mine])
         coef = nnls(x / y[:, None], np.ones_like(y))  # relative errors: the twin's tolerance is a ratio
         costs.update({p: float(c) for p, c in zip(params, coef)})
@@ -240,13 +255,15 @@ def calibrate(
             **{k: v for k, v in earlier.method.get("pace_exponent", {}).items() if k not in firewalls},
             **exponents,
         }
-    profile, report = fit(rows, h, j, seed, exponents)
+    profile, report = fit(rows, h, j, seed, exponents, writes_of(control))
     reference = paces(rows)
     points = [
         {
             **r,
             "at_reference_pace_s": round(at_reference_pace(r, reference, exponents), 6),
-            "model_s": round(predict(r["firewall"], r["members"], h, j, profile, seed=seed), 6),
+            "model_s": round(
+                predict(r["firewall"], r["members"], h, j, profile, seed=seed, writes=writes_of(control)), 6
+            ),
         }
         for r in rows
     ]
@@ -396,7 +413,7 @@ def check_prediction(
         rows = measure([firewall], [members], hosts, joins, repeats, seed + 100, None, timing_repeats, control)
         times = [at_reference_pace(r, reference or {}, exponents) for r in rows]
         emulated = statistics.median(times)
-        predicted = predict(firewall, members, hosts, joins, profile, seed=seed)
+        predicted = predict(firewall, members, hosts, joins, profile, seed=seed, writes=writes_of(control))
         out.append(
             {
                 "firewall": firewall,

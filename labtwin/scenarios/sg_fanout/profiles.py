@@ -122,10 +122,20 @@ TRAIN_2019 = CostProfile(
     # update_port_filter / prepare_port_filter bookkeeping per port (port dict,
     # rule sorting, conntrack zone lookup), outside rule generation. Assumption: 5 ms.
     port_filter_s=0.005,
-    # Agent-side Python work per iptables rule in a *full chain rebuild*:
-    # filter_defer_apply_off removes and re-creates the chains of every filtered
-    # port on the host (iptables_firewall.py), then IptablesManager saves the
-    # table, rewrites it rule by rule (_modify_rules) and restores it. No stored
+    # Agent-side Python work per iptables rule in a *full chain rebuild*. The
+    # mechanics, from stable/train's source (neutron 15.3.4, the Train release
+    # on PyPI): iptables_firewall.py IptablesFirewallDriver.filter_defer_apply_off
+    # (l. 927-938) calls _remove_chains_apply and _setup_chains_apply over
+    # *every* filtered port of the host, regenerating all their chains in
+    # Python; then iptables_manager.py IptablesManager._apply_synchronized
+    # (l. 555-614) runs iptables-save, rebuilds each table's text in Python
+    # (_modify_rules, l. 654), diffs old and new (_generate_path_between_rules,
+    # l. 792) and sends only the changes through iptables-restore -n. So the
+    # work grows with all the host's rules while the kernel gets a diff (the
+    # model's writes="diff"; labtwin's own agent rewrites, writes="rebuild").
+    # Deferred refresh: securitygroups_rpc.py _security_group_updated (l. 194)
+    # adds every local port of a changed remote group to devices_to_refilter,
+    # and setup_port_filters (l. 236) refreshes them in one iteration. No stored
     # source gives a per-rule time for the 2019 agent; bug 1302272 and bug
     # 1253993 (2014) only say apply time grew with the default group until it
     # dominated agent CPU. So this one constant is *derived*, and the derivation

@@ -249,8 +249,9 @@ KNOBS: tuple[Knob, ...] = (
         "control",
         "labtwin",
         "who programs each emulated host's firewall: labtwin (labtwin's own agent, every firewall, rewrites "
-        "refreshed chains) | neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver: "
-        "firewall=iptables|ipset, writes a diff). The model counts what the chosen agent writes to the kernel",
+        "refreshed chains) | neutron (Neutron 29's own SecurityGroupAgentRpc with the hybrid iptables driver, "
+        "firewall=iptables|ipset, writes a diff; or with the OVS firewall on each host's own private OVS, "
+        "firewall=ovs). The model counts what the chosen agent writes to the kernel",
         choices=CONTROLS,
     ),
 )

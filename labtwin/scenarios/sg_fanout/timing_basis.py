@@ -73,6 +73,6 @@ def _neutron_timing(firewall: str, example: dict) -> TwinTiming:
         return TwinTiming(
             example,
             "control=neutron: no calibration of Neutron's agent on this machine "
-            "(`labtwin calibrate sg-fanout --set control=neutron --set firewall=iptables,ipset`)",
+            "(`labtwin calibrate sg-fanout --set control=neutron --set firewall=iptables,ipset,ovs`)",
         )
     return TwinTiming({"profile": str(path)})

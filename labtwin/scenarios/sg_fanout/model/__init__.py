@@ -79,7 +79,12 @@ def summarize(run: FanoutRun) -> dict:
 
 def kernel_writes(design: SgFanoutDesign) -> str:
     """What the counts describe: Neutron's diff for control=neutron, labtwin's own agent's rebuild otherwise."""
-    return "diff" if design.control == "neutron" else "rebuild"
+    return writes_of(design.control)
+
+
+def writes_of(control: str) -> str:
+    """The model's ``writes`` for the agent *control* names (see :func:`kernel_writes`)."""
+    return "diff" if control == "neutron" else "rebuild"
 
 
 def simulate(cloud: Optional[Cloud], design: Mapping[str, Any], seed: int, topology: str = "") -> Run:

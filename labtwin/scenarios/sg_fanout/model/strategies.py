@@ -92,9 +92,10 @@ IPSET_ADD_BULK_THRESHOLD = 5
 #:
 #: - ``diff``: Neutron's own code. ``filter_defer_apply_off`` regenerates every filtered port's chains in
 #:   Python (iptables_firewall.py ``_remove_chains_apply`` + ``_setup_chains_apply``), but IptablesManager
-#:   sends the kernel only the rules that differ (``_modify_rules`` / ``_generate_chain_diff_iptables_commands``,
-#:   there since Liberty, so in Train too). A member joining adds R rules to each local member's chain under
-#:   iptables, and nothing under ipset (the set changes instead); a member leaving deletes rules and writes none.
+#:   sends the kernel only the rules that differ (``_modify_rules`` / ``_generate_path_between_rules``; in
+#:   stable/train too: neutron 15.3.4's ``iptables_manager.py`` ``_apply_synchronized``, see
+#:   profiles.TRAIN_2019). A member joining adds R rules to each local member's chain under iptables, and
+#:   nothing under ipset (the set changes instead); a member leaving deletes rules and writes none.
 #: - ``rebuild``: labtwin's own agent (``control=labtwin``), which flushes and rewrites each refreshed port's
 #:   chains: every rule of a refreshed filter is written again. Its simplification, kept visible here.
 #:
