@@ -2,10 +2,12 @@
 
 The PTG (Train, 2019) said a port joining a large self-referencing group could wait up to five
 minutes for its filters. Here Neutron 29.0.0's own agent code (``control=neutron``: its
-``SecurityGroupAgentRpc`` and hybrid iptables driver) programs one emulated host holding every
+``SecurityGroupAgentRpc`` with the hybrid iptables driver, with ipset, or the OVS firewall on the
+host's own OVS) programs one emulated host holding every
 member (``placement=packed``), and a port joins: the time until it is reachable from a member
 (``port_ready_s``, the fastest of 3 timed joins, as the twin measures) and the first agent
-iteration (``agent_iteration``), at 50, 150 and 300 members (``SIZES`` env var to change).
+iteration (``agent_iteration``), at 50, 150 and 300 members (``SIZES`` and ``FIREWALLS`` env vars to
+change).
 
 Beside each measurement, the model's prediction of the same join in a deployment (a 2 s agent
 loop, the API and Nova before the port is plugged): with ``train-2019`` (the 2019 costs, derived
@@ -13,7 +15,7 @@ from the PTG's own number) and with ``neutron-29`` (the same deployment, the dat
 calibrated from Neutron 29's own code on a machine of this kind). The baseline in the same run is
 the emulation's own fixed part: the same join under labtwin's agent.
 
-Needs root and Open vSwitch; about 12 minutes at the default sizes (300 members dominate).
+Needs root and Open vSwitch; about 16 minutes at the default sizes (300 members dominate).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from labtwin import api
 from labtwin.records import Operation
 
 SIZES = tuple(int(s) for s in os.environ.get("SIZES", "50,150,300").split(","))
-FIREWALLS = ("iptables", "ipset")
+FIREWALLS = tuple(os.environ.get("FIREWALLS", "iptables,ipset,ovs").split(","))
 
 
 def skip_reason():
@@ -50,7 +52,7 @@ def main() -> None:
             neutron = api.emulate("sg-fanout", control="neutron", **knobs(firewall, members))
             ours = api.emulate("sg-fanout", control="labtwin", **knobs(firewall, members))
             old = api.simulate("sg-fanout", profile="train-2019", **knobs(firewall, members))
-            new = api.simulate("sg-fanout", profile="neutron-29", **knobs(firewall, members))
+            new = api.simulate("sg-fanout", profile="neutron-29", control="neutron", **knobs(firewall, members))
             print(
                 f"{firewall:>8} {members:>7} | {neutron.summary['port_ready_s']:>18.3f} "
                 f"{first_iteration(neutron):>15.3f} {ours.summary['port_ready_s']:>15.3f} | "

@@ -8,7 +8,7 @@ semantics; a profile only says how long a unit of that work takes. Two kinds:
   hybrid iptables driver or the OVS native firewall). Each parameter says
   where it comes from. Where no source gives a number, the comment says so
   and gives the reasoning instead.
-- ``neutron-29``: the same deployment with the hybrid driver's apply measured
+- ``neutron-29``: the same deployment with the firewall's apply measured
   from Neutron 29's own agent code on this kind of machine (:func:`neutron_29`).
 - ``measured``: fitted later from the emulation (``labtwin calibrate``) and
   saved as JSON; :func:`load_profile` reads such a file.
@@ -166,8 +166,9 @@ TRAIN_2019 = CostProfile(
 #: A calibration of Neutron 29's own agent code (``labtwin calibrate sg-fanout --set control=neutron``, on a
 #: machine of this project's kind; its fingerprint and points are in the file).
 NEUTRON_29_CALIBRATION = Path(__file__).with_name("neutron29.json")
-#: The costs that calibration measured: the hybrid driver's apply, with and without ipset. iptables-restore's
-#: own per-rule time is inside the fitted per-rule cost, so its separate term is zero.
+#: The costs that calibration measured: the hybrid driver's apply, with and without ipset, and the OVS
+#: firewall's flow mods (through ``ovs-ofctl``, as Neutron's ``ovs_lib`` sends them). iptables-restore's own
+#: per-rule time is inside the fitted per-rule cost, so its separate term is zero.
 NEUTRON_29_MEASURED = (
     "iptables_apply_fixed_s",
     "iptables_rule_s",
@@ -175,15 +176,16 @@ NEUTRON_29_MEASURED = (
     "ipset_apply_fixed_s",
     "ipset_rule_s",
     "ipset_cmd_s",
+    "ovs_apply_fixed_s",
+    "ovs_flow_s",
 )
 
 
 def neutron_29() -> CostProfile:
     """Today's agent: train-2019's deployment (the 2 s ``polling_interval``, the RPC chunk of 100 and
     AGENT_RES_PROCESSING_STEP are still Neutron 29's defaults; API, Nova and RPC costs keep their stated
-    assumptions) with the hybrid driver's apply *measured* from Neutron 29's own code
-    (:data:`NEUTRON_29_CALIBRATION`). The OVS firewall's costs are train-2019's: Neutron's OVS firewall is not
-    run here yet."""
+    assumptions) with the firewall's apply *measured* from Neutron 29's own code (:data:`NEUTRON_29_CALIBRATION`:
+    the hybrid driver with and without ipset, and the OVS firewall on a private OVS)."""
     data = json.loads(NEUTRON_29_CALIBRATION.read_text())
     if data.get("method", {}).get("control") != "neutron":
         raise ValueError(f"{NEUTRON_29_CALIBRATION} is not a calibration of Neutron's agent (control=neutron)")

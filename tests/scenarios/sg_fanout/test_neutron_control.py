@@ -94,14 +94,14 @@ def test_the_own_ovs_shape_gives_each_host_a_private_ovs_and_no_linux_bridge():
 
 
 def test_neutrons_ovs_firewall_filter_counts_its_ipv6_flows_too():
-    """Under Neutron's agent a port's OVS filter is 42 base flows plus its IPv4 and IPv6 rules' flows."""
+    """Under Neutron's agent a port's OVS filter is 43 base flows plus its IPv4 and IPv6 rules' flows."""
     from labtwin.scenarios.sg_fanout.model.strategies import GroupRules, filter_size
     from labtwin.scenarios.sg_fanout.spec import generated_layout
 
     layout = generated_layout(3, 1, "packed", 1, 0)
     assert (layout.remote_rules, layout.other_rules, layout.ipv6_rules) == (1, 1, (1, 1))
     rules_ = GroupRules(layout.remote_rules, layout.other_rules, *layout.ipv6_rules)
-    assert filter_size("ovs", rules_, 4, True, neutron=True) == 42 + 2 * 2 + 4 * 2 == 54
+    assert filter_size("ovs", rules_, 4, True, neutron=True) == 43 + 2 * 2 + 4 * 2 == 55
     assert filter_size("ovs", rules_, 4, True) == 20 + 2 + 4  # labtwin's agent: IPv4 only (stated)
 
 

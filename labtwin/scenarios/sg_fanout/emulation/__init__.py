@@ -166,14 +166,10 @@ def _ofports(real: Realisation, shape: Shape) -> dict[str, int]:
     """OpenFlow port numbers by device (ovs shape; read once per run), or none (hybrid)."""
     if shape.hybrid:
         return {}
-    listing = ("--format=csv", "--columns=name,ofport", "list", "Interface")
-    if not shape.own_ovs:
-        return state.parse_ofports(real.runner.run(Step(("ovs-vsctl", *listing), what="ofports")).stdout)
-    ofport = {}  # each host's own OVS numbers its ports; only the ports' taps (unique names) are kept
-    for host, ovs in shape.own_ovs.items():
-        found = state.parse_ofports(real.runner.run(Step(ovs.vsctl(*listing), what=f"{host}: ofports")).stdout)
-        ofport.update({dev: n for dev, n in found.items() if dev in shape.port_dev.values()})
-    return ofport
+    if shape.own_ovs:
+        return neutron_agent.own_ofports(real, shape)
+    step = Step(("ovs-vsctl", "--format=csv", "--columns=name,ofport", "list", "Interface"), what="ofports")
+    return state.parse_ofports(real.runner.run(step).stdout)
 
 
 def _with_ofports(shape: Shape, ports: dict, ofport: dict[str, int]) -> dict:

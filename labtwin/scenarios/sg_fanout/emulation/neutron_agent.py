@@ -24,7 +24,7 @@ topology gives it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES
@@ -35,7 +35,7 @@ from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Runner, Step, in_netns
 
 from ..spec import Layout
-from . import kernel
+from . import kernel, state
 from .plan import Shape
 from .rules import EPort
 
@@ -194,3 +194,20 @@ def plug_own_ovs(real, shape: Shape, ports: dict[str, EPort]) -> None:
         real.runner.run(Step(tuple(steps), what=f"{host}: br-int and its ports on its own OVS"))
 
     in_parallel(start, list(shape.own_ovs))
+
+
+def own_ofports(real, shape: Shape) -> dict[str, int]:
+    """OpenFlow port numbers of the ports' taps, each read from its host's own OVS (each numbers its own)."""
+    ofport = {}
+    taps = set(shape.port_dev.values())
+    for host, ovs in shape.own_ovs.items():
+        listing = ovs.vsctl("--format=csv", "--columns=name,ofport", "list", "Interface")
+        found = state.parse_ofports(real.runner.run(Step(listing, what=f"{host}: ofports")).stdout)
+        ofport.update({dev: n for dev, n in found.items() if dev in taps})
+    return ofport
+
+
+def with_own_ofports(real, shape: Shape, ports: dict[str, EPort]) -> dict[str, EPort]:
+    """*ports* with their ofports on their hosts' own OVS."""
+    ofport = own_ofports(real, shape)
+    return {name: replace(p, ofport=ofport[shape.port_dev[name]]) for name, p in ports.items()}

@@ -264,7 +264,7 @@ def ovs_owner(ports_by_ofport: dict[int, str], ports_by_mac: dict[str, str], gro
         if m:
             return ports_by_ofport.get(int(m.group(1), 16) if m.group(1) else int(m.group(2)))
         m = in_port.search(flow.match)
-        if m and flow.table == 0:
+        if m:  # classification: table 0 (labtwin's agent) or 60 (Neutron's OVS firewall)
             return ports_by_ofport.get(int(m.group(1)))
         m = dl_dst.search(flow.match)
         if m:

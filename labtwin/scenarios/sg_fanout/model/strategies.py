@@ -70,14 +70,16 @@ IPTABLES_PORT_BASE_RULES = 14
 #: IPv4 port (openvswitch_firewall.rst; the IPv6/ND flows are not counted).
 OVS_PORT_BASE_FLOWS = 20
 #: Flows of one port under Neutron 29's own OVS firewall besides its SG rules (``control=neutron``), as
-#: counted in what it wrote here (tests/scenarios/sg_fanout/test_neutron_control.py): every port gets
-#: IPv6 flows too (its link-local address comes from its MAC): table 60 classification (2), 71 egress
-#: base (ARP, RARP, MLD/RS/NS/NA, DHCPv4 and DHCPv6 requests, DHCP/RA server drops, IPv4 and IPv6 into
-#: conntrack, the rest dropped: 15), 72 egress frame (marked, reply and related, not established,
-#: established marked: 6), 73 accept (3), 81 ingress base (ARP, MLD/NS/NA/RA, DHCPv4/v6 replies, IPv4 and
-#: IPv6 into conntrack, tracked: 10), 82 ingress frame (6). labtwin's own agent renders the 20 IPv4 flows
-#: of :data:`OVS_PORT_BASE_FLOWS` and the IPv4 rules only: its simplification, kept visible here.
-NEUTRON_OVS_PORT_BASE_FLOWS = 42
+#: counted in what it wrote here (tests/scenarios/sg_fanout/test_neutron_control.py; table by table in
+#: traces/sg-fanout/rules-vs-neutron.json): every port gets IPv6 flows too (its link-local address comes
+#: from its MAC): table 60 classification (from the port, to its MAC: 2), 71 egress base (ARP, RARP,
+#: MLD/RS/NS/NA, DHCPv4 and DHCPv6 requests, DHCP/RA server drops, IPv4 and IPv6 into conntrack, the rest
+#: dropped: 15), 72 egress frame (marked, reply and related, not established, established marked: 6), 73
+#: accept (commit IPv4/IPv6, to a local port, the rest: 4), 81 ingress base (ARP, MLD/NS/NA/RA, DHCPv4/v6
+#: replies, IPv4 and IPv6 into conntrack, tracked: 10), 82 ingress frame (6). labtwin's own agent renders
+#: the 20 IPv4 flows of :data:`OVS_PORT_BASE_FLOWS` and the IPv4 rules only: its simplification, kept
+#: visible here.
+NEUTRON_OVS_PORT_BASE_FLOWS = 43
 #: A plain SG rule becomes one flow per ct_state class (new, established).
 OVS_FLOWS_PER_RULE = 2
 #: A remote-group rule under conjunction: dimension-2 flows (new, est) plus
