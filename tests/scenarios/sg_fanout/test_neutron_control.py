@@ -165,11 +165,16 @@ def test_the_committed_comparison_of_labtwins_rules_with_neutrons_still_holds(li
     import json
     from pathlib import Path
 
-    from labtwin.scenarios.sg_fanout.emulation.compare_rules import compare
+    from labtwin.scenarios.sg_fanout.emulation.compare_rules import compare, compare_flows
 
     committed = json.loads((Path(__file__).parents[3] / "traces/sg-fanout/rules-vs-neutron.json").read_text())
     for firewall in ("iptables", "ipset"):
         assert compare(firewall) == committed[firewall], firewall
+    assert compare_flows() == committed["ovs"]
+    # Neutron's OVS filter: 55 flows in tables 60-82, IPv6 ones among them; labtwin's: 26, IPv4 only
+    assert sum(t["neutron_flows"] for t in committed["ovs"].values()) == 55
+    assert sum(t["labtwin_flows"] for t in committed["ovs"].values()) == 26
+    assert any("icmp6" in shape for shape in committed["ovs"]["71"]["only_neutron"])
     # what differs, in short: labtwin's remote-group rule carries the probe's protocol; Neutron's zone rules
     assert committed["iptables"]["i"]["only_labtwin"] == ["-s <member-ip>/32 -p icmp -j RETURN"]
     assert any("CT --zone" in r for r in committed["iptables"]["jumps"]["only_neutron"])
