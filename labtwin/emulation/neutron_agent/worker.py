@@ -90,6 +90,7 @@ class HostAgent:
         shim.register_legacy_sg_notification_callbacks(self.agent)
         self.calls: collections.Counter = collections.Counter()
         _count_calls(self.agent.firewall, self.calls)
+        _count_conntrack_deletes(self.agent.firewall.ipconntrack, self.calls)
 
     def iteration(self, request: dict) -> dict:
         self.calls.clear()
@@ -152,6 +153,20 @@ def _count_calls(driver: Any, calls: collections.Counter) -> None:
             return _method(*args, **kwargs)
 
         setattr(driver, name, counted)
+
+
+def _count_conntrack_deletes(manager: Any, calls: collections.Counter) -> None:
+    """Count the ``conntrack -D`` commands the driver queues (``conntrack_deletes``), each when queued, by
+    Neutron's own command builder (``_get_conntrack_cmds``), as its queue thread will build them. The queue
+    thread still runs them: counting changes nothing."""
+    process = manager._process
+
+    def counted(device_info_list, rule, remote_ips=None):
+        for ip in remote_ips or (None,):
+            calls["conntrack_deletes"] += len(manager._get_conntrack_cmds(device_info_list, rule, ip))
+        return process(device_info_list, rule, remote_ips)
+
+    manager._process = counted
 
 
 def serve(lines, out) -> int:

@@ -52,6 +52,7 @@ def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir
     assert seen[("j-0001", "outsider", "j-0001")] == "blocked" == seen[("outsider", "j-0001", "j-0001")]
     assert all(seen[("m-0003", m, "m-0003")] == "blocked" for m in members[:2])  # the departed address
     calls = s["neutron_calls"]
+    assert s["conntrack_deletes"] > 0  # the leave's connections, queued by Neutron's own cleanup code
     # the join and the leave each reach both hosts; converging is not counted
     assert calls["update_security_group_members"] >= 4 and calls["prepare_port_filter"] == 1
     assert calls["remove_port_filter"] == 1
@@ -65,6 +66,8 @@ def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir
         assert (s["filters_written"], s["group_writes"], s["filters_removed"]) == (7, 4, 1)
         per_port = NEUTRON_OVS_PORT_BASE_FLOWS + 2 * 2 + 4 * 2  # egress any v4/v6, ingress from the group v4/v6
         assert s["rules_written"] == 7 * per_port + 4 * 2  # + one IPv4 address in or out, 2 ct_state flows each
+        # each written port's invalid-marked connections, both directions, queued for conntrack -D
+        assert s["conntrack_deletes"] == model.summary["conntrack_deletes"] == 2 * 7
     else:
         # join: one RETURN rule in each existing member's ingress chain; leave: the remaining members' chains
         # lose m-0003's rule (a deletion writes nothing new) and its own chains go

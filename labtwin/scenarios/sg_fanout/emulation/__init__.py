@@ -121,6 +121,7 @@ def emulate(
         "control": design.control,
         "timed_joins": timed_joins(design),
         **_neutron_calls(agents),
+        **_conntrack_deletes(agents, design.control),
     }
     for key in (
         "updates_total",
@@ -160,6 +161,14 @@ def _neutron_calls(agents: dict) -> dict:
         for method, n in (agent.calls if isinstance(agent, neutron_agent.NeutronHostAgent) else {}).items():
             calls[method] = calls.get(method, 0) + n
     return {"neutron_calls": dict(sorted(calls.items()))} if calls else {}
+
+
+def _conntrack_deletes(agents: dict, control: str) -> dict:
+    """Under control=neutron, the ``conntrack -D`` commands Neutron's drivers queued (the model counts the same
+    under its ``diff`` writes; labtwin's agent runs none and the model counts none for it)."""
+    if control != "neutron":
+        return {}
+    return {"conntrack_deletes": _neutron_calls(agents).get("neutron_calls", {}).get("conntrack_deletes", 0)}
 
 
 def _ofports(real: Realisation, shape: Shape) -> dict[str, int]:

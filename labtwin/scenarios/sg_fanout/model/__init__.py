@@ -64,6 +64,13 @@ def summarize(run: FanoutRun) -> dict:
         "group_writes": t.get("group_writes", 0),
         "objects_changed": t.get("objects_changed", 0),
         "rules_written": t.get("rules_written", 0),
+        # Neutron's OVS firewall's connection cleanup (writes="diff": Neutron's agent; labtwin's agent runs none;
+        # the hybrid driver's is not modelled: strategies._ovs_conntrack_deletes says why)
+        **(
+            {"conntrack_deletes": t.get("conntrack_deletes", 0)}
+            if run.writes == "diff" and run.firewall == "ovs"
+            else {}
+        ),
         "rpc_casts": t.get("rpc_casts", 0),
         "rpc_received": t.get("rpc_received", 0),
         "iterations": t.get("iterations", 0),

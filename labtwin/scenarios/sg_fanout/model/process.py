@@ -256,7 +256,15 @@ def _do_work(run: FanoutRun, agent: Agent, work: Work):
 
 
 def _account(run: FanoutRun, work: Work) -> None:
-    for key in ("refreshes", "filters_written", "filters_removed", "group_writes", "rules_written", "objects_changed"):
+    for key in (
+        "refreshes",
+        "filters_written",
+        "filters_removed",
+        "group_writes",
+        "rules_written",
+        "objects_changed",
+        "conntrack_deletes",
+    ):
         run.totals[key] = run.totals.get(key, 0) + getattr(work, key)
     run.totals["iterations"] = run.totals.get("iterations", 0) + 1
 
