@@ -72,6 +72,8 @@ def compare_flows(members: int = 3) -> dict:
         agents = neutron_agent.start_agents(real, shape, layout, "ovs", ports, set())
         dump = agents[layout.hosts[0]].read_state()["flows"]
     port = ports[layout.members[0].name]
+    if port.ofport is None:
+        raise RuntimeError(f"{port.name} has no ofport on its host's own OVS")
     owner_of = state.ovs_owner({port.ofport: "port"}, {port.mac: "port"}, "group")
     theirs = [_shape(f.table, f.match) for f in state.parse_dump_flows(dump) if owner_of(f) == "port"]
     mine = [_shape(*_table_and_match(text)) for text in rules.ovs_port_flows(port, layout, "ovs")]
