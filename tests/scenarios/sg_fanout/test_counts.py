@@ -82,3 +82,29 @@ def test_neutrons_diff_writes_one_rule_per_member_under_iptables_and_none_under_
 def test_writes_must_be_rebuild_or_diff():
     with pytest.raises(ValueError, match="writes must be one of rebuild, diff"):
         one_join("iptables", "partial")
+
+
+def test_under_neutrons_code_a_join_writes_linearly_under_iptables_and_a_constant_under_ipset():
+    """neutron-29 with control=neutron (Neutron's diff): one join into M members on one host writes 2M + 15
+    iptables rules (one per member chain, and the new port's filter), and 17 under ipset whatever M; labtwin's
+    rebuild of every member's chains grows with M squared."""
+    from labtwin import api
+
+    def written(firewall: str, members: int, control: str = "neutron") -> int:
+        run = api.simulate(
+            "sg-fanout",
+            firewall=firewall,
+            members=members,
+            hosts=1,
+            placement="packed",
+            control=control,
+            profile="neutron-29",
+        )
+        return run.summary["rules_written"]
+
+    sizes = (50, 100, 200)
+    iptables = [written("iptables", m) for m in sizes]
+    assert iptables == [2 * m + 15 for m in sizes]
+    assert {written("ipset", m) for m in sizes} == {17}
+    rebuild = [written("iptables", m, "labtwin") for m in sizes]
+    assert rebuild[2] - rebuild[1] > 3 * (rebuild[1] - rebuild[0])  # quadratic: doubling M quadruples the step
