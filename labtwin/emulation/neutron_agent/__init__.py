@@ -28,6 +28,9 @@ from labtwin.emulation.snapshot import NEUTRON_LOCKS
 WORKER_MODULE = "labtwin.emulation.neutron_agent.worker"
 #: Starting a worker imports Neutron (~3-5 s on this kind of machine); more is a hang.
 START_TIMEOUT_S = 120.0
+#: One agent iteration: ~30 s at 300 members on one host here (iptables, and the OVS firewall), more on a
+#: busy machine (a bench once passed 60 s); ten minutes without an answer is a hang.
+ITERATION_TIMEOUT_S = 600.0
 
 
 class NeutronAgentError(RuntimeError):
@@ -83,7 +86,9 @@ class NeutronWorker:
 
     def iteration(self, pushes: list, added: list, removed: list) -> dict:
         """The server's *pushes*, then one rpc_loop iteration: ``{"start", "took", "calls"}``."""
-        return self.ask({"op": "iteration", "pushes": pushes, "added": added, "removed": removed})
+        return self.ask(
+            {"op": "iteration", "pushes": pushes, "added": added, "removed": removed}, timeout=ITERATION_TIMEOUT_S
+        )
 
     def _stderr_tail(self) -> str:
         try:
