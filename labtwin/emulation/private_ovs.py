@@ -101,8 +101,17 @@ def _spawn(real, pid: int, argv: tuple, daemon: str, ovs: PrivateOvs, match: tup
 
 
 def _wait_for(path: str, host: str) -> None:
+    """Wait for ovsdb-server's socket; a failure names it and shows what ovsdb-server said."""
     deadline = time.monotonic() + SOCKET_TIMEOUT_S
     while not os.path.exists(path):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{host}: its ovsdb-server made no socket {path} within {SOCKET_TIMEOUT_S:.0f} s")
+            said = os.path.join(os.path.dirname(path), "ovsdb-server.stderr")
+            try:
+                with open(said) as fh:
+                    tail = fh.read()[-1000:].strip() or "(nothing)"
+            except OSError as exc:
+                tail = f"(its stderr {said} is unreadable: {exc})"
+            raise RuntimeError(
+                f"{host}: its ovsdb-server made no socket {path} within {SOCKET_TIMEOUT_S:.0f} s; it said: {tail}"
+            )
         time.sleep(0.01)
