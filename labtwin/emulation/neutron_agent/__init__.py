@@ -1,8 +1,9 @@
 """Neutron's own security-group agent on an emulated host: start it, talk to it, and leave nothing behind.
 
 One worker process per host (:mod:`.worker`: Neutron 29's ``SecurityGroupAgentRpc``
-with the hybrid iptables driver over Neutron's ``RemoteResourceCache``; the
-server's side is :mod:`.server`). :func:`start_worker` names the host's namespace
+over Neutron's ``RemoteResourceCache``, with the hybrid iptables driver, or the
+OVS firewall on the host's private OVS (:mod:`.ovs_host`); the server's side is
+:mod:`.server`). :func:`start_worker` names the host's namespace
 for Neutron (it runs its commands with ``ip netns exec <name>``), makes a lock
 directory and starts the worker, each ledgered before it exists, so a crash
 followed by ``labtwin clean`` removes them; :class:`NeutronWorker` sends it
