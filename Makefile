@@ -32,13 +32,18 @@ endif
 WEB_PACKAGES := reveal.js@4.6.1 requirejs@2.3.7 jquery@3.7.1 mathjax@2.7.9 \
                 @jupyter-widgets/html-manager@1.0.11
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+# OVN (Debian 12's 23.03) is unpacked into the venv, never installed: Debian's ovn-host would start an
+# ovn-controller against this machine's own OVS (labtwin/emulation/ovn_install.py says more).
+OVN := $(VENV)/ovn
+OVN_PACKAGES := $(shell $(PYTHON) labtwin/emulation/ovn_install.py --packages)
+OVN_STAMP := $(OVN)/.installed
 
-.PHONY: help setup system venv web ovs test demo lab slides bench clean
+.PHONY: help setup system venv web ovs ovn test demo lab slides bench clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
-setup: system venv web ovs
+setup: system venv web ovs ovn
 
 system:
 ifeq ($(IS_ROOT),yes)
@@ -87,6 +92,23 @@ ifeq ($(IS_ROOT),yes)
 	  ovs-vsctl --timeout=5 show >/dev/null || { echo "setup: Open vSwitch did not start"; exit 1; }; fi
 else
 	@echo "setup: not root, not starting Open vSwitch (emulation tests will be skipped)"
+endif
+
+# Re-unpacked only when OVN_PACKAGES changes (the stamp records what was unpacked); apt's lists are
+# refreshed once if they do not know the packages yet.
+ovn: venv
+ifeq ($(strip $(OVN_PACKAGES)),$(strip $(shell cat $(OVN_STAMP) 2>/dev/null)))
+	@echo "setup: OVN present (unpacked in $(OVN))"
+else
+	@set -e; rm -rf $(OVN) && mkdir -p $(OVN)/debs; \
+	echo "setup: unpacking OVN (never installed): $(OVN_PACKAGES)"; \
+	cd $(OVN)/debs; \
+	apt-get download -q $(OVN_PACKAGES) 2>/dev/null || { apt-get update -q && apt-get download -q $(OVN_PACKAGES); }; \
+	cd - >/dev/null; \
+	for deb in $(OVN)/debs/*.deb; do dpkg -x "$$deb" $(OVN); done; \
+	rm -rf $(OVN)/debs; \
+	test -x $(OVN)/usr/bin/ovn-northd || { echo "setup: OVN did not unpack into $(OVN)"; exit 1; }; \
+	echo "$(strip $(OVN_PACKAGES))" > $(OVN_STAMP)
 endif
 
 test: setup

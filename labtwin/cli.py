@@ -373,16 +373,18 @@ def calibrate(scenario, out, sets, seed):
 @click.option("--fix", is_flag=True, help="start Open vSwitch if it is installed but not running")
 def doctor(fix):
     """Check everything emulation needs (programs with their Debian packages, root, OVS); exit 1 if one is missing."""
-    from .emulation.doctor import checks, start_ovs
+    from .emulation.doctor import checks, ovn_check, start_ovs
 
     if fix:
         start_ovs()
     found = checks()
-    width = max(len(c.what) for c in found)
+    ovn = ovn_check()
+    width = max(len(c.what) for c in [*found, ovn])
     for check in found:
         click.echo(f"{'ok' if check.ok else 'MISSING':8} {check.what:{width}}  {check.detail}")
     missing = [c for c in found if not c.ok]
     click.echo("emulation: possible" if not missing else f"emulation: NOT possible here ({len(missing)} missing)")
+    click.echo(f"{'ok' if ovn.ok else 'MISSING':8} {ovn.what:{width}}  {ovn.detail}")
     sys.exit(1 if missing else 0)
 
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 from labtwin.emulation.ledger import Item
 from labtwin.emulation.runner import Step, in_netns
 from labtwin.emulation.snapshot import PRIVATE_OVS_ROOT  # one run directory per host that has its own OVS
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
-#: ovsdb-server creates its socket within milliseconds; more than this is a failure to start.
+#: A daemon creates its socket within milliseconds; more than this is a failure to start.
 SOCKET_TIMEOUT_S = 15.0
 
 
@@ -95,23 +96,33 @@ def start_private_ovs(real, key: str, ovs: PrivateOvs) -> PrivateOvs:
 def _spawn(real, pid: int, argv: tuple, daemon: str, ovs: PrivateOvs, match: tuple = ()) -> None:
     """*daemon* in the namespace of *pid*; nsenter (and env) exec it, so its argv is *match* (else *argv*)."""
     node = os.path.basename(ovs.rundir)
-    item = Item(f"proc:{daemon}:{node}", "process", f"{ovs.host}: its own {daemon}", match=match or argv)
-    with open(os.path.join(ovs.rundir, f"{daemon}.stderr"), "w") as stderr:
-        real.runner.spawn(Step(in_netns(pid, argv), what=item.name, creates=(item,)), stderr_to=stderr)
+    spawn_daemon(real, argv, f"proc:{daemon}:{node}", f"{ovs.host}: its own {daemon}", ovs.rundir, daemon, pid, match)
+
+
+def spawn_daemon(
+    real, argv: tuple, key: str, what: str, logdir: str, name: str, pid: Optional[int] = None, match: tuple = ()
+) -> None:
+    """A long-lived daemon of the run, ledgered by its argv (*match*: its argv once nsenter and env have exec'd
+    it) before it starts, its stderr in ``<logdir>/<name>.stderr``; in the namespace of *pid* when given."""
+    item = Item(key, "process", what, match=match or argv)
+    with open(os.path.join(logdir, f"{name}.stderr"), "w") as stderr:
+        step_argv = in_netns(pid, argv) if pid is not None else argv
+        real.runner.spawn(Step(step_argv, what=what, creates=(item,)), stderr_to=stderr)
 
 
 def _wait_for(path: str, host: str) -> None:
-    """Wait for ovsdb-server's socket; a failure names it and shows what ovsdb-server said."""
+    wait_for_socket(path, f"{host}: its ovsdb-server", os.path.join(os.path.dirname(path), "ovsdb-server.stderr"))
+
+
+def wait_for_socket(path: str, who: str, stderr_path: str) -> None:
+    """Wait for a daemon's socket; a failure names it and shows what the daemon said."""
     deadline = time.monotonic() + SOCKET_TIMEOUT_S
     while not os.path.exists(path):
         if time.monotonic() > deadline:
-            said = os.path.join(os.path.dirname(path), "ovsdb-server.stderr")
             try:
-                with open(said) as fh:
+                with open(stderr_path) as fh:
                     tail = fh.read()[-1000:].strip() or "(nothing)"
             except OSError as exc:
-                tail = f"(its stderr {said} is unreadable: {exc})"
-            raise RuntimeError(
-                f"{host}: its ovsdb-server made no socket {path} within {SOCKET_TIMEOUT_S:.0f} s; it said: {tail}"
-            )
+                tail = f"(its stderr {stderr_path} is unreadable: {exc})"
+            raise RuntimeError(f"{who} made no socket {path} within {SOCKET_TIMEOUT_S:.0f} s; it said: {tail}")
         time.sleep(0.01)

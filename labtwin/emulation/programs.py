@@ -36,6 +36,9 @@ class Program:
     name: str
     package: str
     needed_for: str
+    #: Unpacked by ``make setup`` into the venv, never installed (OVN: :mod:`.ovn_install` says why); not in
+    #: :func:`packages`, and not required for emulation in general (``labtwin doctor`` reports it apart).
+    unpacked: bool = False
 
     def path(self) -> Optional[str]:
         """Where it is installed, or None."""
@@ -68,6 +71,18 @@ PROGRAMS: tuple[Program, ...] = (
     Program("env", "coreutils", "starting a private ovs-vswitchd with its own run directory (OVS_RUNDIR)"),
     Program("ovsdb-tool", "openvswitch-common", "creating a private OVS database (control=neutron, firewall=ovs)"),
     Program("ovsdb-server", "openvswitch-common", "a host's private OVS database (control=neutron, firewall=ovs)"),
+)
+
+#: OVN's programs, unpacked under ``<venv>/ovn`` (labtwin/emulation/ovn_install.py; the same names there).
+_OVN_BIN = os.path.join(sys.prefix, "ovn", "usr", "bin")
+PROGRAMS += tuple(
+    Program(os.path.join(_OVN_BIN, name), package, f"control=ovn: {role}", unpacked=True)
+    for name, package, role in (
+        ("ovn-northd", "ovn-central", "the run's northd"),
+        ("ovn-controller", "ovn-host", "each chassis's controller"),
+        ("ovn-nbctl", "ovn-common", "writing the run's northbound database"),
+        ("ovn-sbctl", "ovn-common", "reading the run's southbound database"),
+    )
 )
 
 #: Packages the build needs besides the programs above: a venv, headers and a compiler for wheels that build.
@@ -131,13 +146,13 @@ def _installed(prog: Program) -> bool:
 
 
 def missing() -> list[Program]:
-    """The declared programs this machine lacks."""
-    return [p for p in PROGRAMS if p.path() is None]
+    """The declared programs this machine lacks (the unpacked ones apart: see :class:`Program`)."""
+    return [p for p in PROGRAMS if p.path() is None and not p.unpacked]
 
 
 def packages() -> list[str]:
-    """Every Debian package ``make setup`` installs: the programs' packages, then the build's."""
-    return sorted({p.package for p in PROGRAMS}) + [p for p in BUILD_PACKAGES]
+    """Every Debian package ``make setup`` installs: the programs' packages, then the build's (never OVN's)."""
+    return sorted({p.package for p in PROGRAMS if not p.unpacked}) + [p for p in BUILD_PACKAGES]
 
 
 if __name__ == "__main__":  # `python3 labtwin/emulation/programs.py --packages` (the Makefile)

@@ -27,10 +27,12 @@ def _out(*argv: str) -> str:
 
 #: Processes a run starts: namespace holders, captures, Neutron's agent workers (and any privsep daemon),
 #: private OVS daemons (their argv names their run directory).
-OURS = ("mininet:lt", "tcpdump", "neutron_agent.worker", "privsep-helper", "/run/labtwin/ovs/")
+OURS = ("mininet:lt", "tcpdump", "neutron_agent.worker", "privsep-helper", "/run/labtwin/ovs/", "/run/labtwin/ovn/")
 #: Where control=neutron runs keep their Neutron lock directories, and their hosts' private OVS.
 NEUTRON_LOCKS = "/run/labtwin/neutron-locks"
 PRIVATE_OVS_ROOT = "/run/labtwin/ovs"
+#: Where runs keep their OVN central (labtwin.emulation.ovn_run).
+OVN_RUNS = "/run/labtwin/ovn"
 
 
 def machine_state() -> dict:
@@ -46,6 +48,7 @@ def machine_state() -> dict:
         "procs": procs,
         "neutron_locks": sorted(os.listdir(NEUTRON_LOCKS)) if os.path.isdir(NEUTRON_LOCKS) else [],
         "private_ovs": sorted(os.listdir(PRIVATE_OVS_ROOT)) if os.path.isdir(PRIVATE_OVS_ROOT) else [],
+        "ovn_runs": sorted(os.listdir(OVN_RUNS)) if os.path.isdir(OVN_RUNS) else [],
     }
 
 
