@@ -99,6 +99,8 @@ endif
 ovn: venv
 ifeq ($(strip $(OVN_PACKAGES)),$(strip $(shell cat $(OVN_STAMP) 2>/dev/null)))
 	@echo "setup: OVN present (unpacked in $(OVN))"
+else ifneq ($(IS_ROOT),yes)
+	@echo "setup: not root, not unpacking OVN (apt may need to refresh its lists; emulation needs root anyway)"
 else
 	@set -e; rm -rf $(OVN) && mkdir -p $(OVN)/debs; \
 	echo "setup: unpacking OVN (never installed): $(OVN_PACKAGES)"; \
