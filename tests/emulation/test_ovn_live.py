@@ -10,20 +10,19 @@ import sys
 import time
 
 import pytest
-from ovn_two_chassis import bring_up, two_chassis  # beside this file (pytest puts its folder on sys.path)
+from ovn_chassis import bring_up, chassis_cloud, chassis_ovs  # beside this file (pytest puts its folder on sys.path)
 
 from labtwin.emulation.naming import new_run_id
 from labtwin.emulation.ovn_install import OvnMissing, ovn_version
-from labtwin.emulation.private_ovs import PrivateOvs
 from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 
 KILLED = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from ovn_two_chassis import bring_up, two_chassis
+from ovn_chassis import bring_up, chassis_cloud
 from labtwin.emulation.realise import Realisation
-real = Realisation(two_chassis("k3ov"))
+real = Realisation(chassis_cloud("k3ov"))
 real._guard()
 real.up()
 bring_up(real)
@@ -62,13 +61,13 @@ def ping(pid: int, dst: str, tries: int = 20) -> bool:
 def test_two_ovn_chassis_pass_a_packet_over_geneve_and_leave_nothing(live, ledger_dir, snapshot):
     assert need_ovn().startswith("23.03")
     before = snapshot()
-    with Realisation(two_chassis(new_run_id())) as real:
+    with Realisation(chassis_cloud(new_run_id())) as real:
         central = bring_up(real)
         chassis = real.runner.run(Step(central.sbctl("--bare", "--columns=name", "list", "Chassis"), what="chassis"))
         chassis = chassis.stdout.split()
         assert len(chassis) == 2
         for i in range(2):  # each chassis has its Geneve tunnel port to the other, made by its ovn-controller
-            ovs = PrivateOvs.for_node(f"chassis-{i}", real.plan.ns(f"host:{i}").node)
+            ovs = chassis_ovs(real, i)
             tunnels = real.runner.run(
                 Step(ovs.vsctl("--bare", "--columns=name", "find", "Interface", "type=geneve"), what="tunnels")
             ).stdout.split()
