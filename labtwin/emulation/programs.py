@@ -71,6 +71,11 @@ PROGRAMS: tuple[Program, ...] = (
     Program("env", "coreutils", "starting a private ovs-vswitchd with its own run directory (OVS_RUNDIR)"),
     Program("ovsdb-tool", "openvswitch-common", "creating a private OVS database (control=neutron, firewall=ovs)"),
     Program("ovsdb-server", "openvswitch-common", "a host's private OVS database (control=neutron, firewall=ovs)"),
+    Program(
+        "ovsdb-client",
+        "openvswitch-common",
+        "reading OVN's NB and SB rows (control=ovn); Neutron's OVN driver creates its drop port group with it",
+    ),
 )
 
 #: OVN's programs, unpacked under ``<venv>/ovn`` (labtwin/emulation/ovn_install.py; the same names there).

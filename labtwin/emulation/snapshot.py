@@ -27,7 +27,15 @@ def _out(*argv: str) -> str:
 
 #: Processes a run starts: namespace holders, captures, Neutron's agent workers (and any privsep daemon),
 #: private OVS daemons (their argv names their run directory).
-OURS = ("mininet:lt", "tcpdump", "neutron_agent.worker", "privsep-helper", "/run/labtwin/ovs/", "/run/labtwin/ovn/")
+OURS = (
+    "mininet:lt",
+    "tcpdump",
+    "neutron_agent.worker",
+    "labtwin.emulation.ovn_server",
+    "privsep-helper",
+    "/run/labtwin/ovs/",
+    "/run/labtwin/ovn/",
+)
 #: Where control=neutron runs keep their Neutron lock directories, and their hosts' private OVS.
 NEUTRON_LOCKS = "/run/labtwin/neutron-locks"
 PRIVATE_OVS_ROOT = "/run/labtwin/ovs"

@@ -53,8 +53,10 @@ class Answer:
 class NeutronServer:
     """A started Neutron API (:meth:`start`); :meth:`post`, :meth:`put` and :meth:`get` ask it."""
 
-    def __init__(self, physnets: Iterable[str]):
+    def __init__(self, physnets: Iterable[str], ovn: Optional[tuple[str, str]] = None):
+        """*ovn*: the (NB, SB) connections of a running OVN central, for ML2/OVN (:meth:`_ovn`); else ML2/OVS."""
         self.physnets = sorted(set(physnets))
+        self.ovn = ovn
         self.app: Any = None
         self.context: Any = None
 
@@ -72,6 +74,8 @@ class NeutronServer:
 
         _no_nova_notifications()
         manager.init()
+        if self.ovn is not None:
+            _connect_ovn()
         self.app = webtest.TestApp(router.APIRouter())
         # An admin of the project: Neutron 29's policies (new defaults) let an admin set provider
         # attributes, binding:host_id, distributed and ha, as an operator's tooling does.
@@ -97,6 +101,9 @@ class NeutronServer:
 
     def put(self, path: str, body: dict) -> Answer:
         return self._answer(self.app.put_json(path, body, extra_environ=self._environ(), expect_errors=True))
+
+    def delete(self, path: str) -> Answer:
+        return self._answer(self.app.delete(path, extra_environ=self._environ(), expect_errors=True))
 
     def get(self, path: str) -> Answer:
         return self._answer(self.app.get(path, extra_environ=self._environ(), expect_errors=True))
@@ -151,9 +158,27 @@ class NeutronServer:
         conf.set_override("flat_networks", ["*"], group="ml2_type_flat")
         conf.set_override("vni_ranges", ["1:65535"], group="ml2_type_vxlan")
         conf.set_override("vni_ranges", ["1:65535"], group="ml2_type_geneve")
+        if self.ovn is not None:
+            self._ovn(conf, *self.ovn)
         from neutron_lib import rpc
 
         rpc.init(conf)
+
+    @staticmethod
+    def _ovn(conf, nb: str, sb: str) -> None:
+        """ML2/OVN, as a Neutron deployment with OVN configures it: the ``ovn`` mechanism driver writes every
+        network, port and security group into the NB at *nb* (and reads the chassis from the SB at *sb*); routers
+        are the ``ovn-router`` plugin's;
+        project networks are Geneve (``max_header_size`` 38: OVN's own minimum, which Neutron checks)."""
+        from neutron.conf.plugins.ml2.drivers.ovn import ovn_conf
+
+        ovn_conf.register_opts()
+        conf.set_override("mechanism_drivers", ["ovn"], group="ml2")
+        conf.set_override("service_plugins", ["segments", "ovn-router"])
+        conf.set_override("project_network_types", ["geneve"], group="ml2")
+        conf.set_override("max_header_size", 38, group="ml2_type_geneve")
+        conf.set_override("ovn_nb_connection", [nb], group="ovn")
+        conf.set_override("ovn_sb_connection", [sb], group="ovn")
 
     @staticmethod
     def _create_schema() -> None:
@@ -203,6 +228,19 @@ def _migration_default_rules() -> list[dict]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return [dict(rule) for rule in module.default_template_rules]
+
+
+def _connect_ovn() -> None:
+    """What a Neutron API worker does when it starts (``pre_fork_initialize``, then ``post_fork_initialize``
+    for an RPC worker, which connects without the WSGI worker's hash-ring thread): the drop port group
+    exists and the OVN driver holds its NB and SB connections. Neutron's own code, called in order."""
+    from neutron import service as neutron_service
+    from neutron.common.ovn import utils as ovn_utils
+    from neutron_lib.plugins import directory
+
+    ovn_utils.create_neutron_pg_drop()
+    driver = directory.get_plugin().mechanism_manager.mech_drivers["ovn"].obj
+    driver.post_fork_initialize(None, None, neutron_service.RpcWorker)
 
 
 def _no_nova_notifications() -> None:

@@ -126,7 +126,13 @@ class Design(dict):
             if name not in known:
                 raise UnknownKnob(cls.__name__, name, list(known))
             values[name] = known[name].parse(value)
-        return cls(values)
+        return cls(cls.implied(values, set(design or ())))
+
+    @classmethod
+    def implied(cls, values: dict[str, Any], given: set[str]) -> dict[str, Any]:
+        """*values* with what one knob implies for another (*given*: the knobs set, not defaulted); a
+        contradiction between two set knobs is a :class:`ScenarioError` naming both. None by default."""
+        return values
 
     def __getattr__(self, name: str) -> Any:
         try:

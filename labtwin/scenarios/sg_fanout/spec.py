@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES, Cloud, SecurityGroup, SecurityGroupRule
-from labtwin.scenarios.base import Design, Knob, bounded
+from labtwin.scenarios.base import Design, Knob, ScenarioError, bounded
 
 from .profiles import load_profile
 
@@ -176,10 +176,13 @@ def layout_for(cloud: Optional[Cloud], design: SgFanoutDesign) -> Layout:
 
 # --- the design knobs: defaults and bounds, one home for the Scenario, the model and the emulation -------
 
-#: The firewall strategies: three of Neutron's, and the PTG's per-group subtable proposal.
-FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
-#: Who programs the emulated hosts: labtwin's own agent, or Neutron's own agent code.
-CONTROLS = ("labtwin", "neutron")
+#: The firewall strategies an L2 agent applies: three of Neutron's, and the PTG's per-group subtable proposal ...
+AGENT_FIREWALLS = ("iptables", "ipset", "ovs", "subtable")
+#: ... and ML2/OVN's own (port groups, address sets; ``control=ovn``: real OVN, written by Neutron's driver).
+FIREWALLS = (*AGENT_FIREWALLS, "ovn")
+#: Who programs the emulated hosts: labtwin's own agent, Neutron's own agent code, or real OVN (written by
+#: Neutron's own ML2/OVN driver).
+CONTROLS = ("labtwin", "neutron", "ovn")
 #: The firewalls Neutron's agent code runs here (the OVS firewall needs a private OVS: not yet; the subtable
 #: is a proposal, so only labtwin's agent has it).
 NEUTRON_FIREWALLS = ("iptables", "ipset", "ovs")
@@ -216,7 +219,8 @@ KNOBS: tuple[Knob, ...] = (
         "firewall",
         "iptables",
         "iptables (hybrid, per-member rules, no ipset) | ipset | ovs (native, conjunction) "
-        "| subtable (PTG proposal: one table per remote group per host)",
+        "| subtable (PTG proposal: one table per remote group per host) | ovn (ML2/OVN: port groups and address "
+        "sets; implies control=ovn)",
         choices=FIREWALLS,
     ),
     Knob("members", 20, "existing members of the group (generated cloud only)", kind=bounded(int, 1)),
@@ -251,7 +255,9 @@ KNOBS: tuple[Knob, ...] = (
         "who programs each emulated host's firewall: labtwin (labtwin's own agent, every firewall, rewrites "
         "refreshed chains) | neutron (Neutron 29's own SecurityGroupAgentRpc with the hybrid iptables driver, "
         "firewall=iptables|ipset, writes a diff; or with the OVS firewall on each host's own private OVS, "
-        "firewall=ovs). The model counts what the chosen agent writes to the kernel",
+        "firewall=ovs) | ovn (real OVN: Neutron 29's own ML2/OVN driver writes the NB, OVN 23.03's northd and a "
+        "chassis per host do the rest; firewall=ovn, implied by it). The model counts what the chosen agent writes to "
+        "the kernel, or under ovn what each change writes to the NB, the SB and every chassis's OpenFlow",
         choices=CONTROLS,
     ),
 )
@@ -272,3 +278,22 @@ class SgFanoutDesign(Design):
     timing_repeats: int
     profile: str
     control: str
+
+    @classmethod
+    def implied(cls, values: dict, given: set) -> dict:
+        """``firewall=ovn`` is ML2/OVN's own firewall, so it implies ``control=ovn``, and ``control=ovn``
+        has no other firewall; a contradicting pair set together is refused."""
+        if values["firewall"] == "ovn" and values["control"] != "ovn":
+            if "control" in given:
+                raise ScenarioError(
+                    f"firewall=ovn is ML2/OVN's own firewall (control=ovn); control={values['control']} runs an L2 "
+                    f"agent's firewall: {', '.join(AGENT_FIREWALLS)}"
+                )
+            return {**values, "control": "ovn"}
+        if values["control"] == "ovn" and values["firewall"] != "ovn":
+            if "firewall" in given:
+                raise ScenarioError(
+                    f"control=ovn has ML2/OVN's own firewall only (firewall=ovn), not firewall={values['firewall']}"
+                )
+            return {**values, "firewall": "ovn"}
+        return values

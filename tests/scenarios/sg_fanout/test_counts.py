@@ -13,7 +13,7 @@ from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.sg_fanout.emulation import rules
 from labtwin.scenarios.sg_fanout.model.strategies import OVS_DIM1_FLOWS_PER_IP, GroupRules, filter_size
-from labtwin.scenarios.sg_fanout.spec import FIREWALLS, generated_layout, layout_from_cloud
+from labtwin.scenarios.sg_fanout.spec import AGENT_FIREWALLS, generated_layout, layout_from_cloud
 
 LAYOUTS = {
     "generated": generated_layout(6, 2, "spread", 1, 0),
@@ -28,7 +28,7 @@ def rendered_filter(firewall: str, layout, port, member_ips: list[str]) -> list[
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-@pytest.mark.parametrize("firewall", FIREWALLS)
+@pytest.mark.parametrize("firewall", AGENT_FIREWALLS)
 def test_a_members_rendered_filter_has_the_models_size(name, firewall):
     layout = LAYOUTS[name]
     ports = rules.eports(layout)

@@ -226,5 +226,7 @@ def test_neutrons_agent_is_timed_only_against_a_calibration_of_neutrons_agent(ca
 def test_calibrate_refuses_an_unknown_control():
     from labtwin.scenarios.sg_fanout.calibrate import calibrate
 
-    with pytest.raises(ValueError, match="control must be one of labtwin, neutron"):
-        calibrate(control="ovn", members="5", firewall="iptables")
+    with pytest.raises(ValueError, match="control must be one of labtwin, neutron, ovn, not 'nova'"):
+        calibrate(control="nova", members="5", firewall="iptables")
+    with pytest.raises(ValueError, match="control=ovn: OVN's time to ready is not modelled yet"):
+        calibrate(control="ovn", members="5", firewall="ovn")

@@ -26,7 +26,6 @@ is written, so the kernel's write count is the recompute count.
 from __future__ import annotations
 
 import math
-import socket
 import statistics
 import threading
 import time
@@ -41,15 +40,24 @@ from labtwin.emulation.runner import Step
 from labtwin.records import Event, Recorder, Run, percentile
 
 from ..spec import NEUTRON_FIREWALLS, Layout, SgFanoutDesign, layout_for
-from . import neutron_agent, rules, state
+from . import neutron_agent, ovn_workload, rules, state
 from .labtwin_agent.agent import HostAgent
 from .pace import pace
 from .plan import Shape, build
-from .poll import first_allowed, socket_in_netns
+from .poll import first_allowed, poll_pairs, sentinels
 from .rules import EPort
 from .verdicts import probe_join, probe_left
 from .workload import Workload
 
+#: The summary keys recorded as metrics (when the control gives them).
+SUMMARY_METRICS = (
+    "updates_total",
+    "refreshes_total",
+    "rules_written",
+    "objects_changed",
+    "port_ready_s",
+    "port_ready_p95_s",
+)
 #: Untouched OVS flows must be visibly older than the apply (see state.flows_change).
 SETTLE_S = 0.05
 
@@ -85,59 +93,73 @@ def emulate(
     rec = Recorder()
     t0 = time.perf_counter()
     with Realisation(the_plan, measures_time=True) as real:  # port_ready_s: no other run beside it
-        if shape.own_ovs:
-            neutron_agent.plug_own_ovs(real, shape, ports)
-        rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(the_plan.namespaces))
-        ofport = _ofports(real, shape)
-        ports = _with_ofports(shape, ports, ofport)
-        if design.control == "neutron":
-            joining = {m.name for m in layout.joins}
-            agents = neutron_agent.start_agents(real, shape, layout, firewall, ports, joining)
+        if design.control == "ovn":
+            summary = ovn_workload.emulate(real, shape, layout, ports, rec, t0, ready_timeout, verdicts)
         else:
-            agents = _agents(real, shape, layout, firewall, ports, ofport)
-        work = Workload(real, shape, layout, agents, ports, t0, ready_timeout)
-        totals: dict[str, int] = {}
-        ready = []
-        present = [ports[m.name] for m in layout.members]
-        paces = pace(real, shape)
-        for join in layout.joins:
-            new = ports[join.name]
-            probes: Optional[list] = [] if verdicts else None
-            first = _join(work, new, present, rec, totals, probes)
-            again = _timed_again(work, new, present, timed_joins(design) - 1)
-            ready.append(_keep_fastest(rec, [first, *again]))
-            for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
-                probe_the_join()
-            present.append(new)
-        paces += pace(real, shape)
-        for name in layout.leaves:
-            present = [p for p in present if p.name != name]
-            _leave(work, ports[name], present, rec, totals, verdicts)
+            summary = _emulate_agents(real, shape, layout, ports, design, rec, t0, ready_timeout, verdicts)
     real.record_teardown(rec, t0)  # its real duration (it was recorded as 0 s before the teardown ran)
-    summary = {
-        **_summary(layout, firewall, agents, totals, ready, _refreshes_called(agents)),
-        "pace_s": _r(statistics.median(paces)),
-        "pace_key": firewall,
-        "control": design.control,
-        "timed_joins": timed_joins(design),
-        **_neutron_calls(agents),
-        **_conntrack_deletes(agents, design.control),
-    }
-    for key in (
-        "updates_total",
-        "refreshes_total",
-        "rules_written",
-        "objects_changed",
-        "port_ready_s",
-        "port_ready_p95_s",
-    ):
-        rec.metric(key, summary[key], "s" if key.endswith("_s") else "")
-    for host, busy in summary["busy_s"].items():
+    summary["control"] = design.control
+    for key in (*SUMMARY_METRICS, *ovn_workload.COUNTS):
+        if key in summary:
+            rec.metric(key, summary[key], "s" if key.endswith("_s") else "")
+    for host, busy in summary.get("busy_s", {}).items():
         rec.metric("busy_s", busy, "s", host)
     run = Run("sg-fanout", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
         run.save(Path(out_dir))
     return run
+
+
+def _emulate_agents(
+    real: Realisation,
+    shape: Shape,
+    layout: Layout,
+    ports: dict,
+    design: SgFanoutDesign,
+    rec: Recorder,
+    t0: float,
+    ready_timeout: float,
+    verdicts: bool,
+) -> dict:
+    """The run under an agent on every host (labtwin's own, or Neutron's): its summary."""
+    firewall = design.firewall
+    if shape.own_ovs:
+        neutron_agent.plug_own_ovs(real, shape, ports)
+    rec.operation("bringup", "", 0.0, time.perf_counter() - t0, count=len(real.plan.namespaces))
+    ofport = _ofports(real, shape)
+    ports = _with_ofports(shape, ports, ofport)
+    if design.control == "neutron":
+        joining = {m.name for m in layout.joins}
+        agents = neutron_agent.start_agents(real, shape, layout, firewall, ports, joining)
+    else:
+        agents = _agents(real, shape, layout, firewall, ports, ofport)
+    work = Workload(real, shape, layout, agents, ports, t0, ready_timeout)
+    totals: dict[str, int] = {}
+    ready = []
+    present = [ports[m.name] for m in layout.members]
+    paces = pace(real, shape)
+    for join in layout.joins:
+        new = ports[join.name]
+        probes: Optional[list] = [] if verdicts else None
+        first = _join(work, new, present, rec, totals, probes)
+        again = _timed_again(work, new, present, timed_joins(design) - 1)
+        ready.append(_keep_fastest(rec, [first, *again]))
+        for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
+            probe_the_join()
+        present.append(new)
+    paces += pace(real, shape)
+    for name in layout.leaves:
+        present = [p for p in present if p.name != name]
+        _leave(work, ports[name], present, rec, totals, verdicts)
+    summary = {
+        **_summary(layout, firewall, agents, totals, ready, _refreshes_called(agents)),
+        "pace_s": _r(statistics.median(paces)),
+        "pace_key": firewall,
+        "timed_joins": timed_joins(design),
+        **_neutron_calls(agents),
+        **_conntrack_deletes(agents, design.control),
+    }
+    return summary
 
 
 def timed_joins(design: SgFanoutDesign) -> int:
@@ -211,12 +233,12 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     """
     ips = frozenset([p.ip for p in members] + [new.ip])
     before = {h: a.read_state() for h, a in w.agents.items()}
-    pairs = _poll_pairs(w, new, members)
+    pairs = poll_pairs(w, new, members)
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
     rec.event(t_api - w.t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
     spans, threads = _start_agents(w.agents, lambda h, a: a.join(new, ips))
-    first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=_sentinels(new, members))
+    first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=sentinels(new, members))
     _joined(spans, threads)
     after = {h: a.read_state() for h, a in w.agents.items()}
     for h, (start, took) in spans.items():
@@ -323,28 +345,6 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
         if any(state.mentions_address(text, gone.ip) for k, text in dump.items() if k != "t")
     )
     rec.event(t_api - w.t0 + done, "leave_applied", gone.host, gone.name, latency_s=done, stale_hosts=stale)
-
-
-def _sentinels(new, members) -> tuple:
-    """One member per host, both directions: the pairs polled while the agents apply."""
-    first = {}
-    for m in members:
-        first.setdefault(m.host, m)
-    return tuple(k for m in first.values() for k in ((new.name, m.name), (m.name, new.name)))
-
-
-def _poll_pairs(w: Workload, new: EPort, members: list) -> dict:
-    """(socket, destination, source, TCP port) per ordered pair, sockets opened in the sources' namespaces."""
-    real = w.real
-    proto, _, port = w.layout.probe.partition(":")
-    kind = socket.IPPROTO_TCP if proto == "tcp" else socket.IPPROTO_ICMP
-    dport = int(port) if proto == "tcp" else None
-    socks = {p.name: socket_in_netns(real.pid(real.plan.endpoints[p.name].ns), kind) for p in [new] + members}
-    pairs = {}
-    for m in members:
-        pairs[(new.name, m.name)] = (socks[new.name], m.ip, new.ip, dport)
-        pairs[(m.name, new.name)] = (socks[m.name], new.ip, m.ip, dport)
-    return pairs
 
 
 def _count(w: Workload, owners: dict, before: dict, after: dict, spans: dict, totals: dict, rec: Recorder) -> None:

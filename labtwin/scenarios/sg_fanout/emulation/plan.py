@@ -13,7 +13,7 @@ physical network between hosts (flat, no VLAN: one network):
   with its ports and a veth uplink to the fabric; the agent writes OpenFlow.
   A joining port is attached from the start: until its flows exist, nothing
   addressed to it gets past table 60.
-- **own OVS** (``ovs`` under ``control=neutron``): each host is a namespace
+- **own OVS** (``ovs`` under ``control=neutron``; ``ovn``, an OVN chassis on it): each host is a namespace
   with its uplink ``eth1`` and its ports' taps, and its own private OVS
   (:mod:`labtwin.emulation.private_ovs`, started once the namespaces exist:
   :func:`.neutron_agent.plug_own_ovs`), whose ``br-int`` Neutron's OVS firewall programs. The
@@ -71,7 +71,7 @@ def build(
     (:meth:`Plan.plug`), so that Neutron's per-port conntrack zones see both directions of a connection;
     ``ovs`` gets the own-OVS shape.
     """
-    if firewall not in HYBRID and control == "neutron":
+    if firewall not in HYBRID and control in ("neutron", "ovn"):
         return _own_ovs(layout, ports, run_id)
     hybrid_plug = control == "neutron"
     plan = Plan(run_id)

@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Hashable, Optional
 
+from .rules import EPort
+
 CLONE_NEWNET = 0x40000000
 #: Echoes sent per pause of *interval* while polling.
 BURST = 8
@@ -189,3 +191,26 @@ def _drain(sock, sent, waiting, ready, answered_round, at: float) -> None:
             ready[key] = at
             answered_round[key] = round_no
             del waiting[key]
+
+
+def sentinels(new, members) -> tuple:
+    """One member per host, both directions: the pairs polled while the agents apply."""
+    first = {}
+    for m in members:
+        first.setdefault(m.host, m)
+    return tuple(k for m in first.values() for k in ((new.name, m.name), (m.name, new.name)))
+
+
+def poll_pairs(w, new: EPort, members: list) -> dict:
+    """(socket, destination, source, TCP port) per ordered pair of *w* (the run's Workload), each socket
+    opened in its source's namespace."""
+    real = w.real
+    proto, _, port = w.layout.probe.partition(":")
+    kind = socket.IPPROTO_TCP if proto == "tcp" else socket.IPPROTO_ICMP
+    dport = int(port) if proto == "tcp" else None
+    socks = {p.name: socket_in_netns(real.pid(real.plan.endpoints[p.name].ns), kind) for p in [new] + members}
+    pairs = {}
+    for m in members:
+        pairs[(new.name, m.name)] = (socks[new.name], m.ip, new.ip, dport)
+        pairs[(m.name, new.name)] = (socks[m.name], new.ip, m.ip, dport)
+    return pairs

@@ -32,10 +32,11 @@ from typing import Any, Mapping, Optional
 import pandas as pd
 
 from labtwin.description import Cloud
-from labtwin.records import Run, percentile
+from labtwin.records import Recorder, Run, percentile
 
 from ..profiles import load_profile
-from ..spec import FIREWALLS, SgFanoutDesign, generated_layout, layout_for
+from ..spec import AGENT_FIREWALLS, FIREWALLS, SgFanoutDesign, generated_layout, layout_for
+from . import ovn
 from .process import FanoutRun, rounded, simulate_layout
 
 __all__ = ["simulate", "simulate_layout", "summarize", "sweep", "layout_for", "FIREWALLS"]
@@ -97,6 +98,8 @@ def writes_of(control: str) -> str:
 def simulate(cloud: Optional[Cloud], design: Mapping[str, Any], seed: int, topology: str = "") -> Run:
     """The scenario's model backend: ``Run`` with summary, events, operations, probes and metrics."""
     design = SgFanoutDesign.of(design)
+    if design.firewall == "ovn":
+        return _simulate_ovn(cloud, design, seed, topology)
     run = simulate_layout(layout_for(cloud, design), design.firewall, design.profile, seed, kernel_writes(design))
     summary = summarize(run)
     for key in ("updates_total", "refreshes_total", "rules_written", "port_ready_s", "port_ready_p95_s"):
@@ -106,10 +109,33 @@ def simulate(cloud: Optional[Cloud], design: Mapping[str, Any], seed: int, topol
     return Run("sg-fanout", "model", dict(design), seed, topology, summary, run.rec.records)
 
 
+def _simulate_ovn(cloud: Optional[Cloud], design: SgFanoutDesign, seed: int, topology: str) -> Run:
+    """ML2/OVN: what each change writes to the NB, the SB and every chassis's OpenFlow (:mod:`.ovn`)."""
+    layout = layout_for(cloud, design)
+    rec = Recorder()
+    counts = ovn.run_layout(layout, rec)
+    summary = {
+        "firewall": "ovn",
+        "profile": "ovn-23.03 (structure; time to ready not modelled)",
+        "group": layout.group,
+        "layout": layout.source,
+        "members": len(layout.members),
+        "hosts": len(layout.hosts),
+        "joins": len(layout.joins),
+        "leaves": len(layout.leaves),
+        **counts,
+        "port_ready_s": None,
+        "note": layout.note,
+    }
+    for key in ovn.COUNTS:
+        rec.metric(key, summary[key])
+    return Run("sg-fanout", "model", dict(design), seed, topology, summary, rec.records)
+
+
 def sweep(
     members=(10, 20, 50, 100, 150, 200, 300, 500, 700, 1000),
     hosts=(1,),
-    firewalls=FIREWALLS,
+    firewalls=AGENT_FIREWALLS,
     placement: str = "spread",
     joins: int = 1,
     leaves: int = 0,

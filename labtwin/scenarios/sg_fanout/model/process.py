@@ -16,7 +16,7 @@ import simpy
 from labtwin.records import Recorder
 
 from ..profiles import CostProfile, load_profile
-from ..spec import FIREWALLS, Layout, Member
+from ..spec import AGENT_FIREWALLS, Layout, Member
 from .strategies import GroupRules, HostFirewall, Snapshot, Work, apply_iteration, refilters_on_member_update
 
 SERVER = "neutron-server"
@@ -343,8 +343,8 @@ def _record_ready(run: FanoutRun, pend: Pending) -> None:
 # --- building and running --------------------------------------------------------
 def build(layout: Layout, firewall: str, profile: CostProfile, seed: int, writes: str = "rebuild") -> FanoutRun:
     """Set up the run: every host's agent with its loop phase, the existing members' filters in place."""
-    if firewall not in FIREWALLS:
-        raise ValueError(f"unknown firewall {firewall!r}; one of {', '.join(FIREWALLS)}")
+    if firewall not in AGENT_FIREWALLS:
+        raise ValueError(f"unknown agent firewall {firewall!r}; one of {', '.join(AGENT_FIREWALLS)}")
     rng = random.Random(seed)
     env = simpy.Environment()
     agents = {h: Agent(h, rng.uniform(0, profile.polling_interval_s), HostFirewall(h)) for h in layout.hosts}

@@ -1,0 +1,150 @@
+"""Neutron's own API server with ML2/OVN, writing a run's OVN northbound database: the ``ovn`` control plane.
+
+Under ``control=ovn`` nothing of labtwin writes OVN rows: Neutron 29's ML2 plugin with the ``ovn``
+mechanism driver (``neutron/plugins/ml2/drivers/ovn/mech_driver``, its ``ovn_client.py`` and
+``neutron/common/ovn/acl.py``) turns each API call into the NB rows a real deployment gets
+(``neutron-<id>`` logical switches, ports with ``neutron:*`` external_ids, ``pg_<id>`` port groups
+with their ACLs, ``neutron_pg_drop``), in the run's private NB (:func:`labtwin.emulation.ovn_run.
+start_central`); OVN's own northd and ovn-controllers do the rest. The server is the API oracle's
+(:class:`labtwin.oracle.server.NeutronServer`, in-process over sqlite) configured for OVN.
+
+One child process per run (Neutron's configuration is process-wide), driven over stdin/stdout with
+JSON lines through the same :class:`~labtwin.emulation.neutron_agent.NeutronWorker` transport as
+the agents:
+
+- ``{"op": "start", "nb", "sb"}``: start the server against those connections (~6 s: importing
+  Neutron and starting its plugins);
+- ``{"op": "post"|"put"|"delete"|"get", "path", "body"}``: one API request, answered with
+  ``{"status", "body", "start", "took"}`` (``perf_counter``, the machine's monotonic clock);
+- ``{"op": "stop"}``.
+
+``python -m labtwin.emulation.ovn_server --run RID`` (the run id makes the argv unique, so the
+run's ledger finds the process by it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, Optional
+
+from labtwin.emulation.ledger import Item
+from labtwin.emulation.runner import Step
+
+SERVER_MODULE = "labtwin.emulation.ovn_server"
+#: Importing Neutron and starting ML2/OVN: ~6 s here; more than this is a hang.
+START_TIMEOUT_S = 180.0
+#: One API request: 5-300 ms here; a port update waits for its NB transaction.
+REQUEST_TIMEOUT_S = 120.0
+
+
+class NeutronApiError(RuntimeError):
+    """Neutron answered a request with an error (status and Neutron's exception type in the message)."""
+
+
+class OvnNeutron:
+    """The run's Neutron server (a started child process): :meth:`post`, :meth:`put`, :meth:`delete`."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+
+    def request(self, op: str, path: str, body: Optional[dict] = None) -> dict:
+        """One API request; its answer's ``body``. An error status raises :class:`NeutronApiError`."""
+        answer = self.worker.ask({"op": op, "path": path, "body": body}, timeout=REQUEST_TIMEOUT_S)
+        if answer["status"] >= 300:
+            raise NeutronApiError(f"Neutron answered {op.upper()} {path} with {answer['status']}: {answer['body']}")
+        self.last = answer
+        return answer["body"]
+
+    def post(self, path: str, body: dict) -> dict:
+        return self.request("post", path, body)
+
+    def put(self, path: str, body: dict) -> dict:
+        return self.request("put", path, body)
+
+    def delete(self, path: str) -> dict:
+        return self.request("delete", path)
+
+    def get(self, path: str) -> dict:
+        return self.request("get", path)
+
+    def stop(self) -> None:
+        assert self.worker.proc.stdin is not None
+        try:
+            self.worker.proc.stdin.write(json.dumps({"op": "stop"}) + "\n")
+            self.worker.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        try:
+            self.worker.proc.wait(10)
+        except Exception:  # noqa: BLE001 -- the teardown kills it by its ledger entry anyway
+            self.worker.proc.kill()
+
+
+def start_server(real, central) -> OvnNeutron:
+    """Start the run's Neutron server (ledgered before it starts) against *central*'s NB and SB."""
+    from labtwin.emulation.neutron_agent import NeutronWorker
+
+    argv = (sys.executable, "-m", SERVER_MODULE, "--run", real.plan.run_id)
+    item = Item(f"proc:neutron-server:{real.plan.run_id}", "process", "Neutron's server (ML2/OVN)", match=argv)
+    stderr_path = os.path.join(central.rundir, "neutron-server.stderr")
+    with open(stderr_path, "w") as stderr:
+        proc = real.runner.spawn(
+            Step(argv, what="Neutron's server with ML2/OVN", creates=(item,)), talk=True, stderr_to=stderr
+        )
+    worker = NeutronWorker("neutron-server", "", proc, stderr_path)
+    worker.ask({"op": "start", "nb": central.nb, "sb": central.sb}, timeout=START_TIMEOUT_S)
+    return OvnNeutron(worker)
+
+
+def serve(lines, out) -> int:
+    server: Any = None
+    for line in lines:
+        request = json.loads(line)
+        try:
+            if request["op"] == "start":
+                from labtwin.oracle.server import NeutronServer
+
+                server = NeutronServer(["physnet1"], ovn=(request["nb"], request["sb"])).start()
+                answer: dict = {"started": True}
+            elif request["op"] in ("post", "put", "delete", "get"):
+                if server is None:
+                    raise RuntimeError("a request before start")
+                answer = _ask(server, request)
+            elif request["op"] == "stop":
+                return 0
+            else:
+                raise ValueError(f"unknown op {request['op']!r}")
+        except Exception:  # noqa: BLE001 -- every failure goes back to the caller, which raises it
+            answer = {"error": traceback.format_exc()}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    return 0
+
+
+def _ask(server, request: dict) -> dict:
+    op, path, body = request["op"], request["path"], request.get("body")
+    start = time.perf_counter()
+    answer = getattr(server, op)(path, body) if op in ("post", "put") else getattr(server, op)(path)
+    return {"status": answer.status, "body": answer.body, "start": start, "took": time.perf_counter() - start}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True)
+    parser.parse_args(argv)
+    answers = os.fdopen(os.dup(1), "w")  # the answers' channel; anything Neutron or OVS print goes to stderr
+    os.dup2(2, 1)
+    code = serve(sys.stdin, answers)
+    answers.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the OVN driver's IDL threads never end by themselves
+
+
+if __name__ == "__main__":
+    main()

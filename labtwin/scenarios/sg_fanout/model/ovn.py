@@ -1,0 +1,211 @@
+"""What one membership change writes under ML2/OVN (``firewall=ovn``, ``control=ovn``): NB, SB, OpenFlow.
+
+ML2/OVN has no agent loop and no per-port filter to refresh. Neutron's OVN driver keeps one port
+group ``pg_<group id>`` per security group with one ACL per rule (``neutron/common/ovn/acl.py``:
+``outport == @pg && ip4 && ip4.src == $pg_<id>_ip4`` for an ingress rule whose remote is the group
+itself, ``inport == @pg && ip4`` for an egress rule), and every port with port security in
+``neutron_pg_drop``. A join (the port gains the group) only changes the port group's port list
+and, through it, the address set ``$pg_<id>_ip4`` ovn-northd derives from it; the ACLs and their
+logical flows stay as they are (the PTG's "one table per remote group" is OVN's design). The
+fanout happens in each chassis's ovn-controller, which expands every logical flow into OpenFlow:
+
+- an ACL becomes two logical flows (``allow-related``: one for new connections, committing them to
+  conntrack, one for established ones), each expanded on every chassis where the network's
+  datapath is local;
+- the expansion's dimensions: the port group's ports *on that chassis* (ovn-controller keeps
+  local ports only) and, for a remote-group rule, every address in the address set; a port range
+  would be a third. With two or more dimensions holding more than one value, ovn-controller
+  writes a **conjunctive match**: one flow per value of each dimension plus one ``conj_id``
+  flow; otherwise the **cross product**, one flow per combination (ovn ``lib/expr.c``,
+  ``expr_to_matches`` / ``lflow.c``). A change writes the symmetric difference of the two flow
+  sets: going from 1 to 2 local ports rewrites every flow of the rule, a member added to a
+  conjunction adds one flow per dimension it enters.
+
+Constants of a port's own rows and flows, measured on OVN 23.03 with Neutron 29 (the live test
+``tests/scenarios/sg_fanout/test_ovn_control.py`` checks them, the model computes only the
+security-group part from structure):
+
+- a join writes 2 NB rows (the port, its ``neutron:revision_number`` and group ids; the group's
+  port group) and 3 SB rows (the port group, the address set, the port binding's copy of the
+  port's external ids), and no logical flow;
+- a leave (the port deleted) writes 4 NB rows (the switch's port list, the port, both port groups
+  it was in), 10 SB rows (its 3 logical flows, 2 port groups, 2 address sets, its binding, the
+  switch's 2 multicast groups), and on its chassis 39 OpenFlow flows of its own besides the
+  security-group flows, 3 on every other chassis of the network (its MAC's output via Geneve).
+
+Simplifications, stated: the members are IPv4-only (an IPv6 remote-group rule expands to nothing:
+its address set is empty); every host keeps at least one port of the network, so no datapath
+appears on or disappears from a chassis during the run; port ranges other than one port or all
+ports are refused (their mask expansion is not modelled); time to ready is not modelled yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from labtwin.records import Recorder
+
+from ..spec import Layout, Member
+
+#: The summary's OVN counts (the emulation's are the same keys: emulation.ovn_workload.COUNTS).
+COUNTS = ("nb_rows_written", "sb_rows_written", "lflows_written", "openflows_written")
+#: Logical flows per allow-related ACL (new and established connections).
+LFLOWS_PER_ACL = 2
+#: Measured on OVN 23.03 + Neutron 29 (module docstring): rows and flows of the port itself.
+JOIN_NB_ROWS, JOIN_SB_ROWS = 2, 3
+LEAVE_NB_ROWS, LEAVE_SB_ROWS, LEAVE_LFLOWS = 4, 10, 3
+VIF_LOCAL_FLOWS, VIF_REMOTE_FLOWS = 39, 3
+
+
+def expansion(dimensions: list[frozenset]) -> frozenset:
+    """The OpenFlow flows ovn-controller writes for one logical flow whose match has these value sets.
+
+    >>> sorted(expansion([frozenset("ab"), frozenset("xyz")]))  # doctest: +NORMALIZE_WHITESPACE
+    [('conj',), ('dim', 0, 'a'), ('dim', 0, 'b'), ('dim', 1, 'x'), ('dim', 1, 'y'), ('dim', 1, 'z')]
+    >>> len(expansion([frozenset("a"), frozenset("xyz")])), len(expansion([frozenset(), frozenset("xy")]))
+    (3, 0)
+    """
+    if any(not d for d in dimensions):
+        return frozenset()
+    multi = [i for i, d in enumerate(dimensions) if len(d) > 1]
+    if len(multi) >= 2:
+        return frozenset({("conj",)} | {("dim", i, v) for i in multi for v in dimensions[i]})
+    product: set[tuple] = {()}
+    for d in dimensions:
+        product = {p + (v,) for p in product for v in d}
+    return frozenset(product)
+
+
+@dataclass(frozen=True)
+class Acl:
+    """One rule of the group as ovn-controller sees its match: which dimensions it has."""
+
+    ethertype: str
+    remote_group: bool
+    port_masks: int  # values of the port dimension (1: one port or none)
+
+
+def acls(layout: Layout) -> list[Acl]:
+    """The group's rules as ACLs (Neutron's ``acl.py``: one per rule)."""
+    out = []
+    for rule in layout.rules:
+        low, high = rule.port_range_min, rule.port_range_max
+        if low is not None and high is not None and low != high and (low, high) != (1, 65535):
+            raise ValueError(
+                f"firewall=ovn: rule {rule.proto} {low}-{high}: the mask expansion of a port range is not modelled"
+            )
+        out.append(Acl(rule.ethertype, rule.remote_group_id == layout.group, 1))
+    return out
+
+
+@dataclass
+class OvnState:
+    """Who is where: every port's chassis, the group's members (name -> address)."""
+
+    port_host: dict[str, str]
+    members: dict[str, str]
+    acls: list[Acl]
+
+    def flows(self, host: str) -> frozenset:
+        """The group's security-group flows on *host*'s chassis (tagged by ACL and logical flow)."""
+        local = frozenset(n for n in self.members if self.port_host[n] == host)
+        addresses = frozenset(self.members.values())
+        out: set = set()
+        for i, acl in enumerate(self.acls):
+            remote = addresses if acl.ethertype == "IPv4" else frozenset()  # IPv4-only members
+            dims = [local, remote] if acl.remote_group else [local]
+            for lflow in range(LFLOWS_PER_ACL):
+                out |= {(i, lflow, f) for f in expansion(dims)}
+        return frozenset(out)
+
+    def datapath_hosts(self) -> set[str]:
+        return set(self.port_host.values())
+
+
+@dataclass
+class Change:
+    """What one join or leave wrote."""
+
+    nb_rows: int
+    sb_rows: int
+    lflows: int
+    openflows: dict[str, int] = field(default_factory=dict)
+
+
+def join(state: OvnState, hosts: Iterable[str], port: Member) -> Change:
+    before = {h: state.flows(h) for h in hosts}
+    state.members[port.name] = port.ip
+    written = {h: len(before[h] ^ state.flows(h)) for h in before}
+    return Change(JOIN_NB_ROWS, JOIN_SB_ROWS, 0, written)
+
+
+def leave(state: OvnState, hosts: Iterable[str], name: str) -> Change:
+    home = state.port_host[name]
+    on_datapath = state.datapath_hosts()
+    before = {h: state.flows(h) for h in hosts}
+    del state.members[name]
+    del state.port_host[name]
+    written = {}
+    for h in before:
+        own = VIF_LOCAL_FLOWS if h == home else VIF_REMOTE_FLOWS if h in on_datapath else 0
+        written[h] = len(before[h] ^ state.flows(h)) + own
+    return Change(LEAVE_NB_ROWS, LEAVE_SB_ROWS, LEAVE_LFLOWS, written)
+
+
+def run_layout(layout: Layout, rec: Recorder) -> dict:
+    """The layout's joins then leaves, one at a time; the summary's OVN counts; probes recorded."""
+    ports = [*layout.members, *layout.joins, *([layout.outsider] if layout.outsider else [])]
+    state = OvnState({p.name: p.host for p in ports}, {m.name: m.ip for m in layout.members}, acls(layout))
+    totals = {"nb_rows_written": 0, "sb_rows_written": 0, "lflows_written": 0, "openflows_written": 0}
+    by_chassis = {h: 0 for h in layout.hosts}
+    proto, _, port = layout.probe.partition(":")
+    dport = int(port) if port else None
+    changes = []
+    for new in layout.joins:
+        changes.append((new.name, join(state, layout.hosts, new)))
+        _record_join(rec, layout, new, state, proto, dport)
+    before_run = {m.name for m in layout.members}
+    for name in layout.leaves:
+        changes.append((name, leave(state, layout.hosts, name)))
+        for other in sorted(before_run & state.members.keys()):
+            rec.probe(name, other, proto, dport, "blocked", 0.0, None, leave=name, reason="left the group")
+    for subject, change in changes:
+        totals["nb_rows_written"] += change.nb_rows
+        totals["sb_rows_written"] += change.sb_rows
+        totals["lflows_written"] += change.lflows
+        totals["openflows_written"] += sum(change.openflows.values())
+        for h, n in change.openflows.items():
+            by_chassis[h] += n
+        rec.operation("ovn_diff", "central", 0.0, 0.0, change.nb_rows + change.sb_rows, subject, **_detail(change))
+    return {**totals, "openflows_by_chassis": by_chassis}
+
+
+def _record_join(rec: Recorder, layout: Layout, new: Member, state: OvnState, proto: str, dport) -> None:
+    for name in state.members:
+        if name != new.name:
+            for src, dst in ((new.name, name), (name, new.name)):
+                rec.probe(src, dst, proto, dport, "allowed", 0.0, None, join=new.name)
+    if layout.outsider is not None:
+        for src, dst in ((new.name, layout.outsider.name), (layout.outsider.name, new.name)):
+            rec.probe(src, dst, proto, dport, "blocked", 0.0, None, join=new.name, reason="not a member")
+
+
+def _detail(change: Change) -> dict:
+    return {
+        "nb_rows_written": change.nb_rows,
+        "sb_rows_written": change.sb_rows,
+        "lflows_written": change.lflows,
+        "openflows_written": sum(change.openflows.values()),
+        "openflows_by_chassis": dict(change.openflows),
+    }
+
+
+def conj_flows(local: int, addresses: int) -> int:
+    """Flows of one remote-group logical flow on a chassis with *local* member ports and *addresses* members.
+
+    >>> conj_flows(1, 170), conj_flows(40, 170), conj_flows(0, 170)
+    (170, 211, 0)
+    """
+    dims = [frozenset(range(local)), frozenset(range(addresses))]
+    return len(expansion(dims))
