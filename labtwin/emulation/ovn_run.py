@@ -86,11 +86,34 @@ def start_central(real) -> OvnCentral:
     return central
 
 
-def start_chassis(real, key: str, ovs: PrivateOvs, central: OvnCentral, underlay: str, encap_cidr: str) -> str:
+@dataclass(frozen=True)
+class ProviderBridge:
+    """A chassis's bridge onto a physical network (``ovn-bridge-mappings``): OVN's ``localnet`` ports of
+    networks on *physnet* leave the chassis through *device* (the host's interface to that physnet)."""
+
+    physnet: str
+    bridge: str
+    device: str
+
+
+def start_chassis(
+    real,
+    key: str,
+    ovs: PrivateOvs,
+    central: OvnCentral,
+    underlay: str,
+    encap_cidr: str,
+    hostname: str = "",
+    providers: tuple[ProviderBridge, ...] = (),
+    gateway: bool = False,
+) -> str:
     """Make the host of namespace *key* (running *ovs*) an OVN chassis named after it; returns its name.
 
     *underlay*: the host's device on the underlay (it goes on ``br-phy``); *encap_cidr*: the chassis's
-    Geneve address with its prefix length, put on ``br-phy``'s internal port.
+    Geneve address with its prefix length, put on ``br-phy``'s internal port. *hostname*: the name
+    Neutron binds ports to (``binding:host_id``; default the chassis's name). *providers*: its bridges
+    onto physical networks. *gateway*: the chassis may host gateway ports, marked as Neutron's
+    deployment tools mark it (``ovn-cms-options=enable-chassis-as-gw``).
     """
     name = os.path.basename(ovs.rundir)
     pid = real.pid(key)
@@ -100,18 +123,28 @@ def start_chassis(real, key: str, ovs: PrivateOvs, central: OvnCentral, underlay
         *("--", "--may-exist", "add-br", INTEGRATION_BRIDGE, "--", "set", "Bridge", INTEGRATION_BRIDGE),
         *("datapath_type=netdev", "fail_mode=secure", "other-config:disable-in-band=true"),
     ]
+    for provider in providers:
+        bridges += ["--", "--may-exist", "add-br", provider.bridge, "--", "set", "Bridge", provider.bridge]
+        bridges += ["datapath_type=netdev", "--", "--may-exist", "add-port", provider.bridge, provider.device]
     identity = [
-        *("--", "set", "Open_vSwitch", ".", f"external_ids:system-id={name}", f"external_ids:hostname={name}"),
+        *("--", "set", "Open_vSwitch", ".", f"external_ids:system-id={name}"),
+        f"external_ids:hostname={hostname or name}",
         *(f"external_ids:ovn-remote={central.sb}", "external_ids:ovn-encap-type=geneve"),
         *(f"external_ids:ovn-encap-ip={encap_cidr.split('/')[0]}", "external_ids:ovn-bridge-datapath-type=netdev"),
     ]
+    if providers:
+        mappings = ",".join(f"{p.physnet}:{p.bridge}" for p in providers)
+        identity.append(f'external_ids:ovn-bridge-mappings="{mappings}"')
+    if gateway:
+        identity.append("external_ids:ovn-cms-options=enable-chassis-as-gw")
     real.runner.run(Step(ovs.vsctl(*bridges, *identity), what=f"{ovs.host}: br-phy, br-int and its OVN identity"))
     real.runner.run(
         Step(
             in_netns(pid, ("ip", "-batch", "-")),
             what=f"{ovs.host}: its Geneve address on br-phy",
             stdin=f"addr add {encap_cidr} dev {UNDERLAY_BRIDGE}\nlink set {UNDERLAY_BRIDGE} up\n"
-            f"link set {underlay} up\n",
+            f"link set {underlay} up\n"
+            + "".join(f"link set {p.device} up\nlink set {p.bridge} up\n" for p in providers),
         )
     )
     controller = (str(ovn_program("ovn-controller")), ovs.db, f"--log-file={ovs.rundir}/ovn-controller.log")

@@ -12,10 +12,14 @@ One child process per run (Neutron's configuration is process-wide), driven over
 JSON lines through the same :class:`~labtwin.emulation.neutron_agent.NeutronWorker` transport as
 the agents:
 
-- ``{"op": "start", "nb", "sb"}``: start the server against those connections (~6 s: importing
-  Neutron and starting its plugins);
+- ``{"op": "start", "nb", "sb", "physnets"}``: start the server against those connections, VLANs
+  allowed on those physnets (~6 s: importing Neutron and starting its plugins);
 - ``{"op": "post"|"put"|"delete"|"get", "path", "body"}``: one API request, answered with
   ``{"status", "body", "start", "took"}`` (``perf_counter``, the machine's monotonic clock);
+- ``{"op": "load", "cloud", "macs"}``: create a whole cloud (a pickled
+  :class:`~labtwin.description.Cloud`, base64) with the API oracle's loader
+  (:func:`labtwin.oracle.load.load_into_neutron`), ports with the given MACs; answered with
+  ``{"refused": [[where, answer]...], "ports": {name: {"id", "mac", "ips"}}}``;
 - ``{"op": "stop"}``.
 
 ``python -m labtwin.emulation.ovn_server --run RID`` (the run id makes the argv unique, so the
@@ -25,8 +29,10 @@ run's ledger finds the process by it).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -51,6 +57,7 @@ class OvnNeutron:
 
     def __init__(self, worker) -> None:
         self.worker = worker
+        self.last: dict = {}  # the last request's answer (its start and took, as the server timed it)
 
     def request(self, op: str, path: str, body: Optional[dict] = None) -> dict:
         """One API request; its answer's ``body``. An error status raises :class:`NeutronApiError`."""
@@ -72,6 +79,15 @@ class OvnNeutron:
     def get(self, path: str) -> dict:
         return self.request("get", path)
 
+    def load(self, cloud, macs: dict[str, str]) -> dict:
+        """Create *cloud* in Neutron (see the module docstring); an object Neutron refuses raises."""
+        request = {"op": "load", "cloud": base64.b64encode(pickle.dumps(cloud)).decode(), "macs": macs}
+        answer = self.worker.ask(request, timeout=START_TIMEOUT_S)
+        if answer["refused"]:
+            refused = "; ".join(f"{'.'.join(where)}: {said}" for where, said in answer["refused"])
+            raise NeutronApiError(f"Neutron (ML2/OVN) refused part of cloud {cloud.name}: {refused}")
+        return answer["ports"]
+
     def stop(self) -> None:
         assert self.worker.proc.stdin is not None
         try:
@@ -85,8 +101,9 @@ class OvnNeutron:
             self.worker.proc.kill()
 
 
-def start_server(real, central) -> OvnNeutron:
-    """Start the run's Neutron server (ledgered before it starts) against *central*'s NB and SB."""
+def start_server(real, central, physnets: tuple[str, ...] = ("physnet1",)) -> OvnNeutron:
+    """Start the run's Neutron server (ledgered before it starts) against *central*'s NB and SB, with VLANs
+    allowed on *physnets* (ML2's ``network_vlan_ranges``)."""
     from labtwin.emulation.neutron_agent import NeutronWorker
 
     argv = (sys.executable, "-m", SERVER_MODULE, "--run", real.plan.run_id)
@@ -97,7 +114,7 @@ def start_server(real, central) -> OvnNeutron:
             Step(argv, what="Neutron's server with ML2/OVN", creates=(item,)), talk=True, stderr_to=stderr
         )
     worker = NeutronWorker("neutron-server", "", proc, stderr_path)
-    worker.ask({"op": "start", "nb": central.nb, "sb": central.sb}, timeout=START_TIMEOUT_S)
+    worker.ask({"op": "start", "nb": central.nb, "sb": central.sb, "physnets": physnets}, timeout=START_TIMEOUT_S)
     return OvnNeutron(worker)
 
 
@@ -109,8 +126,10 @@ def serve(lines, out) -> int:
             if request["op"] == "start":
                 from labtwin.oracle.server import NeutronServer
 
-                server = NeutronServer(["physnet1"], ovn=(request["nb"], request["sb"])).start()
+                server = NeutronServer(request["physnets"], ovn=(request["nb"], request["sb"])).start()
                 answer: dict = {"started": True}
+            elif request["op"] == "load":
+                answer = _load(server, request)
             elif request["op"] in ("post", "put", "delete", "get"):
                 if server is None:
                     raise RuntimeError("a request before start")
@@ -124,6 +143,30 @@ def serve(lines, out) -> int:
         out.write(json.dumps(answer) + "\n")
         out.flush()
     return 0
+
+
+def _load(server, request: dict) -> dict:
+    from labtwin.oracle.load import load_into_neutron
+
+    if server is None:
+        raise RuntimeError("a load before start")
+    cloud = pickle.loads(base64.b64decode(request["cloud"]))
+    load = load_into_neutron(cloud, server, request["macs"], agents=False)
+    refused = [
+        [list(map(str, where)), answer.described()]
+        for where, answer in load.answers.items()
+        if not answer.ok and answer.error != "SecurityGroupRuleExists"  # a rule the file repeats: it is there
+    ]
+    ports = {
+        load.names.get(p["id"], p["name"]): {
+            "id": p["id"],
+            "mac": p["mac_address"],
+            "ips": [f["ip_address"] for f in p["fixed_ips"]],
+            "device_owner": p["device_owner"],
+        }
+        for p in server.get("/ports").body["ports"]
+    }
+    return {"refused": refused, "ports": ports}
 
 
 def _ask(server, request: dict) -> dict:

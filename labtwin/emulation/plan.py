@@ -55,6 +55,7 @@ class OvsPort:
     dev: str
     tag: Optional[int] = None
     trunks: tuple[int, ...] = ()  # a trunk limited to these VLANs (empty: all)
+    native_untagged: bool = False  # with a tag: a trunk whose untagged frames are VLAN *tag* (a flat network)
 
 
 @dataclass(frozen=True)

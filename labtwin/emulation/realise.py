@@ -256,6 +256,8 @@ class Realisation:
             argv = ["ovs-vsctl", "add-port", port.bridge, port.dev]
             if port.tag is not None:
                 argv.append(f"tag={int(port.tag)}")
+                if port.native_untagged:
+                    argv.append("vlan_mode=native-untagged")
             if port.trunks:
                 argv.append("trunks=" + ",".join(str(int(t)) for t in port.trunks))
             item = Item(

@@ -52,12 +52,16 @@ class NeutronLoad:
         return None if name is None else self.ids.get((kind, name), f"missing-{kind}-{name}")
 
 
-def load_into_neutron(cloud: Cloud, server: NeutronServer, macs: Optional[dict[str, str]] = None) -> NeutronLoad:
+def load_into_neutron(
+    cloud: Cloud, server: NeutronServer, macs: Optional[dict[str, str]] = None, agents: bool = True
+) -> NeutronLoad:
     """Create every object of *cloud* (as written, defaults not filled) in *server*. *macs* gives ports
-    labtwin's MACs (Neutron's own are random), so SLAAC addresses, made from the MAC, compare exactly."""
+    labtwin's MACs (Neutron's own are random), so SLAAC addresses, made from the MAC, compare exactly.
+    *agents*: register the agents each host would run (False under ML2/OVN: its chassis are real)."""
     load = NeutronLoad()
     macs = macs or {}
-    _agents(cloud, server)
+    if agents:
+        _agents(cloud, server)
     for i, network in enumerate(cloud.networks):
         _network(cloud, i, network, server, load)
     for i, subnet in enumerate(cloud.subnets):

@@ -232,15 +232,17 @@ def _migration_default_rules() -> list[dict]:
 
 def _connect_ovn() -> None:
     """What a Neutron API worker does when it starts (``pre_fork_initialize``, then ``post_fork_initialize``
-    for an RPC worker, which connects without the WSGI worker's hash-ring thread): the drop port group
-    exists and the OVN driver holds its NB and SB connections. Neutron's own code, called in order."""
-    from neutron import service as neutron_service
+    for a WSGI worker): the drop port group exists, the worker joins the hash ring (its probing thread
+    starts), and the OVN driver holds its NB and SB connections with their event handlers, which learn
+    the chassis as agents and map hosts to the segments of their bridge mappings. Neutron's own code,
+    called in order."""
+    from neutron.api import wsgi
     from neutron.common.ovn import utils as ovn_utils
     from neutron_lib.plugins import directory
 
     ovn_utils.create_neutron_pg_drop()
     driver = directory.get_plugin().mechanism_manager.mech_drivers["ovn"].obj
-    driver.post_fork_initialize(None, None, neutron_service.RpcWorker)
+    driver.post_fork_initialize(None, None, wsgi.WorkerService)
 
 
 def _no_nova_notifications() -> None:

@@ -23,8 +23,9 @@ KNOBS: tuple[Knob, ...] = (
         "labtwin",
         "emulation only: who writes each host's security-group filter: labtwin (labtwin's own rendering of the "
         "hybrid driver) | neutron (Neutron 29's own SecurityGroupAgentRpc and hybrid iptables driver, with "
-        "ipset). The model ignores it",
-        choices=("labtwin", "neutron"),
+        "ipset) | ovn (real OVN 23.03, every host a chassis, the whole cloud created through Neutron 29's own "
+        "ML2/OVN driver: its ACLs, routers and localnet ports). The model ignores it",
+        choices=("labtwin", "neutron", "ovn"),
     ),
 )
 

@@ -11,7 +11,7 @@ What is built (Linux bridge agent, neutron-facts.md 1.3):
   host under network naming therefore really share one bridge;
 - the uplink is a veth to an OVS access port tagged with the segmentation id
   on the physnet's fabric bridge (this kernel has no 802.1Q: see
-  :meth:`labtwin.emulation.plan._Wiring.uplink`), so segments stay apart
+  :meth:`labtwin.scenarios.reachability.emulation.plan.Wiring.uplink`), so segments stay apart
   on the fabric unless a host bridge joins them;
 - one router namespace per rack (the fabric router: Neutron does not route
   between segments) with a device ``vlan<id>`` on every segment of the rack's

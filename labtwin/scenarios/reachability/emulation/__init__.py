@@ -24,6 +24,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, Run
 
 from ..spec import ReachabilityDesign
+from . import ovn_control
 from .neutron_agent import program_hosts
 from .plan import plan
 
@@ -44,12 +45,17 @@ def emulate(
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
-    the_plan = plan(cloud, new_run_id(), filters=design.control == "labtwin")
+    if design.control == "ovn":
+        the_plan = ovn_control.plan_ovn(cloud, new_run_id())
+    else:
+        the_plan = plan(cloud, new_run_id(), filters=design.control == "labtwin")
     calls: dict = {}
     with Realisation(the_plan) as real:
         _record_bringup(recorder, the_plan, real, t0)
         if design.control == "neutron":
             calls = program_hosts(real, cloud, the_plan, recorder, t0)
+        if design.control == "ovn":
+            ovn_control.bring_up(real, cloud, recorder, t0).stop()  # OVN holds the cloud; the server can go
         points = _start_captures(real, out, the_plan)
         specs = _specs(cloud, the_plan, flows)
         start = time.perf_counter() - t0

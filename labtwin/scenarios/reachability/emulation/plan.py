@@ -11,7 +11,7 @@ The layout, per Neutron's Linux bridge agent with the iptables hybrid firewall:
 - the physical switches of each physnet are one small OVS bridge (userspace
   datapath) with an access port per (host, segment) tagged with the
   segment's VLAN id; the host's end is named like the subinterface Neutron
-  would use (``eth1.101``) — see :meth:`_Wiring.uplink` for why;
+  would use (``eth1.101``) — see :meth:`Wiring.uplink` for why;
 - every router is a namespace (``qrouter``) on the first network-role host,
   with ``qr-`` devices holding its subnets' gateway addresses.
 
@@ -23,6 +23,7 @@ VXLAN/Geneve segments are not realised (:class:`PlanError`).
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Optional
 
 from labtwin.description import Cloud, Port, Segment
@@ -56,12 +57,12 @@ def plan(cloud: Cloud, run_id: str, filters: bool = True) -> Plan:
         cfg = result.add_ns(hosts[host.name], "host", host.name)
         cfg.sysctls += ["net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1"]
         cfg.ip_batch.append("link set lo up")
-    wiring = _Wiring(cloud, result, hosts)
+    wiring = Wiring(cloud, result, hosts)
     for j, port in enumerate(p for p in cloud.ports if p.host and p.ips):
         _add_port(cloud, result, wiring, port, j, hybrid=not filters)
     for k, router in enumerate(cloud.routers):
         _add_router(cloud, result, wiring, router, k)
-    _add_physical_router(cloud, result, wiring)
+    add_physical_router(cloud, result, wiring)
     for host in cloud.hosts if filters else ():
         key = hosts[host.name]
         ports = [
@@ -73,7 +74,7 @@ def plan(cloud: Cloud, run_id: str, filters: bool = True) -> Plan:
     return result
 
 
-class _Wiring:
+class Wiring:
     """Bridges, physnet interfaces and fabric ports, created on first use."""
 
     def __init__(self, cloud: Cloud, result: Plan, hosts: dict[str, str]) -> None:
@@ -109,15 +110,26 @@ class _Wiring:
 
     def access(self, ns: str, dev: str, segment: Segment) -> str:
         """A veth from *dev* in namespace *ns* to an access port of *segment* on its physnet's fabric."""
-        p = self.physnets.setdefault(segment.physical_network, len(self.physnets))
+        self._veth_to_fabric(ns, dev, str(segment.physical_network), OvsPort("", "", self.tag(segment)))
+        return dev
+
+    def trunk(self, ns: str, dev: str, physnet: str) -> str:
+        """A veth from *dev* in namespace *ns* to a trunk port of *physnet*'s fabric (every VLAN; untagged
+        frames are the physnet's flat network): an OVN chassis's provider bridge tags VLANs itself."""
+        self._veth_to_fabric(ns, dev, physnet, OvsPort("", "", self.flat_tag(physnet), native_untagged=True))
+        return dev
+
+    def _veth_to_fabric(self, ns: str, dev: str, physnet: str, port: OvsPort) -> None:
+        """A veth from *dev* in *ns* to a port of *physnet*'s fabric bridge (made on first use), tagged as
+        *port* says."""
+        p = self.physnets.setdefault(physnet, len(self.physnets))
         fabric = naming.node_name(self.result.run_id, "b", p)
         if ("fabric", p) not in self.done:
             self.done.add(("fabric", p))
             self.result.ovs_bridges.append(OvsBridge(fabric, "fabric"))
         far = naming.node_name(self.result.run_id, "u", len(self.result.ovs_ports))
         self.result.veths.append(Veth(ns, dev, ROOT, far))
-        self.result.ovs_ports.append(OvsPort(fabric, far, self.tag(segment)))
-        return dev
+        self.result.ovs_ports.append(replace(port, bridge=fabric, dev=far))
 
     def tag(self, segment: Segment) -> int:
         if segment.network_type not in ("vlan", "flat"):
@@ -135,14 +147,20 @@ class _Wiring:
         return max(set(range(1, 4095)) - used)
 
 
-def _add_port(cloud: Cloud, result: Plan, wiring: _Wiring, port: Port, index: int, hybrid: bool = False) -> None:
+def _add_port(cloud: Cloud, result: Plan, wiring: Wiring, port: Port, index: int, hybrid: bool = False) -> None:
+    tap = add_vm(cloud, result, port, index, wiring.hosts[port.host])
+    bridge = wiring.network_bridge(port.host, port.network_id, port_segment(cloud, port))
+    result.plug(wiring.hosts[port.host], port.id, tap, bridge, hybrid)
+
+
+def add_vm(cloud: Cloud, result: Plan, port: Port, index: int, host_key: str) -> str:
+    """Port *index*'s VM: a namespace with the port's MAC, addresses and default routes on ``eth0``, whose
+    veth peer is the port's tap in namespace *host_key* (returned, for the caller to plug)."""
     key = f"port:{index}"
     cfg = result.add_ns(key, "port", port.name)
     mac = checked_mac(port.mac_address or derived_mac(port.id))
     tap = naming.tap_name(port.id)
-    result.veths.append(Veth(key, "eth0", wiring.hosts[port.host], tap))
-    bridge = wiring.network_bridge(port.host, port.network_id, port_segment(cloud, port))
-    result.plug(wiring.hosts[port.host], port.id, tap, bridge, hybrid)
+    result.veths.append(Veth(key, "eth0", host_key, tap))
     ips = []
     for fixed in port.fixed_ips:
         ips.append(ipaddress.ip_address(str(fixed.ip_address)))
@@ -153,6 +171,7 @@ def _add_port(cloud: Cloud, result: Plan, wiring: _Wiring, port: Port, index: in
     for gw in _gateways(cloud, port):
         cfg.ip_batch.append(f"route add default via {gw}")
     result.endpoints[port.name] = Endpoint(port.name, key, "eth0", mac, tuple(ips))
+    return tap
 
 
 def _address(cfg: NsConfig, ip, cidr, dev: str = "eth0") -> None:
@@ -191,7 +210,7 @@ def _gateways(cloud: Cloud, port: Port) -> list:
     return gws
 
 
-def _add_physical_router(cloud: Cloud, result: Plan, wiring: _Wiring) -> None:
+def add_physical_router(cloud: Cloud, result: Plan, wiring: Wiring) -> None:
     """The physical network's router: one namespace holding the gateway of every subnet no Neutron router
     holds on a provider segment (:func:`~labtwin.description.routing.physically_routed`), each on an access
     port of its segment's VLAN on the physnet's fabric, as a ToR router would be."""
@@ -214,7 +233,7 @@ def _add_physical_router(cloud: Cloud, result: Plan, wiring: _Wiring) -> None:
         _address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, devices[segment.name])
 
 
-def _add_router(cloud: Cloud, result: Plan, wiring: _Wiring, router, index: int) -> None:
+def _add_router(cloud: Cloud, result: Plan, wiring: Wiring, router, index: int) -> None:
     """A legacy router: a namespace on the first network node with a qr- device per subnet."""
     host = next((h.name for h in cloud.hosts if h.role == "network"), cloud.hosts[0].name)
     key = f"router:{index}"
