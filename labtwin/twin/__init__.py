@@ -81,24 +81,33 @@ def compare(
 
 
 def compare_probes(model: Run, emulation: Run) -> list[dict]:
-    left = model.probes[PROBE_KEY + ["verdict"]]
-    right = emulation.probes[PROBE_KEY + ["verdict"]]
+    """One row per probe, joined on source, destination and flow: equal verdicts agree. A probe either side
+    marks ``not_compared`` (its detail says why: a behaviour the model does not predict) is shown with
+    that reason and ``agree`` None."""
+    left, right = (_probes_with_reason(run) for run in (model, emulation))
     joined = left.merge(right, on=PROBE_KEY, how="outer", suffixes=("_model", "_emulation"))
     rows = []
     for rec in joined.itertuples(index=False):
         port = "" if pd.isna(rec.port) else f":{int(rec.port)}"
         m, e = _none_if_nan(rec.verdict_model), _none_if_nan(rec.verdict_emulation)
+        why = _none_if_nan(rec.not_compared_model) or _none_if_nan(rec.not_compared_emulation)
         rows.append(
             {
                 "kind": "probe",
                 "key": f"{rec.src}->{rec.dst} {rec.protocol}{port}",
                 "model": m,
                 "emulation": e,
-                "tolerance": "equal",
-                "agree": m is not None and m == e,
+                "tolerance": f"not compared: {why}" if why else "equal",
+                "agree": None if why else m is not None and m == e,
             }
         )
     return rows
+
+
+def _probes_with_reason(run: Run) -> pd.DataFrame:
+    probes = run.probes
+    reasons = [d.get("not_compared") if isinstance(d, dict) else None for d in probes["detail"]]
+    return probes[PROBE_KEY + ["verdict"]].assign(not_compared=reasons)
 
 
 def compare_details(model: Run, emulation: Run, details) -> list[dict]:

@@ -23,7 +23,7 @@ from labtwin.emulation.probes import ProbeSpec, probe
 from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, Run
 
-from ..spec import ReachabilityDesign
+from ..spec import OVN_LOCALNET_CONFLICT, ReachabilityDesign
 from . import ovn_control
 from .neutron_agent import program_hosts
 from .plan import plan
@@ -54,8 +54,7 @@ def emulate(
         _record_bringup(recorder, the_plan, real, t0)
         if design.control == "neutron":
             calls = program_hosts(real, cloud, the_plan, recorder, t0)
-        if design.control == "ovn":
-            ovn_control.bring_up(real, cloud, recorder, t0).stop()  # OVN holds the cloud; the server can go
+        chassis = ovn_control.bring_up(real, cloud, recorder, t0) if design.control == "ovn" else {}
         points = _start_captures(real, out, the_plan)
         specs = _specs(cloud, the_plan, flows)
         start = time.perf_counter() - t0
@@ -63,9 +62,14 @@ def emulate(
         recorder.operation("probes", "", start, time.perf_counter() - t0 - start, count=len(specs))
         for point in points:
             cap.stop(point)
+        skips = ovn_control.localnet_skips(chassis) if chassis else {}
+        unobserved = {p.name for p in cloud.vm_ports if p.host in skips}
         for r in results:
             s = r.spec
-            recorder.probe(s.src, s.dst, s.protocol, s.port, r.verdict, t=start, latency_s=r.latency_s, **r.detail)
+            not_compared = {"not_compared": OVN_LOCALNET_CONFLICT} if {s.src, s.dst} & unobserved else {}
+            recorder.probe(
+                s.src, s.dst, s.protocol, s.port, r.verdict, t=start, latency_s=r.latency_s, **r.detail, **not_compared
+            )
         for point in points:
             recorder.event(
                 time.perf_counter() - t0,
@@ -77,6 +81,10 @@ def emulate(
             )
     real.record_teardown(recorder, t0)
     summary = {**_summary(recorder, real, the_plan), "control": design.control}
+    if design.control == "ovn":  # each (host, skipped localnet port) OVN logged: one network on one host
+        summary["ovn_localnet_conflicts"] = sum(len(ports) for ports in skips.values())
+        summary["ovn_localnet_skipped"] = skips
+        summary["not_compared"] = sum("not_compared" in p.detail for p in _probes(recorder))
     if calls:
         summary["neutron_calls"] = calls
     run = Run("reachability", "emulation", dict(design), seed, topology, summary, recorder.records)
@@ -124,9 +132,15 @@ def _specs(cloud: Cloud, the_plan, flows) -> list[ProbeSpec]:
     return specs
 
 
+def _probes(recorder: Recorder) -> list:
+    return [r for r in recorder.records if type(r).__name__ == "Probe"]
+
+
 def _summary(recorder: Recorder, real: Realisation, the_plan) -> dict:
-    probes = [r for r in recorder.records if type(r).__name__ == "Probe"]
+    """*allowed* counts the compared probes (a probe marked ``not_compared`` is neither side's claim)."""
+    probes = _probes(recorder)
     allowed = [p for p in probes if p.verdict == "allowed"]
+    compared = [p for p in allowed if "not_compared" not in p.detail]
     matrix: dict = {}
     for p in allowed:
         matrix.setdefault(p.src, {}).setdefault(p.dst, []).append(
@@ -137,7 +151,7 @@ def _summary(recorder: Recorder, real: Realisation, the_plan) -> dict:
     ports = sum(n.role == "port" for n in the_plan.namespaces)
     return {
         "probe_count": len(probes),
-        "allowed": len(allowed),
+        "allowed": len(compared),
         "blocked": len(probes) - len(allowed),
         "matrix": matrix,
         "bringup_s": round(bringup, 4),

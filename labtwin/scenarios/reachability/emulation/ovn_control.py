@@ -21,6 +21,8 @@ never asked).
 
 from __future__ import annotations
 
+import os
+import re
 import time
 
 from labtwin.description import Cloud
@@ -28,7 +30,7 @@ from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.neutron_agent import in_parallel
 from labtwin.emulation.ovn_run import INTEGRATION_BRIDGE, ProviderBridge, start_central, start_chassis
-from labtwin.emulation.ovn_server import OvnNeutron, start_server
+from labtwin.emulation.ovn_server import start_server
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, Veth
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Step
@@ -72,8 +74,10 @@ def provider_bridge(cloud: Cloud, physnet: str) -> ProviderBridge:
     return ProviderBridge(physnet, f"br-p{index}", physnet_device(cloud, physnet))
 
 
-def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> OvnNeutron:
-    """Central, a chassis per host, Neutron's server with the cloud created in it; every port plugged and up."""
+def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> dict[str, PrivateOvs]:
+    """Central, a chassis per host, Neutron's server with the cloud created in it; every port plugged and up.
+    Returns each host's OVS (its run directory holds its ovn-controller's log). Neutron's server is stopped
+    once the cloud is in OVN."""
     central = start_central(real)
     ovs_of = {h.name: PrivateOvs.for_node(h.name, real.plan.ns(f"host:{i}").node) for i, h in enumerate(cloud.hosts)}
 
@@ -98,7 +102,27 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> OvnNeutron:
     for name in real.plan.endpoints:
         wait = central.nbctl("wait-until", "Logical_Switch_Port", ports[name]["id"], "up=true")
         real.runner.run(Step(wait, what=f"OVN: {name} claimed and up"))
-    return neutron
+    neutron.stop()
+    return ovs_of
+
+
+#: What ovn-controller logs when it skips a second localnet port of one datapath (OVN controller/binding.c).
+_SKIPPED = re.compile(r"localnet port '[^']+' already set for datapath '(\d+)', skipping the new port '([^']+)'")
+
+
+def localnet_skips(ovs_of: dict[str, PrivateOvs]) -> dict[str, list[str]]:
+    """Host -> the localnet ports its ovn-controller skipped (a datapath already had one), read from its log."""
+    skips: dict[str, list[str]] = {}
+    for host, ovs in ovs_of.items():
+        path = os.path.join(ovs.rundir, "ovn-controller.log")
+        try:
+            with open(path) as log:
+                found = {m.group(2) for m in _SKIPPED.finditer(log.read())}
+        except OSError as exc:
+            raise RuntimeError(f"{host}: cannot read its ovn-controller log {path}: {exc}") from None
+        if found:
+            skips[host] = sorted(found)
+    return skips
 
 
 def _check_addresses(the_plan: Plan, ports: dict) -> None:

@@ -14,7 +14,7 @@ from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
 from labtwin.records import Recorder, Run
 
-from ..spec import ReachabilityDesign
+from ..spec import OVN_LOCALNET_CONFLICT, ReachabilityDesign, ovn_localnet_conflicts, ports_on_localnet_conflicts
 from .policy import evaluate
 
 
@@ -24,9 +24,13 @@ def simulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str =
     recorder = Recorder()
     flows = parse_flows(design.probes)
     matrix: dict[str, dict[str, list[str]]] = {}
+    unmodelled = ports_on_localnet_conflicts(cloud) if design.control == "ovn" else set()
     for src, dst in permutations(cloud.vm_ports, 2):
         for flow in flows:
             verdict = evaluate(cloud, src, dst, flow)
+            not_compared: dict[str, Any] = (
+                {"not_compared": OVN_LOCALNET_CONFLICT} if {src.name, dst.name} & unmodelled else {}
+            )
             recorder.probe(
                 src.name,
                 dst.name,
@@ -34,12 +38,18 @@ def simulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str =
                 flow.port,
                 "allowed" if verdict.allowed else "blocked",
                 reason=verdict.reason,
+                **not_compared,
             )
             if verdict.allowed:
                 matrix.setdefault(src.name, {}).setdefault(dst.name, []).append(str(flow))
     probes = [r for r in recorder.records]
-    allowed = sum(p.verdict == "allowed" for p in probes)
+    allowed = sum(p.verdict == "allowed" for p in probes if "not_compared" not in p.detail)
     recorder.metric("probe_count", len(probes))
     recorder.metric("allowed", allowed)
-    summary = {"probe_count": len(probes), "allowed": allowed, "blocked": len(probes) - allowed, "matrix": matrix}
+    blocked = sum(p.verdict == "blocked" for p in probes)
+    summary = {"probe_count": len(probes), "allowed": allowed, "blocked": blocked, "matrix": matrix}
+    if design.control == "ovn":
+        conflicts = ovn_localnet_conflicts(cloud)
+        summary["ovn_localnet_conflicts"] = sum(len(networks) for networks in conflicts.values())
+        summary["not_compared"] = sum("not_compared" in p.detail for p in probes)
     return Run("reachability", "model", dict(design), seed, topology, summary, recorder.records)
