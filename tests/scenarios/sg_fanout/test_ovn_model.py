@@ -46,6 +46,15 @@ def test_the_model_gives_every_recorded_count_per_change_and_chassis(recorded):
         assert model.summary[key] == recorded.summary[key]
 
 
+def test_at_150_members_on_one_chassis_a_join_writes_8_flows_as_the_model_says():
+    """traces/sg-fanout/ovn-150: the notebook's 5-minute case under ML2/OVN (ready when Neutron's API call
+    returns). One chassis with 150 local members: every remote-group logical flow is a conjunction that gains
+    the port and its address (2 x 2), each egress rule's two logical flows gain the port (2 x 2)."""
+    recorded = Run.load(TRACE.parent / "ovn-150")
+    assert diffs(model_of(recorded)) == diffs(recorded)
+    assert recorded.summary["openflows_written"] == 8 and recorded.summary["lflows_written"] == 0
+
+
 def test_a_join_writes_no_logical_flow_and_a_conjunction_grows_by_one_flow_per_dimension(recorded):
     """The property the PTG asked for: a join changes the address set, not the ACLs."""
     joins = [d for d in diffs(recorded) if d["subject"].startswith("j-")]
