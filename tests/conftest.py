@@ -64,3 +64,14 @@ def ledger_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def snapshot():
     return machine_state
+
+
+@pytest.fixture
+def ovn():
+    """OVN's version, unpacked by `make setup`; skip (saying so) where it is not."""
+    from labtwin.emulation.ovn_install import OvnMissing, ovn_version
+
+    try:
+        return ovn_version()
+    except OvnMissing as exc:
+        pytest.skip(str(exc))

@@ -35,10 +35,10 @@ import os
 import pickle
 import sys
 import time
-import traceback
-from typing import Any, Optional
+from typing import Optional
 
 from labtwin.emulation.ledger import Item
+from labtwin.emulation.neutron_agent import NeutronWorker, serve_lines
 from labtwin.emulation.runner import Step
 
 SERVER_MODULE = "labtwin.emulation.ovn_server"
@@ -104,8 +104,6 @@ class OvnNeutron:
 def start_server(real, central, physnets: tuple[str, ...] = ("physnet1",)) -> OvnNeutron:
     """Start the run's Neutron server (ledgered before it starts) against *central*'s NB and SB, with VLANs
     allowed on *physnets* (ML2's ``network_vlan_ranges``)."""
-    from labtwin.emulation.neutron_agent import NeutronWorker
-
     argv = (sys.executable, "-m", SERVER_MODULE, "--run", real.plan.run_id)
     item = Item(f"proc:neutron-server:{real.plan.run_id}", "process", "Neutron's server (ML2/OVN)", match=argv)
     stderr_path = os.path.join(central.rundir, "neutron-server.stderr")
@@ -119,37 +117,28 @@ def start_server(real, central, physnets: tuple[str, ...] = ("physnet1",)) -> Ov
 
 
 def serve(lines, out) -> int:
-    server: Any = None
-    for line in lines:
-        request = json.loads(line)
-        try:
-            if request["op"] == "start":
-                from labtwin.oracle.server import NeutronServer
+    servers: list = []
 
-                server = NeutronServer(request["physnets"], ovn=(request["nb"], request["sb"])).start()
-                answer: dict = {"started": True}
-            elif request["op"] == "load":
-                answer = _load(server, request)
-            elif request["op"] in ("post", "put", "delete", "get"):
-                if server is None:
-                    raise RuntimeError("a request before start")
-                answer = _ask(server, request)
-            elif request["op"] == "stop":
-                return 0
-            else:
-                raise ValueError(f"unknown op {request['op']!r}")
-        except Exception:  # noqa: BLE001 -- every failure goes back to the caller, which raises it
-            answer = {"error": traceback.format_exc()}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
-    return 0
+    def handle(request: dict) -> dict:
+        if request["op"] == "start":
+            from labtwin.oracle.server import NeutronServer
+
+            servers.append(NeutronServer(request["physnets"], ovn=(request["nb"], request["sb"])).start())
+            return {"started": True}
+        if not servers:
+            raise RuntimeError(f"{request['op']} before start")
+        if request["op"] == "load":
+            return _load(servers[-1], request)
+        if request["op"] in ("post", "put", "delete", "get"):
+            return _ask(servers[-1], request)
+        raise ValueError(f"unknown op {request['op']!r}")
+
+    return serve_lines(lines, out, handle)
 
 
 def _load(server, request: dict) -> dict:
     from labtwin.oracle.load import load_into_neutron
 
-    if server is None:
-        raise RuntimeError("a load before start")
     cloud = pickle.loads(base64.b64decode(request["cloud"]))
     load = load_into_neutron(cloud, server, request["macs"], agents=False)
     refused = [

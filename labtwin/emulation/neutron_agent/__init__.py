@@ -19,6 +19,7 @@ import select
 import subprocess
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Optional
 
@@ -122,6 +123,23 @@ def start_worker(real, key: str, host: str) -> NeutronWorker:
             Step(argv, what=f"{host}: Neutron's agent", creates=(item,)), talk=True, stderr_to=stderr
         )
     return NeutronWorker(host, name, proc, stderr_path)
+
+
+def serve_lines(lines, out, handle) -> int:
+    """A worker's loop: each JSON line of *lines* is a request, answered on *out* with ``handle(request)``
+    (one JSON line), or ``{"error": traceback}`` when it raises; ``{"op": "stop"}`` or the end of *lines*
+    ends it (returns the exit code, 0)."""
+    for line in lines:
+        request = json.loads(line)
+        if request.get("op") == "stop":
+            return 0
+        try:
+            answer = handle(request)
+        except Exception:  # noqa: BLE001 -- every failure goes back to the caller, which raises it
+            answer = {"error": traceback.format_exc()}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    return 0
 
 
 def in_parallel(work, items) -> None:

@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import sys
 import time
-import traceback
 from typing import Any
 
 from labtwin.emulation import neutron_harness
+from labtwin.emulation.neutron_agent import serve_lines
 
 from . import ovs_host
 
@@ -170,26 +169,19 @@ def _count_conntrack_deletes(manager: Any, calls: collections.Counter) -> None:
 
 
 def serve(lines, out) -> int:
-    agent = None
-    for line in lines:
-        request = json.loads(line)
-        try:
-            if request["op"] == "start":
-                agent = HostAgent(request)
-                answer: dict = {"started": True}
-            elif request["op"] == "iteration":
-                if agent is None:
-                    raise RuntimeError("iteration before start")
-                answer = agent.iteration(request)
-            elif request["op"] == "stop":
-                return 0
-            else:
-                raise ValueError(f"unknown op {request['op']!r}")
-        except Exception:  # noqa: BLE001 -- every failure goes back to the caller, which raises it
-            answer = {"error": traceback.format_exc()}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
-    return 0
+    agents: list[HostAgent] = []
+
+    def handle(request: dict) -> dict:
+        if request["op"] == "start":
+            agents.append(HostAgent(request))
+            return {"started": True}
+        if request["op"] == "iteration":
+            if not agents:
+                raise RuntimeError("iteration before start")
+            return agents[-1].iteration(request)
+        raise ValueError(f"unknown op {request['op']!r}")
+
+    return serve_lines(lines, out, handle)
 
 
 def main(argv=None) -> None:

@@ -162,6 +162,18 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     )
 
 
+def layout_summary(layout: Layout) -> dict:
+    """The summary keys every run of a layout starts with, model and emulation alike."""
+    return {
+        "group": layout.group,
+        "layout": layout.source,
+        "members": len(layout.members),
+        "hosts": len(layout.hosts),
+        "joins": len(layout.joins),
+        "leaves": len(layout.leaves),
+    }
+
+
 def _ipv4(ips) -> str:
     return next((str(ip) for ip in ips if ip.version == 4), "")
 

@@ -116,16 +116,20 @@ def test_the_physical_router_holds_each_provider_gateway_on_its_segments_vlan():
     assert "route add default via 203.0.113.1" in built.config[vm_a].ip_batch
 
 
+#: Small clouds each control is checked on: (topology, probes).
+SMALL_CLOUDS = [
+    ("topologies/minimal.yaml", "icmp,tcp:22"),
+    (ICMP_TYPES, "icmp"),
+    ("tests/oracle/protocols.yaml", "icmp,tcp:22,tcp:80"),
+    ("tests/conformance/22-sg-portsec-off/topology.yaml", "icmp,tcp:22"),
+]
+
+
 # --- control=neutron: Neutron 29's own agent writes the filters -------------------------------------------------
 @pytest.mark.emulation
 @pytest.mark.parametrize(
     "topology,probes",
-    [
-        ("topologies/minimal.yaml", "icmp,tcp:22"),
-        (ICMP_TYPES, "icmp"),
-        ("tests/oracle/protocols.yaml", "icmp,tcp:22,tcp:80"),
-        ("tests/conformance/22-sg-portsec-off/topology.yaml", "icmp,tcp:22"),
-    ],
+    SMALL_CLOUDS,
 )
 def test_neutrons_own_driver_filters_real_packets_as_the_model_says(twin, topology, probes):
     """The same clouds with each host's filter written by Neutron 29's SecurityGroupAgentRpc and hybrid
@@ -150,36 +154,20 @@ def test_on_routed_provider_networks_neutrons_driver_agrees_with_the_model_on_ev
 @pytest.mark.emulation
 @pytest.mark.parametrize(
     "topology,probes",
-    [
-        ("topologies/minimal.yaml", "icmp,tcp:22"),
-        (ICMP_TYPES, "icmp"),
-        ("tests/oracle/protocols.yaml", "icmp,tcp:22,tcp:80"),
-    ],
+    SMALL_CLOUDS,
 )
-def test_real_ovn_written_by_neutrons_driver_filters_real_packets_as_the_model_says(twin, topology, probes):
+def test_real_ovn_written_by_neutrons_driver_filters_real_packets_as_the_model_says(twin, ovn, topology, probes):
     """The same clouds created through Neutron's API with ML2/OVN (its ACLs, port groups, localnet ports),
     each host a real OVN 23.03 chassis: every verdict equals the model's."""
-    from labtwin.emulation.ovn_install import OvnMissing, ovn_version
-
-    try:
-        ovn_version()
-    except OvnMissing as exc:
-        pytest.skip(str(exc))
     report, model, emulation = twin("reachability", topology=topology, probes=probes, control="ovn")
     assert_twin_agrees(report)
     assert emulation.summary["control"] == "ovn"
 
 
 @pytest.mark.emulation
-def test_real_ovn_skips_the_second_localnet_port_on_a_host_with_two_segments(twin):
+def test_real_ovn_skips_the_second_localnet_port_on_a_host_with_two_segments(twin, ovn):
     """The PTG's several segments per host under ML2/OVN: Neutron maps h-two to both segments of the routed
     network; its ovn-controller logs one of the two localnet ports as skipped, as the model predicts."""
-    from labtwin.emulation.ovn_install import OvnMissing, ovn_version
-
-    try:
-        ovn_version()
-    except OvnMissing as exc:
-        pytest.skip(str(exc))
     topology = "tests/scenarios/reachability/two-segments-one-host.yaml"
     report, model, emulation = twin("reachability", topology=topology, probes="icmp", control="ovn")
     assert_twin_agrees(report)

@@ -18,18 +18,9 @@ import pytest
 
 from labtwin import api
 from labtwin.emulation.clean import clean
-from labtwin.emulation.ovn_install import OvnMissing, ovn_version
 from labtwin.records import Probe
 
 KNOBS = {"firewall": "ovn", "members": 3, "hosts": 2, "joins": 1, "leaves": 1}
-
-
-@pytest.fixture
-def ovn():
-    try:
-        return ovn_version()
-    except OvnMissing as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.mark.emulation

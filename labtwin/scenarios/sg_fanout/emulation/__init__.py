@@ -39,7 +39,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 from labtwin.records import Event, Recorder, Run, percentile
 
-from ..spec import NEUTRON_FIREWALLS, Layout, SgFanoutDesign, layout_for
+from ..spec import NEUTRON_FIREWALLS, Layout, SgFanoutDesign, layout_for, layout_summary
 from . import neutron_agent, ovn_workload, rules, state
 from .labtwin_agent.agent import HostAgent
 from .pace import pace
@@ -47,7 +47,7 @@ from .plan import Shape, build
 from .poll import first_allowed, poll_pairs, sentinels
 from .rules import EPort
 from .verdicts import probe_join, probe_left
-from .workload import Workload
+from .workload import Workload, ready_after, record_ready
 
 #: The summary keys recorded as metrics (when the control gives them).
 SUMMARY_METRICS = (
@@ -244,16 +244,10 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     for h, (start, took) in spans.items():
         rec.operation("agent_iteration", h, start - w.t0, took, subject=new.name)
     _count(w, {h: a.local for h, a in w.agents.items()}, before, after, spans, totals, rec)
-    ready = ready_at if ready_at is not None else math.inf
+    ready = ready_after(ready_at)
     if probes is not None:
         probes.append(lambda: probe_join(w, new, members, first, rec, t_api - w.t0))
-    rec.event(
-        t_api - w.t0 + (ready if math.isfinite(ready) else w.ready_timeout),
-        "port_ready",
-        new.host,
-        new.name,
-        latency_s=ready if math.isfinite(ready) else None,
-    )
+    record_ready(rec, w, new, t_api, ready)
     return ready
 
 
@@ -418,12 +412,7 @@ def _summary(
     return {
         "firewall": firewall,
         "profile": "emulation",
-        "group": layout.group,
-        "layout": layout.source,
-        "members": len(layout.members),
-        "hosts": len(layout.hosts),
-        "joins": len(layout.joins),
-        "leaves": len(layout.leaves),
+        **layout_summary(layout),
         "updates_total": updates,
         "refreshes_total": totals.get("filters_written", 0) if refreshes is None else refreshes,
         "filters_written": totals.get("filters_written", 0),

@@ -20,14 +20,14 @@ from labtwin.emulation.ovn_install import ovn_version
 from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, percentile
 
-from ..spec import Layout
+from ..spec import Layout, layout_summary
 from . import ovn_control
 from .ovn_control import OvnCloud
 from .plan import Shape
 from .poll import first_allowed, poll_pairs, sentinels
 from .rules import EPort
 from .verdicts import probe_join, probe_left
-from .workload import Workload
+from .workload import Workload, ready_after, record_ready
 
 #: The summary's OVN counts (each the sum over the run's joins and leaves).
 COUNTS = ("nb_rows_written", "sb_rows_written", "lflows_written", "openflows_written")
@@ -74,16 +74,10 @@ def _join(
     _api_span(rec, w, cloud, new.name)
     first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=sentinels(new, members))
     _count(w, cloud, before, new.name, rec, totals)
-    ready = ready_at if ready_at is not None else math.inf
+    ready = ready_after(ready_at)
     if verdicts:
         probe_join(w, new, members, first, rec, t_api - w.t0)
-    rec.event(
-        t_api - w.t0 + (ready if math.isfinite(ready) else w.ready_timeout),
-        "port_ready",
-        new.host,
-        new.name,
-        latency_s=ready if math.isfinite(ready) else None,
-    )
+    record_ready(rec, w, new, t_api, ready)
     return ready
 
 
@@ -139,12 +133,7 @@ def _summary(layout: Layout, totals: dict, ready: list) -> dict:
     return {
         "firewall": "ovn",
         "profile": "emulation",
-        "group": layout.group,
-        "layout": layout.source,
-        "members": len(layout.members),
-        "hosts": len(layout.hosts),
-        "joins": len(layout.joins),
-        "leaves": len(layout.leaves),
+        **layout_summary(layout),
         **{key: totals.get(key, 0) for key in COUNTS},
         "openflows_by_chassis": totals.get("openflows_by_chassis", {}),
         "port_ready_s": _r(statistics.median(finite)) if finite else None,

@@ -35,7 +35,7 @@ from labtwin.description import Cloud
 from labtwin.records import Recorder, Run, percentile
 
 from ..profiles import load_profile
-from ..spec import AGENT_FIREWALLS, FIREWALLS, SgFanoutDesign, generated_layout, layout_for
+from ..spec import AGENT_FIREWALLS, FIREWALLS, SgFanoutDesign, generated_layout, layout_for, layout_summary
 from . import ovn
 from .process import FanoutRun, rounded, simulate_layout
 
@@ -117,12 +117,7 @@ def _simulate_ovn(cloud: Optional[Cloud], design: SgFanoutDesign, seed: int, top
     summary = {
         "firewall": "ovn",
         "profile": "ovn-23.03 (structure; time to ready not modelled)",
-        "group": layout.group,
-        "layout": layout.source,
-        "members": len(layout.members),
-        "hosts": len(layout.hosts),
-        "joins": len(layout.joins),
-        "leaves": len(layout.leaves),
+        **layout_summary(layout),
         **counts,
         "port_ready_s": None,
         "note": layout.note,
