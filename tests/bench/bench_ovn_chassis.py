@@ -43,17 +43,24 @@ def skip_reason():
     return None
 
 
-def rss_mb(marker: str) -> float:
-    """Resident memory of the processes whose argv names *marker* (a chassis's or the central's directory)."""
-    total_kb = 0
+def memory_mb(marker: str) -> tuple[float, float]:
+    """(RSS, PSS) of the processes whose argv names *marker* (a chassis's or the central's directory), in MB.
+
+    RSS counts the shared libraries' pages in every process that maps them; PSS divides each shared page
+    among the processes sharing it, so it is what one more chassis costs the machine
+    (``/proc/<pid>/smaps_rollup``).
+    """
+    rss_kb = pss_kb = 0
     for pid, argv in process_table().items():
         if any(marker in part for part in argv):
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
             except OSError:
                 continue
-            total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total_kb / 1024
+            fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:] if "kB" in line}
+            rss_kb += fields.get("Rss", 0)
+            pss_kb += fields.get("Pss", 0)
+    return rss_kb / 1024, pss_kb / 1024
 
 
 def first_reply_s(real, started: float, timeout: float = 60.0) -> float:
@@ -91,11 +98,13 @@ def one_size(chassis: int) -> str:
         central = bring_up(real, chassis)
         ovn = time.perf_counter() - started
         first = first_reply_s(real, started)
-        per_chassis = [rss_mb(f"/run/labtwin/ovs/{real.plan.ns(f'host:{c}').node}") for c in range(chassis)]
-        central_mb = rss_mb(central.rundir)
+        per_chassis = [memory_mb(f"/run/labtwin/ovs/{real.plan.ns(f'host:{c}').node}") for c in range(chassis)]
+        central_rss, central_pss = memory_mb(central.rundir)
+    rss = sum(r for r, _ in per_chassis) / len(per_chassis)
+    pss = sum(p for _, p in per_chassis) / len(per_chassis)
     return (
         f"{chassis:>8} | {plain:>10.2f} | {netns:>10.2f} {ovn:>10.2f} {first:>14.2f} | "
-        f"{sum(per_chassis) / len(per_chassis):>15.1f} {central_mb:>11.1f}"
+        f"{rss:>9.1f} {pss:>9.1f} | {central_rss:>8.1f} {central_pss:>8.1f}"
     )
 
 
@@ -103,13 +112,14 @@ def main() -> None:
     print(f"OVN {ovn_version()}")
     print(
         f"{'chassis':>8} | {'plain s':>10} | {'netns s':>10} {'+ OVN s':>10} {'first pkt s':>14} | "
-        f"{'MB per chassis':>15} {'central MB':>11}"
+        f"{'chassis MB':>9} {'(PSS)':>9} | {'central':>8} {'(PSS)':>8}"
     )
     for chassis in SIZES:
         print(one_size(chassis), flush=True)
     print(
         "plain: the namespaces and veths alone (baseline); + OVN: central, chassis, ports, --wait=hv sync; "
-        "first pkt: from the start of OVN's bring-up to vm0's first echo reply from vm1"
+        "first pkt: from the start of OVN's bring-up to vm0's first echo reply from vm1; MB: resident memory "
+        "(RSS), and PSS, shared library pages divided among the processes sharing them (what one more chassis costs)"
     )
 
 
