@@ -22,6 +22,7 @@ names its database or socket by absolute path.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -32,6 +33,35 @@ from .runner import Step, in_netns
 from .snapshot import OVN_RUNS  # each run's OVN central: databases, sockets, logs
 
 INTEGRATION_BRIDGE, UNDERLAY_BRIDGE = "br-int", "br-phy"
+#: The NB tables a Neutron deployment writes (NB_Global left out: it carries the sync counters).
+NB_TABLES = (
+    "Logical_Switch",
+    "Logical_Switch_Port",
+    "Port_Group",
+    "ACL",
+    "Address_Set",
+    "DHCP_Options",
+    "Logical_Router",
+    "Logical_Router_Port",
+    "NAT",
+    "Gateway_Chassis",
+    "HA_Chassis_Group",
+    "HA_Chassis",
+    "Logical_Router_Static_Route",
+    "Meter",
+)
+#: The SB tables ovn-northd writes for them (SB_Global, Chassis and Chassis_Private left out: the chassis
+#: write those).
+SB_TABLES = (
+    "Logical_Flow",
+    "Logical_DP_Group",
+    "Port_Group",
+    "Address_Set",
+    "Port_Binding",
+    "Multicast_Group",
+    "Datapath_Binding",
+    "MAC_Binding",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,29 @@ class OvnCentral:
 
     def sbctl(self, *args: str) -> tuple[str, ...]:
         return (str(ovn_program("ovn-sbctl")), f"--db={self.sb}", "--timeout=30", *args)
+
+    def nb_rows(self, runner, tables: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+        """Every row of the NB *tables*: table -> uuid -> its columns (OVSDB's JSON: sets and maps tagged)."""
+        return _rows(runner, self.nb, "OVN_Northbound", tables)
+
+    def sb_rows(self, runner, tables: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+        """The same for the SB."""
+        return _rows(runner, self.sb, "OVN_Southbound", tables)
+
+
+def _rows(runner, db: str, schema: str, tables: tuple[str, ...]) -> dict[str, dict[str, dict]]:
+    """One ``ovsdb-client transact`` selecting every row of *tables*; a failed select raises, naming it."""
+    ops = [{"op": "select", "table": t, "where": []} for t in tables]
+    client = ("ovsdb-client", "transact", db, json.dumps([schema, *ops]))
+    answer = json.loads(runner.run(Step(client, what=f"OVN: read {schema}")).stdout)
+    rows = {}
+    for table, result in zip(tables, answer):
+        if "rows" not in result:
+            raise RuntimeError(f"reading {schema}.{table} from {db} failed: {result}")
+        rows[table] = {
+            r["_uuid"][1]: {k: v for k, v in r.items() if k not in ("_uuid", "_version")} for r in result["rows"]
+        }
+    return rows
 
 
 def start_central(real) -> OvnCentral:

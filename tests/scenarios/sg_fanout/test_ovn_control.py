@@ -55,7 +55,7 @@ real = Realisation(the_plan)
 real._guard()
 real.up()
 cloud = ovn_control.bring_up(real, shape, layout, ports)
-nb = ovn_control._rows(real, cloud.central.nb, "OVN_Northbound", ("Logical_Switch", "Port_Group", "ACL"))
+nb = cloud.central.nb_rows(real.runner, ("Logical_Switch", "Port_Group", "ACL"))
 print(json.dumps({"nb": nb, "group": cloud.group_id, "network": cloud.network_id}), flush=True)
 time.sleep(120)
 """
@@ -90,14 +90,14 @@ def test_neutron_writes_the_nb_and_a_sigkill_then_clean_restores(live, ledger_di
 def _assert_neutrons_nb(up: dict) -> None:
     """The rows Neutron's OVN driver writes (ovn_client.py, common/ovn/acl.py): names and external_ids."""
     nb, group = up["nb"], up["group"]
-    switches = [json.loads(row) for row in nb["Logical_Switch"].values()]
+    switches = list(nb["Logical_Switch"].values())
     assert [s["name"] for s in switches] == [f"neutron-{up['network']}"]
     assert "neutron:network_name" in dict(switches[0]["external_ids"][1])
-    groups = {g["name"]: g for g in map(json.loads, nb["Port_Group"].values())}
+    groups = {g["name"]: g for g in nb["Port_Group"].values()}
     pg = f"pg_{group.replace('-', '_')}"
     assert {"neutron_pg_drop", pg} <= set(groups)
     assert dict(groups[pg]["external_ids"][1])["neutron:security_group_id"] == group
-    acls = [json.loads(row) for row in nb["ACL"].values()]
+    acls = list(nb["ACL"].values())
     remote = [a for a in acls if f"${pg}_ip4" in a["match"]]
     assert remote and all(a["action"] == "allow-related" and a["direction"] == "to-lport" for a in remote)
     assert any(a["action"] == "drop" and "@neutron_pg_drop" in a["match"] for a in acls)

@@ -54,7 +54,7 @@ def emulate(
         _record_bringup(recorder, the_plan, real, t0)
         if design.control == "neutron":
             calls = program_hosts(real, cloud, the_plan, recorder, t0)
-        chassis = ovn_control.bring_up(real, cloud, recorder, t0) if design.control == "ovn" else {}
+        ovn = ovn_control.bring_up(real, cloud, recorder, t0) if design.control == "ovn" else None
         points = _start_captures(real, out, the_plan)
         specs = _specs(cloud, the_plan, flows)
         start = time.perf_counter() - t0
@@ -62,7 +62,8 @@ def emulate(
         recorder.operation("probes", "", start, time.perf_counter() - t0 - start, count=len(specs))
         for point in points:
             cap.stop(point)
-        skips = ovn_control.localnet_skips(chassis) if chassis else {}
+        skips = ovn_control.localnet_skips(ovn.chassis) if ovn else {}
+        nb_rows = ovn_control.save_nb(real, ovn, out / "ovn-nb.json") if ovn else {}
         unobserved = {p.name for p in cloud.vm_ports if p.host in skips}
         for r in results:
             s = r.spec
@@ -83,6 +84,7 @@ def emulate(
     summary = {**_summary(recorder, real, the_plan), "control": design.control}
     if design.control == "ovn":  # each (host, skipped localnet port) OVN logged: one network on one host
         summary["ovn_localnet_conflicts"] = sum(len(ports) for ports in skips.values())
+        summary["ovn_nb_rows"] = nb_rows  # rows per NB table Neutron wrote; every row in ovn-nb.json beside the run
         summary["ovn_localnet_skipped"] = skips
         summary["not_compared"] = sum("not_compared" in p.detail for p in _probes(recorder))
     if calls:

@@ -21,15 +21,25 @@ never asked).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from labtwin.description import Cloud
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.neutron_agent import in_parallel
-from labtwin.emulation.ovn_run import INTEGRATION_BRIDGE, ProviderBridge, start_central, start_chassis
+from labtwin.emulation.ovn_run import (
+    INTEGRATION_BRIDGE,
+    NB_TABLES,
+    OvnCentral,
+    ProviderBridge,
+    start_central,
+    start_chassis,
+)
 from labtwin.emulation.ovn_server import start_server
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, Veth
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
@@ -74,10 +84,17 @@ def provider_bridge(cloud: Cloud, physnet: str) -> ProviderBridge:
     return ProviderBridge(physnet, f"br-p{index}", physnet_device(cloud, physnet))
 
 
-def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> dict[str, PrivateOvs]:
+@dataclass(frozen=True)
+class OvnCloud:
+    """A run's OVN: its central, and each host's OVS (whose run directory holds its ovn-controller's log)."""
+
+    central: OvnCentral
+    chassis: dict[str, PrivateOvs]
+
+
+def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> OvnCloud:
     """Central, a chassis per host, Neutron's server with the cloud created in it; every port plugged and up.
-    Returns each host's OVS (its run directory holds its ovn-controller's log). Neutron's server is stopped
-    once the cloud is in OVN."""
+    Neutron's server is stopped once the cloud is in OVN."""
     central = start_central(real)
     ovs_of = {h.name: PrivateOvs.for_node(h.name, real.plan.ns(f"host:{i}").node) for i, h in enumerate(cloud.hosts)}
 
@@ -103,7 +120,14 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> dict[str, Pri
         wait = central.nbctl("wait-until", "Logical_Switch_Port", ports[name]["id"], "up=true")
         real.runner.run(Step(wait, what=f"OVN: {name} claimed and up"))
     neutron.stop()
-    return ovs_of
+    return OvnCloud(central, ovs_of)
+
+
+def save_nb(real, ovn: OvnCloud, out: Path) -> dict[str, int]:
+    """What Neutron wrote into OVN for the cloud, every row of its NB tables, saved as *out*; rows per table."""
+    rows = ovn.central.nb_rows(real.runner, NB_TABLES)
+    out.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+    return {table: len(found) for table, found in rows.items() if found}
 
 
 #: What ovn-controller logs when it skips a second localnet port of one datapath (OVN controller/binding.c).

@@ -38,7 +38,14 @@ import uuid
 from dataclasses import dataclass, field
 
 from labtwin.emulation.neutron_agent import in_parallel
-from labtwin.emulation.ovn_run import INTEGRATION_BRIDGE, OvnCentral, start_central, start_chassis
+from labtwin.emulation.ovn_run import (
+    INTEGRATION_BRIDGE,
+    NB_TABLES,
+    SB_TABLES,
+    OvnCentral,
+    start_central,
+    start_chassis,
+)
 from labtwin.emulation.ovn_server import OvnNeutron, start_server
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Step
@@ -52,28 +59,6 @@ from .rules import EPort
 ENCAP = "192.168.77.{}/24"
 #: The layout's addresses' subnet (spec._ip: a /14 from 10.64.0.0).
 SUBNET = f"10.64.0.0/{PREFIX}"
-NB_TABLES = (
-    "Logical_Switch",
-    "Logical_Switch_Port",
-    "Port_Group",
-    "ACL",
-    "Address_Set",
-    "DHCP_Options",
-    "Logical_Router",
-    "Logical_Router_Port",
-    "NAT",
-    "Meter",
-)
-SB_TABLES = (
-    "Logical_Flow",
-    "Logical_DP_Group",
-    "Port_Group",
-    "Address_Set",
-    "Port_Binding",
-    "Multicast_Group",
-    "Datapath_Binding",
-    "MAC_Binding",
-)
 _COOKIE = re.compile(r"cookie=0x[0-9a-f]+, ")
 _STATS = re.compile(r"(duration|n_packets|n_bytes|idle_age|hard_age)=[^,]+, ")
 
@@ -224,26 +209,15 @@ class OvnState:
 
 
 def read_state(real, cloud: OvnCloud) -> OvnState:
-    nb = _rows(real, cloud.central.nb, "OVN_Northbound", NB_TABLES)
-    sb = _rows(real, cloud.central.sb, "OVN_Southbound", SB_TABLES)
+    nb = {t: _texts(rows) for t, rows in cloud.central.nb_rows(real.runner, NB_TABLES).items()}
+    sb = {t: _texts(rows) for t, rows in cloud.central.sb_rows(real.runner, SB_TABLES).items()}
     flows = {host: _flows(real, host, ovs) for host, ovs in cloud.chassis.items()}
     return OvnState(nb, sb, flows)
 
 
-def _rows(real, db: str, schema: str, tables: tuple[str, ...]) -> dict:
-    ops = [{"op": "select", "table": t, "where": []} for t in tables]
-    client = ("ovsdb-client", "transact", db, json.dumps([schema, *ops]))
-    answer = json.loads(real.runner.run(Step(client, what=f"OVN: read {schema}")).stdout)
-    rows = {}
-    for table, result in zip(tables, answer):
-        if "rows" not in result:
-            raise RuntimeError(f"reading {schema}.{table} from {db} failed: {result}")
-        rows[table] = {r["_uuid"][1]: json.dumps(_content(r), sort_keys=True) for r in result["rows"]}
-    return rows
-
-
-def _content(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in ("_uuid", "_version")}
+def _texts(rows: dict) -> dict:
+    """uuid -> the row's content as comparable text."""
+    return {uuid: json.dumps(row, sort_keys=True) for uuid, row in rows.items()}
 
 
 def _flows(real, host: str, ovs: PrivateOvs) -> collections.Counter:
