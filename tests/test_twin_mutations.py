@@ -18,6 +18,7 @@ from labtwin import api
 from labtwin.records import Probe, Run
 from labtwin.scenarios import ScenarioError, get_scenario
 from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
+from labtwin.scenarios.sg_fanout.calibrate_ovn import OVN_MEASURED_PROFILE
 
 TRACES = Path(__file__).resolve().parents[1] / "traces"
 #: scenario -> its recorded emulation runs (directories under traces/)
@@ -37,6 +38,8 @@ RECORDED = {
 #: the integer metrics each scenario's twin compares (written out, so a tolerance that goes missing fails here)
 #: The model profile for traces: sg-fanout's committed calibration, made on the machine its traces ran on.
 EXAMPLE_PROFILE = {"sg-fanout": {"profile": str(MEASURED_PROFILE)}}
+#: ... and for a trace of ML2/OVN, its own calibration (the agents' costs do not time OVN)
+TRACE_PROFILE = {"sg-fanout/ovn": {"profile": str(OVN_MEASURED_PROFILE)}}
 INTEGER_METRICS = {
     "reachability": ["probe_count", "allowed"],
     "sg-fanout": ["updates_total", "refreshes_total", "rules_written", "objects_changed"],
@@ -65,7 +68,8 @@ def recorded_pair(scenario: str, trace: str) -> tuple[Run, Run]:
         topology = emulated.topology or None
         if topology is not None and not Path(topology).is_file():  # recorded on another checkout
             topology = str(TRACES.parent / "topologies" / Path(topology).name)
-        knobs = {**emulated.design, **EXAMPLE_PROFILE.get(scenario, {})}  # the calibration of the traces' machine
+        example = TRACE_PROFILE.get(trace, EXAMPLE_PROFILE.get(scenario, {}))  # the calibration of the traces' machine
+        knobs = {**emulated.design, **example}
         model = api.simulate(spec, topology, emulated.seed, **knobs)
         _PAIRS[trace] = (model, emulated)
     return _PAIRS[trace]

@@ -231,7 +231,8 @@ def calibrate(
     ``hosts``, ``joins`` per run (medians over joins), ``repeats``, ``firewall``
     (comma-separated), ``check`` (a size not used for fitting; empty to skip), ``timing_repeats``
     (each join timed that many times, as the twin does: the same measurement on both occasions), ``control``
-    (whose agent is timed: ``labtwin``'s own, or ``neutron``'s code, calibrated apart).
+    (whose agent is timed: ``labtwin``'s own, or ``neutron``'s code, calibrated apart; ``ovn``: real OVN,
+    :mod:`.calibrate_ovn`).
     The calibration goes to *out*, or to this machine's place in the cache
     (:mod:`labtwin.calibration`), merged with the families already fitted there.
     """
@@ -239,8 +240,10 @@ def calibrate(
     sizes = [int(s) for s in str(members).split(",")]
     firewalls = [f for f in str(firewall).split(",") if f]
     h, j, rep, timed = int(hosts), int(joins), int(repeats), int(timing_repeats)
-    if control == "ovn":
-        raise ValueError("control=ovn: OVN's time to ready is not modelled yet, so there is nothing to calibrate")
+    if control == "ovn":  # real OVN: its own costs and fit (no agent, no firewall families)
+        from . import calibrate_ovn
+
+        return calibrate_ovn.calibrate(out, seed, members, hosts, joins, repeats, check, progress)
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {', '.join(CONTROLS)}, not {control!r}")
     facts = fingerprint()

@@ -65,6 +65,13 @@ class CostProfile:
     # emulation the ipset variant's apply stayed flat in the group size while plain iptables grew.
     ipset_apply_fixed_s: Optional[float] = None
     ipset_rule_s: Optional[float] = None
+    # --- ML2/OVN (firewall=ovn): only a calibration of this machine gives them (None: not modelled) -------
+    #: Neutron's ``PUT /ports/<id>`` adding the group: its database work and the NB transaction it waits for.
+    ovn_update_port_s: Optional[float] = None
+    #: From the API call's return to the first allowed packet: northd and ovn-controller's fixed part...
+    ovn_propagate_s: Optional[float] = None
+    #: ... and per OpenFlow flow written on the busiest chassis.
+    ovn_flow_s: Optional[float] = None
 
     def rebuild_costs(self, firewall: str) -> tuple[float, float]:
         """(fixed, per rule) of one chain rebuild and save/restore for the hybrid *firewall*."""

@@ -39,7 +39,7 @@ def twin_timing(knobs: dict, auto_calibrate: bool = True, progress=None) -> Twin
         return TwinTiming({}, f"the model ran with profile {knobs['profile']}, not a calibration of this machine")
     example = {"profile": str(MEASURED_PROFILE)}  # counts need a profile whose joins do not overlap; timing aside
     if firewall_of(knobs) == "ovn" or knobs.get("control") == "ovn":
-        return TwinTiming({}, "control=ovn: OVN's time to ready is not modelled yet (the model counts rows and flows)")
+        return _calibrated_only("ovn", example)
     if knobs.get("control") == "neutron":
         return _neutron_timing(firewall_of(knobs), example)
     firewall = firewall_of(knobs)
@@ -59,6 +59,23 @@ def twin_timing(knobs: dict, auto_calibrate: bool = True, progress=None) -> Twin
 
 def firewall_of(knobs: dict) -> str:
     return str(knobs.get("firewall", "iptables"))
+
+
+def _calibrated_only(control: str, example: dict) -> TwinTiming:
+    """ML2/OVN is timed only against a calibration of this machine's OVN (`labtwin calibrate sg-fanout --set
+    control=ovn`), never made automatically (each run starts Neutron's server and a chassis per host)."""
+    try:
+        facts = fingerprint()
+    except (MissingProgram, RuntimeError) as exc:
+        return TwinTiming(example, f"this machine cannot be fingerprinted ({exc})")
+    path = calibration.find(calibration_name(control), facts, machine_key(facts))
+    if path is None:
+        return TwinTiming(
+            example,
+            f"control={control}: no calibration of it on this machine (`labtwin calibrate sg-fanout --set "
+            f"control={control}`)",
+        )
+    return TwinTiming({"profile": str(path)})
 
 
 def _neutron_timing(firewall: str, example: dict) -> TwinTiming:

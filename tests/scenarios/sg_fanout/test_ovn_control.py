@@ -24,7 +24,8 @@ KNOBS = {"firewall": "ovn", "members": 3, "hosts": 2, "joins": 1, "leaves": 1}
 
 
 @pytest.mark.emulation
-def test_real_ovn_written_by_neutron_agrees_with_the_model(live, ledger_dir, snapshot, ovn):
+def test_real_ovn_written_by_neutron_agrees_with_the_model(live, ledger_dir, snapshot, ovn, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no calibration of OVN here: timing says so
     before = snapshot()
     report, model, run = api.twin("sg-fanout", auto_calibrate=False, **KNOBS)
     assert snapshot() == before
@@ -39,7 +40,8 @@ def test_real_ovn_written_by_neutron_agrees_with_the_model(live, ledger_dir, sna
     assert seen[("j-0001", "outsider")] == "blocked" == seen[("outsider", "j-0001")]
     assert seen[("m-0003", "m-0001")] == "blocked" == seen[("m-0003", "m-0002")]  # the departed address
     timing = report.rows[report.rows.key == "port_ready_s"].iloc[0]
-    assert timing.agree is None and "not modelled" in timing.tolerance and timing.emulation > 0
+    assert timing.agree is None and "labtwin calibrate sg-fanout --set control=ovn" in timing.tolerance
+    assert timing.emulation > 0 and s["timed_joins"] == 7  # the fastest of 7 attempts (leave the group, rejoin)
 
 
 KILLED = """

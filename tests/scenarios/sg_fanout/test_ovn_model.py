@@ -128,3 +128,63 @@ def test_a_port_range_the_model_cannot_expand_is_refused():
     rule = SecurityGroupRule(direction="ingress", protocol="tcp", port_range_min=22, port_range_max=25)
     with pytest.raises(ValueError, match="port range"):
         ovn.acls(type(layout)(**{**layout.__dict__, "rules": (*layout.rules, rule)}))
+
+
+# --- time to ready: Neutron's API call, then OVN's propagation ---------------------------------------------------
+def test_time_to_ready_is_the_api_call_then_propagation_and_none_without_ovn_costs():
+    from labtwin.scenarios.sg_fanout.profiles import TRAIN_2019
+
+    change = ovn.Change(2, 3, 0, {"compute-1": 8, "compute-2": 2})
+    assert ovn.ready_s(TRAIN_2019, change) is None  # a named profile has no OVN costs: not modelled
+    costs = TRAIN_2019.with_overrides(ovn_update_port_s=0.2, ovn_propagate_s=0.004, ovn_flow_s=0.001)
+    assert ovn.ready_s(costs, change) == pytest.approx(0.2 + 0.004 + 0.001 * 8)  # the busiest chassis
+
+
+def test_the_fit_takes_the_median_api_call_and_a_line_of_the_rest_on_the_flows():
+    from labtwin.scenarios.sg_fanout.calibrate_ovn import fit
+
+    same = [{"api_s": a, "ready_s": a + 0.005, "flows_max": 8} for a in (0.1, 0.2, 0.3)]
+    costs, report = fit(same)
+    assert costs == pytest.approx({"ovn_update_port_s": 0.2, "ovn_propagate_s": 0.005, "ovn_flow_s": 0.0})
+    varied = [{"api_s": 0.2, "ready_s": 0.2 + 0.003 + 0.0005 * f, "flows_max": f} for f in (2, 8, 100, 400)]
+    costs, _ = fit(varied)
+    assert costs["ovn_propagate_s"] == pytest.approx(0.003) and costs["ovn_flow_s"] == pytest.approx(0.0005)
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fit([])
+
+
+@pytest.mark.parametrize("trace", ["ovn", "ovn-150"])
+def test_the_recorded_times_agree_with_the_committed_calibration_and_a_wrong_cost_breaks_it(trace, tmp_path):
+    """Timed against ovn-measured.json (made on the traces' machine): the twin compares and agrees; the same
+    model with Neutron's API call doubled, halved or left out disagrees on port_ready_s alone."""
+    import json
+
+    from labtwin import api
+    from labtwin.scenarios.sg_fanout.calibrate_ovn import OVN_MEASURED_PROFILE
+
+    recorded = Run.load(TRACE.parent / trace)
+    design = {**recorded.design, "profile": str(OVN_MEASURED_PROFILE)}
+    report = api.compare_runs("sg-fanout", simulate(None, design, recorded.seed), recorded)
+    timing = report.rows[report.rows.key == "port_ready_s"].iloc[0]
+    assert report.agree and bool(timing.agree) is True, report.disagreements.to_string()
+    calibration = json.loads(OVN_MEASURED_PROFILE.read_text())
+    api_s = calibration["profile"]["ovn_update_port_s"]
+    for factor in (2.0, 0.5, 0.0):
+        wrong = tmp_path / f"wrong-{factor}.json"
+        wrong.write_text(
+            json.dumps({**calibration, "profile": {**calibration["profile"], "ovn_update_port_s": api_s * factor}})
+        )
+        model = simulate(None, {**recorded.design, "profile": str(wrong)}, recorded.seed)
+        bad = api.compare_runs("sg-fanout", model, recorded).disagreements
+        assert list(bad.key) == ["port_ready_s"], factor
+
+
+def test_a_run_gives_one_calibration_point_per_join_from_its_fastest_attempt(recorded):
+    from labtwin.scenarios.sg_fanout.calibrate_ovn import join_points
+
+    points = join_points(recorded)
+    assert [p["join"] for p in points] == ["j-0001", "j-0002"]
+    for p in points:
+        assert 0 < p["api_s"] <= p["ready_s"] and p["flows_max"] > 0
+    ready = {e.subject: e.detail for e in recorded.records if getattr(e, "kind", None) == "port_ready"}
+    assert all(p["ready_s"] == ready[p["join"]]["latency_s"] == min(ready[p["join"]]["attempts_s"]) for p in points)

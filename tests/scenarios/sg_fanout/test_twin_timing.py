@@ -228,5 +228,3 @@ def test_calibrate_refuses_an_unknown_control():
 
     with pytest.raises(ValueError, match="control must be one of labtwin, neutron, ovn, not 'nova'"):
         calibrate(control="nova", members="5", firewall="iptables")
-    with pytest.raises(ValueError, match="control=ovn: OVN's time to ready is not modelled yet"):
-        calibrate(control="ovn", members="5", firewall="ovn")

@@ -37,7 +37,7 @@ from labtwin.description import Cloud
 from labtwin.emulation.naming import new_run_id
 from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
-from labtwin.records import Event, Recorder, Run, percentile
+from labtwin.records import Recorder, Run, percentile
 
 from ..spec import NEUTRON_FIREWALLS, Layout, SgFanoutDesign, layout_for, layout_summary
 from . import neutron_agent, ovn_workload, rules, state
@@ -47,7 +47,7 @@ from .plan import Shape, build
 from .poll import first_allowed, poll_pairs, sentinels
 from .rules import EPort
 from .verdicts import probe_join, probe_left
-from .workload import Workload, ready_after, record_ready
+from .workload import Workload, keep_fastest, ready_after, record_ready
 
 #: The summary keys recorded as metrics (when the control gives them).
 SUMMARY_METRICS = (
@@ -94,7 +94,9 @@ def emulate(
     t0 = time.perf_counter()
     with Realisation(the_plan, measures_time=True) as real:  # port_ready_s: no other run beside it
         if design.control == "ovn":
-            summary = ovn_workload.emulate(real, shape, layout, ports, rec, t0, ready_timeout, verdicts)
+            summary = ovn_workload.emulate(
+                real, shape, layout, ports, rec, t0, ready_timeout, verdicts, design.timing_repeats
+            )
         else:
             summary = _emulate_agents(real, shape, layout, ports, design, rec, t0, ready_timeout, verdicts)
     real.record_teardown(rec, t0)  # its real duration (it was recorded as 0 s before the teardown ran)
@@ -143,7 +145,7 @@ def _emulate_agents(
         probes: Optional[list] = [] if verdicts else None
         first = _join(work, new, present, rec, totals, probes)
         again = _timed_again(work, new, present, timed_joins(design) - 1)
-        ready.append(_keep_fastest(rec, [first, *again]))
+        ready.append(keep_fastest(rec, [first, *again]))
         for probe_the_join in probes or ():  # after the timing: a calibration (no probes) times the same
             probe_the_join()
         present.append(new)
@@ -263,20 +265,6 @@ def _timed_again(w: Workload, new: EPort, members: list, times: int) -> list[flo
         _leave(w, new, members, scratch, {}, verdicts=False)
         ready.append(_join(w, new, members, scratch, {}))
     return ready
-
-
-def _keep_fastest(rec: Recorder, timed: list[float]) -> float:
-    """The join's time: the fastest of its *timed* attempts. Its port_ready event (recorded by the first
-    attempt, at that attempt's time) is rewritten to carry it, with the first and every attempt beside."""
-    kept = min(timed)
-    at = max(i for i, r in enumerate(rec.records) if isinstance(r, Event) and r.kind == "port_ready")
-    event = rec.records[at]
-    finite = [round(t, 6) if math.isfinite(t) else None for t in timed]
-    rec.records[at] = replace(
-        event,
-        detail={**event.detail, "latency_s": finite[timed.index(kept)], "first_s": finite[0], "attempts_s": finite},
-    )
-    return kept
 
 
 def _start_agents(agents: dict, work) -> tuple[dict, list]:

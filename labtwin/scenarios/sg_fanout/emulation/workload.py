@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from labtwin.emulation.realise import Realisation
-from labtwin.records import Recorder
+from labtwin.records import Event, Recorder
 
 from ..spec import Layout
 from .labtwin_agent.agent import HostAgent
@@ -43,3 +43,20 @@ def record_ready(rec: Recorder, w: Workload, new: EPort, t_api: float, ready: fl
         new.name,
         latency_s=ready if finite else None,
     )
+
+
+def keep_fastest(rec: Recorder, timed: list[float], **per_attempt: list) -> float:
+    """The join's time: the fastest of its *timed* attempts. Its port_ready event (recorded by the first
+    attempt, at that attempt's time) is rewritten to carry it, with the first and every attempt beside;
+    each of *per_attempt*'s lists (one value per attempt) gives the fastest attempt's value under its name."""
+    kept = min(timed)
+    fastest = timed.index(kept)
+    at = max(i for i, r in enumerate(rec.records) if isinstance(r, Event) and r.kind == "port_ready")
+    event = rec.records[at]
+    finite = [round(t, 6) if math.isfinite(t) else None for t in timed]
+    chosen = {name: values[fastest] for name, values in per_attempt.items()}
+    rec.records[at] = replace(
+        event,
+        detail={**event.detail, "latency_s": finite[fastest], "first_s": finite[0], "attempts_s": finite, **chosen},
+    )
+    return kept
