@@ -12,9 +12,10 @@ from labtwin.description.schema import Port
 from labtwin.emulation import naming
 from labtwin.emulation.clean import clean
 from labtwin.emulation.ledger import Item, Ledger, read
+from labtwin.emulation.plan import PlanError
 from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Runner, Step
-from labtwin.scenarios.reachability.emulation.plan import PlanError, plan
+from labtwin.scenarios.reachability.emulation.plan import plan
 
 
 @pytest.fixture

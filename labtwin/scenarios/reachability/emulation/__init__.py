@@ -18,13 +18,13 @@ from typing import Any, Mapping
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
 from labtwin.emulation import captures as cap
+from labtwin.emulation import ovn_cloud as ovn_control
 from labtwin.emulation.naming import new_run_id
 from labtwin.emulation.probes import ProbeSpec, probe
 from labtwin.emulation.realise import Realisation
 from labtwin.records import Recorder, Run
 
 from ..spec import OVN_LOCALNET_CONFLICT, ReachabilityDesign
-from . import ovn_control
 from .neutron_agent import program_hosts
 from .plan import plan
 

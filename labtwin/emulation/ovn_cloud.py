@@ -44,9 +44,8 @@ from labtwin.emulation.ovn_server import start_server
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, Veth
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Step
+from labtwin.emulation.wiring import Wiring, add_physical_router, add_vm
 from labtwin.records import Recorder
-
-from .plan import Wiring, add_physical_router, add_vm
 
 UNDERLAY_DEVICE = "ul0"
 #: Each chassis's Geneve address, on br-phy inside its host namespace (never on the machine's own devices).
