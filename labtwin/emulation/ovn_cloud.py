@@ -25,8 +25,9 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from labtwin.description import Cloud
 from labtwin.emulation import naming
@@ -54,6 +55,11 @@ ENCAP = "192.168.77.{}/24"
 
 def plan_ovn(cloud: Cloud, run_id: str) -> Plan:
     """The realisation of *cloud* for real OVN (see the module docstring)."""
+    return wired_plan(cloud, run_id)[0]
+
+
+def wired_plan(cloud: Cloud, run_id: str) -> tuple[Plan, Wiring]:
+    """:func:`plan_ovn` and its :class:`Wiring`, for a scenario that adds its own namespaces on the physnets."""
     result = Plan(naming.check_run_id(run_id))
     hosts = {h.name: f"host:{i}" for i, h in enumerate(cloud.hosts)}
     underlay = naming.node_name(run_id, "g", 0)
@@ -71,7 +77,7 @@ def plan_ovn(cloud: Cloud, run_id: str) -> Plan:
         add_vm(cloud, result, port, j, hosts[port.host])
         result.config[hosts[port.host]].ip_batch.append(f"link set {naming.tap_name(port.id)} up")
     add_physical_router(cloud, result, wiring)
-    return result
+    return result, wiring
 
 
 def physnet_device(cloud: Cloud, physnet: str) -> str:
@@ -89,11 +95,13 @@ class OvnCloud:
 
     central: OvnCentral
     chassis: dict[str, PrivateOvs]
+    #: What Neutron made: every port (router-owned ones too), floating IP and router, as its API holds them.
+    neutron: dict = field(default_factory=dict)
 
 
-def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> OvnCloud:
+def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optional[dict] = None) -> OvnCloud:
     """Central, a chassis per host, Neutron's server with the cloud created in it; every port plugged and up.
-    Neutron's server is stopped once the cloud is in OVN."""
+    Neutron's server is stopped once the cloud is in OVN. *options*: Neutron's ``[ovn]`` options to set."""
     central = start_central(real)
     ovs_of = {h.name: PrivateOvs.for_node(h.name, real.plan.ns(f"host:{i}").node) for i, h in enumerate(cloud.hosts)}
 
@@ -107,7 +115,7 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> OvnCloud:
 
     in_parallel(chassis, range(len(cloud.hosts)))
     start = time.perf_counter()
-    neutron = start_server(real, central, tuple(p.name for p in cloud.physnets))
+    neutron = start_server(real, central, tuple(p.name for p in cloud.physnets), options)
     macs = {e.port: e.mac for e in real.plan.endpoints.values()}
     ports = neutron.load(cloud, macs)
     recorder.operation("neutron_load", "neutron-server", start - t0, time.perf_counter() - start, len(ports))
@@ -119,7 +127,7 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float) -> OvnCloud:
         wait = central.nbctl("wait-until", "Logical_Switch_Port", ports[name]["id"], "up=true")
         real.runner.run(Step(wait, what=f"OVN: {name} claimed and up"))
     neutron.stop()
-    return OvnCloud(central, ovs_of)
+    return OvnCloud(central, ovs_of, neutron.made)
 
 
 def save_nb(real, ovn: OvnCloud, out: Path) -> dict[str, int]:

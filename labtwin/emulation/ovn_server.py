@@ -58,6 +58,7 @@ class OvnNeutron:
     def __init__(self, worker) -> None:
         self.worker = worker
         self.last: dict = {}  # the last request's answer (its start and took, as the server timed it)
+        self.made: dict = {}  # after load: every port, floating IP and router Neutron made (_what_neutron_made)
 
     def request(self, op: str, path: str, body: Optional[dict] = None) -> dict:
         """One API request; its answer's ``body``. An error status raises :class:`NeutronApiError`."""
@@ -86,6 +87,7 @@ class OvnNeutron:
         if answer["refused"]:
             refused = "; ".join(f"{'.'.join(where)}: {said}" for where, said in answer["refused"])
             raise NeutronApiError(f"Neutron (ML2/OVN) refused part of cloud {cloud.name}: {refused}")
+        self.made = answer["neutron"]
         return answer["ports"]
 
     def stop(self) -> None:
@@ -101,9 +103,11 @@ class OvnNeutron:
             self.worker.proc.kill()
 
 
-def start_server(real, central, physnets: tuple[str, ...] = ("physnet1",)) -> OvnNeutron:
+def start_server(
+    real, central, physnets: tuple[str, ...] = ("physnet1",), options: Optional[dict] = None
+) -> OvnNeutron:
     """Start the run's Neutron server (ledgered before it starts) against *central*'s NB and SB, with VLANs
-    allowed on *physnets* (ML2's ``network_vlan_ranges``)."""
+    allowed on *physnets* (ML2's ``network_vlan_ranges``) and *options* set in its ``[ovn]`` section."""
     argv = (sys.executable, "-m", SERVER_MODULE, "--run", real.plan.run_id)
     item = Item(f"proc:neutron-server:{real.plan.run_id}", "process", "Neutron's server (ML2/OVN)", match=argv)
     stderr_path = os.path.join(central.rundir, "neutron-server.stderr")
@@ -112,7 +116,8 @@ def start_server(real, central, physnets: tuple[str, ...] = ("physnet1",)) -> Ov
             Step(argv, what="Neutron's server with ML2/OVN", creates=(item,)), talk=True, stderr_to=stderr
         )
     worker = NeutronWorker("neutron-server", "", proc, stderr_path)
-    worker.ask({"op": "start", "nb": central.nb, "sb": central.sb, "physnets": physnets}, timeout=START_TIMEOUT_S)
+    start = {"op": "start", "nb": central.nb, "sb": central.sb, "physnets": physnets, "options": options or {}}
+    worker.ask(start, timeout=START_TIMEOUT_S)
     return OvnNeutron(worker)
 
 
@@ -123,7 +128,8 @@ def serve(lines, out) -> int:
         if request["op"] == "start":
             from labtwin.oracle.server import NeutronServer
 
-            servers.append(NeutronServer(request["physnets"], ovn=(request["nb"], request["sb"])).start())
+            ovn = (request["nb"], request["sb"])
+            servers.append(NeutronServer(request["physnets"], ovn, request.get("options")).start())
             return {"started": True}
         if not servers:
             raise RuntimeError(f"{request['op']} before start")
@@ -140,7 +146,7 @@ def _load(server, request: dict) -> dict:
     from labtwin.oracle.load import load_into_neutron
 
     cloud = pickle.loads(base64.b64decode(request["cloud"]))
-    load = load_into_neutron(cloud, server, request["macs"], agents=False)
+    load = load_into_neutron(cloud, server, request["macs"], agents=False, router_modes=False)
     refused = [
         [list(map(str, where)), answer.described()]
         for where, answer in load.answers.items()
@@ -155,7 +161,33 @@ def _load(server, request: dict) -> dict:
         }
         for p in server.get("/ports").body["ports"]
     }
-    return {"refused": refused, "ports": ports}
+    return {"refused": refused, "ports": ports, "neutron": _what_neutron_made(server, load)}
+
+
+def _what_neutron_made(server, load) -> dict:
+    """Every port (router-owned ones included), floating IP and router as Neutron holds them, with labtwin's
+    names where the file has one: what an emulation needs to name what it sees on the wire."""
+    subnet_name = {s["id"]: s["name"] for s in server.get("/subnets").body["subnets"]}
+    return {
+        "ports": [
+            {
+                "id": p["id"],
+                "name": load.names.get(p["id"], p["name"]),
+                "mac": p["mac_address"],
+                "device_owner": p["device_owner"],
+                "device_id": p["device_id"],
+                "fixed_ips": [{"subnet": subnet_name[f["subnet_id"]], "ip": f["ip_address"]} for f in p["fixed_ips"]],
+            }
+            for p in server.get("/ports").body["ports"]
+        ],
+        "floatingips": [
+            {"address": f["floating_ip_address"], "port": load.names.get(f["port_id"], f["port_id"])}
+            for f in server.get("/floatingips").body["floatingips"]
+        ],
+        "routers": {r["name"]: r["id"] for r in server.get("/routers").body["routers"]},
+        "networks": [{"id": n["id"], "name": n["name"]} for n in server.get("/networks").body["networks"]],
+        "gateways": {s["name"]: s["gateway_ip"] for s in server.get("/subnets").body["subnets"]},
+    }
 
 
 def _ask(server, request: dict) -> dict:

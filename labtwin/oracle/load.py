@@ -53,11 +53,18 @@ class NeutronLoad:
 
 
 def load_into_neutron(
-    cloud: Cloud, server: NeutronServer, macs: Optional[dict[str, str]] = None, agents: bool = True
+    cloud: Cloud,
+    server: NeutronServer,
+    macs: Optional[dict[str, str]] = None,
+    agents: bool = True,
+    router_modes: bool = True,
 ) -> NeutronLoad:
     """Create every object of *cloud* (as written, defaults not filled) in *server*. *macs* gives ports
     labtwin's MACs (Neutron's own are random), so SLAAC addresses, made from the MAC, compare exactly.
-    *agents*: register the agents each host would run (False under ML2/OVN: its chassis are real)."""
+    *agents*: register the agents each host would run (False under ML2/OVN: its chassis are real).
+    *router_modes*: send each router's ``distributed`` and ``ha`` as written (False under ML2/OVN: its
+    ``ovn-router`` plugin has neither attribute and answers 400 "Unrecognized attribute(s) 'distributed'";
+    an OVN router's gateway is scheduled on gateway chassis whatever the file says)."""
     load = NeutronLoad()
     macs = macs or {}
     if agents:
@@ -73,7 +80,7 @@ def load_into_neutron(
     for group in server.get("/security-groups?name=default").body["security_groups"]:
         load.names.setdefault(group["id"], "default")  # the project's, made by Neutron even when unlisted
     for i, router in enumerate(cloud.routers):
-        _router(cloud, i, router, server, load)
+        _router(cloud, i, router, server, load, router_modes)
     named_first = sorted(range(len(cloud.ports)), key=lambda i: not _names_addresses(cloud.ports[i]))
     for i in named_first:
         _port(i, cloud.ports[i], macs.get(cloud.ports[i].name), server, load)
@@ -192,8 +199,8 @@ def _rules(i: int, group, server: NeutronServer, load: NeutronLoad) -> None:
         )
 
 
-def _router(cloud: Cloud, i: int, router, server: NeutronServer, load: NeutronLoad) -> None:
-    declared = router.model_fields_set
+def _router(cloud: Cloud, i: int, router, server: NeutronServer, load: NeutronLoad, modes: bool = True) -> None:
+    declared = router.model_fields_set if modes else set()
     body: dict[str, Any] = not_none(
         name=router.name,
         distributed=router.distributed if "distributed" in declared else None,

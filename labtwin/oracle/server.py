@@ -53,10 +53,14 @@ class Answer:
 class NeutronServer:
     """A started Neutron API (:meth:`start`); :meth:`post`, :meth:`put` and :meth:`get` ask it."""
 
-    def __init__(self, physnets: Iterable[str], ovn: Optional[tuple[str, str]] = None):
-        """*ovn*: the (NB, SB) connections of a running OVN central, for ML2/OVN (:meth:`_ovn`); else ML2/OVS."""
+    def __init__(
+        self, physnets: Iterable[str], ovn: Optional[tuple[str, str]] = None, ovn_options: Optional[dict] = None
+    ):
+        """*ovn*: the (NB, SB) connections of a running OVN central, for ML2/OVN (:meth:`_ovn`); else ML2/OVS.
+        *ovn_options*: options of Neutron's ``[ovn]`` section to set (``enable_distributed_floating_ip``)."""
         self.physnets = sorted(set(physnets))
         self.ovn = ovn
+        self.ovn_options = dict(ovn_options or {})
         self.app: Any = None
         self.context: Any = None
 
@@ -160,6 +164,8 @@ class NeutronServer:
         conf.set_override("vni_ranges", ["1:65535"], group="ml2_type_geneve")
         if self.ovn is not None:
             self._ovn(conf, *self.ovn)
+            for option, value in self.ovn_options.items():
+                conf.set_override(option, value, group="ovn")
         from neutron_lib import rpc
 
         rpc.init(conf)

@@ -33,7 +33,7 @@ from itertools import permutations
 from typing import Optional
 
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
-from labtwin.scenarios.base import Design, Knob, boolean, bounded
+from labtwin.scenarios.base import Design, Knob, ScenarioError, boolean, bounded
 
 CLASSES = (
     "ew-same-host",
@@ -91,6 +91,8 @@ class Endpoints:
 
 #: The ``router`` knob's default: each router in the mode its own ``distributed`` field gives.
 FROM_TOPOLOGY = "topology"
+#: Who builds the emulation's routers (the ``control`` knob): labtwin's own agent, or real OVN.
+CONTROLS = ("labtwin", "ovn")
 #: The modes a router can be studied in (``ovn`` is ML2/OVN's logical router: cloud-wide, knob only).
 ROUTER_MODES = ("legacy", "dvr", "ovn")
 
@@ -336,7 +338,8 @@ KNOBS: tuple[Knob, ...] = (
         "router",
         FROM_TOPOLOGY,
         "topology: each router's own distributed field (Neutron's default: legacy); legacy: one qrouter on the "
-        "network node; dvr: distributed; ovn: ML2/OVN (model only). A mode overrides every router",
+        "network node; dvr: distributed; ovn: ML2/OVN's logical router (implies control=ovn). A mode overrides "
+        "every router",
         choices=(FROM_TOPOLOGY, *ROUTER_MODES),
     ),
     Knob(
@@ -379,8 +382,15 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "ovn_distributed_fip",
         False,
-        "OVN: enable_distributed_floating_ip (model only)",
+        "OVN: Neutron's enable_distributed_floating_ip (NAT on the VM's chassis)",
         kind=boolean,
+    ),
+    Knob(
+        "control",
+        "labtwin",
+        "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
+        "flows; legacy and dvr) or ovn (Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
+        choices=CONTROLS,
     ),
     Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),
     Knob(
@@ -424,8 +434,28 @@ class DvrDesign(Design):
     distributed_dhcp: bool
     vip_arp: str
     ovn_distributed_fip: bool
+    control: str
     flows: int
     fip_fraction: float
     ipv6_fraction: float
     ew_fraction: float
     nn_capacity_pps: float
+
+    @classmethod
+    def implied(cls, values: dict, given: set) -> dict:
+        """``router=ovn`` is ML2/OVN's logical router, built by real OVN (``control=ovn``), and under
+        ``control=ovn`` every router is OVN's; a contradicting pair set together is refused."""
+        if values["router"] == "ovn" and values["control"] != "ovn":
+            if "control" in given:
+                raise ScenarioError(
+                    f"router=ovn is ML2/OVN's logical router (control=ovn); control={values['control']} builds "
+                    "legacy and dvr routers"
+                )
+            return {**values, "control": "ovn"}
+        if values["control"] == "ovn" and values["router"] != "ovn":
+            if "router" in given:
+                raise ScenarioError(
+                    f"control=ovn builds OVN's logical routers only (router=ovn), not router={values['router']}"
+                )
+            return {**values, "router": "ovn"}
+        return values

@@ -7,7 +7,8 @@ each MAC is before any probe), send one probe per traffic class, then fail the
 VRRP VIP over (move it from the old master to the new one, which sends a
 gratuitous ARP -- no keepalived: the failover is what keepalived would do) and
 probe the VIP. The path of each probe is what the capture points saw
-(:mod:`.observe`); its NAT what the far end saw. ``router=ovn`` is model-only.
+(:mod:`.observe`); its NAT what the far end saw. ``control=ovn`` (``router=ovn``) is real OVN, built by
+Neutron's ML2/OVN (:mod:`.ovn`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from labtwin.description import Cloud
 from labtwin.emulation import captures as cap
-from labtwin.emulation.ledger import ROOT, Item
+from labtwin.emulation.ledger import Item
 from labtwin.emulation.naming import new_run_id
 from labtwin.emulation.plan import PlanError
 from labtwin.emulation.realise import Realisation
@@ -31,23 +31,19 @@ from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
-from ..matrix import expected_share, traffic_matrix
 from ..spec import DvrDesign
 from . import layout as L
 from . import observe
 from .labtwin_agent.routing import plan_dvr
 from .plan import DvrPlan
-from .probe_worker import capture_filter
+from .probing import failover, record_paths, run_agent, start_captures, summarise_run
 from .walk import observed_walk
 
-PROBE_TIMEOUT = 1.0
 #: Pause after the gratuitous ARPs, so every learning bridge has seen them before the first probe.
 SETTLE_S = 0.3
 
 
-#: Programs run by file path with ``python -I``: they import only the standard library and scapy, so neither
-#: labtwin nor its scenarios load in them (a second and more per start), and their directory is not on sys.path.
-PROBE_WORKER = Path(__file__).with_name("probe_worker.py")
+#: Run by file path with ``python -I``, as the probe worker (:mod:`.probing`).
 DHCPD = Path(__file__).parent / "labtwin_agent" / "dhcpd.py"
 
 
@@ -59,6 +55,10 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     """Realise *cloud* under *design*, probe every class, tear down; a Run with backend ``emulation``."""
     design = DvrDesign.of(design)
     check_emulable(cloud, design)
+    if design.control == "ovn":
+        from .ovn import emulate_ovn  # imports nothing of OVN's until asked
+
+        return emulate_ovn(cloud, design, seed, topology, out_dir)
     rec, t0 = Recorder(), time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
         _flows(dp, real)
         bringup = time.perf_counter() - t0
         servers = [_dhcp_server(real, dp, key, out) for key in dp.dhcp_servers]
-        points = _captures(real, dp, out)
+        points = start_captures(real, dp.captures, out)
         results = _probe(real, dp, ends)
         counters = _stage_counters(real, dp)
         for point in points:
@@ -81,29 +81,8 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     real.record_teardown(rec, t0)
     seen = [(label, s) for label, c in points for s in observe.sightings(c.path)]
     paths = [_class_path(cloud, dp, ends, cls, r, seen, counters) for cls, r in results]
-    for p in paths:
-        rec.probe(
-            p["src"],
-            p["dst"],
-            p["protocol"],
-            p["port"],
-            "allowed" if p["reachable"] else "blocked",
-            latency_s=p.pop("latency_s"),
-            **{
-                "class": p["class"],
-                "router": p["router"],
-                "mode": p["mode"],
-                "hops": p["hops"],
-                "via_network_node": p["via_network_node"],
-                "nat": p["nat"],
-                "ttl": p["ttl"],
-                "wires": p["wires"],
-                "reply": p["reply"],
-                "reply_ttl": p["reply_ttl"],
-                "answer": p.pop("answer"),
-            },
-        )
-    summary = _summary(cloud, design, paths, real, bringup, len(dp.captures))
+    record_paths(rec, paths)
+    summary = summarise_run(cloud, design, paths, real, bringup, len(dp.captures))
     run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
         run.save(out)
@@ -111,7 +90,8 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
 
 
 def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
-    """The labtwin agent builds one router, legacy or dvr; anything else is the model's alone (NotEmulated).
+    """The labtwin agent builds one router, legacy or dvr, and real OVN one OVN router; anything else is the
+    model's alone (NotEmulated).
 
     Several routers need Neutron's own L3 agent in the emulation (issue 15); until then a cloud with more than
     one router to study is refused rather than half-built, since the twin would miss the others' probes.
@@ -125,6 +105,11 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
     if routers and routers[0].external_gateway_info is None:
         raise NotEmulated(f"the labtwin emulation builds a router with a gateway; {routers[0].name} has none")
     mode = classes.router_mode(classes.the_router(cloud), design)
+    if mode == "ovn":
+        from .ovn import check_emulable_ovn
+
+        check_emulable_ovn(cloud)
+        return
     if mode not in ("legacy", "dvr"):
         raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
     if design.agent != "ovs" or design.firewall_driver != "openvswitch":
@@ -172,44 +157,6 @@ def _dhcp_server(real: Realisation, dp: DvrPlan, key: str, out: Path):
     return point
 
 
-def _captures(real: Realisation, dp: DvrPlan, out: Path) -> list[tuple[str, cap.Capture]]:
-    """One tcpdump per capture point, nanosecond timestamps, probe packets only; started side by side."""
-
-    def start(i_point):
-        i, point = i_point
-        pid = os.getpid() if point.ns == ROOT else real.pid(point.ns)
-        path = out / "pcap" / f"{i:03d}-{point.dev}.pcap"
-        argv = in_netns(
-            pid,
-            [
-                "tcpdump",
-                "-i",
-                point.dev,
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-s",
-                "256",
-                "--time-stamp-precision=nano",
-                "-Z",
-                "root",
-                "-w",
-                str(path),
-                capture_filter(),
-            ],
-        )
-        item = Item(
-            f"capture:{point.ns}:{point.dev}", "process", f"tcpdump {point.dev}", where=point.ns, match=tuple(argv[3:])
-        )
-        proc = real.runner.spawn(Step(argv, what=f"capture {point.dev}", creates=(item,)))
-        c = cap.Capture(point.ns, point.label, point.dev, path, proc)
-        cap._wait_listening(proc, 10.0)
-        return point.label, c
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(start, enumerate(dp.captures)))
-
-
 # -- probes -------------------------------------------------------------------------
 def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tuple[str, dict]]:
     """Announce the VMs, probe every class but the VIP, fail the VIP over, probe it. (class, result) pairs."""
@@ -235,11 +182,11 @@ def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tupl
         if step is not None and cls != "vip-after-failover":
             steps.append(step)
             labels.append(cls)
-    results = _agent(real, steps)[warm:]
+    results = run_agent(real, steps)[warm:]
     out = list(zip(labels, results))
     vip = _step(real, dp, ends, "vip-after-failover", len(classes.CLASSES))
     if vip is not None:
-        _failover(real, dp, ends)
+        failover(real, dp.vm_ns, ends.vip)
         new = ends.vip.new_master
         garp = {
             "pid": real.pid(dp.vm_ns[new.name]),
@@ -249,7 +196,7 @@ def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tupl
             "ip": str(ends.vip.ip),
         }
         pause = {"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S}
-        out.append(("vip-after-failover", _agent(real, [garp, pause, vip])[2]))
+        out.append(("vip-after-failover", run_agent(real, [garp, pause, vip])[2]))
     return out
 
 
@@ -282,35 +229,6 @@ def _step(real: Realisation, dp: DvrPlan, ends, cls: str, token: int) -> Optiona
     else:
         target = str(next(a.ip for a in L.fixed_interfaces(lay.cloud, lay.cloud.port[dst]) if a.version == 4))
     return {"pid": pid, "kind": "icmp", "dst": target, "token": token}
-
-
-def _agent(real: Realisation, steps: list[dict]) -> list[dict]:
-    """Run the agent on *steps* (one process, one step after another); its result per step."""
-    if not steps:
-        return []
-    request = {"timeout": PROBE_TIMEOUT, "steps": steps}
-    done = real.runner.run(
-        Step(
-            (sys.executable, "-I", str(PROBE_WORKER)),
-            what=f"{len(steps)} dvr probe steps",
-            stdin=json.dumps(request),
-            timeout=60 + 2 * PROBE_TIMEOUT * len(steps),
-        )
-    )
-    return json.loads(done.stdout)["results"]
-
-
-def _failover(real: Realisation, dp: DvrPlan, ends) -> None:
-    """keepalived's failover, by hand: the VIP leaves the old master and appears on the new one."""
-    v = ends.vip
-    prefix = v.subnet.cidr.prefixlen
-    for port, verb in ((v.old_master, "del"), (v.new_master, "add")):
-        real.runner.run(
-            Step(
-                in_netns(real.pid(dp.vm_ns[port.name]), ["ip", "addr", verb, f"{v.ip}/{prefix}", "dev", "eth0"]),
-                what=f"VIP {verb} on {port.name}",
-            )
-        )
 
 
 def _stage_counters(real: Realisation, dp: DvrPlan) -> dict[str, int]:
@@ -375,43 +293,3 @@ def _nat(dp: DvrPlan, ends, cls: str, mine) -> str:
         far = observe.far_end(mine, f"{vm.host}:{L.tap(vm)}")
         return observe.nat(far.src if far else "", str(lay.fips[dst]), far, roles)
     return "none"
-
-
-def _summary(
-    cloud: Cloud, design: DvrDesign, paths: list[dict], real: Realisation, bringup: float, points: int
-) -> dict:
-    """``paths`` and ``network_node_share`` as the model writes them, plus bring-up and teardown times."""
-    weights, crossing = traffic_matrix(cloud, design, paths)
-    return {
-        "router_modes": classes.modes_said(cloud, design),
-        "paths": [
-            {
-                k: p[k]
-                for k in (
-                    "class",
-                    "router",
-                    "mode",
-                    "src",
-                    "dst",
-                    "protocol",
-                    "port",
-                    "hops",
-                    "via_network_node",
-                    "nat",
-                    "reachable",
-                    "ttl",
-                    "wires",
-                    "reply",
-                    "reply_ttl",
-                )
-            }
-            for p in paths
-        ],
-        "network_node": classes.network_node(cloud).name,
-        "network_node_share": round(expected_share(weights, crossing), 6),
-        "bringup_s": round(bringup, 3),
-        "bringup_phases_s": {k: round(v, 3) for k, v in real.timings.items() if k != "teardown"},
-        "teardown_s": round(real.timings.get("teardown", 0.0), 3),
-        "namespaces": len(real.plan.namespaces),
-        "capture_points": points,
-    }

@@ -47,35 +47,39 @@ class Sighting:
 
 def sightings(pcap: Path) -> list[Sighting]:
     """Every probe packet in *pcap*: when, which probe, request or answer, addresses as seen there."""
+    from scapy.layers import dhcp, inet, inet6, l2  # noqa: F401 -- the link and IP layers, before the first read
+
+    return [s for pkt in read_pcap(pcap) if (s := sighting(pkt, float(pkt.time))) is not None]
+
+
+def sighting(pkt, t: float) -> Optional[Sighting]:
+    """*pkt* (a scapy frame) seen at *t* as a :class:`Sighting`, or None when it is not a probe packet."""
     from scapy.layers.dhcp import BOOTP
     from scapy.layers.inet import ICMP, IP, TCP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Dot1Q, Ether
 
-    out = []
-    for pkt in read_pcap(pcap):
-        ip = pkt[IP] if pkt.haslayer(IP) else pkt[IPv6] if pkt.haslayer(IPv6) else None
-        if ip is None:
-            continue
-        raw = bytes(ip.payload)
-        if pkt.haslayer(BOOTP) and pkt[BOOTP].xid >> 16 == MAGIC16:
-            token, request = pkt[BOOTP].xid & 0xFFFF, pkt[BOOTP].op == 1
-        elif (at := raw.find(MAGIC)) >= 0:
-            token = int.from_bytes(raw[at + 4 : at + 8], "big")
-            request = (
-                (pkt.haslayer(ICMP) and pkt[ICMP].type == 8)
-                or (pkt.haslayer(TCP) and pkt[TCP].flags == "S")
-                or (not pkt.haslayer(IP) and raw[:1] == b"\x80")
-            )
-        elif pkt.haslayer(TCP) and pkt[TCP].dport & 0xFF00 == TCP_PORT_BASE:
-            token, request = pkt[TCP].dport & 0xFF, False  # the answer to a TCP probe
-        else:
-            continue
-        ttl = ip.ttl if pkt.haslayer(IP) else ip.hlim
-        macs = (pkt[Ether].src, pkt[Ether].dst) if pkt.haslayer(Ether) else ("", "")
-        vlan = pkt[Dot1Q].vlan if pkt.haslayer(Dot1Q) else None
-        out.append(Sighting(float(pkt.time), token, bool(request), ip.src, ip.dst, ttl, *macs, vlan))
-    return out
+    ip = pkt[IP] if pkt.haslayer(IP) else pkt[IPv6] if pkt.haslayer(IPv6) else None
+    if ip is None:
+        return None
+    raw = bytes(ip.payload)
+    if pkt.haslayer(BOOTP) and pkt[BOOTP].xid >> 16 == MAGIC16:
+        token, request = pkt[BOOTP].xid & 0xFFFF, pkt[BOOTP].op == 1
+    elif (at := raw.find(MAGIC)) >= 0:
+        token = int.from_bytes(raw[at + 4 : at + 8], "big")
+        request = (
+            (pkt.haslayer(ICMP) and pkt[ICMP].type == 8)
+            or (pkt.haslayer(TCP) and pkt[TCP].flags == "S")
+            or (not pkt.haslayer(IP) and raw[:1] == b"\x80")
+        )
+    elif pkt.haslayer(TCP) and pkt[TCP].dport & 0xFF00 == TCP_PORT_BASE:
+        token, request = pkt[TCP].dport & 0xFF, False  # the answer to a TCP probe
+    else:
+        return None
+    ttl = ip.ttl if pkt.haslayer(IP) else ip.hlim
+    macs = (pkt[Ether].src, pkt[Ether].dst) if pkt.haslayer(Ether) else ("", "")
+    vlan = pkt[Dot1Q].vlan if pkt.haslayer(Dot1Q) else None
+    return Sighting(t, token, bool(request), ip.src, ip.dst, ttl, *macs, vlan)
 
 
 def crossings(seen: Iterable[tuple[str, Sighting]], fabric: str, request: bool = True) -> list[Sighting]:

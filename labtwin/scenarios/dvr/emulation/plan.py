@@ -46,6 +46,7 @@ class CapturePoint:
     dev: str
     label: str
     vlan: bool = False  # frames there carry 802.1Q tags (trunks)
+    bpf: str = ""  # the capture's filter: default, probe packets only (probe_worker.capture_filter)
 
 
 @dataclass

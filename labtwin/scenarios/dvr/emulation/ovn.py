@@ -1,0 +1,430 @@
+"""The ``dvr`` scenario under ``control=ovn``: Neutron's ML2/OVN builds the router in a real OVN; scapy probes it.
+
+Every host is an OVN chassis (network nodes gateway chassis, as Neutron deployments mark them), every
+VM port a namespace plugged as os-vif plugs it, and Neutron 29's own server with ML2/OVN and the
+``ovn-router`` plugin creates the topology through its API (:mod:`labtwin.emulation.ovn_cloud`),
+with ``enable_distributed_floating_ip`` as the ``ovn_distributed_fip`` knob says. Nothing of labtwin
+writes a logical router, a NAT row or a flow. The outside world is one namespace on the external
+network's physical network holding its subnets' gateway addresses (the router's default routes
+point there), with a route to each IPv6 tenant subnet via the router's gateway address (IPv6 is
+routed, not NATed).
+
+The probes are the labtwin control's (:mod:`.probe_worker`): gratuitous ARPs from every VM and the
+outside world first, one probe per class, then the VIP's failover by hand (keepalived's part: the
+address moves, the new master sends a gratuitous ARP; OVN binds the VIP's ``virtual`` port to the
+chassis that sent it -- how long that took is ``vip_rebind_s``). What each probe did is read from
+captures on every tap, every chassis's underlay and uplink, and the outside world
+(:mod:`.ovn_observe`); DHCP is answered by ovn-controller itself, seen as its packet-in counter
+rising on the VM's chassis while the request was out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from labtwin.description import Cloud
+from labtwin.emulation import captures as cap
+from labtwin.emulation import naming
+from labtwin.emulation.naming import new_run_id
+from labtwin.emulation.ovn_cloud import ENCAP, UNDERLAY_DEVICE, OvnCloud, bring_up, physnet_device, save_nb, wired_plan
+from labtwin.emulation.plan import PlanError
+from labtwin.emulation.realise import Realisation
+from labtwin.emulation.runner import Step, in_netns
+from labtwin.emulation.wiring import address
+from labtwin.records import Recorder, Run
+
+from .. import spec as classes
+from ..model.plane import Plane
+from ..neutron_names import mac_of
+from ..spec import EXTERNAL, DvrDesign
+from . import observe
+from .ovn_observe import GENEVE_PORT, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
+from .plan import CapturePoint
+from .probing import failover, record_paths, run_agent, start_captures, summarise_run
+
+OUTSIDE = "external"  # the outside world's namespace key
+SETTLE_S = 0.5
+#: How long OVN may take to bind the VIP's virtual port to the new master's chassis after its GARP.
+VIP_REBIND_TIMEOUT_S = 10.0
+SB_READ = ("Datapath_Binding", "Port_Binding", "Chassis", "Encap")
+
+
+def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", out_dir=None) -> Run:
+    """Build *cloud* with ML2/OVN in a real OVN, probe every class, tear down; a Run with backend ``emulation``."""
+    rec, t0 = Recorder(), time.perf_counter()
+    out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-ovn-"))
+    (out / "pcap").mkdir(parents=True, exist_ok=True)
+    router = classes.the_router(cloud)
+    ends = classes.pick_endpoints(cloud, router)
+    the_plan, wiring = wired_plan(cloud, new_run_id())
+    _add_outside(cloud, router, the_plan, wiring)
+    vm_ns = {name: e.ns for name, e in the_plan.endpoints.items()}
+    if ends.vip is not None:  # before the failover the VIP lives on the old VRRP master
+        prefix = ends.vip.subnet.cidr.prefixlen
+        the_plan.config[vm_ns[ends.vip.old_master.name]].ip_batch.append(f"addr add {ends.vip.ip}/{prefix} dev eth0")
+    options = {"enable_distributed_floating_ip": design.ovn_distributed_fip}
+    with Realisation(the_plan) as real:
+        ovn = bring_up(real, cloud, rec, t0, options)
+        bringup = time.perf_counter() - t0
+        _routes_outside(real, cloud, router, ovn.neutron)
+        gateways_moved = _follow_neutron_gateways(real, cloud, router, ovn.neutron, vm_ns)
+        points = start_captures(real, _points(cloud, the_plan), out)
+        results, vip_rebind_s = _probe(real, cloud, router, ends, ovn, vm_ns)
+        sb = ovn.central.sb_rows(real.runner, SB_READ)
+        for _, point in points:
+            cap.stop(point)
+        nb_rows = save_nb(real, ovn, out / "ovn-nb.json")
+    rec.operation("bringup", "", 0.0, bringup, count=len(the_plan.namespaces))
+    real.record_teardown(rec, t0)
+    logical = logical_map(cloud, router, sb, ovn.neutron)
+    rows = _rows(points)
+    _save_sightings(rows, sb, ovn.neutron, results, out / "ovn-sightings.json")
+    nn, ext = classes.network_node(cloud).name, classes.external_network(cloud, router)
+    plane = Plane(cloud, router, "ovn", nn, ext, design)
+    paths = [_class_path(plane, logical, ovn.neutron, ends, cls, r, rows) for cls, r in results]
+    record_paths(rec, paths)
+    summary = summarise_run(cloud, design, paths, real, bringup, len(points))
+    summary.update(ovn_nb_rows=nb_rows, vip_rebind_s=vip_rebind_s, gateway_chassis=logical.cr_lrp_host)
+    summary["neutron_gateways_not_the_topology's"] = gateways_moved
+    run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
+    if out_dir:
+        run.save(out)
+    return run
+
+
+def check_emulable_ovn(cloud: Cloud) -> None:
+    """What real OVN needs of the cloud to carry the probes: the router's external network on a physical
+    network (a flat or VLAN segment: OVN's ``localnet`` port), mapped on the network node."""
+    router = classes.the_router(cloud)
+    ext = classes.external_network(cloud, router)
+    segment = _external_segment(cloud, ext.name if ext else "")
+    nn = classes.network_node(cloud)
+    if segment is None:
+        raise PlanError(f"control=ovn: the external network of {router.name} needs a flat or vlan segment")
+    if segment.physical_network not in nn.bridge_mappings:
+        raise PlanError(
+            f"control=ovn: the network node {nn.name} maps no bridge for physnet {segment.physical_network} "
+            "(bridge_mappings): it could not be a gateway chassis for the external network"
+        )
+
+
+def _external_segment(cloud: Cloud, network: str):
+    return next(
+        (s for s in cloud.segments if s.network_id == network and s.network_type in ("flat", "vlan")),
+        None,
+    )
+
+
+# -- the outside world ----------------------------------------------------------------
+def _add_outside(cloud: Cloud, router, the_plan, wiring) -> None:
+    """One namespace on the external network's segment, holding its subnets' gateway addresses."""
+    ext = classes.external_network(cloud, router)
+    assert ext is not None  # the_router has a gateway
+    segment = _external_segment(cloud, ext.name)
+    cfg = the_plan.add_ns(OUTSIDE, "router", "outside world")
+    cfg.sysctls += ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+    cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]
+    cfg.ip_batch.append("link set lo up")
+    dev = wiring.access(OUTSIDE, "eth0", segment)
+    cfg.ip_batch.append(f"link set {dev} address {mac_of(EXTERNAL)}")
+    for subnet in (s for s in cloud.subnets if s.network_id == ext.name and s.gateway_ip is not None):
+        address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, dev)
+    cfg.ip_batch.append(f"link set {dev} up")
+
+
+def _routes_outside(real: Realisation, cloud: Cloud, router, made: dict) -> None:
+    """The outside world's route to each IPv6 subnet behind the router: via the gateway port's IPv6 address,
+    as Neutron gave it."""
+    gateway = _gateway_port(made, router.name)
+    gw6 = next((f["ip"] for f in gateway["fixed_ips"] if ":" in f["ip"]), None)
+    lines = [
+        f"-6 route add {cloud.subnet[s].cidr} via {gw6}"
+        for s in router.interfaces
+        if cloud.subnet[s].ip_version == 6 and gw6 is not None
+    ]
+    for line in lines:
+        real.runner.run(Step(in_netns(real.pid(OUTSIDE), ["ip", *line.split()]), what=f"outside world: {line}"))
+
+
+def _follow_neutron_gateways(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -> dict[str, str]:
+    """Where Neutron chose another gateway address than the topology resolves (Neutron 29 gives an IPv6 subnet
+    without ``gateway_ip`` its network address, the Subnet-Router anycast: ``ipam_backend_mixin._gateway_ip_str``;
+    labtwin's description the first host address), the VMs route via Neutron's and the outside world holds
+    Neutron's, as they would learn them from Neutron (DHCP, RAs). Subnet -> Neutron's gateway, where it differs."""
+    moved = {}
+    for subnet in cloud.subnets:
+        given = made["gateways"].get(subnet.name)
+        if given is not None and subnet.gateway_ip is not None and given != str(subnet.gateway_ip):
+            moved[subnet.name] = given
+    ext = classes.external_network(cloud, router)
+    for name, gateway in moved.items():
+        subnet = cloud.subnet[name]
+        family = f"-{subnet.ip_version}"
+        if ext is not None and subnet.network_id == ext.name:
+            argv = ["ip", family, "addr", "add", f"{gateway}/{subnet.cidr.prefixlen}", "dev", "eth0", "nodad"]
+            real.runner.run(Step(in_netns(real.pid(OUTSIDE), argv), what=f"outside world: Neutron's gateway {gateway}"))
+            continue
+        for port in cloud.ports:
+            if port.name in vm_ns and any(f.subnet_id == name for f in port.fixed_ips):
+                argv = ["ip", family, "route", "replace", "default", "via", gateway, "dev", "eth0"]
+                real.runner.run(Step(in_netns(real.pid(vm_ns[port.name]), argv), what=f"{port.name}: via {gateway}"))
+    return moved
+
+
+def _gateway_port(made: dict, router: str) -> dict:
+    rid = made["routers"][router]
+    for port in made["ports"]:
+        if port["device_id"] == rid and port["device_owner"] == "network:router_gateway":
+            return port
+    raise RuntimeError(f"Neutron made no gateway port for router {router}")
+
+
+# -- capture points -------------------------------------------------------------------
+def _points(cloud: Cloud, the_plan) -> list[CapturePoint]:
+    """Every VM's tap, every chassis's underlay (Geneve) and uplinks to physical networks, the outside world."""
+    hosts = {h.name: f"host:{i}" for i, h in enumerate(cloud.hosts)}
+    points = [
+        CapturePoint(hosts[port.host], naming.tap_name(port.id), f"tap:{port.host}:{port.name}")
+        for port in (cloud.port[name] for name in the_plan.endpoints)
+    ]
+    for host in cloud.hosts:
+        underlay = CapturePoint(hosts[host.name], UNDERLAY_DEVICE, f"tunnel:{host.name}", bpf=f"udp port {GENEVE_PORT}")
+        points.append(underlay)
+        for physnet in host.bridge_mappings:
+            points.append(CapturePoint(hosts[host.name], physnet_device(cloud, physnet), f"provider:{host.name}"))
+    points.append(CapturePoint(OUTSIDE, "eth0", OUTSIDE))
+    return points
+
+
+def _rows(points) -> list[tuple[str, str, str, observe.Sighting, object]]:
+    """(kind, host, port, sighting, tunnel) for every probe packet any capture point saw."""
+    rows: list = []
+    for label, capture in points:
+        kind, _, rest = label.partition(":")
+        host, _, port = rest.partition(":")
+        if kind == "tunnel":
+            rows += [("tunnel", host, "", s, t) for s, t in tunnel_sightings(capture.path)]
+        else:
+            rows += [(kind, host or OUTSIDE, port, s, None) for s in observe.sightings(capture.path)]
+    return rows
+
+
+# -- probes ---------------------------------------------------------------------------
+def _probe(real: Realisation, cloud: Cloud, router, ends, ovn: OvnCloud, vm_ns: dict) -> tuple[list, Optional[float]]:
+    """Announce everyone, probe every class (DHCP alone, between readings of ovn-controller's packet-ins), fail
+    the VIP over and probe it. ((class, result) pairs, seconds until OVN bound the VIP to the new master)."""
+    outside = _outside_addresses(cloud, router)
+    steps = [
+        {"pid": real.pid(e.ns), "kind": "garp", "iface": e.dev, "mac": e.mac, "ip": str(ip)}
+        for e in real.plan.endpoints.values()
+        for ip in e.ips
+        if ip.version == 4
+    ]
+    steps += [{"pid": real.pid(OUTSIDE), "kind": "garp", "iface": "eth0", "mac": mac_of(EXTERNAL), "ip": outside[0]}]
+    if ends.vip is not None:
+        old = ends.vip.old_master
+        steps.append(_garp(real.pid(vm_ns[old.name]), old.mac_address, ends.vip.ip))
+    steps += _warm_up(real, cloud, router, ovn.neutron, vm_ns)
+    steps.append({"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S})
+    warm = len(steps)
+    labels = []
+    for cls in classes.CLASSES:
+        step = _step(real, cloud, ends, ovn.neutron, cls, vm_ns, outside)
+        if step is not None and cls not in ("dhcp", "vip-after-failover"):
+            steps.append(step)
+            labels.append(cls)
+    out = list(zip(labels, run_agent(real, steps)[warm:]))
+    dhcp = _step(real, cloud, ends, ovn.neutron, "dhcp", vm_ns, outside)
+    if dhcp is not None:
+        before = _packet_ins(real, ovn)
+        result = run_agent(real, [dhcp])[0]
+        after = _packet_ins(real, ovn)
+        result["answered_by"] = sorted(h for h in after if after[h] > before.get(h, 0))
+        out.append(("dhcp", result))
+    rebind = None
+    vip = _step(real, cloud, ends, ovn.neutron, "vip-after-failover", vm_ns, outside)
+    if vip is not None:
+        failover(real, vm_ns, ends.vip)
+        new = ends.vip.new_master
+        garp = _garp(real.pid(vm_ns[new.name]), new.mac_address, ends.vip.ip)
+        start = time.perf_counter()
+        run_agent(real, [garp])
+        rebind = _wait_vip_bound(real, ovn, ends.vip, new.host, start)
+        pause = {"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S}
+        out.append(("vip-after-failover", run_agent(real, [pause, vip])[1]))
+    return out, rebind
+
+
+#: Tokens of the warm-up pings: past every class's, so no path is read from them.
+WARM_TOKEN = 100
+
+
+def _warm_up(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -> list[dict]:
+    """Pings that make every neighbour known before the probes: each VM to its router gateways, the outside
+    world to the router's gateway addresses and every floating IP. OVN holds a first packet whose next hop it
+    has not resolved (here about 2 s); the model's paths are a resolved network's, as a cloud in service is."""
+    targets: list[tuple[int, str]] = []
+    for name, ns in vm_ns.items():
+        for fixed in cloud.port[name].fixed_ips:
+            gateway = made["gateways"].get(fixed.subnet_id)
+            if gateway and fixed.subnet_id in router.interfaces:
+                targets.append((real.pid(ns), gateway))
+    # Every chassis's userspace tunnels learn each peer's MAC from ARP seen on br-phy: until then the first
+    # Geneve packet to a new peer is lost (real-parts.md A). Each host pings every other's Geneve address.
+    for i, _ in enumerate(cloud.hosts):
+        for j, _ in enumerate(cloud.hosts):
+            if i != j:
+                targets.append((real.pid(f"host:{i}"), ENCAP.format(j + 1).split("/")[0]))
+    outside = real.pid(OUTSIDE)
+    targets += [(outside, f["ip"]) for f in _gateway_port(made, router.name)["fixed_ips"]]
+    targets += [(outside, f["address"]) for f in made["floatingips"]]
+    return [{"pid": pid, "kind": "icmp", "dst": dst, "token": WARM_TOKEN + i} for i, (pid, dst) in enumerate(targets)]
+
+
+def _outside_addresses(cloud: Cloud, router) -> list[str]:
+    """The outside world's addresses (its external subnets' gateways), IPv4 first."""
+    ext = classes.external_network(cloud, router)
+    subnets = [s for s in cloud.subnets if ext is not None and s.network_id == ext.name and s.gateway_ip is not None]
+    return [str(s.gateway_ip) for s in sorted(subnets, key=lambda s: s.ip_version)]
+
+
+def _step(real, cloud: Cloud, ends, made: dict, cls: str, vm_ns: dict, outside: list[str]) -> Optional[dict]:
+    """The agent step probing *cls* (same src/dst/protocol/port as the model's probe), or None."""
+    src, dst, protocol, port = classes.probe_of(cls, ends)
+    if not src or not dst:
+        return None
+    token = classes.CLASSES.index(cls) + 1
+    if cls == "ns-fip-in":
+        fip = next(f["address"] for f in made["floatingips"] if f["port"] == dst)
+        return {"pid": real.pid(OUTSIDE), "kind": "tcp", "src": outside[0], "dst": fip, "port": port, "token": token}
+    vm = cloud.port[src]
+    pid = real.pid(vm_ns[src])
+    if cls == "dhcp":
+        return {"pid": pid, "kind": "dhcp", "iface": "eth0", "mac": vm.mac_address, "token": token}
+    if dst == EXTERNAL:
+        target = next(a for a in outside if (":" in a) == (protocol == "icmpv6"))
+    elif cls == "vip-after-failover":
+        target = dst
+    else:
+        target = str(next(ip for ip in cloud.port[dst].ips if ip.version == 4))
+    return {"pid": pid, "kind": "icmp", "dst": target, "token": token}
+
+
+def _garp(pid: int, mac, ip) -> dict:
+    return {"pid": pid, "kind": "garp", "iface": "eth0", "mac": mac, "ip": str(ip)}
+
+
+def _packet_ins(real: Realisation, ovn: OvnCloud) -> dict[str, int]:
+    """Per host, packets its br-int sent to ovn-controller so far (the ``controller`` actions' counters): OVN's
+    native DHCP, ARP and ND answers are ovn-controller's (pinctrl)."""
+    counts = {}
+    time.sleep(SETTLE_S)  # flow statistics reach OpenFlow with the datapath's next revalidation
+    for host, ovs in ovn.chassis.items():
+        done = real.runner.run(Step(("ovs-ofctl", "dump-flows", ovs.mgmt("br-int")), what=f"{host}: br-int's counters"))
+        counts[host] = sum(int(m.group(1)) for m in _CONTROLLER_FLOW.finditer(done.stdout))
+    return counts
+
+
+_CONTROLLER_FLOW = re.compile(r"n_packets=(\d+),[^\n]*actions=[^\n]*controller\(")
+
+
+def _wait_vip_bound(real: Realisation, ovn: OvnCloud, vip, host: str, start: float) -> Optional[float]:
+    """Seconds from the new master's GARP until OVN bound the VIP's port to *host*'s chassis (None: not within
+    :data:`VIP_REBIND_TIMEOUT_S`; the probe then shows where the VIP still goes)."""
+    ovs = ovn.chassis[host]
+    chassis = os.path.basename(ovs.rundir)
+    while time.perf_counter() - start < VIP_REBIND_TIMEOUT_S:
+        rows = ovn.central.sb_rows(real.runner, ("Port_Binding", "Chassis"))["Port_Binding"].values()
+        names = {u: r["name"] for u, r in ovn.central.sb_rows(real.runner, ("Chassis",))["Chassis"].items()}
+        bound = [names.get(_uuid(r.get("chassis")), "") for r in rows if r.get("type") == "virtual"]
+        if chassis in bound:
+            return round(time.perf_counter() - start, 3)
+        time.sleep(0.05)
+    return None
+
+
+def _uuid(value) -> str:
+    return value[1] if isinstance(value, list) and value and value[0] == "uuid" else ""
+
+
+# -- results --------------------------------------------------------------------------
+def _class_path(plane: Plane, logical: LogicalMap, made: dict, ends, cls: str, result: dict, rows) -> dict:
+    """One class's observed path, in the model's terms (see :mod:`.ovn_observe`)."""
+    src, dst, protocol, port = classes.probe_of(cls, ends)
+    token = classes.CLASSES.index(cls) + 1
+    mine = [r for r in rows if r[3].token == token]
+    walker = Walker(plane, logical, 6 if protocol == "icmpv6" else 4)
+    reachable = result["verdict"] == "allowed"
+    request = walker.walk(events_of(mine, logical, request=True))
+    reply = walker.walk(events_of(mine, logical, request=False))
+    hops = request.hops
+    if cls == "dhcp":  # answered in br-int by ovn-controller: its packet-ins rose on that chassis
+        hops = hops + [f"{host}:br-int:ovn-controller" for host in result.get("answered_by", [])]
+        reply.hops = hops[::-1]
+    return {
+        "class": cls,
+        "router": plane.router.name,
+        "mode": "ovn",
+        "src": src,
+        "dst": dst,
+        "protocol": protocol,
+        "port": port,
+        "hops": hops,
+        "via_network_node": any(
+            h.split(":", 1)[0] in plane.cloud.host and plane.cloud.host[h.split(":", 1)[0]].role == "network"
+            for h in hops
+        ),
+        "nat": _nat(plane.cloud, made, src, dst, cls, mine),
+        "reachable": reachable,
+        "ttl": request.ttl if reachable else None,
+        "wires": request.wires,
+        "reply": reply.hops if reachable else [],
+        "reply_ttl": reply.ttl if reachable else None,
+        "tunnel_keys": sorted({r[4].datapath for r in mine if r[4] is not None}),
+        "answer": result["answer"],
+        "latency_s": result.get("latency_s"),
+    }
+
+
+def _nat(cloud: Cloud, made: dict, src: str, dst: str, cls: str, mine) -> str:
+    """What the far end saw: the outside world's view of the source, or the VM's view of the destination."""
+    roles = {f["address"]: "fip" for f in made["floatingips"]}
+    for port in made["ports"]:
+        if port["device_owner"] == "network:router_gateway":
+            roles.update({f["ip"]: "qg" for f in port["fixed_ips"]})
+    seen = [(r[0] if r[0] != "tap" else f"tap:{r[2]}", r[3]) for r in mine]
+    if dst == EXTERNAL:
+        first = observe.far_end(seen, OUTSIDE)
+        if first is None:
+            return "none"
+        version = 6 if ":" in first.dst else 4
+        fixed = next(str(ip) for ip in cloud.port[src].ips if ip.version == version)
+        return observe.nat(fixed, first.dst, first, roles)
+    if cls == "ns-fip-in":
+        roles.update({str(ip): "fixed" for ip in cloud.port[dst].ips})
+        far = observe.far_end(seen, f"tap:{dst}")
+        fip = next(f["address"] for f in made["floatingips"] if f["port"] == dst)
+        return observe.nat(far.src if far else "", fip, far, roles)
+    return "none"
+
+
+def _save_sightings(rows, sb: dict, made: dict, results, path: Path) -> None:
+    """What the paths are read from, kept beside the run: every sighting, the SB rows naming them, Neutron's
+    ports, the probe results."""
+    data = {
+        "sightings": [
+            {"kind": k, "host": h, "port": p, **s.__dict__, "tunnel": t.__dict__ if t is not None else None}
+            for k, h, p, s, t in rows
+        ],
+        "sb": sb,
+        "neutron": made,
+        "results": results,
+    }
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
