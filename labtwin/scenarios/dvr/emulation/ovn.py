@@ -167,9 +167,11 @@ def _follow_neutron_gateways(real: Realisation, cloud: Cloud, router, made: dict
     for name, gateway in moved.items():
         subnet = cloud.subnet[name]
         family = f"-{subnet.ip_version}"
-        if ext is not None and subnet.network_id == ext.name:
-            argv = ["ip", family, "addr", "add", f"{gateway}/{subnet.cidr.prefixlen}", "dev", "eth0", "nodad"]
-            real.runner.run(Step(in_netns(real.pid(OUTSIDE), argv), what=f"outside world: Neutron's gateway {gateway}"))
+        if ext is not None and subnet.network_id == ext.name:  # the outside world holds Neutron's, not labtwin's
+            prefix = subnet.cidr.prefixlen
+            for verb, address_ in (("del", str(subnet.gateway_ip)), ("add", gateway)):
+                argv = ["ip", family, "addr", verb, f"{address_}/{prefix}", "dev", "eth0"] + ["nodad"] * (verb == "add")
+                real.runner.run(Step(in_netns(real.pid(OUTSIDE), argv), what=f"outside world: {verb} {address_}"))
             continue
         for port in cloud.ports:
             if port.name in vm_ns and any(f.subnet_id == name for f in port.fixed_ips):
@@ -220,7 +222,7 @@ def _rows(points) -> list[tuple[str, str, str, observe.Sighting, object]]:
 def _probe(real: Realisation, cloud: Cloud, router, ends, ovn: OvnCloud, vm_ns: dict) -> tuple[list, Optional[float]]:
     """Announce everyone, probe every class (DHCP alone, between readings of ovn-controller's packet-ins), fail
     the VIP over and probe it. ((class, result) pairs, seconds until OVN bound the VIP to the new master)."""
-    outside = _outside_addresses(cloud, router)
+    outside = _outside_addresses(cloud, router, ovn.neutron)
     steps = [
         {"pid": real.pid(e.ns), "kind": "garp", "iface": e.dev, "mac": e.mac, "ip": str(ip)}
         for e in real.plan.endpoints.values()
@@ -288,11 +290,11 @@ def _warm_up(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -
     return [{"pid": pid, "kind": "icmp", "dst": dst, "token": WARM_TOKEN + i} for i, (pid, dst) in enumerate(targets)]
 
 
-def _outside_addresses(cloud: Cloud, router) -> list[str]:
-    """The outside world's addresses (its external subnets' gateways), IPv4 first."""
+def _outside_addresses(cloud: Cloud, router, made: dict) -> list[str]:
+    """The outside world's addresses (its external subnets' gateways, as Neutron chose them), IPv4 first."""
     ext = classes.external_network(cloud, router)
     subnets = [s for s in cloud.subnets if ext is not None and s.network_id == ext.name and s.gateway_ip is not None]
-    return [str(s.gateway_ip) for s in sorted(subnets, key=lambda s: s.ip_version)]
+    return [made["gateways"][s.name] for s in sorted(subnets, key=lambda s: s.ip_version)]
 
 
 def _step(real, cloud: Cloud, ends, made: dict, cls: str, vm_ns: dict, outside: list[str]) -> Optional[dict]:

@@ -220,7 +220,11 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
             legs["ns-fip-in"] = Leg(
                 hops(p.ingress(gw), p.cr_lrp(gw), p.lrp(gw, s), p.l2(a.network_id, gw, p.host(a)), p.vm_in(a)),
                 "dnat fip->fixed",
-                note="FIPs are centralized by default",
+                note=(
+                    "FIPs are centralized by default; the VM's answer is routed on its own chassis and redirected "
+                    "to the gateway chassis (seen in real OVN: Geneve on the router's datapath to cr-lrp)"
+                ),
+                reply=central(a, s),
             )
     if ends.snat:
         legs["ns-snat"] = _snat_leg(

@@ -1,0 +1,94 @@
+"""dvr under control=ovn: the knob's implications, reading OVN's Geneve header, the walk from sightings to the
+model's hops (no root), and the twin through real OVN (live)."""
+
+import json
+
+import pytest
+
+from labtwin import api
+from labtwin.description import load_cloud
+from labtwin.scenarios import topologies_dir
+from labtwin.scenarios.base import ScenarioError
+from labtwin.scenarios.dvr.emulation.observe import Sighting
+from labtwin.scenarios.dvr.emulation.ovn_observe import Event, LogicalMap, Walker, geneve
+from labtwin.scenarios.dvr.model.paths import class_paths
+from labtwin.scenarios.dvr.model.plane import Plane
+from labtwin.scenarios.dvr.spec import DvrDesign, external_network, network_node, the_router
+
+
+def test_router_ovn_and_control_ovn_imply_each_other_and_a_contradiction_is_refused():
+    assert DvrDesign.of({"router": "ovn"}).control == "ovn"
+    assert DvrDesign.of({"control": "ovn"}).router == "ovn"
+    with pytest.raises(ScenarioError, match="control=ovn builds OVN's logical routers only"):
+        DvrDesign.of({"control": "ovn", "router": "dvr"})
+    with pytest.raises(ScenarioError, match="router=ovn is ML2/OVN's logical router"):
+        DvrDesign.of({"control": "labtwin", "router": "ovn"})
+
+
+def test_ovns_geneve_option_names_the_datapath_and_both_logical_ports():
+    header = bytes([0x01, 0, 0x65, 0x58, 0, 0, 4, 0])  # one 4-byte option word, VNI 4
+    option = bytes([0x01, 0x02, 0x80, 0x01]) + ((3 << 16) | 2).to_bytes(4, "big")
+    assert geneve(header[:0] + bytes([0x02]) + header[1:] + option + b"inner") == (4, 3, 2, b"inner")
+    assert geneve(header + bytes([0x01, 0x03, 0x80, 0x01, 0, 3, 0, 2]) + b"x") is None  # not OVN's option class
+
+
+@pytest.fixture
+def dvr():
+    cloud = load_cloud(topologies_dir() / "dvr.yaml")
+    design = DvrDesign.of({"router": "ovn"})
+    router = the_router(cloud)
+    plane = Plane(cloud, router, "ovn", network_node(cloud).name, external_network(cloud, router), design)
+    logical = LogicalMap(
+        datapaths={2: ("switch", "tenant-a"), 4: ("router", "router1")},
+        ports={(4, 3): "lrp-a", (4, 2): "cr-lrp-gw"},
+        hosts_by_encap={"192.168.77.1": "network-1", "192.168.77.2": "compute-1", "192.168.77.3": "compute-2"},
+        router_ports={"lrp-a": ("qr", ("tenant-a-v4",))},
+        macs={},
+        cr_lrp_host="network-1",
+    )
+    return cloud, design, plane, logical
+
+
+def _seen(t: float) -> Sighting:
+    return Sighting(t, 4, True, "10.10.0.2", "203.0.113.1", 64)
+
+
+def test_a_packet_redirected_to_the_gateway_chassis_walks_the_models_centralized_path(dvr):
+    cloud, design, plane, logical = dvr
+    model = next(p for p in class_paths(cloud, design) if p.traffic_class == "ns-fip-out")
+    tunnel = Event("tunnel", "compute-1", _seen(1), to_host="network-1", datapath=("router", "router1"))
+    tunnel = Event(**{**tunnel.__dict__, "inport": "lrp-a", "outport": "cr-lrp-gw"})
+    events = [
+        Event("tap", "compute-1", _seen(0), port="web-1"),
+        tunnel,
+        Event("provider", "network-1", _seen(2)),
+        Event("external", "external", _seen(3)),
+    ]
+    walk = Walker(plane, logical, 4).walk(events)
+    assert tuple(walk.hops) == model.hops
+    # a packet that left compute-1 for compute-2 instead is another path: the walk follows the wire
+    astray = Event(**{**tunnel.__dict__, "to_host": "compute-2"})
+    wrong = Walker(plane, logical, 4).walk([events[0], astray, Event("provider", "compute-2", _seen(2)), events[3]])
+    assert tuple(wrong.hops) != model.hops and "compute-2:br-int:cr-lrp" in " ".join(wrong.hops)
+
+
+#: What the twin through real OVN does not agree on yet (issue 13): the IPv6 probe leaves no Geneve packet from
+#: the VM's chassis, and Neutron 29 left the VIP's port a plain port (type "", no virtual-parents), so the VIP is
+#: unreachable after the failover. Both are listed here so that a change either way fails this test.
+KNOWN_DISAGREEING = {"db-1->external icmpv6", "web-2->10.10.0.100 icmp"}
+
+
+@pytest.mark.emulation
+def test_real_ovn_walks_the_models_paths_for_every_other_class(live, ovn, tmp_path):
+    report, model, emulation = api.twin("dvr", "topologies/dvr.yaml", 1, out=tmp_path, router="ovn")
+    rows = report.rows.to_dict("records")
+    wrong = {r["key"] for r in report.disagreements.to_dict("records")}
+    assert wrong == KNOWN_DISAGREEING, report.disagreements.to_dict("records")
+    compared = {r["kind"] for r in rows if r["key"] not in KNOWN_DISAGREEING and r["agree"] is True}
+    assert {"probe", "probe.hops", "probe.wires", "probe.nat", "probe.ttl", "probe.reply"} <= compared
+    nb = json.loads((tmp_path / "emulation" / "ovn-nb.json").read_text())
+    vip = [
+        p for p in nb["Logical_Switch_Port"].values() if dict(p["external_ids"][1]).get("neutron:port_name") == "vip"
+    ]
+    assert [p["type"] for p in vip] == [""]
+    assert emulation.summary["gateway_chassis"] == "network-1"
