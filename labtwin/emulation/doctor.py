@@ -67,9 +67,9 @@ def ovn_check() -> Check:
     from .ovn_install import OvnMissing, ovn_root, ovn_version
 
     try:
-        return Check("OVN (control=ovn, to come)", True, f"{ovn_version()}, unpacked in {ovn_root()}")
+        return Check("OVN (control=ovn)", True, f"{ovn_version()}, unpacked in {ovn_root()}")
     except OvnMissing as exc:
-        return Check("OVN (control=ovn, to come)", False, str(exc))
+        return Check("OVN (control=ovn)", False, str(exc))
 
 
 def emulation_possible() -> tuple[bool, list[str]]:

@@ -10,10 +10,9 @@ from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.base import ScenarioError
 from labtwin.scenarios.dvr.emulation.observe import Sighting
-from labtwin.scenarios.dvr.emulation.ovn_observe import Event, LogicalMap, Walker, geneve
+from labtwin.scenarios.dvr.emulation.ovn_observe import Event, Hops, LogicalMap, Walker, geneve
 from labtwin.scenarios.dvr.model.paths import class_paths
-from labtwin.scenarios.dvr.model.plane import Plane
-from labtwin.scenarios.dvr.spec import DvrDesign, external_network, network_node, the_router
+from labtwin.scenarios.dvr.spec import DvrDesign, external_network, the_router
 
 
 def test_router_ovn_and_control_ovn_imply_each_other_and_a_contradiction_is_refused():
@@ -37,7 +36,7 @@ def dvr():
     cloud = load_cloud(topologies_dir() / "dvr.yaml")
     design = DvrDesign.of({"router": "ovn"})
     router = the_router(cloud)
-    plane = Plane(cloud, router, "ovn", network_node(cloud).name, external_network(cloud, router), design)
+    plane = Hops(cloud, router, external_network(cloud, router).name)
     logical = LogicalMap(
         datapaths={2: ("switch", "tenant-a"), 4: ("router", "router1")},
         ports={(4, 3): "lrp-a", (4, 2): "cr-lrp-gw"},

@@ -41,11 +41,10 @@ from labtwin.emulation.wiring import address
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
-from ..model.plane import Plane
 from ..neutron_names import mac_of
 from ..spec import EXTERNAL, DvrDesign
 from . import observe
-from .ovn_observe import GENEVE_PORT, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
+from .ovn_observe import GENEVE_PORT, Hops, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
 from .plan import CapturePoint
 from .probing import failover, record_paths, run_agent, start_captures, summarise_run
 
@@ -86,8 +85,8 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     logical = logical_map(cloud, router, sb, ovn.neutron)
     rows = _rows(points)
     _save_sightings(rows, sb, ovn.neutron, results, out / "ovn-sightings.json")
-    nn, ext = classes.network_node(cloud).name, classes.external_network(cloud, router)
-    plane = Plane(cloud, router, "ovn", nn, ext, design)
+    ext = classes.external_network(cloud, router)
+    plane = Hops(cloud, router, ext.name if ext is not None else "")
     paths = [_class_path(plane, logical, ovn.neutron, ends, cls, r, rows) for cls, r in results]
     record_paths(rec, paths)
     summary = summarise_run(cloud, design, paths, real, bringup, len(points))
@@ -357,7 +356,7 @@ def _uuid(value) -> str:
 
 
 # -- results --------------------------------------------------------------------------
-def _class_path(plane: Plane, logical: LogicalMap, made: dict, ends, cls: str, result: dict, rows) -> dict:
+def _class_path(plane: Hops, logical: LogicalMap, made: dict, ends, cls: str, result: dict, rows) -> dict:
     """One class's observed path, in the model's terms (see :mod:`.ovn_observe`)."""
     src, dst, protocol, port = classes.probe_of(cls, ends)
     token = classes.CLASSES.index(cls) + 1

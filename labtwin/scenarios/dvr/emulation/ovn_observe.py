@@ -56,7 +56,7 @@ def geneve(payload: bytes) -> Optional[tuple[int, int, int, bytes]]:
     """(VNI, ingress port key, egress port key, inner frame) of a Geneve payload; None when it is not one
     carrying OVN's option.
 
-    >>> hdr = bytes([0x01, 0, 0x65, 0x58, 0, 0, 5, 0]) + bytes([0x01, 0x02, 0x80, 0x01, 0, 3, 0, 7])
+    >>> hdr = bytes([0x02, 0, 0x65, 0x58, 0, 0, 5, 0]) + bytes([0x01, 0x02, 0x80, 0x01, 0, 3, 0, 7])
     >>> geneve(hdr + b"frame")
     (5, 3, 7, b'frame')
     """
@@ -201,6 +201,41 @@ def routers_id(made: dict, name: str) -> str:
     return made["routers"][name]
 
 
+@dataclass(frozen=True)
+class Hops:
+    """The model's hop names for what OVN does (the grammar of :mod:`labtwin.scenarios.dvr.model.paths`), from
+    Neutron's names (:mod:`..neutron_names`): the emulation names what it saw, it does not ask the model."""
+
+    cloud: Cloud
+    router: Router
+    ext: str  # the router's external network ("" without a gateway)
+
+    def vm_out(self, port) -> list[str]:
+        return [f"{port.host}:{names.tap_device(port.id)}", f"{port.host}:br-int"]
+
+    def vm_in(self, port) -> list[str]:
+        return self.vm_out(port)[::-1]
+
+    def lrp(self, host: str, subnet) -> str:
+        return f"{host}:br-int:{names.ovn_lrp(names.router_port_id(self.router.name, 'qr', subnet.name))}"
+
+    def gw_lrp(self, host: str) -> str:
+        return f"{host}:br-int:{names.ovn_lrp(names.router_port_id(self.router.name, 'qg'))}"
+
+    def cr_lrp(self, host: str) -> str:
+        return f"{host}:br-int:{names.ovn_cr_lrp(names.router_port_id(self.router.name, 'qg'))}"
+
+    def egress(self, host: str) -> list[str]:
+        """br-int to the host's bridge onto the external network's physnet, the fabric, the outside world."""
+        segment = next((s for s in self.cloud.segments if s.network_id == self.ext and s.physical_network), None)
+        mappings = self.cloud.host[host].bridge_mappings
+        bridge = mappings.get(segment.physical_network or "", "br-ex") if segment is not None else "br-ex"
+        return [f"{host}:br-int", f"{host}:{bridge}", FABRIC, EXTERNAL]
+
+    def ingress(self, host: str) -> list[str]:
+        return self.egress(host)[::-1]
+
+
 @dataclass
 class Walk:
     """A probe's path in the model's hops, the wires it crossed, and its TTL where it arrived."""
@@ -211,11 +246,11 @@ class Walk:
 
 
 class Walker:
-    """Turns a probe's events into a :class:`Walk` (see the module doc); *plane* names the hops."""
+    """Turns a probe's events into a :class:`Walk` (see the module doc); *hops* names them."""
 
-    def __init__(self, plane, logical: LogicalMap, version: int) -> None:
-        self.p, self.lm, self.version = plane, logical, version
-        self.ext = plane.ext.name if plane.ext is not None else ""
+    def __init__(self, hops: Hops, logical: LogicalMap, version: int) -> None:
+        self.p, self.lm, self.version = hops, logical, version
+        self.ext = hops.ext
 
     def walk(self, events: list[Event]) -> Walk:
         hops: list[str] = []
