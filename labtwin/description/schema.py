@@ -21,7 +21,7 @@ import ipaddress
 from functools import cached_property
 from typing import ClassVar, Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from .names import Name
 from .objects import ID_NAMESPACE, IPAddress, IPNetwork, IPPrefix, _Frozen, _Named, derived_id
@@ -263,6 +263,23 @@ class FixedIP(_Frozen):
 class AddressPair(_Frozen):
     ip_address: IPNetwork | IPAddress
     mac_address: Optional[str] = Field(None, pattern=r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+    _written: str = PrivateAttr("")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_the_text(cls, data, handler):
+        """Keep ``ip_address`` as the file wrote it: Neutron stores a pair's address as given and compares it as
+        text (ML2/OVN finds a VIP's ``virtual`` parents by ``allowed_address_pairs.ip_address == <the VIP>``, so
+        ``10.10.0.100/32`` is not a parent of ``10.10.0.100``), while labtwin reads it as a network."""
+        pair = handler(data)
+        if isinstance(data, dict) and isinstance(data.get("ip_address"), str):
+            pair._written = data["ip_address"]
+        return pair
+
+    @property
+    def written(self) -> str:
+        """The address as the topology wrote it (what an operator's tooling sends Neutron)."""
+        return self._written or str(self.ip_address)
 
 
 class Port(_Named):

@@ -58,8 +58,10 @@ def plan_ovn(cloud: Cloud, run_id: str) -> Plan:
     return wired_plan(cloud, run_id)[0]
 
 
-def wired_plan(cloud: Cloud, run_id: str) -> tuple[Plan, Wiring]:
-    """:func:`plan_ovn` and its :class:`Wiring`, for a scenario that adds its own namespaces on the physnets."""
+def wired_plan(cloud: Cloud, run_id: str, physical_router: bool = True) -> tuple[Plan, Wiring]:
+    """:func:`plan_ovn` and its :class:`Wiring`, for a scenario that adds its own namespaces on the physnets.
+    *physical_router*: realise the physical network's router (False: the scenario puts its own there, such as
+    dvr's outside world, which holds the external subnets' gateways itself)."""
     result = Plan(naming.check_run_id(run_id))
     hosts = {h.name: f"host:{i}" for i, h in enumerate(cloud.hosts)}
     underlay = naming.node_name(run_id, "g", 0)
@@ -76,7 +78,8 @@ def wired_plan(cloud: Cloud, run_id: str) -> tuple[Plan, Wiring]:
     for j, port in enumerate(p for p in cloud.ports if p.host and p.ips):
         add_vm(cloud, result, port, j, hosts[port.host])
         result.config[hosts[port.host]].ip_batch.append(f"link set {naming.tap_name(port.id)} up")
-    add_physical_router(cloud, result, wiring)
+    if physical_router:
+        add_physical_router(cloud, result, wiring)
     return result, wiring
 
 

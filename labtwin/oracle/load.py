@@ -238,7 +238,7 @@ def _port(i: int, port: Port, mac: Optional[str], server: NeutronServer, load: N
             [load.id("security_group", g) for g in port.security_groups] if port.security_groups is not None else None
         ),
         allowed_address_pairs=[
-            not_none(ip_address=str(p.ip_address), mac_address=p.mac_address) for p in port.allowed_address_pairs
+            not_none(ip_address=p.written, mac_address=p.mac_address) for p in port.allowed_address_pairs
         ]
         or None,
         **{"binding:host_id": port.host},

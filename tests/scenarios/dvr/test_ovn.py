@@ -71,23 +71,31 @@ def test_a_packet_redirected_to_the_gateway_chassis_walks_the_models_centralized
     assert tuple(wrong.hops) != model.hops and "compute-2:br-int:cr-lrp" in " ".join(wrong.hops)
 
 
-#: What the twin through real OVN does not agree on yet (issue 13): the IPv6 probe leaves no Geneve packet from
-#: the VM's chassis, and Neutron 29 left the VIP's port a plain port (type "", no virtual-parents), so the VIP is
-#: unreachable after the failover. Both are listed here so that a change either way fails this test.
-KNOWN_DISAGREEING = {"db-1->external icmpv6", "web-2->10.10.0.100 icmp"}
-
-
 @pytest.mark.emulation
-def test_real_ovn_walks_the_models_paths_for_every_other_class(live, ovn, tmp_path):
+def test_real_ovn_walks_the_models_paths_for_every_class(live, ovn, tmp_path):
     report, model, emulation = api.twin("dvr", "topologies/dvr.yaml", 1, out=tmp_path, router="ovn")
-    rows = report.rows.to_dict("records")
-    wrong = {r["key"] for r in report.disagreements.to_dict("records")}
-    assert wrong == KNOWN_DISAGREEING, report.disagreements.to_dict("records")
-    compared = {r["kind"] for r in rows if r["key"] not in KNOWN_DISAGREEING and r["agree"] is True}
-    assert {"probe", "probe.hops", "probe.wires", "probe.nat", "probe.ttl", "probe.reply"} <= compared
+    assert report.agree, report.disagreements.to_dict("records")
+    compared = {r["kind"] for r in report.rows.to_dict("records") if r["agree"] is True}
+    assert {
+        "probe",
+        "probe.hops",
+        "probe.wires",
+        "probe.nat",
+        "probe.ttl",
+        "probe.reply",
+        "probe.reply_ttl",
+    } <= compared
+    classes = {p["class"] for p in emulation.summary["paths"] if p["reachable"]}
+    assert classes == {"ew-same-host", "ew-cross-host", "ew-same-network", "ns-fip-out", "ns-fip-in", "ns-snat"} | {
+        "ns-ipv6",
+        "dhcp",
+        "vip-after-failover",
+    }
     nb = json.loads((tmp_path / "emulation" / "ovn-nb.json").read_text())
+    # the VIP's port is virtual, its parents the keepalived pair (ovn_client._set_unset_virtual_port_type)
     vip = [
         p for p in nb["Logical_Switch_Port"].values() if dict(p["external_ids"][1]).get("neutron:port_name") == "vip"
     ]
-    assert [p["type"] for p in vip] == [""]
+    assert [p["type"] for p in vip] == ["virtual"]
     assert emulation.summary["gateway_chassis"] == "network-1"
+    assert 0 < emulation.summary["vip_rebind_s"] < 10

@@ -62,7 +62,7 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     (out / "pcap").mkdir(parents=True, exist_ok=True)
     router = classes.the_router(cloud)
     ends = classes.pick_endpoints(cloud, router)
-    the_plan, wiring = wired_plan(cloud, new_run_id())
+    the_plan, wiring = wired_plan(cloud, new_run_id(), physical_router=False)
     _add_outside(cloud, router, the_plan, wiring)
     vm_ns = {name: e.ns for name, e in the_plan.endpoints.items()}
     if ends.vip is not None:  # before the failover the VIP lives on the old VRRP master
@@ -92,6 +92,7 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     summary = summarise_run(cloud, design, paths, real, bringup, len(points))
     summary.update(ovn_nb_rows=nb_rows, vip_rebind_s=vip_rebind_s, gateway_chassis=logical.cr_lrp_host)
     summary["neutron_gateways_not_the_topology's"] = gateways_moved
+    summary["warm_up"] = WARM_UP
     run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
         run.save(out)
@@ -263,6 +264,11 @@ def _probe(real: Realisation, cloud: Cloud, router, ends, ovn: OvnCloud, vm_ns: 
     return out, rebind
 
 
+#: What runs before the probes (:func:`_warm_up`), as the run summary says it.
+WARM_UP = (
+    "one ping from each host to every other's Geneve address, from each VM to its router gateways and to the "
+    "outside world, from the outside world to the router's gateway addresses and every floating IP"
+)
 #: Tokens of the warm-up pings: past every class's, so no path is read from them.
 WARM_TOKEN = 100
 
@@ -283,6 +289,14 @@ def _warm_up(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -
         for j, _ in enumerate(cloud.hosts):
             if i != j:
                 targets.append((real.pid(f"host:{i}"), ENCAP.format(j + 1).split("/")[0]))
+    # Each VM once to the outside world: in every run the first IPv6 packet from a VM to the outside was lost on
+    # its chassis (OVN 23.03, userspace datapath; ovn-trace and ofproto/trace forward it, the second goes
+    # through; cause not found). Stated in the run summary as ``warm_up``.
+    for name, ns in vm_ns.items():
+        for version in sorted({ip.version for ip in cloud.port[name].ips}):
+            targets += [
+                (real.pid(ns), a) for a in _outside_addresses(cloud, router, made) if (":" in a) == (version == 6)
+            ]
     outside = real.pid(OUTSIDE)
     targets += [(outside, f["ip"]) for f in _gateway_port(made, router.name)["fixed_ips"]]
     targets += [(outside, f["address"]) for f in made["floatingips"]]
