@@ -113,6 +113,12 @@ def router_port_id(router: str, kind: str, scope: str = "") -> str:
     return derived_id("port", f"{router}/{kind}/{scope}" if scope else f"{router}/{kind}")
 
 
+def floatingip_port_id(port: str) -> str:
+    """Id of the port Neutron makes for the floating IP of VM port *port* (``device_owner`` network:floatingip):
+    under OVN with distributed floating IPs its MAC is the NAT row's ``external_mac``."""
+    return derived_id("port", f"{port}/floatingip")
+
+
 def fip_gateway_port_id(host: str, ext_net: str) -> str:
     """Id of the ``floatingip_agent_gateway`` port a host's fip- namespace owns (its fg-)."""
     return derived_id("port", f"{host}/fg/{ext_net}")

@@ -99,3 +99,17 @@ def test_real_ovn_walks_the_models_paths_for_every_class(live, ovn, tmp_path):
     assert [p["type"] for p in vip] == ["virtual"]
     assert emulation.summary["gateway_chassis"] == "network-1"
     assert 0 < emulation.summary["vip_rebind_s"] < 10
+
+
+@pytest.mark.emulation
+def test_distributed_floating_ips_leave_and_enter_on_the_vms_chassis_through_real_ovn(live, ovn, tmp_path):
+    report, model, emulation = api.twin(
+        "dvr", "topologies/dvr.yaml", 1, out=tmp_path, router="ovn", ovn_distributed_fip=True
+    )
+    assert report.agree, report.disagreements.to_dict("records")
+    paths = {p["class"]: p for p in emulation.summary["paths"]}
+    assert not paths["ns-fip-out"]["via_network_node"] and not paths["ns-fip-in"]["via_network_node"]
+    assert paths["ns-snat"]["via_network_node"]  # SNAT stays on the gateway chassis
+    nb = json.loads((tmp_path / "emulation" / "ovn-nb.json").read_text())
+    fips = [n for n in nb["NAT"].values() if n["type"] == "dnat_and_snat"]
+    assert fips and all(isinstance(n["external_mac"], str) for n in fips)  # Neutron wrote external_mac

@@ -8,7 +8,7 @@ from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.dvr.model.paths import class_paths
 from labtwin.scenarios.dvr.model.wire import BROADCAST, SENT_TTL, ttl_at_arrival
-from labtwin.scenarios.dvr.neutron_names import dvr_mac, mac_of, router_port_id
+from labtwin.scenarios.dvr.neutron_names import dvr_mac, floatingip_port_id, mac_of, router_port_id
 from labtwin.scenarios.dvr.spec import DvrDesign
 
 
@@ -75,7 +75,7 @@ def test_dhcp_is_broadcast_and_not_routed(cloud):
     assert p.ttl == SENT_TTL
 
 
-def test_ovn_tunnels_are_geneve_and_distributed_fips_answer_with_the_vms_mac(cloud):
+def test_ovn_tunnels_are_geneve_and_distributed_fips_answer_with_their_own_ports_mac(cloud):
     central = paths(cloud, router="ovn")
     redirect, outside = central["ns-snat"].wires
     assert (redirect.network, redirect.network_type, redirect.segmentation_id) == ("router:router1", "geneve", None)
@@ -83,7 +83,9 @@ def test_ovn_tunnels_are_geneve_and_distributed_fips_answer_with_the_vms_mac(clo
     assert all(w.network_type == "geneve" for w in central["ew-cross-host"].wires)
     distributed = paths(cloud, router="ovn", ovn_distributed_fip=True)
     (fip_out,) = distributed["ns-fip-out"].wires
-    assert fip_out.src_host == "compute-1" and fip_out.src_mac == cloud.port["web-1"].mac_address
+    # external_mac is the floating IP's own port's MAC (Neutron 29 ovn_client), not the VM's: real OVN showed it
+    assert fip_out.src_host == "compute-1" and fip_out.src_mac == mac_of(floatingip_port_id("web-1"))
+    assert fip_out.src_mac != cloud.port["web-1"].mac_address
     (fip_central, _) = central["ns-fip-in"].wires
     assert fip_central.dst_mac == mac_of(router_port_id("router1", "qg"))
 

@@ -191,6 +191,11 @@ def logical_map(cloud: Cloud, router: Router, sb: dict, made: dict) -> LogicalMa
         for name in (port["id"], f"lrp-{port['id']}", f"cr-lrp-{port['id']}"):
             router_ports[name] = (kind, subnets)
         macs[port["mac"]] = names.mac_of(model)
+    fip_owner = {f["address"]: f["port"] for f in made.get("floatingips", [])}
+    for port in made["ports"]:  # a floating IP's own port: its MAC is a distributed FIP's external_mac
+        owner = fip_owner.get(port["fixed_ips"][0]["ip"]) if port["fixed_ips"] else None
+        if port["device_owner"] == "network:floatingip" and owner is not None:
+            macs[port["mac"]] = names.mac_of(names.floatingip_port_id(owner))
     macs[names.mac_of(EXTERNAL)] = EXTERNAL
     return LogicalMap(datapaths, ports, encaps, router_ports, macs, cr_host)
 

@@ -14,9 +14,9 @@ a path's hops, with an index of the devices the router's mode implies:
   Neutron's code change a MAC: under DVR, br-tun rewrites the source MAC of a
   frame a distributed qr- port routed to the host's DVR MAC
   (``OVSDVRNeutronAgent``, table DVR_PROCESS); under OVN with
-  ``enable_distributed_floating_ip``, a floating IP's NAT row carries the VM
-  port's MAC as ``external_mac`` (ovn_client.py ``_create_or_update_floatingip``),
-  so the outside world talks to the VM's MAC. A DHCP request is broadcast.
+  ``enable_distributed_floating_ip``, a floating IP's NAT row carries the MAC of
+  the floating IP's own port as ``external_mac`` (ovn_client.py
+  ``_create_or_update_floatingip``), so the outside world talks to that MAC. A DHCP request is broadcast.
 - the TTL at arrival: sent with 64 (scapy's and Linux's default), one less per
   router that routes it: each stretch of hops in one qrouter-, snat- or fip-
   namespace on one host, and an OVN logical router once (a gateway redirect
@@ -172,8 +172,10 @@ def _dst_mac(plane: Plane, receiver: str, index: dict[str, Device], fip_port: Op
 
 
 def _ovn_fip_mac(plane: Plane, hop: str, fip_port: Optional[Port]) -> Optional[str]:
-    """OVN with distributed floating IPs: the gateway router port on the VM's chassis answers as the VM's MAC."""
+    """OVN with distributed floating IPs: the gateway router port on the VM's chassis answers with the NAT row's
+    ``external_mac``, which Neutron 29 sets to the MAC of the floating IP's own port (``port_db`` of
+    ``floating_port_id`` in ``ovn_client._create_or_update_floatingip``), not the VM's (the twin showed it)."""
     gateway_stage = plane.ext is not None and hop.endswith(names.ovn_lrp(names.router_port_id(plane.router.name, "qg")))
     if plane.mode == "ovn" and plane.design.ovn_distributed_fip and fip_port is not None and gateway_stage:
-        return _mac(fip_port)
+        return names.mac_of(names.floatingip_port_id(fip_port.name))
     return None
