@@ -36,7 +36,7 @@ from . import layout as L
 from . import observe
 from .labtwin_agent.routing import plan_dvr
 from .plan import DvrPlan
-from .probing import failover, record_paths, run_agent, start_captures, summarise_run
+from .probing import crosses_network_node, failover, record_paths, run_agent, start_captures, summarise_run
 from .walk import observed_walk
 
 #: Pause after the gratuitous ARPs, so every learning bridge has seen them before the first probe.
@@ -262,9 +262,7 @@ def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, c
         "protocol": protocol,
         "port": port,
         "hops": hops,
-        "via_network_node": any(
-            h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network" for h in hops
-        ),
+        "via_network_node": crosses_network_node(cloud, hops),
         "nat": _nat(dp, ends, cls, mine),
         "reachable": reachable,
         **observed_walk(dp, hops, mine, reachable, broadcast=(cls == "dhcp")),

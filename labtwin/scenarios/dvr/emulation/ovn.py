@@ -46,7 +46,7 @@ from ..spec import EXTERNAL, DvrDesign
 from . import observe
 from .ovn_observe import GENEVE_PORT, Hops, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
 from .plan import CapturePoint
-from .probing import failover, record_paths, run_agent, start_captures, summarise_run
+from .probing import crosses_network_node, failover, record_paths, run_agent, start_captures, summarise_run
 
 OUTSIDE = "external"  # the outside world's namespace key
 SETTLE_S = 0.5
@@ -392,10 +392,7 @@ def _class_path(plane: Hops, logical: LogicalMap, made: dict, ends, cls: str, re
         "protocol": protocol,
         "port": port,
         "hops": hops,
-        "via_network_node": any(
-            h.split(":", 1)[0] in plane.cloud.host and plane.cloud.host[h.split(":", 1)[0]].role == "network"
-            for h in hops
-        ),
+        "via_network_node": crosses_network_node(plane.cloud, hops),
         "nat": _nat(plane.cloud, made, src, dst, cls, mine),
         "reachable": reachable,
         "ttl": request.ttl if reachable else None,

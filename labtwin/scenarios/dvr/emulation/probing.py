@@ -151,3 +151,8 @@ def summarise_run(
         "namespaces": len(real.plan.namespaces),
         "capture_points": points,
     }
+
+
+def crosses_network_node(cloud: Cloud, hops) -> bool:
+    """True when an observed hop is on a host with role ``network``."""
+    return any(h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network" for h in hops)
