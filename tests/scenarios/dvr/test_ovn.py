@@ -25,9 +25,9 @@ def test_router_ovn_and_control_ovn_imply_each_other_and_a_contradiction_is_refu
 
 
 def test_ovns_geneve_option_names_the_datapath_and_both_logical_ports():
-    header = bytes([0x01, 0, 0x65, 0x58, 0, 0, 4, 0])  # one 4-byte option word, VNI 4
+    header = bytes([0x02, 0, 0x65, 0x58, 0, 0, 4, 0])  # two 4-byte option words, VNI 4
     option = bytes([0x01, 0x02, 0x80, 0x01]) + ((3 << 16) | 2).to_bytes(4, "big")
-    assert geneve(header[:0] + bytes([0x02]) + header[1:] + option + b"inner") == (4, 3, 2, b"inner")
+    assert geneve(header + option + b"inner") == (4, 3, 2, b"inner")
     assert geneve(header + bytes([0x01, 0x03, 0x80, 0x01, 0, 3, 0, 2]) + b"x") is None  # not OVN's option class
 
 

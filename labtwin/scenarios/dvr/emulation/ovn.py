@@ -72,8 +72,8 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     with Realisation(the_plan) as real:
         ovn = bring_up(real, cloud, rec, t0, options)
         bringup = time.perf_counter() - t0
-        _routes_outside(real, cloud, router, ovn.neutron)
         gateways_moved = _follow_neutron_gateways(real, cloud, router, ovn.neutron, vm_ns)
+        _routes_outside(real, cloud, router, ovn.neutron)  # after: the outside world's addresses are Neutron's
         points = start_captures(real, _points(cloud, the_plan), out)
         results, vip_rebind_s = _probe(real, cloud, router, ends, ovn, vm_ns)
         sb = ovn.central.sb_rows(real.runner, SB_READ)
@@ -144,13 +144,10 @@ def _routes_outside(real: Realisation, cloud: Cloud, router, made: dict) -> None
     as Neutron gave it."""
     gateway = _gateway_port(made, router.name)
     gw6 = next((f["ip"] for f in gateway["fixed_ips"] if ":" in f["ip"]), None)
-    lines = [
-        f"-6 route add {cloud.subnet[s].cidr} via {gw6}"
-        for s in router.interfaces
-        if cloud.subnet[s].ip_version == 6 and gw6 is not None
-    ]
-    for line in lines:
-        real.runner.run(Step(in_netns(real.pid(OUTSIDE), ["ip", *line.split()]), what=f"outside world: {line}"))
+    for subnet in (cloud.subnet[s] for s in router.interfaces if gw6 is not None):
+        if subnet.ip_version == 6:
+            argv = ["ip", "-6", "route", "add", str(subnet.cidr), "via", str(gw6)]
+            real.runner.run(Step(in_netns(real.pid(OUTSIDE), argv), what=f"outside world: {subnet.cidr} via {gw6}"))
 
 
 def _follow_neutron_gateways(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -> dict[str, str]:
@@ -337,8 +334,10 @@ def _garp(pid: int, mac, ip) -> dict:
 
 
 def _packet_ins(real: Realisation, ovn: OvnCloud) -> dict[str, int]:
-    """Per host, packets its br-int sent to ovn-controller so far (the ``controller`` actions' counters): OVN's
-    native DHCP, ARP and ND answers are ovn-controller's (pinctrl)."""
+    """Per host, DHCP requests its br-int sent to ovn-controller so far: the counters of the flows that match a
+    DHCPv4 request (``udp,tp_src=68,tp_dst=67``) and hand it to ovn-controller (OVN's native DHCP is
+    ``put_dhcp_opts``, answered by pinctrl). Only those: a gateway chassis sends ovn-controller other packets
+    (ARP, ND) at any time."""
     counts = {}
     time.sleep(SETTLE_S)  # flow statistics reach OpenFlow with the datapath's next revalidation
     for host, ovs in ovn.chassis.items():
@@ -347,7 +346,7 @@ def _packet_ins(real: Realisation, ovn: OvnCloud) -> dict[str, int]:
     return counts
 
 
-_CONTROLLER_FLOW = re.compile(r"n_packets=(\d+),[^\n]*actions=[^\n]*controller\(")
+_CONTROLLER_FLOW = re.compile(r"n_packets=(\d+),[^\n]*udp[^\n]*tp_src=68,tp_dst=67[^\n]*actions=[^\n]*controller\(")
 
 
 def _wait_vip_bound(real: Realisation, ovn: OvnCloud, vip, host: str, start: float) -> Optional[float]:

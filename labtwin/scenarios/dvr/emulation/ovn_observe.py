@@ -23,7 +23,6 @@ routes a packet in through the router port on its switch; there is no other). In
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -178,7 +177,7 @@ def logical_map(cloud: Cloud, router: Router, sb: dict, made: dict) -> LogicalMa
     router_ports, macs = {}, {}
     for port in made["ports"]:
         subnets = tuple(f["subnet"] for f in port["fixed_ips"])
-        if port["device_id"] != routers_id(made, router.name):
+        if port["device_id"] != _router_id(made, router.name):
             continue
         if port["device_owner"] == "network:router_gateway":
             model = names.router_port_id(router.name, "qg")
@@ -200,7 +199,7 @@ def logical_map(cloud: Cloud, router: Router, sb: dict, made: dict) -> LogicalMa
     return LogicalMap(datapaths, ports, encaps, router_ports, macs, cr_host)
 
 
-def routers_id(made: dict, name: str) -> str:
+def _router_id(made: dict, name: str) -> str:
     if name not in made.get("routers", {}):
         raise RuntimeError(f"Neutron holds no router named {name!r} (it has {sorted(made.get('routers', {}))})")
     return made["routers"][name]
@@ -288,8 +287,8 @@ class Walker:
                     hops += self.p.ingress(e.host)
                     wires.append(self._provider_wire(EXTERNAL, e.host, e.seen))
                     at = (e.host, "switch", self.ext)
-            elif e.kind == "external" and at is None:
-                continue  # the outside world sent it: its provider sighting starts the path
+            # an "external" event needs nothing: as the sender, its provider sighting starts the path; as the
+            # receiver, the provider sighting before it ended the path
         last = events[-1] if events else None
         ttl = last.seen.ttl if last is not None and last.kind in ("tap", "external") else None
         return Walk(_fold(hops), wires, ttl)
@@ -397,10 +396,3 @@ def _keep_acting_uplinks(events: list[Event]) -> list[Event]:
         if keep:
             out.append(e)
     return out
-
-
-def same_ip(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return False
