@@ -134,6 +134,20 @@ class Design(dict):
         contradiction between two set knobs is a :class:`ScenarioError` naming both. None by default."""
         return values
 
+    @staticmethod
+    def imply_each_other(
+        values: dict[str, Any], given: set[str], a: tuple[str, Any], b: tuple[str, Any], why_a: str, why_b: str
+    ) -> dict[str, Any]:
+        """Two (knob, value) settings that imply each other: one set makes the other so; the one set with the
+        other knob set to something else is a :class:`ScenarioError` (*why_a* when *a* holds, *why_b* when *b*
+        does, each told the contradicting value as ``{value}``)."""
+        for (knob, value), (other, implied), why in ((a, b, why_a), (b, a, why_b)):
+            if values[knob] == value and values[other] != implied:
+                if other in given:
+                    raise ScenarioError(why.format(value=values[other]))
+                return {**values, other: implied}
+        return values
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]

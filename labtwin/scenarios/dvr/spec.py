@@ -33,7 +33,7 @@ from itertools import permutations
 from typing import Optional
 
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
-from labtwin.scenarios.base import Design, Knob, ScenarioError, boolean, bounded
+from labtwin.scenarios.base import Design, Knob, boolean, bounded
 
 CLASSES = (
     "ew-same-host",
@@ -445,17 +445,11 @@ class DvrDesign(Design):
     def implied(cls, values: dict, given: set) -> dict:
         """``router=ovn`` is ML2/OVN's logical router, built by real OVN (``control=ovn``), and under
         ``control=ovn`` every router is OVN's; a contradicting pair set together is refused."""
-        if values["router"] == "ovn" and values["control"] != "ovn":
-            if "control" in given:
-                raise ScenarioError(
-                    f"router=ovn is ML2/OVN's logical router (control=ovn); control={values['control']} builds "
-                    "legacy and dvr routers"
-                )
-            return {**values, "control": "ovn"}
-        if values["control"] == "ovn" and values["router"] != "ovn":
-            if "router" in given:
-                raise ScenarioError(
-                    f"control=ovn builds OVN's logical routers only (router=ovn), not router={values['router']}"
-                )
-            return {**values, "router": "ovn"}
-        return values
+        return cls.imply_each_other(
+            values,
+            given,
+            ("router", "ovn"),
+            ("control", "ovn"),
+            "router=ovn is ML2/OVN's logical router (control=ovn); control={value} builds legacy and dvr routers",
+            "control=ovn builds OVN's logical routers only (router=ovn), not router={value}",
+        )

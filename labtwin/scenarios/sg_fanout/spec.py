@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES, Cloud, SecurityGroup, SecurityGroupRule
-from labtwin.scenarios.base import Design, Knob, ScenarioError, bounded
+from labtwin.scenarios.base import Design, Knob, bounded
 
 from .profiles import load_profile
 
@@ -295,17 +295,12 @@ class SgFanoutDesign(Design):
     def implied(cls, values: dict, given: set) -> dict:
         """``firewall=ovn`` is ML2/OVN's own firewall, so it implies ``control=ovn``, and ``control=ovn``
         has no other firewall; a contradicting pair set together is refused."""
-        if values["firewall"] == "ovn" and values["control"] != "ovn":
-            if "control" in given:
-                raise ScenarioError(
-                    f"firewall=ovn is ML2/OVN's own firewall (control=ovn); control={values['control']} runs an L2 "
-                    f"agent's firewall: {', '.join(AGENT_FIREWALLS)}"
-                )
-            return {**values, "control": "ovn"}
-        if values["control"] == "ovn" and values["firewall"] != "ovn":
-            if "firewall" in given:
-                raise ScenarioError(
-                    f"control=ovn has ML2/OVN's own firewall only (firewall=ovn), not firewall={values['firewall']}"
-                )
-            return {**values, "firewall": "ovn"}
-        return values
+        return cls.imply_each_other(
+            values,
+            given,
+            ("firewall", "ovn"),
+            ("control", "ovn"),
+            "firewall=ovn is ML2/OVN's own firewall (control=ovn); control={value} runs an L2 agent's firewall: "
+            + ", ".join(AGENT_FIREWALLS),
+            "control=ovn has ML2/OVN's own firewall only (firewall=ovn), not firewall={value}",
+        )
