@@ -1,14 +1,22 @@
 """Ask Neutron about topology files, each in a child process of its own.
 
 Neutron's configuration and plugin registry are process-wide (one plugin stack per process), so
-each cloud gets a fresh child: it starts the server, creates the cloud, compares, and sends the
-differences back. The parent never imports Neutron. For many files, :func:`ask_neutron_many` starts
-one *zygote* that imports Neutron once (~2.5 s of the ~5 s a cloud costs) and forks the children from
-it, a few at a time.
+each cloud gets a fresh child: it starts the server, creates the cloud and sends Neutron's answers
+back; the parent, which never imports Neutron, compares them with labtwin's. The parent keeps the
+answers by request (:data:`_ANSWERED`): asking again with the same request costs nothing.
+
+For many files, :func:`ask_neutron_many` starts one *zygote* that imports Neutron once (~3 s). Clouds
+that need the same server (the same physnets and default rule templates: :func:`_server_key`) go in
+batches; a batch process forked from the zygote starts that server once (~2 s: ML2's type drivers, the
+default rule templates) and forks one child per cloud from the started server, so each cloud still
+has a database of its own (fork copies the in-memory database) and pays only for its own requests.
+A few batches run at a time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -17,11 +25,12 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 from labtwin.description.loader import Declared, load_declared
 
-from .compare import Difference
+from .compare import Difference, differences
+from .load import NeutronLoad
 
 
 class OracleFailed(RuntimeError):
@@ -47,98 +56,205 @@ class OracleReport:
 TIMEOUT_S = 300.0
 
 
+#: Neutron's answers already given in this process, by the exact request (:func:`_request_key`): the same
+#: server asked to create the same objects answers the same way, so asking again only costs time. (For a
+#: port without a fixed address Neutron picks one of the free addresses at random; the answer kept is one
+#: such pick, and the comparison accepts any: see :mod:`labtwin.oracle.compare`.)
+_ANSWERED: dict[str, tuple[NeutronLoad, str]] = {}
+
+
 def ask_neutron(path: Union[str, Path]) -> OracleReport:
     """Load *path* (a :class:`~labtwin.description.errors.CloudError` for a file labtwin refuses outright),
     then ask Neutron, in a child process, for every object; the differences from labtwin's answers."""
     declared = load_declared(path)
     started = time.perf_counter()
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(declared, send), daemon=True)
-    child.start()
-    send.close()
-    try:
-        if not receive.poll(TIMEOUT_S):
-            raise OracleFailed(f"{path}: Neutron's server gave no answer in {TIMEOUT_S:.0f} s")
-        kind, payload = receive.recv()
-    except EOFError:
-        raise OracleFailed(f"{path}: Neutron's server process ended without an answer") from None
-    finally:
-        child.join(5)
-        if child.is_alive():
-            child.kill()
-    if kind == "error":
-        raise OracleFailed(f"{path}: {payload}")
-    differences, objects, version = payload
-    return OracleReport(str(path), objects, tuple(differences), version, time.perf_counter() - started)
+    key = _request_key(declared)
+    if key not in _ANSWERED:
+        work = lambda: _neutrons_answers(declared, _start_server(_server_key(declared)))  # noqa: E731 - in the child
+        kind, payload = _in_child(multiprocessing.get_context("fork"), work)
+        if kind == "error":
+            raise OracleFailed(f"{path}: {payload}")
+        _ANSWERED[key] = payload
+    return _report(str(path), declared, *_ANSWERED[key], time.perf_counter() - started)
 
 
 def ask_neutron_many(paths: Iterable[Union[str, Path]], workers: int = 0) -> list[OracleReport]:
-    """:func:`ask_neutron` for each of *paths*, in order: children forked from one zygote that imported
-    Neutron once, *workers* at a time (0: one per CPU). The first file Neutron cannot answer raises
-    :class:`OracleFailed` naming it."""
+    """:func:`ask_neutron` for each of *paths*, in order: batches of clouds that need the same server, forked
+    from one zygote that imported Neutron once, *workers* batches at a time (0: one per CPU). The first file
+    Neutron cannot answer raises :class:`OracleFailed` naming it."""
     declared = [(str(p), load_declared(p)) for p in paths]
+    keys = [_request_key(one) for _, one in declared]
+    unanswered = [(path, one) if key not in _ANSWERED else None for (path, one), key in zip(declared, keys)]
+    seconds: dict[int, float] = {}
+    for index, payload, took in _ask_in_batches(unanswered, workers or os.cpu_count() or 1):
+        _ANSWERED[keys[index]] = payload
+        seconds[index] = took
+    return [
+        _report(path, one, *_ANSWERED[key], seconds.get(index, 0.0))
+        for index, ((path, one), key) in enumerate(zip(declared, keys))
+    ]
+
+
+def _ask_in_batches(declared: list[Optional[tuple[str, Declared]]], workers: int):
+    """Neutron's answers for each cloud of *declared* that is not None: ``(index, answers, seconds)``, in the
+    order they come."""
+    asked = [(index, path, one) for index, item in enumerate(declared) if item is not None for path, one in [item]]
+    if not asked:
+        return
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    zygote = context.Process(target=_zygote, args=(declared, workers or os.cpu_count() or 1, send))
+    zygote = context.Process(target=_zygote, args=(_batches(asked), workers, send))
     zygote.start()
     send.close()
-    reports: dict[int, OracleReport] = {}
     try:
-        while len(reports) < len(declared):
+        for _ in asked:
             if not receive.poll(TIMEOUT_S + 30):
-                raise OracleFailed(f"Neutron's server gave no answer in {TIMEOUT_S:.0f} s ({len(reports)} answered)")
+                raise OracleFailed(f"Neutron's server gave no answer in {TIMEOUT_S:.0f} s")
             index, path, kind, payload, seconds = receive.recv()
             if kind == "error":
                 raise OracleFailed(f"{path}: {payload}")
-            differences, objects, version = payload
-            reports[index] = OracleReport(path, objects, tuple(differences), version, seconds)
+            yield index, payload, seconds
     except EOFError:
         raise OracleFailed("Neutron's server processes ended without an answer") from None
     finally:
         zygote.join(5)
         if zygote.is_alive():
             zygote.kill()
-    return [reports[i] for i in range(len(declared))]
 
 
-def _zygote(declared: list[tuple[str, Declared]], workers: int, send) -> None:
-    """Import Neutron once, then fork a child per cloud, *workers* at a time; each answer goes to *send*."""
+def _report(path: str, declared: Declared, load: NeutronLoad, version: str, seconds: float) -> OracleReport:
+    return OracleReport(path, len(load.answers), tuple(differences(declared, load)), version, seconds)
+
+
+def _request_key(declared: Declared) -> str:
+    """Everything Neutron is sent for *declared*: the server it needs, the cloud as written, labtwin's MACs."""
+    macs = sorted(_macs(declared).items())
+    request = [_server_key(declared), declared.cloud.model_dump(mode="json"), macs]
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _macs(declared: Declared) -> dict[str, str]:
+    """labtwin's MACs for the ports that have one (Neutron's own are random; SLAAC addresses come from them)."""
+    if declared.resolved is None:
+        return {}
+    return {p.name: p.mac_address for p in declared.resolved.ports if p.mac_address}
+
+
+#: One cloud of a batch: its index among the files asked about, its path, what labtwin read.
+Job = tuple[int, str, Declared]
+
+#: Clouds per batch at most: large groups are split so that the batches keep every worker busy.
+BATCH = 8
+
+
+def _batches(asked: list[Job]) -> list[list[Job]]:
+    """The clouds grouped by the server they need, each group cut into batches of at most :data:`BATCH`
+    (of near-equal size), largest batches first."""
+    groups: dict[tuple, list[Job]] = {}
+    for job in asked:
+        groups.setdefault(_server_key(job[2]), []).append(job)
+    batches: list[list[Job]] = []
+    for jobs in groups.values():
+        count = -(-len(jobs) // BATCH)
+        batches.extend(jobs[k::count] for k in range(count))
+    return sorted(batches, key=len, reverse=True)
+
+
+def _server_key(declared: Declared) -> tuple:
+    """What a started server depends on: the cloud's physnets (ML2's VLAN ranges) and its default rule
+    templates (``None``: Neutron's own)."""
+    cloud = declared.cloud
+    physnets = tuple(sorted({p.name for p in cloud.physnets}))
+    if "default_security_group_rules" not in cloud.model_fields_set:
+        return physnets, None
+    return physnets, tuple(json.dumps(_template(rule), sort_keys=True) for rule in cloud.default_security_group_rules)
+
+
+def _start_server(key: tuple):
+    from .server import NeutronServer
+
+    physnets, templates = key
+    return NeutronServer(physnets).start(None if templates is None else [json.loads(t) for t in templates])
+
+
+def _zygote(batches: list[list[Job]], workers: int, send) -> None:
+    """Import Neutron once, then fork a process per batch, *workers* at a time; every answer goes to *send*
+    (a batch that ends early answers for its clouds with an error)."""
     try:
         _preload()
         context = multiprocessing.get_context("fork")
-        pending = list(enumerate(declared))
+        pending = list(batches)
         running: dict = {}
         while pending or running:
             while pending and len(running) < workers:
-                index, (path, one) = pending.pop(0)
-                receive, child_send = context.Pipe(duplex=False)
-                child = context.Process(target=_child, args=(one, child_send), daemon=True)
-                child.start()
-                child_send.close()
-                running[receive] = (index, path, child, time.perf_counter())
+                batch = pending.pop(0)
+                receive, batch_send = context.Pipe(duplex=False)
+                process = context.Process(target=_batch, args=(batch, batch_send))
+                process.start()
+                batch_send.close()
+                running[receive] = (process, {index: path for index, path, _ in batch})
             ready = multiprocessing.connection.wait(list(running), timeout=TIMEOUT_S)
             if not ready:
-                index, path, _, _ = next(iter(running.values()))
+                _, unanswered = next(iter(running.values()))
+                index, path = next(iter(unanswered.items()))
                 send.send((index, path, "error", f"no answer in {TIMEOUT_S:.0f} s", 0.0))
                 return
             for answered in ready:
-                index, path, child, started = running.pop(answered)
                 connection: Connection = answered  # type: ignore[assignment]  # wait() gives back what it was given
+                process, unanswered = running[answered]
                 try:
-                    kind, payload = connection.recv()
+                    message = connection.recv()
                 except EOFError:
-                    kind, payload = "error", "Neutron's server process ended without an answer"
-                child.join(5)
-                if child.is_alive():
-                    child.kill()
-                send.send((index, path, kind, payload, time.perf_counter() - started))
+                    for index, path in unanswered.items():
+                        send.send((index, path, "error", "Neutron's server process ended without an answer", 0.0))
+                    process.join(5)
+                    del running[answered]
+                    continue
+                unanswered.pop(message[0], None)
+                send.send(message)
     except BaseException as exc:
         send.send((-1, "(zygote)", "error", f"{type(exc).__name__}: {exc}", 0.0))
     finally:
-        for _, _, child, _ in locals().get("running", {}).values():
-            child.kill()
+        for process, _ in locals().get("running", {}).values():
+            process.kill()
         send.close()
+
+
+def _batch(batch: list[Job], send) -> None:
+    """Start the server *batch* needs, then answer for each cloud in a child forked from it."""
+    try:
+        try:
+            server = _start_server(_server_key(batch[0][2]))
+        except BaseException as exc:
+            failure = f"Neutron's server did not start: {type(exc).__name__}: {exc}"
+            for index, path, _ in batch:
+                send.send((index, path, "error", failure, 0.0))
+            return
+        context = multiprocessing.get_context("fork")
+        for index, path, one in batch:
+            started = time.perf_counter()
+            kind, payload = _in_child(context, lambda: _neutrons_answers(one, server, forked=True))
+            send.send((index, path, kind, payload, time.perf_counter() - started))
+    finally:
+        send.close()
+
+
+def _in_child(context, work):
+    """*work*'s answer, computed in a child process: ``("ok", answer)`` or ``("error", what happened)``."""
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(work, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(TIMEOUT_S):
+            return "error", f"no answer in {TIMEOUT_S:.0f} s"
+        return receive.recv()
+    except EOFError:
+        return "error", "Neutron's server process ended without an answer"
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
 
 
 def _preload() -> None:
@@ -148,27 +264,24 @@ def _preload() -> None:
     preload_neutron()
 
 
-def _child(declared: Declared, send) -> None:
+def _child(work, send) -> None:
     try:
-        send.send(("ok", _answers(declared)))
+        send.send(("ok", work()))
     except BaseException as exc:  # everything goes back to the parent, which names the file
         send.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}"))
     finally:
         send.close()
 
 
-def _answers(declared: Declared) -> tuple[list[Difference], int, str]:
-    from .compare import differences
+def _neutrons_answers(declared: Declared, server, forked: bool = False) -> tuple[NeutronLoad, str]:
+    """Create *declared*'s cloud in the started *server*: every answer, and Neutron's version. *forked*:
+    this process was forked from the one that started *server*."""
     from .load import load_into_neutron
-    from .server import NeutronServer
+    from .server import adopt_database_after_fork
 
-    cloud = declared.cloud
-    given = "default_security_group_rules" in cloud.model_fields_set
-    templates = [_template(rule) for rule in cloud.default_security_group_rules] if given else None
-    server = NeutronServer(p.name for p in cloud.physnets).start(templates)
-    macs = {p.name: p.mac_address for p in declared.resolved.ports if p.mac_address} if declared.resolved else {}
-    load = load_into_neutron(declared.cloud, server, macs)
-    return differences(declared, load), len(load.answers), neutron_version()
+    if forked:
+        adopt_database_after_fork()
+    return load_into_neutron(declared.cloud, server, _macs(declared)), neutron_version()
 
 
 def _template(rule) -> dict:

@@ -206,6 +206,22 @@ def preload_neutron() -> None:
     from neutron.api.v2 import router  # noqa: F401
 
 
+def adopt_database_after_fork() -> None:
+    """In a process forked from one that started a server: its in-memory database is this process's own
+    copy (fork copied the memory), so oslo.db's guard against a connection shared across a fork, which
+    would discard it and open an empty database, is told that this process owns it. The server's engine
+    keeps its one connection in a ``StaticPool`` (oslo.db's choice for ``sqlite://``)."""
+    import os
+
+    from neutron_lib.db import api as db_api
+    from sqlalchemy.pool import StaticPool
+
+    pool = db_api.CONTEXT_WRITER.get_engine().pool
+    if not isinstance(pool, StaticPool):
+        raise RuntimeError(f"Neutron's database pool is {type(pool).__name__}, not the StaticPool of sqlite://")
+    pool.connection.info["pid"] = os.getpid()
+
+
 def _import_neutron() -> None:
     warnings.filterwarnings("ignore")  # eventlet's deprecation notice, printed on import
     try:

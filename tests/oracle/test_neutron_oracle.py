@@ -199,7 +199,10 @@ def test_the_oracle_compares_each_groups_rules(monkeypatch):
 
 def test_without_neutron_installed_the_error_says_how_to_get_it(monkeypatch):
     """The child imports Neutron; when it cannot, the answer is an error naming the fix, never 'agrees'."""
+    from labtwin.oracle import run
+
     monkeypatch.setitem(sys.modules, "neutron", None)  # import neutron -> ImportError, in the forked child too
+    monkeypatch.setattr(run, "_ANSWERED", {})  # nothing asked before in this process
     with pytest.raises(OracleFailed, match=r"make setup.*neutron==29\.0\.0"):
         ask_neutron(ROOT / "topologies" / "minimal.yaml")
     result = CliRunner().invoke(main, ["validate", "--neutron", str(ROOT / "topologies" / "minimal.yaml")])
