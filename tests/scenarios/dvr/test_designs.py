@@ -1,14 +1,11 @@
 """Design checks on DVR packet paths (topologies/dvr.yaml): what still needs the network node."""
 
-import pytest
-
 from labtwin.testing import (
     assert_blocked,
     assert_only_classes_cross_network_node,
     assert_path_avoids,
     assert_path_crosses,
     assert_reachable,
-    assert_twin_agrees,
 )
 
 
@@ -36,8 +33,5 @@ def test_learned_arp_keeps_a_vip_reachable_after_vrrp_failover(simulate):
     assert_reachable(simulate("dvr", vip_arp="learned"), "web-2", "10.10.0.100", "icmp")
 
 
-@pytest.mark.emulation
-def test_real_namespaces_take_the_paths_the_model_predicts_for_dvr(twin):
-    # every class: same hops, network-node crossing, NAT and reachability on real packets
-    report, _, _ = twin("dvr", router="dvr")
-    assert_twin_agrees(report)
+# The twin on real namespaces (every class: the same hops, network-node crossing, NAT and reachability) is the
+# scenario contract's case dvr: tests/test_scenario_contract.py, tests/scenarios/dvr/contract.py.

@@ -1,12 +1,9 @@
 """Design checks on routed networks: one rack, one host, 1,500 ports of demand, /22 subnets."""
 
-import pytest
-
 from labtwin.testing import (
     assert_allocations_succeed,
     assert_interface_names_fit,
     assert_no_bridge_collisions,
-    assert_twin_agrees,
 )
 
 RACK = dict(racks=1, hosts_per_rack=1, demand=1500, max_prefix=22)
@@ -23,11 +20,6 @@ def test_segment_named_bridges_never_merge_two_segments(simulate):
     assert_interface_names_fit(run)
 
 
-@pytest.mark.emulation
-def test_real_bridges_merge_segments_exactly_where_the_model_says(twin):
-    # topologies/multisegment.yaml has a host with two segments: network-named bridges leak
-    report, _, emulation = twin(
-        "multisegment", topology="multisegment.yaml", segments_per_host="many", bridge_naming="network"
-    )
-    assert_twin_agrees(report)
-    assert emulation.summary["l2_leaks"] >= 1
+# The twin on real bridges (network-named bridges merge rack2's two segments on r2-c1, exactly where the model
+# says) is the scenario contract's case many-network: tests/test_scenario_contract.py and
+# tests/scenarios/multisegment/contract.py.
