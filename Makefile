@@ -114,7 +114,7 @@ else
 endif
 
 test: setup
-	$(VENV)/bin/python -m pytest tests/
+	$(VENV)/bin/python -m pytest tests/ --durations=25
 
 demo: setup
 	$(VENV)/bin/labtwin demo --out $(OUT)

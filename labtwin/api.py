@@ -131,7 +131,8 @@ def compose_twin(
     does not load or lacks what the scenario needs: exit 2 from the CLI, on any machine); then say what
     emulation lacks; time the model as this machine's calibration
     says (making one when *auto_calibrate*); run the model (*run_model* gets the knobs); refuse a model run
-    that cannot be compared; run the emulation; compare. A disagreement on timing alone is measured again
+    that cannot be compared; run the emulation; run the model again with what the emulation's real system drew
+    at random (``Scenario.drawn``), if anything; compare. A disagreement on timing alone is measured again
     (*remeasure*, default *run_emulation*), up to :data:`TIMING_REMEASURES` times; the report says how many
     measurements it took (``timing_attempts``)."""
     spec, _, _, _ = _prepare(scenario, topology, knobs)  # the input's faults before the machine's
@@ -141,6 +142,9 @@ def compose_twin(
     model = run_model({**basis.model_knobs, **knobs})
     refuse_incomparable(scenario, model)  # before a live run that could not be compared
     emulation = run_emulation(knobs)
+    drawn = spec.drawn(emulation, knobs) if spec.drawn is not None else {}
+    if drawn:  # the model again, given what the real system drew at random (Scenario.drawn)
+        model = run_model({**basis.model_knobs, **knobs, **drawn})
     report = compare_runs(scenario, model, emulation, not_compared=basis.not_compared)
     attempts = 1
     while attempts <= TIMING_REMEASURES and only_timing_disagrees(spec, report):

@@ -252,6 +252,10 @@ class Scenario:
     missing: Optional[Callable[[Cloud, Any], list[str]]] = None
     #: The typed, frozen design this scenario's knobs make (one annotation per knob).
     design_type: type[Design] = Design
+    #: ``(emulation run, user knobs) -> knobs``: what the real system drew at random and no topology can say
+    #: (which of two equally loaded OVN gateway chassis Neutron's scheduler made active): the twin runs the
+    #: model again with these knobs, so the comparison holds the draw fixed. Empty: nothing was drawn.
+    drawn: Optional[Callable[[Any, Mapping[str, Any]], dict[str, Any]]] = None
 
     @property
     def knobs(self) -> tuple[Knob, ...]:

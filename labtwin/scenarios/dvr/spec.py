@@ -117,10 +117,14 @@ def router_mode(router: Router, design: "DvrDesign") -> str:
 
 def design_conflicts(cloud: Cloud, design: "DvrDesign") -> list[str]:
     """What the design asks that Neutron cannot build on this cloud: DVR and the OVS agent's DHCP extension need
-    the OVS agent (the Linux bridge agent has neither)."""
+    the OVS agent (the Linux bridge agent has neither); an OVN gateway chassis is a network node."""
+    out = []
+    gateway = design.ovn_gateway
+    if gateway and not (gateway in cloud.host and cloud.host[gateway].role == "network"):
+        out.append(f"ovn_gateway={gateway} to be a network node (gateway chassis are the hosts with role: network)")
     if design.agent != "linuxbridge":
-        return []
-    out = [
+        return out
+    out += [
         f"router {r.name} in legacy mode, not dvr (agent=linuxbridge builds legacy routers only: DVR needs the "
         "OVS agent; --set router=legacy)"
         for r in studied_routers(cloud)
@@ -129,6 +133,14 @@ def design_conflicts(cloud: Cloud, design: "DvrDesign") -> list[str]:
     if design.distributed_dhcp:
         out.append("the OVS agent for distributed_dhcp (its dhcp extension; agent=linuxbridge has none)")
     return out
+
+
+def gateway_host(cloud: Cloud, design: "DvrDesign", mode: str) -> str:
+    """Where a router in *mode* has its gateway: the network node, or under OVN the active gateway chassis
+    (``ovn_gateway``, else the network node)."""
+    if mode == "ovn" and design.ovn_gateway:
+        return design.ovn_gateway
+    return network_node(cloud).name
 
 
 def modes_said(cloud: Cloud, design: "DvrDesign") -> dict[str, str]:
@@ -386,6 +398,13 @@ KNOBS: tuple[Knob, ...] = (
         kind=boolean,
     ),
     Knob(
+        "ovn_gateway",
+        "",
+        "OVN: the active gateway chassis; empty: the first network node in the file. Neutron's scheduler picks "
+        "among equally loaded gateway chassis by a hash of the gateway port's random id, so no topology says "
+        "which: a twin gives the model the emulation's pick",
+    ),
+    Knob(
         "control",
         "labtwin",
         "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
@@ -434,6 +453,7 @@ class DvrDesign(Design):
     distributed_dhcp: bool
     vip_arp: str
     ovn_distributed_fip: bool
+    ovn_gateway: str
     control: str
     flows: int
     fip_fraction: float

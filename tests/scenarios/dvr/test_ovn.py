@@ -102,11 +102,19 @@ def test_real_ovn_walks_the_models_paths_for_every_class(live, ovn, tmp_path):
 
 
 @pytest.mark.emulation
-def test_distributed_floating_ips_leave_and_enter_on_the_vms_chassis_through_real_ovn(live, ovn, tmp_path):
+def test_distributed_floating_ips_and_a_gateway_failover_through_real_ovn(live, ovn, tmp_path):
+    """On two gateway chassis (topologies/dvr-ha-gateway.yaml): floating IPs leave and enter on the VM's chassis,
+    SNAT on the active gateway; then the active gateway's underlay link is cut, and the SNAT client's pings are
+    answered again when BFD says so, within the tolerance of the model's mean (the twin compares it)."""
     report, model, emulation = api.twin(
-        "dvr", "topologies/dvr.yaml", 1, out=tmp_path, router="ovn", ovn_distributed_fip=True
+        "dvr", "topologies/dvr-ha-gateway.yaml", 1, out=tmp_path, router="ovn", ovn_distributed_fip=True
     )
     assert report.agree, report.disagreements.to_dict("records")
+    (compared,) = [r for r in report.rows.to_dict("records") if r["key"] == "gateway_failover_s"]
+    assert compared["agree"] and compared["emulation"] > 1.5  # BFD, not a lucky ping before the cut took hold
+    failover = emulation.summary["gateway_failover"]
+    assert {failover["cut"], failover["took_over"]} == {"network-1", "network-2"}  # the other chassis took over
+    assert failover["sent_before_cut"] >= 5 and failover["answered_before_cut"] >= failover["sent_before_cut"] - 1
     paths = {p["class"]: p for p in emulation.summary["paths"]}
     assert not paths["ns-fip-out"]["via_network_node"] and not paths["ns-fip-in"]["via_network_node"]
     assert paths["ns-snat"]["via_network_node"]  # SNAT stays on the gateway chassis

@@ -44,7 +44,8 @@ from .. import spec as classes
 from ..neutron_names import mac_of
 from ..spec import EXTERNAL, DvrDesign
 from . import observe
-from .ovn_observe import GENEVE_PORT, Hops, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
+from .ovn_failover import measure_gateway_failover
+from .ovn_observe import GENEVE_PORT, SB_READ, Hops, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
 from .plan import CapturePoint
 from .probing import crosses_network_node, failover, record_paths, run_agent, start_captures, summarise_run
 
@@ -52,7 +53,6 @@ OUTSIDE = "external"  # the outside world's namespace key
 SETTLE_S = 0.5
 #: How long OVN may take to bind the VIP's virtual port to the new master's chassis after its GARP.
 VIP_REBIND_TIMEOUT_S = 10.0
-SB_READ = ("Datapath_Binding", "Port_Binding", "Chassis", "Encap")
 
 
 def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", out_dir=None) -> Run:
@@ -80,6 +80,9 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
         for _, point in points:
             cap.stop(point)
         nb_rows = save_nb(real, ovn, out / "ovn-nb.json")
+        v4_outside = next(a for a in _outside_addresses(cloud, router, ovn.neutron) if ":" not in a)
+        client = ends.snat.name if ends.snat is not None else None
+        gateway = measure_gateway_failover(real, cloud, router, client, ovn, sb, vm_ns, v4_outside)  # the last act
     rec.operation("bringup", "", 0.0, bringup, count=len(the_plan.namespaces))
     real.record_teardown(rec, t0)
     logical = logical_map(cloud, router, sb, ovn.neutron)
@@ -93,6 +96,7 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     summary.update(ovn_nb_rows=nb_rows, vip_rebind_s=vip_rebind_s, gateway_chassis=logical.cr_lrp_host)
     summary["neutron_gateways_not_the_topology's"] = gateways_moved
     summary["warm_up"] = WARM_UP
+    summary.update(gateway or {})
     run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
         run.save(out)

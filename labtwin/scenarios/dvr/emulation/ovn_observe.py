@@ -151,6 +151,10 @@ def _uuid(value) -> str:
     return value[1] if isinstance(value, list) and value and value[0] == "uuid" else ""
 
 
+#: The SB tables :func:`logical_map` reads.
+SB_READ = ("Datapath_Binding", "Port_Binding", "Chassis", "Encap")
+
+
 def logical_map(cloud: Cloud, router: Router, sb: dict, made: dict) -> LogicalMap:
     """Read *sb* (rows of Datapath_Binding, Port_Binding, Chassis, Encap) and *made* (Neutron's ports and
     routers, :func:`labtwin.emulation.ovn_server._what_neutron_made`) into a :class:`LogicalMap`."""

@@ -6,7 +6,8 @@
 
 Kinds: ``icmp`` (v4 or v6 echo), ``tcp`` (a SYN to ``port``, ``src`` given),
 ``dhcp`` (a DHCPDISCOVER from ``iface``/``mac``), ``garp`` (a gratuitous ARP
-for ``ip`` from ``iface``/``mac``). Every probe carries a marker that the
+for ``ip`` from ``iface``/``mac``), ``stream`` (pings at a steady rate around a
+link cut, for a failover's recovery time). Every probe carries a marker that the
 capture filter matches (:data:`MAGIC` + the token in the ICMP/TCP payload;
 the DHCP xid is ``MAGIC16 << 16 | token``; a TCP answer by its destination
 port, :data:`TCP_PORT_BASE` + the token), so each capture point's pcap holds
@@ -188,12 +189,43 @@ def _await(sock, timeout: float, sent: float, answer) -> dict:
             return {"verdict": found[0], "answer": found[1], "latency_s": time.perf_counter() - sent}
 
 
+def stream(step: dict, timeout: float) -> dict:
+    """IPv4 pings to ``dst`` every ``interval`` seconds from wall-clock time ``start_at`` (``time.time()``: the
+    caller cuts a link at ``cut_at`` on the same clock); stops once a ping sent ``settled`` seconds after
+    ``cut_at`` or later is answered, or at ``cut_at + horizon``. Each ping's send time and, when answered, its
+    answer time (wall clock)."""
+    from scapy.layers.inet import ICMP, IP
+
+    ident, interval = random.randint(1, 0xFFFF), float(step["interval"])
+    stop_at = float(step["cut_at"]) + float(step["horizon"])
+    settled_from = float(step["cut_at"]) + float(step["settled"])
+    sent: dict[int, float] = {}
+    answered: dict[int, float] = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        time.sleep(max(0.0, float(step["start_at"]) - time.time()))
+        next_send, seq = time.time(), 0
+        while time.time() < stop_at and not any(sent[s] >= settled_from for s in answered):
+            if time.time() >= next_send:
+                seq += 1
+                msg = bytes(ICMP(type=8, id=ident, seq=seq) / payload(step["token"]))
+                sent[seq] = time.time()
+                sock.sendto(msg, (step["dst"], 0))
+                next_send += interval
+            ready, _, _ = select.select([sock], [], [], max(0.0, min(next_send, stop_at) - time.time()))
+            if ready:
+                pkt = IP(sock.recv(65535))
+                if pkt.haslayer(ICMP) and pkt[ICMP].type == 0 and pkt[ICMP].id == ident and pkt.src == step["dst"]:
+                    answered.setdefault(pkt[ICMP].seq, time.time())
+    pings = [{"sent": sent[s], "answered": answered.get(s)} for s in sorted(sent)]
+    return {"verdict": "sent", "answer": "stream", "latency_s": None, "pings": pings}
+
+
 def pause(step: dict, timeout: float) -> dict:
     time.sleep(float(step["seconds"]))
     return {"verdict": "sent", "answer": "pause", "latency_s": None}
 
 
-KINDS = {"icmp": icmp, "tcp": tcp, "dhcp": dhcp, "garp": garp, "pause": pause}
+KINDS = {"icmp": icmp, "tcp": tcp, "dhcp": dhcp, "garp": garp, "pause": pause, "stream": stream}
 
 
 def run(request: dict) -> list[dict]:

@@ -1,6 +1,6 @@
-"""Model of the ``dvr`` scenario: packet paths per traffic class, network-node load, VIP failover.
+"""Model of the ``dvr`` scenario: packet paths per traffic class, network-node load, VIP and gateway failover.
 
-Three parts, each its own module:
+Four parts, each its own module:
 
 - :mod:`.paths`: the hop path of each class per design (``legacy``,
   ``dvr`` with the PTG's options, ``ovn``), derived from where the cloud's
@@ -8,7 +8,8 @@ Three parts, each its own module:
   and whether the VIP answers after a VRRP failover;
 - :mod:`.traffic`: a SimPy DES of a traffic matrix through the network
   node (share, queueing delay, loss);
-- :mod:`.failover`: a SimPy DES of the failover and the recovery time.
+- :mod:`.failover`: a SimPy DES of the failover and the recovery time;
+- :mod:`.gateway`: a SimPy DES of an OVN gateway chassis failing (BFD) and north-south recovery.
 
 ``simulate`` returns one :class:`~labtwin.records.Run`: one probe per class
 (src, dst, protocol, port; ``allowed`` when reachable; the path in ``detail``),
@@ -26,9 +27,20 @@ import pandas as pd
 from labtwin.description import Cloud
 from labtwin.records import Recorder, Run
 
+from ..gateway_cut import gateway_chassis
 from ..matrix import Cell, expected_share, traffic_matrix, weights_by_router
-from ..spec import FLOW_PPS, DvrDesign, modes_said, network_node, pick_endpoints, router_mode, studied_routers
+from ..spec import (
+    FLOW_PPS,
+    DvrDesign,
+    gateway_host,
+    modes_said,
+    network_node,
+    pick_endpoints,
+    router_mode,
+    studied_routers,
+)
 from .failover import run_failover
+from .gateway import mean_gateway_failover
 from .paths import CLASSES, ClassPath, class_paths
 from .traffic import run_traffic
 
@@ -74,6 +86,7 @@ def simulate(
         "class_weights": weights_by_router(weights),
         **{k: round(v, 6) for k, v in stats.summary(design.nn_capacity_pps).items()},
         "failover_recovery_s": _failover(cloud, design, rng, rec),
+        **_gateway_failover(cloud, design, rng, rec),
     }
     for name in (
         "network_node_share",
@@ -87,6 +100,8 @@ def simulate(
     ):
         rec.metric(name, summary[name], _UNITS.get(name, ""))
     rec.metric("failover_recovery_s", summary["failover_recovery_s"], "s")
+    if "gateway_failover_s" in summary:
+        rec.metric("gateway_failover_s", summary["gateway_failover_s"], "s")
     return Run("dvr", "model", dict(design), seed, topology, summary, rec.records)
 
 
@@ -104,6 +119,19 @@ def _failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: Recorder
                 design, mode, vip.old_master.name, vip.new_master.name, vip.client.name, str(vip.ip), rng, rec
             )
     return None
+
+
+def _gateway_failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: Recorder) -> dict[str, Any]:
+    """``gateway_failover_s`` for the first studied OVN router with a gateway on two or more gateway chassis and
+    a VM that leaves through SNAT (nothing otherwise: the metric does not exist there)."""
+    for router in studied_routers(cloud):
+        chassis = gateway_chassis(cloud, router)
+        client = pick_endpoints(cloud, router).snat
+        if router_mode(router, design) == "ovn" and len(chassis) >= 2 and client is not None and client.host:
+            active = gateway_host(cloud, design, "ovn")
+            backup = next(h.name for h in chassis if h.name != active)
+            return {"gateway_failover_s": mean_gateway_failover(active, backup, client.host, rng, rec)}
+    return {}
 
 
 def sweep_load(

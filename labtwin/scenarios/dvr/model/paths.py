@@ -42,7 +42,7 @@ from ..spec import (
     Vip,
     design_conflicts,
     external_network,
-    network_node,
+    gateway_host,
     pick_endpoints,
     probe_of,
     router_mode,
@@ -113,7 +113,6 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
     conflicts = design_conflicts(cloud, design)
     if conflicts:
         raise ScenarioError("; ".join(conflicts))
-    nn = network_node(cloud).name
     out: list[ClassPath] = []
     probed: dict[tuple, str] = {}  # probe -> the router it is studied under
     for router in studied_routers(cloud):
@@ -121,7 +120,7 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
         if mode not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {mode!r}")
         ends = pick_endpoints(cloud, router)
-        plane = Plane(cloud, router, mode, nn, external_network(cloud, router), design)
+        plane = Plane(cloud, router, mode, gateway_host(cloud, design, mode), external_network(cloud, router), design)
         legs = BUILDERS[mode](plane, ends)
         for cls in CLASSES:
             src, dst, protocol, port = probe_of(cls, ends)
