@@ -55,6 +55,15 @@ def simulate(
     return run
 
 
+def simulate_beside(observed: Run, topology=None, **knobs) -> Run:
+    """The model of a recorded emulation run: its scenario, topology (or *topology*), design and seed, with what
+    its real system drew at random (``Scenario.drawn``), as a twin runs it; *knobs* override the design."""
+    spec = _spec(observed.scenario)
+    given = {**observed.design, **knobs}
+    given.update(spec.drawn(observed, given) if spec.drawn is not None else {})
+    return simulate(spec, topology or observed.topology or None, observed.seed, **given)
+
+
 def emulate(
     scenario: ScenarioLike, topology=None, seed: int = 1, out: Optional[Union[str, Path]] = None, **knobs
 ) -> Run:

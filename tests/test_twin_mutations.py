@@ -33,7 +33,7 @@ RECORDED = {
         "sg-fanout/ovn",
     ],
     "multisegment": ["multisegment"],
-    "dvr": ["dvr"],
+    "dvr": ["dvr", "dvr/ovn", "dvr/ovn-ha-gateway"],
 }
 #: the integer metrics each scenario's twin compares (written out, so a tolerance that goes missing fails here)
 #: The model profile for traces: sg-fanout's committed calibration, made on the machine its traces ran on.
@@ -64,13 +64,11 @@ def recorded_pair(scenario: str, trace: str) -> tuple[Run, Run]:
     if trace not in _PAIRS:
         emulated = Run.load(TRACES / trace)
         assert (emulated.backend, emulated.scenario) == ("emulation", scenario)
-        spec = get_scenario(scenario)
         topology = emulated.topology or None
         if topology is not None and not Path(topology).is_file():  # recorded on another checkout
             topology = str(TRACES.parent / "topologies" / Path(topology).name)
         example = TRACE_PROFILE.get(trace, EXAMPLE_PROFILE.get(scenario, {}))  # the calibration of the traces' machine
-        knobs = {**emulated.design, **example}
-        model = api.simulate(spec, topology, emulated.seed, **knobs)
+        model = api.simulate_beside(emulated, topology, **example)
         _PAIRS[trace] = (model, emulated)
     return _PAIRS[trace]
 

@@ -241,6 +241,37 @@ def crossing_table(runs: dict[str, Run]) -> pd.DataFrame:
     return pd.DataFrame(columns).rename_axis("class")
 
 
+def observed_beside_model(model: Run, observed: Run) -> pd.DataFrame:
+    """Per traffic class: where the model's path goes (``NN``/``local``, as :func:`crossing_table`), where the
+    path observed in an emulation went, and how many of the twin's comparisons for that probe (verdict, hops,
+    NAT, TTL, wires, reply) agree; then the twin's compared metrics (``gateway_failover_s``)."""
+    from labtwin.api import compare_runs
+
+    def label(src, dst, protocol, port) -> str:  # the twin's name for a probe
+        return f"{src}->{dst} {protocol}" + ("" if port is None or pd.isna(port) else f":{int(port)}")
+
+    rows = compare_runs("dvr", model, observed).rows
+    probes = {label(p.src, p.dst, p.protocol, p.port): p.detail for p in observed.probes.itertuples()}
+    table = []
+    for entry in model.summary["paths"]:
+        key = label(entry["src"], entry["dst"], entry["protocol"], entry["port"])
+        seen = probes.get(key)
+        if not entry["hops"] or seen is None:
+            continue
+        mine = rows[rows.key == key]
+        table.append(
+            {
+                "class": entry["class"],
+                "model": "NN" if entry["via_network_node"] else "local",
+                "observed": "NN" if seen["via_network_node"] else "local",
+                "agree": f"{int(mine.agree.eq(True).sum())}/{len(mine)}",
+            }
+        )
+    for metric in rows[rows.kind == "metric"].itertuples():
+        table.append({"class": metric.key, "model": metric.model, "observed": metric.emulation, "agree": metric.agree})
+    return pd.DataFrame(table).set_index("class")
+
+
 def style_crossings(table: pd.DataFrame):
     """The crossing table with network-node cells in red and unreachable ones struck through (a Styler)."""
 

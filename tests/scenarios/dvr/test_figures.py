@@ -1,5 +1,7 @@
 """dvr_figures.crossing_table: where each class is routed, per design."""
 
+from pathlib import Path
+
 import pytest
 
 from labtwin.scenarios.dvr import SCENARIO
@@ -32,3 +34,25 @@ def test_crossing_table_says_where_each_class_goes(runs):
 def test_style_crossings_marks_network_node_and_unreachable_cells(runs):
     html = style_crossings(crossing_table(runs)).to_html()
     assert "#fde0dd" in html and "line-through" in html
+
+
+def test_the_model_beside_a_run_observed_on_real_ovn():
+    """The notebook's OVN table: every class of the recorded run, each with all of its comparisons agreeing; a
+    path observed elsewhere shows as fewer agreeing comparisons on that class only."""
+    from dataclasses import replace
+
+    from labtwin.api import simulate_beside
+    from labtwin.records import Probe, Run
+    from labtwin.scenarios.dvr.figures import observed_beside_model
+
+    observed = Run.load(Path(__file__).resolve().parents[3] / "traces" / "dvr" / "ovn")
+    table = observed_beside_model(simulate_beside(observed, "topologies/dvr.yaml"), observed)
+    assert len(table) == 9 and set(table.agree) == {"8/8"} and (table.model == table.observed).all()
+    records = [
+        replace(r, detail={**r.detail, "hops": r.detail["hops"][:-1]})
+        if isinstance(r, Probe) and r.detail.get("class") == "ns-snat"
+        else r
+        for r in observed.records
+    ]
+    moved = observed_beside_model(simulate_beside(observed, "topologies/dvr.yaml"), replace(observed, records=records))
+    assert moved.agree["ns-snat"] == "7/8" and (moved.agree.drop("ns-snat") == "8/8").all()

@@ -2,6 +2,7 @@
 pick of the active chassis, and the tolerance that a wrong model breaks."""
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from labtwin.scenarios.dvr.emulation.ovn_failover import recovery
 from labtwin.scenarios.dvr.model import gateway
 
 HA = "dvr-ha-gateway.yaml"
+TRACES = Path(__file__).resolve().parents[3] / "traces" / "dvr"
 
 
 def test_one_cut_recovers_after_bfd_declares_the_gateway_dead():
@@ -42,13 +44,14 @@ def test_only_an_ovn_router_on_two_gateway_chassis_has_the_metric():
 
 @pytest.mark.parametrize("mult, min_rx", [(2, 1.0), (4, 1.0), (3, 0.3), (3, 2.0)])
 def test_a_model_off_by_a_bfd_interval_breaks_the_tolerance(monkeypatch, mult, min_rx):
-    """The check can fail: against the right model's mean (what an emulated cut lands near), a model with
-    another BFD multiplier or receive interval disagrees."""
+    """The check can fail: against the cut recorded on real OVN (traces/dvr/ovn-ha-gateway), the right model
+    agrees and a model with another BFD multiplier or receive interval disagrees."""
+    measured = Run.load(TRACES / "ovn-ha-gateway").summary["gateway_failover_s"]
     right = gateway.mean_gateway_failover("n1", "n2", "c1", random.Random(1), Recorder())
     monkeypatch.setattr(gateway, "BFD_MULT", mult)
     monkeypatch.setattr(gateway, "BFD_MIN_RX_S", min_rx)
     wrong = gateway.mean_gateway_failover("n1", "n2", "c1", random.Random(1), Recorder())
-    assert GATEWAY_FAILOVER.agrees(right, right) and not GATEWAY_FAILOVER.agrees(wrong, right)
+    assert GATEWAY_FAILOVER.agrees(right, measured) and not GATEWAY_FAILOVER.agrees(wrong, measured)
 
 
 def test_the_active_gateway_knob_moves_the_gateway_paths():
