@@ -25,9 +25,9 @@ FIREWALL_KNOB = {"iptables_hybrid": "iptables_hybrid", "openvswitch": "openvswit
 
 def compare_walk(cloud: Cloud, expect: dict, knobs: dict) -> tuple[list[str], list[str]]:
     from labtwin.scenarios.dvr import missing
+    from labtwin.scenarios.dvr.knobs import DvrDesign
     from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
     from labtwin.scenarios.dvr.model.wire import SENT_TTL
-    from labtwin.scenarios.dvr.spec import DvrDesign
 
     cls = expect["class"]
     if cls not in CLASSES:

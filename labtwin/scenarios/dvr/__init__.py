@@ -1,6 +1,6 @@
 """The ``dvr`` scenario: which traffic still crosses the network node, per router design.
 
-Knobs and their defaults are :data:`~labtwin.scenarios.dvr.spec.KNOBS`: by default each router runs in the
+Knobs and their defaults are :data:`~labtwin.scenarios.dvr.knobs.KNOBS`: by default each router runs in the
 mode its own ``distributed`` field says (Neutron's default: legacy); ``--set router=...`` overrides them all.
 ``router=ovn`` and ``ovn_distributed_fip`` exist in the model only.
 """
@@ -12,7 +12,8 @@ from labtwin.description import Cloud
 from ..base import Scenario, Tolerance, on_default_topology
 from ..refusals import refusing_emulation
 from . import emulation, model
-from .spec import DvrDesign, design_conflicts, router_mode, studied_routers
+from .knobs import DvrDesign
+from .spec import design_conflicts, router_mode, studied_routers
 
 #: What the network node hosts under each router design (why the scenario needs one).
 NETWORK_NODE_ROLE = {

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from labtwin.description import Cloud, Router
 
-from .spec import DvrDesign, routed_subnet, same_host_ratio, studied_routers
+from .knobs import DvrDesign
+from .spec import routed_subnet, same_host_ratio, studied_routers
 
 #: DHCP and traffic to the VRRP VIP are small fixed shares of the matrix (not sourced: they set scale).
 DHCP_SHARE = 0.01

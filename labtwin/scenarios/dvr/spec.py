@@ -1,5 +1,5 @@
 """The DVR scenario's traffic classes and routers: which ports stand for each class, the probe of each, each
-router's mode, and the design knobs (the traffic matrix over them is :mod:`.matrix`).
+router's mode (the design knobs are :mod:`.knobs`, the traffic matrix over them :mod:`.matrix`).
 
 Shared by the model and the emulation (both must probe the same ports, and weigh
 the same traffic matrix).
@@ -33,7 +33,8 @@ from itertools import permutations
 from typing import Optional
 
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
-from labtwin.scenarios.base import Design, Knob, boolean, bounded
+
+from .knobs import FROM_TOPOLOGY, DvrDesign
 
 CLASSES = (
     "ew-same-host",
@@ -89,20 +90,12 @@ class Endpoints:
     vip: Optional[Vip]
 
 
-#: The ``router`` knob's default: each router in the mode its own ``distributed`` field gives.
-FROM_TOPOLOGY = "topology"
-#: Who builds the emulation's routers (the ``control`` knob): labtwin's own agent, or real OVN.
-CONTROLS = ("labtwin", "ovn")
-#: The modes a router can be studied in (``ovn`` is ML2/OVN's logical router: cloud-wide, knob only).
-ROUTER_MODES = ("legacy", "dvr", "ovn")
-
-
 def studied_routers(cloud: Cloud) -> list[Router]:
     """Every router with at least one interface, in file order (one without a gateway routes east-west only)."""
     return [router for router in cloud.routers if router.interfaces]
 
 
-def router_mode(router: Router, design: "DvrDesign") -> str:
+def router_mode(router: Router, design: DvrDesign) -> str:
     """The mode *router* runs in: the ``router`` knob when it names one (it overrides every router), else the
     router's own ``distributed`` field.
 
@@ -115,7 +108,7 @@ def router_mode(router: Router, design: "DvrDesign") -> str:
     return "dvr" if router.distributed else "legacy"
 
 
-def design_conflicts(cloud: Cloud, design: "DvrDesign") -> list[str]:
+def design_conflicts(cloud: Cloud, design: DvrDesign) -> list[str]:
     """What the design asks that Neutron cannot build on this cloud: DVR and the OVS agent's DHCP extension need
     the OVS agent (the Linux bridge agent has neither); an OVN gateway chassis is a network node."""
     out = []
@@ -135,7 +128,7 @@ def design_conflicts(cloud: Cloud, design: "DvrDesign") -> list[str]:
     return out
 
 
-def gateway_host(cloud: Cloud, design: "DvrDesign", mode: str) -> str:
+def gateway_host(cloud: Cloud, design: DvrDesign, mode: str) -> str:
     """Where a router in *mode* has its gateway: the network node, or under OVN the active gateway chassis
     (``ovn_gateway``, else the network node)."""
     if mode == "ovn" and design.ovn_gateway:
@@ -143,7 +136,7 @@ def gateway_host(cloud: Cloud, design: "DvrDesign", mode: str) -> str:
     return network_node(cloud).name
 
 
-def modes_said(cloud: Cloud, design: "DvrDesign") -> dict[str, str]:
+def modes_said(cloud: Cloud, design: DvrDesign) -> dict[str, str]:
     """Each studied router's mode and where it came from, for the run summary."""
     source = "topology" if design.router == FROM_TOPOLOGY else f"knob router={design.router} (overrides the topology)"
     return {router.name: f"{router_mode(router, design)} ({source})" for router in studied_routers(cloud)}
@@ -338,138 +331,3 @@ def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
         ),
     }
     return table[cls]
-
-
-# --- the design knobs: defaults and bounds, one home for the Scenario and the model --------------------
-
-#: Packets per second each flow of the traffic matrix offers, on average.
-FLOW_PPS = 500
-
-KNOBS: tuple[Knob, ...] = (
-    Knob(
-        "router",
-        FROM_TOPOLOGY,
-        "topology: each router's own distributed field (Neutron's default: legacy); legacy: one qrouter on the "
-        "network node; dvr: distributed; ovn: ML2/OVN's logical router (implies control=ovn). A mode overrides "
-        "every router",
-        choices=(FROM_TOPOLOGY, *ROUTER_MODES),
-    ),
-    Knob(
-        "agent",
-        "ovs",
-        "L2 agent (as in multisegment): ovs, or linuxbridge (brq bridges, vxlan-<VNI>; legacy routers only; "
-        "removed from Neutron in 2025.1, so a train-2019 cloud)",
-        choices=("ovs", "linuxbridge"),
-    ),
-    Knob(
-        "firewall_driver",
-        "openvswitch",
-        "the OVS agent's firewall_driver: openvswitch (tap in br-int) or iptables_hybrid (tap-qbr-qvb-qvo-br-int)",
-        choices=("openvswitch", "iptables_hybrid"),
-    ),
-    Knob(
-        "ipv6_fast_exit",
-        False,
-        "DVR: route IPv6 north-south out the compute node's fip namespace",
-        kind=boolean,
-    ),
-    Knob(
-        "distributed_snat",
-        False,
-        "DVR: SNAT on the compute node (to its fg- address)",
-        kind=boolean,
-    ),
-    Knob(
-        "distributed_dhcp",
-        False,
-        "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
-        kind=boolean,
-    ),
-    Knob(
-        "vip_arp",
-        "static",
-        "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
-        choices=("static", "learned"),
-    ),
-    Knob(
-        "ovn_distributed_fip",
-        False,
-        "OVN: Neutron's enable_distributed_floating_ip (NAT on the VM's chassis)",
-        kind=boolean,
-    ),
-    Knob(
-        "ovn_gateway",
-        "",
-        "OVN: the active gateway chassis; empty: the first network node in the file. Neutron's scheduler picks "
-        "among equally loaded gateway chassis by a hash of the gateway port's random id, so no topology says "
-        "which: a twin gives the model the emulation's pick",
-    ),
-    Knob(
-        "control",
-        "labtwin",
-        "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
-        "flows; legacy and dvr) or ovn (Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
-        choices=CONTROLS,
-    ),
-    Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),
-    Knob(
-        "fip_fraction",
-        0.3,
-        "share of IPv4 north-south flows whose VM has a floating IP",
-        kind=bounded(float, 0.0, 1.0),
-    ),
-    Knob(
-        "ipv6_fraction",
-        0.2,
-        "share of north-south flows that are IPv6",
-        kind=bounded(float, 0.0, 1.0),
-    ),
-    Knob(
-        "ew_fraction",
-        0.5,
-        "share of flows that are east-west (routed between subnets)",
-        kind=bounded(float, 0.0, 1.0),
-    ),
-    Knob(
-        "nn_capacity_pps",
-        1_000_000.0,
-        "network node forwarding capacity, packets/s",
-        kind=bounded(float, 1.0, unit="pps"),
-    ),
-)
-
-
-class DvrDesign(Design):
-    """The design of the dvr scenario: one typed, frozen value per knob
-    (parsed and bounds-checked once, by :data:`KNOBS`)."""
-
-    KNOBS = KNOBS
-
-    router: str
-    agent: str
-    firewall_driver: str
-    ipv6_fast_exit: bool
-    distributed_snat: bool
-    distributed_dhcp: bool
-    vip_arp: str
-    ovn_distributed_fip: bool
-    ovn_gateway: str
-    control: str
-    flows: int
-    fip_fraction: float
-    ipv6_fraction: float
-    ew_fraction: float
-    nn_capacity_pps: float
-
-    @classmethod
-    def implied(cls, values: dict, given: set) -> dict:
-        """``router=ovn`` is ML2/OVN's logical router, built by real OVN (``control=ovn``), and under
-        ``control=ovn`` every router is OVN's; a contradicting pair set together is refused."""
-        return cls.imply_each_other(
-            values,
-            given,
-            ("router", "ovn"),
-            ("control", "ovn"),
-            "router=ovn is ML2/OVN's logical router (control=ovn); control={value} builds legacy and dvr routers",
-            "control=ovn builds OVN's logical routers only (router=ovn), not router={value}",
-        )

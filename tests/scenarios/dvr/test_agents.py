@@ -10,8 +10,8 @@ from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.base import ScenarioError
 from labtwin.scenarios.dvr import missing
 from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model.paths import class_paths
-from labtwin.scenarios.dvr.spec import DvrDesign
 
 
 @pytest.fixture(scope="module")

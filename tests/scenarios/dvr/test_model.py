@@ -10,11 +10,11 @@ from labtwin.description import load_cloud
 from labtwin.records import Recorder, record_line
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
+from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model import simulate, sweep_load
 from labtwin.scenarios.dvr.model.failover import run_failover
 from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
 from labtwin.scenarios.dvr.model.traffic import run_traffic
-from labtwin.scenarios.dvr.spec import DvrDesign
 
 EW_AND_FIP = ("ew-same-host", "ew-cross-host", "ns-fip-out", "ns-fip-in", "vip-after-failover")
 

@@ -11,8 +11,9 @@ from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.base import ScenarioError
 from labtwin.scenarios.dvr.emulation.observe import Sighting
 from labtwin.scenarios.dvr.emulation.ovn_observe import Event, Hops, LogicalMap, Walker, geneve
+from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model.paths import class_paths
-from labtwin.scenarios.dvr.spec import DvrDesign, external_network, the_router
+from labtwin.scenarios.dvr.spec import external_network, the_router
 
 
 def test_router_ovn_and_control_ovn_imply_each_other_and_a_contradiction_is_refused():

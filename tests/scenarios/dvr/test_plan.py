@@ -7,9 +7,9 @@ from labtwin.scenarios.base import topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
 from labtwin.scenarios.dvr.emulation.labtwin_agent.routing import plan_dvr
 from labtwin.scenarios.dvr.emulation.layout import vlan_of
+from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model.paths import class_paths
 from labtwin.scenarios.dvr.neutron_names import dvr_mac
-from labtwin.scenarios.dvr.spec import DvrDesign
 
 DESIGNS = {
     "legacy": {"router": "legacy"},

@@ -10,9 +10,9 @@ from labtwin.description import load_cloud
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.dvr import missing
 from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model import simulate
 from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
-from labtwin.scenarios.dvr.spec import DvrDesign
 
 THREE = Path(__file__).with_name("three-routers.yaml")
 

@@ -6,10 +6,10 @@ import pytest
 
 from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
+from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model.paths import class_paths
 from labtwin.scenarios.dvr.model.wire import BROADCAST, SENT_TTL, ttl_at_arrival
 from labtwin.scenarios.dvr.neutron_names import dvr_mac, floatingip_port_id, mac_of, router_port_id
-from labtwin.scenarios.dvr.spec import DvrDesign
 
 
 @pytest.fixture(scope="module")

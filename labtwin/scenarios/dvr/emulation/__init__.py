@@ -31,7 +31,7 @@ from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
-from ..spec import DvrDesign
+from ..knobs import DvrDesign
 from . import layout as L
 from . import observe
 from .labtwin_agent.routing import plan_dvr

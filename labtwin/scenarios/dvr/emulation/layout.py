@@ -30,8 +30,9 @@ from typing import Optional
 from labtwin.description import Cloud, Network, Port, Router, Subnet
 
 from .. import neutron_names as names
+from ..knobs import DvrDesign
 from ..neutron_names import mac_of
-from ..spec import DvrDesign, router_mode
+from ..spec import router_mode
 
 #: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
 FIP_RT_TBL = 16

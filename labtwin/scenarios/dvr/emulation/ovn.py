@@ -41,8 +41,9 @@ from labtwin.emulation.wiring import address
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
+from ..knobs import DvrDesign
 from ..neutron_names import mac_of
-from ..spec import EXTERNAL, DvrDesign
+from ..spec import EXTERNAL
 from . import observe
 from .ovn_failover import measure_gateway_failover
 from .ovn_observe import GENEVE_PORT, SB_READ, Hops, LogicalMap, Walker, events_of, logical_map, tunnel_sightings

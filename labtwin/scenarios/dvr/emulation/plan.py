@@ -31,7 +31,7 @@ from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.naming import check_run_id, node_name
 from labtwin.emulation.plan import Namespace, NsConfig, OvsBridge, OvsPort, Plan, Veth
 
-from ..spec import DvrDesign
+from ..knobs import DvrDesign
 from . import layout as L
 
 BRIDGES = ("br-int", "br-tun", "br-ex")

@@ -17,8 +17,8 @@ from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder
 
 from .. import spec as classes
+from ..knobs import DvrDesign
 from ..matrix import expected_share, traffic_matrix
-from ..spec import DvrDesign
 from .plan import CapturePoint
 from .probe_worker import capture_filter
 

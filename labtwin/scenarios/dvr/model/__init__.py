@@ -28,17 +28,9 @@ from labtwin.description import Cloud
 from labtwin.records import Recorder, Run
 
 from ..gateway_cut import gateway_chassis
+from ..knobs import FLOW_PPS, DvrDesign
 from ..matrix import Cell, expected_share, traffic_matrix, weights_by_router
-from ..spec import (
-    FLOW_PPS,
-    DvrDesign,
-    gateway_host,
-    modes_said,
-    network_node,
-    pick_endpoints,
-    router_mode,
-    studied_routers,
-)
+from ..spec import gateway_host, modes_said, network_node, pick_endpoints, router_mode, studied_routers
 from .failover import run_failover
 from .gateway import mean_gateway_failover
 from .paths import CLASSES, ClassPath, class_paths

@@ -30,7 +30,7 @@ import simpy
 
 from labtwin.records import Recorder
 
-from ..spec import DvrDesign
+from ..knobs import DvrDesign
 
 ADVERT_INT_S = 1.0
 BACKUP_PRIORITY = 100

@@ -35,9 +35,9 @@ from typing import Callable, Optional
 from labtwin.description import Cloud
 from labtwin.scenarios.base import ScenarioError
 
+from ..knobs import DvrDesign
 from ..spec import (
     CLASSES,
-    DvrDesign,
     Endpoints,
     Vip,
     design_conflicts,

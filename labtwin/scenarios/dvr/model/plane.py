@@ -14,7 +14,8 @@ from labtwin.description import Cloud, Network, Port, Router, Subnet
 from labtwin.description.names import vlan_subinterface_name
 
 from .. import neutron_names as names
-from ..spec import EXTERNAL, DvrDesign, gateway, routed_subnet
+from ..knobs import DvrDesign
+from ..spec import EXTERNAL, gateway, routed_subnet
 
 FABRIC = "fabric"
 

@@ -31,7 +31,7 @@ from typing import Hashable, Mapping, TypeVar
 
 import simpy
 
-from ..spec import FLOW_PPS
+from ..knobs import FLOW_PPS
 
 #: A matrix cell: any key, (router, class) in the scenario.
 K = TypeVar("K", bound=Hashable)

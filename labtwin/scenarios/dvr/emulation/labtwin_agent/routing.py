@@ -12,7 +12,7 @@ from labtwin.emulation.firewall import RuleSet
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsPort, Veth
 
-from ...spec import DvrDesign
+from ...knobs import DvrDesign
 from .. import layout as L
 from ..plan import EXTERNAL, FABRIC, CapturePoint, DvrPlan, add_ns, address, new_plan, plug
 from .flows import bridge_flows

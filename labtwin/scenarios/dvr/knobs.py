@@ -1,0 +1,145 @@
+"""The dvr scenario's design knobs: defaults, bounds and help, one home for the Scenario, the model and the
+emulations (:class:`DvrDesign`, one typed value per knob)."""
+
+from __future__ import annotations
+
+from labtwin.scenarios.base import Design, Knob, boolean, bounded
+
+#: The ``router`` knob's default: each router in the mode its own ``distributed`` field gives.
+FROM_TOPOLOGY = "topology"
+#: Who builds the emulation's routers (the ``control`` knob): labtwin's own agent, or real OVN.
+CONTROLS = ("labtwin", "ovn")
+#: The modes a router can be studied in (``ovn`` is ML2/OVN's logical router: cloud-wide, knob only).
+ROUTER_MODES = ("legacy", "dvr", "ovn")
+
+#: Packets per second each flow of the traffic matrix offers, on average.
+FLOW_PPS = 500
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "router",
+        FROM_TOPOLOGY,
+        "topology: each router's own distributed field (Neutron's default: legacy); legacy: one qrouter on the "
+        "network node; dvr: distributed; ovn: ML2/OVN's logical router (implies control=ovn). A mode overrides "
+        "every router",
+        choices=(FROM_TOPOLOGY, *ROUTER_MODES),
+    ),
+    Knob(
+        "agent",
+        "ovs",
+        "L2 agent (as in multisegment): ovs, or linuxbridge (brq bridges, vxlan-<VNI>; legacy routers only; "
+        "removed from Neutron in 2025.1, so a train-2019 cloud)",
+        choices=("ovs", "linuxbridge"),
+    ),
+    Knob(
+        "firewall_driver",
+        "openvswitch",
+        "the OVS agent's firewall_driver: openvswitch (tap in br-int) or iptables_hybrid (tap-qbr-qvb-qvo-br-int)",
+        choices=("openvswitch", "iptables_hybrid"),
+    ),
+    Knob(
+        "ipv6_fast_exit",
+        False,
+        "DVR: route IPv6 north-south out the compute node's fip namespace",
+        kind=boolean,
+    ),
+    Knob(
+        "distributed_snat",
+        False,
+        "DVR: SNAT on the compute node (to its fg- address)",
+        kind=boolean,
+    ),
+    Knob(
+        "distributed_dhcp",
+        False,
+        "ML2/OVS: answer DHCP in br-int (table 77) on the compute node",
+        kind=boolean,
+    ),
+    Knob(
+        "vip_arp",
+        "static",
+        "DVR: static (permanent ARP from the server, bug 1774459) or learned ARP for VIPs",
+        choices=("static", "learned"),
+    ),
+    Knob(
+        "ovn_distributed_fip",
+        False,
+        "OVN: Neutron's enable_distributed_floating_ip (NAT on the VM's chassis)",
+        kind=boolean,
+    ),
+    Knob(
+        "ovn_gateway",
+        "",
+        "OVN: the active gateway chassis; empty: the first network node in the file. Neutron's scheduler picks "
+        "among equally loaded gateway chassis by a hash of the gateway port's random id, so no topology says "
+        "which: a twin gives the model the emulation's pick",
+    ),
+    Knob(
+        "control",
+        "labtwin",
+        "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
+        "flows; legacy and dvr) or ovn (Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
+        choices=CONTROLS,
+    ),
+    Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),
+    Knob(
+        "fip_fraction",
+        0.3,
+        "share of IPv4 north-south flows whose VM has a floating IP",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+    Knob(
+        "ipv6_fraction",
+        0.2,
+        "share of north-south flows that are IPv6",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+    Knob(
+        "ew_fraction",
+        0.5,
+        "share of flows that are east-west (routed between subnets)",
+        kind=bounded(float, 0.0, 1.0),
+    ),
+    Knob(
+        "nn_capacity_pps",
+        1_000_000.0,
+        "network node forwarding capacity, packets/s",
+        kind=bounded(float, 1.0, unit="pps"),
+    ),
+)
+
+
+class DvrDesign(Design):
+    """The design of the dvr scenario: one typed, frozen value per knob
+    (parsed and bounds-checked once, by :data:`KNOBS`)."""
+
+    KNOBS = KNOBS
+
+    router: str
+    agent: str
+    firewall_driver: str
+    ipv6_fast_exit: bool
+    distributed_snat: bool
+    distributed_dhcp: bool
+    vip_arp: str
+    ovn_distributed_fip: bool
+    ovn_gateway: str
+    control: str
+    flows: int
+    fip_fraction: float
+    ipv6_fraction: float
+    ew_fraction: float
+    nn_capacity_pps: float
+
+    @classmethod
+    def implied(cls, values: dict, given: set) -> dict:
+        """``router=ovn`` is ML2/OVN's logical router, built by real OVN (``control=ovn``), and under
+        ``control=ovn`` every router is OVN's; a contradicting pair set together is refused."""
+        return cls.imply_each_other(
+            values,
+            given,
+            ("router", "ovn"),
+            ("control", "ovn"),
+            "router=ovn is ML2/OVN's logical router (control=ovn); control={value} builds legacy and dvr routers",
+            "control=ovn builds OVN's logical routers only (router=ovn), not router={value}",
+        )
