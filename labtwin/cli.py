@@ -19,6 +19,7 @@ from rich.console import Console
 
 from .api import EmulationUnavailable
 from .description import CloudError, load_cloud
+from .description.notes import notes
 from .emulation.ovs_lock import OvsLockTimeout
 from .emulation.probes import ProbeAgentSilent
 from .emulation.programs import MissingProgram
@@ -83,6 +84,8 @@ def validate(paths, neutron):
             click.echo(
                 f"{path}: ok ({len(cloud.hosts)} hosts, {len(cloud.networks)} networks, {len(cloud.ports)} ports)"
             )
+            for note in notes(cloud):
+                click.echo(f"{path}: note: {note}")
         except CloudError as exc:
             invalid = True
             for problem in exc.problems:

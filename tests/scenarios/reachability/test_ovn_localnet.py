@@ -11,8 +11,8 @@ from pathlib import Path
 
 from labtwin import api
 from labtwin.description import load_cloud
+from labtwin.description.notes import ovn_localnet_conflicts, ports_on_localnet_conflicts
 from labtwin.records import Probe, Run
-from labtwin.scenarios.reachability.spec import ovn_localnet_conflicts, ports_on_localnet_conflicts
 
 ROOT = Path(__file__).resolve().parents[3]
 TWO = ROOT / "tests/scenarios/reachability/two-segments-one-host.yaml"
@@ -60,3 +60,18 @@ def test_the_twin_shows_marked_probes_as_not_compared_and_still_fails_a_wrong_co
     )
     bad = api.compare_runs("reachability", model, wrong).disagreements
     assert list(bad.key) == ["ovn_localnet_conflicts"]
+
+
+def test_validate_notes_each_host_where_ovn_would_skip_a_segment():
+    """Not an error (Neutron accepts the cloud): `labtwin validate` names the host, the network and its
+    segments, and exits 0; a cloud without such a host gets no note."""
+    from click.testing import CliRunner
+
+    from labtwin.cli import main
+
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "topologies/multisegment.yaml")])
+    notes = [line for line in result.stdout.splitlines() if ": note: " in line]
+    assert result.exit_code == 0 and len(notes) == 2, result.output
+    assert "hosts[r2-c1]: under ML2/OVN" in notes[0] and "segments r2-s1, r2-s2" in notes[0]
+    quiet = CliRunner().invoke(main, ["validate", str(ROOT / "topologies/minimal.yaml")])
+    assert quiet.exit_code == 0 and ": note: " not in quiet.stdout

@@ -12,9 +12,10 @@ from typing import Any, Mapping
 
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
+from labtwin.description.notes import ovn_localnet_conflicts, ports_on_localnet_conflicts
 from labtwin.records import Recorder, Run
 
-from ..spec import OVN_LOCALNET_CONFLICT, ReachabilityDesign, ovn_localnet_conflicts, ports_on_localnet_conflicts
+from ..spec import OVN_LOCALNET_CONFLICT, ReachabilityDesign
 from .policy import evaluate
 
 

@@ -1,0 +1,51 @@
+"""What a designer should know about a valid cloud: facts, not errors (Neutron accepts the cloud), printed by
+``labtwin validate`` as notes and used by the scenarios that model them.
+"""
+
+from __future__ import annotations
+
+from .schema import Cloud
+
+
+def ovn_localnet_conflicts(cloud: Cloud) -> dict[str, list[str]]:
+    """Host -> the networks of which it maps two or more flat/VLAN segments to its bridges.
+
+    Neutron maps such a host to every one of those segments (its IPAM gives ports addresses on any of
+    them), and its OVN driver writes one ``localnet`` port per segment; ovn-controller then uses only
+    the first it binds for the whole network on that chassis and skips the others (OVN 23.03
+    ``controller/binding.c``), so the ports of the other segments reach the physical network on the wrong VLAN.
+    """
+    conflicts: dict[str, list[str]] = {}
+    for host in cloud.hosts:
+        for network in cloud.networks:
+            if len(_physical_segments(cloud, host.bridge_mappings, network.name)) > 1:
+                conflicts.setdefault(host.name, []).append(network.name)
+    return conflicts
+
+
+def ports_on_localnet_conflicts(cloud: Cloud) -> set[str]:
+    """The VM ports whose host has a localnet conflict on the port's network."""
+    conflicts = ovn_localnet_conflicts(cloud)
+    return {p.name for p in cloud.vm_ports if p.network_id in conflicts.get(p.host or "", ())}
+
+
+def notes(cloud: Cloud) -> list[str]:
+    """One sentence per fact :func:`ovn_localnet_conflicts` finds (more kinds of note may follow)."""
+    out = []
+    for host, networks in ovn_localnet_conflicts(cloud).items():
+        for network in networks:
+            segments = ", ".join(_physical_segments(cloud, cloud.host[host].bridge_mappings, network))
+            out.append(
+                f"hosts[{host}]: under ML2/OVN (control=ovn) only one of network {network}'s segments {segments} "
+                "works on this host: ovn-controller uses one localnet port per network on a chassis and skips "
+                "the others, so ports of the skipped segments reach the physical network on the wrong VLAN"
+            )
+    return out
+
+
+def _physical_segments(cloud: Cloud, bridge_mappings, network: str) -> list[str]:
+    return [
+        s.name
+        for s in cloud.segments
+        if s.network_id == network and s.network_type in ("flat", "vlan") and s.physical_network in bridge_mappings
+    ]
