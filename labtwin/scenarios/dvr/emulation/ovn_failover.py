@@ -6,8 +6,9 @@ holds the router's chassis-redirect port (read from the SB) is set down inside t
 Geneve tunnels, and the BFD sessions on them, go dark; its provider link stays up). OVN does the rest: BFD
 sessions time out, the next gateway chassis claims ``cr-lrp`` and announces the gateway's addresses, the
 client's chassis sends there. ``gateway_failover_s`` is the time from the cut to the first answered ping
-sent after it; the summary also says who took over (read from the SB again) and how many pings were
-answered before the cut (the path worked).
+sent after it; the summary also says who took over (read from the SB until the row leaves the cut chassis:
+``sb_moved_by_s`` is when this process saw it, from the cut) and how many pings were answered before the cut
+(the path worked).
 
 Both the agent and this process timestamp with the wall clock (``time.time()``), so the cut and the pings
 are on one clock. The link stays down: the run ends with the failover, and teardown removes the namespace.
@@ -32,6 +33,8 @@ from .probing import run_agent
 LEAD_S = 3.0
 #: An answer to a ping sent this long after the cut ends the stream: BFD alone takes longer than this to act.
 SETTLED_S = 0.5
+#: How long the SB may take to show another chassis holding ``cr-lrp`` once pings flow again.
+SB_SETTLE_S = 10.0
 #: The stream's marker (past every class's token and the warm-up's).
 STREAM_TOKEN = 200
 
@@ -66,18 +69,32 @@ def measure_gateway_failover(
         real.runner.run(Step(in_netns(real.pid(chassis_key), cut), what=f"cut {active}'s underlay link"))
         cut_done = time.time()
         pings = pinging.result()[0]["pings"]
-    took_over = logical_map(cloud, router, ovn.central.sb_rows(real.runner, SB_READ), ovn.neutron).cr_lrp_host
+    took_over, seen_at = _holder_after(real, cloud, router, ovn, active)
     return {
         "gateway_failover_s": recovery(pings, cut_done),
         "gateway_failover": {
             "cut": active,
             "took_over": took_over,
+            "sb_moved_by_s": round(seen_at - cut_done, 3),
             "client": client,
             "pings": len(pings),
             "answered_before_cut": sum(1 for p in pings if p["sent"] < cut_done and p["answered"] is not None),
             "sent_before_cut": sum(1 for p in pings if p["sent"] < cut_done),
         },
     }
+
+
+def _holder_after(real: Realisation, cloud: Cloud, router, ovn: OvnCloud, cut: str) -> tuple[str, float]:
+    """Who holds ``cr-lrp`` in the SB once it has left *cut*, and when this process saw it (wall clock); after
+    :data:`SB_SETTLE_S`, whoever holds it then. Traffic can flow before the SB says so: until the cut chassis's
+    own BFD sessions time out it still counts itself active and claims the row back, so the row may change
+    hands for a while after the new gateway forwards."""
+    deadline = time.time() + SB_SETTLE_S
+    while True:
+        holder = logical_map(cloud, router, ovn.central.sb_rows(real.runner, SB_READ), ovn.neutron).cr_lrp_host
+        if holder != cut or time.time() > deadline:
+            return holder, time.time()
+        time.sleep(0.1)
 
 
 def recovery(pings: list[dict], cut: float) -> Optional[float]:
