@@ -136,32 +136,13 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optiona
     return OvnCloud(central, ovs_of, neutron.made)
 
 
-#: How long Neutron may take to see every port up (its NB event handler marks the port ACTIVE).
-PORTS_ACTIVE_TIMEOUT_S = 30.0
-
-
-def _neutron_saw_every_port_up(neutron, names: dict[str, str]) -> None:
-    """Wait until Neutron marked every plugged port ACTIVE: its OVN driver does so when the NB says the port is
-    up (``set_port_status_up``), and only then does what depends on it, such as a distributed floating IP's
-    ``external_mac`` (written only for a port that is up). A real server keeps running; this one is stopped
-    after, so it must have caught up first."""
-    deadline = time.perf_counter() + PORTS_ACTIVE_TIMEOUT_S
-    while True:
-        status = {p["id"]: p["status"] for p in neutron.get("/ports")["ports"] if p["id"] in names}
-        waiting = sorted(names[i] for i, s in status.items() if s != "ACTIVE")
-        if not waiting:
-            return
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"Neutron did not mark {', '.join(waiting)} ACTIVE in {PORTS_ACTIVE_TIMEOUT_S:.0f} s")
-        time.sleep(0.1)
-
-
 def _floating_ips_after_ports_up(neutron) -> None:
     """Each floating IP updated (its port unchanged) once its port is up. Neutron's OVN driver writes a
     distributed floating IP's ``external_mac`` only for a port that is up (``ovn_client._create_or_update_
     floatingip``), and when the NB later says a port is up its event handler rewrites the NAT row
-    (``set_port_status_up``). This run's server does not process those events (it never marks a port ACTIVE):
-    updating the floating IP has the same code write the row a running server would. Stated simplification."""
+    (``set_port_status_up``). This run's server drops those events (why: :func:`labtwin.emulation.ovn_server.
+    _private_temporary_files`): updating the floating IP has the same code write the row a running server
+    would. Stated simplification."""
     for fip in neutron.get("/floatingips")["floatingips"]:
         if fip["port_id"]:
             neutron.put(f"/floatingips/{fip['id']}", {"floatingip": {"port_id": fip["port_id"]}})

@@ -12,8 +12,9 @@ One child process per run (Neutron's configuration is process-wide), driven over
 JSON lines through the same :class:`~labtwin.emulation.neutron_agent.NeutronWorker` transport as
 the agents:
 
-- ``{"op": "start", "nb", "sb", "physnets"}``: start the server against those connections, VLANs
-  allowed on those physnets (~6 s: importing Neutron and starting its plugins);
+- ``{"op": "start", "nb", "sb", "physnets", "options", "tmpdir"}``: start the server against those
+  connections, VLANs allowed on those physnets, its temporary files in *tmpdir*
+  (~6 s: importing Neutron and starting its plugins);
 - ``{"op": "post"|"put"|"delete"|"get", "path", "body"}``: one API request, answered with
   ``{"status", "body", "start", "took"}`` (``perf_counter``, the machine's monotonic clock);
 - ``{"op": "load", "cloud", "macs"}``: create a whole cloud (a pickled
@@ -34,6 +35,7 @@ import json
 import os
 import pickle
 import sys
+import tempfile
 import time
 from typing import Optional
 
@@ -116,7 +118,14 @@ def start_server(
             Step(argv, what="Neutron's server with ML2/OVN", creates=(item,)), talk=True, stderr_to=stderr
         )
     worker = NeutronWorker("neutron-server", "", proc, stderr_path)
-    start = {"op": "start", "nb": central.nb, "sb": central.sb, "physnets": physnets, "options": options or {}}
+    start = {
+        "op": "start",
+        "nb": central.nb,
+        "sb": central.sb,
+        "physnets": physnets,
+        "options": options or {},
+        "tmpdir": central.rundir,  # removed with the run's central
+    }
     worker.ask(start, timeout=START_TIMEOUT_S)
     return OvnNeutron(worker)
 
@@ -128,6 +137,7 @@ def serve(lines, out) -> int:
         if request["op"] == "start":
             from labtwin.oracle.server import NeutronServer
 
+            _private_temporary_files(request["tmpdir"])
             ovn = (request["nb"], request["sb"])
             servers.append(NeutronServer(request["physnets"], ovn, request.get("options")).start())
             return {"started": True}
@@ -140,6 +150,21 @@ def serve(lines, out) -> int:
         raise ValueError(f"unknown op {request['op']!r}")
 
     return serve_lines(lines, out, handle)
+
+
+def _private_temporary_files(private_dir: str) -> None:
+    """Neutron's WSGI helpers write ``neutron_start_time<ppid>`` (the hash ring's start time) into the temporary
+    directory; this server's go to *private_dir*, removed with the run, not into the machine's /tmp.
+
+    Known, left as is: outside uwsgi, mod_wsgi or an ASGI server Neutron 29 cannot count its API workers
+    (``wsgi_utils.get_api_worker_count``), so the OVN driver's hash ring raises "The Neutron API workers count
+    is zero" in every NB and SB event handler, which logs and drops the event: this server never processes a
+    port going up. Setting ``ASGI_WORKERS=1`` makes it process them, but then its event handlers use the
+    database from the OVSDB threads while an API request holds it: the in-memory sqlite connection fails
+    ("IntegrityError: not an error") and a file-backed one locks ("database is locked"). Processing events
+    needs a database server; until then what a port going up changes is done by hand
+    (:func:`labtwin.emulation.ovn_cloud._floating_ips_after_ports_up`)."""
+    tempfile.tempdir = private_dir
 
 
 def _load(server, request: dict) -> dict:

@@ -2,7 +2,8 @@
 
 Interfaces of the root namespace, named namespaces, OVS bridges, the root
 namespace's iptables rules, and labtwin's processes (Mininet shells of runs,
-tcpdump, Neutron agent workers, private OVS daemons) and their directories. Two
+tcpdump, Neutron agent workers, private OVS daemons) and their directories, and the files Neutron's own code
+leaves in the temporary directory. Two
 snapshots taken before and after a run must be equal; the tests and the
 emulation benchmark compare them. Read-only: it runs listing
 commands and changes nothing.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 
 from .programs import require
 
@@ -41,6 +43,9 @@ NEUTRON_LOCKS = "/run/labtwin/neutron-locks"
 PRIVATE_OVS_ROOT = "/run/labtwin/ovs"
 #: Where runs keep their OVN central (labtwin.emulation.ovn_run).
 OVN_RUNS = "/run/labtwin/ovn"
+#: Files Neutron's own code writes into the machine's temporary directory (its WSGI helpers' start time and
+#: first-worker election, ``neutron/common/wsgi_utils.py``); a run's server must write them elsewhere.
+NEUTRON_TEMP_FILES = ("neutron_start_time", "neutron_first_worker")
 
 
 def machine_state() -> dict:
@@ -57,6 +62,7 @@ def machine_state() -> dict:
         "neutron_locks": sorted(os.listdir(NEUTRON_LOCKS)) if os.path.isdir(NEUTRON_LOCKS) else [],
         "private_ovs": sorted(os.listdir(PRIVATE_OVS_ROOT)) if os.path.isdir(PRIVATE_OVS_ROOT) else [],
         "ovn_runs": sorted(os.listdir(OVN_RUNS)) if os.path.isdir(OVN_RUNS) else [],
+        "neutron_temp_files": sorted(f for f in os.listdir(tempfile.gettempdir()) if f.startswith(NEUTRON_TEMP_FILES)),
     }
 
 

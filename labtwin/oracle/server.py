@@ -14,6 +14,7 @@ is there; measured here: importing Neutron ~2.5 s, starting the plugins ~1 s, a 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
@@ -275,12 +276,25 @@ def _no_nova_notifications() -> None:
     batch_notifier.BatchNotifier.queue_event = lambda self, event: None
 
 
+#: A file to write Neutron's own log to, at DEBUG (every logger), instead of silencing it: for finding out what
+#: the server did, e.g. in an event handler whose exceptions Neutron logs and swallows.
+LOG_ENV = "LABTWIN_NEUTRON_LOG"
+
+
 def _quiet() -> None:
-    """Neutron logs every request and warns about eventlet; the answers are what matters here."""
+    """Neutron logs every request and warns about eventlet; the answers are what matters here (unless
+    ``$LABTWIN_NEUTRON_LOG`` names a file for its log)."""
+    warnings.filterwarnings("ignore")
+    path = os.environ.get(LOG_ENV)
+    if path:
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.DEBUG)
+        return
     logging.getLogger().setLevel(logging.CRITICAL)
     for name in ("neutron", "neutron_lib", "oslo_policy", "oslo_db", "stevedore", "oslo_messaging", "pecan"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore")
 
 
 def l2_agent(host: str, bridge_mappings: dict[str, str]) -> dict:
