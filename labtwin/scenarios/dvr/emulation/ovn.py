@@ -293,7 +293,9 @@ def _warm_up(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -
                 targets.append((real.pid(f"host:{i}"), ENCAP.format(j + 1).split("/")[0]))
     # Each VM once to the outside world: in every run the first IPv6 packet from a VM to the outside was lost on
     # its chassis (OVN 23.03, userspace datapath; ovn-trace and ofproto/trace forward it, the second goes
-    # through; cause not found). Stated in the run summary as ``warm_up``.
+    # through). Not the router's neighbour resolution: the SB already has the MAC_Binding of the IPv6 next hop
+    # when the packet is sent, and nothing leaves the VM's chassis. Cause not found. Stated in the run summary
+    # as ``warm_up``.
     for name, ns in vm_ns.items():
         for version in sorted({ip.version for ip in cloud.port[name].ips}):
             targets += [
