@@ -25,6 +25,21 @@ def test_there_are_notebooks():
     assert (NOTEBOOKS / "00-tour.ipynb").is_file()
 
 
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_is_valid_nbformat_with_cell_ids(notebook, recwarn):
+    """Valid against its nbformat schema, each cell with its own id (nbformat 4.5: a missing id is a warning
+    today, an error in future nbformat versions)."""
+    import json
+
+    import nbformat
+
+    raw = json.loads(notebook.read_text())
+    ids = [cell.get("id") for cell in raw["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids), f"{notebook.name}: cells without an id or with a repeated one"
+    nbformat.validate(nbformat.reads(notebook.read_text(), as_version=4))
+    assert not [w for w in recwarn if "id" in str(w.message)]
+
+
 @pytest.mark.slow
 def test_kernel_is_this_environment(tmp_path):
     """Notebooks run on the interpreter running the tests (the venv), so they import this labtwin."""
