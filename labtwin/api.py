@@ -161,6 +161,7 @@ def compose_twin(
         report = compare_runs(scenario, model, emulation, not_compared=basis.not_compared)
         attempts += 1
     report.timing_attempts = attempts
+    report.drawn = drawn
     return report, model, emulation
 
 

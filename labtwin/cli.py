@@ -269,6 +269,9 @@ def twin(scenario, topology, sets, seed, out, as_json, no_calibrate):
         skipped = f", {len(report.not_compared)} not compared" if len(report.not_compared) else ""
         if report.timing_attempts > 1:
             skipped += f"; timing measured {report.timing_attempts} times, the earlier ones missed"
+        if report.drawn:
+            given = ", ".join(f"{k}={v}" for k, v in report.drawn.items())
+            skipped += f"; the model took {given} from the emulation (drawn at random there)"
         compared = len(report.rows) - len(report.not_compared)
         click.echo(f"twin {scenario}: {'agree' if report.agree else 'DISAGREE'} ({compared} comparisons{skipped})")
     sys.exit(0 if report.agree else 1)

@@ -14,7 +14,7 @@ agree; it never reads one backend to produce the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,8 @@ class TwinReport:
     rows: pd.DataFrame  # kind, key, model, emulation, tolerance, agree
     #: How many emulations the timing comparison took (more than 1: a timing miss was measured again).
     timing_attempts: int = 1
+    #: Knobs the model took from the emulation: what its real system drew at random (``Scenario.drawn``).
+    drawn: dict = field(default_factory=dict)
 
     @property
     def agree(self) -> bool:
@@ -51,6 +53,7 @@ class TwinReport:
             "agree": self.agree,
             "compared": int(len(self.rows)),
             "timing_attempts": self.timing_attempts,
+            "drawn": dict(self.drawn),
             "disagreements": self.disagreements.to_dict("records"),
         }
 

@@ -82,3 +82,30 @@ def test_recovery_counts_from_the_cut_to_the_first_answer_sent_after_it():
     pings = [{"sent": 0.9, "answered": 0.91}, {"sent": 1.1, "answered": None}, {"sent": 3.9, "answered": 3.95}]
     assert recovery(pings, 1.0) == pytest.approx(2.9)
     assert recovery(pings[:2], 1.0) is None
+
+
+def test_the_twin_runs_the_model_again_with_neutrons_pick_and_says_so(monkeypatch):
+    """compose_twin over the recorded cut: Neutron picked the file's first network node there, so the model runs
+    once; told that it picked network-2, the model runs again with ovn_gateway=network-2, the report names the
+    knob, and the paths (observed through network-1) no longer agree: the model followed the pick."""
+    from dataclasses import replace
+
+    from labtwin import api
+
+    monkeypatch.setattr(api, "refuse_unless_emulation_possible", lambda: None)
+    observed = Run.load(TRACES / "ovn-ha-gateway")
+    topology = api.topologies_dir() / HA
+    asked: list[dict] = []
+
+    def model(knobs):
+        asked.append(knobs)
+        return api.simulate("dvr", topology, 1, **knobs)
+
+    knobs = {"router": "ovn", "ovn_distributed_fip": True}
+    report, _, _ = api.compose_twin("dvr", knobs, topology, model, lambda k: observed)
+    assert report.agree and report.drawn == {} and len(asked) == 1
+    picked_other = replace(observed, summary={**observed.summary, "gateway_chassis": "network-2"})
+    asked.clear()
+    report, _, _ = api.compose_twin("dvr", knobs, topology, model, lambda k: picked_other)
+    assert report.drawn == {"ovn_gateway": "network-2"} and asked[-1]["ovn_gateway"] == "network-2"
+    assert not report.agree and set(report.disagreements.kind) >= {"probe.hops"}
