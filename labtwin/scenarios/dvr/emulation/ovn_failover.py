@@ -70,15 +70,17 @@ def measure_gateway_failover(
         cut_done = time.time()
         pings = pinging.result()[0]["pings"]
     took_over, seen_at = _holder_after(real, cloud, router, ovn, active)
+    answered_before = [p for p in pings if p["sent"] < cut_done and p["answered"] is not None]
     return {
-        "gateway_failover_s": recovery(pings, cut_done),
+        # No answer before the cut: the path never worked (or the agent started late), so nothing recovered.
+        "gateway_failover_s": recovery(pings, cut_done) if answered_before else None,
         "gateway_failover": {
             "cut": active,
             "took_over": took_over,
             "sb_moved_by_s": round(seen_at - cut_done, 3),
             "client": client,
             "pings": len(pings),
-            "answered_before_cut": sum(1 for p in pings if p["sent"] < cut_done and p["answered"] is not None),
+            "answered_before_cut": len(answered_before),
             "sent_before_cut": sum(1 for p in pings if p["sent"] < cut_done),
         },
     }
