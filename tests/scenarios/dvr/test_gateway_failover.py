@@ -81,7 +81,8 @@ def test_the_twin_gives_the_model_neutrons_pick_and_nothing_else():
 def test_recovery_counts_from_the_cut_to_the_first_answer_sent_after_it():
     pings = [{"sent": 0.9, "answered": 0.91}, {"sent": 1.1, "answered": None}, {"sent": 3.9, "answered": 3.95}]
     assert recovery(pings, 1.0) == pytest.approx(2.9)
-    assert recovery(pings[:2], 1.0) is None
+    assert recovery(pings[:2], 1.0) is None  # nothing answered after the cut
+    assert recovery(pings[1:], 1.0) is None  # nothing answered before it: the path never worked
 
 
 def test_the_twin_runs_the_model_again_with_neutrons_pick_and_says_so(monkeypatch):

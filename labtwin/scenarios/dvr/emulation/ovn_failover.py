@@ -72,8 +72,7 @@ def measure_gateway_failover(
     took_over, seen_at = _holder_after(real, cloud, router, ovn, active)
     answered_before = [p for p in pings if p["sent"] < cut_done and p["answered"] is not None]
     return {
-        # No answer before the cut: the path never worked (or the agent started late), so nothing recovered.
-        "gateway_failover_s": recovery(pings, cut_done) if answered_before else None,
+        "gateway_failover_s": recovery(pings, cut_done),
         "gateway_failover": {
             "cut": active,
             "took_over": took_over,
@@ -100,11 +99,13 @@ def _holder_after(real: Realisation, cloud: Cloud, router, ovn: OvnCloud, cut: s
 
 
 def recovery(pings: list[dict], cut: float) -> Optional[float]:
-    """Seconds from *cut* to the first answered ping sent after it (None: none was answered).
+    """Seconds from *cut* to the first answered ping sent after it. None when none was, and when no ping sent
+    before the cut was answered: then the path never worked (or the agent started late), so nothing recovered.
 
     >>> pings = [{"sent": 1.0, "answered": 1.01}, {"sent": 2.0, "answered": None}, {"sent": 4.5, "answered": 4.6}]
     >>> recovery(pings, 1.5)
     3.0
     """
+    worked = any(p["sent"] < cut and p["answered"] is not None for p in pings)
     after = [p["sent"] for p in pings if p["sent"] > cut and p["answered"] is not None]
-    return round(min(after) - cut, 6) if after else None
+    return round(min(after) - cut, 6) if after and worked else None
