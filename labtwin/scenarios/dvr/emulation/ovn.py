@@ -293,12 +293,13 @@ def _warm_up(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -
                 targets.append((real.pid(f"host:{i}"), ENCAP.format(j + 1).split("/")[0]))
     # Each VM once to the outside world. Without these pings the first packet a VM's chassis tunnels to the
     # gateway chassis is lost (it was "the first IPv6 packet": db-1 on compute-3 is the only IPv6 source, and
-    # no other class leaves compute-3 northward). Its br-int sends it to the Geneve port, but the userspace
-    # datapath's tunnel neighbour cache has no entry for the gateway's address, so OVS drops it while it
-    # resolves. The host-to-host pings above do not fill that cache on every chassis: after them,
-    # `ovs-appctl tnl/neigh/show` on compute-3 listed no underlay peer (its peers had learned it from its ARP
-    # requests), even with the chassis's kernel neighbours flushed first. An IPv4 ping from db-1 alone is
-    # enough: the IPv6 probe then passes. Stated in the run summary as ``warm_up``.
+    # no other class leaves compute-3 northward). Its br-int flows send it to the Geneve port (their counters
+    # count it), but it never reaches the wire: the userspace datapath's tunnel neighbour cache has no entry
+    # for the gateway's address, and OVS drops the packet while it resolves it. The host-to-host pings above
+    # do not fill that cache on every chassis: after them, `ovs-appctl tnl/neigh/show` on compute-3 listed no
+    # underlay peer (its peers had learned it from its ARP requests), even with the chassis's kernel
+    # neighbours flushed first. An IPv4 ping from db-1 alone is enough: the IPv6 probe then passes. Stated in
+    # the run summary as ``warm_up``.
     for name, ns in vm_ns.items():
         for version in sorted({ip.version for ip in cloud.port[name].ips}):
             targets += [
