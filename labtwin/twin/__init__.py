@@ -126,7 +126,7 @@ def compare_details(model: Run, emulation: Run, details) -> list[dict]:
             rows.append(
                 {
                     "kind": f"probe.{name}",
-                    "key": _probe_label(*key),
+                    "key": probe_label(*key),
                     "model": None if m is _MISSING else m,
                     "emulation": None if e is _MISSING else e,
                     "tolerance": "equal",
@@ -143,8 +143,10 @@ def _probe_key(p: Probe) -> tuple:
     return (p.src, p.dst, p.protocol, p.port)
 
 
-def _probe_label(src, dst, protocol, port) -> str:
-    return f"{src}->{dst} {protocol}" + ("" if port is None else f":{int(port)}")
+def probe_label(src, dst, protocol, port) -> str:
+    """The twin's name for a probe (a report row's ``key``): ``web-1->app-1 icmp``, ``external->web-1 tcp:22``;
+    a missing port may be None or NaN (a DataFrame's)."""
+    return f"{src}->{dst} {protocol}" + ("" if port is None or pd.isna(port) else f":{int(port)}")
 
 
 def compare_metrics(

@@ -246,9 +246,7 @@ def observed_beside_model(model: Run, observed: Run) -> pd.DataFrame:
     path observed in an emulation went, and how many of the twin's comparisons for that probe (verdict, hops,
     NAT, TTL, wires, reply) agree; then the twin's compared metrics (``gateway_failover_s``)."""
     from labtwin.api import compare_runs
-
-    def label(src, dst, protocol, port) -> str:  # the twin's name for a probe
-        return f"{src}->{dst} {protocol}" + ("" if port is None or pd.isna(port) else f":{int(port)}")
+    from labtwin.twin import probe_label as label
 
     rows = compare_runs("dvr", model, observed).rows
     probes = {label(p.src, p.dst, p.protocol, p.port): p.detail for p in observed.probes.itertuples()}
