@@ -20,7 +20,6 @@ rising on the VM's chassis while the request was out.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -36,8 +35,7 @@ from labtwin.emulation.naming import new_run_id
 from labtwin.emulation.ovn_cloud import ENCAP, UNDERLAY_DEVICE, OvnCloud, bring_up, physnet_device, save_nb, wired_plan
 from labtwin.emulation.plan import PlanError
 from labtwin.emulation.realise import Realisation
-from labtwin.emulation.runner import Step, in_netns
-from labtwin.emulation.wiring import address
+from labtwin.emulation.runner import Step
 from labtwin.records import Recorder, Run
 
 from .. import spec as classes
@@ -47,10 +45,18 @@ from ..spec import EXTERNAL
 from . import observe
 from .ovn_failover import measure_gateway_failover
 from .ovn_observe import GENEVE_PORT, SB_READ, Hops, LogicalMap, Walker, events_of, logical_map, tunnel_sightings
+from .ovn_outside import (
+    OUTSIDE,
+    add_outside,
+    external_segment,
+    follow_neutron_gateways,
+    gateway_port,
+    outside_addresses,
+    routes_outside,
+)
 from .plan import CapturePoint
 from .probing import crosses_network_node, failover, record_paths, run_agent, start_captures, summarise_run
 
-OUTSIDE = "external"  # the outside world's namespace key
 SETTLE_S = 0.5
 #: How long OVN may take to bind the VIP's virtual port to the new master's chassis after its GARP.
 VIP_REBIND_TIMEOUT_S = 10.0
@@ -64,7 +70,7 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     router = classes.the_router(cloud)
     ends = classes.pick_endpoints(cloud, router)
     the_plan, wiring = wired_plan(cloud, new_run_id(), physical_router=False)
-    _add_outside(cloud, router, the_plan, wiring)
+    add_outside(cloud, router, the_plan, wiring)
     vm_ns = {name: e.ns for name, e in the_plan.endpoints.items()}
     if ends.vip is not None:  # before the failover the VIP lives on the old VRRP master
         prefix = ends.vip.subnet.cidr.prefixlen
@@ -73,15 +79,15 @@ def emulate_ovn(cloud: Cloud, design: DvrDesign, seed: int, topology: str = "", 
     with Realisation(the_plan) as real:
         ovn = bring_up(real, cloud, rec, t0, options)
         bringup = time.perf_counter() - t0
-        gateways_moved = _follow_neutron_gateways(real, cloud, router, ovn.neutron, vm_ns)
-        _routes_outside(real, cloud, router, ovn.neutron)  # after: the outside world's addresses are Neutron's
+        gateways_moved = follow_neutron_gateways(real, cloud, router, ovn.neutron, vm_ns)
+        routes_outside(real, cloud, router, ovn.neutron)  # after: the outside world's addresses are Neutron's
         points = start_captures(real, _points(cloud, the_plan), out)
         results, vip_rebind_s = _probe(real, cloud, router, ends, ovn, vm_ns)
         sb = ovn.central.sb_rows(real.runner, SB_READ)
         for _, point in points:
             cap.stop(point)
         nb_rows = save_nb(real, ovn, out / "ovn-nb.json")
-        v4_outside = next(a for a in _outside_addresses(cloud, router, ovn.neutron) if ":" not in a)
+        v4_outside = next(a for a in outside_addresses(cloud, router, ovn.neutron) if ":" not in a)
         client = ends.snat.name if ends.snat is not None else None
         gateway = measure_gateway_failover(real, cloud, router, client, ovn, sb, vm_ns, v4_outside)  # the last act
     rec.operation("bringup", "", 0.0, bringup, count=len(the_plan.namespaces))
@@ -109,7 +115,7 @@ def check_emulable_ovn(cloud: Cloud) -> None:
     network (a flat or VLAN segment: OVN's ``localnet`` port), mapped on the network node."""
     router = classes.the_router(cloud)
     ext = classes.external_network(cloud, router)
-    segment = _external_segment(cloud, ext.name if ext else "")
+    segment = external_segment(cloud, ext.name if ext else "")
     nn = classes.network_node(cloud)
     if segment is None:
         raise PlanError(f"control=ovn: the external network of {router.name} needs a flat or vlan segment")
@@ -118,76 +124,6 @@ def check_emulable_ovn(cloud: Cloud) -> None:
             f"control=ovn: the network node {nn.name} maps no bridge for physnet {segment.physical_network} "
             "(bridge_mappings): it could not be a gateway chassis for the external network"
         )
-
-
-def _external_segment(cloud: Cloud, network: str):
-    return next(
-        (s for s in cloud.segments if s.network_id == network and s.network_type in ("flat", "vlan")),
-        None,
-    )
-
-
-# -- the outside world ----------------------------------------------------------------
-def _add_outside(cloud: Cloud, router, the_plan, wiring) -> None:
-    """One namespace on the external network's segment, holding its subnets' gateway addresses."""
-    ext = classes.external_network(cloud, router)
-    assert ext is not None  # the_router has a gateway
-    segment = _external_segment(cloud, ext.name)
-    cfg = the_plan.add_ns(OUTSIDE, "router", "outside world")
-    cfg.sysctls += ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
-    cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]
-    cfg.ip_batch.append("link set lo up")
-    dev = wiring.access(OUTSIDE, "eth0", segment)
-    cfg.ip_batch.append(f"link set {dev} address {mac_of(EXTERNAL)}")
-    for subnet in (s for s in cloud.subnets if s.network_id == ext.name and s.gateway_ip is not None):
-        address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, dev)
-    cfg.ip_batch.append(f"link set {dev} up")
-
-
-def _routes_outside(real: Realisation, cloud: Cloud, router, made: dict) -> None:
-    """The outside world's route to each IPv6 subnet behind the router: via the gateway port's IPv6 address,
-    as Neutron gave it."""
-    gateway = _gateway_port(made, router.name)
-    gw6 = next((f["ip"] for f in gateway["fixed_ips"] if ":" in f["ip"]), None)
-    for subnet in (cloud.subnet[s] for s in router.interfaces if gw6 is not None):
-        if subnet.ip_version == 6:
-            argv = ["ip", "-6", "route", "add", str(subnet.cidr), "via", str(gw6)]
-            real.runner.run(Step(in_netns(real.pid(OUTSIDE), argv), what=f"outside world: {subnet.cidr} via {gw6}"))
-
-
-def _follow_neutron_gateways(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -> dict[str, str]:
-    """Where Neutron chose another gateway address than the topology resolves (Neutron 29 gives an IPv6 subnet
-    without ``gateway_ip`` its network address, the Subnet-Router anycast: ``ipam_backend_mixin._gateway_ip_str``;
-    labtwin's description the first host address), the VMs route via Neutron's and the outside world holds
-    Neutron's, as they would learn them from Neutron (DHCP, RAs). Subnet -> Neutron's gateway, where it differs."""
-    moved = {}
-    for subnet in cloud.subnets:
-        given = made["gateways"].get(subnet.name)
-        if given is not None and subnet.gateway_ip is not None and given != str(subnet.gateway_ip):
-            moved[subnet.name] = given
-    ext = classes.external_network(cloud, router)
-    for name, gateway in moved.items():
-        subnet = cloud.subnet[name]
-        family = f"-{subnet.ip_version}"
-        if ext is not None and subnet.network_id == ext.name:  # the outside world holds Neutron's, not labtwin's
-            prefix = subnet.cidr.prefixlen
-            for verb, address_ in (("del", str(subnet.gateway_ip)), ("add", gateway)):
-                argv = ["ip", family, "addr", verb, f"{address_}/{prefix}", "dev", "eth0"] + ["nodad"] * (verb == "add")
-                real.runner.run(Step(in_netns(real.pid(OUTSIDE), argv), what=f"outside world: {verb} {address_}"))
-            continue
-        for port in cloud.ports:
-            if port.name in vm_ns and any(f.subnet_id == name for f in port.fixed_ips):
-                argv = ["ip", family, "route", "replace", "default", "via", gateway, "dev", "eth0"]
-                real.runner.run(Step(in_netns(real.pid(vm_ns[port.name]), argv), what=f"{port.name}: via {gateway}"))
-    return moved
-
-
-def _gateway_port(made: dict, router: str) -> dict:
-    rid = made["routers"][router]
-    for port in made["ports"]:
-        if port["device_id"] == rid and port["device_owner"] == "network:router_gateway":
-            return port
-    raise RuntimeError(f"Neutron made no gateway port for router {router}")
 
 
 # -- capture points -------------------------------------------------------------------
@@ -224,7 +160,7 @@ def _rows(points) -> list[tuple[str, str, str, observe.Sighting, object]]:
 def _probe(real: Realisation, cloud: Cloud, router, ends, ovn: OvnCloud, vm_ns: dict) -> tuple[list, Optional[float]]:
     """Announce everyone, probe every class (DHCP alone, between readings of ovn-controller's packet-ins), fail
     the VIP over and probe it. ((class, result) pairs, seconds until OVN bound the VIP to the new master)."""
-    outside = _outside_addresses(cloud, router, ovn.neutron)
+    outside = outside_addresses(cloud, router, ovn.neutron)
     steps = [
         {"pid": real.pid(e.ns), "kind": "garp", "iface": e.dev, "mac": e.mac, "ip": str(ip)}
         for e in real.plan.endpoints.values()
@@ -303,19 +239,12 @@ def _warm_up(real: Realisation, cloud: Cloud, router, made: dict, vm_ns: dict) -
     for name, ns in vm_ns.items():
         for version in sorted({ip.version for ip in cloud.port[name].ips}):
             targets += [
-                (real.pid(ns), a) for a in _outside_addresses(cloud, router, made) if (":" in a) == (version == 6)
+                (real.pid(ns), a) for a in outside_addresses(cloud, router, made) if (":" in a) == (version == 6)
             ]
     outside = real.pid(OUTSIDE)
-    targets += [(outside, f["ip"]) for f in _gateway_port(made, router.name)["fixed_ips"]]
+    targets += [(outside, f["ip"]) for f in gateway_port(made, router.name)["fixed_ips"]]
     targets += [(outside, f["address"]) for f in made["floatingips"]]
     return [{"pid": pid, "kind": "icmp", "dst": dst, "token": WARM_TOKEN + i} for i, (pid, dst) in enumerate(targets)]
-
-
-def _outside_addresses(cloud: Cloud, router, made: dict) -> list[str]:
-    """The outside world's addresses (its external subnets' gateways, as Neutron chose them), IPv4 first."""
-    ext = classes.external_network(cloud, router)
-    subnets = [s for s in cloud.subnets if ext is not None and s.network_id == ext.name and s.gateway_ip is not None]
-    return [made["gateways"][s.name] for s in sorted(subnets, key=lambda s: s.ip_version)]
 
 
 def _step(real, cloud: Cloud, ends, made: dict, cls: str, vm_ns: dict, outside: list[str]) -> Optional[dict]:
