@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labtwin.scenarios.base import Design, Knob, bounded
+from labtwin.scenarios.base import Design, Knob, ScenarioError, bounded
 
 KNOBS: tuple[Knob, ...] = (
     Knob(
@@ -17,7 +17,13 @@ KNOBS: tuple[Knob, ...] = (
         "agents key L2 state by network id (brq+net[:11]) or segment id",
         choices=("network", "segment"),
     ),
-    Knob("agent", "linuxbridge", "L2 agent", choices=("linuxbridge", "ovs")),
+    Knob(
+        "agent",
+        "linuxbridge",
+        "L2 agent: linuxbridge, ovs, or ovn (ML2/OVN: no L2 agent, each host's ovn-controller binds the network's "
+        "localnet ports; implies control=ovn)",
+        choices=("linuxbridge", "ovs", "ovn"),
+    ),
     Knob(
         "max_prefix",
         22,
@@ -63,6 +69,23 @@ KNOBS: tuple[Knob, ...] = (
         "when the rolling restart starts, as a fraction of the run",
         kind=bounded(float, 0.0, 1.0),
     ),
+    Knob(
+        "control",
+        "labtwin",
+        "who builds each host's L2 in the emulation: labtwin (its own Linux bridge agent: brq bridges, VLAN "
+        "subinterfaces) or ovn (Neutron 29's ML2/OVN server creates the cloud in a real OVN 23.03, every host a "
+        "chassis; agent=ovn, implied by it, and segments_per_host=many: Neutron 29 binds a port on a host that "
+        "reaches several segments)",
+        choices=("labtwin", "ovn"),
+    ),
+    Knob(
+        "ovn_localnet",
+        "",
+        "agent=ovn: the segment whose localnet port each host's ovn-controller binds, as host=segment,...; empty: "
+        "the first segment of the file on the host's physnets. ovn-controller binds one localnet port per network "
+        "and skips the rest in the order it meets them in the SB (a hash order), so no topology says which: a twin "
+        "gives the model the emulation's",
+    ),
 )
 
 
@@ -85,6 +108,48 @@ class MultisegmentDesign(Design):
     operator: str
     migration: str
     migrate_at: float
+    control: str
+    ovn_localnet: str
+
+    @classmethod
+    def implied(cls, values: dict, given: set) -> dict:
+        """``agent=ovn`` is what real OVN runs (``control=ovn``) and the other way round; ``control=ovn`` runs
+        Neutron 29, whose IPAM binds a port on a host reaching several segments (``segments_per_host=many``)."""
+        values = cls.imply_each_other(
+            values,
+            given,
+            ("agent", "ovn"),
+            ("control", "ovn"),
+            "agent=ovn is ML2/OVN, built by real OVN (control=ovn); control={value} builds Linux bridges",
+            "control=ovn is ML2/OVN (agent=ovn), not agent={value}",
+        )
+        if values["control"] == "ovn" and values["segments_per_host"] != "many":
+            if "segments_per_host" in given:
+                raise ScenarioError(
+                    "control=ovn runs Neutron 29, which binds ports on a host with several segments "
+                    "(segments_per_host=many), not segments_per_host=one"
+                )
+            values = {**values, "segments_per_host": "many"}
+        return values
+
+
+def parse_localnet(text: str) -> dict[str, str]:
+    """``ovn_localnet``'s value as host -> segment (``r2-c1=r2-s1,r2-c2=r2-s2``); empty: none given.
+
+    >>> parse_localnet("r2-c1=r2-s1, r2-c2=r2-s2")
+    {'r2-c1': 'r2-s1', 'r2-c2': 'r2-s2'}
+    >>> parse_localnet("r2-c1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    labtwin.scenarios.base.ScenarioError: ovn_localnet: 'r2-c1' is not host=segment ...
+    """
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, _, segment = item.partition("=")
+        if not host.strip() or not segment.strip():
+            raise ScenarioError(f"ovn_localnet: {item!r} is not host=segment (e.g. r2-c1=r2-s1)")
+        out[host.strip()] = segment.strip()
+    return out
 
 
 #: The hops an inter-rack probe is routed by: the source rack's router, then the destination rack's (the

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 from labtwin.description import Cloud
 from labtwin.description.generate import routed_cloud
 from labtwin.emulation import captures as cap
+from labtwin.emulation import ovn_cloud
 from labtwin.emulation.naming import new_run_id
 from labtwin.emulation.probes import ProbeSpec, probe
 from labtwin.emulation.realise import Realisation
@@ -38,6 +39,7 @@ from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
 from ..spec import INTER_RACK_HOPS, MultisegmentDesign, inter_rack_pairs
+from . import ovn
 from .evidence import bridge_members, broadcasts_seen, echo_replies, frames, parse_links
 from .plan import SegmentPlan, Vm, plan_multisegment
 
@@ -65,14 +67,17 @@ def emulate(
     recorder, t0 = Recorder(), time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
-    sp = plan_multisegment(cloud, design, new_run_id())
+    run_id = new_run_id()
+    sp = ovn.plan_ovn(cloud, run_id) if design.control == "ovn" else plan_multisegment(cloud, design, run_id)
     for refused in sp.refused:
         recorder.event(0.0, "allocation_failed", refused["host"], refused["port"], reason=refused["reason"], status=409)
     with Realisation(sp.plan) as real:
         _record_bringup(recorder, real)
+        chassis = ovn_cloud.bring_up(real, cloud, recorder, t0) if design.control == "ovn" else None
         kernel = {
             host: parse_links(_run_in(real, key, ["ip", "-o", "link", "show"])) for host, key in sp.host_ns.items()
         }
+        unicast = _unicast_localnets(real, cloud, chassis) if chassis else {}
         points = _start_captures(real, sp, out)
         start = time.perf_counter() - t0
         results = probe_twice(real, _specs(sp), timeout)
@@ -82,12 +87,42 @@ def emulate(
         recorder.operation("probes", "", start, time.perf_counter() - t0 - start, count=len(results))
         seen = {vm: frames(point.path) for vm, point in points.items()}
         _record_probes(recorder, sp, results, seen, start)
+        observed = _ovn_observed(real, cloud, sp, chassis, out, unicast) if chassis else {}
     real.record_teardown(recorder, t0)
-    summary = summarize(recorder, sp, kernel, real.timings)
+    summary = {**summarize(recorder, sp, kernel, real.timings), **observed, "control": design.control}
     run = Run("multisegment", "emulation", dict(design), seed, topology, summary, recorder.records)
     if out_dir:
         run.save(out)
     return run
+
+
+def _unicast_localnets(real: Realisation, cloud: Cloud, chassis) -> dict:
+    """(host, network) -> the segment whose localnet port the host's chassis sends unicast by, now
+    (:func:`.ovn.unicast_localnets`)."""
+    sb = chassis.central.sb_rows(real.runner, ("Port_Binding", "Chassis", "Datapath_Binding"))
+    hosts = set(ovn.claimed_by(sb, chassis.neutron["ports"]).values())
+    return ovn.unicast_localnets(real, chassis, cloud, sb, ovn.localnet_segments(cloud, sb), hosts)
+
+
+def _ovn_observed(real: Realisation, cloud: Cloud, sp: SegmentPlan, chassis, out: Path, unicast: dict) -> dict:
+    """Under ``control=ovn``: the localnet port each chassis sent unicast by (*unicast*, read before the probes;
+    read again now, and a change is an error: the probes would straddle two states), the L2 domains its patched
+    localnet ports make with the ports it claimed (its OVS, the SB), and the NB Neutron wrote (``ovn-nb.json``
+    beside the run)."""
+    after = _unicast_localnets(real, cloud, chassis)
+    if after != unicast:
+        raise RuntimeError(f"OVN changed the localnet ports unicast leaves by during the probes: {unicast} -> {after}")
+    sb = chassis.central.sb_rows(real.runner, ("Port_Binding", "Chassis"))
+    carried = ovn.localnet_segments(cloud, sb)
+    claimed = ovn.claimed_by(sb, chassis.neutron["ports"])
+    domains = ovn.measured_domains(cloud, sp, claimed, ovn.patched_localnets(real, chassis), carried)
+    return {
+        "l2_domains_measured": domains,
+        "l2_leaks": sum(d["leak"] for rows in domains.values() for d in rows),
+        "ovn_localnet": ovn.localnet_knob(unicast),
+        "ovn_localnet_skipped": ovn_cloud.localnet_skips(chassis.chassis),
+        "ovn_nb_rows": ovn_cloud.save_nb(real, chassis, out / "ovn-nb.json"),
+    }
 
 
 def probe_twice(real: Realisation, specs: list[ProbeSpec], timeout: float) -> list:
@@ -211,7 +246,7 @@ def measured_domains(sp: SegmentPlan, kernel: dict[str, dict]) -> dict[str, list
     """Per host, each bridge the kernel has with the segments whose uplinks it enslaves (model's shape)."""
     out = {}
     for host, links in sorted(kernel.items()):
-        segment_of = {dev: seg for seg, dev in sp.uplinks[host].items()}
+        segment_of = {dev: seg for seg, dev in sp.uplinks.get(host, {}).items()}
         rows = []
         for bridge, devs in bridge_members(links).items():
             segs = sorted(segment_of[d] for d in devs if d in segment_of)

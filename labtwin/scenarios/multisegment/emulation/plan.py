@@ -36,6 +36,7 @@ from labtwin.description.names import vlan_subinterface_name
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, PlanError, Veth, derived_mac
+from labtwin.emulation.wiring import Wiring
 
 from ..spec import MultisegmentDesign
 
@@ -145,8 +146,8 @@ def plan_multisegment(cloud: Cloud, design: MultisegmentDesign, run_id: str) -> 
         _add_vm(cloud, out, wiring, port, design.bridge_naming)
     racks = sorted({out_vm.rack for out_vm in out.vms})
     for rack in racks:
-        _add_rack_router(cloud, out, wiring, rack)
-    _add_spine(cloud, out, racks)
+        add_rack_router(cloud, out, wiring, rack)
+    add_spine(cloud, out, racks)
     check_loops(out.bridges)
     if len(out.plan.namespaces) > MAX_NAMESPACES:
         raise PlanError(f"{len(out.plan.namespaces)} namespaces: more than {MAX_NAMESPACES}; emulate fewer racks/hosts")
@@ -250,7 +251,7 @@ def rack_subnets(cloud: Cloud, rack: str) -> list[Subnet]:
 SPINE = ipaddress.ip_network("169.254.250.0/24")
 
 
-def _add_spine(cloud: Cloud, out: SegmentPlan, racks: list[str]) -> None:
+def add_spine(cloud: Cloud, out: SegmentPlan, racks: list[str]) -> None:
     """The physical network between racks: one bridge joining every rack router's ``spine0`` (an address each
     on :data:`SPINE`), and on each router a static route to every other rack's subnets. Stated: the fabric's
     own routing (BGP, OSPF) is not modelled; static routes give the same reachability."""
@@ -274,8 +275,10 @@ def _add_spine(cloud: Cloud, out: SegmentPlan, racks: list[str]) -> None:
                 cfg.ip_batch += [f"route add {s.cidr} via {transit[other]}" for s in rack_subnets(cloud, other)]
 
 
-def _add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, rack: str) -> None:
-    """The rack's fabric router: a ``vlan<id>`` device with the gateway on every segment of its physnets."""
+def add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric | Wiring, rack: str) -> None:
+    """The rack's fabric router: a ``vlan<id>`` device with the gateway on every segment of its physnets, on an
+    access port of the segment's VLAN (*fabric*: this module's, or ML2/OVN's :class:`~labtwin.emulation.wiring.
+    Wiring`)."""
     key = f"router:{rack}"
     cfg = out.plan.add_ns(key, "router", rack)
     # arp_ignore=1: answer ARP only on the device holding the address, as a

@@ -39,7 +39,7 @@ from labtwin.records import Recorder, Run
 from ..spec import MultisegmentDesign
 from .agents import L2Agent, make_agent
 from .cloud import Rack, build_ipam, dhcp_port_of, file_ports, generate_cloud, racks_of, routed_network
-from .domains import expected_l2_domains
+from .domains import checked_localnet, expected_l2_domains
 from .ipam import NEUTRON_ERRORS, IpamError, SegmentInfo, SubnetPool, next_vlan
 from .migration import rolling_restart
 from .probes import predicted_probes
@@ -61,8 +61,12 @@ class Simulation:
         self.racks = racks_of(cloud, self.network)
         self.ipam = build_ipam(cloud, self.network, design.segments_per_host, random.Random(f"{seed}/ipam"))
         start = "network" if design.migration == "rolling-restart" else design.bridge_naming
+        localnet = checked_localnet(cloud, design)
         self.agents: dict[str, L2Agent] = {
-            h.name: make_agent(design.agent, h.name, h.bridge_mappings, start) for h in cloud.hosts
+            h.name: make_agent(
+                design.agent, h.name, h.bridge_mappings, start, lambda: self.ipam.segments.values(), localnet
+            )
+            for h in cloud.hosts
         }
         self.horizon = float(design.days) * DAY
         self.down: dict[str, simpy.Event] = {}
@@ -233,6 +237,8 @@ class Simulation:
         yield self.env.timeout(float(self.design.lead_time_h) * 3600.0)
         seg, pool = self.plan_segment(rack)
         self.ipam.add_segment(seg, pool)
+        for agent in self.agents.values():
+            agent.segment_added(seg)
         mapped = sum(seg.name in self.ipam.segments_of(h) for h in rack.hosts)
         self.rec.event(
             self.env.now,

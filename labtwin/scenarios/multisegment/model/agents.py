@@ -18,15 +18,28 @@ get the first segment's lvid (``port_bound`` finds the network provisioned;
 local VLAN on br-int (a collision). ``bridge_naming = segment`` stands for the
 2023.1 manager keyed by (network, segment).
 
+ML2/OVN (``agent = ovn``): no L2 agent; each chassis's ovn-controller. Neutron's
+OVN driver gives a network one logical switch (``neutron-<network id>``) and
+each of its segments a ``localnet`` port (``ovn_client.create_provnet_port``).
+Once a port of the network is on the chassis (the datapath is local), OVN 23.03
+patches br-int to the provider bridge for *every* localnet port whose physnet
+the chassis maps (``controller/patch.c``), takes in each one's VLAN
+(``controller/physical.c``) and floods a broadcast or unknown unicast out of all
+of them but the one it came from (the flood group, same file): one L2 domain
+per network per chassis holding all those segments, whatever segments its ports
+are on. Unicast to a port on another chassis leaves by one localnet port only,
+the first the chassis met (``controller/binding.c``, ``update_ld_localnet_port``:
+the others are "skipped"), which the model takes from ``ovn_localnet``.
+
 Simplification: the description's ``bridge_mappings`` value is read as the
 physical interface (``interface_mappings``) by the Linux bridge agent and as
-the OVS bridge by the OVS agent.
+the OVS bridge by the OVS agent and ovn-controller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Iterable, Optional
 
 from labtwin.description.names import get_interface_name, neutron_device, vlan_subinterface_name
 
@@ -107,6 +120,9 @@ class L2Agent:
 
     def bridge_names(self) -> list[str]:
         raise NotImplementedError
+
+    def segment_added(self, segment: SegmentInfo) -> None:
+        """The operator added *segment* to a network: agents build on the next port, so nothing by default."""
 
     def rekey(self, naming: str) -> tuple[list[Op], list[str]]:
         """Rebuild under *naming*; return the work and the names of ports whose device changed."""
@@ -211,12 +227,76 @@ class OvsAgent(L2Agent):
                 self.lvids[self.key(segments[name])] = lvid
 
 
-def make_agent(kind: str, host: str, mappings: dict[str, str], naming: str) -> L2Agent:
+class OvnController(L2Agent):
+    """A chassis's ovn-controller (see the module docstring): one domain per network whose port it holds,
+    ``neutron-<network id>``, joining every segment of the network on its physnets (*segments*: the network's
+    segments now, so one the operator adds later joins too) and its ports' own."""
+
+    kind = "ovn"
+
+    def __init__(
+        self,
+        host: str,
+        mappings: dict[str, str],
+        naming: str,
+        segments: Callable[[], Iterable[SegmentInfo]],
+        localnet: Optional[dict[str, str]] = None,
+    ):
+        super().__init__(host, mappings, naming)
+        self.segments, self.localnet = segments, dict(localnet or {})
+        self.names.update({"br-int", *self.mappings.values()})
+
+    def device_of(self, segment: SegmentInfo) -> str:
+        return f"neutron-{segment.network_id}"
+
+    def patched(self, network_id: str) -> list[str]:
+        """The segments of the network whose localnet port the chassis patches: those on physnets it maps."""
+        return [s.name for s in self.segments() if s.network_id == network_id and s.physnet in self.mappings]
+
+    def ports_network(self, port_name: str) -> str:
+        """The network of the plugged port named *port_name*."""
+        return next(seg.network_id for name, seg in self.ports.values() if name == port_name)
+
+    def bound(self, network_id: str) -> Optional[str]:
+        """The segment whose localnet port carries unicast to other chassis: ``ovn_localnet``'s for this host,
+        else the first patched one (the model's guess: OVN's own order is the SB's hash order)."""
+        patched = self.patched(network_id)
+        chosen = self.localnet.get(self.host)
+        return chosen if chosen in patched else (patched[0] if patched else None)
+
+    def _ensure(self, segment: SegmentInfo) -> list[Op]:
+        self.refresh(segment.network_id)
+        return []  # nothing per segment: Neutron wrote the localnet ports; ovn-controller patches them
+
+    def segment_added(self, segment: SegmentInfo) -> None:
+        self.refresh(segment.network_id)  # Neutron writes its localnet port; a chassis mapping its physnet patches it
+
+    def refresh(self, network_id: str) -> None:
+        """Recompute the network's domain (a port plugged, or a segment added to the network)."""
+        if any(seg.network_id == network_id for _, seg in self.ports.values()):
+            own = [seg.name for _, seg in self.ports.values() if seg.network_id == network_id]
+            self.domains[f"neutron-{network_id}"] = list(dict.fromkeys([*self.patched(network_id), *own]))
+
+    def bridge_names(self) -> list[str]:
+        return ["br-int", *sorted(self.mappings.values())]
+
+
+def make_agent(
+    kind: str,
+    host: str,
+    mappings: dict[str, str],
+    naming: str,
+    segments: Callable[[], Iterable[SegmentInfo]] = tuple,
+    localnet: Optional[dict[str, str]] = None,
+) -> L2Agent:
+    """The host's L2 agent of *kind*; ``ovn`` also needs the network's *segments* and the drawn *localnet*."""
     if kind == "linuxbridge":
         return LinuxBridgeAgent(host, mappings, naming)
     if kind == "ovs":
         return OvsAgent(host, mappings, naming)
-    raise ValueError(f"agent is linuxbridge or ovs, not {kind!r}")
+    if kind == "ovn":
+        return OvnController(host, mappings, naming, segments, localnet)
+    raise ValueError(f"agent is linuxbridge, ovs or ovn, not {kind!r}")
 
 
 def longest_name(names) -> Optional[str]:

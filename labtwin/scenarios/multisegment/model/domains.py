@@ -17,8 +17,9 @@ from __future__ import annotations
 import random
 
 from labtwin.description import Cloud
+from labtwin.scenarios.base import ScenarioError
 
-from ..spec import MultisegmentDesign
+from ..spec import MultisegmentDesign, parse_localnet
 from .agents import L2Agent, make_agent
 from .cloud import build_ipam, file_ports, port_segment, routed_network
 from .ipam import IpamError
@@ -64,12 +65,53 @@ def built_agents(cloud: Cloud, design: MultisegmentDesign) -> dict:
     """
     network = routed_network(cloud)
     ipam = build_ipam(cloud, network, design.segments_per_host, random.Random(0))
+    localnet = checked_localnet(cloud, design)
     agents: dict[str, L2Agent] = {}
     for name, host, segment in admitted_ports(cloud, design):
         h = cloud.host[host]
-        agent = agents.setdefault(host, make_agent(design.agent, host, h.bridge_mappings, design.bridge_naming))
+        agent = agents.setdefault(
+            host,
+            make_agent(
+                design.agent, host, h.bridge_mappings, design.bridge_naming, lambda: ipam.segments.values(), localnet
+            ),
+        )
         agent.plug(str(cloud.port[name].id), name, ipam.segments[segment])
     return agents
+
+
+def checked_localnet(cloud: Cloud, design: MultisegmentDesign) -> dict[str, str]:
+    """``ovn_localnet`` as host -> segment, each a host and a segment of *cloud* (else a ScenarioError)."""
+    given = parse_localnet(design.ovn_localnet)
+    for host, segment in given.items():
+        if host not in cloud.host:
+            raise ScenarioError(f"ovn_localnet: no host {host!r} in the topology")
+        if segment not in cloud.segment:
+            raise ScenarioError(f"ovn_localnet: no segment {segment!r} in the topology")
+    return given
+
+
+def l2_loops(domains: dict[str, list[dict]]) -> int:
+    """How many times host devices join segments that are already joined: each is a loop between VLANs (a
+    broadcast storm). One device merging two segments is a leak; a second device (on another host) merging
+    the same two closes a loop."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    loops = 0
+    for host, devices in sorted(domains.items()):
+        for device in devices:
+            node = f"{host}/{device['device']}"
+            for segment in device["segments"]:
+                a, b = find(node), find(f"segment/{segment}")
+                if a == b:
+                    loops += 1
+                else:
+                    parent[a] = b
+    return loops
 
 
 def l2_leaks(domains: dict[str, list[dict]]) -> int:

@@ -14,6 +14,17 @@ pair of admitted ports in one rack:
   kernel sends through the gateway: one hop (TTL 64 -> 63, the gateway's MAC).
   Merged domains do not change this: routing follows subnets, not bridges.
 
+Under ML2/OVN (``agent = ovn``, :class:`~.agents.OvnController`) two rules differ:
+
+- ``arp``: allowed for every pair: ovn-northd's ARP responder (``ls_in_arp_rsp``) answers a port's
+  request for the address of any port of its logical switch that is up, on the asker's own chassis,
+  whichever segment either is on;
+- ``icmp`` in one subnet between two chassis: the request leaves by the localnet port the source's
+  chassis sends unicast by (:meth:`~.agents.OvnController.bound`), and arrives only where the
+  destination's chassis takes in that VLAN (:meth:`~.agents.OvnController.patched`); the reply the same
+  way back. Routed probes leave through the gateway, an unknown MAC, so they flood out of every patched
+  localnet port like a broadcast.
+
 Between racks (the first VM of each rack, :func:`~..spec.inter_rack_pairs`), segment gateways
 live on each rack's router outside Neutron, and the racks' routers talk over the spine:
 ``icmp`` and ``icmp-via-gateway`` are allowed when both subnets have a gateway, two hops
@@ -29,7 +40,7 @@ from itertools import permutations
 from labtwin.description import Cloud
 
 from ..spec import INTER_RACK_HOPS, MultisegmentDesign, inter_rack_pairs
-from .domains import admitted_ports, expected_l2_domains
+from .domains import admitted_ports, built_agents, expected_l2_domains
 
 PROTOCOLS = ("arp", "icmp", "icmp-via-gateway", "broadcast")
 
@@ -55,6 +66,7 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
     """One dict per (src, dst, protocol): verdict and the hops the model expects."""
     domains = broadcast_domains(expected_l2_domains(cloud, design))
     ports = admitted_ports(cloud, design)
+    agents = built_agents(cloud, design) if design.agent == "ovn" else {}
     rows = []
     for (a, host_a, seg_a), (b, host_b, seg_b) in permutations(ports, 2):
         if _rack(cloud, host_a) != _rack(cloud, host_b):
@@ -63,10 +75,10 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
         same_subnet = ipaddress.ip_address(str(_ip(cloud, b, seg_b))) in ipaddress.ip_network(str(sub_a.cidr))
         one_domain = domains.get(seg_a, seg_a) == domains.get(seg_b, seg_b)
         routed = sub_a.gateway_ip is not None and sub_b.gateway_ip is not None
-        reach = same_subnet or routed
-        hops = 0 if same_subnet else 1 if routed else None
+        reach = (same_subnet and _unicast(agents, a, host_a, b, host_b, seg_a)) or (not same_subnet and routed)
+        hops = (0 if same_subnet else 1) if reach else None
         verdicts = {
-            "arp": one_domain,
+            "arp": one_domain or bool(agents),
             "broadcast": one_domain,
             "icmp": reach,
             "icmp-via-gateway": reach and not same_subnet,
@@ -83,6 +95,17 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
                 }
             )
     return rows + _inter_rack(cloud, ports)
+
+
+def _unicast(agents: dict, a: str, host_a: str, b: str, host_b: str, segment: str) -> bool:
+    """Whether a frame between two ports of one subnet gets there and back: always on one L2 agent's bridge;
+    under OVN (*agents*: host -> :class:`~.agents.OvnController`), on one chassis, or when each chassis takes
+    in the VLAN the other sends unicast by."""
+    if not agents or host_a == host_b:
+        return True
+    network = agents[host_a].ports_network(a)
+    there, back = agents[host_a].bound(network), agents[host_b].bound(network)
+    return there in agents[host_b].patched(network) and back in agents[host_a].patched(network)
 
 
 def _inter_rack(cloud: Cloud, ports: list[tuple[str, str, str]]) -> list[dict]:

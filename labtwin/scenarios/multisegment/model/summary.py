@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from labtwin.description.names import DEVICE_NAME_MAX_LEN
 
-from .agents import OvsAgent, longest_name
-from .domains import built_agents, expected_l2_domains, l2_leaks
+from .agents import OvnController, OvsAgent, longest_name
+from .domains import built_agents, expected_l2_domains, l2_leaks, l2_loops
 from .ipam import REASONS
 from .probes import predicted_probes, probe_metrics
 
@@ -23,8 +23,10 @@ def summarize(sim, probe_cloud=None) -> dict:
     summary.update(migration(sim))
     probe_cloud = probe_cloud or sim.cloud
     domains = expected_l2_domains(probe_cloud, sim.design)
-    summary.update(expected_l2_domains=domains, l2_leaks=l2_leaks(domains))
+    summary.update(expected_l2_domains=domains, l2_leaks=l2_leaks(domains), l2_loops=l2_loops(domains))
     summary.update(built_names(probe_cloud, sim.design))
+    if sim.design.agent == "ovn":
+        summary["ovn_localnet"] = built_localnets(probe_cloud, sim.design)
     summary.update(probe_metrics(predicted_probes(probe_cloud, sim.design)))
     return summary
 
@@ -83,6 +85,18 @@ def built_names(cloud, design) -> dict:
     names = set().union(*(agent.names for agent in built_agents(cloud, design).values()))
     longest = longest_name(names)
     return {"built_longest_interface_name": longest, "built_longest_interface_name_len": len(longest) if longest else 0}
+
+
+def built_localnets(cloud, design) -> str:
+    """Under ``agent=ovn``: the localnet port each chassis of the built cloud sends unicast by, as the
+    ``ovn_localnet`` knob writes it (host=segment), for hosts holding a port of the network."""
+    agents = built_agents(cloud, design)
+    return ",".join(
+        f"{host}={agent.bound(network)}"
+        for host, agent in sorted(agents.items())
+        if isinstance(agent, OvnController)
+        for network in sorted({seg.network_id for _, seg in agent.ports.values()})
+    )
 
 
 def migration(sim) -> dict:
