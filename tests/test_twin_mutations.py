@@ -32,7 +32,7 @@ RECORDED = {
         "sg-fanout/subtable",
         "sg-fanout/ovn",
     ],
-    "multisegment": ["multisegment"],
+    "multisegment": ["multisegment", "multisegment/ovn"],
     "dvr": ["dvr", "dvr/ovn", "dvr/ovn-ha-gateway"],
 }
 #: the integer metrics each scenario's twin compares (written out, so a tolerance that goes missing fails here)

@@ -11,9 +11,12 @@ def ovn_localnet_conflicts(cloud: Cloud) -> dict[str, list[str]]:
     """Host -> the networks of which it maps two or more flat/VLAN segments to its bridges.
 
     Neutron maps such a host to every one of those segments (its IPAM gives ports addresses on any of
-    them), and its OVN driver writes one ``localnet`` port per segment; ovn-controller then uses only
-    the first it binds for the whole network on that chassis and skips the others (OVN 23.03
-    ``controller/binding.c``), so the ports of the other segments reach the physical network on the wrong VLAN.
+    them), and its OVN driver writes one ``localnet`` port per segment on the network's one logical switch.
+    Once the chassis holds a port of the network, OVN 23.03's ovn-controller patches all of them, takes in
+    every one of their VLANs and floods broadcasts between them (``controller/patch.c``, ``physical.c``): the
+    segments become one broadcast domain there, and two such hosts on one physnet make a loop. Unicast to
+    other chassis leaves by one of them only, the first it met (``controller/binding.c`` logs the others as
+    skipped). The multisegment scenario models and emulates it (``control=ovn``).
     """
     conflicts: dict[str, list[str]] = {}
     for host in cloud.hosts:
@@ -36,9 +39,11 @@ def notes(cloud: Cloud) -> list[str]:
         for network in networks:
             segments = ", ".join(_physical_segments(cloud, cloud.host[host].bridge_mappings, network))
             out.append(
-                f"hosts[{host}]: under ML2/OVN (control=ovn) only one of network {network}'s segments {segments} "
-                "works on this host: ovn-controller uses one localnet port per network on a chassis and skips "
-                "the others, so ports of the skipped segments reach the physical network on the wrong VLAN"
+                f"hosts[{host}]: under ML2/OVN (control=ovn) network {network}'s segments {segments} are one "
+                "broadcast domain on this host once it holds a port of the network (ovn-controller patches every "
+                "localnet port of its physnets and floods between them; a second such host on the physnet makes a "
+                "loop), and unicast to other hosts leaves by one of them only (labtwin simulate multisegment "
+                "--set control=ovn)"
             )
     return out
 

@@ -8,8 +8,9 @@ from labtwin.scenarios.base import Design, Knob
 #: Why a probe touching a port on an OVN localnet conflict is not compared
 #: (see :func:`labtwin.description.notes.ovn_localnet_conflicts`).
 OVN_LOCALNET_CONFLICT = (
-    "ML2/OVN localnet conflict on the port's host: ovn-controller uses one localnet port per network per "
-    "chassis (OVN 23.03 controller/binding.c), the first it binds"
+    "ML2/OVN localnet conflict on the port's host: its chassis bridges the VLANs of the network's segments "
+    "and sends unicast to other hosts by one of them, drawn by OVN (the multisegment scenario models it, "
+    "control=ovn; this one does not)"
 )
 
 

@@ -162,15 +162,3 @@ def test_real_ovn_written_by_neutrons_driver_filters_real_packets_as_the_model_s
     report, model, emulation = twin("reachability", topology=topology, probes=probes, control="ovn")
     assert_twin_agrees(report)
     assert emulation.summary["control"] == "ovn"
-
-
-@pytest.mark.emulation
-def test_real_ovn_skips_the_second_localnet_port_on_a_host_with_two_segments(twin, ovn):
-    """The PTG's several segments per host under ML2/OVN: Neutron maps h-two to both segments of the routed
-    network; its ovn-controller logs one of the two localnet ports as skipped, as the model predicts."""
-    topology = "tests/scenarios/reachability/two-segments-one-host.yaml"
-    report, model, emulation = twin("reachability", topology=topology, probes="icmp", control="ovn")
-    assert_twin_agrees(report)
-    skipped = emulation.summary["ovn_localnet_skipped"]
-    assert list(skipped) == ["h-two"] and len(skipped["h-two"]) == 1 and skipped["h-two"][0].startswith("provnet-")
-    assert emulation.summary["ovn_localnet_conflicts"] == model.summary["ovn_localnet_conflicts"] == 1

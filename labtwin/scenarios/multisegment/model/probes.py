@@ -23,7 +23,8 @@ Under ML2/OVN (``agent = ovn``, :class:`~.agents.OvnController`) two rules diffe
   chassis sends unicast by (:meth:`~.agents.OvnController.bound`), and arrives only where the
   destination's chassis takes in that VLAN (:meth:`~.agents.OvnController.patched`); the reply the same
   way back. Routed probes leave through the gateway, an unknown MAC, so they flood out of every patched
-  localnet port like a broadcast.
+  localnet port like a broadcast: they get there when each end's chassis patches its own segment's
+  localnet port (which Neutron's IPAM makes so: a port's segment is on its host's physnets).
 
 Between racks (the first VM of each rack, :func:`~..spec.inter_rack_pairs`), segment gateways
 live on each rack's router outside Neutron, and the racks' routers talk over the spine:
@@ -75,7 +76,10 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
         same_subnet = ipaddress.ip_address(str(_ip(cloud, b, seg_b))) in ipaddress.ip_network(str(sub_a.cidr))
         one_domain = domains.get(seg_a, seg_a) == domains.get(seg_b, seg_b)
         routed = sub_a.gateway_ip is not None and sub_b.gateway_ip is not None
-        reach = (same_subnet and _unicast(agents, a, host_a, b, host_b, seg_a)) or (not same_subnet and routed)
+        if same_subnet:
+            reach = _unicast(agents, a, host_a, b, host_b)
+        else:
+            reach = routed and _gateway_heard(agents, a, host_a, seg_a) and _gateway_heard(agents, b, host_b, seg_b)
         hops = (0 if same_subnet else 1) if reach else None
         verdicts = {
             "arp": one_domain or bool(agents),
@@ -97,7 +101,13 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
     return rows + _inter_rack(cloud, ports)
 
 
-def _unicast(agents: dict, a: str, host_a: str, b: str, host_b: str, segment: str) -> bool:
+def _gateway_heard(agents: dict, port: str, host: str, segment: str) -> bool:
+    """Whether the port's gateway (the fabric router on its segment's VLAN) and the port hear each other: always
+    for an L2 agent's bridge; under OVN when the port's chassis patches its segment's localnet port."""
+    return not agents or segment in agents[host].patched(agents[host].ports_network(port))
+
+
+def _unicast(agents: dict, a: str, host_a: str, b: str, host_b: str) -> bool:
     """Whether a frame between two ports of one subnet gets there and back: always on one L2 agent's bridge;
     under OVN (*agents*: host -> :class:`~.agents.OvnController`), on one chassis, or when each chassis takes
     in the VLAN the other sends unicast by."""
