@@ -46,7 +46,8 @@ def test_the_wheel_ships_topologies_and_calibration(tmp_path):
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)]
     subprocess.run(build, check=True, capture_output=True, text=True)
     (wheel,) = wheels.glob("labtwin-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # without its own pip (ensurepip takes ~7 s): this environment's pip is reached through deps.pth below
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

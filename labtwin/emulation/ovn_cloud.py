@@ -41,7 +41,7 @@ from labtwin.emulation.ovn_run import (
     start_central,
     start_chassis,
 )
-from labtwin.emulation.ovn_server import start_server
+from labtwin.emulation.ovn_server import spawn_server
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, Veth
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Step
@@ -106,6 +106,7 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optiona
     """Central, a chassis per host, Neutron's server with the cloud created in it; every port plugged and up.
     Neutron's server is stopped once the cloud is in OVN. *options*: Neutron's ``[ovn]`` options to set."""
     central = start_central(real)
+    server = spawn_server(real, central)  # imports Neutron while the chassis start
     ovs_of = {h.name: PrivateOvs.for_node(h.name, real.plan.ns(f"host:{i}").node) for i, h in enumerate(cloud.hosts)}
 
     def chassis(index: int) -> None:
@@ -118,7 +119,7 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optiona
 
     in_parallel(chassis, range(len(cloud.hosts)))
     start = time.perf_counter()
-    neutron = start_server(real, central, tuple(p.name for p in cloud.physnets), options)
+    neutron = server.start(tuple(p.name for p in cloud.physnets), options)
     macs = {e.port: e.mac for e in real.plan.endpoints.values()}
     ports = neutron.load(cloud, macs)
     recorder.operation("neutron_load", "neutron-server", start - t0, time.perf_counter() - start, len(ports))

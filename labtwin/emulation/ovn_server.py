@@ -105,11 +105,31 @@ class OvnNeutron:
             self.worker.proc.kill()
 
 
-def start_server(
-    real, central, physnets: tuple[str, ...] = ("physnet1",), options: Optional[dict] = None
-) -> OvnNeutron:
-    """Start the run's Neutron server (ledgered before it starts) against *central*'s NB and SB, with VLANs
-    allowed on *physnets* (ML2's ``network_vlan_ranges``) and *options* set in its ``[ovn]`` section."""
+class SpawnedServer:
+    """The run's Neutron server process, importing Neutron while the caller does something else (starting the
+    chassis); :meth:`start` then starts ML2/OVN in it."""
+
+    def __init__(self, worker: NeutronWorker, central) -> None:
+        self.worker, self.central = worker, central
+
+    def start(self, physnets: tuple[str, ...] = ("physnet1",), options: Optional[dict] = None) -> OvnNeutron:
+        """Start the plugins against the central's NB and SB, with VLANs allowed on *physnets* (ML2's
+        ``network_vlan_ranges``) and *options* set in its ``[ovn]`` section."""
+        start = {
+            "op": "start",
+            "nb": self.central.nb,
+            "sb": self.central.sb,
+            "physnets": physnets,
+            "options": options or {},
+            "tmpdir": self.central.rundir,  # removed with the run's central
+        }
+        self.worker.ask(start, timeout=START_TIMEOUT_S)
+        return OvnNeutron(self.worker)
+
+
+def spawn_server(real, central) -> SpawnedServer:
+    """The run's Neutron server process, ledgered before it starts; it imports Neutron's modules at once
+    (:func:`_import_early`), so that a run can start its chassis meanwhile."""
     argv = (sys.executable, "-m", SERVER_MODULE, "--run", real.plan.run_id)
     item = Item(f"proc:neutron-server:{real.plan.run_id}", "process", "Neutron's server (ML2/OVN)", match=argv)
     stderr_path = os.path.join(central.rundir, "neutron-server.stderr")
@@ -117,17 +137,23 @@ def start_server(
         proc = real.runner.spawn(
             Step(argv, what="Neutron's server with ML2/OVN", creates=(item,)), talk=True, stderr_to=stderr
         )
-    worker = NeutronWorker("neutron-server", "", proc, stderr_path)
-    start = {
-        "op": "start",
-        "nb": central.nb,
-        "sb": central.sb,
-        "physnets": physnets,
-        "options": options or {},
-        "tmpdir": central.rundir,  # removed with the run's central
-    }
-    worker.ask(start, timeout=START_TIMEOUT_S)
-    return OvnNeutron(worker)
+    return SpawnedServer(NeutronWorker("neutron-server", "", proc, stderr_path), central)
+
+
+def _import_early() -> None:
+    """Import what starting the server imports (about 4 s of its 6), before any request: none of it needs
+    the configuration. A missing Neutron is left for the start request to report (NeutronMissing)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        import webtest  # noqa: F401
+        from neutron import manager  # noqa: F401
+        from neutron.api.v2 import router  # noqa: F401
+        from neutron.plugins.ml2 import plugin  # noqa: F401
+        from neutron.plugins.ml2.drivers.ovn.mech_driver import mech_driver  # noqa: F401
+    except ImportError:
+        return
 
 
 def serve(lines, out) -> int:
@@ -228,6 +254,7 @@ def main(argv=None) -> None:
     parser.parse_args(argv)
     answers = os.fdopen(os.dup(1), "w")  # the answers' channel; anything Neutron or OVS print goes to stderr
     os.dup2(2, 1)
+    _import_early()
     code = serve(sys.stdin, answers)
     answers.flush()
     sys.stdout.flush()

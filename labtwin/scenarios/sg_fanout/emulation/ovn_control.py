@@ -46,7 +46,7 @@ from labtwin.emulation.ovn_run import (
     start_central,
     start_chassis,
 )
-from labtwin.emulation.ovn_server import OvnNeutron, start_server
+from labtwin.emulation.ovn_server import OvnNeutron, spawn_server
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Step
 
@@ -81,6 +81,7 @@ class OvnCloud:
 def bring_up(real, shape: Shape, layout: Layout, ports: dict[str, EPort]) -> OvnCloud:
     """Central, a chassis per host, Neutron's server; the network, groups and ports created and plugged."""
     central = start_central(real)
+    server = spawn_server(real, central)  # imports Neutron while the chassis start
     names: dict[str, str] = {}
 
     def chassis(host: str) -> None:
@@ -89,7 +90,7 @@ def bring_up(real, shape: Shape, layout: Layout, ports: dict[str, EPort]) -> Ovn
         names[host] = start_chassis(real, key, ovs, central, "eth1", ENCAP.format(layout.hosts.index(host) + 1))
 
     in_parallel(chassis, list(layout.hosts))
-    cloud = OvnCloud(central, start_server(real, central), dict(shape.own_ovs), names)
+    cloud = OvnCloud(central, server.start(), dict(shape.own_ovs), names)
     _network(cloud)
     _groups(cloud, layout)
     joining = {m.name for m in layout.joins}
