@@ -16,6 +16,12 @@ every VM to every other VM of its rack (scapy, :mod:`.probe_agent`):
 Port names, protocols and verdicts match the model's probe records, so the
 twin joins them. The summary counts leaks as the kernel shows them (bridges
 enslaving more than one segment's uplink) and as packets show them.
+
+Under ``control=ovn`` the hosts are OVN chassis and Neutron 29's ML2/OVN
+creates the cloud (:mod:`.ovn`); the probes and captures are the same, the
+leaks are read from OVN (each chassis's patched localnet ports and the ports it
+claimed), and an ARP probe's answer may come from OVN's ARP responder rather
+than the destination.
 """
 
 from __future__ import annotations
