@@ -45,7 +45,7 @@ def test_control_ovn_is_agent_ovn_under_neutron_29s_ipam():
             MultisegmentDesign.of(contradiction)
 
 
-@pytest.mark.parametrize("value", ["r4-c1", "nohost=r4-s1", "r4-c1=nosegment"])
+@pytest.mark.parametrize("value", ["r4-c1", "nohost=r4-s1", "r4-c1=nosegment", "r4-c1=r2-s1"])
 def test_a_wrong_ovn_localnet_is_refused_naming_it(value):
     with pytest.raises(ScenarioError, match="ovn_localnet"):
         api.simulate("multisegment", OVN_TOPOLOGY, 1, control="ovn", ovn_localnet=value)

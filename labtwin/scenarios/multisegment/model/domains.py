@@ -80,13 +80,19 @@ def built_agents(cloud: Cloud, design: MultisegmentDesign) -> dict:
 
 
 def checked_localnet(cloud: Cloud, design: MultisegmentDesign) -> dict[str, str]:
-    """``ovn_localnet`` as host -> segment, each a host and a segment of *cloud* (else a ScenarioError)."""
+    """``ovn_localnet`` as host -> segment, each a host of *cloud* and a segment on one of its physnets (else a
+    ScenarioError)."""
     given = parse_localnet(design.ovn_localnet)
     for host, segment in given.items():
         if host not in cloud.host:
             raise ScenarioError(f"ovn_localnet: no host {host!r} in the topology")
         if segment not in cloud.segment:
             raise ScenarioError(f"ovn_localnet: no segment {segment!r} in the topology")
+        if cloud.segment[segment].physical_network not in cloud.host[host].bridge_mappings:
+            raise ScenarioError(
+                f"ovn_localnet: {host} maps no bridge to segment {segment}'s physnet "
+                f"{cloud.segment[segment].physical_network!r}: its chassis has no localnet port of it"
+            )
     return given
 
 
