@@ -20,8 +20,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "agent",
         "linuxbridge",
-        "L2 agent: linuxbridge, ovs, or ovn (ML2/OVN: no L2 agent, each host's ovn-controller binds the network's "
-        "localnet ports; implies control=ovn)",
+        "L2 agent: linuxbridge, ovs, or ovn (ML2/OVN: no L2 agent, each host's ovn-controller patches every "
+        "localnet port of its physnets; implies control=ovn)",
         choices=("linuxbridge", "ovs", "ovn"),
     ),
     Knob(
@@ -81,10 +81,10 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "ovn_localnet",
         "",
-        "agent=ovn: the segment whose localnet port each host's ovn-controller binds, as host=segment,...; empty: "
-        "the first segment of the file on the host's physnets. ovn-controller binds one localnet port per network "
-        "and skips the rest in the order it meets them in the SB (a hash order), so no topology says which: a twin "
-        "gives the model the emulation's",
+        "agent=ovn: the segment whose localnet port each host's chassis sends unicast to other hosts by, as "
+        "host=segment,...; empty: the first segment of the file on the host's physnets. ovn-controller uses the "
+        "first it meets in the SB (a hash order), so no topology says which: a twin gives the model the "
+        "emulation's",
     ),
 )
 

@@ -6,21 +6,19 @@ chassis plugs) plus this scenario's own physical network: each rack's fabric rou
 segments on their VLANs, and the spine between racks (:func:`.plan.add_rack_router`, :func:`.plan.add_spine`).
 
 Neutron's OVN driver puts every segment of a routed network on the network's one logical switch, one
-``localnet`` port per segment (``provnet-<segment id>``, its VLAN as ``tag``). ovn-controller uses one
-localnet port per datapath and skips any other it meets (OVN 23.03 ``controller/binding.c``,
-``update_ld_localnet_port``: "localnet port ... already set for datapath ..., skipping the new port ..."), in
-the order the SB hands them over. So a host that maps two segments of the network (rack2 in
-``multisegment.yaml``) reaches only one of their VLANs, and which one is drawn there:
-:func:`bound_localnets` reads it from each chassis's log and the SB, and the summary's ``ovn_localnet`` gives
-it to the model (``Scenario.drawn``).
-
-That is not all: ovn-controller still patches br-int to the provider bridge for every localnet port whose
+``localnet`` port per segment (``provnet-<segment id>``, its VLAN as ``tag``). Once a chassis holds a port of
+the network, OVN 23.03's ovn-controller patches br-int to the provider bridge for every localnet port whose
 physnet the chassis maps (``controller/patch.c``), takes in each one's VLAN, and floods a broadcast out of all
 of them but the one it came from (``controller/physical.c``, the flood group). A chassis with a port of the
 network therefore bridges all its segments' VLANs; two such chassis on one physnet make a loop, a broadcast
 storm (seen here: every VM of rack2 in ``multisegment.yaml`` received each broadcast thousands of times and
-most probes failed). :func:`plan_ovn` refuses such a cloud, naming the hosts, as the Linux bridge plan
-refuses its own loops; ``topologies/multisegment-ovn.yaml`` is the same cloud without the loop.
+most probes failed). :func:`plan_ovn` refuses such a cloud, naming the segments, as the Linux bridge plan
+refuses its own loops; ``topologies/multisegment-ovn.yaml`` keeps rack2 without the loop.
+
+Unicast to a port on another chassis leaves by one localnet port only, the first the chassis met in the SB
+(``controller/binding.c``, ``update_ld_localnet_port``, logs the others as "skipping the new port"), so which
+one is drawn per run: :func:`unicast_localnets` reads it from each chassis's OpenFlow, and the summary's
+``ovn_localnet`` gives it to the model (``Scenario.drawn``).
 
 What is measured is the same as under ``control=labtwin``: packets between the VMs of a rack and across
 racks, seen on each VM's ``eth0``. The L2 domains come from the SB (which chassis claimed each VM's port) and

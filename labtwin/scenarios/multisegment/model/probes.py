@@ -68,6 +68,7 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
     domains = broadcast_domains(expected_l2_domains(cloud, design))
     ports = admitted_ports(cloud, design)
     agents = built_agents(cloud, design) if design.agent == "ovn" else {}
+    responder = arp_responder(design)
     rows = []
     for (a, host_a, seg_a), (b, host_b, seg_b) in permutations(ports, 2):
         if _rack(cloud, host_a) != _rack(cloud, host_b):
@@ -82,7 +83,7 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
             reach = routed and _gateway_heard(agents, a, host_a, seg_a) and _gateway_heard(agents, b, host_b, seg_b)
         hops = (0 if same_subnet else 1) if reach else None
         verdicts = {
-            "arp": one_domain or bool(agents),
+            "arp": one_domain or responder,
             "broadcast": one_domain,
             "icmp": reach,
             "icmp-via-gateway": reach and not same_subnet,
@@ -99,6 +100,12 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
                 }
             )
     return rows + _inter_rack(cloud, ports)
+
+
+def arp_responder(design: MultisegmentDesign) -> bool:
+    """Whether something other than the destination answers an ARP request for it: under OVN, ovn-northd's ARP
+    responder, for every port of the logical switch that is up (see the module docstring)."""
+    return design.agent == "ovn"
 
 
 def _gateway_heard(agents: dict, port: str, host: str, segment: str) -> bool:
