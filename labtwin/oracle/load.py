@@ -1,11 +1,12 @@
 """Put a cloud, as written, into Neutron's own server, and keep every answer.
 
 Objects go in the order an operator creates them: agents (their state reports), networks with
-their segments, subnets, security groups and rules, routers with gateways and interfaces, ports
-with fixed addresses, ports that let Neutron choose, floating IPs. A topology describes a state,
-not a history, so ports that name their addresses go before those that do not (labtwin's loader
-reserves named addresses first too): neither side's random or lowest-free choice can take an
-address the file gives to another port.
+their segments, subnets, security groups and rules, ports with fixed addresses, routers with
+gateways and interfaces, ports that let Neutron choose, floating IPs. A topology describes a
+state, not a history, so ports that name their addresses go before anything that lets Neutron
+choose (labtwin's loader reserves named addresses first too): Neutron picks a free address at
+random, and a router's gateway port or a DVR router's SNAT port (one per interface) must not
+take an address the file gives to a port.
 
 Each answer is keyed by the object's place in the file (``("ports", 3)``), so a difference is
 reported where the user wrote the object. Labtwin-only fields (``host.role``, ``rack``) become
@@ -79,10 +80,12 @@ def load_into_neutron(
         _rules(i, group, server, load)
     for group in server.get("/security-groups?name=default").body["security_groups"]:
         load.names.setdefault(group["id"], "default")  # the project's, made by Neutron even when unlisted
+    named, unnamed = _split_by_named_addresses(cloud.ports)
+    for i in named:  # before routers: a gateway port or DVR SNAT port takes a random free address
+        _port(i, cloud.ports[i], macs.get(cloud.ports[i].name), server, load)
     for i, router in enumerate(cloud.routers):
         _router(cloud, i, router, server, load, router_modes)
-    named_first = sorted(range(len(cloud.ports)), key=lambda i: not _names_addresses(cloud.ports[i]))
-    for i in named_first:
+    for i in unnamed:
         _port(i, cloud.ports[i], macs.get(cloud.ports[i].name), server, load)
     for i, fip in sorted(enumerate(cloud.floatingips), key=lambda pair: pair[1].floating_ip_address is None):
         body = not_none(
@@ -246,8 +249,10 @@ def _port(i: int, port: Port, mac: Optional[str], server: NeutronServer, load: N
     load.keep(("ports", i), "port", port.name, server.post("/ports", {"port": body}))
 
 
-def _names_addresses(port: Port) -> bool:
-    return bool(port.fixed_ips) and all(f.ip_address is not None for f in port.fixed_ips)
+def _split_by_named_addresses(ports) -> tuple[list[int], list[int]]:
+    """The places of the ports whose every fixed IP names its address, and of the others."""
+    names = [bool(p.fixed_ips) and all(f.ip_address is not None for f in p.fixed_ips) for p in ports]
+    return [i for i, n in enumerate(names) if n], [i for i, n in enumerate(names) if not n]
 
 
 def _text(value: Any) -> Optional[str]:

@@ -98,6 +98,31 @@ def test_the_oracle_finds_a_wrong_loader(monkeypatch):
 
 
 @pytest.mark.slow
+def test_neutrons_random_pick_never_takes_an_address_the_file_names(monkeypatch):
+    """Neutron's IPAM picks a free address at random (``random.sample`` over a window of the first 1000
+    free), so a port, router gateway or DVR SNAT port that lets Neutron choose could take an address the file
+    gives a later port: one CI run in about a hundred saw dvr.yaml's SNAT port take vrrp-a's 10.10.0.11.
+    Here the pick is made adversarial (it prefers every address the file names): the oracle's order must
+    still let every named port have its address."""
+    import random
+
+    from labtwin.oracle import run
+
+    cloud = load_declared(ROOT / "topologies" / "dvr.yaml").cloud
+    named = {str(f.ip_address) for p in cloud.ports for f in p.fixed_ips if f.ip_address is not None}
+    real_sample = random.sample
+
+    def prefer_named(population, k, **kwargs):
+        ordered = sorted(population, key=lambda item: str(item) not in named)
+        return real_sample(ordered[: max(k, 1)], k, **kwargs) if ordered else real_sample(population, k, **kwargs)
+
+    monkeypatch.setattr(random, "sample", prefer_named)
+    monkeypatch.setattr(run, "_ANSWERED", {})
+    report = ask_neutron(ROOT / "topologies" / "dvr.yaml")
+    assert report.agree, "\n".join(str(d) for d in report.differences)
+
+
+@pytest.mark.slow
 def test_the_oracle_compares_slaac_addresses_exactly(monkeypatch):
     """EUI-64 addresses are compared one by one (the oracle gives Neutron labtwin's MACs): a loader that
     forgets to flip the universal/local bit disagrees on every SLAAC address."""
