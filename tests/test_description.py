@@ -308,3 +308,60 @@ def test_a_remote_prefix_with_host_bits_is_kept_and_matches_its_network():
     first, second = parse_cloud(text).security_group["default"].rules[:2]  # two rules, as in Neutron
     assert (str(first.remote_ip_prefix), str(first.remote_network)) == ("10.0.0.5/24", "10.0.0.0/24")
     assert str(second.remote_ip_prefix) == "10.0.0.0/24"
+
+
+ORACLE = __import__("pathlib").Path(__file__).resolve().parent / "oracle"
+
+
+def test_neutrons_own_ports_take_their_addresses_from_the_pools():
+    """A DVR router's SNAT port (per interface subnet) and each DVR host's floating-IP agent gateway port (once per
+    host, made with its first floating IP) take pool addresses, so the smallest pools run out where Neutron's
+    do (tests/oracle/dvr-own-ports.yaml, agreed by Neutron 29's server)."""
+    from labtwin.description.loader import load_declared
+
+    declared = load_declared(ORACLE / "dvr-own-ports.yaml")
+    made = [(p.device_owner, p.router or p.host, [(f.subnet_id, str(f.ip_address)) for f in p.fixed_ips])
+            for p in declared.resolved.network_ports]  # fmt: skip
+    assert made == [
+        ("network:router_centralized_snat", "router1", [("private-v4", "10.0.0.2")]),
+        ("network:floatingip_agent_gateway", "compute-1", [("public-v4", "203.0.113.4")]),
+    ]  # compute-2's found the pool empty: Neutron logs it and makes none
+    assert [str(p.loc) for p in declared.problems] == ["('ports', 4, 'fixed_ips')", "('floatingips', 3)"]
+    assert all("IpAddressGenerationFailure" in p.message for p in declared.problems)
+    fips = [str(f.floating_ip_address) for f in declared.resolved.floatingips]
+    assert fips == ["203.0.113.3", "203.0.113.5", "203.0.113.6"]
+
+
+def test_a_legacy_router_makes_no_snat_port_and_its_floating_ips_no_agent_gateway(topologies):
+    cloud = load_cloud(topologies / "minimal.yaml")
+    assert not cloud.routers[0].distributed and cloud.floatingips and cloud.network_ports == ()
+
+
+def test_a_dvr_routers_ipv6_subnets_share_one_snat_port_per_network(topologies):
+    """``_update_snat_v6_addrs_after_intf_update``: a second IPv6 subnet on a network joins the first's SNAT port;
+    IPv4 subnets get one port each."""
+    text = (topologies / "dvr.yaml").read_text()
+    text = text.replace(
+        "interfaces: [tenant-a-v4, tenant-a-v6, tenant-b-v4]",
+        "interfaces: [tenant-a-v4, tenant-a-v6, tenant-b-v4, a-v6-2]",
+    )
+    text = text.replace(
+        "\nrouters:", "  - {name: a-v6-2, network_id: tenant-a, cidr: '2001:db8:aa::/64', ip_version: 6}\n\nrouters:", 1
+    )
+    cloud = parse_cloud(text, "dvr-two-v6.yaml")
+    snat = [[f.subnet_id for f in p.fixed_ips] for p in cloud.network_ports if p.router == "router1"]
+    assert snat == [["tenant-a-v4"], ["tenant-a-v6", "a-v6-2"], ["tenant-b-v4"]]
+
+
+def test_an_interface_on_a_subnet_with_no_room_for_its_snat_port_is_refused():
+    """The pool's one address is named by a port: a DVR router's SNAT port finds none, and the interface is
+    refused (Neutron 29 agrees: tests/oracle); a legacy router needs no SNAT port."""
+    text = (ORACLE / "dvr-snat-port-no-room.yaml").read_text()
+    (found,) = problems_of(text)
+    assert "routers[0].interfaces[0]" in found and "SNAT port" in found and "RouterInterfaceAttachmentConflict" in found
+    assert parse_cloud(text.replace("distributed: true", "distributed: false")).network_ports == ()
+
+
+def test_network_ports_are_made_by_the_loader_never_written():
+    found = problems_of(BASE + "network_ports: []\n")
+    assert len(found) == 1 and "network_ports" in found[0] and "made by the loader" in found[0]

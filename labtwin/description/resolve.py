@@ -20,7 +20,16 @@
   and ingress from itself in ``default``);
 - a router gateway without addresses takes one per IP version from its external
   network, as Neutron's gateway port does (before the ports that name no address);
-- a floating IP without an address gets the lowest free one on its network.
+- a DVR router with a gateway gets the SNAT ports Neutron's server makes for it (one per IPv4
+  interface subnet, one per network for its IPv6 subnets), each taking an address from its
+  subnet's pool when the interface is added, so an interface on a full subnet is refused;
+- floating IPs that name their address go first (as the oracle creates them), then the others,
+  each taking the lowest free address on its network; a floating IP on a port bound to a host,
+  behind a DVR router, also gives that host a floating-IP agent gateway port (``fg-``) on the
+  external network, once per host, taking addresses from the same pool. When none is free,
+  Neutron logs the failure and makes no port (``_create_dvr_floating_gw_port`` runs after the
+  floating IP is created), so the floating IP stays and the host has no ``fg-`` port. These
+  ports are in the resolved cloud's ``network_ports``.
 
 ``labtwin validate --neutron`` checks these answers against Neutron's own server
 (:mod:`labtwin.oracle`).
@@ -30,11 +39,22 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Optional
+from typing import Final, Optional
 
 from .checks import ROUTER_INTERFACE_OWNERS_SNAT, port_security
 from .errors import Loc
-from .schema import Cloud, FixedIP, Port, SecurityGroup, SecurityGroupRule, Subnet, protocol_number
+from .schema import (
+    Cloud,
+    FixedIP,
+    FloatingIP,
+    NetworkPort,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    protocol_number,
+)
 
 BASE_MAC = "fa:16:3e"
 
@@ -57,6 +77,11 @@ class _Allocator:
             for fixed in gateway.external_fixed_ips if gateway is not None else ():
                 if fixed.ip_address is not None:
                     self.used[fixed.subnet_id].add(int(fixed.ip_address))
+        for fip in cloud.floatingips:
+            if fip.floating_ip_address is not None:
+                for sub in cloud.subnets:
+                    if sub.network_id == fip.floating_network_id and fip.floating_ip_address in sub.cidr:
+                        self.used[sub.name].add(int(fip.floating_ip_address))
 
     def take(self, subnet: Subnet) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         used = self.used[subnet.name]
@@ -84,6 +109,8 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     allocator = _Allocator(cloud)
     macs = _MacMaker(p.mac_address for p in cloud.ports if p.mac_address)
     routers, problems = _resolve_gateways(cloud, allocator)
+    snat_ports, found = _resolve_snat_ports(cloud, routers, allocator)
+    problems.extend(found)
     ports = []
     for i, port in enumerate(cloud.ports):
         mac = port.mac_address or macs.make(port.name)
@@ -99,10 +126,16 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
                 }
             )
         )
-    fips, found = _resolve_floatingips(cloud, allocator)
+    fips, gateway_ports, found = _resolve_floatingips(cloud, routers, {p.name: p for p in ports}, allocator)
     problems.extend(found)
     fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
-    fields.update(routers=routers, ports=tuple(ports), floatingips=fips, security_groups=_with_default_rules(cloud))
+    fields.update(
+        routers=routers,
+        ports=tuple(ports),
+        floatingips=fips,
+        security_groups=_with_default_rules(cloud),
+        network_ports=snat_ports + gateway_ports,
+    )
     # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*.
     return type(cloud).model_construct(**fields), problems
 
@@ -297,28 +330,105 @@ def _segment_subnets(cloud: Cloud, port: Port, subnets: list[Subnet]) -> tuple[l
     return [s for s in subnets if s.segment_id in reachable], None
 
 
-def _resolve_floatingips(cloud: Cloud, allocator: _Allocator):
-    fips, problems = [], []
-    for i, fip in enumerate(cloud.floatingips):
-        if fip.floating_ip_address is not None:
+SNAT_OWNER: Final = "network:router_centralized_snat"
+AGENT_GATEWAY_OWNER: Final = "network:floatingip_agent_gateway"
+
+
+def _resolve_snat_ports(cloud: Cloud, routers: tuple[Router, ...], allocator: _Allocator):
+    """The SNAT ports Neutron 29's server makes for each DVR router with a gateway, as each interface is added
+    (``l3_dvr_db._add_csnat_on_interface_create``: one port on the interface's subnet; an IPv6 subnet on a
+    network that already has one joins its port, ``_update_snat_v6_addrs_after_intf_update``). A router port
+    names its subnet, so it takes a pool address even on a SLAAC subnet (:data:`ROUTER_INTERFACE_OWNERS_SNAT`).
+    No free address refuses the interface: the callback's failure (no more IP addresses) comes back from
+    ``add_router_interface`` as 409 ``RouterInterfaceAttachmentConflict``."""
+    made: list[NetworkPort] = []
+    problems: list[tuple[Loc, str]] = []
+    for i, router in enumerate(routers):
+        if not (router.distributed and router.external_gateway_info is not None):
+            continue
+        v6_port: dict[str, int] = {}  # network -> its IPv6 SNAT port's place in *made*
+        for j, name in enumerate(router.interfaces):
+            subnet = cloud.subnet[name]
+            ip = allocator.take(subnet)
+            if ip is None:
+                why = (
+                    f"router {router.name!r}: its SNAT port finds no free address on subnet {name!r}, so the interface"
+                    " is refused (RouterInterfaceAttachmentConflict, 409)"
+                )
+                problems.append((("routers", i, "interfaces", j), why))
+                continue
+            fixed = FixedIP(subnet_id=name, ip_address=ip)
+            k = v6_port.get(subnet.network_id) if subnet.ip_version == 6 else None
+            if k is not None:
+                made[k] = made[k].model_copy(update={"fixed_ips": made[k].fixed_ips + (fixed,)})
+                continue
+            if subnet.ip_version == 6:
+                v6_port[subnet.network_id] = len(made)
+            snat = NetworkPort(
+                device_owner=SNAT_OWNER, network_id=subnet.network_id, router=router.name, fixed_ips=(fixed,)
+            )
+            made.append(snat)
+    return tuple(made), problems
+
+
+def _resolve_floatingips(cloud: Cloud, routers: tuple[Router, ...], ports: dict[str, Port], allocator: _Allocator):
+    """Each floating IP's address (those that name theirs first, as the oracle creates them) and the agent
+    gateway ports they bring; problems for the ones refused."""
+    fips: list[Optional[FloatingIP]] = [None] * len(cloud.floatingips)
+    gateway_ports: dict[tuple[str, str], NetworkPort] = {}
+    problems: list[tuple[Loc, str]] = []
+    for i, fip in sorted(enumerate(cloud.floatingips), key=lambda pair: pair[1].floating_ip_address is None):
+        if fip.floating_ip_address is None:
+            ip = None
             for sub in cloud.subnets:
-                if sub.network_id == fip.floating_network_id and fip.floating_ip_address in sub.cidr:
-                    allocator.claim(sub.name, fip.floating_ip_address)
-            fips.append(fip)
-            continue
-        ip = None
-        for sub in cloud.subnets:
-            if sub.network_id == fip.floating_network_id and sub.ip_version == 4:
-                ip = allocator.take(sub)
-                if ip is not None:
-                    break
-        if ip is None:
-            # Neutron 29 answers 409 IpAddressGenerationFailure here (seen with tests/oracle/fip-pool-exhausted.yaml)
-            why = f"no free address on network {fip.floating_network_id!r} (IpAddressGenerationFailure, 409)"
-            problems.append((("floatingips", i), why))
-            continue
-        fips.append(fip.model_copy(update={"floating_ip_address": ip}))
-    return tuple(fips), problems
+                if sub.network_id == fip.floating_network_id and sub.ip_version == 4:
+                    ip = allocator.take(sub)
+                    if ip is not None:
+                        break
+            if ip is None:
+                # Neutron 29 answers 409 IpAddressGenerationFailure (seen with tests/oracle/fip-pool-exhausted.yaml)
+                why = f"no free address on network {fip.floating_network_id!r} (IpAddressGenerationFailure, 409)"
+                problems.append((("floatingips", i), why))
+                continue
+            fip = fip.model_copy(update={"floating_ip_address": ip})
+        fips[i] = fip
+        host = _agent_gateway_host(cloud, routers, ports, fip)
+        if host is not None and (fip.floating_network_id, host) not in gateway_ports:
+            made = _agent_gateway_port(cloud, fip.floating_network_id, host, allocator)
+            if made is not None:
+                gateway_ports[(fip.floating_network_id, host)] = made
+    return tuple(f for f in fips if f is not None), tuple(gateway_ports.values()), problems
+
+
+def _agent_gateway_host(
+    cloud: Cloud, routers: tuple[Router, ...], ports: dict[str, Port], fip: FloatingIP
+) -> Optional[str]:
+    """The host that needs an agent gateway port for *fip*: its port's binding host, when the router joining the
+    port's IPv4 subnet to the floating network is distributed (``l3_dvr_db._create_dvr_floating_gw_port``).
+    Every labtwin host runs a DVR L3 agent (``dvr_snat`` on network nodes, ``dvr`` elsewhere), never
+    ``dvr_no_external``, so every such host gets one."""
+    port = ports.get(fip.port_id)
+    if port is None or port.host is None:
+        return None
+    subnets = {f.subnet_id for f in port.fixed_ips if cloud.subnet[f.subnet_id].ip_version == 4}
+    for router in routers:
+        gateway = router.external_gateway_info
+        if gateway is not None and gateway.network_id == fip.floating_network_id and subnets & set(router.interfaces):
+            return port.host if router.distributed else None
+    return None
+
+
+def _agent_gateway_port(cloud: Cloud, network: str, host: str, allocator: _Allocator) -> Optional[NetworkPort]:
+    """The ``fg-`` port of *host* on *network*: a port that names no fixed IP (one pool address per IP version,
+    an EUI-64 address on each SLAAC subnet), or None when the pool has no room (Neutron logs it and goes on)."""
+    subnets = [s for s in cloud.subnets if s.network_id == network]
+    v4 = [s for s in subnets if s.ip_version == 4]
+    v6_pooled = [s for s in subnets if s.ip_version == 6 and not s.auto_address]
+    pooled, problems = _allocate_per_version([g for g in (v4, v6_pooled) if g], allocator, (), network)
+    if problems:
+        return None
+    auto = tuple(FixedIP(subnet_id=s.name) for s in subnets if s.ip_version == 6 and s.auto_address)
+    return NetworkPort(device_owner=AGENT_GATEWAY_OWNER, network_id=network, host=host, fixed_ips=pooled + auto)
 
 
 class _MacMaker:

@@ -41,7 +41,7 @@ __all__ = [  # re-exported: the description's objects are all reachable from her
     "ICMP_PROTOCOLS", "ID_NAMESPACE", "IP_PROTOCOLS", "IPAddress", "IPNetwork", "IPPrefix", "NEUTRON_DEFAULT_RULES",
     "PORT_PROTOCOLS", "DefaultSecurityGroupRule", "Protocol", "SecurityGroup", "SecurityGroupRule", "derived_id",
     "protocol_number", "AddressPair", "AllocationPool", "Cloud", "ExternalGateway", "FixedIP", "FloatingIP", "Host",
-    "Network", "NetworkType", "Physnet", "Port", "Router", "Segment", "Subnet", "default_pools",
+    "Network", "NetworkPort", "NetworkType", "Physnet", "Port", "Router", "Segment", "Subnet", "default_pools",
 ]  # fmt: skip
 
 
@@ -306,6 +306,24 @@ class FloatingIP(_Frozen):
     floating_ip_address: Optional[IPAddress] = None
 
 
+class NetworkPort(_Frozen):
+    """A port Neutron's server creates by itself, never written in a topology: a DVR router's SNAT port
+    (``network:router_centralized_snat``, one per IPv4 interface subnet and one for its IPv6 subnets per
+    network, ``l3_dvr_db._add_csnat_on_interface_create``) and a floating-IP agent gateway port
+    (``network:floatingip_agent_gateway``, one per external network and DVR host with a floating IP,
+    ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``). Each takes its addresses from the pools as any
+    port does. An auto-address (SLAAC) subnet's fixed IP has no ``ip_address``: its EUI-64 address comes
+    from a MAC Neutron picks at random."""
+
+    device_owner: Literal["network:router_centralized_snat", "network:floatingip_agent_gateway"]
+    network_id: Name
+    #: The SNAT port's router.
+    router: Optional[Name] = None
+    #: The agent gateway port's host.
+    host: Optional[Name] = None
+    fixed_ips: tuple[FixedIP, ...] = ()
+
+
 class Cloud(_Frozen):
     """A whole cloud: what one topology file describes."""
 
@@ -323,6 +341,13 @@ class Cloud(_Frozen):
     default_security_group_rules: tuple[DefaultSecurityGroupRule, ...] = NEUTRON_DEFAULT_RULES
     ports: tuple[Port, ...] = ()
     floatingips: tuple[FloatingIP, ...] = ()
+    #: Filled by the loader, never written (and never dumped): the ports Neutron's server creates itself.
+    network_ports: tuple[NetworkPort, ...] = Field((), exclude=True)
+
+    @field_validator("network_ports", mode="before")
+    @classmethod
+    def _not_written(cls, value):
+        raise ValueError("made by the loader (the ports Neutron's server creates itself), not written in a topology")
 
     # Lookups by name; valid because names are unique per kind (checked on load).
     @cached_property

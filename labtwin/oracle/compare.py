@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 from labtwin.description.errors import Problem, field_path
 from labtwin.description.loader import Declared
+from labtwin.description.resolve import SNAT_OWNER
 from labtwin.description.schema import Cloud, Port
 
 from .load import Loc, NeutronLoad
@@ -81,6 +82,7 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     found += _router_differences(declared, load)
     found += _refused_by_neutron_only(declared.cloud, load)
     found += _rule_differences(declared, load)
+    found += _network_port_differences(declared, load)
     return found
 
 
@@ -187,12 +189,57 @@ def _router_differences(declared: Declared, load: NeutronLoad) -> list[Differenc
             continue
         found += _gateway_difference(declared, load, i)
         for j, subnet in enumerate(router.interfaces):
-            added = load.answers[("routers", i, "interfaces", j)]
-            if not added.ok:
-                what = f"interface on {subnet}"
-                found.append(
-                    Difference(("routers", i, "interfaces", j), router.name, what, "adds it", _neutron_says(added))
-                )
+            loc = ("routers", i, "interfaces", j)
+            added = load.answers[loc]
+            ours = _exception_of(next((p for p in declared.problems if p.loc[:4] == loc), None))
+            if ours != added.error:  # both add it (''), or both refuse it with one exception
+                said = f"refuses it ({ours})" if ours else "adds it"
+                found.append(Difference(loc, router.name, f"interface on {subnet}", said, _neutron_says(added)))
+    return found
+
+
+def _network_port_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
+    """The ports Neutron's server makes by itself: per router its SNAT ports, per host its floating-IP agent
+    gateway ports, each as (network, its subnets) on both sides. Addresses from the pools are not compared
+    (Neutron picks at random), only which ports exist on which subnets."""
+    if declared.resolved is None:
+        return []
+    cloud = declared.cloud
+
+    def key(owner: str, network: str, subnets) -> str:
+        kind = "SNAT port" if owner == SNAT_OWNER else "agent gateway port"
+        return f"{kind} on {network} ({', '.join(sorted(subnets))})"
+
+    ours: dict[str, list[str]] = {}
+    for port in declared.resolved.network_ports:
+        owner_of = port.router if port.device_owner == SNAT_OWNER else port.host
+        ours.setdefault(str(owner_of), []).append(
+            key(port.device_owner, port.network_id, [f.subnet_id for f in port.fixed_ips])
+        )
+    theirs: dict[str, list[str]] = {}
+    for made in load.network_ports:
+        snat = made["device_owner"] == SNAT_OWNER
+        owner_of = load.names.get(made["device_id"], made["device_id"]) if snat else made.get("binding:host_id")
+        subnets = [load.names.get(f["subnet_id"], f["subnet_id"]) for f in made["fixed_ips"]]
+        theirs.setdefault(str(owner_of), []).append(
+            key(made["device_owner"], load.names.get(made["network_id"], made["network_id"]), subnets)
+        )
+    found = []
+    for owner_of in sorted(set(ours) | set(theirs)):
+        if sorted(ours.get(owner_of, [])) == sorted(theirs.get(owner_of, [])):
+            continue
+        router = next((i for i, r in enumerate(cloud.routers) if r.name == owner_of), None)
+        host = next((i for i, h in enumerate(cloud.hosts) if h.name == owner_of), None)
+        loc: Loc = ("routers", router) if router is not None else ("hosts", host) if host is not None else ()
+        found.append(
+            Difference(
+                loc,
+                owner_of,
+                "ports Neutron makes",
+                "makes " + ("; ".join(sorted(ours.get(owner_of, []))) or "none"),
+                "makes " + ("; ".join(sorted(theirs.get(owner_of, []))) or "none"),
+            )
+        )
     return found
 
 

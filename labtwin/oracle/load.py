@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud
+from labtwin.description.resolve import AGENT_GATEWAY_OWNER, SNAT_OWNER
 from labtwin.description.schema import Port
 
 from .server import Answer, NeutronServer, l2_agent, l3_agent, not_none
 
 Loc = tuple[Any, ...]
+#: The device owners of the ports Neutron's server makes by itself, read back and compared.
+NETWORK_PORT_OWNERS = (SNAT_OWNER, AGENT_GATEWAY_OWNER)
 
 
 @dataclass
@@ -40,6 +43,9 @@ class NeutronLoad:
     names: dict[str, str] = field(default_factory=dict)  # uuid -> labtwin name
     #: Each group's rules as Neutron holds them once everything is created (its own defaults included).
     group_rules: dict[str, list[dict]] = field(default_factory=dict)
+    #: The ports Neutron's server made by itself (DVR SNAT ports, floating-IP agent gateway ports), as its API
+    #: lists them once everything is created.
+    network_ports: list[dict] = field(default_factory=list)
 
     def keep(self, loc: Loc, kind: str, name: str, answer: Answer) -> Answer:
         self.answers[loc] = answer
@@ -96,6 +102,8 @@ def load_into_neutron(
         load.keep(("floatingips", i), "floatingip", str(i), server.post("/floatingips", {"floatingip": body}))
     for group in server.get("/security-groups").body.get("security_groups", []):
         load.group_rules[group["name"]] = group["security_group_rules"]
+    for owner in NETWORK_PORT_OWNERS:
+        load.network_ports += server.get(f"/ports?device_owner={owner}").body.get("ports", [])
     return load
 
 

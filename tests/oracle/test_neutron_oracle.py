@@ -123,6 +123,23 @@ def test_neutrons_random_pick_never_takes_an_address_the_file_names(monkeypatch)
 
 
 @pytest.mark.slow
+def test_the_oracle_finds_a_loader_that_forgets_neutrons_own_ports(monkeypatch):
+    """The check can fail: a loader whose DVR routers make no SNAT port and whose floating IPs bring no agent
+    gateway port accepts vm-5 and vm-4's floating IP, which Neutron refuses, and is told which ports it
+    forgot, per router and per host."""
+    from labtwin.description import resolve
+
+    monkeypatch.setattr(resolve, "_resolve_snat_ports", lambda cloud, routers, allocator: ((), []))
+    monkeypatch.setattr(resolve, "_agent_gateway_host", lambda *args: None)
+    report = ask_neutron(HERE / "dvr-own-ports.yaml")
+    by_loc = {d.loc: d for d in report.differences}
+    assert set(by_loc) == {("ports", 4), ("floatingips", 3), ("routers", 0), ("hosts", 1)}
+    assert by_loc[("routers", 0)].labtwin == "makes none"
+    assert by_loc[("routers", 0)].neutron == "makes SNAT port on private (private-v4)"
+    assert by_loc[("hosts", 1)].neutron == "makes agent gateway port on public (public-v4)"
+
+
+@pytest.mark.slow
 def test_the_oracle_compares_slaac_addresses_exactly(monkeypatch):
     """EUI-64 addresses are compared one by one (the oracle gives Neutron labtwin's MACs): a loader that
     forgets to flip the universal/local bit disagrees on every SLAAC address."""

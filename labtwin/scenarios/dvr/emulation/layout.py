@@ -1,10 +1,12 @@
 """Where the pieces of a DVR (or legacy) router live in the emulation, as plain data.
 
 Names come from :mod:`labtwin.scenarios.dvr.neutron_names` (the model derives
-the same ones); addresses of router-owned ports come from the subnets the way
-Neutron's IPAM hands them out: the next free address of the allocation pool,
-taken in a fixed order (DHCP ports, ``sg-`` ports, ``qg-``, then each host's
-``fg-``), after every fixed IP, floating IP and gateway of the topology.
+the same ones). The ``qg-``, ``sg-`` and ``fg-`` ports have the addresses the
+loader gave them (the cloud's router gateways and ``network_ports``, allocated
+when Neutron's server makes them). Ports the file's cloud would not have (a
+knob making a legacy router DVR, a proposal's ``fg-`` on every host) and the
+DHCP ports (no DHCP agent in the loader) take the next free address of the
+pool, after everything the cloud already holds.
 
 Simplifications, each said where it matters:
 
@@ -25,9 +27,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from labtwin.description import Cloud, Network, Port, Router, Subnet
+from labtwin.description.resolve import SNAT_OWNER
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
@@ -138,11 +141,14 @@ def layout(cloud: Cloud, design: DvrDesign) -> Layout:
             (_iface(subnet.gateway_ip, subnet),),
             subnet.name,
         )
+    made = _neutron_made_addresses(cloud, router.name)
     if lay.dvr:
         for subnet in lay.subnets():
             pid = names.router_port_id(router.name, "sg", subnet.name)
+            ip = made.get(("snat", subnet.name))
+            address = _iface(ip, subnet) if ip is not None else ipam.next(subnet)
             lay.sg[subnet.name] = RouterPort(
-                "sg", pid, names.sg_device(pid), mac_of(pid), subnet.network_id, (ipam.next(subnet),), subnet.name
+                "sg", pid, names.sg_device(pid), mac_of(pid), subnet.network_id, (address,), subnet.name
             )
     ext_subnets = [s for s in cloud.subnets if s.network_id == ext.name]
     pid = names.router_port_id(router.name, "qg")
@@ -157,11 +163,26 @@ def layout(cloud: Cloud, design: DvrDesign) -> Layout:
     )
     for host in lay.fip_hosts():
         pid = names.fip_gateway_port_id(host, ext.name)
-        lay.fg[host] = RouterPort(
-            "fg", pid, names.fg_device(pid), mac_of(pid), ext.name, tuple(ipam.next(s) for s in ext_subnets)
+        addresses = tuple(
+            _iface(made[(host, s.name)], s) if (host, s.name) in made else ipam.next(s) for s in ext_subnets
         )
+        lay.fg[host] = RouterPort("fg", pid, names.fg_device(pid), mac_of(pid), ext.name, addresses)
     lay.external = tuple(_iface(s.gateway_ip, s) for s in ext_subnets if s.gateway_ip is not None)
     return lay
+
+
+def _neutron_made_addresses(cloud: Cloud, router: str) -> dict[tuple[str, str], Any]:
+    """The addresses the loader gave the ports Neutron's server makes itself (:class:`NetworkPort`): *router*'s
+    SNAT ports by ``("snat", subnet)``, each host's agent gateway port by ``(host, subnet)``. A port the file's
+    cloud would not have (a design knob making a legacy router DVR, a proposal's ``fg-`` on every host) gets
+    the next free address instead (:class:`_Ipam`)."""
+    made: dict[tuple[str, str], Any] = {}
+    for port in cloud.network_ports:
+        if port.device_owner == SNAT_OWNER and port.router != router:
+            continue
+        owner = "snat" if port.device_owner == SNAT_OWNER else str(port.host)
+        made.update({(owner, f.subnet_id): f.ip_address for f in port.fixed_ips if f.ip_address is not None})
+    return made
 
 
 def _dhcp_ports(lay: Layout, ipam: "_Ipam") -> None:
@@ -183,6 +204,9 @@ class _Ipam:
         self.cloud = cloud
         self.used = {ipaddress.ip_address(str(f.ip_address)) for p in cloud.ports for f in p.fixed_ips}
         self.used |= {ipaddress.ip_address(str(ip)) for ip in fips}
+        self.used |= {
+            ipaddress.ip_address(str(f.ip_address)) for p in cloud.network_ports for f in p.fixed_ips if f.ip_address
+        }
         self.used |= {ipaddress.ip_address(str(s.gateway_ip)) for s in cloud.subnets if s.gateway_ip is not None}
         for router in cloud.routers:
             gateway = router.external_gateway_info
