@@ -90,28 +90,36 @@ def validate(paths, neutron):
             invalid = True
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-        if neutron:  # labtwin's refusals of allocations (409s) are answers too: Neutron is asked about them
-            differ = not _neutron_agrees(path) or differ
+    if neutron:  # labtwin's refusals of allocations (409s) are answers too: Neutron is asked about them
+        differ = not _neutron_agrees(paths)
     sys.exit(2 if invalid else 1 if differ else 0)
 
 
-def _neutron_agrees(path: Path) -> bool:
-    """Ask Neutron's own server about *path*; print its verdict (and each difference, one per line)."""
-    from .oracle import OracleFailed, ask_neutron
+def _neutron_agrees(paths: tuple[Path, ...]) -> bool:
+    """Ask Neutron's own server about each of *paths* (servers forked from one that imported Neutron once, one
+    per CPU at a time); print each verdict and each difference, one per line, in the order given."""
+    from .description.loader import load_declared
+    from .oracle import OracleFailed, ask_neutron_many
 
+    askable = []
+    for path in paths:
+        try:
+            load_declared(path)
+            askable.append(path)
+        except CloudError:
+            click.echo(f"labtwin: {path}: Neutron not asked: the file's shape is wrong (above)", err=True)
     try:
-        report = ask_neutron(path)
-    except CloudError:
-        click.echo(f"labtwin: {path}: Neutron not asked: the file's shape is wrong (above)", err=True)
-        return False
+        reports = ask_neutron_many(askable)
     except OracleFailed as exc:
-        click.echo(f"labtwin: {path}: Neutron could not be asked: {exc}", err=True)
+        click.echo(f"labtwin: Neutron could not be asked: {exc}", err=True)
         return False
-    verdict = "agrees" if report.agree else f"answers {len(report.differences)} object(s) differently"
-    click.echo(f"{path}: Neutron {report.neutron_version} {verdict} ({report.objects} answers, {report.seconds:.1f} s)")
-    for difference in report.differences:
-        click.echo(f"{path}: {difference}")
-    return report.agree
+    for path, report in zip(askable, reports):
+        verdict = "agrees" if report.agree else f"answers {len(report.differences)} object(s) differently"
+        took = f"{report.seconds:.1f} s" if report.seconds else "asked before"
+        click.echo(f"{path}: Neutron {report.neutron_version} {verdict} ({report.objects} answers, {took})")
+        for difference in report.differences:
+            click.echo(f"{path}: {difference}")
+    return len(askable) == len(paths) and all(report.agree for report in reports)
 
 
 @main.command()

@@ -165,11 +165,15 @@ def test_validate_neutron_prints_each_difference_and_exits_1(monkeypatch):
 
     real = loader.resolve_cloud
     monkeypatch.setattr(loader, "resolve_cloud", lambda cloud: (real(cloud)[0], [(("ports", 1), "(Conflict)")]))
-    result = CliRunner().invoke(main, ["validate", "--neutron", str(ROOT / "topologies" / "minimal.yaml")])
+    files = [str(ROOT / "topologies" / "minimal.yaml"), str(HERE / "dvr-own-ports.yaml")]
+    result = CliRunner().invoke(main, ["validate", "--neutron", *files])
     assert result.exit_code == 2, result.output + result.stderr  # labtwin (wrongly, here) refuses a port
+    verdicts = [line for line in result.stdout.splitlines() if ": Neutron 29.0.0 " in line]
+    assert [line.split(":")[0] for line in verdicts] == files  # one server zygote for all, answers in file order
     lines = result.stdout.strip().splitlines()
-    assert "Neutron 29.0.0 answers 1 object(s) differently" in lines[0], lines
-    assert "ports[1] (vm-b): port: labtwin refuses it (Conflict); Neutron gives 10.0.0." in lines[1], lines
+    at = lines.index(verdicts[0])
+    assert "Neutron 29.0.0 answers 1 object(s) differently" in lines[at], lines
+    assert "ports[1] (vm-b): port: labtwin refuses it (Conflict); Neutron gives 10.0.0." in lines[at + 1], lines
 
 
 @pytest.mark.slow
