@@ -99,6 +99,10 @@ def bounded(kind: Callable[[str], Any], low: Any = None, high: Any = None, unit:
 
 D = TypeVar("D", bound="Design")
 
+#: The Neutron releases the model knows (each scenario's ``era`` knob; sg-fanout's ``profile`` names them too):
+#: the PTG's (Train, 2019) and today's (Neutron 29, 2026.2), each fact cited from that release's code.
+ERAS = ("train-2019", "neutron-29")
+
 
 class Design(dict):
     """A scenario's design: every knob, parsed and bounds-checked once (:meth:`of`), then frozen.
@@ -147,6 +151,16 @@ class Design(dict):
                     raise ScenarioError(why.format(value=values[other]))
                 return {**values, other: implied}
         return values
+
+    @staticmethod
+    def imply(values: dict[str, Any], given: set[str], knob: str, value: Any, why: str) -> dict[str, Any]:
+        """*values* with *knob* set to *value* (one setting implies another, not the other way round); when
+        the user set *knob* to something else, a :class:`ScenarioError` saying *why* and what was set."""
+        if values[knob] == value:
+            return values
+        if knob in given:
+            raise ScenarioError(f"{why}, not {knob}={values[knob]}")
+        return {**values, knob: value}
 
     def __getattr__(self, name: str) -> Any:
         try:

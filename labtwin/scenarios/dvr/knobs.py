@@ -3,7 +3,7 @@ emulations (:class:`DvrDesign`, one typed value per knob)."""
 
 from __future__ import annotations
 
-from labtwin.scenarios.base import Design, Knob, boolean, bounded
+from labtwin.scenarios.base import ERAS, Design, Knob, boolean, bounded
 
 #: The ``router`` knob's default: each router in the mode its own ``distributed`` field gives.
 FROM_TOPOLOGY = "topology"
@@ -25,10 +25,18 @@ KNOBS: tuple[Knob, ...] = (
         choices=(FROM_TOPOLOGY, *ROUTER_MODES),
     ),
     Knob(
+        "era",
+        "neutron-29",
+        "which Neutron: neutron-29 (today's) or train-2019 (the PTG's). Under train-2019 distributed_dhcp and "
+        "ipv6_fast_exit are PTG proposals; Neutron 29's OVS agent has distributed DHCP (its dhcp extension, 2023.1: "
+        "tables 77/78) and no Linux bridge agent (removed in 2025.1)",
+        choices=ERAS,
+    ),
+    Knob(
         "agent",
         "ovs",
         "L2 agent (as in multisegment): ovs, or linuxbridge (brq bridges, vxlan-<VNI>; legacy routers only; "
-        "removed from Neutron in 2025.1, so a train-2019 cloud)",
+        "removed from Neutron in 2025.1: implies era=train-2019)",
         choices=("ovs", "linuxbridge"),
     ),
     Knob(
@@ -116,6 +124,7 @@ class DvrDesign(Design):
     KNOBS = KNOBS
 
     router: str
+    era: str
     agent: str
     firewall_driver: str
     ipv6_fast_exit: bool
@@ -134,8 +143,10 @@ class DvrDesign(Design):
     @classmethod
     def implied(cls, values: dict, given: set) -> dict:
         """``router=ovn`` is ML2/OVN's logical router, built by real OVN (``control=ovn``), and under
-        ``control=ovn`` every router is OVN's; a contradicting pair set together is refused."""
-        return cls.imply_each_other(
+        ``control=ovn`` every router is OVN's; a contradicting pair set together is refused. The Linux bridge
+        agent is Train's (``era=train-2019``): Neutron removed it in 2025.1 (commit 25d0273588), and real OVN
+        runs Neutron 29."""
+        values = cls.imply_each_other(
             values,
             given,
             ("router", "ovn"),
@@ -143,3 +154,9 @@ class DvrDesign(Design):
             "router=ovn is ML2/OVN's logical router (control=ovn); control={value} builds legacy and dvr routers",
             "control=ovn builds OVN's logical routers only (router=ovn), not router={value}",
         )
+        if values["agent"] == "linuxbridge":
+            why = "agent=linuxbridge is a Train-era cloud (era=train-2019): Neutron removed it in 2025.1"
+            values = cls.imply(values, given, "era", "train-2019", why)
+        if values["control"] == "ovn":
+            values = cls.imply(values, given, "era", "neutron-29", "control=ovn runs Neutron 29 (era=neutron-29)")
+        return values

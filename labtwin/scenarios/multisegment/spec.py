@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from labtwin.scenarios.base import Design, Knob, ScenarioError, bounded
+from labtwin.scenarios.base import ERAS, Design, Knob, ScenarioError, bounded
 
 KNOBS: tuple[Knob, ...] = (
     Knob(
+        "era",
+        "train-2019",
+        "which Neutron: train-2019 (the PTG's: IPAM answers 409 HostConnectedToMultipleSegments on a host's second "
+        "segment, Linux bridge agents; segments_per_host=many is the proposal) or neutron-29 (it implemented many "
+        "in 2023.1 and removed the Linux bridge agent in 2025.1: implies segments_per_host=many and agent=ovs "
+        "unless agent=ovn)",
+        choices=ERAS,
+    ),
+    Knob(
         "segments_per_host",
         "one",
-        "IPAM rule: one (pre-2023, 409 on a second segment) or many (2023.1)",
+        "IPAM rule: one (Train: 409 on a second segment) or many (Neutron since 2023.1; the PTG's proposal)",
         choices=("one", "many"),
     ),
     Knob(
@@ -74,8 +83,7 @@ KNOBS: tuple[Knob, ...] = (
         "labtwin",
         "who builds each host's L2 in the emulation: labtwin (its own Linux bridge agent: brq bridges, VLAN "
         "subinterfaces) or ovn (Neutron 29's ML2/OVN server creates the cloud in a real OVN 23.03, every host a "
-        "chassis; agent=ovn, implied by it, and segments_per_host=many: Neutron 29 binds a port on a host that "
-        "reaches several segments)",
+        "chassis; agent=ovn, implied by it, and era=neutron-29)",
         choices=("labtwin", "ovn"),
     ),
     Knob(
@@ -95,6 +103,7 @@ class MultisegmentDesign(Design):
 
     KNOBS = KNOBS
 
+    era: str
     segments_per_host: str
     bridge_naming: str
     agent: str
@@ -114,7 +123,9 @@ class MultisegmentDesign(Design):
     @classmethod
     def implied(cls, values: dict, given: set) -> dict:
         """``agent=ovn`` is what real OVN runs (``control=ovn``) and the other way round; ``control=ovn`` runs
-        Neutron 29, whose IPAM binds a port on a host reaching several segments (``segments_per_host=many``)."""
+        Neutron 29 (``era=neutron-29``). Neutron 29's IPAM binds a port on a host reaching several segments
+        (``segments_per_host=many``, since 2023.1: ``Subnet.find_candidate_subnets``) and it has no Linux bridge
+        agent (removed in 2025.1, commit 25d0273588), so its L2 agent is ovs unless it is ovn."""
         values = cls.imply_each_other(
             values,
             given,
@@ -123,13 +134,14 @@ class MultisegmentDesign(Design):
             "agent=ovn is ML2/OVN, built by real OVN (control=ovn); control={value} builds Linux bridges",
             "control=ovn is ML2/OVN (agent=ovn), not agent={value}",
         )
-        if values["control"] == "ovn" and values["segments_per_host"] != "many":
-            if "segments_per_host" in given:
-                raise ScenarioError(
-                    "control=ovn runs Neutron 29, which binds ports on a host with several segments "
-                    "(segments_per_host=many), not segments_per_host=one"
-                )
-            values = {**values, "segments_per_host": "many"}
+        if values["control"] == "ovn":
+            values = cls.imply(values, given, "era", "neutron-29", "control=ovn runs Neutron 29 (era=neutron-29)")
+        if values["era"] == "neutron-29":
+            why = "era=neutron-29 binds ports on a host with several segments (segments_per_host=many)"
+            values = cls.imply(values, given, "segments_per_host", "many", why)
+            if values["agent"] == "linuxbridge":
+                why = "era=neutron-29 has no Linux bridge agent (removed in 2025.1): agent=ovs or agent=ovn"
+                values = cls.imply(values, given, "agent", "ovs", why)
         return values
 
 
