@@ -132,7 +132,10 @@ def routed_ports(cloud: Cloud) -> list[Port]:
 def plan_multisegment(cloud: Cloud, design: MultisegmentDesign, run_id: str) -> SegmentPlan:
     """The realisation of *cloud* under *design* (``segments_per_host``, ``bridge_naming``)."""
     if design.agent != "linuxbridge":
-        raise PlanError("agent=ovs is not emulated (its local VLANs on br-int are): use agent=linuxbridge")
+        raise PlanError(
+            "agent=ovs is not emulated (only Linux bridges are, not OVS's local VLANs on br-int): use "
+            "agent=linuxbridge (era=train-2019), or control=ovn for Neutron 29 on real OVN"
+        )
     out = SegmentPlan(Plan(naming.check_run_id(run_id)))
     admitted = []
     for port in routed_ports(cloud):
