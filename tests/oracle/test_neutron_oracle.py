@@ -218,6 +218,29 @@ def test_labtwins_router_interface_owners_are_neutron_libs():
     assert ROUTER_INTERFACE_OWNERS_SNAT == tuple(constants.ROUTER_INTERFACE_OWNERS_SNAT)
 
 
+def test_labtwins_other_written_out_copies_are_neutron_libs():
+    """The rest of the list in :mod:`labtwin.description`: the device owners of the ports Neutron's server makes,
+    the EUI-64 rule (oslo.utils' ``get_ipv6_addr_by_EUI64``, what Neutron's ``AutomaticAddressRequest`` calls)
+    and the interface-name rule (neutron-lib's ``get_interface_name``), each against its original."""
+    import ipaddress
+
+    from neutron_lib import constants
+    from neutron_lib.plugins import utils as plugin_utils
+    from oslo_utils import netutils
+
+    from labtwin.description import names, resolve
+
+    assert (resolve.SNAT_OWNER, resolve.AGENT_GATEWAY_OWNER) == (
+        constants.DEVICE_OWNER_ROUTER_SNAT,
+        constants.DEVICE_OWNER_AGENT_GW,
+    )
+    cidr = ipaddress.ip_network("2001:db8:1::/64")
+    for mac in ("fa:16:3e:12:34:56", "00:00:00:00:00:00", "02:ff:ff:ff:ff:ff", "fe:16:3e:00:00:01"):
+        assert str(resolve.eui64(cidr, mac)) == str(netutils.get_ipv6_addr_by_EUI64(str(cidr), mac))
+    for name, prefix in (("br-provider", "int-"), ("a-very-long-bridge-name", "phy-"), ("tap", ""), ("x" * 20, "")):
+        assert names.get_interface_name(name, prefix) == plugin_utils.get_interface_name(name, prefix)
+
+
 def test_labtwins_default_rules_are_neutrons_own():
     """The loader writes Neutron's default rule templates out (it runs without Neutron); they must be the
     list Neutron's own migration c33da356b165 inserts."""
