@@ -365,3 +365,15 @@ def test_an_interface_on_a_subnet_with_no_room_for_its_snat_port_is_refused():
 def test_network_ports_are_made_by_the_loader_never_written():
     found = problems_of(BASE + "network_ports: []\n")
     assert len(found) == 1 and "network_ports" in found[0] and "made by the loader" in found[0]
+
+
+def test_a_refused_port_gives_back_the_addresses_it_took():
+    """Neutron allocates a port's addresses in one transaction: vm-a (one address per IP version) and vm-c
+    (both subnets named) are refused for want of an IPv6 address, and the IPv4 address each took goes to vm-b
+    (Neutron 29 agrees: tests/oracle). Before, the refused ports kept it and vm-b was refused too."""
+    from labtwin.description.loader import load_declared
+
+    declared = load_declared(ORACLE / "refused-port-gives-back.yaml")
+    assert [p.loc[:2] for p in declared.problems] == [("ports", 1), ("ports", 2)]
+    vm_b = declared.resolved.port["vm-b"]
+    assert [(f.subnet_id, str(f.ip_address)) for f in vm_b.fixed_ips] == [("v4", "10.0.0.2")]

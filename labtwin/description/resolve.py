@@ -103,6 +103,12 @@ class _Allocator:
     def claim(self, subnet_name: str, ip) -> None:
         self.used.setdefault(subnet_name, set()).add(int(ip))
 
+    def release(self, subnet_name: str, ip) -> None:
+        """Give *ip* back (a port refused as a whole: Neutron rolls its other addresses back); the next
+        :meth:`take` looks from the pool's start again."""
+        self.used[subnet_name].discard(int(ip))
+        self.cursor[subnet_name] = (0, -1)
+
 
 def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     """*cloud* with every default filled in, and the problems met doing so."""
@@ -145,13 +151,15 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _A
         candidates, auto, problem = _candidate_subnets(cloud, port)
         if problem:
             return (), [(("ports", i, "fixed_ips"), problem)]
-        pooled, problems = _allocate_per_version(
+        pooled, refused = _allocate_per_version(
             candidates, allocator, ("ports", i, "fixed_ips"), f"network {port.network_id!r}"
         )
-        if problems:
-            return (), problems
+        if refused:
+            return (), refused
         return pooled + tuple(_eui64_fixed(s, mac, allocator) for s in auto), []
-    resolved, problems = [], []
+    resolved: list[FixedIP] = []
+    taken: list[FixedIP] = []
+    problems: list[tuple[Loc, str]] = []
     for j, fixed in enumerate(port.fixed_ips):
         if cloud.subnet[fixed.subnet_id].auto_address and port.device_owner not in ROUTER_INTERFACE_OWNERS_SNAT:
             continue  # every auto-address subnet gives its EUI-64 address below, named or not
@@ -166,7 +174,12 @@ def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _A
                 )
                 continue
             fixed = FixedIP(subnet_id=fixed.subnet_id, ip_address=ip)
+            taken.append(fixed)
         resolved.append(fixed)
+    if problems:  # refused whole: Neutron rolls back the pool addresses it took for this port
+        for fixed in taken:
+            allocator.release(fixed.subnet_id, fixed.ip_address)
+        return (), problems
     named = [cloud.subnet[f.subnet_id] for f in port.fixed_ips]
     auto = _auto_subnets(port, _fixed_ip_candidates(cloud, port, named))
     return tuple(resolved) + tuple(_eui64_fixed(s, mac, allocator) for s in auto), problems
@@ -256,11 +269,13 @@ def _allocate_per_version(candidates: list[list[Subnet]], allocator: _Allocator,
     one is full), as Neutron 29 allocates for a port that names no fixed IP
     (``IpamPluggableBackend._allocate_ips_for_port``: one from the IPv4 subnets, one from the IPv6
     stateful ones). None free in a version refuses the whole port, as Neutron's
-    ``IpAddressGenerationFailure`` does."""
-    resolved = []
+    ``IpAddressGenerationFailure`` does, and gives back the addresses it took."""
+    resolved: list[FixedIP] = []
     for subnets in candidates:
         ip = next((ip for ip in (allocator.take(s) for s in subnets) if ip is not None), None)
         if ip is None:
+            for taken in resolved:  # the port is refused whole: Neutron rolls back what it allocated
+                allocator.release(taken.subnet_id, taken.ip_address)
             names = ", ".join(repr(s.name) for s in subnets)
             return (), [(loc, f"{where}: no free address on subnet(s) {names} (IpAddressGenerationFailure)")]
         subnet = next(s for s in subnets if ip in s.cidr)
