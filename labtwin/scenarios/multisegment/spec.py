@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from labtwin.scenarios.base import ERAS, Design, Knob, ScenarioError, bounded
 
 KNOBS: tuple[Knob, ...] = (
@@ -176,3 +178,35 @@ def inter_rack_pairs(vms: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for port, rack in vms:
         first.setdefault(rack, port)
     return [(first[a], first[b]) for a in sorted(first) for b in sorted(first) if a != b]
+
+
+def loop_closers(joins: Iterable[tuple[str, str, Sequence[str]]]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The joins that close an L2 loop, in the order given. Each join is ``(host, device, segments)``: a
+    bridge or localnet set on one host joining those segments. Segments and devices form a graph; a join
+    that finds a device and a segment already connected makes a second path between two VLANs, which is a
+    broadcast storm. One device merging two segments is only a leak. A second device, on another host,
+    merging the same two closes a loop. The model counts the closers (``l2_loops``); the emulation refuses
+    the first (``check_loops``).
+
+    >>> loop_closers([("a", "brq1", ["s1", "s2"]), ("b", "brq1", ["s1"])])
+    []
+    >>> loop_closers([("a", "brq1", ["s1", "s2"]), ("b", "brq1", ["s1", "s2"])])
+    [('b', 'brq1', ('s1', 's2'))]
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    closers = []
+    for host, device, segments in joins:
+        node = f"{host}/{device}"
+        for segment in segments:
+            a, b = find(node), find(f"segment/{segment}")
+            if a == b:
+                closers.append((host, device, tuple(segments)))
+            else:
+                parent[a] = b
+    return closers

@@ -38,7 +38,7 @@ from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, PlanError, Veth, derived_mac
 from labtwin.emulation.wiring import Wiring
 
-from ..spec import MultisegmentDesign
+from ..spec import MultisegmentDesign, loop_closers
 
 MAX_NAMESPACES = 64  # beyond this, a run is a model question, not an emulation one
 
@@ -323,23 +323,16 @@ def check_loops(bridges: dict[str, dict[str, list[str]]]) -> None:
     ...
     labtwin.emulation.plan.PlanError: bridges brq1 on b and others join segments s1, s2 in a loop: not emulated (...)
     """
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    for host, devices in sorted(bridges.items()):
-        for bridge, segments in sorted(devices.items()):
-            if len(segments) < 2:
-                continue
-            node = f"{host}/{bridge}"
-            for seg in segments:
-                a, b = find(node), find(f"segment/{seg}")
-                if a == b:
-                    raise PlanError(
-                        f"bridges {bridge} on {host} and others join segments {', '.join(segments)} "
-                        "in a loop: not emulated (a broadcast storm)"
-                    )
-                parent[a] = b
+    joins = (
+        (host, bridge, segments)
+        for host, devices in sorted(bridges.items())
+        for bridge, segments in sorted(devices.items())
+        if len(segments) > 1  # one segment alone closes nothing
+    )
+    closers = loop_closers(joins)
+    if closers:
+        host, bridge, segments = closers[0]
+        raise PlanError(
+            f"bridges {bridge} on {host} and others join segments {', '.join(segments)} "
+            "in a loop: not emulated (a broadcast storm)"
+        )

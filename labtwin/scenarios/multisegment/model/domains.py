@@ -19,7 +19,7 @@ import random
 from labtwin.description import Cloud
 from labtwin.scenarios.base import ScenarioError
 
-from ..spec import MultisegmentDesign, parse_localnet
+from ..spec import MultisegmentDesign, loop_closers, parse_localnet
 from .agents import L2Agent, make_agent
 from .cloud import build_ipam, file_ports, port_segment, routed_network
 from .ipam import IpamError
@@ -98,26 +98,9 @@ def checked_localnet(cloud: Cloud, design: MultisegmentDesign) -> dict[str, str]
 
 def l2_loops(domains: dict[str, list[dict]]) -> int:
     """How many times host devices join segments that are already joined: each is a loop between VLANs (a
-    broadcast storm). One device merging two segments is a leak; a second device (on another host) merging
-    the same two closes a loop."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    loops = 0
-    for host, devices in sorted(domains.items()):
-        for device in devices:
-            node = f"{host}/{device['device']}"
-            for segment in device["segments"]:
-                a, b = find(node), find(f"segment/{segment}")
-                if a == b:
-                    loops += 1
-                else:
-                    parent[a] = b
-    return loops
+    broadcast storm; :func:`~labtwin.scenarios.multisegment.spec.loop_closers`)."""
+    joins = ((host, d["device"], d["segments"]) for host, devices in sorted(domains.items()) for d in devices)
+    return len(loop_closers(joins))
 
 
 def l2_leaks(domains: dict[str, list[dict]]) -> int:
