@@ -25,6 +25,16 @@ the agents:
 
 ``python -m labtwin.emulation.ovn_server --run RID`` (the run id makes the argv unique, so the
 run's ledger finds the process by it).
+
+Known, left as is: **this server drops OVN's events.** Outside uwsgi, mod_wsgi or an ASGI server,
+Neutron 29 cannot count its API workers (``wsgi_utils.get_api_worker_count``), so the OVN driver's
+hash ring raises "The Neutron API workers count is zero" in every NB and SB event handler, which
+logs and drops the event: this server never processes a port going up. Setting ``ASGI_WORKERS=1``
+makes it process them, but then its event handlers use the database from the OVSDB threads while
+an API request holds it: the in-memory sqlite connection fails ("IntegrityError: not an error") and
+a file-backed one locks ("database is locked"). Processing events needs a database server; until
+then what a port going up changes is done by hand
+(:func:`labtwin.emulation.ovn_cloud._floating_ips_after_ports_up`).
 """
 
 from __future__ import annotations
@@ -180,16 +190,7 @@ def serve(lines, out) -> int:
 
 def _private_temporary_files(private_dir: str) -> None:
     """Neutron's WSGI helpers write ``neutron_start_time<ppid>`` (the hash ring's start time) into the temporary
-    directory; this server's go to *private_dir*, removed with the run, not into the machine's /tmp.
-
-    Known, left as is: outside uwsgi, mod_wsgi or an ASGI server Neutron 29 cannot count its API workers
-    (``wsgi_utils.get_api_worker_count``), so the OVN driver's hash ring raises "The Neutron API workers count
-    is zero" in every NB and SB event handler, which logs and drops the event: this server never processes a
-    port going up. Setting ``ASGI_WORKERS=1`` makes it process them, but then its event handlers use the
-    database from the OVSDB threads while an API request holds it: the in-memory sqlite connection fails
-    ("IntegrityError: not an error") and a file-backed one locks ("database is locked"). Processing events
-    needs a database server; until then what a port going up changes is done by hand
-    (:func:`labtwin.emulation.ovn_cloud._floating_ips_after_ports_up`)."""
+    directory; this server's go to *private_dir*, removed with the run, not into the machine's /tmp."""
     tempfile.tempdir = private_dir
 
 
