@@ -10,7 +10,7 @@ written out here, each copy checked against the original by a test that imports 
 
 - neutron-lib's ``IP_PROTOCOL_MAP`` (:data:`~.security_groups.IP_PROTOCOLS`) and
   ``ROUTER_INTERFACE_OWNERS_SNAT`` (:data:`~.checks.ROUTER_INTERFACE_OWNERS_SNAT`), and its
-  ``DEVICE_OWNER_ROUTER_SNAT`` / ``DEVICE_OWNER_AGENT_GW`` (:mod:`.resolve`);
+  ``DEVICE_OWNER_ROUTER_SNAT`` / ``DEVICE_OWNER_AGENT_GW`` (:mod:`.neutron_ports`);
 - neutron-lib's ``get_interface_name`` (:func:`.names.get_interface_name`) and oslo.utils'
   ``get_ipv6_addr_by_EUI64`` (:func:`.resolve.eui64`);
 - Neutron's default security-group rule templates (migration c33da356b165,

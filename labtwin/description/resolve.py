@@ -29,7 +29,7 @@
   external network, once per host, taking addresses from the same pool. When none is free,
   Neutron logs the failure and makes no port (``_create_dvr_floating_gw_port`` runs after the
   floating IP is created), so the floating IP stays and the host has no ``fg-`` port. These
-  ports are in the resolved cloud's ``network_ports``.
+  ports are in the resolved cloud's ``network_ports`` (:mod:`.neutron_ports`).
 
 ``labtwin validate --neutron`` checks these answers against Neutron's own server
 (:mod:`labtwin.oracle`).
@@ -39,83 +39,23 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Final, Optional
+from typing import Optional
 
+from . import neutron_ports
+from .allocator import Allocator, allocate_per_version, pooled_groups
 from .checks import ROUTER_INTERFACE_OWNERS_SNAT, port_security
 from .errors import Loc
-from .schema import (
-    Cloud,
-    FixedIP,
-    FloatingIP,
-    NetworkPort,
-    Port,
-    Router,
-    SecurityGroup,
-    SecurityGroupRule,
-    Subnet,
-    protocol_number,
-)
+from .schema import Cloud, FixedIP, Port, SecurityGroup, SecurityGroupRule, Subnet, protocol_number
 
 BASE_MAC = "fa:16:3e"
 
 
-class _Allocator:
-    """Lowest-free address allocation per subnet."""
-
-    def __init__(self, cloud: Cloud):
-        self.used: dict[str, set[int]] = {s.name: set() for s in cloud.subnets}
-        self.cursor: dict[str, tuple[int, int]] = {s.name: (0, -1) for s in cloud.subnets}
-        for sub in cloud.subnets:
-            if sub.gateway_ip is not None:
-                self.used[sub.name].add(int(sub.gateway_ip))
-        for port in cloud.ports:
-            for fixed in port.fixed_ips:
-                if fixed.ip_address is not None:
-                    self.used[fixed.subnet_id].add(int(fixed.ip_address))
-        for router in cloud.routers:
-            gateway = router.external_gateway_info
-            for fixed in gateway.external_fixed_ips if gateway is not None else ():
-                if fixed.ip_address is not None:
-                    self.used[fixed.subnet_id].add(int(fixed.ip_address))
-        for fip in cloud.floatingips:
-            if fip.floating_ip_address is not None:
-                for sub in cloud.subnets:
-                    if sub.network_id == fip.floating_network_id and fip.floating_ip_address in sub.cidr:
-                        self.used[sub.name].add(int(fip.floating_ip_address))
-
-    def take(self, subnet: Subnet) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-        used = self.used[subnet.name]
-        pool_index, last = self.cursor[subnet.name]
-        pools = subnet.allocation_pools
-        while pool_index < len(pools):
-            pool = pools[pool_index]
-            candidate = max(last + 1, int(pool.start))
-            while candidate <= int(pool.end) and candidate in used:
-                candidate += 1
-            if candidate <= int(pool.end):
-                used.add(candidate)
-                self.cursor[subnet.name] = (pool_index, candidate)
-                return ipaddress.ip_address(candidate)
-            pool_index, last = pool_index + 1, -1
-        self.cursor[subnet.name] = (pool_index, -1)
-        return None
-
-    def claim(self, subnet_name: str, ip) -> None:
-        self.used.setdefault(subnet_name, set()).add(int(ip))
-
-    def release(self, subnet_name: str, ip) -> None:
-        """Give *ip* back (a port refused as a whole: Neutron rolls its other addresses back); the next
-        :meth:`take` looks from the pool's start again."""
-        self.used[subnet_name].discard(int(ip))
-        self.cursor[subnet_name] = (0, -1)
-
-
 def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     """*cloud* with every default filled in, and the problems met doing so."""
-    allocator = _Allocator(cloud)
+    allocator = Allocator(cloud)
     macs = _MacMaker(p.mac_address for p in cloud.ports if p.mac_address)
     routers, problems = _resolve_gateways(cloud, allocator)
-    snat_ports, found = _resolve_snat_ports(cloud, routers, allocator)
+    snat_ports, found = neutron_ports.snat_ports(cloud, routers, allocator)
     problems.extend(found)
     ports = []
     for i, port in enumerate(cloud.ports):
@@ -132,7 +72,7 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
                 }
             )
         )
-    fips, gateway_ports, found = _resolve_floatingips(cloud, routers, {p.name: p for p in ports}, allocator)
+    fips, gateway_ports, found = neutron_ports.floating_ips(cloud, routers, {p.name: p for p in ports}, allocator)
     problems.extend(found)
     fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
     fields.update(
@@ -146,12 +86,12 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     return type(cloud).model_construct(**fields), problems
 
 
-def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: _Allocator):
+def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: Allocator):
     if not port.fixed_ips:
         candidates, auto, problem = _candidate_subnets(cloud, port)
         if problem:
             return (), [(("ports", i, "fixed_ips"), problem)]
-        pooled, refused = _allocate_per_version(
+        pooled, refused = allocate_per_version(
             candidates, allocator, ("ports", i, "fixed_ips"), f"network {port.network_id!r}"
         )
         if refused:
@@ -240,7 +180,7 @@ def _groups(cloud: Cloud, port: Port) -> tuple[str, ...]:
     return ("default",) if port_security(cloud, port) else ()
 
 
-def _resolve_gateways(cloud: Cloud, allocator: _Allocator):
+def _resolve_gateways(cloud: Cloud, allocator: Allocator):
     """Each router gateway that names no address takes one per IP version from its external network,
     as Neutron's gateway port does (router gateways consume the floating-IP pool too)."""
     routers, problems = [], []
@@ -257,30 +197,11 @@ def _resolve_gateways(cloud: Cloud, allocator: _Allocator):
             candidates = [group for group in ([s for s in subnets if s.ip_version == v] for v in (4, 6)) if group]
             named = ()
         loc = ("routers", i, "external_gateway_info")
-        fixed, found = _allocate_per_version(candidates, allocator, loc, f"external network {gateway.network_id!r}")
+        fixed, found = allocate_per_version(candidates, allocator, loc, f"external network {gateway.network_id!r}")
         problems += found
         update = {"external_gateway_info": gateway.model_copy(update={"external_fixed_ips": named + fixed})}
         routers.append(router.model_copy(update=update))
     return tuple(routers), problems
-
-
-def _allocate_per_version(candidates: list[list[Subnet]], allocator: _Allocator, loc: Loc, where: str):
-    """One address per IP version, from the first of its subnets with a free one (the next subnet when
-    one is full), as Neutron 29 allocates for a port that names no fixed IP
-    (``IpamPluggableBackend._allocate_ips_for_port``: one from the IPv4 subnets, one from the IPv6
-    stateful ones). None free in a version refuses the whole port, as Neutron's
-    ``IpAddressGenerationFailure`` does, and gives back the addresses it took."""
-    resolved: list[FixedIP] = []
-    for subnets in candidates:
-        ip = next((ip for ip in (allocator.take(s) for s in subnets) if ip is not None), None)
-        if ip is None:
-            for taken in resolved:  # the port is refused whole: Neutron rolls back what it allocated
-                allocator.release(taken.subnet_id, taken.ip_address)
-            names = ", ".join(repr(s.name) for s in subnets)
-            return (), [(loc, f"{where}: no free address on subnet(s) {names} (IpAddressGenerationFailure)")]
-        subnet = next(s for s in subnets if ip in s.cidr)
-        resolved.append(FixedIP(subnet_id=subnet.name, ip_address=ip))
-    return tuple(resolved), []
 
 
 def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], list[Subnet], Optional[str]]:
@@ -292,9 +213,7 @@ def _candidate_subnets(cloud: Cloud, port: Port) -> tuple[list[list[Subnet]], li
         subnets, problem = _segment_subnets(cloud, port, subnets)
         if problem or not subnets:
             return [], [], problem
-    v4 = [s for s in subnets if s.ip_version == 4]
-    v6_pooled = [s for s in subnets if s.ip_version == 6 and not s.auto_address]
-    return [group for group in (v4, v6_pooled) if group], _auto_subnets(port, subnets), None
+    return pooled_groups(subnets), _auto_subnets(port, subnets), None
 
 
 def _auto_subnets(port: Port, candidates: list[Subnet]) -> list[Subnet]:
@@ -305,7 +224,7 @@ def _auto_subnets(port: Port, candidates: list[Subnet]) -> list[Subnet]:
     return [s for s in candidates if s.ip_version == 6 and s.auto_address]
 
 
-def _eui64_fixed(subnet: Subnet, mac: str, allocator: _Allocator) -> FixedIP:
+def _eui64_fixed(subnet: Subnet, mac: str, allocator: Allocator) -> FixedIP:
     ip = eui64(subnet.cidr, mac)
     allocator.claim(subnet.name, ip)
     return FixedIP(subnet_id=subnet.name, ip_address=ip)
@@ -343,107 +262,6 @@ def _segment_subnets(cloud: Cloud, port: Port, subnets: list[Subnet]) -> tuple[l
             f"host {port.host!r} reaches no segment of network {port.network_id!r} (HostNotConnectedToAnySegment, 409)"
         )
     return [s for s in subnets if s.segment_id in reachable], None
-
-
-SNAT_OWNER: Final = "network:router_centralized_snat"
-AGENT_GATEWAY_OWNER: Final = "network:floatingip_agent_gateway"
-
-
-def _resolve_snat_ports(cloud: Cloud, routers: tuple[Router, ...], allocator: _Allocator):
-    """The SNAT ports Neutron 29's server makes for each DVR router with a gateway, as each interface is added
-    (``l3_dvr_db._add_csnat_on_interface_create``: one port on the interface's subnet; an IPv6 subnet on a
-    network that already has one joins its port, ``_update_snat_v6_addrs_after_intf_update``). A router port
-    names its subnet, so it takes a pool address even on a SLAAC subnet (:data:`ROUTER_INTERFACE_OWNERS_SNAT`).
-    No free address refuses the interface: the callback's failure (no more IP addresses) comes back from
-    ``add_router_interface`` as 409 ``RouterInterfaceAttachmentConflict``."""
-    made: list[NetworkPort] = []
-    problems: list[tuple[Loc, str]] = []
-    for i, router in enumerate(routers):
-        if not (router.distributed and router.external_gateway_info is not None):
-            continue
-        v6_port: dict[str, int] = {}  # network -> its IPv6 SNAT port's place in *made*
-        for j, name in enumerate(router.interfaces):
-            subnet = cloud.subnet[name]
-            ip = allocator.take(subnet)
-            if ip is None:
-                why = (
-                    f"router {router.name!r}: its SNAT port finds no free address on subnet {name!r}, so the interface"
-                    " is refused (RouterInterfaceAttachmentConflict, 409)"
-                )
-                problems.append((("routers", i, "interfaces", j), why))
-                continue
-            fixed = FixedIP(subnet_id=name, ip_address=ip)
-            k = v6_port.get(subnet.network_id) if subnet.ip_version == 6 else None
-            if k is not None:
-                made[k] = made[k].model_copy(update={"fixed_ips": made[k].fixed_ips + (fixed,)})
-                continue
-            if subnet.ip_version == 6:
-                v6_port[subnet.network_id] = len(made)
-            snat = NetworkPort(
-                device_owner=SNAT_OWNER, network_id=subnet.network_id, router=router.name, fixed_ips=(fixed,)
-            )
-            made.append(snat)
-    return tuple(made), problems
-
-
-def _resolve_floatingips(cloud: Cloud, routers: tuple[Router, ...], ports: dict[str, Port], allocator: _Allocator):
-    """Each floating IP's address (those that name theirs first, as the oracle creates them) and the agent
-    gateway ports they bring; problems for the ones refused."""
-    fips: list[Optional[FloatingIP]] = [None] * len(cloud.floatingips)
-    gateway_ports: dict[tuple[str, str], NetworkPort] = {}
-    problems: list[tuple[Loc, str]] = []
-    for i, fip in sorted(enumerate(cloud.floatingips), key=lambda pair: pair[1].floating_ip_address is None):
-        if fip.floating_ip_address is None:
-            ip = None
-            for sub in cloud.subnets:
-                if sub.network_id == fip.floating_network_id and sub.ip_version == 4:
-                    ip = allocator.take(sub)
-                    if ip is not None:
-                        break
-            if ip is None:
-                # Neutron 29 answers 409 IpAddressGenerationFailure (seen with tests/oracle/fip-pool-exhausted.yaml)
-                why = f"no free address on network {fip.floating_network_id!r} (IpAddressGenerationFailure, 409)"
-                problems.append((("floatingips", i), why))
-                continue
-            fip = fip.model_copy(update={"floating_ip_address": ip})
-        fips[i] = fip
-        host = _agent_gateway_host(cloud, routers, ports, fip)
-        if host is not None and (fip.floating_network_id, host) not in gateway_ports:
-            made = _agent_gateway_port(cloud, fip.floating_network_id, host, allocator)
-            if made is not None:
-                gateway_ports[(fip.floating_network_id, host)] = made
-    return tuple(f for f in fips if f is not None), tuple(gateway_ports.values()), problems
-
-
-def _agent_gateway_host(
-    cloud: Cloud, routers: tuple[Router, ...], ports: dict[str, Port], fip: FloatingIP
-) -> Optional[str]:
-    """The host that needs an agent gateway port for *fip*: its port's binding host, when the router joining the
-    port's IPv4 subnet to the floating network is distributed (``l3_dvr_db._create_dvr_floating_gw_port``).
-    Every labtwin host runs a DVR L3 agent (``dvr_snat`` on network nodes, ``dvr`` elsewhere), never
-    ``dvr_no_external``, so every such host gets one."""
-    port = ports.get(fip.port_id)
-    if port is None or port.host is None:
-        return None
-    subnets = {f.subnet_id for f in port.fixed_ips if cloud.subnet[f.subnet_id].ip_version == 4}
-    for router in routers:
-        gateway = router.external_gateway_info
-        if gateway is not None and gateway.network_id == fip.floating_network_id and subnets & set(router.interfaces):
-            return port.host if router.distributed else None
-    return None
-
-
-def _agent_gateway_port(cloud: Cloud, network: str, host: str, allocator: _Allocator) -> Optional[NetworkPort]:
-    """The ``fg-`` port of *host* on *network*: a port that names no fixed IP (one pool address per IP version,
-    an EUI-64 address on each SLAAC subnet), or None when the pool has no room (Neutron logs it and goes on)."""
-    subnets = [s for s in cloud.subnets if s.network_id == network]
-    v4 = [s for s in subnets if s.ip_version == 4]
-    v6_pooled = [s for s in subnets if s.ip_version == 6 and not s.auto_address]
-    pooled, problems = _allocate_per_version([g for g in (v4, v6_pooled) if g], allocator, (), network)
-    if problems:
-        return None
-    auto = tuple(FixedIP(subnet_id=s.name) for s in subnets if s.ip_version == 6 and s.auto_address)
-    return NetworkPort(device_owner=AGENT_GATEWAY_OWNER, network_id=network, host=host, fixed_ips=pooled + auto)
 
 
 class _MacMaker:

@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 from labtwin.description.errors import Problem, field_path
 from labtwin.description.loader import Declared
-from labtwin.description.resolve import SNAT_OWNER
+from labtwin.description.neutron_ports import SNAT_OWNER
 from labtwin.description.schema import Cloud, Port
 
 from .load import Loc, NeutronLoad

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud
-from labtwin.description.resolve import AGENT_GATEWAY_OWNER, SNAT_OWNER
+from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, SNAT_OWNER
 from labtwin.description.schema import Port
 
 from .server import Answer, NeutronServer, l2_agent, l3_agent, not_none

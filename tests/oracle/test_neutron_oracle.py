@@ -141,10 +141,10 @@ def test_the_oracle_finds_a_loader_that_forgets_neutrons_own_ports(monkeypatch):
     """The check can fail: a loader whose DVR routers make no SNAT port and whose floating IPs bring no agent
     gateway port accepts vm-5 and vm-4's floating IP, which Neutron refuses, and is told which ports it
     forgot, per router and per host."""
-    from labtwin.description import resolve
+    from labtwin.description import neutron_ports
 
-    monkeypatch.setattr(resolve, "_resolve_snat_ports", lambda cloud, routers, allocator: ((), []))
-    monkeypatch.setattr(resolve, "_agent_gateway_host", lambda *args: None)
+    monkeypatch.setattr(neutron_ports, "snat_ports", lambda cloud, routers, allocator: ((), []))
+    monkeypatch.setattr(neutron_ports, "_agent_gateway_host", lambda *args: None)
     report = ask_neutron(HERE / "dvr-own-ports.yaml")
     by_loc = {d.loc: d for d in report.differences}
     assert set(by_loc) == {("ports", 4), ("floatingips", 3), ("routers", 0), ("hosts", 1)}
@@ -242,9 +242,9 @@ def test_labtwins_other_written_out_copies_are_neutron_libs():
     from neutron_lib.plugins import utils as plugin_utils
     from oslo_utils import netutils
 
-    from labtwin.description import names, resolve
+    from labtwin.description import names, neutron_ports, resolve
 
-    assert (resolve.SNAT_OWNER, resolve.AGENT_GATEWAY_OWNER) == (
+    assert (neutron_ports.SNAT_OWNER, neutron_ports.AGENT_GATEWAY_OWNER) == (
         constants.DEVICE_OWNER_ROUTER_SNAT,
         constants.DEVICE_OWNER_AGENT_GW,
     )

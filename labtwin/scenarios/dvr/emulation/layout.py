@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud, Network, Port, Router, Subnet
-from labtwin.description.resolve import SNAT_OWNER
+from labtwin.description.neutron_ports import SNAT_OWNER
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
