@@ -46,7 +46,13 @@ def test_every_shipped_topology_is_valid(topologies):
 def test_minimal_loads_with_neutron_defaults(topologies):
     cloud = load_cloud(topologies / "minimal.yaml")
     vm_a = cloud.port["vm-a"]
-    assert vm_a.ips == (ipaddress.ip_address("10.0.0.2"),)  # lowest free after the gateway .1
+    assert vm_a.ips == (ipaddress.ip_address("10.0.0.3"),)  # lowest free after the gateway .1 and the DHCP port .2
+    (dhcp,) = cloud.network_ports  # the network node's DHCP agent made it with the subnet
+    assert (dhcp.device_owner, dhcp.host, [str(f.ip_address) for f in dhcp.fixed_ips]) == (
+        "network:dhcp",
+        "network-1",
+        ["10.0.0.2"],
+    )
     assert vm_a.security_groups == ("default",)
     assert vm_a.mac_address.startswith("fa:16:3e:")
     assert cloud.subnet["private-v4"].pool_size == 253  # Neutron's /24 default pool
@@ -334,7 +340,8 @@ def test_neutrons_own_ports_take_their_addresses_from_the_pools():
 
 def test_a_legacy_router_makes_no_snat_port_and_its_floating_ips_no_agent_gateway(topologies):
     cloud = load_cloud(topologies / "minimal.yaml")
-    assert not cloud.routers[0].distributed and cloud.floatingips and cloud.network_ports == ()
+    assert not cloud.routers[0].distributed and cloud.floatingips
+    assert [p.device_owner for p in cloud.network_ports] == ["network:dhcp"]
 
 
 def test_a_dvr_routers_ipv6_subnets_share_one_snat_port_per_network(topologies):
@@ -359,7 +366,8 @@ def test_an_interface_on_a_subnet_with_no_room_for_its_snat_port_is_refused():
     text = (ORACLE / "dvr-snat-port-no-room.yaml").read_text()
     (found,) = problems_of(text)
     assert "routers[0].interfaces[0]" in found and "SNAT port" in found and "RouterInterfaceAttachmentConflict" in found
-    assert parse_cloud(text.replace("distributed: true", "distributed: false")).network_ports == ()
+    legacy = parse_cloud(text.replace("distributed: true", "distributed: false"))
+    assert [p.device_owner for p in legacy.network_ports] == ["network:dhcp"]  # on ext, whose subnet has DHCP
 
 
 def test_network_ports_are_made_by_the_loader_never_written():

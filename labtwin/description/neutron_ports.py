@@ -11,8 +11,13 @@ taking its addresses from the pools when Neutron would make it, and keeps them i
   (:func:`floating_ips`). Assumed: every labtwin host runs a DVR L3 agent (``dvr_snat`` on network nodes,
   ``dvr`` elsewhere, as :mod:`labtwin.oracle` registers them), never ``dvr_no_external``.
 
-Not made: DHCP ports (no DHCP agent runs in the loader), ML2/OVN's metadata ports. The SNAT and ``fg-``
-ports are ML2/OVS with DVR's: under ML2/OVN Neutron makes neither, yet the loader reserves their addresses.
+- a network with a DHCP-enabled subnet gets a DHCP port from the DHCP agent that hosts it, right after its
+  subnets are created (:func:`dhcp_ports`). Assumed, as the networking guide's ML2/OVS deployments have it:
+  a DHCP agent runs on every network node (``role: network``) and nowhere else, one agent per network
+  (``dhcp_agents_per_network = 1``; per segment on a routed network).
+
+Not made: ML2/OVN's metadata ports. The SNAT, ``fg-`` and DHCP ports are ML2/OVS's: under ML2/OVN Neutron
+makes none of them (its DHCP is OVN's native one), yet the loader reserves their addresses.
 """
 
 from __future__ import annotations
@@ -21,10 +26,99 @@ from typing import Final, Optional
 
 from .allocator import Allocator, allocate_per_version, pooled_groups
 from .errors import Loc
-from .schema import Cloud, FixedIP, FloatingIP, NetworkPort, Port, Router
+from .schema import Cloud, FixedIP, FloatingIP, Host, NetworkPort, Port, Router, Segment, Subnet
 
 SNAT_OWNER: Final = "network:router_centralized_snat"
 AGENT_GATEWAY_OWNER: Final = "network:floatingip_agent_gateway"
+DHCP_OWNER: Final = "network:dhcp"
+
+
+def runs_dhcp_agent(host: Host) -> bool:
+    """Whether *host* runs a DHCP agent: network nodes do (labtwin's assumption, shared with the oracle's
+    agents: :mod:`labtwin.oracle.load`)."""
+    return host.role == "network"
+
+
+def dhcp_ports(cloud: Cloud, allocator: Allocator) -> tuple[NetworkPort, ...]:
+    """The DHCP ports Neutron 29 makes, network by network, before routers and ports that let Neutron choose.
+
+    The first DHCP host (file order) that reaches the network hosts it (the scheduler's
+    ``_filter_agents_with_network_access``, when the subnet is created); when none does, the first DHCP host
+    all the same: the agent's sync schedules every network no agent hosts to itself, without asking whether
+    it can reach it (``AutoScheduler.auto_schedule_networks``; the port's binding then fails, its addresses
+    are taken). On a routed network, each segment with a DHCP subnet is hosted
+    by the first DHCP host mapped to it, unless one already hosting the network is. The agent then asks for
+    one port per segment it is mapped to (``DhcpAgent.call_driver`` groups subnets by segment), with a fixed
+    IP on each DHCP subnet of that segment (``DeviceManager._setup_new_dhcp_port``). A port that finds no free
+    address is not made: the server answers ``IpAddressGenerationFailure`` and the agent gives up on the
+    network until its next resync."""
+    hosts = [h for h in cloud.hosts if runs_dhcp_agent(h)]
+    made: list[NetworkPort] = []
+    for network in cloud.networks:
+        subnets = [s for s in cloud.subnets if s.network_id == network.name and s.enable_dhcp]
+        segments = {s.segment_id for s in subnets}
+        if not subnets or not hosts:
+            continue
+        if segments == {None}:
+            host = next((h for h in hosts if _reaches(cloud, h, network.name)), hosts[0])
+            groups = [(host, None, subnets)]
+        else:
+            groups = _dhcp_groups_per_segment(cloud, hosts, subnets)
+        for host, segment, served in groups:
+            port = _dhcp_port(network.name, host.name, segment, served, allocator)
+            if port is not None:
+                made.append(port)
+    return tuple(made)
+
+
+def _reaches(cloud: Cloud, host: Host, network: str) -> bool:
+    """Whether *host*'s L2 agent can bind a port of *network*: a tunnelled segment (or none written: Neutron
+    makes a tenant one), or a physnet in its bridge mappings."""
+    segments = [s for s in cloud.segments if s.network_id == network]
+    return not segments or any(_maps(host, s) for s in segments)
+
+
+def _maps(host: Host, segment: Segment) -> bool:
+    return segment.physical_network is None or segment.physical_network in host.bridge_mappings
+
+
+def _dhcp_groups_per_segment(cloud: Cloud, hosts: list[Host], subnets: list[Subnet]):
+    """``(host, segment, its DHCP subnets)`` for each segment a hosting agent serves on a routed network."""
+    by_segment: dict[str, list[Subnet]] = {}
+    for subnet in subnets:
+        if subnet.segment_id is not None:  # Neutron refuses a routed network mixing in a subnet without one
+            by_segment.setdefault(subnet.segment_id, []).append(subnet)
+    hosting: list[Host] = []
+    for name in by_segment:
+        segment = cloud.segment[name]
+        if not any(_maps(h, segment) for h in hosting):
+            host = next((h for h in hosts if _maps(h, segment)), None)
+            if host is not None:
+                hosting.append(host)
+    return [
+        (host, name, served)
+        for host in hosting
+        for name, served in by_segment.items()
+        if _maps(host, cloud.segment[name])
+    ]
+
+
+def _dhcp_port(
+    network: str, host: str, segment: Optional[str], subnets: list[Subnet], allocator: Allocator
+) -> Optional[NetworkPort]:
+    fixed: list[FixedIP] = []
+    for subnet in subnets:
+        if subnet.ip_version == 6 and subnet.auto_address:
+            fixed.append(FixedIP(subnet_id=subnet.name))
+            continue
+        ip = allocator.take(subnet)
+        if ip is None:
+            for taken in fixed:
+                if taken.ip_address is not None:
+                    allocator.release(taken.subnet_id, taken.ip_address)
+            return None
+        fixed.append(FixedIP(subnet_id=subnet.name, ip_address=ip))
+    return NetworkPort(device_owner=DHCP_OWNER, network_id=network, host=host, segment=segment, fixed_ips=tuple(fixed))
 
 
 def snat_ports(cloud: Cloud, routers: tuple[Router, ...], allocator: Allocator):

@@ -311,16 +311,20 @@ class NetworkPort(_Frozen):
     (``network:router_centralized_snat``, one per IPv4 interface subnet and one for its IPv6 subnets per
     network, ``l3_dvr_db._add_csnat_on_interface_create``) and a floating-IP agent gateway port
     (``network:floatingip_agent_gateway``, one per external network and DVR host with a floating IP,
-    ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``). Each takes its addresses from the pools as any
-    port does. An auto-address (SLAAC) subnet's fixed IP has no ``ip_address``: its EUI-64 address comes
-    from a MAC Neutron picks at random."""
+    ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``); and a DHCP port (``network:dhcp``, which the DHCP
+    agent asks the server for: one per network it hosts, one per segment on a routed network,
+    ``DeviceManager.setup_dhcp_port``). Each takes its addresses from the pools as any port does. An
+    auto-address (SLAAC) subnet's fixed IP has no ``ip_address``: its EUI-64 address comes from a MAC Neutron
+    picks at random."""
 
-    device_owner: Literal["network:router_centralized_snat", "network:floatingip_agent_gateway"]
+    device_owner: Literal["network:router_centralized_snat", "network:floatingip_agent_gateway", "network:dhcp"]
     network_id: Name
     #: The SNAT port's router.
     router: Optional[Name] = None
-    #: The agent gateway port's host.
+    #: The agent gateway port's host, the DHCP port's agent host.
     host: Optional[Name] = None
+    #: The DHCP port's segment, on a routed network.
+    segment: Optional[Name] = None
     fixed_ips: tuple[FixedIP, ...] = ()
 
 

@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 from labtwin.description.errors import Problem, field_path
 from labtwin.description.loader import Declared
-from labtwin.description.neutron_ports import SNAT_OWNER
+from labtwin.description.neutron_ports import DHCP_OWNER, SNAT_OWNER
 from labtwin.description.schema import Cloud, Port
 
 from .load import Loc, NeutronLoad
@@ -200,47 +200,56 @@ def _router_differences(declared: Declared, load: NeutronLoad) -> list[Differenc
 
 def _network_port_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     """The ports Neutron's server makes by itself: per router its SNAT ports, per host its floating-IP agent
-    gateway ports, each as (network, its subnets) on both sides. Addresses from the pools are not compared
-    (Neutron picks at random), only which ports exist on which subnets."""
+    gateway ports, per network its DHCP ports, each as (network, its subnets) on both sides. Addresses from
+    the pools are not compared (Neutron picks at random), only which ports exist on which subnets; nor which
+    DHCP agent hosts a network when several could (Neutron's scheduler weighs agents whose order is random)."""
     if declared.resolved is None:
         return []
     cloud = declared.cloud
-
-    def key(owner: str, network: str, subnets) -> str:
-        kind = "SNAT port" if owner == SNAT_OWNER else "agent gateway port"
-        return f"{kind} on {network} ({', '.join(sorted(subnets))})"
-
-    ours: dict[str, list[str]] = {}
+    ours: dict[tuple[str, str], list[str]] = {}
     for port in declared.resolved.network_ports:
-        owner_of = port.router if port.device_owner == SNAT_OWNER else port.host
-        ours.setdefault(str(owner_of), []).append(
-            key(port.device_owner, port.network_id, [f.subnet_id for f in port.fixed_ips])
+        ours.setdefault(_made_by(port.device_owner, port.router, port.host, port.network_id), []).append(
+            _made_port(port.device_owner, port.network_id, [f.subnet_id for f in port.fixed_ips])
         )
-    theirs: dict[str, list[str]] = {}
+    theirs: dict[tuple[str, str], list[str]] = {}
     for made in load.network_ports:
-        snat = made["device_owner"] == SNAT_OWNER
-        owner_of = load.names.get(made["device_id"], made["device_id"]) if snat else made.get("binding:host_id")
+        network = load.names.get(made["network_id"], made["network_id"])
+        router = load.names.get(made["device_id"], made["device_id"])
         subnets = [load.names.get(f["subnet_id"], f["subnet_id"]) for f in made["fixed_ips"]]
-        theirs.setdefault(str(owner_of), []).append(
-            key(made["device_owner"], load.names.get(made["network_id"], made["network_id"]), subnets)
+        theirs.setdefault(_made_by(made["device_owner"], router, made.get("binding:host_id"), network), []).append(
+            _made_port(made["device_owner"], network, subnets)
         )
     found = []
-    for owner_of in sorted(set(ours) | set(theirs)):
-        if sorted(ours.get(owner_of, [])) == sorted(theirs.get(owner_of, [])):
+    for kind, name in sorted(set(ours) | set(theirs)):
+        if sorted(ours.get((kind, name), [])) == sorted(theirs.get((kind, name), [])):
             continue
-        router = next((i for i, r in enumerate(cloud.routers) if r.name == owner_of), None)
-        host = next((i for i, h in enumerate(cloud.hosts) if h.name == owner_of), None)
-        loc: Loc = ("routers", router) if router is not None else ("hosts", host) if host is not None else ()
+        items = getattr(cloud, kind)
+        index = next((i for i, item in enumerate(items) if item.name == name), None)
         found.append(
             Difference(
-                loc,
-                owner_of,
+                (kind, index) if index is not None else (),
+                name,
                 "ports Neutron makes",
-                "makes " + ("; ".join(sorted(ours.get(owner_of, []))) or "none"),
-                "makes " + ("; ".join(sorted(theirs.get(owner_of, []))) or "none"),
+                "makes " + ("; ".join(sorted(ours.get((kind, name), []))) or "none"),
+                "makes " + ("; ".join(sorted(theirs.get((kind, name), []))) or "none"),
             )
         )
     return found
+
+
+def _made_by(owner: str, router: Optional[str], host: Optional[str], network: str) -> tuple[str, str]:
+    """What a port Neutron makes belongs to, as ``(kind in the file, name)``: a SNAT port its router, a DHCP port
+    its network, an agent gateway port its host."""
+    if owner == SNAT_OWNER:
+        return "routers", str(router)
+    if owner == DHCP_OWNER:
+        return "networks", network
+    return "hosts", str(host)
+
+
+def _made_port(owner: str, network: str, subnets) -> str:
+    kind = {SNAT_OWNER: "SNAT port", DHCP_OWNER: "DHCP port"}.get(owner, "agent gateway port")
+    return f"{kind} on {network} ({', '.join(sorted(subnets))})"
 
 
 def _gateway_difference(declared: Declared, load: NeutronLoad, i: int) -> list[Difference]:

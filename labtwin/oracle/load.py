@@ -1,7 +1,8 @@
 """Put a cloud, as written, into Neutron's own server, and keep every answer.
 
 Objects go in the order an operator creates them: agents (their state reports), networks with
-their segments, subnets, security groups and rules, ports with fixed addresses, routers with
+their segments, subnets, security groups and rules, ports with fixed addresses, the DHCP agents'
+ports, routers with
 gateways and interfaces, ports that let Neutron choose, floating IPs. A topology describes a
 state, not a history, so ports that name their addresses go before anything that lets Neutron
 choose (labtwin's loader reserves named addresses first too): Neutron picks a free address at
@@ -10,11 +11,10 @@ take an address the file gives to a port.
 
 Each answer is keyed by the object's place in the file (``("ports", 3)``), so a difference is
 reported where the user wrote the object. Labtwin-only fields (``host.role``, ``rack``) become
-the agents Neutron would have: an Open vSwitch agent per host with its bridge mappings, and an
-L3 agent per host (``dvr_snat`` on network nodes, ``dvr`` on compute nodes).
-
-Simplification, stated: no DHCP agent runs, so Neutron creates no DHCP ports (a real cloud's DHCP
-agent would take one address per subnet with DHCP enabled, per agent).
+the agents Neutron would have: an Open vSwitch agent per host with its bridge mappings, an L3
+agent per host (``dvr_snat`` on network nodes, ``dvr`` on compute nodes), and a DHCP agent on each
+network node, which the oracle plays once the ports that name their addresses exist: Neutron's own
+``DeviceManager`` asks Neutron's own RPC handler for each DHCP port (:mod:`.dhcp_agent`).
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud
-from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, SNAT_OWNER
+from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, DHCP_OWNER, SNAT_OWNER, runs_dhcp_agent
 from labtwin.description.schema import Port
 
+from .dhcp_agent import dhcp_agent, make_dhcp_ports
 from .server import Answer, NeutronServer, l2_agent, l3_agent, not_none
 
 Loc = tuple[Any, ...]
 #: The device owners of the ports Neutron's server makes by itself, read back and compared.
-NETWORK_PORT_OWNERS = (SNAT_OWNER, AGENT_GATEWAY_OWNER)
+NETWORK_PORT_OWNERS = (DHCP_OWNER, SNAT_OWNER, AGENT_GATEWAY_OWNER)
 
 
 @dataclass
@@ -43,9 +44,11 @@ class NeutronLoad:
     names: dict[str, str] = field(default_factory=dict)  # uuid -> labtwin name
     #: Each group's rules as Neutron holds them once everything is created (its own defaults included).
     group_rules: dict[str, list[dict]] = field(default_factory=dict)
-    #: The ports Neutron's server made by itself (DVR SNAT ports, floating-IP agent gateway ports), as its API
-    #: lists them once everything is created.
+    #: The ports Neutron's server made by itself (DHCP ports, DVR SNAT ports, floating-IP agent gateway ports),
+    #: as its API lists them once everything is created.
     network_ports: list[dict] = field(default_factory=list)
+    #: What the DHCP agents could not make (a full subnet), as the agent would log it.
+    dhcp_failures: list[str] = field(default_factory=list)
 
     def keep(self, loc: Loc, kind: str, name: str, answer: Answer) -> Answer:
         self.answers[loc] = answer
@@ -89,6 +92,10 @@ def load_into_neutron(
     named, unnamed = _split_by_named_addresses(cloud.ports)
     for i in named:  # before routers: a gateway port or DVR SNAT port takes a random free address
         _port(i, cloud.ports[i], macs.get(cloud.ports[i].name), server, load)
+    if agents:  # the DHCP agents, told of the new subnets, make their ports
+        for host in cloud.hosts:
+            if runs_dhcp_agent(host):
+                load.dhcp_failures += make_dhcp_ports(server, host.name)
     for i, router in enumerate(cloud.routers):
         _router(cloud, i, router, server, load, router_modes)
     for i in unnamed:
@@ -111,6 +118,8 @@ def _agents(cloud: Cloud, server: NeutronServer) -> None:
     for host in cloud.hosts:
         server.register_agent(l2_agent(host.name, host.bridge_mappings))
         server.register_agent(l3_agent(host.name, "dvr_snat" if host.role == "network" else "dvr"))
+        if runs_dhcp_agent(host):
+            server.register_agent(dhcp_agent(host.name))
 
 
 def _network(cloud: Cloud, i: int, network, server: NeutronServer, load: NeutronLoad) -> None:

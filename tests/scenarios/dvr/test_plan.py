@@ -68,7 +68,7 @@ def test_namespaces_and_devices_carry_neutrons_names(cloud):
 
 def test_dvr_policy_routing_table_16_and_snat_redirect(cloud):
     batch = build(cloud, "dvr").plan.config["qrouter:compute-1"].ip_batch
-    assert "rule add from 10.10.0.3 lookup 16 priority 32768" in batch  # web-1 has a floating IP
+    assert "rule add from 10.10.0.4 lookup 16 priority 32768" in batch  # web-1 has a floating IP
     assert any(x.startswith("route add default via 169.254.64.1 dev rfp-") and x.endswith("table 16") for x in batch)
     redirect = [x for x in batch if x.startswith("route add default via 10.20.0.")]
     assert (
@@ -81,15 +81,16 @@ def test_dvr_policy_routing_table_16_and_snat_redirect(cloud):
 def test_nat_per_design(cloud):
     dvr = build(cloud, "dvr").plan.config
     # the router gateway took 203.0.113.2 from the pool (as Neutron's gateway port does), web-1's FIP .3,
-    # compute-1's fg- port .4 (made with the FIP), app-1's FIP .5; tenant-a's SNAT port took 10.10.0.2, web-1 .3
-    assert "-d 203.0.113.3/32 -j DNAT --to-destination 10.10.0.3" in dvr["qrouter:compute-1"].rules.iptables
-    assert "-s 10.10.0.3/32 -j SNAT --to-source 203.0.113.3" in dvr["qrouter:compute-1"].rules.iptables
+    # compute-1's fg- port .4 (made with the FIP), app-1's FIP .5; on tenant-a the DHCP port took 10.10.0.2 (made
+    # with the subnet), the SNAT port .3 (made with the router interface), web-1 .4
+    assert "-d 203.0.113.3/32 -j DNAT --to-destination 10.10.0.4" in dvr["qrouter:compute-1"].rules.iptables
+    assert "-s 10.10.0.4/32 -j SNAT --to-source 203.0.113.3" in dvr["qrouter:compute-1"].rules.iptables
     assert "-o qg-bec3fe04-55 -j SNAT --to-source 203.0.113.2" in dvr["snat"].rules.iptables
     assert "CT --notrack" in dvr["fip:compute-1"].rules.iptables
     fip = build(cloud, "dvr-proposals").plan.config["fip:compute-1"].rules.iptables
     assert "-s 10.20.0.0/24 -o fg-c3f9ee4c-ed -j SNAT --to-source 203.0.113.4" in fip and "notrack" not in fip
     legacy = build(cloud, "legacy").plan.config["qrouter:network-1"].rules.iptables
-    assert "DNAT --to-destination 10.10.0.3" in legacy and "SNAT --to-source 203.0.113.2" in legacy
+    assert "DNAT --to-destination 10.10.0.4" in legacy and "SNAT --to-source 203.0.113.2" in legacy
 
 
 def test_dvr_mac_rewriting_flows(cloud):

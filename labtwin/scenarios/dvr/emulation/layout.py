@@ -3,9 +3,10 @@
 Names come from :mod:`labtwin.scenarios.dvr.neutron_names` (the model derives
 the same ones). The ``qg-``, ``sg-`` and ``fg-`` ports have the addresses the
 loader gave them (the cloud's router gateways and ``network_ports``, allocated
-when Neutron's server makes them). Ports the file's cloud would not have (a
-knob making a legacy router DVR, a proposal's ``fg-`` on every host) and the
-DHCP ports (no DHCP agent in the loader) take the next free address of the
+when Neutron's server makes them), and so do the DHCP ports (the loader's DHCP
+agent on the network node; an EUI-64 address from the port's MAC on a SLAAC
+subnet). Ports the file's cloud would not have (a knob making a legacy router
+DVR, a proposal's ``fg-`` on every host) take the next free address of the
 pool, after everything the cloud already holds.
 
 Simplifications, each said where it matters:
@@ -30,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud, Network, Port, Router, Subnet
-from labtwin.description.neutron_ports import SNAT_OWNER
+from labtwin.description.neutron_ports import DHCP_OWNER, SNAT_OWNER
+from labtwin.description.resolve import eui64
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
@@ -178,7 +180,7 @@ def _neutron_made_addresses(cloud: Cloud, router: str) -> dict[tuple[str, str], 
     the next free address instead (:class:`_Ipam`)."""
     made: dict[tuple[str, str], Any] = {}
     for port in cloud.network_ports:
-        if port.device_owner == SNAT_OWNER and port.router != router:
+        if port.device_owner == DHCP_OWNER or (port.device_owner == SNAT_OWNER and port.router != router):
             continue
         owner = "snat" if port.device_owner == SNAT_OWNER else str(port.host)
         made.update({(owner, f.subnet_id): f.ip_address for f in port.fixed_ips if f.ip_address is not None})
@@ -186,15 +188,32 @@ def _neutron_made_addresses(cloud: Cloud, router: str) -> dict[tuple[str, str], 
 
 
 def _dhcp_ports(lay: Layout, ipam: "_Ipam") -> None:
-    """One DHCP port per network whose VMs have a DHCP-enabled subnet (the DHCP agent on the network node)."""
+    """One DHCP port per network whose VMs have a DHCP-enabled subnet (the DHCP agent on the network node), with
+    the addresses the loader's DHCP port took (:func:`~labtwin.description.neutron_ports.dhcp_ports`)."""
+    given = {
+        (p.network_id, f.subnet_id): f.ip_address
+        for p in lay.cloud.network_ports
+        if p.device_owner == DHCP_OWNER
+        for f in p.fixed_ips
+    }
     for network in lay.cloud.networks:
         subnets = [s for s in lay.cloud.subnets if s.network_id == network.name and s.enable_dhcp]
         if not subnets or not any(v.network_id == network.name for v in lay.vms):
             continue
         pid = names.dhcp_port_id(lay.network_node, network.name)
-        lay.dhcp[network.name] = RouterPort(
-            "dhcp", pid, names.tap_device(pid), mac_of(pid), network.name, tuple(ipam.next(s) for s in subnets)
-        )
+        mac = mac_of(pid)
+        addresses = tuple(_dhcp_address(s, given.get((network.name, s.name)), mac, ipam) for s in subnets)
+        lay.dhcp[network.name] = RouterPort("dhcp", pid, names.tap_device(pid), mac, network.name, addresses)
+
+
+def _dhcp_address(subnet: Subnet, given, mac: str, ipam: "_Ipam"):
+    """The loader's address; an EUI-64 one on a SLAAC subnet; else (no port made: a pool the named ports
+    filled) the next free one, which fails loudly when there is none."""
+    if given is not None:
+        return _iface(given, subnet)
+    if subnet.auto_address:
+        return _iface(eui64(subnet.cidr, mac), subnet)
+    return ipam.next(subnet)
 
 
 class _Ipam:
