@@ -167,7 +167,7 @@ def _check_gateway_addresses(cloud: Cloud, i: int, gw) -> Found:
         subnet = cloud.subnet.get(fixed.subnet_id)
         if subnet is None or subnet.network_id != gw.network_id:
             yield loc, f"subnet {fixed.subnet_id!r} is not a subnet of external network {gw.network_id!r}"
-        elif fixed.ip_address is not None and not _is_host_address(subnet, fixed.ip_address):
+        elif fixed.ip_address is not None and not _is_host_address(subnet, fixed.ip_address, "network:router_gateway"):
             yield loc, f"{fixed.ip_address} is not a host address of subnet {subnet.name!r} ({subnet.cidr})"
 
 
@@ -237,7 +237,7 @@ def _check_port_refs(cloud: Cloud, i: int, port) -> Found:
                 ("ports", i, "fixed_ips", j, "subnet_id"),
                 (f"subnet {sub.name!r} is on network {sub.network_id!r}, not {port.network_id!r}"),
             )
-        elif fixed.ip_address is not None and not _is_host_address(sub, fixed.ip_address):
+        elif fixed.ip_address is not None and not _is_host_address(sub, fixed.ip_address, port.device_owner):
             yield ("ports", i, "fixed_ips", j, "ip_address"), f"{fixed.ip_address} is not a host address of {sub.cidr}"
         elif fixed.ip_address is not None and sub.auto_address and not _router_port(port):
             yield (
@@ -258,6 +258,10 @@ ROUTER_INTERFACE_OWNERS_SNAT = (
     "network:router_interface_distributed",
     "network:router_centralized_snat",
 )
+
+
+#: neutron-lib ``ROUTER_PORT_OWNERS``: the router's interfaces and its gateway port.
+ROUTER_PORT_OWNERS = (*ROUTER_INTERFACE_OWNERS_SNAT, "network:router_gateway")
 
 
 def _router_port(port) -> bool:
@@ -284,11 +288,16 @@ def _check_fixed_ips_segment(cloud: Cloud, i: int, port) -> Found:
         )
 
 
-def _is_host_address(subnet, ip) -> bool:
+def _is_host_address(subnet, ip, owner: str = "") -> bool:
+    """Neutron's ``ipam.utils.check_subnet_ip``: in IPv4 neither the network nor the broadcast address; in IPv6
+    every address, but the first (the subnet-router anycast) only for a router's port or a port with no owner
+    (Neutron 15.0.0 onward, commit 1916bc5c06, bug 1682094)."""
     cidr = subnet.cidr
-    if ip.version != cidr.version or ip not in cidr or ip == cidr.network_address:
+    if ip.version != cidr.version or ip not in cidr:
         return False
-    return cidr.version == 6 or ip != cidr.broadcast_address
+    if cidr.version == 4:
+        return ip not in (cidr.network_address, cidr.broadcast_address)
+    return ip != cidr.network_address or owner in (*ROUTER_PORT_OWNERS, "")
 
 
 def _check_port_addresses(cloud: Cloud) -> Found:
@@ -339,7 +348,7 @@ def check_floatingips(cloud: Cloud) -> Found:
         ip = fip.floating_ip_address
         if ip is not None and net is not None:
             subs = [s for s in cloud.subnets if s.network_id == net.name]
-            if not any(_is_host_address(s, ip) for s in subs):
+            if not any(_is_host_address(s, ip, "network:floatingip") for s in subs):
                 yield (
                     ("floatingips", i, "floating_ip_address"),
                     f"{ip} is in no subnet of network {net.name!r} (InvalidIpForNetwork, 400)",

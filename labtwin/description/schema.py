@@ -152,19 +152,27 @@ class Subnet(_Named):
     @field_validator("gateway_ip", mode="before")
     @classmethod
     def _auto_gateway(cls, value, info):
+        """Neutron's default gateway (``IpamBackendMixin._gateway_ip_str``): the first host address in IPv4, the
+        subnet-router anycast address (the prefix itself, ``2001:db8::``) in IPv6 (Neutron 15.0.0 onward,
+        commit 1916bc5c06, bug 1682094: both eras labtwin models)."""
         if value == "auto":
             cidr = info.data.get("cidr")
-            if cidr is None or cidr.num_addresses < 4:
+            if cidr is None:
                 return None
-            return cidr.network_address + 1
+            if cidr.version == 6:
+                return cidr.network_address
+            return cidr.network_address + 1 if cidr.num_addresses >= 4 else None
         return value
 
     @field_validator("gateway_ip")
     @classmethod
     def _gateway_inside(cls, gw, info):
+        """Neutron's ``check_gateway_invalid_in_subnet``: never an IPv4 subnet's network or broadcast address
+        (an IPv6 subnet's first address is a router's, the default). Simplification: Neutron accepts a gateway
+        outside the subnet (an on-link route); labtwin refuses it."""
         cidr = info.data.get("cidr")
         if gw is not None and cidr is not None:
-            if gw.version != cidr.version or gw not in cidr or gw in (cidr.network_address, _broadcast(cidr)):
+            if gw.version != cidr.version or gw not in cidr or gw in (_network_v4(cidr), _broadcast(cidr)):
                 raise ValueError(f"{gw} is not a host address of {cidr}")
         return gw
 
@@ -219,15 +227,27 @@ def _broadcast(cidr: IPNetwork):
     return cidr.broadcast_address if cidr.version == 4 else None
 
 
+def _network_v4(cidr: IPNetwork):
+    return cidr.network_address if cidr.version == 4 else None
+
+
 def default_pools(cidr: IPNetwork, gateway) -> tuple[AllocationPool, ...]:
-    """Neutron's default pools: the CIDR minus network, broadcast and gateway.
+    """Neutron's default pools (``ipam.utils.generate_pools``): the CIDR minus the gateway, and minus the network
+    and broadcast addresses in IPv4 down to a /30 (a /31 or /32 keeps them); in IPv6 minus the first address.
 
     >>> cidr, gateway = ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_address("10.0.0.1")
     >>> [str(p.start) + "-" + str(p.end) for p in default_pools(cidr, gateway)]
     ['10.0.0.2-10.0.0.254']
+    >>> cidr = ipaddress.ip_network("2001:db8::/64")  # its default gateway is 2001:db8::, outside the pool
+    >>> [str(p.start) + "-" + str(p.end) for p in default_pools(cidr, cidr.network_address)]
+    ['2001:db8::1-2001:db8::ffff:ffff:ffff:ffff']
     """
-    first = int(cidr.network_address) + 1
-    last = int(cidr.broadcast_address) - (1 if cidr.version == 4 else 0)
+    first, last = int(cidr.network_address), int(cidr.broadcast_address)
+    if first == last:
+        return (AllocationPool(start=cidr.network_address, end=cidr.network_address),)
+    if cidr.version == 6 or cidr.prefixlen <= 30:
+        first += 1
+        last -= 1 if cidr.version == 4 else 0
     gw = int(gateway) if gateway is not None else None
     if gw is not None and first <= gw <= last:
         ranges = [(first, gw - 1), (gw + 1, last)]

@@ -17,6 +17,7 @@ Compared, per object in the file:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -80,6 +81,7 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
             said = f"refuses it ({ours_refused})" if ours_refused else "gives an address"
             found.append(Difference(("floatingips", i), fip.port_id, "floating IP", said, _neutron_says(answer)))
     found += _router_differences(declared, load)
+    found += _subnet_differences(declared.cloud, load)
     found += _refused_by_neutron_only(declared.cloud, load)
     found += _rule_differences(declared, load)
     found += _network_port_differences(declared, load)
@@ -235,6 +237,26 @@ def _network_port_differences(declared: Declared, load: NeutronLoad) -> list[Dif
             )
         )
     return found
+
+
+def _subnet_differences(cloud: Cloud, load: NeutronLoad) -> list[Difference]:
+    """Each subnet's gateway and allocation pools: labtwin's defaults must be Neutron's."""
+    found = []
+    for i, subnet in enumerate(cloud.subnets):
+        answer = load.answers.get(("subnets", i))
+        if answer is None or not answer.ok:
+            continue  # a refusal is compared with the other objects Neutron refuses
+        given = answer.body["subnet"]
+        ours = _subnet_shape(subnet.gateway_ip, [(p.start, p.end) for p in subnet.allocation_pools])
+        theirs = _subnet_shape(given["gateway_ip"], [(p["start"], p["end"]) for p in given["allocation_pools"]])
+        if ours != theirs:
+            found.append(Difference(("subnets", i), subnet.name, "gateway and pools", ours, theirs))
+    return found
+
+
+def _subnet_shape(gateway: Any, pools: list[tuple[Any, Any]]) -> str:
+    pools_text = ", ".join(f"{ipaddress.ip_address(str(a))}-{ipaddress.ip_address(str(b))}" for a, b in pools)
+    return f"gateway {gateway or 'none'}, pools {pools_text or 'none'}"
 
 
 def _made_by(owner: str, router: Optional[str], host: Optional[str], network: str) -> tuple[str, str]:

@@ -177,6 +177,44 @@ def test_the_oracle_finds_a_loader_that_forgets_the_dhcp_agents_ports(monkeypatc
 
 
 @pytest.mark.slow
+def test_the_oracle_compares_each_subnets_gateway_and_pools(monkeypatch):
+    """The check can fail: labtwin's old IPv6 default (gateway ``::1``, pools from ``::2``), which Neutron left in
+    Train (commit 1916bc5c06: the gateway is the subnet-router anycast ``::``, pools from ``::1``), disagrees on
+    both IPv6 subnets and nowhere else. The file does not name them, so Neutron is asked for its own defaults."""
+    import dataclasses
+    import ipaddress
+
+    from labtwin.description.schema import default_pools
+    from labtwin.oracle import run
+
+    declared = load_declared(HERE / "dual-stack-slaac.yaml")
+
+    def old_default(subnet):
+        gateway = subnet.cidr.network_address + 1
+        wrong = subnet.model_copy(
+            update={"gateway_ip": gateway, "allocation_pools": default_pools(subnet.cidr, gateway)}
+        )
+        object.__setattr__(wrong, "__pydantic_fields_set__", set(subnet.model_fields_set))  # still unwritten
+        return wrong if subnet.ip_version == 6 else subnet
+
+    cloud = declared.cloud
+    fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
+    fields["subnets"] = tuple(old_default(s) for s in cloud.subnets)
+    wrong = type(cloud).model_construct(_fields_set=set(cloud.model_fields_set), **fields)
+    monkeypatch.setattr(run, "load_declared", lambda path: dataclasses.replace(declared, cloud=wrong))
+    report = ask_neutron(HERE / "dual-stack-slaac.yaml")
+    by_loc = {d.loc: d for d in report.differences}
+    assert set(by_loc) == {("subnets", 1), ("subnets", 2)}
+    assert (
+        by_loc[("subnets", 2)].labtwin == "gateway 2001:db8:2::1, pools 2001:db8:2::2-2001:db8:2:0:ffff:ffff:ffff:ffff"
+    )
+    assert (
+        by_loc[("subnets", 2)].neutron == "gateway 2001:db8:2::, pools 2001:db8:2::1-2001:db8:2:0:ffff:ffff:ffff:ffff"
+    )
+    assert cloud.subnet["private-v6"].gateway_ip == ipaddress.ip_address("2001:db8:2::")  # labtwin's default now
+
+
+@pytest.mark.slow
 def test_the_oracle_compares_slaac_addresses_exactly(monkeypatch):
     """EUI-64 addresses are compared one by one (the oracle gives Neutron labtwin's MACs): a loader that
     forgets to flip the universal/local bit disagrees on every SLAAC address."""

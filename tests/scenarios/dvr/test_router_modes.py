@@ -109,6 +109,18 @@ def test_the_labtwin_emulation_refuses_what_it_cannot_build(cloud):
     check_emulable(dvr, DvrDesign.of({"router": "ovn"}))  # real OVN builds it (control=ovn)
 
 
+def test_an_external_ipv6_gateway_left_to_neutrons_default_is_refused_by_the_labtwin_emulation():
+    """Neutron's default IPv6 gateway is the subnet-router anycast address, which the router's own Linux namespace
+    takes as its own (seen here: every probe to the outside world stopped in the snat- namespace)."""
+    from labtwin.description.loader import parse_cloud
+
+    text = (topologies_dir() / "dvr.yaml").read_text()
+    assert "    gateway_ip: 2001:db8:ffff::1" in text
+    default = parse_cloud(text.replace("    gateway_ip: 2001:db8:ffff::1", ""), "dvr-default-v6-gateway.yaml")
+    with pytest.raises(NotEmulated, match="ext-v6's gateway 2001:db8:ffff:: is its subnet-router anycast"):
+        check_emulable(default, DvrDesign.of({}))
+
+
 def test_a_gateway_is_no_longer_needed_but_an_interface_is(cloud):
     design = get_scenario("dvr").design({})
     assert missing(cloud, design) == []
