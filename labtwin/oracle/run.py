@@ -15,11 +15,14 @@ A few batches run at a time.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -66,6 +69,7 @@ _ANSWERED: dict[str, tuple[NeutronLoad, str]] = {}
 def ask_neutron(path: Union[str, Path]) -> OracleReport:
     """Load *path* (a :class:`~labtwin.description.errors.CloudError` for a file labtwin refuses outright),
     then ask Neutron, in a child process, for every object; the differences from labtwin's answers."""
+    _collect_prefetched()
     declared = load_declared(path)
     started = time.perf_counter()
     key = _request_key(declared)
@@ -82,6 +86,7 @@ def ask_neutron_many(paths: Iterable[Union[str, Path]], workers: int = 0) -> lis
     """:func:`ask_neutron` for each of *paths*, in order: batches of clouds that need the same server, forked
     from one zygote that imported Neutron once, *workers* batches at a time (0: one per CPU). The first file
     Neutron cannot answer raises :class:`OracleFailed` naming it."""
+    _collect_prefetched()
     declared = [(str(p), load_declared(p)) for p in paths]
     keys = [_request_key(one) for _, one in declared]
     unanswered = [(path, one) if key not in _ANSWERED else None for (path, one), key in zip(declared, keys)]
@@ -120,6 +125,67 @@ def _ask_in_batches(declared: list[Optional[tuple[str, Declared]]], workers: int
         zygote.join(5)
         if zygote.is_alive():
             zygote.kill()
+
+
+@dataclass
+class _Prefetch:
+    process: multiprocessing.process.BaseProcess
+    answers: Path
+
+
+#: Answers being asked for in the background (:func:`prefetch`), collected by the next ask.
+_PREFETCHING: Optional[_Prefetch] = None
+
+
+def prefetch(paths: Iterable[Union[str, Path]], niceness: int = 10) -> None:
+    """Start asking Neutron about *paths* in a background process at a lower priority (*niceness*), and return at
+    once: a test session overlaps the oracle's few CPU-minutes with tests that mostly wait (emulation, notebooks).
+    The next :func:`ask_neutron` or :func:`ask_neutron_many` waits for it and keeps its answers. A prefetch that
+    fails is dropped without a word: the ask then asks Neutron itself, and its own error names the file."""
+    global _PREFETCHING
+    _collect_prefetched()  # at most one at a time
+    fd, name = tempfile.mkstemp(prefix="labtwin-oracle-", suffix=".pickle")
+    os.close(fd)
+    # Not a daemon: it forks the zygote, which a daemon may not; atexit kills it if nobody collected it.
+    process = multiprocessing.get_context("fork").Process(
+        target=_prefetch_child, args=([str(p) for p in paths], niceness, name)
+    )
+    process.start()
+    _PREFETCHING = _Prefetch(process, Path(name))
+    atexit.register(_drop_prefetch, _PREFETCHING)
+
+
+def _prefetch_child(paths: list[str], niceness: int, answers: str) -> None:
+    """Every answer, pickled into *answers*; on any failure nothing (the foreground ask reports it)."""
+    try:
+        os.nice(niceness)
+        declared = [load_declared(p) for p in paths]
+        keys = [_request_key(one) for one in declared]
+        found = {}
+        for index, payload, _ in _ask_in_batches(list(zip(paths, declared)), os.cpu_count() or 1):
+            found[keys[index]] = payload
+        Path(answers).write_bytes(pickle.dumps(found))
+    except BaseException:  # noqa: BLE001 - reported by the ask that follows, which asks again
+        os._exit(1)
+
+
+def _collect_prefetched() -> None:
+    """Wait for a running prefetch and keep its answers (none when it failed)."""
+    global _PREFETCHING
+    pending, _PREFETCHING = _PREFETCHING, None
+    if pending is None:
+        return
+    pending.process.join(TIMEOUT_S * 4)
+    if pending.process.exitcode == 0 and pending.answers.stat().st_size:
+        _ANSWERED.update(pickle.loads(pending.answers.read_bytes()))
+    _drop_prefetch(pending)
+
+
+def _drop_prefetch(pending: _Prefetch) -> None:
+    if pending.process.is_alive():
+        pending.process.kill()
+        pending.process.join(5)
+    pending.answers.unlink(missing_ok=True)
 
 
 def _report(path: str, declared: Declared, load: NeutronLoad, version: str, seconds: float) -> OracleReport:

@@ -138,7 +138,9 @@ def test_ledger_removes_exactly_what_it_lists(ledger_dir):
         report = clean(directory=ledger_dir)  # owner (this process) is alive: skipped
         assert "still running" in report[0] and mine.poll() is None
         report = ledger.teardown(Runner())
-        assert mine.wait(timeout=5) != 0 and other.poll() is None
+        # SIGKILLed: gone at once, but a loaded machine (make test asks Neutron in the background) may take seconds
+        # to schedule the reaping; the report below says whether the ledger found it
+        assert mine.wait(timeout=30) != 0 and other.poll() is None
         assert report == ["removed: process sleeper (root)"] and not ledger.path.exists()
     finally:
         for proc in (other, mine):

@@ -351,3 +351,24 @@ def test_without_neutron_installed_the_error_says_how_to_get_it(monkeypatch):
         ask_neutron(ROOT / "topologies" / "minimal.yaml")
     result = CliRunner().invoke(main, ["validate", "--neutron", str(ROOT / "topologies" / "minimal.yaml")])
     assert result.exit_code == 1 and "Neutron could not be asked" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_prefetch_answers_the_next_ask_and_a_failed_one_costs_nothing(monkeypatch, tmp_path):
+    """``make test`` asks Neutron about every topology in the background while other tests run
+    (tests/conftest.py): the ask that follows finds every answer already there (0 s of its own), and a
+    prefetch that fails leaves no answer and no file behind, so the ask asks Neutron itself."""
+    from labtwin.oracle import run
+
+    monkeypatch.setattr(run, "_ANSWERED", {})
+    path = HERE / "dual-stack-slaac.yaml"
+    run.prefetch([path])
+    (report,) = ask_neutron_many([path])
+    assert report.agree and report.seconds == 0.0 and len(run._ANSWERED) == 1
+
+    monkeypatch.setattr(run, "_ANSWERED", {})
+    run.prefetch([tmp_path / "no-such-file.yaml"])
+    pending = run._PREFETCHING
+    run._collect_prefetched()
+    assert pending is not None and pending.process.exitcode == 1 and not pending.answers.exists()
+    assert run._ANSWERED == {} and run._PREFETCHING is None
