@@ -8,9 +8,12 @@ written out here, each copy checked against the original by a test that imports 
 (``tests/oracle/test_neutron_oracle.py``), and each answer checked against Neutron's own server
 (:mod:`labtwin.oracle`, every topology in the repository):
 
-- neutron-lib's ``IP_PROTOCOL_MAP`` (:data:`~.security_groups.IP_PROTOCOLS`) and
-  ``ROUTER_INTERFACE_OWNERS_SNAT`` (:data:`~.checks.ROUTER_INTERFACE_OWNERS_SNAT`), and its
-  ``DEVICE_OWNER_ROUTER_SNAT`` / ``DEVICE_OWNER_AGENT_GW`` (:mod:`.neutron_ports`);
+- neutron-lib's ``IP_PROTOCOL_MAP`` (:data:`~.security_groups.IP_PROTOCOLS`),
+  ``ROUTER_INTERFACE_OWNERS_SNAT`` and ``ROUTER_PORT_OWNERS`` (:mod:`.checks`), and its
+  ``DEVICE_OWNER_ROUTER_SNAT`` / ``DEVICE_OWNER_AGENT_GW`` / ``DEVICE_OWNER_DHCP`` (:mod:`.neutron_ports`);
+- Neutron's subnet defaults and address rule: the default gateway (``_gateway_ip_str``), the default
+  pools (``ipam.utils.generate_pools``, :func:`.schema.default_pools`) and which addresses a port may
+  name (``ipam.utils.check_subnet_ip``, :func:`.checks._is_host_address`);
 - neutron-lib's ``get_interface_name`` (:func:`.names.get_interface_name`) and oslo.utils'
   ``get_ipv6_addr_by_EUI64`` (:func:`.resolve.eui64`);
 - Neutron's default security-group rule templates (migration c33da356b165,

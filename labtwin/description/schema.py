@@ -151,30 +151,23 @@ class Subnet(_Named):
 
     @field_validator("gateway_ip", mode="before")
     @classmethod
-    def _auto_gateway(cls, value, info):
-        """Neutron's default gateway (``IpamBackendMixin._gateway_ip_str``): the first host address in IPv4, the
-        subnet-router anycast address (the prefix itself, ``2001:db8::``) in IPv6 (Neutron 15.0.0 onward,
-        commit 1916bc5c06, bug 1682094: both eras labtwin models)."""
+    def _gateway(cls, value, info):
+        """Omitted: Neutron's default (``IpamBackendMixin._gateway_ip_str``), never checked, as Neutron does not
+        check it: the address after the prefix in IPv4 (even on a /31 or /32), the subnet-router anycast address
+        (the prefix itself, ``2001:db8::``) in IPv6 (Neutron 15.0.0 onward, commit 1916bc5c06, bug 1682094: both
+        eras labtwin models). Given: never an IPv4 subnet's network or broadcast address, as
+        ``check_gateway_invalid_in_subnet`` (an IPv6 subnet's first address is a router's, the default).
+        Simplification: Neutron accepts a given gateway outside the subnet (an on-link route); labtwin refuses it."""
+        cidr = info.data.get("cidr")
         if value == "auto":
-            cidr = info.data.get("cidr")
             if cidr is None:
                 return None
-            if cidr.version == 6:
-                return cidr.network_address
-            return cidr.network_address + 1 if cidr.num_addresses >= 4 else None
-        return value
-
-    @field_validator("gateway_ip")
-    @classmethod
-    def _gateway_inside(cls, gw, info):
-        """Neutron's ``check_gateway_invalid_in_subnet``: never an IPv4 subnet's network or broadcast address
-        (an IPv6 subnet's first address is a router's, the default). Simplification: Neutron accepts a gateway
-        outside the subnet (an on-link route); labtwin refuses it."""
-        cidr = info.data.get("cidr")
-        if gw is not None and cidr is not None:
+            return cidr.network_address if cidr.version == 6 else cidr.network_address + 1
+        if value is not None and cidr is not None:
+            gw = ipaddress.ip_address(str(value))
             if gw.version != cidr.version or gw not in cidr or gw in (_network_v4(cidr), _broadcast(cidr)):
                 raise ValueError(f"{gw} is not a host address of {cidr}")
-        return gw
+        return value
 
     @field_validator("ipv6_address_mode")
     @classmethod
@@ -224,7 +217,8 @@ def _auto_address(address_mode: Optional[str], ra_mode: Optional[str]) -> bool:
 
 
 def _broadcast(cidr: IPNetwork):
-    return cidr.broadcast_address if cidr.version == 4 else None
+    """An IPv4 subnet's broadcast address; none on a /31 or /32 (RFC 3021, as netaddr has it) or in IPv6."""
+    return cidr.broadcast_address if cidr.version == 4 and cidr.prefixlen < 31 else None
 
 
 def _network_v4(cidr: IPNetwork):

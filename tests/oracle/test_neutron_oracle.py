@@ -305,15 +305,56 @@ def test_labtwins_other_written_out_copies_are_neutron_libs():
 
     from labtwin.description import names, neutron_ports, resolve
 
-    assert (neutron_ports.SNAT_OWNER, neutron_ports.AGENT_GATEWAY_OWNER) == (
+    assert (neutron_ports.SNAT_OWNER, neutron_ports.AGENT_GATEWAY_OWNER, neutron_ports.DHCP_OWNER) == (
         constants.DEVICE_OWNER_ROUTER_SNAT,
         constants.DEVICE_OWNER_AGENT_GW,
+        constants.DEVICE_OWNER_DHCP,
     )
     cidr = ipaddress.ip_network("2001:db8:1::/64")
     for mac in ("fa:16:3e:12:34:56", "00:00:00:00:00:00", "02:ff:ff:ff:ff:ff", "fe:16:3e:00:00:01"):
         assert str(resolve.eui64(cidr, mac)) == str(netutils.get_ipv6_addr_by_EUI64(str(cidr), mac))
     for name, prefix in (("br-provider", "int-"), ("a-very-long-bridge-name", "phy-"), ("tap", ""), ("x" * 20, "")):
         assert names.get_interface_name(name, prefix) == plugin_utils.get_interface_name(name, prefix)
+
+
+def test_labtwins_subnet_defaults_and_address_rule_are_neutrons():
+    """Neutron's default gateway (``IpamBackendMixin._gateway_ip_str``), default pools (``ipam.utils.generate_pools``)
+    and which addresses a port may name (``ipam.utils.check_subnet_ip``, by owner), written out in the loader, each
+    against Neutron's own function over IPv4 and IPv6 subnets of several sizes and every kind of owner."""
+    import ipaddress
+
+    import netaddr
+    from neutron.db.ipam_backend_mixin import IpamBackendMixin
+    from neutron.ipam import utils as ipam_utils
+    from neutron_lib import constants
+
+    from labtwin.description.checks import ROUTER_PORT_OWNERS, _is_host_address
+    from labtwin.description.schema import Subnet, default_pools
+
+    assert ROUTER_PORT_OWNERS == tuple(constants.ROUTER_PORT_OWNERS)
+    owners = ("", "compute:nova", "network:dhcp", "network:floatingip", *constants.ROUTER_PORT_OWNERS)
+    for version, cidr in (
+        (4, "10.0.0.0/24"),
+        (4, "10.0.0.0/30"),
+        (4, "10.0.0.0/31"),
+        (6, "2001:db8::/64"),
+        (6, "2001:db8::/126"),
+    ):
+        subnet = Subnet(name="s", network_id="n", cidr=cidr, ip_version=version)
+        gateway = IpamBackendMixin._gateway_ip_str(
+            {"gateway_ip": constants.ATTR_NOT_SPECIFIED, "ip_version": version}, cidr
+        )
+        assert str(subnet.gateway_ip) == str(netaddr.IPAddress(gateway)), cidr
+        theirs = [(int(r.first), int(r.last)) for r in ipam_utils.generate_pools(cidr, gateway)]
+        assert [(int(p.start), int(p.end)) for p in default_pools(subnet.cidr, subnet.gateway_ip)] == theirs, cidr
+        network = ipaddress.ip_network(cidr)
+        edges = [network.network_address, network.network_address + 1, network[-1], network[-1] + 1]
+        for ip in edges:
+            for owner in owners:
+                assert _is_host_address(subnet, ip, owner) == ipam_utils.check_subnet_ip(cidr, str(ip), owner), (
+                    ip,
+                    owner,
+                )
 
 
 def test_labtwins_default_rules_are_neutrons_own():
