@@ -385,3 +385,21 @@ def test_a_refused_port_gives_back_the_addresses_it_took():
     assert [p.loc[:2] for p in declared.problems] == [("ports", 1), ("ports", 2)]
     vm_b = declared.resolved.port["vm-b"]
     assert [(f.subnet_id, str(f.ip_address)) for f in vm_b.fixed_ips] == [("v4", "10.0.0.2")]
+
+
+def test_the_dhcp_ports_a_cloud_gets_are_listed_by_network():
+    """tests/oracle/dhcp-ports.yaml (Neutron 29 agrees): a DHCP port per served network, one per segment the DHCP
+    host maps on a routed network, none where DHCP is off or the named ports filled the pool."""
+    from labtwin.description.loader import load_declared
+    from labtwin.description.summary import summary_text
+
+    declared = load_declared(ORACLE / "dhcp-ports.yaml")
+    lines = [
+        line.strip() for line in summary_text(declared.resolved).splitlines() if line.strip().startswith("dhcp of")
+    ]
+    assert lines == [
+        "dhcp of network small (host network-1): 10.0.0.2 on small-v4",
+        "dhcp of network dual (host network-1): 10.1.0.2 on dual-v4, EUI-64 on dual-v6",
+        "dhcp of network routed (segment seg-a, host network-1): 10.2.0.2 on routed-a",
+        "dhcp of network far (host network-1): 10.6.0.2 on far-v4",
+    ]

@@ -49,8 +49,10 @@ def summary_rows(cloud: Cloud) -> list[tuple[str, str]]:
             )
         )
     rows.append(("ports", f"{len(cloud.ports)} ports, {len(cloud.floatingips)} floating IPs"))
-    for port in cloud.network_ports:  # Neutron's own: a DVR router's SNAT ports, each DVR host's fg- port
+    for port in cloud.network_ports:  # Neutron's own: DHCP ports, a DVR router's SNAT ports, each DVR host's fg- port
         owner = f"router {port.router}" if port.router else f"host {port.host}"
+        if port.device_owner == "network:dhcp":
+            owner = f"network {port.network_id} ({f'segment {port.segment}, ' if port.segment else ''}{owner})"
         addresses = ", ".join(f"{f.ip_address or 'EUI-64'} on {f.subnet_id}" for f in port.fixed_ips)
         rows.append(("ports Neutron makes", f"{port.device_owner.split(':')[1]} of {owner}: {addresses}"))
     return rows
