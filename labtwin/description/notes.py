@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from .schema import Cloud
+from .schema import Cloud, Subnet
 
 
 def ovn_localnet_conflicts(cloud: Cloud) -> dict[str, list[str]]:
@@ -32,9 +32,29 @@ def ports_on_localnet_conflicts(cloud: Cloud) -> set[str]:
     return {p.name for p in cloud.vm_ports if p.network_id in conflicts.get(p.host or "", ())}
 
 
+def anycast_gateways(cloud: Cloud) -> list[Subnet]:
+    """The IPv6 subnets of router gateways' networks whose gateway is the subnet-router anycast address (Neutron's
+    IPv6 default since 15.0.0). A Linux router namespace with forwarding on joins that address on every prefix it
+    has an address in, so each Neutron router with its gateway there takes the upstream router's address as its
+    own: packets to that address itself end in the Neutron router (routing through it is unaffected; seen in
+    the dvr emulation, where every probe to the outside world stopped in the snat- namespace)."""
+    gateways = {r.external_gateway_info.network_id for r in cloud.routers if r.external_gateway_info is not None}
+    return [
+        s
+        for s in cloud.subnets
+        if s.network_id in gateways and s.ip_version == 6 and s.gateway_ip == s.cidr.network_address
+    ]
+
+
 def notes(cloud: Cloud) -> list[str]:
-    """One sentence per fact :func:`ovn_localnet_conflicts` finds (more kinds of note may follow)."""
-    out = []
+    """One sentence per fact :func:`ovn_localnet_conflicts` and :func:`anycast_gateways` find."""
+    out = [
+        f"subnets[{s.name}]: its gateway {s.gateway_ip} is Neutron's IPv6 default, the subnet-router anycast "
+        "address, which every Neutron router with its gateway here takes as its own (Linux, forwarding): packets "
+        "to the upstream router's own address end in the Neutron router; write that router's address as "
+        "gateway_ip"
+        for s in anycast_gateways(cloud)
+    ]
     for host, networks in ovn_localnet_conflicts(cloud).items():
         for network in networks:
             segments = ", ".join(_physical_segments(cloud, cloud.host[host].bridge_mappings, network))

@@ -121,6 +121,24 @@ def test_an_external_ipv6_gateway_left_to_neutrons_default_is_refused_by_the_lab
         check_emulable(default, DvrDesign.of({}))
 
 
+def test_validate_notes_an_external_ipv6_gateway_left_at_the_anycast_address(tmp_path):
+    """What the emulation found is a fact of real Linux routers too: ``labtwin validate`` says it, for the gateway's
+    network only (tenant subnets keep the default: there the Neutron router is the gateway)."""
+    from click.testing import CliRunner
+
+    from labtwin.cli import main
+
+    text = (topologies_dir() / "dvr.yaml").read_text()
+    path = tmp_path / "dvr-default-v6-gateway.yaml"
+    path.write_text(text.replace("    gateway_ip: 2001:db8:ffff::1", ""))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    notes = [line for line in result.output.splitlines() if ": note: " in line]
+    assert result.exit_code == 0 and len(notes) == 1, result.output
+    assert "subnets[ext-v6]: its gateway 2001:db8:ffff:: is Neutron's IPv6 default" in notes[0]
+    plain = CliRunner().invoke(main, ["validate", str(topologies_dir() / "dvr.yaml")])
+    assert plain.exit_code == 0 and ": note: " not in plain.output
+
+
 def test_a_gateway_is_no_longer_needed_but_an_interface_is(cloud):
     design = get_scenario("dvr").design({})
     assert missing(cloud, design) == []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from labtwin.description import Cloud
+from labtwin.description.notes import anycast_gateways
 from labtwin.emulation import captures as cap
 from labtwin.emulation.ledger import Item
 from labtwin.emulation.naming import new_run_id
@@ -121,22 +122,19 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
 
 
 def _check_outside_answers(cloud: Cloud) -> None:
-    """The emulated outside world answers the probes at the external subnets' gateway addresses. An IPv6 gateway
-    left to Neutron's default is the subnet-router anycast address (the prefix itself, Neutron 15.0.0 onward):
-    a Linux router with forwarding on takes that address as its own on every subnet it is on, so the router's
-    qg- namespace would answer for the outside world and absorb every probe to it. Refused, naming the fix
-    (the upstream router's own address as ``gateway_ip``, as an operator writes it for an external subnet)."""
+    """The emulated outside world answers the probes at the external subnets' gateway addresses, which an IPv6
+    gateway left to Neutron's default cannot do: the router's own namespace takes it as its own
+    (:func:`~labtwin.description.notes.anycast_gateways`). Refused, naming the fix."""
     router = classes.the_router(cloud)
     gateway = router.external_gateway_info if router is not None else None
-    for subnet in cloud.subnets:
-        if gateway is not None and subnet.network_id == gateway.network_id and subnet.ip_version == 6:
-            if subnet.gateway_ip is not None and subnet.gateway_ip == subnet.cidr.network_address:
-                raise NotEmulated(
-                    f"external subnet {subnet.name}'s gateway {subnet.gateway_ip} is its subnet-router anycast "
-                    "address (Neutron's IPv6 default), which the router's own namespace takes as its own: the "
-                    "emulated outside world cannot answer there; give the subnet the upstream router's address "
-                    f"as gateway_ip (e.g. {subnet.cidr.network_address + 1})"
-                )
+    for subnet in anycast_gateways(cloud):
+        if gateway is not None and subnet.network_id == gateway.network_id:
+            raise NotEmulated(
+                f"external subnet {subnet.name}'s gateway {subnet.gateway_ip} is its subnet-router anycast "
+                "address (Neutron's IPv6 default), which the router's own namespace takes as its own: the "
+                "emulated outside world cannot answer there; give the subnet the upstream router's address "
+                f"as gateway_ip (e.g. {subnet.cidr.network_address + 1})"
+            )
 
 
 # -- setup ------------------------------------------------------------------------
