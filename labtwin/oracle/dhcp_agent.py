@@ -73,7 +73,8 @@ def make_dhcp_ports(server: NeutronServer, host: str) -> list[str]:
             try:
                 manager.setup_dhcp_port(network, segments.get(segment_id))
             except Exception as exc:  # noqa: BLE001 - the agent logs any failure and resyncs later
-                failed.append(f"network {info['id']}: {type(exc).__name__}: {exc}")
+                cause = exc.exc_info[1] if hasattr(exc, "exc_info") else exc  # oslo.messaging's ExpectedException
+                failed.append(f"network {info['id']}: {type(cause).__name__}: {cause}")
     return failed
 
 

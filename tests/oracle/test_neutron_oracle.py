@@ -174,6 +174,12 @@ def test_the_oracle_finds_a_loader_that_forgets_the_dhcp_agents_ports(monkeypatc
     assert by_loc[("ports", 4)].neutron.startswith("refuses it (IpAddressGenerationFailure)")
     assert by_loc[("networks", 1)].neutron == "makes DHCP port on dual (dual-v4, dual-v6)"
     assert by_loc[("networks", 2)].neutron == "makes DHCP port on routed (routed-a)"
+    # the one network Neutron's DHCP agent could not serve: full, whose named port took its /30's one address
+    from labtwin.oracle import run
+
+    load, _ = run._ANSWERED[run._request_key(load_declared(HERE / "dhcp-ports.yaml"))]
+    (failure,) = load.dhcp_failures
+    assert "IpAddressGenerationFailure" in failure and load.ids[("network", "full")] in failure
 
 
 @pytest.mark.slow
