@@ -1,18 +1,18 @@
 """The DHCP agent's part in loading a cloud: the ports it asks Neutron's server for, with Neutron's own code.
 
 A real DHCP agent, told of a new subnet, asks the server for its networks (``get_active_networks_info``,
-which also schedules the networks no agent hosts yet) and makes a DHCP port on each
-(``DeviceManager.setup_dhcp_port``), one per segment on a routed network (``DhcpAgent.call_driver`` groups
-the subnets by segment). Here the oracle plays that agent on each DHCP host, in-process: Neutron's own
-``DhcpRpcCallback`` answers, and Neutron's own ``DeviceManager.setup_dhcp_port`` builds each port's request.
-Nothing else of the agent runs (no dnsmasq, no namespaces, no interface driver): only the ports matter to
-the server's answers. Only :func:`_by_segment` is written out here: it is the grouping of
-``DhcpAgent.call_driver``, which needs a whole running agent to call.
+which also schedules the networks no agent hosts yet) and configures each
+(``DhcpAgent.configure_dhcp_for_network``): one DHCP server per segment on a routed network
+(``DhcpAgent.call_driver`` groups the subnets by segment), each starting with its port
+(``DeviceManager.setup_dhcp_port``). Here the oracle plays that agent on each DHCP host, in-process, with
+those three functions of Neutron's own: Neutron's own ``DhcpRpcCallback`` answers them. Nothing else of the
+agent runs (no dnsmasq, no namespaces, no interface driver, no metadata proxy): only the ports matter to the
+server's answers, so the driver's ``enable`` is the port's set-up alone (:class:`_PlayedAgent`).
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from types import MethodType, SimpleNamespace
 from typing import Any, Optional
 
 from .server import NeutronServer
@@ -54,7 +54,8 @@ class _NoInterfaceDriver:
 
 def make_dhcp_ports(server: NeutronServer, host: str) -> list[str]:
     """Play the DHCP agent of *host* once: every network it hosts gets its DHCP ports. Returns what failed
-    (the agent logs it and retries at its next resync), one line per network."""
+    (the agent logs it and retries at its next resync), one line per DHCP server."""
+    from neutron.agent.dhcp.agent import DhcpAgent
     from neutron.agent.linux import dhcp
 
     plugin = _AgentPluginApi(server, host)
@@ -62,28 +63,40 @@ def make_dhcp_ports(server: NeutronServer, host: str) -> list[str]:
     manager.conf = SimpleNamespace(host=host)  # the one option it reads: the device id names the host
     manager.plugin = plugin
     manager.driver = _NoInterfaceDriver()
-    failed = []
+    agent = _PlayedAgent(manager)
     for info in plugin.rpc.get_active_networks_info(server.context, host=host):
-        network = dhcp.NetModel(info)
-        if not network.admin_state_up or not any(s.enable_dhcp for s in network.subnets):
-            continue  # DhcpAgent.configure_dhcp_for_network: nothing to serve
-        segments = {s.id: s for s in network.get("segments") or []}
-        for segment_id, subnets in _by_segment(network.subnets).items():
-            network.subnets = subnets
-            try:
-                manager.setup_dhcp_port(network, segments.get(segment_id))
-            except Exception as exc:  # noqa: BLE001 - the agent logs any failure and resyncs later
-                cause = exc.exc_info[1] if hasattr(exc, "exc_info") else exc  # oslo.messaging's ExpectedException
-                failed.append(f"network {info['id']}: {type(cause).__name__}: {cause}")
-    return failed
+        DhcpAgent.configure_dhcp_for_network(agent, dhcp.NetModel(info))
+    return agent.failed
 
 
-def _by_segment(subnets: list) -> dict[Optional[str], list]:
-    """The subnets grouped by segment, as ``DhcpAgent.call_driver`` groups them (one DHCP server each)."""
-    grouped: dict[Optional[str], list] = {}
-    for subnet in subnets:
-        grouped.setdefault(subnet.get("segment_id"), []).append(subnet)
-    return grouped
+class _PlayedAgent:
+    """What ``DhcpAgent.configure_dhcp_for_network`` and ``DhcpAgent.call_driver`` (Neutron's own, called on
+    this object) use of an agent. The driver's ``enable`` is reduced to its first step, the DHCP port
+    (``Dnsmasq.enable`` -> ``DeviceManager.setup``); a failure is kept, as the agent logs it."""
+
+    def __init__(self, manager: Any):
+        from neutron.agent.dhcp.agent import DhcpAgent
+
+        self.manager = manager
+        self.failed: list[str] = []
+        self.cache = SimpleNamespace(put=lambda network: None)
+        self.dhcp_ready_ports: set[str] = set()
+        self.call_driver = MethodType(DhcpAgent.call_driver, self)
+
+    def _call_driver(self, action: str, network: Any, segment: Any = None, **kwargs: Any) -> bool:
+        try:
+            self.manager.setup_dhcp_port(network, segment)
+        except Exception as exc:  # noqa: BLE001 - the agent's _call_driver logs any failure and resyncs later
+            cause = exc.exc_info[1] if hasattr(exc, "exc_info") else exc  # oslo.messaging's ExpectedException
+            self.failed.append(f"network {network.id}: {type(cause).__name__}: {cause}")
+            return False
+        return True
+
+    def safe_get_network_info(self, network_id: str) -> None:
+        return None  # configure_dhcp_for_network then keeps the network it has
+
+    def update_isolated_metadata_proxy(self, network: Any) -> None:
+        pass  # no metadata proxy: it takes no address
 
 
 def dhcp_agent(host: str) -> dict:

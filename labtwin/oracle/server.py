@@ -201,6 +201,7 @@ def preload_neutron() -> None:
     """Import what :meth:`NeutronServer.start` imports (plugins, every model), touching no configuration:
     a process that forks servers imports them once (see :func:`labtwin.oracle.run.ask_neutron_many`)."""
     _import_neutron()
+    import neutron.agent.dhcp.agent  # noqa: F401 - the DHCP agent the oracle plays (labtwin.oracle.dhcp_agent)
     import neutron.db.migration.models.head  # noqa: F401
     import neutron.plugins.ml2.plugin  # noqa: F401
     import neutron.services.l3_router.l3_router_plugin  # noqa: F401
