@@ -63,6 +63,12 @@ class Allocator:
         self.used[subnet_name].discard(int(ip))
         self.cursor[subnet_name] = (0, -1)
 
+    def give_back(self, fixed_ips) -> None:
+        """:meth:`release` every address of a port refused whole (fixed IPs without one, EUI-64 to come, skipped)."""
+        for fixed in fixed_ips:
+            if fixed.ip_address is not None:
+                self.release(fixed.subnet_id, fixed.ip_address)
+
 
 def allocate_per_version(candidates: list[list[Subnet]], allocator: Allocator, loc: Loc, where: str):
     """One address per IP version, from the first of its subnets with a free one (the next subnet when
@@ -74,8 +80,7 @@ def allocate_per_version(candidates: list[list[Subnet]], allocator: Allocator, l
     for subnets in candidates:
         ip = next((ip for ip in (allocator.take(s) for s in subnets) if ip is not None), None)
         if ip is None:
-            for taken in resolved:  # the port is refused whole: Neutron rolls back what it allocated
-                allocator.release(taken.subnet_id, taken.ip_address)
+            allocator.give_back(resolved)  # the port is refused whole: Neutron rolls back what it allocated
             names = ", ".join(repr(s.name) for s in subnets)
             return (), [(loc, f"{where}: no free address on subnet(s) {names} (IpAddressGenerationFailure)")]
         subnet = next(s for s in subnets if ip in s.cidr)

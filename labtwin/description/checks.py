@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from .errors import Loc
-from .schema import Cloud
+from .schema import Cloud, ipv4_broadcast
 
 Found = Iterator[tuple[Loc, str]]
 
@@ -295,8 +295,8 @@ def _is_host_address(subnet, ip, owner: str = "") -> bool:
     cidr = subnet.cidr
     if ip.version != cidr.version or ip not in cidr:
         return False
-    if cidr.version == 4:  # netaddr's broadcast: none on a /31 or /32 (RFC 3021)
-        return ip not in (cidr.network_address, cidr.broadcast_address if cidr.prefixlen < 31 else None)
+    if cidr.version == 4:
+        return ip not in (cidr.network_address, ipv4_broadcast(cidr))
     return ip != cidr.network_address or owner in (*ROUTER_PORT_OWNERS, "")
 
 

@@ -113,9 +113,7 @@ def _dhcp_port(
             continue
         ip = allocator.take(subnet)
         if ip is None:
-            for taken in fixed:
-                if taken.ip_address is not None:
-                    allocator.release(taken.subnet_id, taken.ip_address)
+            allocator.give_back(fixed)
             return None
         fixed.append(FixedIP(subnet_id=subnet.name, ip_address=ip))
     return NetworkPort(device_owner=DHCP_OWNER, network_id=network, host=host, segment=segment, fixed_ips=tuple(fixed))

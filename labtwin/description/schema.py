@@ -165,7 +165,7 @@ class Subnet(_Named):
             return cidr.network_address if cidr.version == 6 else cidr.network_address + 1
         if value is not None and cidr is not None:
             gw = ipaddress.ip_address(str(value))
-            if gw.version != cidr.version or gw not in cidr or gw in (_network_v4(cidr), _broadcast(cidr)):
+            if gw.version != cidr.version or gw not in cidr or gw in (_network_v4(cidr), ipv4_broadcast(cidr)):
                 raise ValueError(f"{gw} is not a host address of {cidr}")
         return value
 
@@ -216,7 +216,7 @@ def _auto_address(address_mode: Optional[str], ra_mode: Optional[str]) -> bool:
     return address_mode in auto or (address_mode is None and ra_mode in auto)
 
 
-def _broadcast(cidr: IPNetwork):
+def ipv4_broadcast(cidr: IPNetwork):
     """An IPv4 subnet's broadcast address; none on a /31 or /32 (RFC 3021, as netaddr has it) or in IPv6."""
     return cidr.broadcast_address if cidr.version == 4 and cidr.prefixlen < 31 else None
 

@@ -11,8 +11,11 @@ Compared, per object in the file:
 - **floating IPs**: created or refused;
 - **routers**: created or refused, and whether the gateway takes an address on the external
   network; each interface added or refused;
+- **subnets**: the gateway and allocation pools (Neutron's defaults where the file gives none);
+- **the ports Neutron makes by itself**: per network its DHCP ports, per router its SNAT ports, per host
+  its floating-IP agent gateway ports, each on which subnets;
 - **networks, segments, subnets, security groups and rules**: labtwin accepted them (the file
-  loaded), so Neutron must too: a refusal is a difference.
+  loaded), so Neutron must too: a refusal is a difference; each group's rules as Neutron holds them.
 """
 
 from __future__ import annotations
@@ -255,8 +258,10 @@ def _subnet_differences(cloud: Cloud, load: NeutronLoad) -> list[Difference]:
 
 
 def _subnet_shape(gateway: Any, pools: list[tuple[Any, Any]]) -> str:
+    """Both sides' addresses in one spelling (Python's; netaddr's IPv6 text may differ for the same address)."""
     pools_text = ", ".join(f"{ipaddress.ip_address(str(a))}-{ipaddress.ip_address(str(b))}" for a, b in pools)
-    return f"gateway {gateway or 'none'}, pools {pools_text or 'none'}"
+    gateway_text = ipaddress.ip_address(str(gateway)) if gateway else "none"
+    return f"gateway {gateway_text}, pools {pools_text or 'none'}"
 
 
 def _made_by(owner: str, router: Optional[str], host: Optional[str], network: str) -> tuple[str, str]:
