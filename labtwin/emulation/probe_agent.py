@@ -63,7 +63,8 @@ def build(probe: dict):
         solicited = ipaddress.IPv6Address("ff02::1:ff00:0") + (int(dst) & 0xFFFFFF)
         mcast = "33:33:" + ":".join(f"{b:02x}" for b in solicited.packed[-4:])
         return Ether(dst=mcast) / IPv6(dst=str(solicited)) / ICMPv6ND_NS(tgt=str(dst))
-    ip = IP(dst=str(dst)) if dst.version == 4 else IPv6(dst=str(dst))
+    src = {"src": probe["src"]} if probe.get("src") else {}
+    ip = IP(dst=str(dst), **src) if dst.version == 4 else IPv6(dst=str(dst), **src)
     if proto == "icmp":
         return ip / (ICMP(id=sport) if dst.version == 4 else ICMPv6EchoRequest(id=sport))
     if proto == "tcp":

@@ -27,6 +27,8 @@ class ProbeSpec:
     dst_ip: str
     protocol: str
     port: Optional[int] = None
+    #: the source address the probe is sent from (None: the interface's own); e.g. a VIP the port holds
+    src_ip: Optional[str] = None
 
 
 class ProbeAgentSilent(RuntimeError):
@@ -47,7 +49,16 @@ def agent_step(pid: int, specs: list[ProbeSpec], timeout: float, iface: str = "e
     request = {
         "timeout": timeout,
         "iface": iface,
-        "probes": [{"id": i, "protocol": s.protocol, "dst": s.dst_ip, "port": s.port} for i, s in enumerate(specs)],
+        "probes": [
+            {
+                "id": i,
+                "protocol": s.protocol,
+                "dst": s.dst_ip,
+                "port": s.port,
+                **({"src": s.src_ip} if s.src_ip else {}),
+            }
+            for i, s in enumerate(specs)
+        ],
     }
     return Step(
         in_netns(pid, [sys.executable, "-m", "labtwin.emulation.probe_agent"]),

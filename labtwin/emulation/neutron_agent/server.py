@@ -15,6 +15,10 @@ agent receives goes through :func:`over_the_wire` (Neutron's own
 agent sees objects exactly as it would from a real server: no context, no
 database. What is not Neutron's here is only the transport.
 
+MACs are ``AuthenticEUI`` as Neutron's database layer loads them, so they keep the text they were written
+with (``fa:16:3e:...``): a bare ``netaddr.EUI`` would travel as ``FA-16-3E-...``, which the OVS firewall
+writes into ``dl_src`` of an allowed address pair's flows and ovs-ofctl refuses.
+
 Simplifications, stated: ports have no binding profile; every port is
 ``compute:nova`` on one network and subnet (the hybrid driver reads neither);
 a group's ``stateful`` is True.
@@ -30,6 +34,7 @@ from neutron.objects import ports as port_obj
 from neutron.objects import securitygroup as sg_obj
 from neutron.objects.port.extensions.allowedaddresspairs import AllowedAddressPair
 from neutron.objects.port.extensions.port_security import PortSecurity
+from neutron_lib.utils.net import AuthenticEUI
 
 #: Ids Neutron needs where labtwin's layout has no object: the network, subnet and instance of every port.
 NETWORK_ID = "0f2b8c58-4e6c-5d7b-9d1e-4c6f0a1b2c3d"
@@ -47,7 +52,7 @@ def port_object(port: dict) -> Any:
         id=pid,
         project_id=PROJECT,
         network_id=NETWORK_ID,
-        mac_address=netaddr.EUI(port["mac"]),
+        mac_address=AuthenticEUI(port["mac"]),
         admin_state_up=True,
         status="ACTIVE",
         device_id=DEVICE_ID,
@@ -63,7 +68,7 @@ def port_object(port: dict) -> Any:
             AllowedAddressPair(
                 port_id=pid,
                 ip_address=netaddr.IPNetwork(pair["ip_address"]),
-                mac_address=netaddr.EUI(pair.get("mac_address") or port["mac"]),
+                mac_address=AuthenticEUI(pair.get("mac_address") or port["mac"]),
             )
             for pair in port.get("allowed_address_pairs", ())
         ],

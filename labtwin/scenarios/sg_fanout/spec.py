@@ -27,11 +27,58 @@ from .profiles import load_profile
 
 @dataclass(frozen=True)
 class Member:
-    """A port in the group: its name, binding host and IPv4 address (as text)."""
+    """A port in the group: its name, binding host and IPv4 address (as text), and the IPv4 addresses of its
+    allowed address pairs, each with the port's own MAC (as Neutron holds them: ``10.66.0.1/32``)."""
 
     name: str
     host: str
     ip: str
+    pairs: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The addresses the port gives every group it is in, as Neutron's server answers
+        ``security_group_info_for_devices`` (``_select_ips_for_remote_group``: its fixed IP, then its
+        allowed-address-pair IPs as Neutron holds them)."""
+        return (self.ip, *self.pairs)
+
+    @property
+    def pair_addresses(self) -> tuple[str, ...]:
+        """The pairs' addresses as a data-plane entry names them (:func:`data_plane_address`)."""
+        return tuple(data_plane_address(pair) for pair in self.pairs)
+
+
+def vip_source(name: str, pairs: tuple[str, ...]) -> Optional[tuple[str, str]]:
+    """(probe source name, address) for probes sent from port *name*'s first host pair (its VIP), or None.
+
+    A remote-group rule admits a member's pair addresses under ML2/OVS (Neutron's server gives them as
+    members); ML2/OVN's address set ``pg_<id>_ip4`` holds the fixed IPs only, so it does not.
+
+    >>> vip_source("j-0001", ("10.9.0.0/24", "10.66.0.3/32"))
+    ('j-0001@10.66.0.3', '10.66.0.3')
+    """
+    for pair in pairs:
+        net = ipaddress.ip_network(pair, strict=False)
+        if net.num_addresses == 1:
+            return f"{name}@{net.network_address}", str(net.network_address)
+    return None
+
+
+def data_plane_address(text: str) -> str:
+    """An address as an ipset entry or a flow's ``nw_src`` names it: a host route as the bare address, a wider
+    network as its network (Neutron writes ``str(netaddr.IPNetwork(ip).cidr)``).
+
+    >>> data_plane_address("10.66.0.1/32"), data_plane_address("10.66.0.7/29"), data_plane_address("10.64.0.10")
+    ('10.66.0.1', '10.66.0.0/29', '10.64.0.10')
+    """
+    net = ipaddress.ip_network(text, strict=False)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
+def group_addresses(members) -> frozenset:
+    """Every address the group's members give its remote-group rules (fixed and pair addresses, as the data
+    plane names them): an ipset's entries, the OVS firewall's dimension-1 flows."""
+    return frozenset(a for m in members for a in (m.ip, *map(data_plane_address, m.pairs)))
 
 
 @dataclass(frozen=True)
@@ -67,6 +114,17 @@ def _ip(index: int, base: str = "10.64.0.0") -> str:
     return str(ipaddress.IPv4Address(base) + 10 + index)
 
 
+#: Where generated allowed-address-pair addresses come from: the top half of the layout's /14 (10.66.0.0/15),
+#: so a pair never takes a port's fixed address and a VIP answers ARP on the same subnet.
+PAIR_BASE = "10.66.0.0"
+
+
+def _pairs(port_index: int, count: int) -> tuple[str, ...]:
+    """*count* distinct /32 pair addresses of the port at *port_index* (as Neutron holds them)."""
+    first = ipaddress.IPv4Address(PAIR_BASE) + 1 + port_index * count
+    return tuple(f"{first + k}/32" for k in range(count))
+
+
 def _placement(count: int, hosts: tuple[str, ...], placement: str, start: int = 0) -> list[str]:
     """Host of each of *count* ports: ``packed`` all on the first host, ``spread`` round-robin."""
     if placement == "packed":
@@ -74,19 +132,24 @@ def _placement(count: int, hosts: tuple[str, ...], placement: str, start: int = 
     return [hosts[(start + i) % len(hosts)] for i in range(count)]
 
 
-def generated_layout(members: int, hosts: int, placement: str, joins: int, leaves: int) -> Layout:
+def generated_layout(
+    members: int, hosts: int, placement: str, joins: int, leaves: int, address_pairs: int = 0
+) -> Layout:
     """A layout from the knobs: compute-1..N, Neutron's default-group rule (ingress any from itself).
 
     ``packed`` puts every existing member and every joining port on compute-1
     (the other hosts still run an agent and still get every fanout);
     ``spread`` deals members round-robin and the joins continue the deal.
-    Leaves remove the most recently created existing members.
+    Leaves remove the most recently created existing members. Every member and
+    joining port has *address_pairs* allowed address pairs (/32s from
+    :data:`PAIR_BASE`, with the port's own MAC); the outsider has none.
     """
     names = tuple(f"compute-{i + 1}" for i in range(max(1, hosts)))
     where = _placement(members, names, placement)
-    existing = tuple(Member(f"m-{i + 1:04d}", where[i], _ip(i)) for i in range(members))
+    k = address_pairs
+    existing = tuple(Member(f"m-{i + 1:04d}", where[i], _ip(i), _pairs(i, k)) for i in range(members))
     join_hosts = _placement(joins, names, placement, start=members)
-    new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(members + i)) for i in range(joins))
+    new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(members + i), _pairs(members + i, k)) for i in range(joins))
     gone = tuple(m.name for m in existing[::-1][: min(leaves, members)])
     outsider = Member("outsider", names[0], _ip(members + joins))
     return Layout("default", 1, 1, "icmp", names, existing, new, gone, outsider, "generated", rules=default_rules())
@@ -124,7 +187,7 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     """
     group = self_referencing_group(cloud)
     ported = [p for p in cloud.group_members[group.name] if p.host and _ipv4(p.ips)]
-    members = tuple(Member(p.name, p.host, _ipv4(p.ips)) for p in ported if p.host)
+    members = tuple(Member(p.name, p.host, _ipv4(p.ips), _ipv4_pairs(cloud, p)) for p in ported if p.host)
     hosts = tuple(h.name for h in cloud.hosts)
     computes = tuple(h.name for h in cloud.hosts if h.role == "compute") or hosts
     if placement == "packed":
@@ -178,12 +241,37 @@ def _ipv4(ips) -> str:
     return next((str(ip) for ip in ips if ip.version == 4), "")
 
 
+def _ipv4_pairs(cloud: Cloud, port) -> tuple[str, ...]:
+    """The port's IPv4 allowed address pairs as Neutron holds them (``10.66.0.1/32``; host bits kept).
+
+    A pair with a MAC of its own (a VRRP virtual MAC) is refused, naming the port: Neutron's OVS firewall
+    then writes flows per extra MAC (tables 60, 71, 73, 81) that sg-fanout does not count yet.
+    """
+    out = []
+    for pair in port.allowed_address_pairs:
+        if pair.mac_address is not None and pair.mac_address != port.mac_address:
+            raise ValueError(
+                f"cloud {cloud.name}: port {port.name}: allowed address pair {pair.written} names MAC "
+                f"{pair.mac_address}; sg-fanout counts pairs that use the port's own MAC only"
+            )
+        net = (
+            ipaddress.ip_interface(pair.written)
+            if "/" in pair.written
+            else ipaddress.ip_interface(pair.written + "/32")
+        )
+        if net.version == 4:
+            out.append(f"{net.ip}/{net.network.prefixlen}")
+    return tuple(out)
+
+
 def layout_for(cloud: Optional[Cloud], design: SgFanoutDesign) -> Layout:
     """The layout both backends study: the cloud's group and hosts when a topology is given, else one
     generated from the knobs."""
     if cloud is not None:
         return layout_from_cloud(cloud, design.placement, design.joins, design.leaves)
-    return generated_layout(design.members, design.hosts, design.placement, design.joins, design.leaves)
+    return generated_layout(
+        design.members, design.hosts, design.placement, design.joins, design.leaves, design.address_pairs
+    )
 
 
 # --- the design knobs: defaults and bounds, one home for the Scenario, the model and the emulation -------
@@ -243,6 +331,15 @@ KNOBS: tuple[Knob, ...] = (
         "packed: members and joins on the first host; spread: round-robin over hosts",
         choices=("packed", "spread"),
     ),
+    Knob(
+        "address_pairs",
+        0,
+        "allowed address pairs per member and per joining port (generated cloud only; a topology's ports keep "
+        "their own): IPv4 /32s with the port's MAC. Neutron's server gives them to remote groups as members, so "
+        "each one is one more rule per referencing port under iptables, one more ipset entry, one more pair of "
+        "conjunction flows; ML2/OVN's address sets leave them out",
+        kind=bounded(int, 0, 64),
+    ),
     Knob("joins", 1, "ports that join the group, one API call per join_interval_s", kind=bounded(int, 0)),
     Knob("leaves", 0, "existing members deleted after the joins", kind=bounded(int, 0)),
     Knob(
@@ -285,6 +382,7 @@ class SgFanoutDesign(Design):
     members: int
     hosts: int
     placement: str
+    address_pairs: int
     joins: int
     leaves: int
     timing_repeats: int

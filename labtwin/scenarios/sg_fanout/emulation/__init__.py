@@ -39,7 +39,15 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step
 from labtwin.records import Recorder, Run, percentile
 
-from ..spec import NEUTRON_FIREWALLS, Layout, SgFanoutDesign, layout_for, layout_summary
+from ..spec import (
+    NEUTRON_FIREWALLS,
+    Layout,
+    SgFanoutDesign,
+    data_plane_address,
+    group_addresses,
+    layout_for,
+    layout_summary,
+)
 from . import neutron_agent, ovn_workload, rules, state
 from .labtwin_agent.agent import HostAgent
 from .pace import pace
@@ -215,7 +223,7 @@ def _agents(real: Realisation, shape: Shape, layout: Layout, firewall: str, port
     """One agent per host, with the existing members (and the outsider) converged."""
     agents = {}
     joining = {m.name for m in layout.joins}
-    ips = frozenset(m.ip for m in layout.members)
+    ips = group_addresses(layout.members)
     for host in layout.hosts:
         if shape.hybrid:
             agent = HostAgent(host, firewall, layout, real.runner, pid=real.pid(shape.host_ns[host]))
@@ -233,7 +241,7 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
 
     When *probes* is a list, the join's verdict probes are appended to it, to be run once its timing is done.
     """
-    ips = frozenset([p.ip for p in members] + [new.ip])
+    ips = group_addresses([*members, new])
     before = {h: a.read_state() for h, a in w.agents.items()}
     pairs = poll_pairs(w, new, members)
     time.sleep(SETTLE_S)
@@ -304,7 +312,7 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
     departed address is probed against every member that was in the group
     before the run (blocked by their filters; see :func:`_probe_left`).
     """
-    ips = frozenset(p.ip for p in remaining)
+    ips = group_addresses(remaining)
     before = {h: a.read_state() for h, a in w.agents.items()}
     owners = {h: list(a.local) for h, a in w.agents.items()}  # the departed port included
     time.sleep(SETTLE_S)
@@ -324,7 +332,12 @@ def _leave(w: Workload, gone: EPort, remaining: list, rec: Recorder, totals: dic
     stale = sorted(
         h
         for h, dump in after.items()
-        if any(state.mentions_address(text, gone.ip) for k, text in dump.items() if k != "t")
+        if any(
+            state.mentions_address(text, address)
+            for address in (gone.ip, *map(data_plane_address, gone.pairs))
+            for k, text in dump.items()
+            if k != "t"
+        )
     )
     rec.event(t_api - w.t0 + done, "leave_applied", gone.host, gone.name, latency_s=done, stale_hosts=stale)
 

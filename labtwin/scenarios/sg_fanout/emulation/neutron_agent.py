@@ -58,6 +58,7 @@ class ServerView:
             "ips": [eport.ip],
             "host": eport.host,
             "security_groups": [group_id(group)],
+            "allowed_address_pairs": [{"ip_address": pair, "mac_address": eport.mac} for pair in eport.pairs],
         }
 
     def groups(self) -> list[dict]:

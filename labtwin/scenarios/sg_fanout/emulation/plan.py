@@ -145,6 +145,20 @@ def _uplink(plan: Plan, key: str, i: int, fabric: str) -> None:
     plan.ovs_ports.append(OvsPort(fabric, far))
 
 
+def vips(port: EPort) -> list[str]:
+    """The port's allowed-address-pair addresses that name one host (``10.66.0.1/32``), as bare addresses.
+
+    >>> vips(EPort("a", "h", "10.64.0.10", "id", "fa:16:3e:00:00:01", 1, True, pairs=("10.66.0.1/32", "10.9.0.0/24")))
+    ['10.66.0.1']
+    """
+    out = []
+    for pair in port.pairs:
+        net = ipaddress.ip_network(pair, strict=False)
+        if net.num_addresses == 1:
+            out.append(str(net.network_address))
+    return out
+
+
 def _port_ns(plan: Plan, j: int, port: EPort, ports: dict[str, EPort]) -> str:
     """Port *j*'s namespace: its MAC and address on ``eth0``, static neighbours for every other port."""
     key = f"port:{j}"
@@ -154,10 +168,15 @@ def _port_ns(plan: Plan, j: int, port: EPort, ports: dict[str, EPort]) -> str:
         "link set lo up",
         f"link set eth0 address {port.mac}",
         f"addr add {port.ip}/{PREFIX} dev eth0",
+        # the port's allowed-address-pair VIPs, held as keepalived would hold them (host pairs only)
+        *(f"addr add {vip}/32 dev eth0" for vip in vips(port)),
         "link set eth0 up",
     ]
     cfg.ip_batch += [
-        f"neigh replace {q.ip} lladdr {q.mac} dev eth0 nud permanent" for q in ports.values() if q is not port
+        f"neigh replace {ip} lladdr {q.mac} dev eth0 nud permanent"
+        for q in ports.values()
+        if q is not port
+        for ip in (q.ip, *vips(q))
     ]
     plan.endpoints[port.name] = Endpoint(port.name, key, "eth0", port.mac, (ipaddress.ip_address(port.ip),))
     return key

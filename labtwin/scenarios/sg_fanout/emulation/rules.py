@@ -40,7 +40,7 @@ from typing import Optional
 from labtwin.description.schema import derived_id
 from labtwin.emulation.naming import chain_name, ipset_name, tap_name
 
-from ..spec import Layout, Member
+from ..spec import Layout, Member, group_addresses
 
 WRAP = "neutron-openvswi-"
 FORWARD = WRAP + "FORWARD"
@@ -69,6 +69,8 @@ class EPort:
     zone: int
     member: bool  # in the self-referencing group (the outsider is not)
     ofport: Optional[int] = None
+    #: IPv4 allowed address pairs as Neutron holds them (``10.66.0.1/32``), each with the port's MAC
+    pairs: tuple[str, ...] = ()
 
     @property
     def tap(self) -> str:
@@ -87,9 +89,8 @@ def eports(layout: Layout) -> dict[str, EPort]:
     for zone, (m, member) in enumerate(people, start=1):
         pid = derived_id("port", m.name)
         digest = hashlib.sha1(pid.encode()).hexdigest()
-        out[m.name] = EPort(
-            m.name, m.host, m.ip, pid, "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4)), zone, member
-        )
+        mac = "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4))
+        out[m.name] = EPort(m.name, m.host, m.ip, pid, mac, zone, member, pairs=m.pairs)
     return out
 
 
@@ -128,7 +129,7 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
             if firewall == "ipset":
                 ingress.append(f"-m set --match-set {group_set(layout)} src {match} -j RETURN")
             else:
-                ingress += [f"-s {ip}/32 {match} -j RETURN" for ip in member_ips if ip != port.ip]
+                ingress += [f"-s {_cidr(ip)} {match} -j RETURN" for ip in member_ips if ip != port.ip]
     ingress.append(f"-j {FALLBACK}")
     egress = [
         "-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN",
@@ -139,10 +140,17 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
         "-m state --state INVALID -j DROP",
     ]
     egress += ["-j RETURN"] * max(1, layout.other_rules) + [f"-j {FALLBACK}"]
-    spoof = [f"-s {port.ip}/32 -m mac --mac-source {port.mac.upper()} -j RETURN", "-j DROP"]
+    # the pairs first, then the fixed IP (_spoofing_rule's order)
+    spoof = [f"-s {_cidr(ip)} -m mac --mac-source {port.mac.upper()} -j RETURN" for ip in (*port.pairs, port.ip)]
+    spoof.append("-j DROP")
     lines = [f":{c} - [0:0]" for c in (i, o, s)]
     lines += [f"-A {i} {r}" for r in ingress] + [f"-A {o} {r}" for r in egress] + [f"-A {s} {r}" for r in spoof]
     return lines
+
+
+def _cidr(address: str) -> str:
+    """An address as an iptables rule names it: ``10.64.0.10/32``; a network as it is."""
+    return address if "/" in address else f"{address}/32"
 
 
 def port_jump_rules(port: EPort) -> list[tuple[str, str]]:
@@ -266,6 +274,7 @@ def _ovs_base_flows(port: EPort) -> list[str]:
         f"table={T_BASE_EGRESS},priority=90,arp,reg5={p},dl_src={port.mac},arp_spa={port.ip},actions=NORMAL",
         f"table={T_BASE_EGRESS},priority=80,udp,reg5={p},dl_src={port.mac},tp_src=68,tp_dst=67,"
         f"actions=resubmit(,{T_ACCEPT_EGRESS})",
+        *_ovs_pair_flows(port),
         f"table={T_BASE_EGRESS},priority=70,udp,reg5={p},tp_src=67,tp_dst=68,actions=drop",
         f"table={T_BASE_EGRESS},priority=10,reg5={p},actions=drop",
         f"table={T_ACCEPT_EGRESS},priority=90,reg5={p},actions=resubmit(,{T_TRANSIENT})",
@@ -281,6 +290,21 @@ def _ovs_base_flows(port: EPort) -> list[str]:
         flows += [
             f"table={table},priority=50,ct_state=+inv+trk,reg5={p},actions=drop",
             f"table={table},priority=40,ct_mark=0x1,reg5={p},actions=drop",
+        ]
+    return flows
+
+
+def _ovs_pair_flows(port: EPort) -> list[str]:
+    """Each allowed address pair's table-71 flows: its IP into conntrack, its ARP, its DHCP request (as
+    ``_initialize_egress`` writes them for a pair with the port's MAC)."""
+    p, ct = port.ofport, f"ct(table={T_RULES_EGRESS},zone=NXM_NX_REG6[0..15])"
+    flows = []
+    for pair in port.pairs:
+        flows += [
+            f"table={T_BASE_EGRESS},priority=95,ip,reg5={p},dl_src={port.mac},nw_src={pair},actions={ct}",
+            f"table={T_BASE_EGRESS},priority=90,arp,reg5={p},dl_src={port.mac},arp_spa={pair},actions=NORMAL",
+            f"table={T_BASE_EGRESS},priority=80,udp,reg5={p},dl_src={port.mac},nw_src={pair},tp_src=68,tp_dst=67,"
+            f"actions=resubmit(,{T_ACCEPT_EGRESS})",
         ]
     return flows
 
@@ -329,4 +353,5 @@ def _dimension1(layout: Layout, ip: str) -> list[tuple[str, str]]:
 
 
 def member_ips(members: list[Member]) -> list[str]:
-    return [m.ip for m in members]
+    """The group's addresses (fixed and pair ones, as the data plane names them), sorted."""
+    return sorted(group_addresses(members))

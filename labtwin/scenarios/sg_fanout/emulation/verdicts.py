@@ -7,6 +7,7 @@ from typing import Optional
 from labtwin.emulation.probes import ProbeResult, ProbeSpec, probe
 from labtwin.records import Recorder
 
+from ..spec import vip_source
 from .rules import EPort
 from .workload import Workload
 
@@ -24,6 +25,9 @@ def probe_join(w: Workload, new: EPort, members: list, first: dict, rec: Recorde
     dport = int(port) if port else None
     ends = real.plan.endpoints
     specs = [ProbeSpec(new.name, m.name, ends[new.name].ns, m.ip, proto, dport) for m in members]
+    vip = vip_source(new.name, new.pairs)
+    if vip is not None:  # from the new port's VIP: a member address under ML2/OVS, not under ML2/OVN
+        specs += [ProbeSpec(vip[0], m.name, ends[new.name].ns, m.ip, proto, dport, src_ip=vip[1]) for m in members]
     if layout.outsider is not None:
         out = ports[layout.outsider.name]
         specs += [

@@ -53,10 +53,15 @@ from typing import Iterable, Optional
 from labtwin.records import Recorder
 
 from ..profiles import CostProfile
-from ..spec import Layout, Member
+from ..spec import Layout, Member, vip_source
 
 #: The summary's OVN counts (the emulation's are the same keys: emulation.ovn_workload.COUNTS).
 COUNTS = ("nb_rows_written", "sb_rows_written", "lflows_written", "openflows_written")
+#: Why a member's VIP is not admitted by its group's remote-group rule under ML2/OVN: Neutron 29's
+#: ``ovn_client._get_allowed_addresses_from_port`` puts an allowed address pair with the port's MAC into the
+#: port's ``port_security`` and its ``addresses`` keep the fixed IPs only, and ovn-northd builds
+#: ``pg_<id>_ip4`` from ``addresses`` (OVN 23.03 ``northd/en-sync-sb.c`` ``build_port_group_address_set``).
+VIP_NOT_MEMBER = "pair address not in the port group's address set (ML2/OVN)"
 #: Logical flows per allow-related ACL (new and established connections).
 LFLOWS_PER_ACL = 2
 #: Measured on OVN 23.03 + Neutron 29 (module docstring): rows and flows of the port itself.
@@ -209,6 +214,11 @@ def _record_join(rec: Recorder, layout: Layout, new: Member, state: OvnState, pr
         if name != new.name:
             for src, dst in ((new.name, name), (name, new.name)):
                 rec.probe(src, dst, proto, dport, "allowed", 0.0, None, join=new.name)
+    vip = vip_source(new.name, new.pairs)
+    if vip is not None:
+        for name in state.members:
+            if name != new.name:
+                rec.probe(vip[0], name, proto, dport, "blocked", 0.0, None, join=new.name, reason=VIP_NOT_MEMBER)
     if layout.outsider is not None:
         for src, dst in ((new.name, layout.outsider.name), (layout.outsider.name, new.name)):
             rec.probe(src, dst, proto, dport, "blocked", 0.0, None, join=new.name, reason="not a member")

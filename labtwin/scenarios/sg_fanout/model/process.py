@@ -16,7 +16,7 @@ import simpy
 from labtwin.records import Recorder
 
 from ..profiles import CostProfile, load_profile
-from ..spec import AGENT_FIREWALLS, Layout, Member
+from ..spec import AGENT_FIREWALLS, Layout, Member, vip_source
 from .strategies import GroupRules, HostFirewall, Snapshot, Work, apply_iteration, refilters_on_member_update
 
 SERVER = "neutron-server"
@@ -85,7 +85,7 @@ class FanoutRun:
     writes: str = "rebuild"
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.epoch, frozenset(m.ip for m in self.members.values()), frozenset(self.members))
+        return Snapshot.of(self.epoch, self.members.values())
 
 
 def rounded(value: float) -> float:
@@ -329,6 +329,13 @@ def _record_ready(run: FanoutRun, pend: Pending) -> None:
         for src, dst in ((new.name, name), (name, new.name)):
             run.rec.probe(
                 src, dst, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
+            )
+    vip = vip_source(new.name, new.pairs)
+    if vip is not None:  # the new port's VIP is a member address too (Neutron's server lists its pairs)
+        for name in sorted(set(pend.ready) - {new.name}):
+            t_pair = max(t_new, pend.ready[name])
+            run.rec.probe(
+                vip[0], name, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
             )
     outsider = run.layout.outsider
     if outsider is not None:

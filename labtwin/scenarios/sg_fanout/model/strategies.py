@@ -50,9 +50,10 @@ creates that host's group object with all M+1 entries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Mapping, Optional
 
 from ..profiles import CostProfile
+from ..spec import Member, group_addresses
 
 #: Rules in one IPv4 port's own chains under the hybrid iptables driver besides
 #: its security-group rules, from iptables_firewall.py and checked against what
@@ -80,6 +81,10 @@ OVS_PORT_BASE_FLOWS = 20
 #: the 20 IPv4 flows of :data:`OVS_PORT_BASE_FLOWS` and the IPv4 rules only: its simplification, kept
 #: visible here.
 NEUTRON_OVS_PORT_BASE_FLOWS = 43
+#: Flows one IPv4 allowed address pair with the port's own MAC adds to the port's table 71 under the OVS
+#: firewall (firewall.py ``_initialize_egress``: the pair's ARP, its IP into conntrack, its DHCP request; the
+#: RARP flow matches the MAC alone, so the port already has it).
+OVS_FLOWS_PER_OWN_PAIR = 3
 #: A plain SG rule becomes one flow per ct_state class (new, established).
 OVS_FLOWS_PER_RULE = 2
 #: A remote-group rule under conjunction: dimension-2 flows (new, est) plus
@@ -116,8 +121,8 @@ class HostFirewall:
     #: member IPs in the host's group object (ipset / dimension-1 flows / subtable); None: none exists
     group_ips: Optional[frozenset] = None
     group_epoch: int = -1
-    #: filtered local port -> the members (names) its filter was computed with (what a diff compares)
-    filter_members: dict = field(default_factory=dict)
+    #: filtered local port -> the group's addresses when its filter was written (what a diff compares)
+    filter_ips: dict = field(default_factory=dict)
 
     def view_epoch(self, port: str, firewall: str) -> int:
         """The membership epoch *port*'s filtering reflects on this host (-1: not filtered)."""
@@ -128,11 +133,38 @@ class HostFirewall:
 
 @dataclass
 class Snapshot:
-    """The group as the server answers it: an epoch that grows with each change, and member IPs."""
+    """The group as the server answers it: an epoch that grows with each change, the addresses its group
+    objects hold (fixed and allowed-address-pair IPs), the members, and each member."""
 
     epoch: int
     ips: frozenset
     members: frozenset
+    #: member name -> its Member (fixed IP, pairs): what a port's own filter and the expansion depend on
+    ports: Mapping = field(default_factory=dict)
+    #: the pair addresses (as the data plane names them): a pair equal to a port's fixed IP is not skipped
+    pair_ips: frozenset = frozenset()
+
+    @classmethod
+    def of(cls, epoch: int, members: Iterable[Member]) -> "Snapshot":
+        ports = {m.name: m for m in members}
+        pairs = frozenset(a for m in ports.values() for a in m.pair_addresses)
+        return cls(epoch, group_addresses(ports.values()), frozenset(ports), ports, pairs)
+
+    def skipped(self, port: str) -> Optional[str]:
+        """The address the iptables driver leaves out of *port*'s expansion of a remote-group rule: its own
+        fixed IP (``_expand_sg_rule_with_remote_ips`` skips an address whose text is one of the port's fixed
+        IPs; another member's pair ``10.64.0.10/32`` is not skipped for the port at 10.64.0.10, and
+        IptablesManager weeds out the duplicate rules two ports sharing a VIP make)."""
+        own = self.ports[port].ip if port in self.ports else None
+        return own if own in self.ips and own not in self.pair_ips else None
+
+    def expanded(self, port: str) -> int:
+        """How many addresses *port*'s expansion of a remote-group rule has (:meth:`skipped`)."""
+        return len(self.ips) - (self.skipped(port) is not None)
+
+    def own_pairs(self, port: str) -> int:
+        """The port's own IPv4 allowed address pairs (each one more anti-spoofing rule or flows in its filter)."""
+        return len(self.ports[port].pairs) if port in self.ports else 0
 
 
 @dataclass
@@ -168,27 +200,33 @@ class GroupRules:
     other_v6: int = 0
 
 
-def filter_size(firewall: str, rules: GroupRules, members: int, is_member: bool, neutron: bool = False) -> int:
+def filter_size(
+    firewall: str, rules: GroupRules, members: int, is_member: bool, neutron: bool = False, own_pairs: int = 0
+) -> int:
     """Rules (iptables, ipset) or flows (ovs, subtable) in one port's filter.
 
     iptables without ipset expands each remote-group rule into one rule per
-    member IP, skipping the port's own (``_expand_sg_rule_with_remote_ips``):
-    R * (M - 1) for a member. ipset: one ``--match-set`` rule per SG rule.
+    member entry, skipping the port's own address (``_expand_sg_rule_with_remote_ips``):
+    R * (M - 1) for a member when *members* counts entries including its own (*is_member*), R * M when
+    *members* already leaves it out. ipset: one ``--match-set`` rule per SG rule.
     OVS: base flows + 2 per plain rule + 4 per conjunctive rule; under Neutron's own
     agent (*neutron*) its base flows and the IPv6 rules' flows too. Subtable:
     base flows + 2 per plain rule + one jump per ct_state class per remote rule.
+    Each of the port's *own_pairs* allowed address pairs adds an anti-spoofing rule to its ``s`` chain
+    (iptables, ipset) or its flows to table 71 (OVS, subtable: :data:`OVS_FLOWS_PER_OWN_PAIR`).
     """
     if firewall == "iptables":
         others = members - 1 if is_member else members
-        return IPTABLES_PORT_BASE_RULES + rules.other + rules.remote * max(0, others)
+        return IPTABLES_PORT_BASE_RULES + own_pairs + rules.other + rules.remote * max(0, others)
     if firewall == "ipset":
-        return IPTABLES_PORT_BASE_RULES + rules.other + rules.remote
+        return IPTABLES_PORT_BASE_RULES + own_pairs + rules.other + rules.remote
+    base = OVS_FLOWS_PER_OWN_PAIR * own_pairs
     if firewall == "ovs" and neutron:
         plain, remote = rules.other + rules.other_v6, rules.remote + rules.remote_v6
-        return NEUTRON_OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * plain + OVS_FLOWS_PER_CONJ_RULE * remote
+        return base + NEUTRON_OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * plain + OVS_FLOWS_PER_CONJ_RULE * remote
     if firewall == "ovs":
-        return OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * rules.other + OVS_FLOWS_PER_CONJ_RULE * rules.remote
-    return OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * (rules.other + rules.remote)
+        return base + OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * rules.other + OVS_FLOWS_PER_CONJ_RULE * rules.remote
+    return base + OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * (rules.other + rules.remote)
 
 
 def refilters_on_member_update(firewall: str) -> bool:
@@ -219,7 +257,7 @@ def apply_iteration(
         raise ValueError(f"writes must be one of {', '.join(KERNEL_WRITES)}, not {writes!r}")
     work = Work()
     for port in removed:
-        state.filter_members.pop(port, None)
+        state.filter_ips.pop(port, None)
         if state.filters.pop(port, None) is not None:
             # remove_port_filter: the port's chains / flows are gone, which a diff shows
             work.filters_removed += 1
@@ -245,16 +283,19 @@ def _write_filters(firewall, state, refresh, new, snap, rules, profile, work, wr
             continue
         flows = changed = written = 0
         for port in ports:
-            size = filter_size(firewall, rules, len(snap.members), port in snap.members, neutron=writes == "diff")
+            size = filter_size(
+                firewall, rules, snap.expanded(port), False, neutron=writes == "diff", own_pairs=snap.own_pairs(port)
+            )
             old = state.filters.get(port)
             # iptables filters embed the member IPs: a new epoch changes them.
             changed += old is None or (firewall == "iptables" and old[1] != snap.epoch)
             if old is not None and writes == "diff" and firewall in ("iptables", "ipset"):
-                fresh = _fresh_rules(firewall, rules, port, state.filter_members.get(port, frozenset()), snap.members)
+                before = state.filter_ips.get(port, frozenset())
+                fresh = _fresh_rules(firewall, rules, before, snap.ips, snap.skipped(port))
             else:
                 fresh = size
             state.filters[port] = (size, snap.epoch)
-            state.filter_members[port] = snap.members
+            state.filter_ips[port] = snap.ips
             flows += fresh
             written += fresh > 0
         cost = profile.port_filter_s * len(ports)
@@ -287,12 +328,13 @@ def _ovs_conntrack_deletes(refresh: list, new: list) -> int:
     return 2 * len(set(refresh) | set(new))
 
 
-def _fresh_rules(firewall: str, rules: GroupRules, port: str, before: frozenset, after: frozenset) -> int:
-    """Rules a refreshed filter gains under Neutron's diff: R per member added (iptables expands the remote
-    group per member, the port's own address skipped); none under ipset (its rule names the set)."""
+def _fresh_rules(firewall: str, rules: GroupRules, before: frozenset, after: frozenset, skipped) -> int:
+    """Rules a refreshed filter gains under Neutron's diff: R per address added (iptables expands the remote
+    group per member address and pair, the port's own address *skipped*); none under ipset (its rule names
+    the set)."""
     if firewall != "iptables":
         return 0
-    return rules.remote * len((after - before) - {port})
+    return rules.remote * len((after - before) - {skipped})
 
 
 def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
