@@ -53,6 +53,17 @@ def test_metric_tolerance():
     assert not compare(model, as_emulation(model, summary=far), tol).agree
 
 
+def test_a_metric_neither_side_has_is_not_compared_but_one_side_missing_disagrees():
+    model = api.simulate("reachability")
+    tol = (Tolerance("ready_s", relative=0.1),)
+    silent = replace(model, summary={**model.summary, "ready_s": None})
+    neither = compare(silent, as_emulation(silent), tol)
+    row = neither.rows[neither.rows["key"] == "ready_s"].iloc[0]
+    assert row["agree"] is None and "neither side" in row["tolerance"] and neither.agree
+    one = compare(model, as_emulation(model, summary={**model.summary, "ready_s": 0.5}), tol)
+    assert not one.agree
+
+
 def test_listed_probe_details_must_be_equal():
     model = api.simulate("reachability")
     records = list(model.records)

@@ -161,6 +161,9 @@ def compare_metrics(
         if tol.timing and timing_not_compared:
             rows.append({**row, "tolerance": f"not compared: {timing_not_compared}", "agree": None})
             continue
+        if m is None and e is None:  # e.g. a time to ready in a run without joins: nothing to compare
+            rows.append({**row, "tolerance": "not compared: neither side has a value", "agree": None})
+            continue
         scale = pace if tol.timing else 1.0
         if scale != 1.0:
             row["tolerance"] += f" of model × {scale:.2f} (this machine's pace now against at calibration)"

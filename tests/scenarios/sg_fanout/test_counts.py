@@ -13,10 +13,11 @@ from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.sg_fanout.emulation import rules
 from labtwin.scenarios.sg_fanout.model.strategies import OVS_DIM1_FLOWS_PER_IP, GroupRules, filter_size
-from labtwin.scenarios.sg_fanout.spec import AGENT_FIREWALLS, generated_layout, layout_from_cloud
+from labtwin.scenarios.sg_fanout.spec import AGENT_FIREWALLS, generated_layout, group_addresses, layout_from_cloud
 
 LAYOUTS = {
     "generated": generated_layout(6, 2, "spread", 1, 0),
+    "generated, 2 pairs each": generated_layout(6, 2, "spread", 1, 0, address_pairs=2),
     "sg-fanout.yaml": layout_from_cloud(load_cloud(topologies_dir() / "sg-fanout.yaml"), "spread", 1, 0),
 }
 
@@ -32,12 +33,12 @@ def rendered_filter(firewall: str, layout, port, member_ips: list[str]) -> list[
 def test_a_members_rendered_filter_has_the_models_size(name, firewall):
     layout = LAYOUTS[name]
     ports = rules.eports(layout)
-    member_ips = sorted(m.ip for m in layout.members)
+    member_ips = sorted(group_addresses(layout.members))  # fixed and pair addresses
     port = ports[layout.members[0].name]
     written = rendered_filter(firewall, layout, port, member_ips)
     assert len(set(written)) == len(written)  # no two identical flows (OVS would keep one)
     assert len(written) == filter_size(
-        firewall, GroupRules(layout.remote_rules, layout.other_rules), len(member_ips), True
+        firewall, GroupRules(layout.remote_rules, layout.other_rules), len(member_ips), True, own_pairs=len(port.pairs)
     )
 
 
@@ -77,6 +78,52 @@ def test_neutrons_diff_writes_one_rule_per_member_under_iptables_and_none_under_
     # the new port's filter, and one set entry per host on the join and on the leave
     assert (ipset["filters_written"], ipset["group_writes"]) == (1, 4)
     assert ipset["rules_written"] == filter_size("ipset", rules_, 7, True) + 4
+
+
+@pytest.mark.parametrize("pairs", [1, 3])
+def test_each_pair_address_is_one_more_member_address_for_every_driver(pairs):
+    """6 members over 2 hosts with *pairs* allowed address pairs each, one join (Neutron's diff): the pair
+    addresses are group members (Neutron's ``_select_ips_for_remote_group``), so under iptables each member's
+    chain gains a rule per address of the new port, under ipset and OVS each host's set or dimension-1 flows
+    gain an entry per address, and the new port's own filter holds its pairs' anti-spoofing rules or flows."""
+    from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
+    from labtwin.scenarios.sg_fanout.model import simulate_layout, summarize
+
+    def join(firewall: str, k: int) -> dict:
+        layout = generated_layout(6, 2, "spread", 1, 0, address_pairs=k)
+        return summarize(simulate_layout(layout, firewall, str(MEASURED_PROFILE), 1, "diff"))
+
+    rules_, per = GroupRules(1, 1), 1 + pairs  # addresses per port
+    iptables = join("iptables", pairs)
+    new_port = filter_size("iptables", rules_, 7 * per, True, own_pairs=pairs)  # all but its own fixed IP
+    assert iptables["rules_written"] == 6 * per + new_port
+    assert join("iptables", 0)["rules_written"] == 6 + filter_size("iptables", rules_, 7, True)  # pairs change it
+    ipset = join("ipset", pairs)
+    assert ipset["rules_written"] == filter_size("ipset", rules_, 7, True, own_pairs=pairs) + 2 * per  # 2 hosts
+    ovs = join("ovs", pairs)
+    port_flows = filter_size("ovs", GroupRules(1, 1, 1, 1), 0, False, neutron=True, own_pairs=pairs)
+    assert ovs["rules_written"] == 7 * port_flows + 2 * per * OVS_DIM1_FLOWS_PER_IP
+    assert ovs["conntrack_deletes"] == 7 * 2 * per  # both directions, each of a written port's addresses
+
+
+def test_a_topologys_pairs_are_read_and_a_pair_with_its_own_mac_is_refused(tmp_path):
+    text = (topologies_dir() / "sg-fanout.yaml").read_text()
+    cloud = load_cloud(topologies_dir() / "sg-fanout.yaml")
+    group = layout_from_cloud(cloud, "spread", 1, 0)
+    port = next(p for p in cloud.ports if p.name == group.members[0].name)
+    assert all(not m.pairs for m in group.members)  # the shipped file has none
+    marker = f"{{name: {port.name}, "
+    assert text.count(marker) == 1
+
+    def with_pair(pair: str, name: str):
+        (tmp_path / name).write_text(text.replace(marker, f"{marker}allowed_address_pairs: [{pair}], "))
+        return load_cloud(tmp_path / name)
+
+    paired = layout_from_cloud(with_pair("{ip_address: 10.99.0.5}", "pairs.yaml"), "spread", 1, 0)
+    assert next(m for m in paired.members if m.name == port.name).pairs == ("10.99.0.5/32",)
+    own_mac = with_pair("{ip_address: 10.99.0.5, mac_address: 'fa:16:3e:00:00:99'}", "mac.yaml")
+    with pytest.raises(ValueError, match=f"port {port.name}: allowed address pair 10.99.0.5 names MAC"):
+        layout_from_cloud(own_mac, "spread", 1, 0)
 
 
 def test_writes_must_be_rebuild_or_diff():

@@ -19,7 +19,7 @@ import pytest
 from labtwin import api
 from labtwin.emulation.clean import clean
 from labtwin.scenarios.sg_fanout.emulation import emulate
-from labtwin.scenarios.sg_fanout.model.strategies import NEUTRON_OVS_PORT_BASE_FLOWS
+from labtwin.scenarios.sg_fanout.model.strategies import NEUTRON_OVS_PORT_BASE_FLOWS, OVS_FLOWS_PER_OWN_PAIR
 
 KNOBS = {"control": "neutron", "members": 3, "hosts": 2, "joins": 1, "leaves": 1, "timing_repeats": 2}
 
@@ -35,10 +35,12 @@ def verdicts(run):
 
 
 @pytest.mark.emulation
-@pytest.mark.parametrize("firewall", ["ipset", "iptables", "ovs"])
-def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir, snapshot, firewall):
+@pytest.mark.parametrize("firewall,pairs", [("ipset", 0), ("iptables", 1), ("ovs", 1)])
+def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir, snapshot, firewall, pairs):
+    """With one allowed address pair per port under iptables and ovs: Neutron's server gives the pair
+    addresses as group members, so the new port's VIP reaches the members too."""
     before = snapshot()
-    report, model, run = api.twin("sg-fanout", firewall=firewall, **KNOBS)
+    report, model, run = api.twin("sg-fanout", firewall=firewall, address_pairs=pairs, **KNOBS)
     assert snapshot() == before
     assert report.agree, report.disagreements.to_string()  # counts and verdicts; timing: not Neutron's calibration
     assert model.summary["kernel_writes"] == "diff"
@@ -51,6 +53,9 @@ def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir
         assert seen[("j-0001", m, "j-0001")] == "allowed" and seen[(m, "j-0001", "j-0001")] == "allowed"
     assert seen[("j-0001", "outsider", "j-0001")] == "blocked" == seen[("outsider", "j-0001", "j-0001")]
     assert all(seen[("m-0003", m, "m-0003")] == "blocked" for m in members[:2])  # the departed address
+    vip = [src for src, _, _ in seen if "@" in src]
+    assert vip == (["j-0001@10.66.0.4"] * 3 if pairs else [])
+    assert all(seen[(vip[0], m, "j-0001")] == "allowed" for m in members) if pairs else True
     calls = s["neutron_calls"]
     assert s["conntrack_deletes"] > 0  # the leave's connections, queued by Neutron's own cleanup code
     # the join and the leave each reach both hosts; converging is not counted
@@ -64,10 +69,12 @@ def test_neutrons_agent_programs_the_hosts_and_the_model_agrees(live, ledger_dir
         # update_port_filter rewrites each refreshed port's flows (a new cookie, then the old ones deleted):
         # join: the 3 members and the new port; leave: the 3 remaining; dimension-1 flows by diff on each host
         assert (s["filters_written"], s["group_writes"], s["filters_removed"]) == (7, 4, 1)
-        per_port = NEUTRON_OVS_PORT_BASE_FLOWS + 2 * 2 + 4 * 2  # egress any v4/v6, ingress from the group v4/v6
-        assert s["rules_written"] == 7 * per_port + 4 * 2  # + one IPv4 address in or out, 2 ct_state flows each
+        # egress any v4/v6, ingress from the group v4/v6; the port's pair (its ARP, IP and DHCP flows)
+        per_port = NEUTRON_OVS_PORT_BASE_FLOWS + 2 * 2 + 4 * 2 + OVS_FLOWS_PER_OWN_PAIR
+        # + two addresses (the fixed IP and the pair) in or out per host, 2 ct_state flows each
+        assert s["rules_written"] == 7 * per_port + 4 * 2 * 2
         # each written port's invalid-marked connections, both directions, queued for conntrack -D
-        assert s["conntrack_deletes"] == model.summary["conntrack_deletes"] == 2 * 7
+        assert s["conntrack_deletes"] == model.summary["conntrack_deletes"] == 2 * 2 * 7  # fixed IP and pair
     else:
         # join: one RETURN rule in each existing member's ingress chain; leave: the remaining members' chains
         # lose m-0003's rule (a deletion writes nothing new) and its own chains go

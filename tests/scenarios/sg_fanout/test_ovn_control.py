@@ -20,7 +20,9 @@ from labtwin import api
 from labtwin.emulation.clean import clean
 from labtwin.records import Probe
 
-KNOBS = {"firewall": "ovn", "members": 3, "hosts": 2, "joins": 1, "leaves": 1}
+# one allowed address pair per port: ML2/OVN's address set leaves it out (the VIP probes), and the departed
+# port's own flows on its chassis grow by its pair's port-security flows (the leave's count)
+KNOBS = {"firewall": "ovn", "members": 3, "hosts": 2, "joins": 1, "leaves": 1, "address_pairs": 1}
 
 
 @pytest.mark.emulation
@@ -39,6 +41,8 @@ def test_real_ovn_written_by_neutron_agrees_with_the_model(live, ledger_dir, sna
         assert seen[("j-0001", m)] == "allowed" == seen[(m, "j-0001")]
     assert seen[("j-0001", "outsider")] == "blocked" == seen[("outsider", "j-0001")]
     assert seen[("m-0003", "m-0001")] == "blocked" == seen[("m-0003", "m-0002")]  # the departed address
+    # from the new port's VIP: its port security lets it out, the members' ACLs on $pg_<id>_ip4 do not let it in
+    assert all(seen[("j-0001@10.66.0.4", m)] == "blocked" for m in ("m-0001", "m-0002", "m-0003"))
     timing = report.rows[report.rows.key == "port_ready_s"].iloc[0]
     assert timing.agree is None and "labtwin calibrate sg-fanout --set control=ovn" in timing.tolerance
     assert timing.emulation > 0 and s["timed_joins"] == 7  # the fastest of 7 attempts (leave the group, rejoin)

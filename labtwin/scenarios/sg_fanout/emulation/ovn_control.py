@@ -168,6 +168,7 @@ def _create_port(cloud: OvnCloud, port: EPort, groups: list[str]) -> None:
         "mac_address": port.mac,
         "fixed_ips": [{"subnet_id": cloud.subnet_id, "ip_address": port.ip}],
         "security_groups": groups,
+        "allowed_address_pairs": [{"ip_address": pair} for pair in port.pairs],
         "binding:host_id": cloud.chassis_name[port.host],
         "device_owner": "compute:nova",
         "device_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{port.name}.labtwin")),

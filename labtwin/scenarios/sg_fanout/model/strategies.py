@@ -263,7 +263,7 @@ def apply_iteration(
             work.filters_removed += 1
             work.objects_changed += 1
     if writes == "diff" and firewall == "ovs":
-        work.conntrack_deletes = _ovs_conntrack_deletes(refresh, new)
+        work.conntrack_deletes = _ovs_conntrack_deletes(refresh, new, snap)
     if removed:
         work.ops.append(("filter_remove", len(removed), profile.port_filter_s * len(removed), {}))
     _write_filters(firewall, state, refresh, new, snap, rules, profile, work, writes)
@@ -313,10 +313,11 @@ def _write_filters(firewall, state, refresh, new, snap, rules, profile, work, wr
         work.ops.append((kind, len(ports), cost, {"rules": flows}))
 
 
-def _ovs_conntrack_deletes(refresh: list, new: list) -> int:
+def _ovs_conntrack_deletes(refresh: list, new: list, snap: Snapshot) -> int:
     """The ``conntrack -D`` commands Neutron 29's OVS firewall queues in one iteration: each prepared or updated
     port's invalid-marked connections (``_schedule_invalid_conntrack_entries_cleanup``), one command per
-    direction for its one IPv4 address. They run on a background thread (ip_conntrack.py
+    direction for each of its IPv4 addresses, its fixed IP and its allowed address pairs
+    (``IpConntrackManager._get_conntrack_cmds``). They run on a background thread (ip_conntrack.py
     ``IpConntrackManager._process_queue_worker``), so they cost the iteration, and the time to ready, nothing.
 
     The hybrid driver's cleanup (a departed member's address, per local port referencing the group) is not
@@ -325,7 +326,7 @@ def _ovs_conntrack_deletes(refresh: list, new: list) -> int:
     refresh learns the new members, so that host cleans nothing for the others; with ipset, a departed
     port's device lingers in the waiting list). The emulation reports what Neutron queued.
     """
-    return 2 * len(set(refresh) | set(new))
+    return sum(2 * (1 + snap.own_pairs(port)) for port in set(refresh) | set(new))
 
 
 def _fresh_rules(firewall: str, rules: GroupRules, before: frozenset, after: frozenset, skipped) -> int:
