@@ -8,13 +8,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .calibration import Calibration, CalibrationError, pace_scale
 from .records import Run
 from .scenarios import SCENARIOS, Scenario, ScenarioError, get_scenario, topologies_dir
 from .scenarios.base import TwinTiming
-from .twin import TwinReport, compare
+
+if TYPE_CHECKING:  # the comparison (pandas) is imported by the functions that compare
+    from .twin import TwinReport
 
 ScenarioLike = Union[str, Scenario]
 
@@ -209,6 +211,8 @@ def compare_runs(scenario: ScenarioLike, model: Run, emulation: Run, not_compare
     spec = _spec(scenario)
     refuse_incomparable(spec, model)
     reason, pace = timing_basis(model, emulation)
+    from .twin import compare
+
     return compare(model, emulation, spec.tolerances, spec.probe_details, not_compared or reason, pace)
 
 

@@ -8,6 +8,7 @@ Progress goes to stderr, so ``--json`` output on stdout stays machine-readable.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -15,18 +16,23 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from .api import EmulationUnavailable
-from .description import CloudError, load_cloud
-from .description.notes import notes
-from .emulation.ovs_lock import OvsLockTimeout
-from .emulation.probes import ProbeAgentSilent
-from .emulation.programs import MissingProgram
-from .records import to_json
-from .scenarios import SCENARIOS, ScenarioError, get_scenario
+# Everything else is imported by the command that uses it: ``labtwin --help`` starts in a fraction of a second
+# (issue 16; tests/test_cli_startup.py, make bench).
 
-err = Console(stderr=True)
+
+@functools.cache
+def stderr_console():
+    """rich's console on stderr (progress and status lines), made when first used."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def to_json(value, **kwargs) -> str:
+    from .records import to_json as records_to_json
+
+    return records_to_json(value, **kwargs)
 
 
 def _fail(message: str, code: int = 2):
@@ -41,18 +47,35 @@ def friendly_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except CloudError as exc:
-            _fail("\n".join(str(p) for p in exc.problems))
-        except ScenarioError as exc:
-            _fail(f"labtwin: {exc}")
-        except (EmulationUnavailable, MissingProgram, OvsLockTimeout, ProbeAgentSilent) as exc:
-            _fail(f"labtwin: {exc}", 1)
-        except PermissionError as exc:
-            _fail(f"labtwin: {exc} (emulation needs root: run as root, see `labtwin doctor`)", 1)
         except KeyboardInterrupt:
             _fail("labtwin: interrupted", 130)
+        except Exception as exc:
+            expected = _expected(exc)
+            if expected is None:
+                raise
+            _fail(*expected)
 
     return wrapper
+
+
+def _expected(exc: Exception):
+    """(message, exit code) for an error the user can act on, or None (a bug: its traceback is shown)."""
+    from .api import EmulationUnavailable
+    from .description import CloudError
+    from .emulation.ovs_lock import OvsLockTimeout
+    from .emulation.probes import ProbeAgentSilent
+    from .emulation.programs import MissingProgram
+    from .scenarios import ScenarioError
+
+    if isinstance(exc, CloudError):
+        return "\n".join(str(p) for p in exc.problems), 2
+    if isinstance(exc, ScenarioError):
+        return f"labtwin: {exc}", 2
+    if isinstance(exc, (EmulationUnavailable, MissingProgram, OvsLockTimeout, ProbeAgentSilent)):
+        return f"labtwin: {exc}", 1
+    if isinstance(exc, PermissionError):
+        return f"labtwin: {exc} (emulation needs root: run as root, see `labtwin doctor`)", 1
+    return None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +100,9 @@ def validate(paths, neutron):
 
     Exit 2 when a file is invalid; with --neutron, exit 1 when Neutron answers a valid file differently.
     """
+    from .description import CloudError, load_cloud
+    from .description.notes import notes
+
     invalid = differ = False
     for path in paths:
         try:
@@ -98,6 +124,7 @@ def validate(paths, neutron):
 def _neutron_agrees(paths: tuple[Path, ...]) -> bool:
     """Ask Neutron's own server about each of *paths* (servers forked from one that imported Neutron once, one
     per CPU at a time); print each verdict and each difference, one per line, in the order given."""
+    from .description import CloudError
     from .description.loader import load_declared
     from .oracle import OracleFailed, ask_neutron_many
 
@@ -129,6 +156,7 @@ def _neutron_agrees(paths: tuple[Path, ...]) -> bool:
 @friendly_errors
 def show(path, fmt, out):
     """Summarise a topology (text), or draw it (--format png --out FILE)."""
+    from .description import load_cloud
     from .description.summary import draw_cloud, summary_text
 
     cloud = load_cloud(path)
@@ -180,6 +208,8 @@ def conformance(suite, pattern, as_json):
 @main.command("scenarios")
 def list_scenarios():
     """List scenarios and their knobs with defaults."""
+    from .scenarios import SCENARIOS
+
     for scenario in SCENARIOS.values():
         backends = "model" + (", emulation" if scenario.emulate else "")
         click.echo(
@@ -209,6 +239,8 @@ def run_options(func):
 
 
 def parse_sets(sets) -> dict[str, str]:
+    from .scenarios import ScenarioError
+
     knobs = {}
     for item in sets:
         key, sep, value = item.partition("=")
@@ -235,7 +267,9 @@ def _single_run(backend: str, doing: str, doc: str):
     def command(scenario, topology, sets, seed, out, as_json):
         from . import api
 
-        with err.status(f"{doing} {scenario}"):
+        # a spinner where someone watches; a pipe or a file gets only the result (and skips importing rich)
+        spinner = stderr_console().status(f"{doing} {scenario}") if sys.stderr.isatty() else contextlib.nullcontext()
+        with spinner:
             run = getattr(api, backend)(scenario, topology, seed, out, **parse_sets(sets))
         _emit(run.header(), as_json)
 
@@ -300,11 +334,11 @@ class CalibrationProgress:
         if self.bar is None:
             from rich.progress import Progress
 
-            err.print(
+            stderr_console().print(
                 f"twin {self.scenario}: no calibration of this machine yet; calibrating it once ({total} "
                 f"emulation runs, kept in ~/.cache/labtwin; `labtwin calibrate {self.scenario}` redoes it)"
             )
-            self.bar = Progress(console=err, transient=True)
+            self.bar = Progress(console=stderr_console(), transient=True)
             self.bar.start()
             self.task = self.bar.add_task("calibrating", total=total)
         self.bar.update(self.task, completed=done)
@@ -335,7 +369,7 @@ def sweep(scenario, topology, sets, vary, seed, out):
     axes = {k: v.split(",") for k, v in parse_sets(vary).items()}
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
     rows = []
-    for combo in track(combos, description=f"sweep {scenario}", console=err):
+    for combo in track(combos, description=f"sweep {scenario}", console=stderr_console()):
         run = api.simulate(scenario, topology, seed, **fixed, **combo)
         scalars = {k: v for k, v in run.summary.items() if isinstance(v, (int, float, str, bool))}
         rows.append({**combo, **scalars})
@@ -360,6 +394,7 @@ def calibrate(scenario, out, sets, seed):
     from rich.progress import Progress
 
     from . import api
+    from .scenarios import SCENARIOS, ScenarioError, get_scenario
 
     spec = get_scenario(scenario)
     fit = spec.calibrate
@@ -369,7 +404,7 @@ def calibrate(scenario, out, sets, seed):
             f"{', '.join(s.name for s in SCENARIOS.values() if s.calibrate) or 'none yet'})"
         )
     api.refuse_unless_emulation_possible()
-    with Progress(console=err, transient=True) as bar:
+    with Progress(console=stderr_console(), transient=True) as bar:
         task = bar.add_task(f"calibrating {scenario}", total=None)
         result = fit(
             out=out,
@@ -424,7 +459,7 @@ def slides(notebooks, out, no_execute):
 
     from .report.slides import export_slides
 
-    for notebook in track(notebooks, description="slides", console=err):
+    for notebook in track(notebooks, description="slides", console=stderr_console()):
         click.echo(f"wrote {export_slides(notebook, out, execute=not no_execute)}")
 
 

@@ -27,11 +27,11 @@ import json
 import math
 import platform
 from dataclasses import asdict, dataclass, field, fields
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a frame is made: a CLI that prints no frame never pays for it
+    import pandas as pd
 
 Backend = Literal["model", "emulation"]
 Verdict = Literal["allowed", "blocked"]
@@ -136,6 +136,8 @@ class Run:
         cls = RECORD_TYPES[kind]
         rows = [asdict(r) for r in self.records if type(r) is cls]
         columns = [f.name for f in fields(cls)]
+        import pandas as pd
+
         df = pd.DataFrame(rows, columns=columns)
         df.insert(0, "backend", self.backend)
         df.insert(0, "scenario", self.scenario)
@@ -256,6 +258,8 @@ def collect_versions(backend: str) -> dict[str, Optional[str]]:
 
 
 def _package_version(name: str) -> Optional[str]:
+    from importlib import metadata  # 40 ms to import: only runs record versions
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -15,7 +15,6 @@ import functools
 from typing import Any, Callable, Optional
 
 from ..description import Cloud
-from ..emulation.plan import PlanError
 from ..records import Run
 from .base import Emulate, TopologyUnfit
 
@@ -33,6 +32,8 @@ def refusing_emulation(
             raise TopologyUnfit(
                 f"{where}: the {name} emulation cannot build cloud {cloud.name!r}: it needs " + "; and ".join(lacks)
             )
+        from ..emulation.plan import PlanError  # the emulation engine, imported when an emulation runs
+
         try:
             return emulate(cloud, design, seed, topology, **kwargs)
         except PlanError as exc:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from labtwin.description import Cloud
 
-from ..base import Scenario, Tolerance, on_default_topology
+from ..base import Scenario, Tolerance, lazy, on_default_topology
 from ..refusals import refusing_emulation
-from . import emulation, model
 from .knobs import DvrDesign
 from .spec import design_conflicts, router_mode, studied_routers
 
@@ -62,8 +61,8 @@ SCENARIO = Scenario(
     name="dvr",
     title="DVR packet paths: what still crosses the network node",
     default_topology="dvr.yaml",
-    simulate=on_default_topology("dvr.yaml", model.simulate),
-    emulate=refusing_emulation("dvr", on_default_topology("dvr.yaml", emulation.emulate)),
+    simulate=on_default_topology("dvr.yaml", lazy("labtwin.scenarios.dvr.model:simulate")),
+    emulate=refusing_emulation("dvr", on_default_topology("dvr.yaml", lazy("labtwin.scenarios.dvr.emulation:emulate"))),
     probe_details=("hops", "via_network_node", "nat", "ttl", "wires", "reply", "reply_ttl"),
     # network_node_share is not compared: both backends compute it with the same function (expected_share)
     # from the same matrix and the per-class crossing, so it could only disagree where a probe's

@@ -8,9 +8,8 @@ sizes only the subnets the operator adds.
 
 from labtwin.description import Cloud
 
-from ..base import Scenario, Tolerance
+from ..base import Scenario, Tolerance, lazy
 from ..refusals import refusing_emulation
-from . import emulation, model
 from .spec import MultisegmentDesign
 
 
@@ -52,8 +51,8 @@ SCENARIO = Scenario(
     name="multisegment",
     title="Routed networks: more than one segment per network per host",
     default_topology="multisegment.yaml",
-    simulate=model.simulate,
-    emulate=refusing_emulation("multisegment", emulation.emulate),
+    simulate=lazy("labtwin.scenarios.multisegment.model:simulate"),
+    emulate=refusing_emulation("multisegment", lazy("labtwin.scenarios.multisegment.emulation:emulate")),
     tolerances=(
         Tolerance("l2_leaks", absolute=0, why="a merged broadcast domain is there or not"),
         Tolerance(

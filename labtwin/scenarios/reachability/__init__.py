@@ -7,9 +7,8 @@ issue); the twin says every verdict matches.
 
 from labtwin.description import Cloud
 
-from ..base import Scenario, Tolerance, on_default_topology
+from ..base import Scenario, Tolerance, lazy, on_default_topology
 from ..refusals import refusing_emulation
-from . import emulation, model
 from .spec import ReachabilityDesign
 
 
@@ -24,9 +23,11 @@ SCENARIO = Scenario(
     name="reachability",
     title="Reachability matrix between VM ports",
     default_topology="minimal.yaml",
-    simulate=on_default_topology("minimal.yaml", model.simulate),
+    simulate=on_default_topology("minimal.yaml", lazy("labtwin.scenarios.reachability.model:simulate")),
     emulate=refusing_emulation(
-        "reachability", on_default_topology("minimal.yaml", emulation.emulate), routers_have_a_host
+        "reachability",
+        on_default_topology("minimal.yaml", lazy("labtwin.scenarios.reachability.emulation:emulate")),
+        routers_have_a_host,
     ),
     tolerances=(
         Tolerance("probe_count", why="both backends ask the same questions"),

@@ -17,12 +17,9 @@ from typing import Optional
 
 from labtwin.description import Cloud
 
-from ..base import Scenario, Tolerance
+from ..base import Scenario, Tolerance, lazy
 from ..refusals import refusing_emulation
-from . import calibrate as calibration
-from . import emulation, model
 from .spec import SgFanoutDesign, probe_of, self_referencing_group
-from .timing_basis import twin_timing
 
 
 def twin_refuses(model_run) -> Optional[str]:
@@ -75,8 +72,10 @@ SCENARIO = Scenario(
     name="sg-fanout",
     title="Security-group remote-group fanout: updates, rules and time to ready per firewall strategy",
     default_topology="sg-fanout.yaml",
-    simulate=model.simulate,
-    emulate=refusing_emulation("sg-fanout", emulation.emulate, group_admits_icmp_or_tcp),
+    simulate=lazy("labtwin.scenarios.sg_fanout.model:simulate"),
+    emulate=refusing_emulation(
+        "sg-fanout", lazy("labtwin.scenarios.sg_fanout.emulation:emulate"), group_admits_icmp_or_tcp
+    ),
     tolerances=(
         Tolerance(
             "updates_total",
@@ -155,9 +154,9 @@ SCENARIO = Scenario(
     ),
     needs_topology=False,
     notebook="sg-fanout.ipynb",
-    calibrate=calibration.calibrate,
+    calibrate=lazy("labtwin.scenarios.sg_fanout.calibrate:calibrate"),
     twin_refuses=twin_refuses,
-    twin_timing=twin_timing,
+    twin_timing=lazy("labtwin.scenarios.sg_fanout.timing_basis:twin_timing"),
     missing=missing,
     design_type=SgFanoutDesign,
 )

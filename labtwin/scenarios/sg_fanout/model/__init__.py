@@ -27,9 +27,7 @@ Same layout, design and seed give byte-identical records.
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping, Optional
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from labtwin.description import Cloud
 from labtwin.records import Recorder, Run, percentile
@@ -38,6 +36,9 @@ from ..profiles import load_profile
 from ..spec import AGENT_FIREWALLS, FIREWALLS, SgFanoutDesign, generated_layout, layout_for, layout_summary
 from . import ovn
 from .process import FanoutRun, rounded, simulate_layout
+
+if TYPE_CHECKING:  # a sweep's table; a single run imports no pandas
+    import pandas as pd
 
 __all__ = ["simulate", "simulate_layout", "summarize", "sweep", "layout_for", "FIREWALLS"]
 
@@ -141,6 +142,8 @@ def sweep(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Run the model over a grid; one row per run with the summary's scalar numbers."""
+    import pandas as pd
+
     rows = []
     cost = load_profile(profile)
     for firewall in firewalls:
