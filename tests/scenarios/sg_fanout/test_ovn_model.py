@@ -66,19 +66,12 @@ def test_a_join_writes_no_logical_flow_and_a_conjunction_grows_by_one_flow_per_d
 
 WRONG_MODELS = {
     "no conjunction (always the cross product)": (
-        "expansion",
-        lambda dims: frozenset(range(_product(len(d) for d in dims))),
+        "_kind",
+        lambda dims: "empty" if any(not d for d in dims) else "product",
     ),
     "one logical flow per ACL": ("LFLOWS_PER_ACL", 1),
     "no OpenFlow of the departed port itself": ("VIF_LOCAL_FLOWS", 0),
 }
-
-
-def _product(sizes) -> int:
-    n = 1
-    for s in sizes:
-        n *= s
-    return n
 
 
 @pytest.mark.parametrize("wrong", sorted(WRONG_MODELS))
@@ -91,19 +84,33 @@ def test_a_wrong_model_misses_the_recorded_counts(recorded, monkeypatch, wrong):
 def test_every_port_taken_as_local_misses_the_recorded_counts(recorded, monkeypatch):
     """ovn-controller expands a port group over the ports bound to its own chassis, not all of them."""
 
-    monkeypatch.setattr(ovn.OvnState, "flows", lambda self, host: _all_local_flows(self))
+    def all_local(self, host, acl):
+        addresses = frozenset(self.members.values())
+        members = frozenset(self.members)
+        return [members, addresses if acl.ethertype == "IPv4" else frozenset()] if acl.remote_group else [members]
+
+    monkeypatch.setattr(ovn.OvnState, "dims", all_local)
     assert model_of(recorded).summary["openflows_by_chassis"] != recorded.summary["openflows_by_chassis"]
 
 
-def _all_local_flows(state: ovn.OvnState) -> frozenset:
-    members = frozenset(state.members)
-    addresses = frozenset(state.members.values())
-    out: set = set()
-    for i, acl in enumerate(state.acls):
-        dims = [members, addresses if acl.ethertype == "IPv4" else frozenset()] if acl.remote_group else [members]
-        for lflow in range(ovn.LFLOWS_PER_ACL):
-            out |= {(i, lflow, f) for f in ovn.expansion(dims)}
-    return frozenset(out)
+@pytest.mark.parametrize("seed", range(40))
+def test_counting_changed_flows_from_value_sets_equals_building_them(seed):
+    """flows_changed counts what expansion() would build, before and after, for products, conjunctions and empty
+    dimensions, one, two or three of them."""
+    import random
+
+    rng = random.Random(seed)
+    values = list("abcdefg")
+
+    def dims(n):
+        return [frozenset(rng.sample(values, rng.choice((0, 1, 1, 2, 3, 5)))) for _ in range(n)]
+
+    for n in (1, 2, 3):
+        before, after = dims(n), dims(n)
+        if rng.random() < 0.3:
+            after = [before[0], *after[1:]]
+        built = len(ovn.expansion(before) ^ ovn.expansion(after))
+        assert ovn.flows_changed([before], [after]) == ovn.LFLOWS_PER_ACL * built
 
 
 def test_conjunction_sizes():
