@@ -121,6 +121,8 @@ PAIR_BASE = "10.66.0.0"
 
 def _pairs(port_index: int, count: int) -> tuple[str, ...]:
     """*count* distinct /32 pair addresses of the port at *port_index* (as Neutron holds them)."""
+    if not count:
+        return ()
     first = ipaddress.IPv4Address(PAIR_BASE) + 1 + port_index * count
     return tuple(f"{first + k}/32" for k in range(count))
 

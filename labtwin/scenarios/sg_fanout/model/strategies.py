@@ -143,6 +143,7 @@ class Snapshot:
     ports: Mapping = field(default_factory=dict)
     #: the pair addresses (as the data plane names them): a pair equal to a port's fixed IP is not skipped
     pair_ips: frozenset = frozenset()
+    _changes: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, epoch: int, members: Iterable[Member]) -> "Snapshot":
@@ -161,6 +162,16 @@ class Snapshot:
     def expanded(self, port: str) -> int:
         """How many addresses *port*'s expansion of a remote-group rule has (:meth:`skipped`)."""
         return len(self.ips) - (self.skipped(port) is not None)
+
+    def changed_since(self, old: frozenset) -> int:
+        """``len(self.ips ^ old)``: computed once per earlier address set (every host's group object holds the
+        same earlier set, so 1,000 hosts ask the same question)."""
+        if old is self.ips:
+            return 0
+        seen = self._changes.get(id(old))
+        if seen is None or seen[0] is not old:  # the set itself is kept, so its id cannot be reused meanwhile
+            seen = self._changes[id(old)] = (old, len(self.ips ^ old))
+        return seen[1]
 
     def own_pairs(self, port: str) -> int:
         """The port's own IPv4 allowed address pairs (each one more anti-spoofing rule or flows in its filter)."""
@@ -350,26 +361,28 @@ def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
     per_ip = OVS_DIM1_FLOWS_PER_IP * rules.remote if firewall == "ovs" else 1
     old = state.group_ips
     state.group_epoch = snap.epoch if target is not None else -1
-    if target == old:
+    if target is None and old is None:
+        return
+    changes = len(old) if target is None else len(target) if old is None else snap.changed_since(old)
+    if changes == 0:
         return
     if target is None:  # the host's last port using the group left: every entry goes (ipset destroy, conj/
-        entries, op_detail = len(old) * per_ip, {"action": "destroy"}  # subtable flows deleted one by one)
-    elif old is None:
-        entries, op_detail = len(target) * per_ip, {"action": "create"}
+        op_detail = {"action": "destroy"}  # subtable flows deleted one by one)
     else:
-        entries, op_detail = len(target ^ old) * per_ip, {"action": "diff"}
+        op_detail = {"action": "create" if old is None else "diff"}
+    entries = changes * per_ip
     state.group_ips = target
     work.group_writes += 1
     work.objects_changed += 1
     work.rules_written += entries
     op = {"ipset": "ipset_write", "ovs": "conj_ip_flows", "subtable": "group_table_write"}[firewall]
-    work.ops.append((op, entries, _group_cost(firewall, old, target, entries, profile), op_detail))
+    work.ops.append((op, entries, _group_cost(firewall, old, target, changes, entries, profile), op_detail))
 
 
-def _group_cost(firewall, old, target, entries, profile) -> float:
+def _group_cost(firewall, old, target, changes, entries, profile) -> float:
+    """*changes*: addresses added or removed (all of them on a create or destroy)."""
     if firewall != "ipset":
         return entries * profile.ovs_flow_s
-    changes = len((target or frozenset()) ^ (old or frozenset()))
     if old is not None and target is not None and changes < IPSET_ADD_BULK_THRESHOLD:
         return changes * profile.ipset_cmd_s  # one `ipset add/del` per change
     # create, or >= 5 changes: `ipset restore` of <name>-n, then swap and destroy
