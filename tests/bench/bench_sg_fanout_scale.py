@@ -1,0 +1,81 @@
+"""sg-fanout at production scale: 20,000 members over 1,000 hosts, each firewall, beside bare SimPy.
+
+The target (issue 16): each strategy under 2 s and 300 MB (wall time and peak memory of a process that runs
+one model, imports included), with the model's overhead per SimPy event shown against a bare SimPy process
+stepping through as many events in the same run. ML2/OVN's model has no agent loop (no SimPy events): its
+row has time and memory only.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import simpy
+
+MEMBERS, HOSTS = 20_000, 1_000
+TARGET_S, TARGET_MB = 2.0, 300.0
+FIREWALLS = ("iptables", "ipset", "ovs", "subtable", "ovn")
+
+ONE_RUN = """
+import json, resource, sys, time
+start = time.perf_counter()
+import simpy
+events = 0
+step = simpy.Environment.step
+def counted(env):
+    global events
+    events += 1
+    return step(env)
+simpy.Environment.step = counted
+from labtwin import api
+run = api.simulate("sg-fanout", members={members}, hosts={hosts}, firewall="{firewall}")
+wall = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"wall_s": wall, "events": events, "peak_mb": peak_mb}}))
+"""
+
+
+def one(firewall: str) -> dict:
+    code = ONE_RUN.format(members=MEMBERS, hosts=HOSTS, firewall=firewall)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+def bare_simpy(events: int) -> float:
+    """Seconds a bare SimPy process takes to step through *events* timeouts."""
+    env = simpy.Environment()
+
+    def loop():
+        for _ in range(events):
+            yield env.timeout(1)
+
+    env.process(loop())
+    start = time.perf_counter()
+    env.run()
+    return time.perf_counter() - start
+
+
+def main() -> str:
+    rows = [f"{'firewall':<9} {'wall s':>7} {'peak MB':>8} {'events':>7} {'bare SimPy s':>13} {'us/event':>9}  target"]
+    missed = []
+    for firewall in FIREWALLS:
+        r = one(firewall)
+        bare = bare_simpy(r["events"]) if r["events"] else 0.0
+        per_event = f"{1e6 * r['wall_s'] / r['events']:9.1f}" if r["events"] else f"{'-':>9}"
+        ok = r["wall_s"] < TARGET_S and r["peak_mb"] < TARGET_MB
+        missed += [] if ok else [firewall]
+        rows.append(
+            f"{firewall:<9} {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f} {r['events']:>7} {bare:>13.4f} {per_event}  "
+            + ("ok" if ok else f"over {TARGET_S} s or {TARGET_MB} MB")
+        )
+    table = "\n".join(rows)
+    if missed:
+        raise AssertionError(f"{table}\nmissed the target: {', '.join(missed)}")
+    return table
+
+
+if __name__ == "__main__":
+    print(main())
