@@ -5,9 +5,9 @@ crosses the network node (:mod:`labtwin.scenarios.dvr.model.paths`) queue at one
 finite-capacity FIFO server standing for the network node's forwarding path;
 the others never meet it. Simplifications, each a parameter:
 
-- traffic moves in bursts of :data:`BURST_PACKETS` packets (a TCP window), so
-  the DES runs ~30x fewer events than per-packet; the server's service time
-  is burst / ``nn_capacity_pps``;
+- traffic moves in bursts of :data:`BURST_PACKETS` packets (a TCP window); the server's service time
+  is burst / ``nn_capacity_pps``. :func:`run_traffic` steps only the bursts the network node accepts and
+  draws the rest as Poisson counts (the per-burst DES, :func:`run_traffic_per_burst`, is its reference);
 - every flow offers :data:`FLOW_PPS` packets/s on average; the offered load is
   ``flows * FLOW_PPS``;
 - the network node buffers :data:`NN_BUFFER_BURSTS` bursts (a NIC ring of
