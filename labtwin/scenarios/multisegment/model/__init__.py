@@ -281,8 +281,9 @@ def simulate(cloud: Cloud | None, design: Mapping[str, Any], seed: int, topology
         probe_cloud = cloud
     sim = Simulation(cloud, design, seed)
     sim.run()
-    summary = summarize(sim, probe_cloud)
-    for row in predicted_probes(probe_cloud, design):
+    probes = predicted_probes(probe_cloud, design)
+    summary = summarize(sim, probe_cloud, probes)
+    for row in probes:
         sim.rec.probe(
             row["src"],
             row["dst"],

@@ -109,6 +109,19 @@ class RoutedIpam:
         self.host_physnets = {h: frozenset(p) for h, p in host_physnets.items()}
         self.segments: dict[str, SegmentInfo] = {}  # creation order
         self.subnets: list[SubnetPool] = []  # creation order
+        #: per host and per physnet: what a request reads, kept while no segment or subnet is added (both only
+        #: grow), so a request does not scan every segment of every rack
+        self._shape: tuple[int, int] = (-1, -1)
+        self._reachable: dict[str, list[str]] = {}
+        self._candidates: dict[str, list[SubnetPool]] = {}
+        self._on_physnet: dict[str, list[SubnetPool]] = {}
+
+    def _current(self) -> None:
+        """Drop the per-host and per-physnet answers once a segment or a subnet was added."""
+        shape = (len(self.segments), len(self.subnets))
+        if shape != self._shape:
+            self._shape = shape
+            self._reachable, self._candidates, self._on_physnet = {}, {}, {}
 
     # --- the routed network's shape ---------------------------------------
     def add_segment(self, segment: SegmentInfo, subnet: Optional[SubnetPool] = None) -> None:
@@ -118,17 +131,23 @@ class RoutedIpam:
 
     def segments_of(self, host: str) -> list[str]:
         """SegmentHostMapping: segments whose physnet the host's agent maps (with a subnet)."""
-        physnets = self.host_physnets.get(host, frozenset())
-        with_subnet = {s.segment for s in self.subnets}
-        return [n for n, s in self.segments.items() if s.physnet in physnets and n in with_subnet]
+        self._current()
+        if host not in self._reachable:
+            physnets = self.host_physnets.get(host, frozenset())
+            with_subnet = {s.segment for s in self.subnets}
+            self._reachable[host] = [n for n, s in self.segments.items() if s.physnet in physnets and n in with_subnet]
+        return list(self._reachable[host])
 
     def subnet(self, name: str) -> SubnetPool:
         return next(s for s in self.subnets if s.name == name)
 
     def free_on(self, physnet: str) -> int:
         """Free addresses in the subnets of the segments on *physnet*."""
-        names = {n for n, s in self.segments.items() if s.physnet == physnet}
-        return sum(len(p.free) for p in self.subnets if p.segment in names)
+        self._current()
+        if physnet not in self._on_physnet:
+            names = {n for n, s in self.segments.items() if s.physnet == physnet}
+            self._on_physnet[physnet] = [p for p in self.subnets if p.segment in names]
+        return sum(len(p.free) for p in self._on_physnet[physnet])
 
     # --- allocation ---------------------------------------------------------
     def candidate_subnets(self, host: str, network: str = "") -> list[SubnetPool]:
@@ -144,7 +163,9 @@ class RoutedIpam:
                 f"Host {host} is connected to multiple segments on routed provider network {network} "
                 f"({', '.join(reachable)})",
             )
-        return [p for p in self.subnets if p.segment in reachable]
+        if host not in self._candidates:
+            self._candidates[host] = [p for p in self.subnets if p.segment in reachable]
+        return list(self._candidates[host])
 
     def allocate(self, host: str) -> tuple[SubnetPool, int]:
         """Deferred allocation on binding: the first candidate subnet with a free address."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from labtwin.description.names import DEVICE_NAME_MAX_LEN
 
 from .agents import OvnController, OvsAgent, longest_name
@@ -10,7 +12,7 @@ from .ipam import REASONS
 from .probes import predicted_probes, probe_metrics
 
 
-def summarize(sim, probe_cloud=None) -> dict:
+def summarize(sim, probe_cloud=None, probes: Optional[list[dict]] = None) -> dict:
     """Allocation, segment, bridge and migration results of a finished :class:`Simulation`.
 
     The expected L2 domains and probe predictions are for *probe_cloud* (default:
@@ -27,7 +29,8 @@ def summarize(sim, probe_cloud=None) -> dict:
     summary.update(built_names(probe_cloud, sim.design))
     if sim.design.agent == "ovn":
         summary["ovn_localnet"] = built_localnets(probe_cloud, sim.design)
-    summary.update(probe_metrics(predicted_probes(probe_cloud, sim.design)))
+    # *probes*: the predictions the caller already made for *probe_cloud* (all pairs of a rack: not made twice)
+    summary.update(probe_metrics(probes if probes is not None else predicted_probes(probe_cloud, sim.design)))
     return summary
 
 
