@@ -48,6 +48,19 @@ class Member:
         return tuple(data_plane_address(pair) for pair in self.pairs)
 
 
+def host_pairs(pairs: tuple[str, ...]) -> list[str]:
+    """The pairs that name one host (``10.66.0.1/32``), as bare addresses: the VIPs a port can hold.
+
+    >>> host_pairs(("10.66.0.1/32", "10.9.0.0/24"))
+    ['10.66.0.1']
+    """
+    return [str(net.network_address) for net in map(_network, pairs) if net.num_addresses == 1]
+
+
+def _network(text: str):
+    return ipaddress.ip_network(text, strict=False)
+
+
 def vip_source(name: str, pairs: tuple[str, ...]) -> Optional[tuple[str, str]]:
     """(probe source name, address) for probes sent from port *name*'s first host pair (its VIP), or None.
 
@@ -57,11 +70,8 @@ def vip_source(name: str, pairs: tuple[str, ...]) -> Optional[tuple[str, str]]:
     >>> vip_source("j-0001", ("10.9.0.0/24", "10.66.0.3/32"))
     ('j-0001@10.66.0.3', '10.66.0.3')
     """
-    for pair in pairs:
-        net = ipaddress.ip_network(pair, strict=False)
-        if net.num_addresses == 1:
-            return f"{name}@{net.network_address}", str(net.network_address)
-    return None
+    vips = host_pairs(pairs)
+    return (f"{name}@{vips[0]}", vips[0]) if vips else None
 
 
 def data_plane_address(text: str) -> str:
@@ -71,7 +81,7 @@ def data_plane_address(text: str) -> str:
     >>> data_plane_address("10.66.0.1/32"), data_plane_address("10.66.0.7/29"), data_plane_address("10.64.0.10")
     ('10.66.0.1', '10.66.0.0/29', '10.64.0.10')
     """
-    net = ipaddress.ip_network(text, strict=False)
+    net = _network(text)
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
@@ -256,11 +266,7 @@ def _ipv4_pairs(cloud: Cloud, port) -> tuple[str, ...]:
                 f"cloud {cloud.name}: port {port.name}: allowed address pair {pair.written} names MAC "
                 f"{pair.mac_address}; sg-fanout counts pairs that use the port's own MAC only"
             )
-        net = (
-            ipaddress.ip_interface(pair.written)
-            if "/" in pair.written
-            else ipaddress.ip_interface(pair.written + "/32")
-        )
+        net = ipaddress.ip_interface(pair.written)  # a bare address is a host route (/32)
         if net.version == 4:
             out.append(f"{net.ip}/{net.network.prefixlen}")
     return tuple(out)

@@ -39,7 +39,7 @@ from labtwin.emulation.neutron_agent.ovs_host import INTEGRATION_BRIDGE
 from labtwin.emulation.plan import Endpoint, OvsBridge, OvsPort, Plan, Veth
 from labtwin.emulation.private_ovs import PrivateOvs
 
-from ..spec import Layout
+from ..spec import Layout, host_pairs
 from .rules import EPort
 
 HYBRID = ("iptables", "ipset")
@@ -146,17 +146,8 @@ def _uplink(plan: Plan, key: str, i: int, fabric: str) -> None:
 
 
 def vips(port: EPort) -> list[str]:
-    """The port's allowed-address-pair addresses that name one host (``10.66.0.1/32``), as bare addresses.
-
-    >>> vips(EPort("a", "h", "10.64.0.10", "id", "fa:16:3e:00:00:01", 1, True, pairs=("10.66.0.1/32", "10.9.0.0/24")))
-    ['10.66.0.1']
-    """
-    out = []
-    for pair in port.pairs:
-        net = ipaddress.ip_network(pair, strict=False)
-        if net.num_addresses == 1:
-            out.append(str(net.network_address))
-    return out
+    """The port's allowed-address-pair addresses that name one host, as bare addresses (the VIPs it holds)."""
+    return host_pairs(port.pairs)
 
 
 def _port_ns(plan: Plan, j: int, port: EPort, ports: dict[str, EPort]) -> str:

@@ -164,13 +164,22 @@ class Snapshot:
         return len(self.ips) - (self.skipped(port) is not None)
 
     def changed_since(self, old: frozenset) -> int:
-        """``len(self.ips ^ old)``: computed once per earlier address set (every host's group object holds the
-        same earlier set, so 1,000 hosts ask the same question)."""
+        """``len(self.ips ^ old)``: a host's group object against the snapshot."""
+        return self._compared(old, "^")
+
+    def added_since(self, old: frozenset) -> int:
+        """``len(self.ips - old)``: the addresses a refreshed filter gains."""
+        return self._compared(old, "-")
+
+    def _compared(self, old: frozenset, how: str) -> int:
+        """Computed once per earlier address set: every host, and every port of a host, holds the same
+        earlier set, so 1,000 hosts (or 20,000 refreshed ports) ask the same question."""
         if old is self.ips:
             return 0
-        seen = self._changes.get(id(old))
+        seen = self._changes.get((how, id(old)))
         if seen is None or seen[0] is not old:  # the set itself is kept, so its id cannot be reused meanwhile
-            seen = self._changes[id(old)] = (old, len(self.ips ^ old))
+            value = len(self.ips ^ old) if how == "^" else len(self.ips - old)
+            seen = self._changes[(how, id(old))] = (old, value)
         return seen[1]
 
     def own_pairs(self, port: str) -> int:
@@ -301,8 +310,7 @@ def _write_filters(firewall, state, refresh, new, snap, rules, profile, work, wr
             # iptables filters embed the member IPs: a new epoch changes them.
             changed += old is None or (firewall == "iptables" and old[1] != snap.epoch)
             if old is not None and writes == "diff" and firewall in ("iptables", "ipset"):
-                before = state.filter_ips.get(port, frozenset())
-                fresh = _fresh_rules(firewall, rules, before, snap.ips, snap.skipped(port))
+                fresh = _fresh_rules(firewall, rules, snap, state.filter_ips.get(port, frozenset()), port)
             else:
                 fresh = size
             state.filters[port] = (size, snap.epoch)
@@ -340,13 +348,14 @@ def _ovs_conntrack_deletes(refresh: list, new: list, snap: Snapshot) -> int:
     return sum(2 * (1 + snap.own_pairs(port)) for port in set(refresh) | set(new))
 
 
-def _fresh_rules(firewall: str, rules: GroupRules, before: frozenset, after: frozenset, skipped) -> int:
-    """Rules a refreshed filter gains under Neutron's diff: R per address added (iptables expands the remote
-    group per member address and pair, the port's own address *skipped*); none under ipset (its rule names
-    the set)."""
+def _fresh_rules(firewall: str, rules: GroupRules, snap: Snapshot, before: frozenset, port: str) -> int:
+    """Rules a refreshed filter gains under Neutron's diff: R per address added since *before* (iptables
+    expands the remote group per member address and pair, *port*'s own address skipped); none under ipset
+    (its rule names the set)."""
     if firewall != "iptables":
         return 0
-    return rules.remote * len((after - before) - {skipped})
+    skipped = snap.skipped(port)
+    return rules.remote * (snap.added_since(before) - (skipped is not None and skipped not in before))
 
 
 def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
