@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -238,14 +237,14 @@ def run_options(func):
     return func
 
 
-def parse_sets(sets) -> dict[str, str]:
+def parse_sets(sets, option: str = "--set") -> dict[str, str]:
     from .scenarios import ScenarioError
 
     knobs = {}
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ScenarioError(f"--set takes KEY=VALUE, got {item!r}")
+            raise ScenarioError(f"{option} takes KEY=VALUE, got {item!r}")
         knobs[key.strip()] = value.strip()
     return knobs
 
@@ -355,28 +354,71 @@ class CalibrationProgress:
 @click.option(
     "--vary", multiple=True, metavar="KEY=V1,V2,...", help="knob values to sweep (repeatable: the product is run)"
 )
+@click.option("--repeats", type=int, default=1, show_default=True, help="runs per grid point, seeds SEED, SEED+1, ...")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), help="CSV file for the table")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Parquet file of every run (one row each); re-running skips the grid points already in it",
+)
+@click.option(
+    "--scheduler",
+    default="local",
+    show_default=True,
+    metavar="local|serial|tcp://HOST:8786",
+    help="an embedded Dask LocalCluster, this process alone, or a running Dask cluster's scheduler",
+)
+@click.option("--workers", type=int, help="LocalCluster worker processes (default: one per core)")
+@click.option("--show", metavar="COL,COL", help="summary columns to print (default: all)")
 @friendly_errors
-def sweep(scenario, topology, sets, vary, seed, out):
-    """Run the model over the product of knob values; print a table of scalar results."""
-    import pandas as pd
-    from rich.progress import track
+def sweep(scenario, topology, sets, vary, repeats, seed, out, scheduler, workers, show):
+    """Run SCENARIO's model over the product of knob values, on Dask; print the mean of each result per point."""
+    from . import sweep as sweeps
+    from .scenarios import ScenarioError
 
-    from . import api
+    with _SweepBar(scenario) as bar:
+        result = sweeps.run(
+            scenario,
+            parse_sets(vary, option="--vary"),
+            parse_sets(sets),
+            repeats=repeats,
+            seed=seed,
+            topology=topology,
+            out=out,
+            scheduler=scheduler,
+            workers=workers,
+            progress=bar,
+        )
+    summary = result.summary
+    if show:
+        wanted = [c.strip() for c in show.split(",")]
+        unknown = [c for c in wanted if c not in summary.columns]
+        if unknown:
+            raise ScenarioError(f"--show: no column {', '.join(unknown)} (columns: {', '.join(summary.columns)})")
+        summary = summary[[*result.grid.axes, "runs", *[c for c in wanted if c not in result.grid.axes]]]
+    click.echo(summary.to_string(index=False))
+    where = f" -> {result.out}" if result.out else ""
+    stderr_console().print(f"sweep {scenario}: {result.ran} runs, {result.reused} already in the file{where}")
 
-    fixed = parse_sets(sets)
-    axes = {k: v.split(",") for k, v in parse_sets(vary).items()}
-    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-    rows = []
-    for combo in track(combos, description=f"sweep {scenario}", console=stderr_console()):
-        run = api.simulate(scenario, topology, seed, **fixed, **combo)
-        scalars = {k: v for k, v in run.summary.items() if isinstance(v, (int, float, str, bool))}
-        rows.append({**combo, **scalars})
-    table = pd.DataFrame(rows)
-    if out:
-        table.to_csv(out, index=False)
-    click.echo(table.to_string(index=False))
+
+class _SweepBar:
+    """A progress bar on stderr for a sweep's runs (shown once the first batch is done)."""
+
+    def __init__(self, scenario: str) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(console=stderr_console(), transient=True)
+        self.task = self.progress.add_task(f"sweep {scenario}", total=None)
+
+    def __enter__(self) -> _SweepBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=total)
 
 
 @main.command()

@@ -23,6 +23,7 @@ byte-identical ``records.jsonl``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
@@ -257,6 +258,7 @@ def collect_versions(backend: str) -> dict[str, Optional[str]]:
     return versions
 
 
+@functools.lru_cache(maxsize=None)  # read from the installed metadata once per process, not once per run
 def _package_version(name: str) -> Optional[str]:
     from importlib import metadata  # 40 ms to import: only runs record versions
 

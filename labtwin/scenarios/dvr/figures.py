@@ -2,7 +2,7 @@
 
 All functions take what the model (or an emulation run) produced -- a
 :class:`~labtwin.records.Run`, its ``summary["paths"]`` entries, the
-DataFrame of :func:`labtwin.scenarios.dvr.model.sweep_load` -- and return a matplotlib
+DataFrame of :func:`labtwin.sweep.compare` over ``flows`` -- and return a matplotlib
 ``Figure``; nothing here computes a path.
 
 A path diagram is a networkx graph of the hops drawn in swim lanes: one lane

@@ -15,6 +15,7 @@ when a cloud is given.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Optional
@@ -119,9 +120,15 @@ class Layout:
         return remote, len(ipv6) - remote
 
 
-def _ip(index: int, base: str = "10.64.0.0") -> str:
-    """Addresses in a /14 (room for 262k ports); index 0 is base + 10."""
-    return str(ipaddress.IPv4Address(base) + 10 + index)
+#: The first generated fixed address (as an integer): a /14 (room for 262k ports) from 10.64.0.0, first at .10.
+_FIXED_FIRST = int(ipaddress.IPv4Address("10.64.0.0")) + 10
+
+
+def _ip(index: int, first: int = _FIXED_FIRST) -> str:
+    """The fixed address of the port at *index*, counting from *first* (dotted by hand: a sweep makes
+    millions of them)."""
+    n = first + index
+    return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 #: Where generated allowed-address-pair addresses come from: the top half of the layout's /14 (10.66.0.0/15),
@@ -144,6 +151,7 @@ def _placement(count: int, hosts: tuple[str, ...], placement: str, start: int = 
     return [hosts[(start + i) % len(hosts)] for i in range(count)]
 
 
+@functools.lru_cache(maxsize=64)  # a Layout is frozen: a sweep's seeds of one size share it
 def generated_layout(
     members: int, hosts: int, placement: str, joins: int, leaves: int, address_pairs: int = 0
 ) -> Layout:
@@ -208,8 +216,8 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     else:
         join_hosts = _placement(joins, computes, "spread", start=len(members))
     top = max((int(ipaddress.IPv4Address(ip)) for p in cloud.ports for ip in map(str, p.ips) if "." in ip), default=0)
-    base = str(ipaddress.IPv4Address(top - 9)) if top else "10.64.0.0"
-    new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(i, base)) for i in range(joins))
+    first = top + 1 if top else _FIXED_FIRST
+    new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(i, first)) for i in range(joins))
     gone = tuple(m.name for m in members[::-1][: min(leaves, len(members))])
     outsiders = [p for p in cloud.ports if group.name not in (p.security_groups or ()) and p.host and _ipv4(p.ips)]
     outsider = next((Member(p.name, p.host, _ipv4(p.ips)) for p in outsiders if p.host), None)

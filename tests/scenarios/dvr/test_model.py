@@ -6,12 +6,13 @@ import random
 
 import pytest
 
+from labtwin import sweep
 from labtwin.description import load_cloud
 from labtwin.records import Recorder, record_line
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
 from labtwin.scenarios.dvr.knobs import DvrDesign
-from labtwin.scenarios.dvr.model import simulate, sweep_load
+from labtwin.scenarios.dvr.model import simulate
 from labtwin.scenarios.dvr.model.failover import run_failover
 from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
 from labtwin.scenarios.dvr.model.traffic import run_traffic
@@ -204,8 +205,13 @@ def test_scenario_runs_on_the_default_topology():
     assert run.topology.endswith("dvr.yaml")
 
 
-def test_sweep_load_shape(cloud):
-    df = sweep_load(cloud, {"legacy": {"router": "legacy"}, "dvr": {"router": "dvr"}}, [500, 3000], duration=0.05)
+def load_curve_of(designs: dict, flows: list[int]):
+    """The network-node load curve as the dvr notebook draws it: the same flows under each design."""
+    return sweep.compare("dvr", designs, {"flows": flows}, topology=topologies_dir() / "dvr.yaml", scheduler="serial")
+
+
+def test_the_load_curve_has_one_row_per_design_and_flows():
+    df = load_curve_of({"legacy": {"router": "legacy"}, "dvr": {"router": "dvr"}}, [500, 3000])
     assert len(df) == 4 and {"design", "flows", "nn_delay_ms_mean", "nn_loss", "network_node_share"} <= set(df.columns)
     at = df.set_index(["design", "flows"])
     assert at.loc[("legacy", 3000), "nn_loss"] > at.loc[("dvr", 3000), "nn_loss"]
@@ -228,5 +234,5 @@ def test_figures_draw_every_class_and_design(cloud):
     assert len(drawn) == len(CLASSES)
     assert len(figures.path_graph(runs["dvr"].summary["paths"][1])) == len(runs["dvr"].summary["paths"][1]["hops"])
     assert len(figures.failover_timeline(runs).axes) == 1
-    df = sweep_load(cloud, {"legacy": {"router": "legacy"}}, [100, 200], duration=0.02)
+    df = load_curve_of({"legacy": {"router": "legacy"}}, [100, 200])
     assert len(figures.load_curve(df).axes) == 3

@@ -20,9 +20,7 @@ the failover's events, and metrics; the summary holds ``paths``,
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable, Mapping, Optional
-
-import pandas as pd
+from typing import Any, Mapping, Optional
 
 from labtwin.description import Cloud
 from labtwin.records import Recorder, Run
@@ -126,31 +124,4 @@ def _gateway_failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: 
     return {}
 
 
-def sweep_load(
-    cloud: Cloud, designs: dict[str, dict], flows: Iterable[int], seed: int = 0, duration: float = 0.5
-) -> pd.DataFrame:
-    """The network-node load curve: one row per (design label, flows) with share, delay and loss.
-
-    *designs* maps a label (e.g. ``"dvr+fast-exit"``) to knob overrides. Paths
-    are computed once per design; only the traffic DES runs per point, each
-    with its own ``random.Random(seed)``.
-    """
-    rows = []
-    for label, overrides in designs.items():
-        design = DvrDesign.of(overrides)
-        weights, crossing = matrix(cloud, design, class_paths(cloud, design))
-        for n in flows:
-            stats = run_traffic(weights, crossing, n, design.nn_capacity_pps, random.Random(seed), duration)
-            rows.append(
-                {
-                    "design": label,
-                    "router": design.router,  # the knob: "topology" means each router's own mode
-                    "flows": n,
-                    "network_node_share": expected_share(weights, crossing),
-                    **stats.summary(design.nn_capacity_pps),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-__all__ = ["CLASSES", "FLOW_PPS", "simulate", "sweep_load"]
+__all__ = ["CLASSES", "FLOW_PPS", "simulate"]

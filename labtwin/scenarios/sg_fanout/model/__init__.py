@@ -33,7 +33,7 @@ from labtwin.description import Cloud
 from labtwin.records import Recorder, Run, percentile
 
 from ..profiles import load_profile
-from ..spec import AGENT_FIREWALLS, FIREWALLS, SgFanoutDesign, generated_layout, layout_for, layout_summary
+from ..spec import AGENT_FIREWALLS, FIREWALLS, SgFanoutDesign, layout_for, layout_summary
 from . import ovn
 from .process import FanoutRun, rounded, simulate_layout
 
@@ -138,21 +138,13 @@ def sweep(
     placement: str = "spread",
     joins: int = 1,
     leaves: int = 0,
-    profile="train-2019",
+    profile: str = "train-2019",
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Run the model over a grid; one row per run with the summary's scalar numbers."""
-    import pandas as pd
+    """The model over firewalls x hosts x members on a generated cloud, one row per run (:func:`labtwin.sweep.run`
+    in this process: ``labtwin sweep sg-fanout`` runs the same grid on Dask); *profile* as the knob takes it."""
+    from labtwin import sweep as sweeps
 
-    rows = []
-    cost = load_profile(profile)
-    for firewall in firewalls:
-        for h in hosts:
-            for m in members:
-                layout = generated_layout(m, h, placement, joins, leaves)
-                summary = summarize(simulate_layout(layout, firewall, cost, seed))
-                rows.append(
-                    {k: v for k, v in summary.items() if not isinstance(v, dict) and k != "note"}
-                    | {"placement": placement}
-                )
-    return pd.DataFrame(rows)
+    vary = {"firewall": firewalls, "hosts": hosts, "members": members}
+    fixed = {"placement": placement, "joins": joins, "leaves": leaves, "profile": profile}
+    return sweeps.run("sg-fanout", vary, fixed, seed=seed, scheduler="serial").table
