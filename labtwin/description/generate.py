@@ -17,7 +17,9 @@ subnet), so that there is something to plug and probe.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
+import itertools
 from typing import Iterable
 
 from .checks import check_cloud
@@ -35,14 +37,22 @@ def next_free_block(
     >>> str(next_free_block([n("10.1.0.0/22")], n("10.1.0.0/22"), 22))
     '10.1.4.0/22'
     """
-    taken = list(taken)
+    # CIDR blocks are nested or disjoint: a block overlaps a taken one iff one starts inside the other
+    spans = sorted((int(t.network_address), int(t.broadcast_address)) for t in taken if t.version == 4)
+    starts = [lo for lo, _ in spans]
+    reach = list(itertools.accumulate((hi for _, hi in spans), max))  # the highest end among spans[:i + 1]
     size = 2 ** (32 - prefix)
     start = int(after.network_address) // size * size
     while start + size <= 2**32:
-        block = ipaddress.IPv4Network((start, prefix))
-        if not any(block.overlaps(t) for t in taken):
-            return block
-        start += size
+        end = start + size - 1
+        before = bisect.bisect_right(starts, start) - 1  # the last span starting at or before the block
+        inside = bisect.bisect_left(starts, start + 1) < bisect.bisect_right(starts, end)
+        if before >= 0 and reach[before] >= start:
+            start = (reach[before] // size + 1) * size  # past the span holding the block's start
+        elif inside:
+            start += size
+        else:
+            return ipaddress.IPv4Network((start, prefix))
     raise ValueError(f"no free /{prefix} left after {after}")
 
 

@@ -5,6 +5,7 @@ Shared by :mod:`labtwin.description.schema` and :mod:`labtwin.description.securi
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import uuid
 from typing import ClassVar, Optional, Union
@@ -24,8 +25,20 @@ ID_NAMESPACE = uuid.UUID("6f1c3a52-5a0e-4c36-9a8e-3c1b7e0d2b10")
 
 
 def derived_id(kind: str, name: str) -> str:
-    """The id an object gets when the file gives none: uuid5 of kind and name."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"{kind}/{name}"))
+    """The id an object gets when the file gives none: uuid5 of kind and name (RFC 4122, section 4.3),
+    computed on the bytes (``str(uuid.uuid5(...))`` builds two UUID objects; a model makes one id per port).
+
+    >>> derived_id("port", "vm-1") == str(uuid.uuid5(ID_NAMESPACE, "port/vm-1"))
+    True
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{kind}/{name}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
 class _Frozen(BaseModel):

@@ -38,8 +38,9 @@ the OVS bridge by the OVS agent and ovn-controller.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Callable, Collection, Optional
 
 from labtwin.description.names import get_interface_name, neutron_device, vlan_subinterface_name
 
@@ -52,7 +53,6 @@ MAX_LVID = 4094
 BRIDGE_CREATE_S = 0.05
 VLAN_SUBINTERFACE_S = 0.05
 LOCAL_VLAN_S = 0.02
-TAP_PLUG_S = 0.02
 
 
 def bridge_key(segment: SegmentInfo, naming: str) -> str:
@@ -62,6 +62,7 @@ def bridge_key(segment: SegmentInfo, naming: str) -> str:
     return segment.network_id if naming == "network" else segment.id
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per port plugged; a segment's name never changes
 def bridge_name(segment: SegmentInfo, naming: str) -> str:
     """The Linux bridge a segment's ports plug into: ``brq`` + 11 characters of the key."""
     return neutron_device(BRIDGE_NAME_PREFIX, bridge_key(segment, naming))
@@ -84,9 +85,10 @@ class Op:
 class L2Agent:
     """State one host's L2 agent keeps for the routed network's segments.
 
-    ``plug`` wires one port and returns the work it did; ``domains`` maps each
-    L2 device (bridge or local VLAN) to the segments sharing it; ``rekey``
-    switches naming (the migration) and returns the ports whose device changed.
+    ``plug`` wires one port and returns the work it did beyond plugging the tap (one per port, not
+    recorded); ``domains`` maps each L2 device (bridge or local VLAN) to the segments sharing it
+    (``domain_changes`` counts the changes, so a caller looks for new collisions only after one);
+    ``rekey`` switches naming (the migration) and returns the ports whose device changed.
     """
 
     kind = "agent"
@@ -96,12 +98,13 @@ class L2Agent:
         self.ports: dict[str, tuple[str, SegmentInfo]] = {}  # port id -> (port name, segment)
         self.names: set[str] = set()  # every interface name created on the host
         self.domains: dict[str, list[str]] = {}  # device -> segment names, in arrival order
+        self.domain_changes = 0
 
     def plug(self, port_id: str, port_name: str, segment: SegmentInfo) -> list[Op]:
+        """Wire a port: what the agent builds for its segment (nothing once built), then its tap."""
         self.ports[port_id] = (port_name, segment)
         ops = self._ensure(segment)
         self.names.add(tap_name(port_id))
-        ops.append(Op("tap_plug", port_name, TAP_PLUG_S, {"device": tap_name(port_id)}))
         return ops
 
     def device_of(self, segment: SegmentInfo) -> str:
@@ -136,6 +139,7 @@ class L2Agent:
 
     def _reset(self, naming: str) -> None:
         self.naming, self.domains = naming, {}
+        self.domain_changes += 1
 
 
 class LinuxBridgeAgent(L2Agent):
@@ -152,6 +156,7 @@ class LinuxBridgeAgent(L2Agent):
             self.names.add(bridge)
         if segment.name not in segs:
             segs.append(segment.name)
+            self.domain_changes += 1
             if segment.vlan is None:  # flat: the physnet interface itself joins the bridge, nothing is created
                 return ops
             subif = vlan_subinterface_name(self.mappings[segment.physnet], segment.vlan)
@@ -208,6 +213,7 @@ class OvsAgent(L2Agent):
                     )
                 )
             segs.append(segment.name)
+            self.domain_changes += 1
         return ops
 
     def bridge_names(self) -> list[str]:
@@ -239,19 +245,25 @@ class OvnController(L2Agent):
         host: str,
         mappings: dict[str, str],
         naming: str,
-        segments: Callable[[], Iterable[SegmentInfo]],
+        segments: Callable[[], Collection[SegmentInfo]],
         localnet: Optional[dict[str, str]] = None,
     ):
         super().__init__(host, mappings, naming)
         self.segments, self.localnet = segments, dict(localnet or {})
         self.names.update({"br-int", *self.mappings.values()})
+        self.own: dict[str, dict[str, None]] = {}  # network id -> its ports' segments here, in arrival order
+        self._patched: dict[tuple[str, int], list[str]] = {}
 
     def device_of(self, segment: SegmentInfo) -> str:
         return f"neutron-{segment.network_id}"
 
     def patched(self, network_id: str) -> list[str]:
         """The segments of the network whose localnet port the chassis patches: those on physnets it maps."""
-        return [s.name for s in self.segments() if s.network_id == network_id and s.physnet in self.mappings]
+        segments = self.segments()
+        key = (network_id, len(segments))  # segments are only added: their count says whether this is current
+        if key not in self._patched:
+            self._patched[key] = [s.name for s in segments if s.network_id == network_id and s.physnet in self.mappings]
+        return list(self._patched[key])
 
     def ports_network(self, port_name: str) -> str:
         """The network of the plugged port named *port_name*."""
@@ -265,6 +277,7 @@ class OvnController(L2Agent):
         return chosen if chosen in patched else (patched[0] if patched else None)
 
     def _ensure(self, segment: SegmentInfo) -> list[Op]:
+        self.own.setdefault(segment.network_id, {})[segment.name] = None
         self.refresh(segment.network_id)
         return []  # nothing per segment: Neutron wrote the localnet ports; ovn-controller patches them
 
@@ -273,9 +286,16 @@ class OvnController(L2Agent):
 
     def refresh(self, network_id: str) -> None:
         """Recompute the network's domain (a port plugged, or a segment added to the network)."""
-        if any(seg.network_id == network_id for _, seg in self.ports.values()):
-            own = [seg.name for _, seg in self.ports.values() if seg.network_id == network_id]
-            self.domains[f"neutron-{network_id}"] = list(dict.fromkeys([*self.patched(network_id), *own]))
+        own = self.own.get(network_id)
+        if own:
+            domain = list(dict.fromkeys([*self.patched(network_id), *own]))
+            if self.domains.get(f"neutron-{network_id}") != domain:
+                self.domains[f"neutron-{network_id}"] = domain
+                self.domain_changes += 1
+
+    def _reset(self, naming: str) -> None:
+        super()._reset(naming)
+        self.own = {}
 
     def bridge_names(self) -> list[str]:
         return ["br-int", *sorted(self.mappings.values())]
@@ -286,7 +306,7 @@ def make_agent(
     host: str,
     mappings: dict[str, str],
     naming: str,
-    segments: Callable[[], Iterable[SegmentInfo]] = tuple,
+    segments: Callable[[], Collection[SegmentInfo]] = tuple,
     localnet: Optional[dict[str, str]] = None,
 ) -> L2Agent:
     """The host's L2 agent of *kind*; ``ovn`` also needs the network's *segments* and the drawn *localnet*."""

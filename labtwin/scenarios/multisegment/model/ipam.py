@@ -107,21 +107,40 @@ class RoutedIpam:
         self.policy = policy
         self.rng = rng
         self.host_physnets = {h: frozenset(p) for h, p in host_physnets.items()}
+        self._hosts_on: dict[str, list[str]] = {}  # physnet -> the hosts mapping it
+        for host, physnets in self.host_physnets.items():
+            for physnet in physnets:
+                self._hosts_on.setdefault(physnet, []).append(host)
         self.segments: dict[str, SegmentInfo] = {}  # creation order
         self.subnets: list[SubnetPool] = []  # creation order
-        #: per host and per physnet: what a request reads, kept while no segment or subnet is added (both only
-        #: grow), so a request does not scan every segment of every rack
+        #: per host and per physnet: what a request reads, kept until a segment or subnet is added on a physnet
+        #: the host maps (both only grow), so a request does not scan every segment of every rack
         self._shape: tuple[int, int] = (-1, -1)
         self._reachable: dict[str, list[str]] = {}
         self._candidates: dict[str, list[SubnetPool]] = {}
         self._on_physnet: dict[str, list[SubnetPool]] = {}
+        self._physnets: Optional[set[str]] = None
 
     def _current(self) -> None:
-        """Drop the per-host and per-physnet answers once a segment or a subnet was added."""
+        """Drop what a segment or subnet added since the last call changes: the answers for the hosts that map
+        its physnet, and that physnet's subnets (other racks' answers stay)."""
         shape = (len(self.segments), len(self.subnets))
-        if shape != self._shape:
-            self._shape = shape
+        if shape == self._shape:
+            return
+        segments, subnets = self._shape
+        self._shape = shape
+        self._physnets = None
+        if segments < 0:
             self._reachable, self._candidates, self._on_physnet = {}, {}, {}
+            return
+        added = list(self.segments.values())[segments:]
+        touched = {s.physnet for s in added}
+        touched |= {self.segments[p.segment].physnet for p in self.subnets[subnets:] if p.segment in self.segments}
+        for physnet in touched:
+            self._on_physnet.pop(physnet, None)
+            for host in self._hosts_on.get(physnet, ()):
+                self._reachable.pop(host, None)
+                self._candidates.pop(host, None)
 
     # --- the routed network's shape ---------------------------------------
     def add_segment(self, segment: SegmentInfo, subnet: Optional[SubnetPool] = None) -> None:
@@ -130,24 +149,35 @@ class RoutedIpam:
             self.subnets.append(subnet)
 
     def segments_of(self, host: str) -> list[str]:
-        """SegmentHostMapping: segments whose physnet the host's agent maps (with a subnet)."""
+        """SegmentHostMapping: segments whose physnet the host's agent maps (with a subnet); not to be changed."""
         self._current()
         if host not in self._reachable:
             physnets = self.host_physnets.get(host, frozenset())
             with_subnet = {s.segment for s in self.subnets}
             self._reachable[host] = [n for n, s in self.segments.items() if s.physnet in physnets and n in with_subnet]
-        return list(self._reachable[host])
+        return self._reachable[host]
 
     def subnet(self, name: str) -> SubnetPool:
         return next(s for s in self.subnets if s.name == name)
 
-    def free_on(self, physnet: str) -> int:
-        """Free addresses in the subnets of the segments on *physnet*."""
+    def on_physnet(self, physnet: str) -> list[SubnetPool]:
+        """The subnets of the segments on *physnet*; not to be changed."""
         self._current()
         if physnet not in self._on_physnet:
             names = {n for n, s in self.segments.items() if s.physnet == physnet}
             self._on_physnet[physnet] = [p for p in self.subnets if p.segment in names]
-        return sum(len(p.free) for p in self._on_physnet[physnet])
+        return self._on_physnet[physnet]
+
+    def has_segment_on(self, physnet: str) -> bool:
+        """Whether the network has a segment on *physnet* (with a subnet or not)."""
+        self._current()
+        if self._physnets is None:
+            self._physnets = {s.physnet for s in self.segments.values()}
+        return physnet in self._physnets
+
+    def free_on(self, physnet: str) -> int:
+        """Free addresses in the subnets of the segments on *physnet*."""
+        return sum(len(p.free) for p in self.on_physnet(physnet))
 
     # --- allocation ---------------------------------------------------------
     def candidate_subnets(self, host: str, network: str = "") -> list[SubnetPool]:
@@ -165,7 +195,7 @@ class RoutedIpam:
             )
         if host not in self._candidates:
             self._candidates[host] = [p for p in self.subnets if p.segment in reachable]
-        return list(self._candidates[host])
+        return self._candidates[host]  # not to be changed: kept until a segment or subnet is added
 
     def allocate(self, host: str) -> tuple[SubnetPool, int]:
         """Deferred allocation on binding: the first candidate subnet with a free address."""

@@ -36,7 +36,6 @@ physnets), so those are not probed.
 from __future__ import annotations
 
 import ipaddress
-from itertools import permutations
 
 from labtwin.description import Cloud
 
@@ -70,9 +69,7 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
     agents = built_agents(cloud, design) if design.agent == "ovn" else {}
     responder = arp_responder(design)
     rows = []
-    for (a, host_a, seg_a), (b, host_b, seg_b) in permutations(ports, 2):
-        if _rack(cloud, host_a) != _rack(cloud, host_b):
-            continue
+    for (a, host_a, seg_a), (b, host_b, seg_b) in _same_rack_pairs(cloud, ports):
         sub_a, sub_b = _subnet(cloud, a, seg_a), _subnet(cloud, b, seg_b)
         same_subnet = ipaddress.ip_address(str(_ip(cloud, b, seg_b))) in ipaddress.ip_network(str(sub_a.cidr))
         one_domain = domains.get(seg_a, seg_a) == domains.get(seg_b, seg_b)
@@ -100,6 +97,16 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
                 }
             )
     return rows + _inter_rack(cloud, ports)
+
+
+def _same_rack_pairs(cloud: Cloud, ports: list[tuple[str, str, str]]):
+    """Ordered pairs of distinct ports in one rack, in the order ``permutations(ports, 2)`` gives them (only a
+    rack's own ports are paired, so the work grows with the racks' sizes squared, not the cloud's)."""
+    by_rack: dict[str, list[tuple[str, str, str]]] = {}
+    for port in ports:
+        by_rack.setdefault(_rack(cloud, port[1]), []).append(port)
+    for a in ports:
+        yield from ((a, b) for b in by_rack[_rack(cloud, a[1])] if b is not a)
 
 
 def arp_responder(design: MultisegmentDesign) -> bool:
