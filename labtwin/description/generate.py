@@ -37,23 +37,41 @@ def next_free_block(
     >>> str(next_free_block([n("10.1.0.0/22")], n("10.1.0.0/22"), 22))
     '10.1.4.0/22'
     """
-    # CIDR blocks are nested or disjoint: a block overlaps a taken one iff one starts inside the other
-    spans = sorted((int(t.network_address), int(t.broadcast_address)) for t in taken if t.version == 4)
-    starts = [lo for lo, _ in spans]
-    reach = list(itertools.accumulate((hi for _, hi in spans), max))  # the highest end among spans[:i + 1]
-    size = 2 ** (32 - prefix)
-    start = int(after.network_address) // size * size
-    while start + size <= 2**32:
-        end = start + size - 1
-        before = bisect.bisect_right(starts, start) - 1  # the last span starting at or before the block
-        inside = bisect.bisect_left(starts, start + 1) < bisect.bisect_right(starts, end)
-        if before >= 0 and reach[before] >= start:
-            start = (reach[before] // size + 1) * size  # past the span holding the block's start
-        elif inside:
-            start += size
-        else:
-            return ipaddress.IPv4Network((start, prefix))
-    raise ValueError(f"no free /{prefix} left after {after}")
+    return Blocks(taken).next_free(after, prefix)
+
+
+class Blocks:
+    """IPv4 blocks in use, for finding free ones (CIDR blocks are nested or disjoint, so a block overlaps a
+    taken one iff one starts inside the other). Kept sorted: a model that adds blocks one by one asks
+    without rebuilding; IPv6 blocks are ignored (they never overlap an IPv4 one)."""
+
+    def __init__(self, taken: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
+        self.spans = sorted((int(t.network_address), int(t.broadcast_address)) for t in taken if t.version == 4)
+        self._reach: list[int] | None = None
+
+    def add(self, block: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+        if block.version == 4:
+            bisect.insort(self.spans, (int(block.network_address), int(block.broadcast_address)))
+            self._reach = None
+
+    def next_free(self, after: ipaddress.IPv4Network | ipaddress.IPv6Network, prefix: int) -> ipaddress.IPv4Network:
+        """The first /*prefix* block at or after *after* that overlaps none of these."""
+        starts = [lo for lo, _ in self.spans]
+        if self._reach is None:  # the highest end among spans[:i + 1]
+            self._reach = list(itertools.accumulate((hi for _, hi in self.spans), max))
+        reach, size = self._reach, 2 ** (32 - prefix)
+        start = int(after.network_address) // size * size
+        while start + size <= 2**32:
+            end = start + size - 1
+            before = bisect.bisect_right(starts, start) - 1  # the last span starting at or before the block
+            inside = bisect.bisect_left(starts, start + 1) < bisect.bisect_right(starts, end)
+            if before >= 0 and reach[before] >= start:
+                start = (reach[before] // size + 1) * size  # past the span holding the block's start
+            elif inside:
+                start += size
+            else:
+                return ipaddress.IPv4Network((start, prefix))
+        raise ValueError(f"no free /{prefix} left after {after}")
 
 
 def routed_cloud(racks: int, hosts_per_rack: int, max_prefix: int, agent: str, vms_per_host: int = 0) -> Cloud:
@@ -76,13 +94,13 @@ def routed_cloud(racks: int, hosts_per_rack: int, max_prefix: int, agent: str, v
         "subnets": [],
         "ports": [],
     }
-    taken: list[ipaddress.IPv4Network] = []
+    taken = Blocks()
     start = ipaddress.IPv4Network("10.0.0.0/8")
     for r in range(1, racks + 1):
         physnet = f"physnet-r{r}"
         data["physnets"].append({"name": physnet})
-        block = next_free_block(taken, start, max_prefix)
-        taken.append(block)
+        block = taken.next_free(start, max_prefix)
+        taken.add(block)
         data["segments"].append(
             {
                 "name": f"r{r}-seg1",

@@ -37,18 +37,39 @@ def design_label(run: Run) -> str:
 
 
 def allocation_frame(run: Run) -> pd.DataFrame:
-    """One row per port request: day, outcome (``ok`` or the failure reason), cumulative counts."""
+    """One row per allocation record (a port request, or a batch of ``count`` requests from its first to its
+    last request, ``day`` to ``until_day``): the outcome (``ok`` or the failure reason) and cumulative counts
+    after it (``ok``, ``failed``, and ``of_outcome`` within its own outcome)."""
     ev = run.events
     ev = ev[ev["kind"].isin(["allocation_ok", "allocation_failed"])].sort_values("t", kind="stable")
-    outcome = [
-        "ok" if kind == "allocation_ok" else detail.get("reason", "failed")
-        for kind, detail in zip(ev["kind"], ev["detail"])
-    ]
-    frame = pd.DataFrame({"day": ev["t"].to_numpy() / DAY, "outcome": outcome, "host": ev["host"].to_numpy()})
-    frame["ok"] = (frame["outcome"] == "ok").cumsum()
-    frame["failed"] = (frame["outcome"] != "ok").cumsum()
+    details = list(ev["detail"])
+    outcome = ["ok" if k == "allocation_ok" else d.get("reason", "failed") for k, d in zip(ev["kind"], details)]
+    frame = pd.DataFrame(
+        {
+            "day": ev["t"].to_numpy() / DAY,
+            "until_day": [d.get("until", t) / DAY for t, d in zip(ev["t"], details)],
+            "outcome": outcome,
+            "count": [d.get("count", 1) for d in details],
+            "host": ev["host"].to_numpy(),
+        }
+    )
+    ok = frame["outcome"] == "ok"
+    frame["ok"] = frame["count"].where(ok, 0).cumsum()
+    frame["failed"] = frame["count"].where(~ok, 0).cumsum()
+    frame["of_outcome"] = frame.groupby("outcome")["count"].cumsum()
     frame.insert(0, "design", design_label(run))
     return frame
+
+
+def _cumulative(rows: pd.DataFrame, column: str) -> tuple[list[float], list[float]]:
+    """The curve of a cumulative count: each record rises from its first request's day (one more than
+    before it) to its last's (all of its count); a batch is drawn as the straight line between."""
+    days: list[float] = []
+    values: list[float] = []
+    for start, end, count, after in zip(rows["day"], rows["until_day"], rows["count"], rows[column]):
+        days += [start, end]
+        values += [after - count + 1, after]
+    return days, values
 
 
 def segment_additions(run: Run) -> pd.DataFrame:
@@ -75,14 +96,12 @@ def allocation_figure(runs: Mapping[str, Run] | list[Run]):
         frame = allocation_frame(run)
         label = design_label(run)
         width = max(3.0 - 0.6 * i, 1.0)  # wider first: identical curves stay visible
-        ok_ax.step(frame["day"], frame["ok"], where="post", color=colour, linewidth=width, label=label)
+        ok_ax.plot(*_cumulative(frame[frame["outcome"] == "ok"], "ok"), color=colour, linewidth=width, label=label)
         for reason, style in REASON_STYLE.items():
             hits = frame[frame["outcome"] == reason]
             if len(hits):
-                fail_ax.step(
-                    hits["day"],
-                    range(1, len(hits) + 1),
-                    where="post",
+                fail_ax.plot(
+                    *_cumulative(hits, "of_outcome"),
                     color=colour,
                     linestyle=style,
                     linewidth=width,

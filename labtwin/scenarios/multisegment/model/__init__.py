@@ -7,7 +7,9 @@ A SimPy run over one routed provider network:
 2. Each rack receives ``demand`` port requests, Poisson arrivals over ``days``
    (exactly ``demand`` arrivals, exponential gaps of mean ``days/demand``), each
    bound to a random compute host of the rack; IPAM allocates or refuses
-   (:mod:`.ipam`), agents wire (:mod:`.agents`).
+   (:mod:`.ipam`), agents wire (:mod:`.agents`). Requests are served in batches
+   where that gives the same answer, else one by one (:mod:`.demand` says when,
+   and what a batch records differently: one record per batch, not per port).
 3. The operator watches each rack: when the rack physnet's free addresses
    fall to ``add_segment_at``, it adds a segment (next VLAN on the physnet) with
    a /``max_prefix`` subnet, after ``lead_time_h``. Under ``one`` the default
@@ -18,28 +20,30 @@ A SimPy run over one routed provider network:
    and are restarted host by host at ``migrate_at`` x the horizon into the
    design's naming (:mod:`.migration`).
 
-Same seed and inputs -> identical records: all randomness comes from
-``random.Random`` seeded per purpose ("<seed>/ipam", "<seed>/<rack>").
+Same seed and inputs -> identical records: all randomness comes from generators
+seeded per purpose (IPAM's ``random.Random("<seed>/ipam")``, each rack's numpy
+generator from "<seed>/<rack>").
 """
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import random
 from collections import Counter
 from typing import Any, Mapping
 
+import numpy as np
 import simpy
 
 from labtwin.description import Cloud
-from labtwin.description.generate import next_free_block, routed_cloud
+from labtwin.description.generate import Blocks, routed_cloud
 from labtwin.description.schema import default_pools, derived_id
 from labtwin.records import Recorder, Run
 
 from ..spec import MultisegmentDesign
 from .agents import L2Agent, make_agent
 from .cloud import Rack, build_ipam, dhcp_port_of, file_ports, generate_cloud, racks_of, routed_network
+from .demand import RackArrivals, run_demand
 from .domains import checked_localnet, expected_l2_domains
 from .ipam import NEUTRON_ERRORS, IpamError, SegmentInfo, SubnetPool, next_vlan
 from .migration import rolling_restart
@@ -53,8 +57,8 @@ DHCP_PORT_S = 2.0  # not sourced: DHCP port create + namespace + dnsmasq start
 class Simulation:
     """One model run: explicit environment, recorder, RNGs and state; no globals."""
 
-    def __init__(self, cloud: Cloud, design: MultisegmentDesign, seed: int):
-        self.cloud, self.design, self.seed = cloud, design, seed
+    def __init__(self, cloud: Cloud, design: MultisegmentDesign, seed: int, batched: bool = True):
+        self.cloud, self.design, self.seed, self.batched = cloud, design, seed, batched
         self.env = simpy.Environment()
         self.rec = Recorder()
         self.network = routed_network(cloud)
@@ -70,9 +74,16 @@ class Simulation:
             for h in cloud.hosts
         }
         self.horizon = float(design.days) * DAY
+        self.lead_time_s = float(design.lead_time_h) * 3600.0
+        self._physnets_of = {
+            r.name: sorted({p for h in r.hosts for p in cloud.host[h].bridge_mappings}) for r in self.racks
+        }
         self.down: dict[str, simpy.Event] = {}
         self.restarts: list = []
         self.pending: set[str] = set()
+        self.changes_at: dict[str, float] = {}  # rack -> when the segment the operator is adding appears
+        self.changed_racks: set[str] = {r.name for r in self.racks}  # racks whose batch plan may have changed
+        self.blocks = Blocks([s.cidr for s in cloud.subnets] + [p.cidr for p in self.ipam.subnets])
         self.dhcp: dict[str, str] = {}  # segment -> host of its DHCP port
         self.failed: Counter = Counter()
         self.ok = 0
@@ -87,41 +98,18 @@ class Simulation:
             self.ensure_dhcp(seg)
         for rack in self.racks:
             self.watch(rack)
-        self.env.process(self.demand())
+        self.env.process(run_demand(self, self.batched))
         if self.design.migration == "rolling-restart":
             hosts = [h.name for h in self.cloud.hosts]
             at = float(self.design.migrate_at) * self.horizon
             self.env.process(rolling_restart(self, hosts, at, self.design.bridge_naming))
         self.env.run()
 
-    def arrivals(self, rack: Rack) -> list[tuple[float, int, str, str]]:
-        """Poisson arrivals on *rack*: ``demand`` ports over the horizon, each on a random host of the rack,
-        as (time, rack index, host, port name); drawn from the rack's own RNG, one gap then one host each."""
-        rng = random.Random(f"{self.seed}/{rack.name}")
-        count = int(self.design.demand)
-        rate = count / self.horizon if count else 1.0
-        index = self.racks.index(rack)
-        out, t = [], 0.0
-        for i in range(count):
-            t = t + rng.expovariate(rate)  # what a SimPy timeout from t adds: the same float
-            out.append((t, index, rack.hosts[rng.randrange(len(rack.hosts))], f"{rack.name}-vm{i + 1}"))
-        return out
+    def physnets_of(self, rack: Rack) -> list[str]:
+        """The physnets the rack's hosts map."""
+        return self._physnets_of[rack.name]
 
-    def demand(self):
-        """Every rack's arrivals in time order, in one SimPy process that yields only when another process has
-        something to do first (a segment the operator adds, an agent restart, a port waiting for its agent).
-
-        Arrivals before the next such event change nothing another process could see in between, so they run
-        back to back with the clock moved to each one's time: the same records as one SimPy timeout per
-        arrival, without the cost of a million events.
-        """
-        for t, index, host, name in heapq.merge(*(self.arrivals(rack) for rack in self.racks)):
-            while t >= self.env.peek():  # another process acts first (or at the same instant): let it
-                yield self.env.timeout(max(0.0, self.env.peek() - self.env.now))
-            self._advance_to(t)
-            self.request_port(self.racks[index], host, name)
-
-    def _advance_to(self, t: float) -> None:
+    def advance_to(self, t: float) -> None:
         """Move the clock to *t*, before the next scheduled event: nothing happens in between, so this is
         what a timeout to *t* would do, exactly (SimPy has no public absolute-time timeout)."""
         assert self.env.now <= t < self.env.peek()
@@ -161,6 +149,62 @@ class Simulation:
         self.rec.event(
             self.env.now, "allocation_failed", host or "", name, reason=exc.reason, error=error, status=status, **detail
         )
+
+    def allocated_batch(self, arrivals: RackArrivals, pool: SubnetPool, first: int, last: int) -> None:
+        """Requests *first*..*last* (exclusive) of a rack got addresses on *pool*: one record, and each host's
+        agent plugs its share (a segment's first port on a host builds what it needs, at that port's time)."""
+        times, rack = arrivals.times, arrivals.rack
+        self.ok += last - first
+        self.rec.event(
+            float(times[first]),
+            "allocation_ok",
+            subject=pool.name,
+            segment=pool.segment,
+            subnet=pool.name,
+            rack=rack.name,
+            count=last - first,
+            until=float(times[last - 1]),
+        )
+        hosts, first_seen, counts = np.unique(arrivals.hosts[first:last], return_index=True, return_counts=True)
+        segment = self.ipam.segments[pool.segment]
+        for k in np.argsort(first_seen, kind="stable"):
+            i = first + int(first_seen[k])
+            host = rack.hosts[int(hosts[k])]
+            self.plug_batch(host, segment, int(counts[k]), float(times[i]), arrivals.name(i))
+
+    def refused_batch(self, arrivals: RackArrivals, exc: IpamError, first: int, last: int) -> None:
+        """Requests *first*..*last* (exclusive) of a rack were refused, all for *exc*'s reason: one record."""
+        t = float(arrivals.times[first])
+        self.failed[exc.reason] += last - first
+        self.first_failure = t if self.first_failure is None else min(self.first_failure, t)
+        error, status = NEUTRON_ERRORS[exc.reason]
+        self.rec.event(
+            t,
+            "allocation_failed",
+            reason=exc.reason,
+            error=error,
+            status=status,
+            rack=arrivals.rack.name,
+            count=last - first,
+            until=float(arrivals.times[last - 1]),
+        )
+
+    def exhausted(self, rack: Rack) -> IpamError:
+        """The refusal of a request on *rack* when every candidate subnet is full (what IPAM raises)."""
+        try:
+            self.ipam.allocate(rack.hosts[0])
+        except IpamError as exc:
+            return exc
+        raise AssertionError(f"rack {rack.name}: a subnet has room, the batch said none had")
+
+    def plug_batch(self, host: str, segment: SegmentInfo, count: int, t: float, first_port: str) -> None:
+        """*count* ports on *segment* bound to *host* (the first at *t*, named *first_port*)."""
+        agent = self.agents[host]
+        changes = agent.domain_changes
+        for op in agent.plug_many(segment, count, derived_id("port", first_port)):
+            self.rec.operation(op.op, host, t, op.duration, subject=op.subject, **op.detail)
+        if agent.domain_changes != changes:
+            self._record_collisions(host, agent, t)
 
     def bind_file_ports(self) -> None:
         """The file's ports, in file order, with their explicit addresses (t=0)."""
@@ -229,13 +273,15 @@ class Simulation:
         changes = agent.domain_changes
         for op in agent.plug(port_id, name, seg):
             self.rec.operation(op.op, host, self.env.now, op.duration, subject=op.subject, **op.detail)
-        if agent.domain_changes == changes:  # no device gained a segment: no new collision
-            return
+        if agent.domain_changes != changes:  # a device gained a segment: a collision may be new
+            self._record_collisions(host, agent, self.env.now)
+
+    def _record_collisions(self, host: str, agent: L2Agent, t: float) -> None:
         for col in agent.collisions():
             key = (host, col["device"])
             if key not in self.seen_collisions:
                 self.seen_collisions.add(key)
-                self.rec.event(self.env.now, "bridge_collision", host, col["device"], segments=col["segments"])
+                self.rec.event(t, "bridge_collision", host, col["device"], segments=col["segments"])
 
     # --- agents down/up (migration) -------------------------------------------------
     def agent_down(self, host: str) -> None:
@@ -256,15 +302,17 @@ class Simulation:
             return
         if self.ipam.free_on(rack.physnet) <= int(self.design.add_segment_at):
             self.pending.add(rack.name)
+            self.changes_at[rack.name] = self.env.now + self.lead_time_s  # when add_segment's timeout ends
             self.env.process(self.add_segment(rack))
 
     def add_segment(self, rack: Rack):
         """Operator: new VLAN segment on the rack physnet plus a /max_prefix subnet."""
-        yield self.env.timeout(float(self.design.lead_time_h) * 3600.0)
+        yield self.env.timeout(self.lead_time_s)
         seg, pool = self.plan_segment(rack)
         self.ipam.add_segment(seg, pool)
-        for agent in self.agents.values():
-            agent.segment_added(seg)
+        self.blocks.add(pool.cidr)
+        for host in self.ipam.hosts_on(seg.physnet):  # an agent not mapping the physnet sees no change
+            self.agents[host].segment_added(seg)
         mapped = sum(seg.name in self.ipam.segments_of(h) for h in rack.hosts)
         self.rec.event(
             self.env.now,
@@ -278,19 +326,20 @@ class Simulation:
         )
         self.ensure_dhcp(seg)
         self.pending.discard(rack.name)
+        self.changes_at.pop(rack.name, None)
+        self.changed_racks.add(rack.name)
 
     def plan_segment(self, rack: Rack) -> tuple[SegmentInfo, SubnetPool]:
-        on_physnet = [s for s in self.ipam.segments.values() if s.physnet == rack.physnet]
+        on_physnet = self.ipam.segments_on(rack.physnet)
         n = len(on_physnet) + 1
         while f"{rack.name}-s{n}" in self.ipam.segments:
             n += 1
         name = f"{rack.name}-s{n}"
         used_vlans = [s.segmentation_id for s in self.cloud.segments if s.physical_network == rack.physnet]
         vlan = next_vlan([v for v in used_vlans if v] + [s.vlan for s in on_physnet if s.vlan])
-        taken = [s.cidr for s in self.cloud.subnets] + [p.cidr for p in self.ipam.subnets]
-        mine = [p.cidr for p in self.ipam.subnets if p.segment in {s.name for s in on_physnet}]
+        mine = [p.cidr for p in self.ipam.on_physnet(rack.physnet)]
         prefix = int(self.design.max_prefix)
-        cidr = next_free_block(taken, mine[-1] if mine else ipaddress.ip_network("10.0.0.0/8"), prefix)
+        cidr = self.blocks.next_free(mine[-1] if mine else ipaddress.ip_network("10.0.0.0/8"), prefix)
         pools = [(int(p.start), int(p.end)) for p in default_pools(cidr, cidr.network_address + 1)]
         seg = SegmentInfo(name, derived_id("segment", name), self.net_id, rack.physnet, vlan, self.env.now)
         return seg, SubnetPool.from_pools(f"{name}-v4", name, cidr, pools)

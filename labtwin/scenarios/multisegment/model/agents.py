@@ -39,6 +39,7 @@ the OVS bridge by the OVS agent and ovn-controller.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Collection, Optional
 
@@ -85,10 +86,14 @@ class Op:
 class L2Agent:
     """State one host's L2 agent keeps for the routed network's segments.
 
-    ``plug`` wires one port and returns the work it did beyond plugging the tap (one per port, not
-    recorded); ``domains`` maps each L2 device (bridge or local VLAN) to the segments sharing it
+    ``plug`` wires one named port and ``plug_many`` a batch of ports on one segment (the model's batched
+    arrivals: counted, not named); each returns the work it did beyond plugging the taps (one per port, not
+    recorded). ``domains`` maps each L2 device (bridge or local VLAN) to the segments sharing it
     (``domain_changes`` counts the changes, so a caller looks for new collisions only after one);
-    ``rekey`` switches naming (the migration) and returns the ports whose device changed.
+    ``rekey`` switches naming (the migration) and returns the work and how many ports changed device.
+
+    ``names`` holds every interface name the agent created, with one tap per segment for a batch (the
+    first port's): every tap is ``tap`` + 11 characters, so the batch's others add no new length.
     """
 
     kind = "agent"
@@ -96,15 +101,32 @@ class L2Agent:
     def __init__(self, host: str, mappings: dict[str, str], naming: str):
         self.host, self.mappings, self.naming = host, dict(mappings), naming
         self.ports: dict[str, tuple[str, SegmentInfo]] = {}  # port id -> (port name, segment)
+        self.batched: Counter[str] = Counter()  # segment name -> ports plugged in batches
+        self.segment_order: dict[str, SegmentInfo] = {}  # the segments of its ports, by first port
         self.names: set[str] = set()  # every interface name created on the host
         self.domains: dict[str, list[str]] = {}  # device -> segment names, in arrival order
         self.domain_changes = 0
 
+    @property
+    def port_count(self) -> int:
+        return len(self.ports) + sum(self.batched.values())
+
     def plug(self, port_id: str, port_name: str, segment: SegmentInfo) -> list[Op]:
         """Wire a port: what the agent builds for its segment (nothing once built), then its tap."""
         self.ports[port_id] = (port_name, segment)
+        self.segment_order.setdefault(segment.name, segment)
         ops = self._ensure(segment)
         self.names.add(tap_name(port_id))
+        return ops
+
+    def plug_many(self, segment: SegmentInfo, count: int, first_port_id: str) -> list[Op]:
+        """Wire *count* ports on *segment* at once (the first one's id names its tap)."""
+        self.batched[segment.name] += count
+        new = segment.name not in self.segment_order
+        self.segment_order.setdefault(segment.name, segment)
+        ops = self._ensure(segment)
+        if new:
+            self.names.add(tap_name(first_port_id))
         return ops
 
     def device_of(self, segment: SegmentInfo) -> str:
@@ -127,15 +149,18 @@ class L2Agent:
     def segment_added(self, segment: SegmentInfo) -> None:
         """The operator added *segment* to a network: agents build on the next port, so nothing by default."""
 
-    def rekey(self, naming: str) -> tuple[list[Op], list[str]]:
-        """Rebuild under *naming*; return the work and the names of ports whose device changed."""
-        before = {pid: self.device_of(seg) for pid, (_, seg) in self.ports.items()}
+    def rekey(self, naming: str) -> tuple[list[Op], int]:
+        """Rebuild under *naming*; return the work and how many ports changed device.
+
+        The segments are rebuilt in the order their first port came, which is what rebuilding port by port
+        does (a segment's later ports find it built)."""
+        before = {name: self.device_of(seg) for name, seg in self.segment_order.items()}
         self._reset(naming)
         ops: list[Op] = []
-        for _, seg in self.ports.values():
+        for seg in self.segment_order.values():
             ops.extend(self._ensure(seg))
-        moved = [name for pid, (name, seg) in self.ports.items() if self.device_of(seg) != before[pid]]
-        return ops, moved
+        moved = {name for name, seg in self.segment_order.items() if self.device_of(seg) != before[name]}
+        return ops, sum(seg.name in moved for _, seg in self.ports.values()) + sum(self.batched[n] for n in moved)
 
     def _reset(self, naming: str) -> None:
         self.naming, self.domains = naming, {}
@@ -225,7 +250,7 @@ class OvsAgent(L2Agent):
     def _reset(self, naming: str) -> None:
         """Re-key keeping each old lvid for the segment that owned it (fewest ports move)."""
         owners = {segs[0]: int(dev.split("lvid")[1]) for dev, segs in self.domains.items()}
-        segments = {seg.name: seg for _, seg in self.ports.values()}
+        segments = self.segment_order
         super()._reset(naming)
         self.lvids = {}
         for name, lvid in owners.items():

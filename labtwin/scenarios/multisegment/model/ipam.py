@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -118,29 +119,43 @@ class RoutedIpam:
         self._shape: tuple[int, int] = (-1, -1)
         self._reachable: dict[str, list[str]] = {}
         self._candidates: dict[str, list[SubnetPool]] = {}
-        self._on_physnet: dict[str, list[SubnetPool]] = {}
-        self._physnets: Optional[set[str]] = None
+        self._segments_on: dict[str, list[str]] = {}  # physnet -> its segments, in creation order
+        self._subnets_on: dict[str, list[SubnetPool]] = {}  # physnet -> its segments' subnets, in creation order
+        self._with_subnet: set[str] = set()
+        self._order: dict[str, int] = {}  # segment -> creation index
+        self._changes: Counter[str] = Counter()  # physnet -> how many times its segments or subnets grew
 
     def _current(self) -> None:
-        """Drop what a segment or subnet added since the last call changes: the answers for the hosts that map
-        its physnet, and that physnet's subnets (other racks' answers stay)."""
+        """After a segment or subnet was added: index the network again by physnet, and drop what changed for
+        the hosts that map the touched physnets (other racks' answers stay)."""
         shape = (len(self.segments), len(self.subnets))
         if shape == self._shape:
             return
         segments, subnets = self._shape
         self._shape = shape
-        self._physnets = None
+        self._order = {name: i for i, name in enumerate(self.segments)}
+        self._segments_on, self._subnets_on = {}, {}
+        for name, seg in self.segments.items():
+            self._segments_on.setdefault(seg.physnet, []).append(name)
+        for pool in self.subnets:
+            if pool.segment in self.segments:
+                self._subnets_on.setdefault(self.segments[pool.segment].physnet, []).append(pool)
+        self._with_subnet = {p.segment for p in self.subnets}
         if segments < 0:
-            self._reachable, self._candidates, self._on_physnet = {}, {}, {}
+            self._reachable, self._candidates = {}, {}
             return
-        added = list(self.segments.values())[segments:]
-        touched = {s.physnet for s in added}
+        touched = {s.physnet for s in list(self.segments.values())[segments:]}
         touched |= {self.segments[p.segment].physnet for p in self.subnets[subnets:] if p.segment in self.segments}
         for physnet in touched:
-            self._on_physnet.pop(physnet, None)
+            self._changes[physnet] += 1
             for host in self._hosts_on.get(physnet, ()):
                 self._reachable.pop(host, None)
                 self._candidates.pop(host, None)
+
+    def changes_on(self, physnets: Iterable[str]) -> tuple[int, ...]:
+        """How many times the segments or subnets on each of *physnets* grew: equal counts, equal answers."""
+        self._current()
+        return tuple(self._changes[p] for p in physnets)
 
     # --- the routed network's shape ---------------------------------------
     def add_segment(self, segment: SegmentInfo, subnet: Optional[SubnetPool] = None) -> None:
@@ -149,31 +164,35 @@ class RoutedIpam:
             self.subnets.append(subnet)
 
     def segments_of(self, host: str) -> list[str]:
-        """SegmentHostMapping: segments whose physnet the host's agent maps (with a subnet); not to be changed."""
+        """SegmentHostMapping: segments whose physnet the host's agent maps (with a subnet), in creation order;
+        not to be changed."""
         self._current()
         if host not in self._reachable:
-            physnets = self.host_physnets.get(host, frozenset())
-            with_subnet = {s.segment for s in self.subnets}
-            self._reachable[host] = [n for n, s in self.segments.items() if s.physnet in physnets and n in with_subnet]
+            on = [n for p in self.host_physnets.get(host, ()) for n in self._segments_on.get(p, ())]
+            self._reachable[host] = sorted((n for n in on if n in self._with_subnet), key=self._order.__getitem__)
         return self._reachable[host]
 
     def subnet(self, name: str) -> SubnetPool:
         return next(s for s in self.subnets if s.name == name)
 
     def on_physnet(self, physnet: str) -> list[SubnetPool]:
-        """The subnets of the segments on *physnet*; not to be changed."""
+        """The subnets of the segments on *physnet*, in creation order; not to be changed."""
         self._current()
-        if physnet not in self._on_physnet:
-            names = {n for n, s in self.segments.items() if s.physnet == physnet}
-            self._on_physnet[physnet] = [p for p in self.subnets if p.segment in names]
-        return self._on_physnet[physnet]
+        return self._subnets_on.get(physnet, [])
+
+    def segments_on(self, physnet: str) -> list[SegmentInfo]:
+        """The segments on *physnet*, in creation order."""
+        self._current()
+        return [self.segments[n] for n in self._segments_on.get(physnet, ())]
+
+    def hosts_on(self, physnet: str) -> list[str]:
+        """The hosts whose agents map *physnet*."""
+        return self._hosts_on.get(physnet, [])
 
     def has_segment_on(self, physnet: str) -> bool:
         """Whether the network has a segment on *physnet* (with a subnet or not)."""
         self._current()
-        if self._physnets is None:
-            self._physnets = {s.physnet for s in self.segments.values()}
-        return physnet in self._physnets
+        return physnet in self._segments_on
 
     def free_on(self, physnet: str) -> int:
         """Free addresses in the subnets of the segments on *physnet*."""

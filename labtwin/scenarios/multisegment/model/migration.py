@@ -31,7 +31,7 @@ class Restart:
     start: float
     downtime_s: float
     ports: int
-    ports_affected: tuple[str, ...]
+    ports_affected: int
     outage_s: float  # how long the moved ports had no data path
 
 
@@ -57,14 +57,14 @@ def restart_host(sim, host: str, naming: str):
     start = env.now
     sim.agent_down(host)
     sim.rec.event(start, "agent_restart", host=host, subject=agent.kind, phase="stop", naming=naming)
-    n_ports = len(agent.ports)
+    n_ports = agent.port_count
     yield env.timeout(resync_s(n_ports))
     ops, moved = agent.rekey(naming)
-    outage = len(moved) * REWIRE_PORT_S
+    outage = moved * REWIRE_PORT_S
     for op in ops:
         sim.rec.operation(op.op, host, env.now, op.duration, subject=op.subject, migration=True, **op.detail)
     if moved:
-        sim.rec.operation("port_rewire", host, env.now, outage, count=len(moved), subject=naming)
+        sim.rec.operation("port_rewire", host, env.now, outage, count=moved, subject=naming)
     yield env.timeout(outage)
     sim.agent_up(host)
     downtime = env.now - start
@@ -76,6 +76,6 @@ def restart_host(sim, host: str, naming: str):
         phase="start",
         downtime_s=downtime,
         ports=n_ports,
-        ports_affected=len(moved),
+        ports_affected=moved,
     )
-    return Restart(host, start, downtime, n_ports, tuple(moved), outage)
+    return Restart(host, start, downtime, n_ports, moved, outage)

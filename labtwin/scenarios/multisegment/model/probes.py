@@ -35,8 +35,6 @@ physnets), so those are not probed.
 
 from __future__ import annotations
 
-import ipaddress
-
 from labtwin.description import Cloud
 
 from ..spec import INTER_RACK_HOPS, MultisegmentDesign, inter_rack_pairs
@@ -71,7 +69,7 @@ def predicted_probes(cloud: Cloud, design: MultisegmentDesign) -> list[dict]:
     rows = []
     for (a, host_a, seg_a), (b, host_b, seg_b) in _same_rack_pairs(cloud, ports):
         sub_a, sub_b = _subnet(cloud, a, seg_a), _subnet(cloud, b, seg_b)
-        same_subnet = ipaddress.ip_address(str(_ip(cloud, b, seg_b))) in ipaddress.ip_network(str(sub_a.cidr))
+        same_subnet = _ip(cloud, b, seg_b) in sub_a.cidr
         one_domain = domains.get(seg_a, seg_a) == domains.get(seg_b, seg_b)
         routed = sub_a.gateway_ip is not None and sub_b.gateway_ip is not None
         if same_subnet:

@@ -109,7 +109,7 @@ def migration(sim) -> dict:
     return {
         "downtime_s": {r.host: round(r.downtime_s, 6) for r in restarts},
         "port_outage_s": {r.host: round(r.outage_s, 6) for r in restarts},
-        "ports_affected": sum(len(r.ports_affected) for r in restarts),
+        "ports_affected": sum(r.ports_affected for r in restarts),
         "ports_delayed": sim.delayed,
         "migration_window_s": round(restarts[-1].start + restarts[-1].downtime_s - restarts[0].start, 6)
         if restarts
