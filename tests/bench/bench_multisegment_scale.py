@@ -22,14 +22,16 @@ RACKS, HOSTS_PER_RACK, DEMAND = 100, 20, 10_000
 TARGET_S = 5.0
 
 ONE_RUN = """
-import json, resource, time
+import json, time
 start = time.perf_counter()
 from labtwin import api
 model_start = time.perf_counter()
 {run}
 wall = time.perf_counter() - start
 model_s = time.perf_counter() - model_start
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the (large) bench process that
+# started this one; VmHWM belongs to this program image alone
+peak_mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 print(json.dumps({{"wall_s": wall, "model_s": model_s, "requests": run.summary["requests"], "peak_mb": peak_mb}}))
 """
 
