@@ -68,6 +68,10 @@ def _expected(exc: Exception):
 
     if isinstance(exc, CloudError):
         return "\n".join(str(p) for p in exc.problems), 2
+    from .importer.dump import DumpError
+
+    if isinstance(exc, DumpError):
+        return "\n".join(exc.problems) + "\nlabtwin import: nothing written", 2
     if isinstance(exc, ScenarioError):
         return f"labtwin: {exc}", 2
     if isinstance(exc, (EmulationUnavailable, MissingProgram, OvsLockTimeout, ProbeAgentSilent)):
@@ -146,6 +150,31 @@ def _neutron_agrees(paths: tuple[Path, ...]) -> bool:
         for difference in report.differences:
             click.echo(f"{path}: {difference}")
     return len(askable) == len(paths) and all(report.agree for report in reports)
+
+
+@main.command("import")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="directory of JSON files as Neutron's API answers (GET /v2.0/networks, /ports, ...)",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="topology file to write")
+@click.option("--name", help="the cloud's name (default: the directory's)")
+@friendly_errors
+def import_(source, out, name):
+    """Import a deployment from Neutron API dumps: a topology, and import-report.md beside it."""
+    from .importer import import_cloud, write
+
+    imported = import_cloud(source, name)
+    topology, report = write(imported, out)
+    cloud = imported.cloud
+    click.echo(
+        f"wrote {topology}: {len(cloud.hosts)} hosts, {len(cloud.networks)} networks, {len(cloud.subnets)} subnets, "
+        f"{len(cloud.routers)} routers, {len(cloud.security_groups)} security groups, {len(cloud.ports)} ports; "
+        f"{len(imported.report.dropped)} things not expressible: {report}"
+    )
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter
 
 import networkx as nx
@@ -55,7 +56,23 @@ def summary_rows(cloud: Cloud) -> list[tuple[str, str]]:
             owner = f"network {port.network_id} ({f'segment {port.segment}, ' if port.segment else ''}{owner})"
         addresses = ", ".join(f"{f.ip_address or 'EUI-64'} on {f.subnet_id}" for f in port.fixed_ips)
         rows.append(("ports Neutron makes", f"{port.device_owner.split(':')[1]} of {owner}: {addresses}"))
+    rows += [("names (labtwin's, Neutron's)", line) for line in original_names(cloud)]
     return rows
+
+
+#: How ``labtwin import`` keeps a name it had to map, in the object's description.
+_ORIGINAL = re.compile(r"\(Neutron (?:name|host): ('(?:[^'\\]|\\.)*'|\"[^\"]*\")\)")
+
+
+def original_names(cloud: Cloud) -> list[str]:
+    """``web-server-1 ('web server #1')`` for each object whose name ``labtwin import`` mapped."""
+    kinds = ("hosts", "networks", "segments", "subnets", "routers", "security_groups", "ports")
+    return [
+        f"{obj.name} ({found.group(1)})"
+        for kind in kinds
+        for obj in getattr(cloud, kind)
+        if (found := _ORIGINAL.search(obj.description))
+    ]
 
 
 def summary_text(cloud: Cloud) -> str:

@@ -1,0 +1,98 @@
+"""A twin of your own cloud: import a deployment from what Neutron's API answers (issue 17, first slice).
+
+``labtwin import --from DIR --out topologies/mycloud.yaml`` reads the JSON files in DIR (:mod:`.dump` says
+which), builds a topology in labtwin's format (:mod:`.build` says how), checks it with labtwin's own loader,
+and writes it with ``import-report.md`` beside it: what could not be expressed, per object, what Neutron
+creates by itself, what was assumed, which names were mapped. Any problem (a malformed dump, a reference
+to nothing, a topology labtwin's loader refuses) is a located error and nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labtwin.description import Cloud
+from labtwin.description.errors import CloudError
+from labtwin.description.loader import parse_cloud
+from labtwin.description.names import is_safe_name
+
+from .build import Report, build_topology
+from .dump import DumpError, read_dump
+
+REPORT_NAME = "import-report.md"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """An imported cloud: the topology (labtwin's format), its YAML text, the loaded Cloud and the report."""
+
+    topology: dict[str, Any]
+    text: str
+    cloud: Cloud
+    report: Report
+    source: Path
+
+    def report_text(self) -> str:
+        counts = {
+            kind: len(self.topology.get(kind, []))
+            for kind in (
+                "hosts",
+                "networks",
+                "segments",
+                "subnets",
+                "routers",
+                "security_groups",
+                "ports",
+                "floatingips",
+            )
+        }
+        return self.report.markdown(str(self.source), counts)
+
+
+def import_cloud(source: Path, name: str | None = None) -> Imported:
+    """Read the dump in *source* and build its topology; :class:`DumpError` or :class:`CloudError` on a problem."""
+    source = Path(source)
+    dump = read_dump(source)
+    cloud_name = name or _cloud_name(source)
+    topology, report = build_topology(dump, cloud_name)
+    text = _yaml(topology, source)
+    try:
+        cloud = parse_cloud(text, f"<the topology imported from {source}>")
+    except CloudError as exc:
+        raise DumpError(
+            [f"{source}: labtwin's loader refuses the cloud this dump describes:", *(f"  {p}" for p in exc.problems)]
+        ) from None
+    return Imported(topology, text, cloud, report, source)
+
+
+def write(imported: Imported, out: Path) -> tuple[Path, Path]:
+    """Write the topology to *out* and the report beside it, each through a temporary file and a rename."""
+    out = Path(out)
+    report = out.with_name(REPORT_NAME)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, imported.text), (report, imported.report_text())):
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(text)
+        os.replace(partial, path)
+    return out, report
+
+
+def _cloud_name(source: Path) -> str:
+    name = source.resolve().name
+    return name[:15] if is_safe_name(name[:15]) else "imported"
+
+
+def _yaml(topology: dict[str, Any], source: Path) -> str:
+    header = (
+        f"# Imported by `labtwin import --from {source}`: Neutron's objects in labtwin's format (ids kept).\n"
+        f"# What could not be expressed, and what was assumed: {REPORT_NAME} beside this file.\n"
+    )
+    return header + yaml.safe_dump(topology, sort_keys=False, allow_unicode=True, width=120)
+
+
+__all__ = ["CloudError", "DumpError", "Imported", "import_cloud", "write", "REPORT_NAME"]

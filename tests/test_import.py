@@ -1,0 +1,167 @@
+"""labtwin import: Neutron API dumps in, a topology and its report out; bad dumps refused, located, nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from labtwin.cli import main
+from labtwin.description import load_cloud
+from labtwin.importer import REPORT_NAME, DumpError, import_cloud, write
+from labtwin.importer.synthetic import write_dump
+
+API_REF = Path(__file__).parent / "inputs" / "import" / "api-ref"
+OTHER_ID = "00000000-dead-4bee-8000-000000000000"
+
+
+@pytest.fixture(scope="module")
+def imported():
+    return import_cloud(API_REF)
+
+
+def test_the_api_reference_shaped_dump_becomes_a_cloud_labtwin_loads(imported, tmp_path):
+    topology, report = write(imported, tmp_path / "cloud.yaml")
+    cloud = load_cloud(topology)
+    assert report == tmp_path / REPORT_NAME and report.read_text().startswith("# Import report")
+    assert [(h.name, h.role, h.rack) for h in cloud.hosts] == [
+        ("network-1", "network", "rack1"),  # an L3 agent in dvr_snat mode and the DHCP agent
+        ("compute-1", "compute", "rack2"),  # the hosts that map physnet-r1
+        ("compute-2", "compute", "rack2"),
+        ("compute-3", "compute", "rack3"),
+    ]
+    assert dict(cloud.host["compute-3"].bridge_mappings) == {"public": "br-ex", "physnet-r2": "br-provider"}
+
+
+def test_ids_are_kept_and_names_labtwin_cannot_use_are_mapped_with_the_original_kept(imported):
+    cloud = imported.cloud
+    routed = cloud.network["multi-segment-n"]
+    assert str(routed.id) == "6f4a1f9e-9ad3-4e0c-8a3c-9b0a0c1d2e3f"
+    assert "'multi-segment network'" in routed.description
+    web = cloud.port["web-server-1"]
+    assert str(web.id) == "65c0ee9f-d634-4522-8954-51021b570b0d" and "'web server #1'" in web.description
+    assert web.mac_address == "fa:16:3e:9f:a0:01"  # Neutron answers lower case; the dump had upper
+    assert "port-7a9c5e3f" in cloud.port  # unnamed: kind and id
+    assert "'compute-1.example.org'" in cloud.host["compute-1"].description
+
+
+def test_segments_come_from_the_segments_collection_or_the_provider_fields(imported):
+    segments = {
+        s.name: (s.network_id, s.network_type, s.physical_network, s.segmentation_id) for s in imported.cloud.segments
+    }
+    assert segments == {
+        "rack-1": ("multi-segment-n", "vlan", "physnet-r1", 2016),
+        "seg-8c2e9d10": ("multi-segment-n", "vlan", "physnet-r2", 2017),
+        "public": ("public", "flat", "public", None),
+        "private": ("private", "vxlan", None, 1001),
+    }
+    assert imported.cloud.subnet["rack2-v4"].segment_id == "seg-8c2e9d10"
+
+
+def test_routers_take_interfaces_from_ports_and_neutrons_own_ports_are_derived_not_imported(imported):
+    cloud = imported.cloud
+    router = cloud.router["router1"]
+    assert router.interfaces == ("private-subnet",) and router.external_gateway_info.network_id == "public"
+    assert not router.distributed and not router.ha
+    owners = {p.device_owner for p in cloud.ports}
+    assert owners == {"compute:nova"}
+    dhcp = [p for p in cloud.network_ports if p.device_owner == "network:dhcp"]
+    assert [str(f.ip_address) for f in dhcp[0].fixed_ips if f.ip_address and f.ip_address.version == 4] == ["10.0.0.2"]
+    assert dict(imported.report.derived) == {"DHCP port": 1, "router gateway": 1, "router interface": 1}
+
+
+def test_security_groups_their_rules_and_ports_without_port_security(imported):
+    cloud = imported.cloud
+    web = cloud.security_group["web"]
+    https = [r for r in web.rules if r.protocol == "tcp" and r.port_range_min == 443]
+    assert len(https) == 1 and str(https[0].remote_ip_prefix) == "0.0.0.0/0"
+    assert any(r.remote_group_id == "default" and r.protocol == "icmp" for r in web.rules)
+    appliance = cloud.port["appliance"]
+    assert appliance.port_security_enabled is False and not appliance.security_groups
+
+
+def test_what_cannot_be_expressed_is_listed_per_object_never_dropped_silently(imported):
+    dropped = "\n".join(f"{obj}: {what}" for obj, what in imported.report.dropped)
+    for expected in (
+        "port port-7a9c5e3f (ports.json: $.ports[4]): QoS policy (qos_policy_id)",
+        "port trunk-parent (ports.json: $.ports[5]): trunk (trunk_details)",
+        "port lb-vip (ports.json: $.ports[9]): device_owner 'Octavia'",
+        "router router1 (routers.json: $.routers[0]): extra routes (routes)",
+        "(security-group-rules.json: $.security_group_rules[3]): address group (remote_address_group_id)",
+        "floatingip 172.24.4.227 (floatingips.json: $.floatingips[1]): not associated with a port",
+        "agent network-1 (agents.json: $.agents[6]): BGP dynamic routing agent",
+    ):
+        assert expected in dropped
+    assert "trunk-parent" in imported.cloud.port and "lb-vip" not in imported.cloud.port
+    text = imported.report_text()
+    assert (
+        "## Not expressible in labtwin" in text and "QoS policy" in text and "'web server #1' -> web-server-1" in text
+    )
+
+
+def copy_of_dump(tmp_path: Path) -> Path:
+    dump = tmp_path / "dump"
+    shutil.copytree(API_REF, dump)
+    return dump
+
+
+@pytest.mark.parametrize(
+    "file, damage, message",
+    [
+        ("ports.json", lambda text: text[: len(text) // 2], r"ports\.json:\d+:\d+: not JSON .*cut short"),
+        ("ports.json", lambda text: text.replace('"network_id": "f27aa545', '"network": "f27aa545', 1),
+         r"ports\.json: \$\.ports\[1\]: no network_id"),
+        ("subnets.json", lambda text: text.replace("288bf4a1-51ba-43b6-9d0a-520e9005db17", OTHER_ID),
+         r"ports\.json: \$\.ports\[1\]\.fixed_ips\[0\]\.subnet_id: subnet 288bf4a1-.* is not in the dump"),
+        ("networks.json", lambda text: json.dumps(json.loads(text)["networks"]),
+         r"networks\.json: \$: a table .* not read yet"),
+        ("routers.json", lambda text: json.dumps({"routerz": []}),
+         r"routers\.json: \$\.routerz: not a Neutron collection"),
+    ],
+)  # fmt: skip
+def test_a_bad_dump_is_a_located_error_exit_2_and_nothing_is_written(tmp_path, file, damage, message):
+    dump = copy_of_dump(tmp_path)
+    path = dump / file
+    path.write_text(damage(path.read_text()))
+    with pytest.raises(DumpError, match=message):
+        import_cloud(dump)
+    out = tmp_path / "out" / "cloud.yaml"
+    result = CliRunner().invoke(main, ["import", "--from", str(dump), "--out", str(out)])
+    assert result.exit_code == 2 and "nothing written" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dump_describing_a_cloud_labtwin_refuses_is_a_located_error(tmp_path):
+    dump = copy_of_dump(tmp_path)
+    ports = json.loads((dump / "ports.json").read_text())
+    ports["ports"][4]["fixed_ips"][0]["ip_address"] = "10.0.0.10"  # the address another port holds
+    (dump / "ports.json").write_text(json.dumps(ports))
+    with pytest.raises(DumpError, match=r"labtwin's loader refuses .*\n.*10\.0\.0\.10"):
+        import_cloud(dump)
+
+
+def test_an_empty_or_missing_directory_says_what_to_put_there(tmp_path):
+    with pytest.raises(DumpError, match="no \\*.json file"):
+        import_cloud(tmp_path)
+    with pytest.raises(DumpError, match="not a directory"):
+        import_cloud(tmp_path / "nowhere")
+
+
+def test_the_command_line_writes_the_topology_and_the_report(tmp_path):
+    out = tmp_path / "mycloud.yaml"
+    result = CliRunner().invoke(main, ["import", "--from", str(API_REF), "--out", str(out), "--name", "mycloud"])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stdout and "8 things not expressible" in result.stdout
+    assert load_cloud(out).name == "mycloud" and (tmp_path / REPORT_NAME).exists()
+    shown = CliRunner().invoke(main, ["show", str(out)])
+    assert "web-server-1 ('web server #1')" in shown.stdout  # both names
+
+
+def test_a_generated_thousand_host_dump_imports(tmp_path):
+    write_dump(tmp_path / "big", hosts=100, ports=2000, hosts_per_rack=20)
+    cloud = import_cloud(tmp_path / "big").cloud
+    assert len(cloud.ports) == 2000 and len([h for h in cloud.hosts if h.role == "compute"]) == 100
+    assert {h.rack for h in cloud.hosts if h.role == "compute"} == {f"rack{i}" for i in range(2, 7)}
