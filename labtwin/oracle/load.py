@@ -232,6 +232,12 @@ def _router(cloud: Cloud, i: int, router, server: NeutronServer, load: NeutronLo
             "network_id": load.id("network", gateway.network_id),
             "enable_snat": gateway.enable_snat,
         }
+        if gateway.external_fixed_ips:  # as written, or as labtwin filled them in a resolved cloud (an emulation's):
+            # else Neutron's IPAM picks a random free address, which may be one a floating IP names later (409)
+            body["external_gateway_info"]["external_fixed_ips"] = [
+                not_none(subnet_id=load.id("subnet", f.subnet_id), ip_address=_text(f.ip_address))
+                for f in gateway.external_fixed_ips
+            ]
     answer = load.keep(("routers", i), "router", router.name, server.post("/routers", {"router": body}))
     if not answer.ok:
         return
