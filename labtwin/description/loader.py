@@ -129,12 +129,39 @@ def _shaped_cloud(text: str, path: str) -> tuple[Cloud, "_Locator", list[Problem
     if not isinstance(data, dict):
         problems.append(locate((), f"a topology is a mapping of sections, not {type(data).__name__}"))
         raise CloudError(problems)
+    return _validated(data, locate, problems), locate, problems
+
+
+def _validated(data: dict, locate: Callable[[Loc, str], Problem], problems: list[Problem]) -> Cloud:
+    """*data* as the schema reads it, or a :class:`CloudError` with *problems* and every schema error."""
     try:
-        cloud = Cloud.model_validate(data)
+        return Cloud.model_validate(data)
     except ValidationError as exc:
-        problems.extend(locate(_clean_loc(e["loc"]), _message(dict(e))) for e in exc.errors())
+        problems = problems + [locate(_clean_loc(e["loc"]), _message(dict(e))) for e in exc.errors()]
         raise CloudError(list(dict.fromkeys(problems))) from None  # unions report once
-    return cloud, locate, problems
+
+
+def cloud_of(data: dict, path: str, line_of: Callable[[Loc], int] = lambda loc: 0) -> Cloud:
+    """A topology already parsed into Python values (as ``labtwin import`` builds one), checked and resolved as
+    :func:`load_cloud` checks and resolves a file; *line_of* places a field path in the text it stands for."""
+
+    def locate(loc: Loc, message: str) -> Problem:
+        return Problem(path, line_of(loc), loc, message)
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # as parse_cloud: nothing here makes cycles
+    try:
+        cloud = _validated(data, locate, [])
+        problems = [locate(loc, msg) for loc, msg in check_cloud(cloud)]
+        if problems:
+            raise CloudError(problems)
+        cloud, found = resolve_cloud(cloud)
+        if found:
+            raise CloudError([locate(loc, msg) for loc, msg in found])
+        return cloud
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse_yaml(text: str, path: str):

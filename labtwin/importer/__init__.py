@@ -9,16 +9,15 @@ to nothing, a topology labtwin's loader refuses) is a located error and nothing 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Callable
 
 from labtwin.description import Cloud
 from labtwin.description.errors import CloudError
-from labtwin.description.loader import parse_cloud
+from labtwin.description.loader import cloud_of
 from labtwin.description.names import is_safe_name
 
 from .build import Report, build_topology
@@ -60,9 +59,9 @@ def import_cloud(source: Path, name: str | None = None) -> Imported:
     dump = read_dump(source)
     cloud_name = name or _cloud_name(source)
     topology, report = build_topology(dump, cloud_name)
-    text = _yaml(topology, source)
+    text, line_of = _yaml(topology, source)
     try:
-        cloud = parse_cloud(text, f"<the topology imported from {source}>")
+        cloud = cloud_of(topology, f"<the topology imported from {source}>", line_of)
     except CloudError as exc:
         raise DumpError(
             [f"{source}: labtwin's loader refuses the cloud this dump describes:", *(f"  {p}" for p in exc.problems)]
@@ -87,12 +86,29 @@ def _cloud_name(source: Path) -> str:
     return name[:15] if is_safe_name(name[:15]) else "imported"
 
 
-def _yaml(topology: dict[str, Any], source: Path) -> str:
-    header = (
-        f"# Imported by `labtwin import --from {source}`: Neutron's objects in labtwin's format (ids kept).\n"
-        f"# What could not be expressed, and what was assumed: {REPORT_NAME} beside this file.\n"
-    )
-    return header + yaml.safe_dump(topology, sort_keys=False, allow_unicode=True, width=120)
+def _yaml(topology: dict[str, Any], source: Path) -> tuple[str, Callable[[tuple], int]]:
+    """The topology as YAML, one object per line (a JSON flow mapping, which YAML reads as it is), and where a
+    field path is in it. Written by the C JSON encoder: 20,000 ports take milliseconds where a YAML emitter
+    takes seconds; a problem in an object is located at its line."""
+    lines = [
+        f"# Imported by `labtwin import --from {source}`: Neutron's objects in labtwin's format (ids kept).",
+        f"# What could not be expressed, and what was assumed: {REPORT_NAME} beside this file.",
+    ]
+    where: dict[tuple, int] = {}
+    for key, value in topology.items():
+        where[(key,)] = len(lines) + 1
+        if isinstance(value, list):
+            lines.append(f"{key}:")
+            for i, item in enumerate(value):
+                where[(key, i)] = len(lines) + 1
+                lines.append(f"  - {json.dumps(item, ensure_ascii=False)}")
+        else:
+            lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+
+    def line_of(loc: tuple) -> int:
+        return where.get(tuple(loc[:2]), where.get(tuple(loc[:1]), 0))
+
+    return "\n".join(lines) + "\n", line_of
 
 
 __all__ = ["CloudError", "DumpError", "Imported", "import_cloud", "write", "REPORT_NAME"]

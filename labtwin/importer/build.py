@@ -231,9 +231,7 @@ class Builder:
         out = self.described("network", name, item)
         if data.get("router:external"):
             out["router:external"] = True
-        for key in ("shared", "mtu", "port_security_enabled"):
-            if data.get(key) is not None:
-                out[key] = data[key]
+        _copy(data, out, ("shared", "mtu", "port_security_enabled"))
         self.not_expressible(item, name)
         return out
 
@@ -283,9 +281,7 @@ class Builder:
         out["gateway_ip"] = data.get("gateway_ip")
         if data.get("allocation_pools"):
             out["allocation_pools"] = [{"start": p["start"], "end": p["end"]} for p in data["allocation_pools"]]
-        for key in ("enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode"):
-            if data.get(key) is not None:
-                out[key] = data[key]
+        _copy(data, out, ("enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode"))
         self.not_expressible(item, name)
         return out
 
@@ -319,9 +315,7 @@ class Builder:
         out: dict[str, Any] = {"direction": data["direction"], "ethertype": data.get("ethertype") or "IPv4"}
         if data.get("protocol") is not None:
             out["protocol"] = data["protocol"]
-        for key in ("port_range_min", "port_range_max", "remote_ip_prefix"):
-            if data.get(key) is not None:
-                out[key] = data[key]
+        _copy(data, out, ("port_range_min", "port_range_max", "remote_ip_prefix"))
         if data.get("remote_group_id"):
             remote = self.ref("security_group", data["remote_group_id"])
             if remote is None:
@@ -452,6 +446,11 @@ class Builder:
         if address:
             out["floating_ip_address"] = address
         return out
+
+
+def _copy(data: dict[str, Any], out: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """The fields of *keys* that *data* sets (not None), as they are."""
+    out.update((key, data[key]) for key in keys if data.get(key) is not None)
 
 
 def _mappings(agent_type: str, config: dict[str, Any]) -> dict[str, str]:
