@@ -162,12 +162,17 @@ def _neutron_agrees(paths: tuple[Path, ...]) -> bool:
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="topology file to write")
 @click.option("--name", help="the cloud's name (default: the directory's)")
+@click.option(
+    "--anonymize",
+    is_flag=True,
+    help="replace names, ids, descriptions, addresses and MACs consistently (subnets keep sizes and relations)",
+)
 @friendly_errors
-def import_(source, out, name):
+def import_(source, out, name, anonymize):
     """Import a deployment from Neutron API dumps: a topology, and import-report.md beside it."""
     from .importer import import_cloud, write
 
-    imported = import_cloud(source, name)
+    imported = import_cloud(source, name, anonymize=anonymize)
     topology, report = write(imported, out)
     cloud = imported.cloud
     click.echo(

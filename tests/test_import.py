@@ -84,7 +84,7 @@ def test_security_groups_their_rules_and_ports_without_port_security(imported):
 
 
 def test_what_cannot_be_expressed_is_listed_per_object_never_dropped_silently(imported):
-    dropped = "\n".join(f"{obj}: {what}" for obj, what in imported.report.dropped)
+    dropped = "\n".join(f"{obj} ({where}): {what}" for obj, where, what in imported.report.dropped)
     for expected in (
         "port port-7a9c5e3f (ports.json: $.ports[4]): QoS policy (qos_policy_id)",
         "port trunk-parent (ports.json: $.ports[5]): trunk (trunk_details)",
@@ -96,7 +96,7 @@ def test_what_cannot_be_expressed_is_listed_per_object_never_dropped_silently(im
     ):
         assert expected in dropped
     assert "trunk-parent" in imported.cloud.port and "lb-vip" not in imported.cloud.port
-    text = imported.report_text()
+    text = imported.report_text
     assert (
         "## Not expressible in labtwin" in text and "QoS policy" in text and "'web server #1' -> web-server-1" in text
     )
@@ -165,3 +165,64 @@ def test_a_generated_thousand_host_dump_imports(tmp_path):
     cloud = import_cloud(tmp_path / "big").cloud
     assert len(cloud.ports) == 2000 and len([h for h in cloud.hosts if h.role == "compute"]) == 100
     assert {h.rack for h in cloud.hosts if h.role == "compute"} == {f"rack{i}" for i in range(2, 7)}
+
+
+# --- --anonymize ---------------------------------------------------------------------------------------------
+
+
+SECRET_FIELDS = ("name", "id", "ip_address", "cidr", "gateway_ip", "mac_address", "floating_ip_address", "host",
+                 "binding:host_id", "start", "end")  # fmt: skip
+
+
+def neutron_strings(directory: Path) -> set[str]:
+    """Every name, id, address and MAC of a dump (strings a shared review must not show)."""
+    found: set[str] = set()
+
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and key in SECRET_FIELDS:
+            found.add(value)
+
+    for path in directory.glob("*.json"):
+        walk(json.loads(path.read_text()))
+    return {s for s in found if len(s) > 3 and s not in ("default", "public", "private", "router1")}
+
+
+def test_an_anonymized_import_shows_no_name_id_address_or_mac_of_the_dump(tmp_path):
+    topology, report = write(import_cloud(API_REF, anonymize=True), tmp_path / "cloud.yaml")
+    text = topology.read_text() + report.read_text()
+    leaked = sorted(s for s in neutron_strings(API_REF) if s in text)
+    assert leaked == []
+    assert "web server" not in text and "example.org" not in text and "## Anonymized" in report.read_text()
+
+
+def test_an_anonymized_cloud_keeps_sizes_and_relations(imported):
+    anonymous = import_cloud(API_REF, anonymize=True).cloud
+    original = imported.cloud
+    for kind in ("hosts", "networks", "segments", "subnets", "routers", "security_groups", "ports", "floatingips"):
+        assert len(getattr(anonymous, kind)) == len(getattr(original, kind))
+    assert [s.cidr.prefixlen for s in anonymous.subnets] == [s.cidr.prefixlen for s in original.subnets]
+    gateways = lambda cloud: [int(s.gateway_ip) - int(s.cidr.network_address) for s in cloud.subnets]  # noqa: E731
+    assert gateways(anonymous) == gateways(original)
+    where = lambda cloud: [(p.host, p.network_id, [f.subnet_id for f in p.fixed_ips]) for p in cloud.ports]  # noqa: E731
+    names = {o.name: a.name for kind in ("hosts", "networks", "subnets") for o, a in
+             zip(getattr(original, kind), getattr(anonymous, kind))}  # fmt: skip
+    assert where(anonymous) == [(names[h], names[n], [names[s] for s in subs]) for h, n, subs in where(original)]
+
+
+def test_a_design_question_has_the_same_answer_on_the_anonymized_cloud(tmp_path):
+    from labtwin import api
+
+    write_dump(tmp_path / "dump", hosts=40, ports=400, hosts_per_rack=20)
+    answers = []
+    for anonymize in (False, True):
+        out = tmp_path / ("anon" if anonymize else "plain") / "cloud.yaml"
+        write(import_cloud(tmp_path / "dump", anonymize=anonymize), out)
+        run = api.simulate("sg-fanout", out, seed=1, firewall="ipset")
+        answers.append({k: run.summary[k] for k in ("members", "hosts_with_members", "rules_written", "updates_total")})
+    assert answers[0] == answers[1] and answers[0]["members"] == 400

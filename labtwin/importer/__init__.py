@@ -28,45 +28,43 @@ REPORT_NAME = "import-report.md"
 
 @dataclass(frozen=True)
 class Imported:
-    """An imported cloud: the topology (labtwin's format), its YAML text, the loaded Cloud and the report."""
+    """An imported cloud: the topology (labtwin's format), its YAML text, the loaded Cloud, the report and its
+    text (``import-report.md``)."""
 
     topology: dict[str, Any]
     text: str
     cloud: Cloud
     report: Report
-    source: Path
-
-    def report_text(self) -> str:
-        counts = {
-            kind: len(self.topology.get(kind, []))
-            for kind in (
-                "hosts",
-                "networks",
-                "segments",
-                "subnets",
-                "routers",
-                "security_groups",
-                "ports",
-                "floatingips",
-            )
-        }
-        return self.report.markdown(str(self.source), counts)
+    report_text: str
 
 
-def import_cloud(source: Path, name: str | None = None) -> Imported:
-    """Read the dump in *source* and build its topology; :class:`DumpError` or :class:`CloudError` on a problem."""
+SECTIONS = ("hosts", "networks", "segments", "subnets", "routers", "security_groups", "ports", "floatingips")
+
+
+def import_cloud(source: Path, name: str | None = None, anonymize: bool = False) -> Imported:
+    """Read the dump in *source* and build its topology (*anonymize*: see :mod:`.anonymize`); a
+    :class:`DumpError` with every problem, located."""
     source = Path(source)
     dump = read_dump(source)
-    cloud_name = name or _cloud_name(source)
-    topology, report = build_topology(dump, cloud_name)
-    text, line_of = _yaml(topology, source)
+    topology, report = build_topology(dump, name or _cloud_name(source))
+    counts = {kind: len(topology.get(kind, [])) for kind in SECTIONS}
+    origin: Path | str = source
+    if anonymize:
+        from .anonymize import anonymize as anonymized
+
+        origin = "an anonymized dump"
+        topology, report_text = anonymized(topology, report.markdown(origin, counts, renamed=False))
+        topology["name"] = name or topology["name"]
+    else:
+        report_text = report.markdown(str(source), counts)
+    text, line_of = _yaml(topology, origin)
     try:
-        cloud = cloud_of(topology, f"<the topology imported from {source}>", line_of)
+        cloud = cloud_of(topology, f"<the topology imported from {origin}>", line_of)
     except CloudError as exc:
         raise DumpError(
-            [f"{source}: labtwin's loader refuses the cloud this dump describes:", *(f"  {p}" for p in exc.problems)]
+            [f"{origin}: labtwin's loader refuses the cloud this dump describes:", *(f"  {p}" for p in exc.problems)]
         ) from None
-    return Imported(topology, text, cloud, report, source)
+    return Imported(topology, text, cloud, report, report_text)
 
 
 def write(imported: Imported, out: Path) -> tuple[Path, Path]:
@@ -74,7 +72,7 @@ def write(imported: Imported, out: Path) -> tuple[Path, Path]:
     out = Path(out)
     report = out.with_name(REPORT_NAME)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((out, imported.text), (report, imported.report_text())):
+    for path, text in ((out, imported.text), (report, imported.report_text)):
         partial = path.with_name(f".{path.name}.partial")
         partial.write_text(text)
         os.replace(partial, path)
@@ -86,12 +84,12 @@ def _cloud_name(source: Path) -> str:
     return name[:15] if is_safe_name(name[:15]) else "imported"
 
 
-def _yaml(topology: dict[str, Any], source: Path) -> tuple[str, Callable[[tuple], int]]:
+def _yaml(topology: dict[str, Any], source: Path | str) -> tuple[str, Callable[[tuple], int]]:
     """The topology as YAML, one object per line (a JSON flow mapping, which YAML reads as it is), and where a
     field path is in it. Written by the C JSON encoder: 20,000 ports take milliseconds where a YAML emitter
     takes seconds; a problem in an object is located at its line."""
     lines = [
-        f"# Imported by `labtwin import --from {source}`: Neutron's objects in labtwin's format (ids kept).",
+        f"# Imported by `labtwin import` from {source}: Neutron's objects in labtwin's format.",
         f"# What could not be expressed, and what was assumed: {REPORT_NAME} beside this file.",
     ]
     where: dict[tuple, int] = {}

@@ -68,26 +68,33 @@ UNMODELLED_AGENTS = ("BGP dynamic routing agent", "Metering agent", "Loadbalance
 class Report:
     """What the import could not express, per object, and what it assumed: the ``import-report.md``."""
 
-    dropped: list[tuple[str, str]] = field(default_factory=list)  # (object, what)
+    dropped: list[tuple[str, str, str]] = field(default_factory=list)  # (object, where, what)
     derived: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # port kind -> count
     assumed: list[str] = field(default_factory=list)
     renamed: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> safe -> original
 
     def drop(self, item: Item, name: str, what: str) -> None:
-        self.dropped.append((f"{item.kind} {name} ({item.where})", what))
+        self.dropped.append((f"{item.kind} {name}", item.where, what))
 
-    def markdown(self, source: str, counts: dict[str, int]) -> str:
+    def markdown(self, source: str, counts: dict[str, int], renamed: bool = True) -> str:
+        """The report; *renamed*: with the list of Neutron's names that were mapped (not in an anonymized one)."""
         lines = [f"# Import report: {source}", "", "## Imported", ""]
         lines += [f"- {kind}: {n}" for kind, n in counts.items()]
         lines += ["", "## Not expressible in labtwin (not imported, per object)", ""]
-        lines += [f"- {obj}: {what}" for obj, what in self.dropped] or ["- nothing"]
+        # anonymized: objects by where they are in the dump only (one not imported has no new name)
+        lines += [
+            f"- {obj if renamed else obj.split(' ')[0]} ({where}): {what}" for obj, where, what in self.dropped
+        ] or ["- nothing"]
         lines += ["", "## Created by Neutron or its agents (not imported: labtwin's loader derives them)", ""]
         lines += [f"- {kind}: {n}" for kind, n in sorted(self.derived.items())] or ["- none"]
         lines += ["", "## Assumed", ""]
         lines += [f"- {a}" for a in self.assumed] or ["- nothing"]
-        lines += ["", "## Names mapped to labtwin's (at most 15 letters, digits, - or _)", ""]
-        renamed = [(kind, safe, orig) for kind, names in self.renamed.items() for safe, orig in names.items()]
-        lines += [f"- {kind} {orig!r} -> {safe}" for kind, safe, orig in renamed] or ["- none"]
+        if renamed:
+            lines += ["", "## Names mapped to labtwin's (at most 15 letters, digits, - or _)", ""]
+            pairs = [(kind, safe, orig) for kind, names in self.renamed.items() for safe, orig in names.items()]
+            lines += [f"- {kind} {orig!r} -> {safe}" for kind, safe, orig in pairs] or ["- none"]
+        else:
+            lines += ["", "## Anonymized", "", "- names, ids, descriptions, addresses and MAC addresses replaced"]
         return "\n".join(lines) + "\n"
 
 
