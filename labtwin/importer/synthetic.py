@@ -3,7 +3,8 @@
 A routed provider network with one VLAN segment and one /22 per rack of ``hosts_per_rack`` compute hosts
 (each rack on its own physnet, as the routed-networks guide lays it out), one network node (L3 agent in
 ``dvr_snat`` mode and DHCP agent), an external network, a tenant VXLAN network behind a distributed router,
-and ``ports`` VM ports dealt round-robin over the compute hosts, all in the project's ``default`` group (which
+and ``ports`` VM ports dealt round-robin over the compute hosts (three in four on the routed network, one in
+four on the tenant network, a tenth of those with a floating IP), all in the project's ``default`` group (which
 references itself) and a ``web`` group. Names, ids and addresses are made up (private and documentation
 ranges); the ids are uuid5 of the object's name, so the same arguments give the same files.
 
@@ -61,15 +62,24 @@ def dump(hosts: int = 1000, ports: int = 20_000, hosts_per_rack: int = 20) -> di
     groups = [_group(default, "default", remote=default), _group(web, "web", remote=None)]
     router = _id("router", "router1")
     used = [0] * racks
-    vm_ports = []
+    vm_ports: list[dict[str, Any]] = []
+    floatingips: list[dict[str, Any]] = []
+    tenant_subnet = ipaddress.IPv4Network("10.0.0.0/16")
     for i in range(ports):
         host = i % hosts
-        rack = host // hosts_per_rack
-        used[rack] += 1
-        ip = str(ipaddress.IPv4Network(subnets[rack]["cidr"]).network_address + 1 + used[rack])
-        vm_ports.append(
-            _port(f"vm-{i + 1:05d}", routed, computes[host], [(subnets[rack]["id"], ip)], _mac(i + 1), [default, web])
-        )
+        if i % 4 == 3:  # a quarter behind the router, on the tenant network; a tenth of those with a floating IP
+            where = (subnets[-1]["id"], str(tenant_subnet.network_address + 2 + i // 4))
+            port = _port(f"vm-{i + 1:05d}", tenant, computes[host], [where], _mac(i + 1), [default, web])
+            if (i // 4) % 10 == 0:
+                floatingips.append(_floatingip(len(floatingips), ext, port["id"], subnets[-2]["cidr"]))
+        else:
+            rack = host // hosts_per_rack
+            used[rack] += 1
+            ip = str(ipaddress.IPv4Network(subnets[rack]["cidr"]).network_address + 1 + used[rack])
+            port = _port(
+                f"vm-{i + 1:05d}", routed, computes[host], [(subnets[rack]["id"], ip)], _mac(i + 1), [default, web]
+            )
+        vm_ports.append(port)
     gateway = _port("", ext, "network-1.example.org", [(subnets[-2]["id"], "198.51.100.2")], _mac(0xFFFF01), [],
                      device_owner="network:router_gateway", device_id=router)  # fmt: skip
     interface = _port("", tenant, "", [(subnets[-1]["id"], "10.0.0.1")], _mac(0xFFFF02), [],
@@ -92,7 +102,7 @@ def dump(hosts: int = 1000, ports: int = 20_000, hosts_per_rack: int = 20) -> di
         "ports.json": {"ports": [gateway, interface, *vm_ports]},
         "routers.json": {"routers": routers},
         "security-groups.json": {"security_groups": groups},
-        "floatingips.json": {"floatingips": []},
+        "floatingips.json": {"floatingips": floatingips},
         "agents.json": {"agents": agents},
     }
 
@@ -151,6 +161,13 @@ def _port(name: str, network: str, host: str, ips: list[tuple[str, str]], mac: s
             "fixed_ips": [{"subnet_id": s, "ip_address": a} for s, a in ips],
             "security_groups": groups, "port_security_enabled": bool(groups), "allowed_address_pairs": [],
             "qos_policy_id": None, "project_id": PROJECT, "status": "ACTIVE", "description": ""}  # fmt: skip
+
+
+def _floatingip(n: int, network: str, port: str, cidr: str) -> dict[str, Any]:
+    address = str(ipaddress.IPv4Network(cidr).network_address + 10 + n)
+    return {"id": _id("floatingip", address), "floating_network_id": network, "floating_ip_address": address,
+            "port_id": port, "router_id": None, "project_id": PROJECT, "status": "ACTIVE", "port_forwardings": [],
+            "qos_policy_id": None, "description": ""}  # fmt: skip
 
 
 def _agent(kind: str, host: str, config: dict[str, Any]) -> dict[str, Any]:
