@@ -80,7 +80,10 @@ def start_private_ovs(real, key: str, ovs: PrivateOvs) -> PrivateOvs:
     )
     _spawn(real, pid, database, "ovsdb-server", ovs)
     _wait_for(f"{rundir}/db.sock", host)
-    real.runner.run(Step(ovs.vsctl("--no-wait", "init"), what=f"{host}: initialise its OVS database"))
+    # --retry: the socket exists once ovsdb-server bound it, a moment before it listens; a connect in between is
+    # refused (seen once in CI: "database connection failed (Connection refused)"). --timeout bounds the retries.
+    init = Step(ovs.vsctl("--retry", "--no-wait", "init"), what=f"{host}: initialise its OVS database")
+    real.runner.run(init)
     switch = (
         "ovs-vswitchd",
         ovs.db,
