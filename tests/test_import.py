@@ -117,7 +117,7 @@ def copy_of_dump(tmp_path: Path) -> Path:
         ("subnets.json", lambda text: text.replace("288bf4a1-51ba-43b6-9d0a-520e9005db17", OTHER_ID),
          r"ports\.json: \$\.ports\[1\]\.fixed_ips\[0\]\.subnet_id: subnet 288bf4a1-.* is not in the dump"),
         ("networks.json", lambda text: json.dumps(json.loads(text)["networks"]),
-         r"networks\.json: \$: a table .* not read yet"),
+         r"networks\.json: \$: a JSON list, but not a table labtwin reads"),
         ("routers.json", lambda text: json.dumps({"routerz": []}),
          r"routers\.json: \$\.routerz: not a Neutron collection"),
     ],
@@ -226,3 +226,56 @@ def test_a_design_question_has_the_same_answer_on_the_anonymized_cloud(tmp_path)
         run = api.simulate("sg-fanout", out, seed=1, firewall="ipset")
         answers.append({k: run.summary[k] for k in ("members", "hosts_with_members", "rules_written", "updates_total")})
     assert answers[0] == answers[1] and answers[0]["members"] == 400
+
+
+# --- openstack ... -f json tables ------------------------------------------------------------------------------
+
+OPENSTACK_CLI = Path(__file__).parent / "inputs" / "import" / "openstack-cli"
+
+
+def test_the_openstack_clients_tables_import_with_what_they_lack_said():
+    imported = import_cloud(OPENSTACK_CLI)
+    cloud = imported.cloud
+    assert [h.name for h in cloud.hosts] == ["network-1", "compute-1", "compute-2", "compute-3"]
+    assert cloud.host["network-1"].role == "network" and not cloud.host["compute-1"].bridge_mappings
+    assert all(p.host is None for p in cloud.ports)  # `port list --long` has no binding host
+    assert cloud.port["web-server-1"].network_id == "private"  # from the subnet of its first fixed IP
+    assert cloud.router["router1"].interfaces == ("private-subnet",)  # from `router show`'s interfaces_info
+    assert cloud.router["router1"].external_gateway_info.network_id == "public"
+    rules = {(r.protocol, r.port_range_min, r.port_range_max, str(r.remote_ip_prefix) if r.remote_ip_prefix else None,
+              r.remote_group_id) for r in cloud.security_group["web"].rules}  # fmt: skip
+    assert {("tcp", 443, 443, None, None), ("icmp", 8, None, None, "default")} <= rules
+    notes = "\n".join(imported.report.assumed)
+    assert "port-list.json: `openstack port list --long -f json`: no binding host" in notes
+    assert "network-agent-list.json: `openstack network agent list --long -f json`: no configuration" in notes
+
+
+def test_the_api_and_the_tables_agree_on_what_both_say(imported):
+    tables = import_cloud(OPENSTACK_CLI).cloud
+    api = imported.cloud
+    for kind in ("networks", "subnets", "security_groups", "ports", "floatingips"):
+        assert [o.name if hasattr(o, "name") else o.port_id for o in getattr(tables, kind)] == [
+            o.name if hasattr(o, "name") else o.port_id for o in getattr(api, kind)
+        ]
+    assert [[str(f.ip_address) for f in p.fixed_ips if f.subnet_id != "ipv6-private-su"] for p in tables.ports] == [
+        [str(f.ip_address) for f in p.fixed_ips if f.subnet_id != "ipv6-private-su"] for p in api.ports
+    ]
+    strip = lambda g: {(r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max, r.remote_group_id)  # noqa: E731
+                       for r in g.rules}  # fmt: skip
+    assert [strip(g) for g in tables.security_groups] == [strip(g) for g in api.security_groups]
+
+
+AGENT = {"ID": "x", "Agent Type": "L3 agent", "Host": "net-1", "Alive": True}
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([AGENT, {k: v for k, v in AGENT.items() if k != "Host"}], r"t\.json: \$\[1\]: no 'Host' column"),
+        ([{"Foo": 1}], r"t\.json: \$: a JSON list, but not a table labtwin reads \(the `-f json` output of: "),
+    ],
+)
+def test_a_table_row_missing_a_column_or_an_unknown_table_is_located(tmp_path, rows, message):
+    (tmp_path / "t.json").write_text(json.dumps(rows))
+    with pytest.raises(DumpError, match=message):
+        import_cloud(tmp_path)

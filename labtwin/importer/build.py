@@ -186,9 +186,10 @@ class Builder:
             host.setdefault("rack", "rack1")
         physnets = sorted(set(self.physnet.values()))
         self.report.renamed = {k: dict(v.original) for k, v in self.names.items() if v.original}
+        self.report.assumed += [f"{note}" for note in self.dump.notes]
         topology: dict[str, Any] = {
             "name": self.cloud_name,
-            "description": f"imported from {len(self.dump.files)} Neutron API dump files",
+            "description": f"imported from {len(self.dump.files)} dump files",
             "physnets": [{"name": p} for p in physnets],
             "hosts": list(hosts.values()),
             "networks": networks,
@@ -222,6 +223,9 @@ class Builder:
                 host["bridge_mappings"].setdefault(self.physnet_name(physnet), _device(device))
             if kind in UNMODELLED_AGENTS:
                 self.report.drop(item, name, f"{kind} (labtwin does not model it)")
+        for item in self.dump.of("hypervisor"):  # Nova's compute hosts: a compute host each, unless an agent said more
+            name = self.host_name(str(item.data["hypervisor_hostname"]))
+            hosts.setdefault(name, {"name": name, "role": "compute", "bridge_mappings": {}})
         racks: dict[tuple[str, ...], str] = {}
         for host in hosts.values():
             mapped = tuple(sorted(host["bridge_mappings"]))
@@ -254,18 +258,18 @@ class Builder:
                 continue
             network = self.by_id["network"][str(item.data["id"])]
             provider = item.data.get("segments") or ([item.data] if item.data.get("provider:network_type") else [])
-            if not provider:
+            fields = [{k.replace("provider:", ""): v for k, v in f.items()} for f in provider]
+            complete = [f for f in fields if _segment_complete(f)]
+            if len(complete) < len(fields) or not fields:
                 self.report.assumed.append(
-                    f"network {network}: no provider fields (admin only) and no segment listed: "
-                    "imported without a segment"
+                    f"network {network}: no complete provider fields (physical network and segmentation id are "
+                    "admin only, and not in `network list`) and no segment listed: imported without a segment"
                 )
-            for i, fields in enumerate(provider):
+            for i, segment in enumerate(complete):
                 name = self.names["segment"].name(
-                    f"{network}-{i + 1}" if len(provider) > 1 else network, f"{item.data['id']}{i}"
+                    f"{network}-{i + 1}" if len(complete) > 1 else network, f"{item.data['id']}{i}"
                 )
-                out.append(
-                    {"name": name, **self._segment({k.replace("provider:", ""): v for k, v in fields.items()}, network)}
-                )
+                out.append({"name": name, **self._segment(segment, network)})
         return out
 
     def _segment(self, data: dict[str, Any], network: str) -> dict[str, Any]:
@@ -430,6 +434,10 @@ class Builder:
             if port.data.get("device_owner") in ROUTER_INTERFACES and str(port.data.get("device_id")) == str(data["id"])
             for i, f in enumerate(port.data.get("fixed_ips") or [])
         ]
+        interfaces += [  # `openstack router show`: its interfaces, where the ports are not in the dump
+            self.must("subnet", f.get("subnet_id"), item, f"interfaces_info[{i}].subnet_id")
+            for i, f in enumerate(data.get("interfaces_info") or [])
+        ]
         if interfaces:
             out["interfaces"] = list(dict.fromkeys(interfaces))
         self.not_expressible(item, name)
@@ -453,6 +461,14 @@ class Builder:
         if address:
             out["floating_ip_address"] = address
         return out
+
+
+def _segment_complete(fields: dict[str, Any]) -> bool:
+    """Whether a network's provider fields say all a segment needs (a table or a non-admin answer may not)."""
+    kind = fields.get("network_type")
+    if kind in ("flat", "vlan") and not fields.get("physical_network"):
+        return False
+    return kind in ("flat", "local") or fields.get("segmentation_id") is not None
 
 
 def _copy(data: dict[str, Any], out: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -9,9 +9,8 @@ names it: ``networks``, ``segments``, ``subnets``, ``ports``, ``routers``, ``sec
 matter. A file that is not JSON, is cut short, or holds something else is a located error (the file, the line
 and column or the JSON path, what is wrong) and nothing is imported.
 
-Simplification (stated): the ``openstack ... list -f json`` tables (a JSON list of rows with column titles)
-are recognised and refused with a message saying which API call gives the same content; reading them is the
-next slice of issue 17.
+The ``openstack ... list -f json`` tables (a JSON list of rows with column titles) and ``openstack router
+show -f json`` are read too (:mod:`.tables`); they carry less than the API, and the report says what.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .tables import TABLES, router_show, table_of
 
 #: Collection key -> the kind of one object in it (its key in a ``show`` answer).
 COLLECTIONS = {
@@ -32,6 +33,7 @@ COLLECTIONS = {
     "security_group_rules": "security_group_rule",
     "floatingips": "floatingip",
     "agents": "agent",
+    "hypervisors": "hypervisor",  # Nova's GET /os-hypervisors
 }
 KINDS = {kind: collection for collection, kind in COLLECTIONS.items()}
 
@@ -46,6 +48,7 @@ REQUIRED = {
     "security_group_rule": ("id", "security_group_id", "direction"),
     "floatingip": ("id", "floating_network_id"),
     "agent": ("id", "agent_type", "host"),
+    "hypervisor": ("id", "hypervisor_hostname"),
 }
 
 
@@ -64,6 +67,8 @@ class Item:
     kind: str
     data: dict[str, Any]
     where: str
+    #: read from an ``openstack ... -f json`` table (which carries less than the API)
+    table: bool = False
 
     def at(self, path: str) -> str:
         """Where a field of this object is: ``ports.json: $.ports[3].fixed_ips[0]``."""
@@ -76,6 +81,8 @@ class Dump:
 
     items: dict[str, list[Item]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
     files: list[Path] = field(default_factory=list)
+    #: what the files lack, per file (an ``openstack ... -f json`` table carries less than the API)
+    notes: list[str] = field(default_factory=list)
 
     def of(self, kind: str) -> list[Item]:
         return self.items[kind]
@@ -92,12 +99,58 @@ def read_dump(directory: Path) -> Dump:
     dump, problems = Dump(), []
     for path in paths:
         problems += _read_file(path, dump)
+    _merge_repeated(dump)
+    _networks_of_ports(dump)
     for kind, items in dump.items.items():
         for item in items:
             problems += [f"{item.where}: no {key}" for key in REQUIRED[kind] if item.data.get(key) in (None, "")]
     if problems:
         raise DumpError(problems)
     return dump
+
+
+def _read_table(path: Path, rows: list, dump: Dump) -> list[str]:
+    """An ``openstack ... list -f json`` table (:mod:`.tables`), its rows read as the API's fields."""
+    table = table_of(rows)
+    if table is None:
+        known = "; ".join(command for command, *_ in TABLES)
+        return [f"{path}: $: a JSON list, but not a table labtwin reads (the `-f json` output of: {known})"]
+    command, kind, reader, lacks = table
+    problems = []
+    for i, row in enumerate(rows):
+        try:
+            dump.items[kind].append(Item(kind, reader(row), f"{path.name}: $[{i}]", table=True))
+        except KeyError as missing:
+            problems.append(f"{path}: $[{i}]: no {missing} column (an `openstack {command} -f json` table)")
+        except ValueError as exc:
+            problems.append(f"{path}: $[{i}]: {exc} (an `openstack {command} -f json` table)")
+    dump.notes.append(f"{path.name}: `openstack {command} -f json`" + (f": {lacks}" if lacks else ""))
+    return problems
+
+
+def _merge_repeated(dump: Dump) -> None:
+    """One object per id: an object in two files (``router list`` and ``router show``, or a collection and a
+    ``show`` answer) is one, its fields merged in file order (a later file's non-empty value wins)."""
+    for kind, items in dump.items.items():
+        first: dict[str, Item] = {}
+        merged: list[Item] = []
+        for item in items:
+            key = str(item.data.get("id"))
+            if key in first and item.data.get("id") is not None:
+                first[key].data.update({k: v for k, v in item.data.items() if v not in (None, "", [], {})})
+                continue
+            first[key] = Item(item.kind, dict(item.data), item.where, item.table)
+            merged.append(first[key])
+        dump.items[kind] = merged
+
+
+def _networks_of_ports(dump: Dump) -> None:
+    """A port read from a table has no network: the network of the subnet of its first fixed IP."""
+    network_of = {str(s.data["id"]): s.data.get("network_id") for s in dump.of("subnet")}
+    for port in dump.of("port"):
+        fixed = port.data.get("fixed_ips") or []
+        if port.table and not port.data.get("network_id") and fixed and isinstance(fixed[0], dict):
+            port.data["network_id"] = network_of.get(str(fixed[0].get("subnet_id")))
 
 
 def _read_file(path: Path, dump: Dump) -> list[str]:
@@ -109,11 +162,11 @@ def _read_file(path: Path, dump: Dump) -> list[str]:
         return [f"{path}: cannot read it ({exc})"]
     dump.files.append(path)
     if isinstance(data, list):
-        return [
-            f"{path}: $: a table (a JSON list of rows), as `openstack ... list -f json` prints it: not read yet; "
-            "save what the API answers instead (GET /v2.0/<collection>: an object with one key, e.g. "
-            '{"networks": [...]})'
-        ]
+        return _read_table(path, data, dump)
+    if isinstance(data, dict) and router_show(data) is not None:
+        dump.items["router"].append(Item("router", data, f"{path.name}: $"))
+        dump.notes.append(f"{path.name}: `openstack router show -f json`")
+        return []
     if not isinstance(data, dict) or len(data) != 1:
         keys = ", ".join(sorted(data)) if isinstance(data, dict) else type(data).__name__
         return [
