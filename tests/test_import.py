@@ -279,3 +279,28 @@ def test_a_table_row_missing_a_column_or_an_unknown_table_is_located(tmp_path, r
     (tmp_path / "t.json").write_text(json.dumps(rows))
     with pytest.raises(DumpError, match=message):
         import_cloud(tmp_path)
+
+
+def test_a_segment_list_without_its_physical_networks_imports_without_those_segments(tmp_path):
+    dump = tmp_path / "dump"
+    shutil.copytree(OPENSTACK_CLI, dump)
+    rows = json.loads((dump / "network-segment-list.json").read_text())
+    (dump / "network-segment-list.json").write_text(
+        json.dumps([{k: v for k, v in r.items() if k != "Physical Network"} for r in rows])
+    )
+    imported = import_cloud(dump)
+    assert not imported.cloud.segments
+    assert sum("no physical network given" in what for _, _, what in imported.report.dropped) == 2
+
+
+@pytest.mark.parametrize(
+    "scenario, knobs", [("sg-fanout", {}), ("multisegment", {"segments_per_host": "many"}), ("dvr", {})]
+)
+def test_every_scenario_runs_on_an_imported_cloud(imported, tmp_path, scenario, knobs):
+    from labtwin import api
+
+    topology, _ = write(imported, tmp_path / "cloud.yaml")
+    run = api.simulate(scenario, topology, seed=1, **knobs)
+    expected = {"sg-fanout": ("group", "default"), "multisegment": ("network", "multi-segment-n"),
+                "dvr": ("router_modes", {"router1": "legacy (topology)"})}[scenario]  # fmt: skip
+    assert run.summary[expected[0]] == expected[1]

@@ -105,6 +105,7 @@ class Builder:
         self.dump, self.cloud_name = dump, cloud_name
         self.report = Report()
         self.problems: list[str] = []  # references to objects the dump does not hold: a dump cut short
+        self.incomplete: set[str] = set()  # segments the dump does not describe whole (not imported)
         self.names = {
             kind: SafeNames(prefix, drop_domain=(kind == "host"))
             for kind, prefix in (
@@ -251,6 +252,10 @@ class Builder:
         listed = {str(s.data["network_id"]) for s in self.dump.of("segment")}
         for item in self.dump.of("segment"):
             network = self.must("network", item.data["network_id"], item, "network_id")
+            if not _segment_complete(item.data):  # e.g. `network segment list` without --long: no physnet
+                self.incomplete.add(str(item.data["id"]))
+                self.report.drop(item, str(item.data.get("name") or item.data["id"]), "no physical network given")
+                continue
             name = self.named("segment", item)
             out.append({**self.described("segment", name, item), **self._segment(item.data, network)})
         for item in self.dump.of("network"):
@@ -285,7 +290,9 @@ class Builder:
         name = self.named("subnet", item)
         out = self.described("subnet", name, item)
         out["network_id"] = self.must("network", data["network_id"], item, "network_id")
-        if data.get("segment_id"):
+        if data.get("segment_id") and str(data["segment_id"]) in self.incomplete:
+            self.report.assumed.append(f"subnet {name}: its segment is not imported (no physical network given)")
+        elif data.get("segment_id"):
             out["segment_id"] = self.must("segment", data["segment_id"], item, "segment_id")
         out["cidr"] = data["cidr"]
         out["ip_version"] = data.get("ip_version", 6 if ":" in str(data["cidr"]) else 4)
