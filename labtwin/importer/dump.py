@@ -115,15 +115,17 @@ def _read_table(path: Path, rows: list, dump: Dump) -> list[str]:
     if table is None:
         known = "; ".join(command for command, *_ in TABLES)
         return [f"{path}: $: a JSON list, but not a table labtwin reads (the `-f json` output of: {known})"]
-    command, kind, reader, lacks = table
+    command, kind, required, reader, lacks = table
     problems = []
     for i, row in enumerate(rows):
+        missing = sorted(required - set(row))
+        if missing:
+            problems.append(f"{path}: $[{i}]: no {missing[0]!r} column (an `openstack {command} -f json` table)")
+            continue
         try:
             dump.items[kind].append(Item(kind, reader(row), f"{path.name}: $[{i}]", table=True))
-        except KeyError as missing:
-            problems.append(f"{path}: $[{i}]: no {missing} column (an `openstack {command} -f json` table)")
-        except ValueError as exc:
-            problems.append(f"{path}: $[{i}]: {exc} (an `openstack {command} -f json` table)")
+        except (KeyError, ValueError) as exc:
+            problems.append(f"{path}: $[{i}]: {exc!r} in a row of an `openstack {command} -f json` table")
     dump.notes.append(f"{path.name}: `openstack {command} -f json`" + (f": {lacks}" if lacks else ""))
     return problems
 

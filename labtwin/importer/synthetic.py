@@ -6,7 +6,8 @@ A routed provider network with one VLAN segment and one /22 per rack of ``hosts_
 and ``ports`` VM ports dealt round-robin over the compute hosts (three in four on the routed network, one in
 four on the tenant network, a tenth of those with a floating IP), all in the project's ``default`` group (which
 references itself) and a ``web`` group. Names, ids and addresses are made up (private and documentation
-ranges); the ids are uuid5 of the object's name, so the same arguments give the same files.
+ranges; the external network is in 198.18.0.0/15, the benchmarking range); the ids are uuid5 of the object's
+name, so the same arguments give the same files.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
@@ -49,7 +50,7 @@ def dump(hosts: int = 1000, ports: int = 20_000, hosts_per_rack: int = 20) -> di
         )  # fmt: skip
         net = ipaddress.IPv4Network((int(block.network_address) + r * block.num_addresses, 22))
         subnets.append(_subnet(f"rack{r + 1}-v4", routed, net, segment_id=seg))
-    subnets.append(_subnet("public-v4", ext, ipaddress.IPv4Network("198.51.100.0/24"), enable_dhcp=False))
+    subnets.append(_subnet("public-v4", ext, ipaddress.IPv4Network("198.18.0.0/16"), enable_dhcp=False))
     subnets.append(_subnet("tenant-v4", tenant, ipaddress.IPv4Network("10.0.0.0/16")))
     networks = [
         _network(routed, "routed", shared=True),
@@ -80,7 +81,7 @@ def dump(hosts: int = 1000, ports: int = 20_000, hosts_per_rack: int = 20) -> di
                 f"vm-{i + 1:05d}", routed, computes[host], [(subnets[rack]["id"], ip)], _mac(i + 1), [default, web]
             )
         vm_ports.append(port)
-    gateway = _port("", ext, "network-1.example.org", [(subnets[-2]["id"], "198.51.100.2")], _mac(0xFFFF01), [],
+    gateway = _port("", ext, "network-1.example.org", [(subnets[-2]["id"], "198.18.0.2")], _mac(0xFFFF01), [],
                      device_owner="network:router_gateway", device_id=router)  # fmt: skip
     interface = _port("", tenant, "", [(subnets[-1]["id"], "10.0.0.1")], _mac(0xFFFF02), [],
                       device_owner="network:router_interface_distributed", device_id=router)  # fmt: skip
@@ -91,7 +92,7 @@ def dump(hosts: int = 1000, ports: int = 20_000, hosts_per_rack: int = 20) -> di
         mappings = {"public": "br-ex", f"physnet-r{i // hosts_per_rack + 1}": "br-provider"}
         agents.append(_agent("Open vSwitch agent", compute, {"bridge_mappings": mappings}))
         agents.append(_agent("L3 agent", compute, {"agent_mode": "dvr"}))
-    gateway_ip = [{"subnet_id": subnets[-2]["id"], "ip_address": "198.51.100.2"}]
+    gateway_ip = [{"subnet_id": subnets[-2]["id"], "ip_address": "198.18.0.2"}]
     uplink = {"network_id": ext, "enable_snat": True, "external_fixed_ips": gateway_ip}
     routers = [{"id": router, "name": "router1", "distributed": True, "ha": False, "routes": [], "description": "",
                 "external_gateway_info": uplink}]  # fmt: skip

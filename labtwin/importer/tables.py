@@ -57,41 +57,54 @@ def _rule(row: Row) -> Row:
     }
 
 
-def _network(row: Row) -> Row:
-    return {
-        "id": row["ID"],
-        "name": row.get("Name"),
-        "shared": row.get("Shared"),
-        "router:external": row.get("Router Type"),
-        "provider:network_type": row.get("Network Type"),
-    }
+#: Tables whose columns are the API's fields one for one: API field -> column title.
+NETWORK = {
+    "id": "ID",
+    "name": "Name",
+    "shared": "Shared",
+    "router:external": "Router Type",
+    "provider:network_type": "Network Type",
+}
+SEGMENT = {
+    "id": "ID",
+    "name": "Name",
+    "network_id": "Network",
+    "network_type": "Network Type",
+    "segmentation_id": "Segment",
+    "physical_network": "Physical Network",
+}
+SUBNET = {
+    "id": "ID",
+    "name": "Name",
+    "network_id": "Network",
+    "cidr": "Subnet",
+    "ip_version": "IP Version",
+    "gateway_ip": "Gateway",
+    "allocation_pools": "Allocation Pools",
+    "enable_dhcp": "DHCP",
+    "dns_nameservers": "Name Servers",
+    "host_routes": "Host Routes",
+    "service_types": "Service Types",
+}
+GROUP = {"id": "ID", "name": "Name", "description": "Description"}
+FLOATINGIP = {
+    "id": "ID",
+    "floating_ip_address": "Floating IP Address",
+    "port_id": "Port",
+    "floating_network_id": "Floating Network",
+}
+AGENT = {"id": "ID", "agent_type": "Agent Type", "host": "Host"}
+HYPERVISOR = {"id": "ID", "hypervisor_hostname": "Hypervisor Hostname"}  # fmt: skip
 
 
-def _segment(row: Row) -> Row:
-    return {
-        "id": row["ID"],
-        "name": row.get("Name"),
-        "network_id": row["Network"],
-        "network_type": row["Network Type"],
-        "segmentation_id": row.get("Segment"),
-        "physical_network": row.get("Physical Network"),
-    }
+def columns(mapping: dict[str, str], **fixed: Any) -> Callable[[Row], Row]:
+    """A reader of a table whose columns are API fields (*mapping*), plus *fixed* fields; a column a row lacks
+    reads as None (the titles a table always has are checked before, :func:`missing_titles`)."""
 
+    def read(row: Row) -> Row:
+        return {field: row.get(title) for field, title in mapping.items()} | fixed
 
-def _subnet(row: Row) -> Row:
-    return {
-        "id": row["ID"],
-        "name": row.get("Name"),
-        "network_id": row["Network"],
-        "cidr": row["Subnet"],
-        "ip_version": row.get("IP Version"),
-        "gateway_ip": row.get("Gateway"),
-        "allocation_pools": row.get("Allocation Pools"),
-        "enable_dhcp": row.get("DHCP"),
-        "dns_nameservers": row.get("Name Servers"),
-        "host_routes": row.get("Host Routes"),
-        "service_types": row.get("Service Types"),
-    }
+    return read
 
 
 def _port(row: Row) -> Row:
@@ -118,62 +131,44 @@ def _router(row: Row) -> Row:
     return out
 
 
-def _group(row: Row) -> Row:
-    return {"id": row["ID"], "name": row.get("Name"), "description": row.get("Description")}
-
-
-def _floatingip(row: Row) -> Row:
-    return {
-        "id": row["ID"],
-        "floating_ip_address": row.get("Floating IP Address"),
-        "port_id": row.get("Port"),
-        "floating_network_id": row.get("Floating Network"),
-    }
-
-
-def _agent(row: Row) -> Row:
-    return {"id": row["ID"], "agent_type": row["Agent Type"], "host": row["Host"], "configurations": {}}
-
-
-def _hypervisor(row: Row) -> Row:
-    return {"id": row["ID"], "hypervisor_hostname": row["Hypervisor Hostname"]}
-
-
 #: (command, kind, the titles it always has, row -> the API's fields, what the table lacks), most specific first
 TABLES: list[tuple[str, str, frozenset[str], Callable[[Row], Row], str]] = [
     ("security group rule list", "security_group_rule",
      frozenset({"ID", "IP Protocol", "Ethertype", "IP Range", "Port Range", "Direction"}), _rule,
      "a rule's group comes from its 'Security Group' column: list rules without naming a group"),
-    ("network segment list", "segment", frozenset({"ID", "Network", "Network Type", "Segment"}), _segment,
+    ("network segment list", "segment", frozenset({"ID", "Network", "Network Type", "Segment"}), columns(SEGMENT),
      "the physical network is in --long only"),
-    ("subnet list --long", "subnet", frozenset({"ID", "Name", "Network", "Subnet"}), _subnet,
+    ("subnet list --long", "subnet", frozenset({"ID", "Name", "Network", "Subnet"}), columns(SUBNET),
      "no segment (a routed network's subnets are imported unbound to theirs) and no IPv6 address modes "
      "(GET /v2.0/subnets has both)"),
     ("port list --long", "port", frozenset({"ID", "Name", "MAC Address", "Fixed IP Addresses"}), _port,
      "no binding host: ports imported unbound (GET /v2.0/ports or `port show` has binding:host_id); "
      "no network: taken from the subnet of the first fixed IP"),
-    ("network list --long", "network", frozenset({"ID", "Name", "Subnets", "Router Type"}), _network,
+    ("network list --long", "network", frozenset({"ID", "Name", "Subnets", "Router Type"}), columns(NETWORK),
      "no physical network or segmentation id: a VLAN or flat network needs `network segment list --long`"),
     ("router list --long", "router", frozenset({"ID", "Name", "Status", "State", "Project"}), _router,
      "Distributed and HA only for an admin; no interfaces (`router show` has interfaces_info)"),
     ("floating ip list --long", "floatingip", frozenset({"ID", "Floating IP Address", "Port", "Floating Network"}),
-     _floatingip, ""),
-    ("network agent list --long", "agent", frozenset({"ID", "Agent Type", "Host", "Alive"}), _agent,
+     columns(FLOATINGIP), ""),
+    ("network agent list --long", "agent", frozenset({"ID", "Agent Type", "Host", "Alive"}),
+     columns(AGENT, configurations={}),
      "no configuration: no bridge mappings, no L3 agent mode (a host with an L3 or DHCP agent is a network node)"),
-    ("hypervisor list", "hypervisor", frozenset({"ID", "Hypervisor Hostname", "Hypervisor Type"}), _hypervisor, ""),
-    ("security group list", "security_group", frozenset({"ID", "Name", "Description", "Project"}), _group,
+    ("hypervisor list", "hypervisor", frozenset({"ID", "Hypervisor Hostname", "Hypervisor Type"}),
+     columns(HYPERVISOR), ""),
+    ("security group list", "security_group", frozenset({"ID", "Name", "Description", "Project"}), columns(GROUP),
      "no rules: add `security group rule list -f json`"),
 ]  # fmt: skip
 
 
-def table_of(rows: list) -> Optional[tuple[str, str, Callable[[Row], Row], str]]:
-    """(command, kind, reader, what it lacks) of an ``openstack ... -f json`` table, or None (not one of those)."""
+def table_of(rows: list) -> Optional[tuple[str, str, frozenset[str], Callable[[Row], Row], str]]:
+    """(command, kind, titles each row has, reader, what it lacks) of an ``openstack ... -f json`` table (by its
+    first row's titles), or None (not one of those)."""
     if not rows or not all(isinstance(r, dict) for r in rows):
         return None
     titles = set(rows[0])
     for command, kind, required, reader, lacks in TABLES:
         if required <= titles:
-            return command, kind, reader, lacks
+            return command, kind, required, reader, lacks
     return None
 
 

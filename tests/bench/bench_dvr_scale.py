@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-import simpy
+from baseline import COUNT_EVENTS, PEAK_MB, bare_simpy
 
 from labtwin.scenarios.dvr.model.traffic import run_traffic, run_traffic_per_burst
 
@@ -28,21 +28,12 @@ FLOWS = 1_000_000
 ONE_RUN = """
 import json, time
 start = time.perf_counter()
-import simpy
-events = 0
-step = simpy.Environment.step
-def counted(env):
-    global events
-    events += 1
-    return step(env)
-simpy.Environment.step = counted
+{count_events}
 from labtwin import api
 model_start = time.perf_counter()
 api.simulate("dvr", flows={flows})
 wall, model_s = time.perf_counter() - start, time.perf_counter() - model_start
-# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the (large) bench process that
-# started this one; VmHWM belongs to this program image alone
-peak_mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+{peak_mb}
 print(json.dumps({{"wall_s": wall, "model_s": model_s, "events": events, "peak_mb": peak_mb}}))
 """
 WEIGHTS = {"ns-snat": 0.5, "ew-cross-host": 0.3, "ns-fip-in": 0.2}
@@ -62,7 +53,7 @@ def main() -> str:
         fast = timed(run_traffic, *args)
         slow = timed(run_traffic_per_burst, *args) if flows <= 100_000 else float("nan")
         rows.append(f"{flows:>9} {fast:>13.3f} {slow:>12.3f}")
-    code = ONE_RUN.format(flows=FLOWS)
+    code = ONE_RUN.format(peak_mb=PEAK_MB, count_events=COUNT_EVENTS, flows=FLOWS)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     r = json.loads(out.splitlines()[-1])
     bare = bare_simpy(r["events"])
@@ -80,20 +71,6 @@ def main() -> str:
     if whole >= TARGET_S:
         raise AssertionError(f"{table}\nover {TARGET_S} s")
     return table
-
-
-def bare_simpy(events: int) -> float:
-    """Seconds a bare SimPy process takes to step through *events* timeouts."""
-    env = simpy.Environment()
-
-    def loop():
-        for _ in range(events):
-            yield env.timeout(1)
-
-    env.process(loop())
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

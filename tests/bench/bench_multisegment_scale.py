@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
-import simpy
+from baseline import PEAK_MB, bare_simpy
 
 RACKS, HOSTS_PER_RACK, DEMAND = 100, 20, 10_000
 TARGET_S = 5.0
@@ -29,25 +28,9 @@ model_start = time.perf_counter()
 {run}
 wall = time.perf_counter() - start
 model_s = time.perf_counter() - model_start
-# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the (large) bench process that
-# started this one; VmHWM belongs to this program image alone
-peak_mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+{peak_mb}
 print(json.dumps({{"wall_s": wall, "model_s": model_s, "requests": run.summary["requests"], "peak_mb": peak_mb}}))
 """
-
-
-def bare_simpy(events: int) -> float:
-    """Seconds a bare SimPy process takes to step through *events* timeouts."""
-    env = simpy.Environment()
-
-    def loop():
-        for _ in range(events):
-            yield env.timeout(1)
-
-    env.process(loop())
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 BATCHED = (
@@ -67,7 +50,7 @@ class run: summary = {{"requests": sim.ok + sum(sim.failed.values())}}
 
 def measure(run: str, demand: int) -> dict:
     sizes = dict(racks=RACKS, hosts=HOSTS_PER_RACK, demand=demand)
-    code = ONE_RUN.format(run=run.format(**sizes))
+    code = ONE_RUN.format(peak_mb=PEAK_MB, run=run.format(**sizes))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
-import simpy
+from baseline import COUNT_EVENTS, PEAK_MB, bare_simpy
 
 MEMBERS, HOSTS = 20_000, 1_000
 TARGET_S, TARGET_MB = 2.0, 300.0
@@ -23,44 +22,21 @@ FIREWALLS = ("iptables", "ipset", "ovs", "subtable", "ovn")
 ONE_RUN = """
 import json, sys, time
 start = time.perf_counter()
-import simpy
-events = 0
-step = simpy.Environment.step
-def counted(env):
-    global events
-    events += 1
-    return step(env)
-simpy.Environment.step = counted
+{count_events}
 from labtwin import api
 model_start = time.perf_counter()
 run = api.simulate("sg-fanout", members={members}, hosts={hosts}, firewall="{firewall}")
 wall = time.perf_counter() - start
 model_s = time.perf_counter() - model_start
-# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the (large) bench process that
-# started this one; VmHWM belongs to this program image alone
-peak_mb = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+{peak_mb}
 print(json.dumps({{"wall_s": wall, "model_s": model_s, "events": events, "peak_mb": peak_mb}}))
 """
 
 
 def one(firewall: str) -> dict:
-    code = ONE_RUN.format(members=MEMBERS, hosts=HOSTS, firewall=firewall)
+    code = ONE_RUN.format(peak_mb=PEAK_MB, count_events=COUNT_EVENTS, members=MEMBERS, hosts=HOSTS, firewall=firewall)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
-
-
-def bare_simpy(events: int) -> float:
-    """Seconds a bare SimPy process takes to step through *events* timeouts."""
-    env = simpy.Environment()
-
-    def loop():
-        for _ in range(events):
-            yield env.timeout(1)
-
-    env.process(loop())
-    start = time.perf_counter()
-    env.run()
-    return time.perf_counter() - start
 
 
 def main() -> str:
