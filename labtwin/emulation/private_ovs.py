@@ -23,6 +23,7 @@ paths everywhere.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -118,9 +119,10 @@ def _wait_for(path: str, host: str) -> None:
 
 
 def wait_for_socket(path: str, who: str, stderr_path: str) -> None:
-    """Wait for a daemon's socket; a failure names it and shows what the daemon said."""
+    """Wait until a daemon's Unix socket accepts a connection (the file exists once the daemon bound it, a moment
+    before it listens: a client in between is refused); a failure names it and shows what the daemon said."""
     deadline = time.monotonic() + SOCKET_TIMEOUT_S
-    while not os.path.exists(path):
+    while not _accepts(path):
         if time.monotonic() > deadline:
             try:
                 with open(stderr_path) as fh:
@@ -129,3 +131,15 @@ def wait_for_socket(path: str, who: str, stderr_path: str) -> None:
                 tail = f"(its stderr {stderr_path} is unreadable: {exc})"
             raise RuntimeError(f"{who} made no socket {path} within {SOCKET_TIMEOUT_S:.0f} s; it said: {tail}")
         time.sleep(0.01)
+
+
+def _accepts(path: str) -> bool:
+    """Whether the Unix socket at *path* exists and accepts a connection."""
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
