@@ -80,11 +80,8 @@ def start_private_ovs(real, key: str, ovs: PrivateOvs) -> PrivateOvs:
         f"--log-file={rundir}/ovsdb-server.log",
     )
     _spawn(real, pid, database, "ovsdb-server", ovs)
-    _wait_for(f"{rundir}/db.sock", host)
-    # --retry: the socket exists once ovsdb-server bound it, a moment before it listens; a connect in between is
-    # refused (seen once in CI: "database connection failed (Connection refused)"). --timeout bounds the retries.
-    init = Step(ovs.vsctl("--retry", "--no-wait", "init"), what=f"{host}: initialise its OVS database")
-    real.runner.run(init)
+    _wait_for(f"{rundir}/db.sock", host)  # until it accepts a connection, not only until the file exists
+    real.runner.run(Step(ovs.vsctl("--no-wait", "init"), what=f"{host}: initialise its OVS database"))
     switch = (
         "ovs-vswitchd",
         ovs.db,
@@ -129,7 +126,9 @@ def wait_for_socket(path: str, who: str, stderr_path: str) -> None:
                     tail = fh.read()[-1000:].strip() or "(nothing)"
             except OSError as exc:
                 tail = f"(its stderr {stderr_path} is unreadable: {exc})"
-            raise RuntimeError(f"{who} made no socket {path} within {SOCKET_TIMEOUT_S:.0f} s; it said: {tail}")
+            raise RuntimeError(
+                f"{who} accepted no connection on {path} within {SOCKET_TIMEOUT_S:.0f} s; it said: {tail}"
+            )
         time.sleep(0.01)
 
 
