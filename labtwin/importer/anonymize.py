@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 #: kind (the topology's section) -> (prefix of the new names, digits of the number)
 KINDS = {
@@ -37,6 +37,7 @@ KINDS = {
     "ports": ("port", 5),
 }
 KEPT_NAMES = {"security_groups": {"default"}}
+_WORD = re.compile(r"[A-Za-z0-9_.:-]+")
 _IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:/[0-9]{1,2})?(?![0-9.])")
 
 
@@ -57,8 +58,11 @@ class Anonymizer:
         self._outside = {4: int(ipaddress.IPv4Address("100.64.0.0")), 6: int(ipaddress.IPv6Address("fd00:ffff::"))}
         #: the dump's own subnets: no new block overlaps one, so no address shown is one of the dump's
         self.originals = [ipaddress.ip_network(subnet["cidr"]) for subnet in topology.get("subnets", [])]
-        for original in self.originals:
-            self._block(original, self._next)
+        #: each subnet's (original, new) block: an address given with its subnet moves without a search
+        self.subnet_blocks = {
+            subnet["name"]: (original, self._block(original, self._next))
+            for subnet, original in zip(topology.get("subnets", []), self.originals)
+        }
         self.macs: dict[str, str] = {}
 
     # --- addresses ----------------------------------------------------------------------------------------
@@ -76,8 +80,12 @@ class Anonymizer:
         self.blocks.append((original, new))
         return new
 
-    def address(self, text: str) -> str:
-        """An address (``10.1.2.3``) or prefix (``10.1.2.0/24``, ``10.1.2.3/32``) at its offset in its new block."""
+    def address(self, text: str, subnet: Optional[str] = None) -> str:
+        """An address (``10.1.2.3``) or prefix (``10.1.2.0/24``, ``10.1.2.3/32``) at its offset in its new block
+        (*subnet*: the subnet it is in, when known, else the first subnet holding it)."""
+        if subnet in self.subnet_blocks and "/" not in text:
+            original, new = self.subnet_blocks[subnet]
+            return str(new.network_address + (int(ipaddress.ip_address(text)) - int(original.network_address)))
         if "/" in text:
             interface = ipaddress.ip_interface(text)
             if interface.network.prefixlen == 0:
@@ -167,7 +175,7 @@ class Anonymizer:
     def fixed_ip(self, fixed: dict[str, Any]) -> dict[str, Any]:
         out = {"subnet_id": self.name("subnets", fixed["subnet_id"])}
         if fixed.get("ip_address"):
-            out["ip_address"] = self.address(fixed["ip_address"])
+            out["ip_address"] = self.address(fixed["ip_address"], fixed["subnet_id"])
         return out
 
     def rule(self, rule: dict[str, Any]) -> dict[str, Any]:
@@ -179,15 +187,19 @@ class Anonymizer:
 
     # --- the report -------------------------------------------------------------------------------------------
     def text(self, text: str) -> str:
-        """*text* (the report) with every name, id and IPv4 address replaced as in the topology."""
-        for old, new in self._replacements():
-            text = re.sub(rf"(?<![A-Za-z0-9_.:-]){re.escape(old)}(?![A-Za-z0-9_:-]|\.[0-9])", new, text)
-        return _IPV4.sub(lambda m: self.address(m.group(0)), text)
+        """*text* (the report) with every name, id and IPv4 address replaced as in the topology: each run of name
+        characters is looked up once (a name shared by two kinds takes the later kind's replacement)."""
+        table = {old: new for kind in self.names.values() for old, new in kind.items() if old != new}
+        table.update((i, "<id>") for i in self.ids)
 
-    def _replacements(self) -> Iterator[tuple[str, str]]:
-        pairs = [(old, new) for kind in self.names.values() for old, new in kind.items() if old != new]
-        pairs += [(i, "<id>") for i in self.ids]
-        yield from sorted(pairs, key=lambda p: -len(p[0]))  # longest first: a name inside another stays whole
+        def replace(found: re.Match) -> str:
+            word = found.group(0)
+            bare = word.rstrip(".:")  # a name ending a sentence or a label: "... compute-1:"
+            if word in table:
+                return table[word]
+            return table[bare] + word[len(bare) :] if bare in table else word
+
+        return _IPV4.sub(lambda m: self.address(m.group(0)), _WORD.sub(replace, text))
 
 
 def anonymize(topology: dict[str, Any], report: str) -> tuple[dict[str, Any], str]:
