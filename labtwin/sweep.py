@@ -31,6 +31,7 @@ model, start a new file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -102,6 +103,11 @@ class Grid:
         return ["scenario", "topology", *self.knobs, "seed"]
 
     def points(self) -> list[Point]:
+        """Every run of the grid, in order (computed once: the grid is frozen)."""
+        return list(self._points)
+
+    @functools.cached_property
+    def _points(self) -> tuple[Point, ...]:
         spec = get_scenario(self.scenario)
         given = (*self.fixed, *self.axes)
         points = []
@@ -109,7 +115,7 @@ class Grid:
             design = spec.design({**self.fixed, **dict(zip(self.axes, values))})
             cells = tuple((k, _cell(design[k])) for k in self.knobs)
             points += [Point(cells, given, self.seed + r, r) for r in range(self.repeats)]
-        return points
+        return tuple(points)
 
     def key(self, point: Point) -> tuple:
         return (self.scenario, self.topology, *(v for _, v in point.design), point.seed)
