@@ -20,8 +20,9 @@ from labtwin.description.errors import CloudError
 from labtwin.description.loader import cloud_of
 from labtwin.description.names import is_safe_name
 
-from .build import Report, build_topology
+from .build import build_topology
 from .dump import DumpError, read_dump
+from .report import Report
 
 REPORT_NAME = "import-report.md"
 
