@@ -68,6 +68,7 @@ ENGINES_ABOVE = [
     "labtwin.api",
     "labtwin.api.*",
     "labtwin.cli",
+    "labtwin.cli.*",
     "labtwin.report*",
     "labtwin.pytest_plugin",
     "labtwin.testing",
