@@ -106,8 +106,8 @@ def test_slash22_pool_holds_1021():
         ),
         (
             "cidr: 10.0.0.0/24}",
-            "cidr: 10.0.0.0/24, gateway_ip: 10.9.0.1}",
-            "t.yaml:10: subnets[0].gateway_ip: 10.9.0.1 is not a host address of 10.0.0.0/24",
+            "cidr: 10.0.0.0/24, gateway_ip: 10.0.0.255}",
+            "t.yaml:10: subnets[0].gateway_ip: 10.0.0.255 is not a host address of 10.0.0.0/24",
         ),
         ("cidr: 10.0.0.0/24}", "cidr: 10.0.0.1/24}", "t.yaml:10: subnets[0].cidr:"),
         ("{name: c1,", "{name: 'c1; rm -rf /',", "t.yaml:4: hosts[0].name: 'c1; rm -rf /' is not a safe name"),
@@ -317,6 +317,7 @@ def test_a_remote_prefix_with_host_bits_is_kept_and_matches_its_network():
 
 
 ORACLE = __import__("pathlib").Path(__file__).resolve().parent / "oracle"
+INPUTS = ORACLE.parent / "inputs"
 
 
 def test_neutrons_own_ports_take_their_addresses_from_the_pools():
@@ -403,3 +404,20 @@ def test_the_dhcp_ports_a_cloud_gets_are_listed_by_network():
         "dhcp of network routed (segment seg-a, host network-1): 10.2.0.2 on routed-a",
         "dhcp of network far (host network-1): 10.6.0.2 on far-v4",
     ]
+
+
+def test_a_gateway_outside_its_subnet_is_accepted_but_no_router_interface_can_take_it():
+    """Neutron accepts a gateway outside the subnet (``check_gateway_invalid_in_subnet``); an interface added by
+    subnet asks for that address and is refused ``InvalidIpForSubnet`` (Neutron 29 agrees: tests/inputs and the
+    oracle test). A gateway of the other IP version is refused as Neutron does (``InvalidInput``)."""
+    text = (INPUTS / "external-gateway-off-subnet.yaml").read_text()
+    cloud = parse_cloud(text)
+    assert cloud.subnet["public-v4"].gateway_off_subnet and not cloud.subnet["private-v4"].gateway_off_subnet
+    inside = text.replace("{name: private-v4, network_id: private, cidr: 10.0.0.0/24}", PRIVATE_OFF)
+    (found,) = problems_of(inside)
+    assert "routers[0].interfaces[0]" in found and "InvalidIpForSubnet" in found and "10.9.0.1" in found
+    (found,) = problems_of(text.replace("gateway_ip: 198.51.100.1", "gateway_ip: '2001:db8::1'"))
+    assert "gateway_ip" in found and "not an IPv4 address" in found and "InvalidInput" in found
+
+
+PRIVATE_OFF = "{name: private-v4, network_id: private, cidr: 10.0.0.0/24, gateway_ip: 10.9.0.1}"

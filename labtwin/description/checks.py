@@ -155,6 +155,14 @@ def check_routers(cloud: Cloud) -> Found:
                     f"subnet {subnet!r} has gateway_ip: null; an interface added by subnet takes the gateway "
                     "address (Neutron: 'Subnet for router interface must have a gateway IP', BadRequest, 400)",
                 )
+            elif cloud.subnet[subnet].gateway_off_subnet:
+                sub = cloud.subnet[subnet]
+                yield (
+                    ("routers", i, "interfaces", j),
+                    f"subnet {subnet!r} has its gateway {sub.gateway_ip} outside {sub.cidr}; an interface added by "
+                    f"subnet takes the gateway address (InvalidIpForSubnet, 400: 'IP address {sub.gateway_ip} is not "
+                    "a valid IP for the specified subnet.')",
+                )
             elif subnet in seen:
                 yield ("routers", i, "interfaces", j), f"subnet {subnet!r} is attached twice"
             seen.add(subnet)

@@ -157,7 +157,9 @@ class Subnet(_Named):
         (the prefix itself, ``2001:db8::``) in IPv6 (Neutron 15.0.0 onward, commit 1916bc5c06, bug 1682094: both
         eras labtwin models). Given: never an IPv4 subnet's network or broadcast address, as
         ``check_gateway_invalid_in_subnet`` (an IPv6 subnet's first address is a router's, the default).
-        Simplification: Neutron accepts a given gateway outside the subnet (an on-link route); labtwin refuses it."""
+        A given gateway outside the subnet is accepted, as Neutron accepts it (``check_gateway_invalid_in_subnet``:
+        "If gateway is out of subnet, there is no way to check"): the agents reach it by an on-link route
+        (:attr:`Subnet.gateway_off_subnet`)."""
         cidr = info.data.get("cidr")
         if value == "auto":
             if cidr is None:
@@ -165,7 +167,9 @@ class Subnet(_Named):
             return cidr.network_address if cidr.version == 6 else cidr.network_address + 1
         if value is not None and cidr is not None:
             gw = ipaddress.ip_address(str(value))
-            if gw.version != cidr.version or gw not in cidr or gw in (_network_v4(cidr), ipv4_broadcast(cidr)):
+            if gw.version != cidr.version:
+                raise ValueError(f"{gw} is not an IPv{cidr.version} address, as {cidr} is (InvalidInput, 400)")
+            if gw in (_network_v4(cidr), ipv4_broadcast(cidr)):
                 raise ValueError(f"{gw} is not a host address of {cidr}")
         return value
 
@@ -209,6 +213,13 @@ class Subnet(_Named):
     def pool_size(self) -> int:
         """Addresses in the allocation pools (1021 for a /22 with a gateway)."""
         return sum(p.size() for p in self.allocation_pools)
+
+    @property
+    def gateway_off_subnet(self) -> bool:
+        """A gateway outside the CIDR: reached by an on-link route (``scope link``), as Neutron's L3 agent
+        (``RouterInfo._add_route_to_gw``) and DHCP agent (``DeviceManager._set_default_route_ip_version``) add
+        it; no router interface can take it (``InvalidIpForSubnet``, 400)."""
+        return self.gateway_ip is not None and ipaddress.ip_address(str(self.gateway_ip)) not in self.cidr
 
 
 def _auto_address(address_mode: Optional[str], ra_mode: Optional[str]) -> bool:

@@ -8,10 +8,14 @@ one ipset per (group, ethertype) per host (Neutron's default
 ``enable_ipset=True``); an empty group gets no set and its rule is omitted.
 (neutron/agent/linux/iptables_firewall.py, ipset_manager.py.)
 
-Simplifications, stated: no per-port conntrack zones (each host is its own
-namespace and a packet crosses one bridge per host, so one conntrack entry per
-host suffices); DHCP and ICMPv6 fixed rules kept to the ones that matter for
-probes; chain names use the wrap prefix ``neutron-openvswi-``.
+Connections are tracked in a conntrack zone per network, set in the raw table
+for the port's tap and its network's bridge (``IpConntrackManager``, zones from
+4097; ``_get_jump_rules``): a packet the physical network's router sends back
+into the same host, onto another network, is a new connection there, not the
+one it left as.
+
+Simplifications, stated: DHCP and ICMPv6 fixed rules kept to the ones that matter
+for probes; chain names use the wrap prefix ``neutron-openvswi-``.
 
 The output is ``iptables-restore`` / ``ipset restore`` input: data, applied
 through the runner's stdin, never a shell.
@@ -30,6 +34,7 @@ WRAP = "neutron-openvswi-"
 FORWARD = WRAP + "FORWARD"
 SG_CHAIN = WRAP + "sg-chain"
 FALLBACK = WRAP + "sg-fallback"
+PREROUTING = WRAP + "PREROUTING"
 #: ICMPv6 types Neutron always lets in (MLD, neighbour discovery): ICMPV6_ALLOWED_INGRESS_TYPES
 ICMPV6_INGRESS = (130, 131, 132, 135, 136, 143)
 
@@ -42,6 +47,7 @@ class FilteredPort:
     tap: str
     mac: str
     ips: tuple
+    bridge: str = ""  # the Linux bridge the tap is on: its zone rules match it too ("": the tap's alone)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,27 @@ def _table(cloud: Cloud, ports: list[FilteredPort], version: int) -> list[str]:
         body += [f"-A {o} {r}" for r in _egress(cloud, fp, version, s)]
         body += [f"-A {s} {r}" for r in _spoof(fp, version)]
     body += [f"-A {SG_CHAIN} -j ACCEPT", f"-A {FALLBACK} -j DROP"]
-    return ["*filter"] + [f":{c} - [0:0]" for c in chains] + body + ["COMMIT"]
+    return _zones(ports) + ["*filter"] + [f":{c} - [0:0]" for c in chains] + body + ["COMMIT"]
+
+
+#: Neutron's first conntrack zone (``ip_conntrack.ZONE_START``).
+ZONE_START = 4097
+
+
+def _zones(ports: list[FilteredPort]) -> list[str]:
+    """The raw table: each port's packets, and its bridge's, tracked in its network's zone, numbered from
+    :data:`ZONE_START` in the order networks first appear (Neutron keys a zone by the network id and allocates
+    the next one free)."""
+    zones: dict[str, int] = {}
+    body = []
+    for fp in ports:
+        zone = zones.setdefault(fp.port.network_id, ZONE_START + len(zones))
+        matches = [f"-m physdev --physdev-in {fp.bridge}", f"-i {fp.bridge}"] if fp.bridge else []
+        for match in [*matches, f"-m physdev --physdev-in {fp.tap}"]:
+            body.append(f"-A {PREROUTING} {match} -j CT --zone {zone}")
+    if not body:
+        return []
+    return ["*raw", f":{PREROUTING} - [0:0]", f"-A PREROUTING -j {PREROUTING}", *body, "COMMIT"]
 
 
 def _stateful() -> list[str]:

@@ -31,9 +31,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 PROTOCOLS = ("icmp", "tcp", "udp", "arp", "broadcast")
 
@@ -63,7 +65,8 @@ def build(probe: dict):
         solicited = ipaddress.IPv6Address("ff02::1:ff00:0") + (int(dst) & 0xFFFFFF)
         mcast = "33:33:" + ":".join(f"{b:02x}" for b in solicited.packed[-4:])
         return Ether(dst=mcast) / IPv6(dst=str(solicited)) / ICMPv6ND_NS(tgt=str(dst))
-    src = {"src": probe["src"]} if probe.get("src") else {}
+    source = probe.get("src") or kernel_source(dst)
+    src = {"src": source} if source else {}
     ip = IP(dst=str(dst), **src) if dst.version == 4 else IPv6(dst=str(dst), **src)
     if proto == "icmp":
         return ip / (ICMP(id=sport) if dst.version == 4 else ICMPv6EchoRequest(id=sport))
@@ -72,6 +75,20 @@ def build(probe: dict):
     if proto == "udp":
         return ip / UDP(sport=sport, dport=int(probe["port"])) / b"labtwin-probe"
     raise ValueError(f"unknown protocol {proto!r}")
+
+
+def kernel_source(dst) -> Optional[str]:
+    """The source address this namespace's kernel picks for *dst* (a UDP socket's ``connect`` sends nothing),
+    or None where it has no route. Scapy's own route table takes the preferred source of the route it finds,
+    and a route without one (an on-link route to a gateway outside the subnet, as a guest adds for
+    ``Subnet.gateway_off_subnet``) gives it 0.0.0.0: the probe would leave with no address to answer."""
+    family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((str(dst), 9))
+        except OSError:
+            return None
+        return str(sock.getsockname()[0])
 
 
 def classify(probe: dict, reply) -> tuple[str, str]:

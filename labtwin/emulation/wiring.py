@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import replace
 from typing import Optional
 
-from labtwin.description import Cloud, Port, Segment
+from labtwin.description import Cloud, Port, Segment, Subnet
 from labtwin.description.routing import physically_routed, subnet_segment
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
@@ -117,8 +117,8 @@ def add_vm(cloud: Cloud, result: Plan, port: Port, index: int, host_key: str) ->
     _vm_sysctls(cfg)
     cfg.ip_batch[:0] = ["link set lo up", f"link set eth0 address {mac}"]
     cfg.ip_batch.append("link set eth0 up")
-    for gw in _gateways(cloud, port):
-        cfg.ip_batch.append(f"route add default via {gw}")
+    for subnet in _routed_subnets(cloud, port):
+        default_route(cfg, subnet)
     result.endpoints[port.name] = Endpoint(port.name, key, "eth0", mac, tuple(ips))
     return tap
 
@@ -146,17 +146,38 @@ def _vm_sysctls(cfg: NsConfig) -> None:
     ]
 
 
-def _gateways(cloud: Cloud, port: Port) -> list:
-    """Default routes: the gateway of each of the port's subnets that a router serves (Neutron's, or the
-    physical network's)."""
+def _routed_subnets(cloud: Cloud, port: Port) -> list[Subnet]:
+    """The subnets whose gateway is the port's default route: per IP version the first of its subnets that a
+    router serves (Neutron's, or the physical network's)."""
     routed = {s for r in cloud.routers for s in r.interfaces} | {s.name for s in physically_routed(cloud)}
-    gws, versions = [], set()
+    out: list[Subnet] = []
     for fixed in port.fixed_ips:
         subnet = cloud.subnet[fixed.subnet_id]
-        if subnet.name in routed and subnet.gateway_ip is not None and subnet.ip_version not in versions:
-            versions.add(subnet.ip_version)
-            gws.append(ipaddress.ip_address(str(subnet.gateway_ip)))
-    return gws
+        if subnet.name in routed and subnet.gateway_ip is not None:
+            if subnet.ip_version not in {s.ip_version for s in out}:
+                out.append(subnet)
+    return out
+
+
+def default_route(cfg: NsConfig, subnet: Subnet, dev: str = "eth0") -> None:
+    """``default via`` *subnet*'s gateway on *dev*. A gateway outside the subnet is first given an on-link route
+    (``scope link``), as Neutron's L3 agent (``RouterInfo._add_route_to_gw``) and DHCP agent add one, and as a
+    guest does from the classless static routes DHCP hands it."""
+    if subnet.gateway_off_subnet:
+        cfg.ip_batch.append(f"route add {subnet.gateway_ip} dev {dev} scope link")
+    cfg.ip_batch.append(f"route add default via {subnet.gateway_ip} dev {dev}")
+
+
+def gateway_address(cfg: NsConfig, subnet: Subnet, dev: str) -> None:
+    """*subnet*'s gateway on *dev* of the router that holds it (the physical network's, or the world outside an
+    external network): inside the subnet, an address with the subnet's prefix; outside it, the address alone
+    and an on-link route to the subnet, as a router whose own network differs reaches those hosts."""
+    gateway = ipaddress.ip_address(str(subnet.gateway_ip))
+    if not subnet.gateway_off_subnet:
+        address(cfg, gateway, subnet.cidr, dev)
+        return
+    address(cfg, gateway, ipaddress.ip_network(f"{gateway}/{gateway.max_prefixlen}"), dev)
+    cfg.ip_batch.append(f"route add {subnet.cidr} dev {dev} scope link")
 
 
 def add_physical_router(cloud: Cloud, result: Plan, wiring: Wiring) -> None:
@@ -179,4 +200,4 @@ def add_physical_router(cloud: Cloud, result: Plan, wiring: Wiring) -> None:
             dev = devices[segment.name]
             cfg.ip_batch.append(f"link set {dev} address {derived_mac(f'physical-gateway/{segment.id}')}")
             cfg.ip_batch.append(f"link set {dev} up")
-        address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, devices[segment.name])
+        gateway_address(cfg, subnet, devices[segment.name])

@@ -331,3 +331,12 @@ def probe_of(cls: str, ends: Endpoints) -> tuple[str, str, str, Optional[int]]:
         ),
     }
     return table[cls]
+
+
+def physnet_bridge(cloud: Cloud, network: str, host: str, default: str) -> str:
+    """The OVS bridge *network* leaves *host* by: the bridge the host maps the network's physnet to (a VLAN or
+    flat network), else *default* (``br-tun`` for a tunnel, ``br-ex`` for an external network)."""
+    segment = next((s for s in cloud.segments if s.network_id == network), None)
+    if segment is None or segment.network_type in ("vxlan", "geneve"):
+        return default
+    return cloud.host[host].bridge_mappings.get(segment.physical_network or "", default)

@@ -144,3 +144,32 @@ def test_a_provider_vlan_and_a_vni_of_the_same_number_never_meet_on_the_fabric()
     tags = fabric_tags(cloud)
     assert tags["prov"] == 1001 and tags["tenant-a"] != 1001  # tenant-a is VXLAN VNI 1001
     assert len(set(tags.values())) == len(tags)
+
+
+def test_each_bridge_is_captured_as_the_bridge_its_networks_leave_the_host_by():
+    """topologies/minimal.yaml maps physnet1 to br-vlan: its VLAN tenant network and its flat external network
+    leave every host by br-vlan, which the model's hops name; the emulation's overlay and external bridges are
+    captured under that name (they were br-tun and br-ex, and the twin disagreed on every path)."""
+    cloud = load_cloud(topologies_dir() / "minimal.yaml")
+    dp = plan_dvr(cloud, DvrDesign.of({"router": "dvr"}), "t0b1")
+    labels = {c.label.split(":", 1)[1] for c in dp.captures if c.label.startswith("compute-1:br-")}
+    assert labels == {"br-int", "br-vlan"}
+    hops = [h.split(":") for p in class_paths(cloud, DvrDesign.of({"router": "dvr"})) for h in p.hops]
+    bridges = {h[1] for h in hops if len(h) == 2 and h[1].startswith("br-")}
+    assert bridges == {"br-int", "br-vlan"}
+
+
+def test_networks_leaving_a_host_by_two_bridges_are_refused_by_the_labtwin_emulation():
+    from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+
+    text = (topologies_dir() / "minimal.yaml").read_text()
+    text = text.replace(
+        "segments:\n", "segments:\n  - {name: t-vx, network_id: tun, network_type: vxlan, segmentation_id: 7}\n"
+    )
+    text = text.replace("networks:\n", "networks:\n  - name: tun\n", 1)
+    text = text.replace("subnets:\n", "subnets:\n  - {name: tun-v4, network_id: tun, cidr: 10.7.0.0/24}\n", 1)
+    text = text.replace("interfaces: [private-v4]", "interfaces: [private-v4, tun-v4]")
+    from labtwin.description import parse_cloud
+
+    with pytest.raises(NotEmulated, match="leave network-1 by br-tun and br-vlan"):
+        check_emulable(parse_cloud(text), DvrDesign.of({"router": "dvr"}))

@@ -81,7 +81,7 @@ def test_one_router_per_rack_holds_every_segment_gateway(cloud):
     assert "addr add 10.2.0.1/22 dev vlan2021" in batch and "addr add 10.2.4.1/22 dev vlan2022" in batch
     assert set(sp.gateway_macs) == {"r1-s1", "r2-s1", "r2-s2", "r3-s1"}
     vm = next(v for v in sp.vms if v.port == "vm-r2-b")
-    assert vm.gateway == "10.2.4.1" and "route add default via 10.2.4.1" in sp.plan.config[vm.ns].ip_batch
+    assert vm.gateway == "10.2.4.1" and "route add default via 10.2.4.1 dev eth0" in sp.plan.config[vm.ns].ip_batch
 
 
 def test_probes_stay_in_a_rack(cloud):

@@ -113,7 +113,53 @@ def test_the_physical_router_holds_each_provider_gateway_on_its_segments_vlan():
     vm_a = next(
         k for k, c in built.config.items() if k.startswith("port:") and "addr add 203.0.113.2/24 dev eth0" in c.ip_batch
     )
-    assert "route add default via 203.0.113.1" in built.config[vm_a].ip_batch
+    assert "route add default via 203.0.113.1 dev eth0" in built.config[vm_a].ip_batch
+
+
+#: Both instances on one host, routed back into it by the physical router (deploy-ovs-provider.rst's east-west
+#: scenario 2); and the same with provider2's gateway outside its subnet.
+SAME_HOST = "tests/conformance/36-path-provider-ew2/topology.yaml"
+GATEWAY_OFF_SUBNET = "tests/inputs/provider-gateway-off-subnet.yaml"
+
+
+def test_each_network_is_tracked_in_its_own_conntrack_zone():
+    """As ``IptablesFirewallDriver._get_jump_rules`` writes them: the tap and its bridge set the network's zone, so a
+    packet the physical router sends back into the host onto the other network is a new connection there."""
+    from labtwin.description import load_cloud
+    from labtwin.scenarios.reachability.emulation.plan import plan
+
+    built = plan(load_cloud(SAME_HOST), "t0zn")
+    (host,) = [c for k, c in built.config.items() if k.startswith("host:")]
+    raw = host.rules.iptables.split("*filter")[0]
+    zones = sorted({line.rsplit(" ", 1)[1] for line in raw.splitlines() if "CT --zone" in line})
+    assert zones == ["4097", "4098"] and raw.count("--physdev-in tap") == 2 and raw.count(" -i ") == 2
+
+
+def test_a_gateway_outside_its_subnet_is_reached_on_link():
+    from labtwin.description import load_cloud
+    from labtwin.scenarios.reachability.emulation.plan import plan
+
+    built = plan(load_cloud(GATEWAY_OFF_SUBNET), "t0gw")
+    router = built.config["router:physical"].ip_batch
+    assert "addr add 198.51.100.9/32 dev gw1" in router and "route add 192.0.2.0/24 dev gw1 scope link" in router
+    vm = next(
+        c for k, c in built.config.items() if k.startswith("port:") and "addr add 192.0.2.101/24 dev eth0" in c.ip_batch
+    )
+    assert vm.ip_batch[-2:] == [
+        "route add 198.51.100.9 dev eth0 scope link",
+        "route add default via 198.51.100.9 dev eth0",
+    ]
+
+
+@pytest.mark.emulation
+@pytest.mark.parametrize("topology", [SAME_HOST, GATEWAY_OFF_SUBNET], ids=["same-host", "gateway-off-subnet"])
+def test_the_physical_router_routes_back_into_the_same_host(twin, topology):
+    """Without a zone per network, the packet coming back into the host matched the connection it left as and
+    tcp:22 was blocked (the model says allowed; Neutron's own agent agreed with the model)."""
+    report, model, emulation = twin("reachability", topology=topology, probes="icmp,tcp:22")
+    assert_twin_agrees(report)
+    for src, dst in (("instance1", "instance2"), ("instance2", "instance1")):
+        assert_reachable(emulation, src, dst, "tcp:22")
 
 
 #: Small clouds each control is checked on: (topology, probes).

@@ -33,6 +33,7 @@ from labtwin.records import Recorder, Run
 
 from .. import spec as classes
 from ..knobs import DvrDesign
+from ..spec import physnet_bridge
 from . import layout as L
 from . import observe
 from .labtwin_agent.routing import plan_dvr
@@ -114,11 +115,26 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
     if mode not in ("legacy", "dvr"):
         raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
     _check_outside_answers(cloud)
+    _check_one_overlay_bridge(cloud)
     if design.agent != "ovs" or design.firewall_driver != "openvswitch":
         raise NotEmulated(
             f"agent={design.agent} firewall_driver={design.firewall_driver} is model-only: the labtwin emulation "
             "plugs VMs into br-int directly (the openvswitch firewall's wiring)"
         )
+
+
+def _check_one_overlay_bridge(cloud: Cloud) -> None:
+    """Each emulated host has one bridge for the router's networks (a VLAN trunk between hosts): refused when
+    they leave a host by different bridges (a tunnel and a VLAN physnet), which the model keeps apart."""
+    router = classes.the_router(cloud)
+    networks = sorted({cloud.subnet[s].network_id for s in router.interfaces}) if router is not None else []
+    for host in cloud.hosts:
+        bridges = sorted({physnet_bridge(cloud, n, host.name, "br-tun") for n in networks})
+        if len(bridges) > 1:
+            raise NotEmulated(
+                f"router {router.name}'s networks leave {host.name} by {' and '.join(bridges)}; the labtwin "
+                "emulation has one bridge per host for them (the model covers it)"
+            )
 
 
 def _check_outside_answers(cloud: Cloud) -> None:

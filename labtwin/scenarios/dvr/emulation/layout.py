@@ -37,7 +37,7 @@ from labtwin.description.resolve import eui64
 from .. import neutron_names as names
 from ..knobs import DvrDesign
 from ..neutron_names import mac_of
-from ..spec import router_mode
+from ..spec import physnet_bridge, router_mode
 
 #: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
 FIP_RT_TBL = 16
@@ -78,6 +78,9 @@ class Layout:
     dhcp: dict[str, RouterPort] = field(default_factory=dict)  # by network name
     fips: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)  # by port name
     external: tuple = ()  # the outside world's addresses (the external subnets' gateways)
+    #: External subnets whose gateway lies outside them: the routers reach it on-link, the outside reaches them
+    #: on-link (``Subnet.gateway_off_subnet``).
+    external_off_subnet: tuple = ()
 
     @property
     def mode(self) -> str:
@@ -87,6 +90,23 @@ class Layout:
     @property
     def dvr(self) -> bool:
         return self.mode == "dvr"
+
+    def bridge_label(self, host: str, role: str) -> str:
+        """The hop one of *host*'s three emulated bridges stands for, named as the model names it: ``br-tun``
+        carries the router's networks, so it is the bridge they leave the host by (``br-tun`` for tunnels,
+        the physnet's mapped bridge for VLAN or flat networks, :meth:`overlay_bridges`); ``br-ex`` is the
+        external network's mapped bridge."""
+        if role == "br-tun":
+            return self.overlay_bridges(host)[0]
+        if role == "br-ex":
+            return physnet_bridge(self.cloud, self.ext.name, host, "br-ex")
+        return role
+
+    def overlay_bridges(self, host: str) -> list[str]:
+        """The bridges the router's networks leave *host* by (the emulation has one: ``check_emulable`` refuses
+        more)."""
+        networks = sorted({s.network_id for s in self.subnets()})
+        return sorted({physnet_bridge(self.cloud, n, host, "br-tun") for n in networks}) or ["br-tun"]
 
     def subnets(self, version: Optional[int] = None) -> list[Subnet]:
         out = [self.cloud.subnet[s] for s in self.router.interfaces]
@@ -169,7 +189,8 @@ def layout(cloud: Cloud, design: DvrDesign) -> Layout:
             _iface(made[(host, s.name)], s) if (host, s.name) in made else ipam.next(s) for s in ext_subnets
         )
         lay.fg[host] = RouterPort("fg", pid, names.fg_device(pid), mac_of(pid), ext.name, addresses)
-    lay.external = tuple(_iface(s.gateway_ip, s) for s in ext_subnets if s.gateway_ip is not None)
+    lay.external = tuple(_gateway_iface(s) for s in ext_subnets if s.gateway_ip is not None)
+    lay.external_off_subnet = tuple(s for s in ext_subnets if s.gateway_off_subnet)
     return lay
 
 
@@ -253,6 +274,14 @@ class _Ipam:
 def fixed_interfaces(cloud: Cloud, port: Port) -> list:
     """The port's fixed IPs with their subnets' prefix lengths (``10.10.0.2/24``)."""
     return [_iface(f.ip_address, cloud.subnet[f.subnet_id]) for f in port.fixed_ips]
+
+
+def _gateway_iface(subnet: Subnet):
+    """The gateway of an external subnet as the outside holds it: a host address when it lies outside the
+    subnet."""
+    if subnet.gateway_off_subnet:
+        return ipaddress.ip_interface(str(subnet.gateway_ip))
+    return _iface(subnet.gateway_ip, subnet)
 
 
 def _iface(ip, subnet: Subnet):

@@ -4,12 +4,10 @@ and the VMs following Neutron's gateways where they differ from the topology's."
 
 from __future__ import annotations
 
-import ipaddress
-
 from labtwin.description import Cloud
 from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step, in_netns
-from labtwin.emulation.wiring import address
+from labtwin.emulation.wiring import gateway_address
 
 from .. import spec as classes
 from ..neutron_names import mac_of
@@ -35,10 +33,9 @@ def add_outside(cloud: Cloud, router, the_plan, wiring) -> None:
     cfg.sysctls += ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]
     cfg.ip_batch.append("link set lo up")
     dev = wiring.access(OUTSIDE, "eth0", segment)
-    cfg.ip_batch.append(f"link set {dev} address {mac_of(EXTERNAL)}")
+    cfg.ip_batch += [f"link set {dev} address {mac_of(EXTERNAL)}", f"link set {dev} up"]
     for subnet in (s for s in cloud.subnets if s.network_id == ext.name and s.gateway_ip is not None):
-        address(cfg, ipaddress.ip_address(str(subnet.gateway_ip)), subnet.cidr, dev)
-    cfg.ip_batch.append(f"link set {dev} up")
+        gateway_address(cfg, subnet, dev)
 
 
 def routes_outside(real: Realisation, cloud: Cloud, router, made: dict) -> None:

@@ -157,9 +157,10 @@ def _link(dp: DvrPlan, host: str, spec: tuple, near_name: str, far_name: str, fa
     dp.ports[(host, near_name)] = near_end
     if far_name:
         dp.ports[(host, far_name)] = far_end
+    label = dp.layout.bridge_label
     dp.captures += [
-        CapturePoint(ROOT, near_end, f"{host}:{near_role}", vlan=tag is None),
-        CapturePoint(ROOT, far_end, far_label or f"{host}:{far}", vlan=tag is None and far != "br-ex"),
+        CapturePoint(ROOT, near_end, f"{host}:{label(host, near_role)}", vlan=tag is None),
+        CapturePoint(ROOT, far_end, far_label or f"{host}:{label(host, far)}", vlan=tag is None and far != "br-ex"),
     ]
 
 

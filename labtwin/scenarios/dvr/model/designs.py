@@ -253,7 +253,45 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
             reply=route(v.new_master, v.client, p.subnet(v.client)),
             note=("the VIP's port is type virtual: OVN binds it to the chassis that sent the GARP"),
         )
+    return _without_default_route(legs, p)
+
+
+#: The north-south classes per IP version: what the router's default route carries (out, or the reply).
+NORTH_SOUTH_BY_VERSION = {4: ("ns-fip-out", "ns-fip-in", "ns-snat"), 6: ("ns-ipv6",)}
+
+
+def _without_default_route(legs: Legs, p: Plane) -> Legs:
+    """ML2/OVN adds the router's default route as a static route with the external subnet's gateway as next hop
+    and no output port (``OVNClient._add_router_ext_gw``, Neutron 29; the output port only with BFD), and
+    ovn-northd drops a static route whose next hop is in none of the router's port networks ("No path for
+    static route", ``build_static_route_flow``). An external subnet whose gateway lies outside it
+    (``Subnet.gateway_off_subnet``, which Neutron accepts) so leaves the OVN router without a default route
+    for that IP version: its north-south classes go out or come in, and their packets or replies are dropped
+    at the router. (Neutron's L3 agent adds an on-link route instead, so legacy and DVR routers reach it.)"""
+    gateway = p.router.external_gateway_info
+    if gateway is None:
+        return legs
+    for fixed in gateway.external_fixed_ips:
+        subnet = p.cloud.subnet[fixed.subnet_id]
+        if not subnet.gateway_off_subnet:
+            continue
+        why = (
+            f"no default route: OVN drops the static route to {subnet.gateway_ip}, outside {subnet.cidr} "
+            "(ovn-northd: 'No path for static route')"
+        )
+        for cls in NORTH_SOUTH_BY_VERSION[subnet.ip_version]:
+            if cls in legs:
+                legs[cls] = _dropped_at_router(cls, legs[cls], why)
     return legs
+
+
+def _dropped_at_router(cls: str, leg: Leg, why: str) -> Leg:
+    """*leg* with no route out: a packet leaving is dropped by the router's first stage on its own chassis
+    (its path ends on br-int, no NAT); a packet coming in (``ns-fip-in``) arrives, its reply is dropped."""
+    if cls != "ns-fip-in":
+        first_stage = next(i for i, hop in enumerate(leg.hops) if ":br-int:" in hop)
+        leg = replace(leg, hops=leg.hops[:first_stage], nat="none")
+    return replace(leg, reachable=False, note=why)
 
 
 # -- shared pieces ---------------------------------------------------------------

@@ -15,7 +15,7 @@ from labtwin.description.names import vlan_subinterface_name
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
-from ..spec import EXTERNAL, gateway, routed_subnet
+from ..spec import EXTERNAL, gateway, physnet_bridge, routed_subnet
 
 FABRIC = "fabric"
 
@@ -96,10 +96,7 @@ class Plane:
         return interface
 
     def _physnet_bridge(self, network: str, host: str, default: str) -> str:
-        segment = next((s for s in self.cloud.segments if s.network_id == network), None)
-        if segment is None or segment.network_type in ("vxlan", "geneve"):
-            return default
-        return self.cloud.host[host].bridge_mappings.get(segment.physical_network or "", default)
+        return physnet_bridge(self.cloud, network, host, default)
 
     def l2(self, network: str, a: str, b: str) -> list[str]:
         """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""

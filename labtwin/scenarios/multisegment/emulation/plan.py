@@ -36,7 +36,7 @@ from labtwin.description.names import vlan_subinterface_name
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, PlanError, Veth, derived_mac
-from labtwin.emulation.wiring import Wiring
+from labtwin.emulation.wiring import Wiring, default_route, gateway_address
 
 from ..spec import MultisegmentDesign, loop_closers
 
@@ -232,7 +232,7 @@ def _add_vm(cloud: Cloud, out: SegmentPlan, fabric: _Fabric, port: Port, key_by:
     ]
     gateway = str(subnet.gateway_ip) if subnet.gateway_ip is not None else None
     if gateway:
-        cfg.ip_batch.append(f"route add default via {gateway}")
+        default_route(cfg, subnet)
     rack = cloud.host[port.host].rack or port.host
     out.vms.append(Vm(port.name, port.host, rack, segment.name, str(fixed.ip_address), mac, key, gateway))
 
@@ -303,12 +303,8 @@ def add_rack_router(cloud: Cloud, out: SegmentPlan, fabric: _Fabric | Wiring, ra
         fabric.access(key, dev, segment)
         mac = derived_mac(f"gateway/{subnet.id}")
         out.gateway_macs[segment.name] = mac
-        prefix = ipaddress.ip_network(str(subnet.cidr)).prefixlen
-        cfg.ip_batch += [
-            f"link set {dev} address {mac}",
-            f"addr add {subnet.gateway_ip}/{prefix} dev {dev}",
-            f"link set {dev} up",
-        ]
+        cfg.ip_batch += [f"link set {dev} address {mac}", f"link set {dev} up"]
+        gateway_address(cfg, subnet, dev)
 
 
 def check_loops(bridges: dict[str, dict[str, list[str]]]) -> None:

@@ -53,13 +53,15 @@ def plan(cloud: Cloud, run_id: str, filters: bool = True) -> Plan:
     add_physical_router(cloud, result, wiring)
     for host in cloud.hosts if filters else ():
         key = hosts[host.name]
-        ports = [
-            firewall.FilteredPort(cloud.port[e.port], naming.tap_name(cloud.port[e.port].id), e.mac, e.ips)
-            for e in result.endpoints.values()
-            if cloud.port[e.port].host == host.name
-        ]
+        ports = [_filtered(cloud, wiring, cloud.port[e.port], e) for e in result.endpoints.values()]
+        ports = [fp for fp in ports if fp.port.host == host.name]
         result.config[key].rules = firewall.host_rules(cloud, ports)
     return result
+
+
+def _filtered(cloud: Cloud, wiring: Wiring, port: Port, endpoint) -> firewall.FilteredPort:
+    bridge = wiring.network_bridge(str(port.host), port.network_id, port_segment(cloud, port))
+    return firewall.FilteredPort(port, naming.tap_name(port.id), endpoint.mac, endpoint.ips, bridge)
 
 
 def _add_port(cloud: Cloud, result: Plan, wiring: Wiring, port: Port, index: int, hybrid: bool = False) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from labtwin.emulation.firewall import RuleSet
 from labtwin.emulation.ledger import ROOT
-from labtwin.emulation.plan import OvsPort, Veth
+from labtwin.emulation.plan import NsConfig, OvsPort, Veth
 
 from ...knobs import DvrDesign
 from .. import layout as L
@@ -143,8 +143,7 @@ def fip(dp: DvrPlan, host: str) -> None:
     dp.captures.append(CapturePoint(key, fpr, L.hop(host, ns, fpr)))
     plug(dp, key, fg.dev, host, fg.network, L.hop(host, ns, fg.dev))
     address(cfg, fg.dev, fg.mac, fg.addrs, dp)
-    for gw in lay.external:
-        cfg.ip_batch.append(f"route add default via {gw.ip} dev {fg.dev}")
+    _default_routes(cfg, lay, fg.dev)
     for port, ip in lay.fips.items():
         if lay.cloud.port[port].host == host:
             cfg.ip_batch.append(f"route add {ip}/32 via {L.RFP_LL} dev {fpr}")
@@ -184,8 +183,16 @@ def _gateway(dp: DvrPlan, key: str, host: str, ns: str, qg: L.RouterPort) -> Non
     address(cfg, qg.dev, qg.mac, qg.addrs, dp)
     if not dp.layout.dvr:  # legacy: floating IPs live on qg- as /32s
         cfg.ip_batch += [f"addr add {ip}/32 dev {qg.dev}" for ip in dp.layout.fips.values()]
-    for gw in dp.layout.external:
-        cfg.ip_batch.append(f"route add default via {gw.ip} dev {qg.dev}")
+    _default_routes(cfg, dp.layout, qg.dev)
+
+
+def _default_routes(cfg: NsConfig, lay: L.Layout, dev: str) -> None:
+    """Default routes via the external subnets' gateways on *dev* (qg- or fg-), each outside its subnet first
+    reached on-link (``RouterInfo._add_route_to_gw``)."""
+    for subnet in lay.external_off_subnet:
+        cfg.ip_batch.append(f"route add {subnet.gateway_ip} dev {dev} scope link")
+    for gw in lay.external:
+        cfg.ip_batch.append(f"route add default via {gw.ip} dev {dev}")
 
 
 def _nat(lay: L.Layout, out_dev: str, fips: dict, snat_to=None) -> RuleSet:
@@ -278,6 +285,7 @@ def external(dp: DvrPlan) -> None:
     dp.plan.ovs_ports.append(OvsPort(dp.bridges[("", EXTERNAL)], end))
     dp.captures += [CapturePoint("external", "eth0", EXTERNAL), CapturePoint(ROOT, end, FABRIC)]
     address(dp.plan.config["external"], "eth0", L.mac_of("external"), lay.external, dp)
+    cfg.ip_batch += [f"route add {subnet.cidr} dev eth0 scope link" for subnet in lay.external_off_subnet]
     qg6 = next((a.ip for a in lay.qg.addrs if a.version == 6), None)
     for subnet in lay.subnets(6):
         if lay.dvr and lay.design.ipv6_fast_exit:
