@@ -78,7 +78,7 @@ def refusal(case: Case) -> Outcome:
 
 
 def security_groups(case: Case) -> Outcome:
-    from labtwin.scenarios.reachability.model.policy import evaluate
+    from labtwin.description.policy import evaluate
 
     cloud, refused = _resolved(case)
     if cloud is None:

@@ -46,6 +46,7 @@ from labtwin.emulation.plan import OvsBridge, OvsPort, Plan, Veth
 from labtwin.emulation.private_ovs import PrivateOvs, start_private_ovs
 from labtwin.emulation.runner import Step
 from labtwin.emulation.wiring import Wiring, add_physical_router, add_vm
+from labtwin.oracle.run import default_rule_templates
 from labtwin.records import Recorder
 
 UNDERLAY_DEVICE = "ul0"
@@ -119,7 +120,7 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optiona
 
     in_parallel(chassis, range(len(cloud.hosts)))
     start = time.perf_counter()
-    neutron = server.start(tuple(p.name for p in cloud.physnets), options)
+    neutron = server.start(tuple(p.name for p in cloud.physnets), options, default_rule_templates(cloud))
     macs = {e.port: e.mac for e in real.plan.endpoints.values()}
     ports = neutron.load(cloud, macs)
     recorder.operation("neutron_load", "neutron-server", start - t0, time.perf_counter() - start, len(ports))

@@ -122,15 +122,22 @@ class SpawnedServer:
     def __init__(self, worker: NeutronWorker, central) -> None:
         self.worker, self.central = worker, central
 
-    def start(self, physnets: tuple[str, ...] = ("physnet1",), options: Optional[dict] = None) -> OvnNeutron:
+    def start(
+        self,
+        physnets: tuple[str, ...] = ("physnet1",),
+        options: Optional[dict] = None,
+        default_rules: Optional[list[dict]] = None,
+    ) -> OvnNeutron:
         """Start the plugins against the central's NB and SB, with VLANs allowed on *physnets* (ML2's
-        ``network_vlan_ranges``) and *options* set in its ``[ovn]`` section."""
+        ``network_vlan_ranges``), *options* set in its ``[ovn]`` section, and *default_rules* as the default
+        security-group rule templates (None: Neutron's own)."""
         start = {
             "op": "start",
             "nb": self.central.nb,
             "sb": self.central.sb,
             "physnets": physnets,
             "options": options or {},
+            "default_rules": default_rules,
             "tmpdir": self.central.rundir,  # removed with the run's central
         }
         self.worker.ask(start, timeout=START_TIMEOUT_S)
@@ -175,7 +182,8 @@ def serve(lines, out) -> int:
 
             _private_temporary_files(request["tmpdir"])
             ovn = (request["nb"], request["sb"])
-            servers.append(NeutronServer(request["physnets"], ovn, request.get("options")).start())
+            server = NeutronServer(request["physnets"], ovn, request.get("options"))
+            servers.append(server.start(request.get("default_rules")))
             return {"started": True}
         if not servers:
             raise RuntimeError(f"{request['op']} before start")

@@ -231,9 +231,18 @@ def _server_key(declared: Declared) -> tuple:
     templates (``None``: Neutron's own)."""
     cloud = declared.cloud
     physnets = tuple(sorted({p.name for p in cloud.physnets}))
-    if "default_security_group_rules" not in cloud.model_fields_set:
+    templates = default_rule_templates(cloud)
+    if templates is None:
         return physnets, None
-    return physnets, tuple(json.dumps(_template(rule), sort_keys=True) for rule in cloud.default_security_group_rules)
+    return physnets, tuple(json.dumps(template, sort_keys=True) for template in templates)
+
+
+def default_rule_templates(cloud) -> Optional[list[dict]]:
+    """The cloud's ``default_security_group_rules`` as Neutron's default-rule templates (None: the file keeps
+    Neutron's own), for a server to start with."""
+    if "default_security_group_rules" not in cloud.model_fields_set:
+        return None
+    return [_template(rule) for rule in cloud.default_security_group_rules]
 
 
 def _start_server(key: tuple):

@@ -8,7 +8,7 @@ import yaml
 
 from labtwin.description import load_cloud
 from labtwin.description.flows import Flow
-from labtwin.scenarios.reachability.model.policy import evaluate
+from labtwin.description.policy import evaluate
 
 CLOUD = {
     "name": "dual",

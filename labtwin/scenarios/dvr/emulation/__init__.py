@@ -31,6 +31,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.emulation.runner import Step, in_netns
 from labtwin.records import Recorder, Run
 
+from .. import groups
 from .. import spec as classes
 from ..knobs import DvrDesign
 from ..spec import physnet_bridge
@@ -116,11 +117,28 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
         raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
     _check_outside_answers(cloud)
     _check_one_overlay_bridge(cloud)
+    _check_no_group_drops(cloud)
     if design.agent != "ovs" or design.firewall_driver != "openvswitch":
         raise NotEmulated(
             f"agent={design.agent} firewall_driver={design.firewall_driver} is model-only: the labtwin emulation "
             "plugs VMs into br-int directly (the openvswitch firewall's wiring)"
         )
+
+
+def _check_no_group_drops(cloud: Cloud) -> None:
+    """The labtwin agent writes no security-group filter (VMs plug into br-int as the OVS firewall's wiring,
+    without its flows): refused when the groups drop a studied probe, which real OVN's ACLs (``control=ovn``)
+    and the model apply."""
+    router = classes.the_router(cloud)
+    ends = classes.pick_endpoints(cloud, router)
+    ext = classes.external_network(cloud, router)
+    for cls in classes.CLASSES:
+        found = groups.verdict(cloud, ext, cls, ends)
+        if found is not None and not found.allowed and found.dropped_by:
+            raise NotEmulated(
+                f"the security groups drop {cls} ({found.reason}); the labtwin emulation writes no security-group "
+                "filter: control=ovn checks them through real OVN's ACLs"
+            )
 
 
 def _check_one_overlay_bridge(cloud: Cloud) -> None:

@@ -22,19 +22,20 @@ east-west in OpenFlow on the source chassis, centralizes SNAT (and FIPs unless
 DHCP in ovn-controller, and binds a VIP's ``virtual`` port to the chassis that
 sent the GARP.
 
-This module only says where packets go; it does not evaluate security groups
-(the reachability scenario does) and assumes the topology's groups admit each
-class's probe.
+Security groups filter every class (:mod:`labtwin.scenarios.dvr.groups`, the
+reachability scenario's verdicts): a probe a group drops ends where the filter sits.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
 from labtwin.description import Cloud
+from labtwin.description.policy import Verdict
 from labtwin.scenarios.base import ScenarioError
 
+from .. import groups
 from ..knobs import DvrDesign
 from ..spec import (
     CLASSES,
@@ -130,6 +131,7 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
                 out.append(ClassPath(cls, router.name, mode, src, dst, protocol, port, (), False, "none", None, why))
                 continue
             probed[(src, dst, protocol, port)] = router.name
+            leg = filtered(leg, groups.verdict(cloud, plane.ext, cls, ends))
             walk = _walk(plane, leg, cls, ends)
             out.append(
                 ClassPath(
@@ -157,12 +159,24 @@ def _walk(plane: Plane, leg: Leg, cls: str, ends: Endpoints) -> dict:
     dhcp = cls == "dhcp"
     reply = leg.reply_hops
     return {
-        "wires": tuple(wires(plane, leg.hops, broadcast=dhcp, fip_port=fip)),
+        "wires": tuple(wires(plane, leg.routed or leg.hops, broadcast=dhcp, fip_port=fip)[: leg.hops.count(FABRIC)]),
         "ttl": ttl_at_arrival(leg.hops) if leg.reachable else None,
         "reply": reply,
         "reply_wires": tuple(wires(plane, reply, fip_port=fip)),
         "reply_ttl": ttl_at_arrival(reply) if reply else None,
     }
+
+
+def filtered(leg: Leg, found: Optional[Verdict]) -> Leg:
+    """*leg* as the security groups leave it: unchanged when they let it through; else it ends where the filter
+    sits, the sender's first bridge (``qbr`` with the iptables hybrid driver, ``br-int`` with the OVS firewall
+    and under OVN, the Linux bridge agent's ``brq``) for egress, the receiver's last bridge before its tap for
+    ingress. Nothing arrives, so no NAT is seen and no reply comes back."""
+    if found is None or found.allowed or not found.dropped_by or not leg.reachable:
+        return leg
+    hops = leg.hops[:2] if found.dropped_by == "egress" else leg.hops[:-1]
+    why = f"security groups: {found.reason}"
+    return replace(leg, hops=hops, nat="none", reachable=False, note=why, routed=leg.routed or leg.hops)
 
 
 def _why_absent(router, cls: str, studied_under: Optional[str]) -> str:

@@ -32,6 +32,9 @@ class Leg:
     reachable: bool = True
     note: str = ""
     reply: Optional[tuple[str, ...]] = None
+    #: The path as routed, when a filter cut *hops* short before an addressed device: the frames on each wire
+    #: *hops* still crosses are read from it.
+    routed: Optional[tuple[str, ...]] = None
 
     @property
     def reply_hops(self) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """Model of the built-in ``reachability`` scenario: who may reach whom.
 
 Every ordered pair of VM ports is asked every probe flow; the answer comes
-from :mod:`labtwin.scenarios.reachability.model.policy` (security groups plus L3 connectivity), not
+from :mod:`labtwin.description.policy` (security groups plus L3 connectivity), not
 from packets. The emulation answers the same questions with real packets.
 """
 
@@ -13,10 +13,10 @@ from typing import Any, Mapping
 from labtwin.description import Cloud
 from labtwin.description.flows import parse_flows
 from labtwin.description.notes import ovn_localnet_conflicts, ports_on_localnet_conflicts
+from labtwin.description.policy import evaluate
 from labtwin.records import Recorder, Run
 
 from ..spec import OVN_LOCALNET_CONFLICT, ReachabilityDesign
-from .policy import evaluate
 
 
 def simulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = "") -> Run:

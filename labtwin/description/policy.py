@@ -1,7 +1,8 @@
 """Security-group policy evaluation: may one port reach another?
 
-This is the model's own reading of Neutron's semantics, computed from the
-description alone (no packets):
+The models' own reading of Neutron's semantics (the reachability scenario's
+verdicts, the dvr scenario's paths), computed from the description alone (no
+packets):
 
 - security groups are allow-lists, evaluated per direction: the sender's
   *egress* rules must allow the packet to leave and the receiver's *ingress*
@@ -43,6 +44,9 @@ IPNet = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 class Verdict:
     allowed: bool
     reason: str
+    #: Where a refused packet is dropped by a group: ``egress`` (the sender's), ``ingress`` (the receiver's),
+    #: or "" (not by a group: no route, no address, spoofed source; or allowed).
+    dropped_by: str = ""
 
 
 def evaluate(
@@ -63,11 +67,22 @@ def evaluate(
         return Verdict(False, f"no route from {src.name} ({src.network_id}) to {dst.name} ({dst.network_id})")
     out_rule = _matching_rule(cloud, src, dst, dst_ip, "egress", flow)
     if out_rule is None:
-        return Verdict(False, f"egress of {src.name} allows no {flow} to {dst.name}")
+        return Verdict(False, f"egress of {src.name} allows no {flow} to {dst.name}", "egress")
     in_rule = _matching_rule(cloud, dst, src, sent_from, "ingress", flow)
     if in_rule is None:
-        return Verdict(False, f"ingress of {dst.name} allows no {flow} from {src.name}")
+        return Verdict(False, f"ingress of {dst.name} allows no {flow} from {src.name}", "ingress")
     return Verdict(True, f"egress {out_rule}; ingress {in_rule}")
+
+
+def outside_verdict(cloud: Cloud, port: Port, flow: Flow, direction: str, outside_ip: IPAddr) -> Verdict:
+    """Whether *port*'s groups let *flow* out to (``egress``) or in from (``ingress``) an address outside the
+    cloud, *outside_ip* (behind a router's gateway: no port, so no group of its own, and no remote group rule
+    matches it). The way back passes as the connection's (stateful groups)."""
+    rule = _matching_rule(cloud, port, None, outside_ip, direction, flow)
+    if rule is None:
+        way = "to" if direction == "egress" else "from"
+        return Verdict(False, f"{direction} of {port.name} allows no {flow} {way} {outside_ip}", direction)
+    return Verdict(True, f"{direction} {rule}")
 
 
 def _common_version(src: Port, dst: Port) -> Optional[int]:
@@ -106,9 +121,10 @@ def routable(cloud: Cloud, src: Port, dst: Port) -> bool:
 
 
 def _matching_rule(
-    cloud: Cloud, local: Port, remote: Port, remote_ip: IPAddr, direction: str, flow: Flow
+    cloud: Cloud, local: Port, remote: Optional[Port], remote_ip: IPAddr, direction: str, flow: Flow
 ) -> Optional[str]:
-    """A short description of the first rule allowing *flow* exchanged with *remote* at *remote_ip*, or None."""
+    """A short description of the first rule allowing *flow* exchanged with *remote* at *remote_ip* (*remote*
+    None: outside the cloud), or None."""
     if not _filtered(cloud, local):
         return "port security disabled"
     for group_name in local.security_groups or ():
@@ -118,9 +134,9 @@ def _matching_rule(
     return None
 
 
-def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -> bool:
+def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Optional[Port], remote_ip) -> bool:
     """Whether one rule admits *flow* exchanged with *remote* at *remote_ip* (one of its fixed IPs or address
-    pairs: both are members of its groups)."""
+    pairs: both are members of its groups; *remote* None: outside the cloud, in no group)."""
     if remote_ip is None or rule.ethertype != f"IPv{remote_ip.version}":
         return False
     proto = rule.proto  # by number: "6" is tcp, "ipv6-icmp" is icmpv6; "vrrp" matches no probe
@@ -136,6 +152,8 @@ def rule_matches(rule: SecurityGroupRule, flow: Flow, remote: Port, remote_ip) -
     if rule.remote_network is not None:
         return remote_ip in rule.remote_network
     if rule.remote_group_id is not None:
+        if remote is None:
+            return False
         return rule.remote_group_id in (remote.security_groups or ()) and _in(remote_ip, _addresses(remote))
     return True
 
