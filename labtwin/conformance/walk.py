@@ -27,14 +27,13 @@ def compare_walk(cloud: Cloud, expect: dict, knobs: dict) -> tuple[list[str], li
     from labtwin.scenarios.dvr import missing
     from labtwin.scenarios.dvr.knobs import DvrDesign
     from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths
-    from labtwin.scenarios.dvr.model.wire import SENT_TTL
 
     cls = expect["class"]
+    if expect.get("router_mode") == "none":
+        return _compare_search(cloud, expect, _design(knobs, expect))
     if cls not in CLASSES:
         return [f"the dvr model has no class {cls!r} (it studies {', '.join(CLASSES)})"], []
-    design = {**knobs}
-    if expect.get("firewall") in FIREWALL_KNOB:
-        design["firewall_driver"] = FIREWALL_KNOB[expect["firewall"]]
+    design = _design(knobs, expect)
     lacks = missing(cloud, DvrDesign.of(design))
     if lacks:
         return [f"the dvr scenario cannot study this cloud: it needs {'; '.join(lacks)}"], []
@@ -42,18 +41,53 @@ def compare_walk(cloud: Cloud, expect: dict, knobs: dict) -> tuple[list[str], li
     if not found:
         return [f"the dvr model finds no {cls} path in this cloud"], []
     p = found[0]
-    out: list[str] = []
-    for key, got in (("router_mode", p.mode), ("via_network_node", p.via_network_node), ("nat", p.nat)):
-        if key in expect and expect[key] != got:
-            out.append(f"{key}: documented {expect[key]!r}, labtwin {got!r}")
-    steps_differ, not_checked = _steps(cloud, expect.get("steps") or [], p.hops)
+    said = {"router_mode": p.mode, "via_network_node": p.via_network_node, "nat": p.nat}
+    return _compare(cloud, expect, said, p.hops, p.wires, p.ttl, p.router)
+
+
+def _compare_search(cloud: Cloud, expect: dict, design: dict) -> tuple[list[str], list[str]]:
+    """A walk no Neutron router routes (``router_mode: none``): the path search's answer
+    (:mod:`labtwin.scenarios.dvr.model.search`) for the case's ``src`` and ``dst`` ports."""
+    from labtwin.scenarios.dvr.knobs import DvrDesign
+    from labtwin.scenarios.dvr.model.paths import crosses
+    from labtwin.scenarios.dvr.model.search import search
+
+    ends = [str(expect.get(key)) for key in ("src", "dst")]
+    if not all(end in cloud.port for end in ends):
+        return [f"a walk with router_mode none names its src and dst ports; got {ends}"], []
+    found = search(cloud, cloud.port[ends[0]], cloud.port[ends[1]], DvrDesign.of(design))
+    if not found.reachable:
+        return [f"the path search finds no way from {ends[0]} to {ends[1]}: {found.note}"], []
+    said = {"router_mode": "none", "via_network_node": crosses(cloud, found.hops), "nat": "none"}
+    return _compare(cloud, expect, said, found.hops, found.wires, found.ttl, None)
+
+
+def _compare(cloud: Cloud, expect: dict, said: dict, hops, wires, ttl, router) -> tuple[list[str], list[str]]:
+    """The documented walk against labtwin's: the facts *said*, the steps in the hops, the legs on the wires,
+    the routers that decrement the TTL."""
+    from labtwin.scenarios.dvr.model.wire import SENT_TTL
+
+    out = [
+        f"{key}: documented {expect[key]!r}, labtwin {got!r}"
+        for key, got in said.items()
+        if key in expect and expect[key] != got
+    ]
+    steps_differ, not_checked = _steps(cloud, expect.get("steps") or [], hops)
     out += steps_differ
-    out += _legs(cloud, expect.get("legs") or [], p)
-    if "ttl_decrements" in expect and (p.ttl is None or SENT_TTL - p.ttl != expect["ttl_decrements"]):
-        out.append(f"ttl: documented {expect['ttl_decrements']} routers, labtwin's TTL at arrival is {p.ttl}")
+    out += _legs(cloud, expect.get("legs") or [], wires, router)
+    if "ttl_decrements" in expect and (ttl is None or SENT_TTL - ttl != expect["ttl_decrements"]):
+        out.append(f"ttl: documented {expect['ttl_decrements']} routers, labtwin's TTL at arrival is {ttl}")
     if "reply" in expect:
         not_checked.append("reply (documented in prose)")
     return out, not_checked
+
+
+def _design(knobs: dict, expect: dict) -> dict:
+    """The dvr design a case asks for: its knobs, and the firewall driver its page uses."""
+    design = {**knobs}
+    if expect.get("firewall") in FIREWALL_KNOB:
+        design["firewall_driver"] = FIREWALL_KNOB[expect["firewall"]]
+    return design
 
 
 def _steps(cloud: Cloud, steps: list[dict], hops: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -85,12 +119,12 @@ def _is(step: dict, hop: str, cloud: Cloud) -> bool:
     return len(parts) == 3 and parts[1].startswith(step["where"] + "-") and parts[2].startswith(device)
 
 
-def _legs(cloud: Cloud, legs: list[dict], path) -> list[str]:
-    wires = list(path.wires)
+def _legs(cloud: Cloud, legs: list[dict], wires, router: Optional[str]) -> list[str]:
+    wires = list(wires)
     if len(wires) != len(legs):
         return [f"legs: documented {len(legs)} between hosts, labtwin {len(wires)}: {_said(wires)}"]
     out = []
-    roles = _mac_roles(cloud, path.router)
+    roles = _mac_roles(cloud, router)
     for i, (leg, wire) in enumerate(zip(legs, wires)):
         got = {
             "from": wire.src_host,

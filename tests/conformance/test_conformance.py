@@ -66,6 +66,14 @@ def by_name(name):
             lambda e: e["steps"].insert(5, {"n": 0, "host": "compute1", "where": "fip", "device": "fg-"}),
         ),
         ("32-path-dvr-ew-cross", lambda e: e.update(via_network_node=True)),
+        ("35-path-provider-ew1", lambda e: e["legs"][0].update(segmentation_id=102)),
+        (
+            "35-path-provider-ew1",
+            lambda e: e["steps"].insert(0, {"n": 0, "host": "compute1", "where": "root", "device": "br-tun"}),
+        ),
+        ("36-path-provider-ew2", lambda e: e.update(ttl_decrements=0)),
+        ("36-path-provider-ew2", lambda e: e["legs"][1].update(segmentation_id=101)),
+        ("36-path-provider-ew2", lambda e: e.update(dst="instance1")),
     ],
 )
 def test_each_check_can_fail(tmp_path, name, change):
