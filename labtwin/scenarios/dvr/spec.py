@@ -115,6 +115,7 @@ def design_conflicts(cloud: Cloud, design: DvrDesign) -> list[str]:
     gateway = design.ovn_gateway
     if gateway and not (gateway in cloud.host and cloud.host[gateway].role == "network"):
         out.append(f"ovn_gateway={gateway} to be a network node (gateway chassis are the hosts with role: network)")
+    out += _ovn_unmodelled(cloud, design)
     if design.agent != "linuxbridge":
         return out
     out += [
@@ -126,6 +127,34 @@ def design_conflicts(cloud: Cloud, design: DvrDesign) -> list[str]:
     if design.distributed_dhcp:
         out.append("the OVS agent for distributed_dhcp (its dhcp extension; agent=linuxbridge has none)")
     return out
+
+
+def _ovn_unmodelled(cloud: Cloud, design: DvrDesign) -> list[str]:
+    """OVN routers the model does not draw: one with VLAN or flat networks beside tunnelled ones (routing into a
+    router port that resides on the gateway chassis from a tunnelled network), and, with distributed floating
+    IPs, one with only VLAN or flat networks (its gateway port is ``redirect-type=bridged``)."""
+    out = []
+    for router in studied_routers(cloud):
+        if router_mode(router, design) != "ovn":
+            continue
+        kinds = {on_physnet(cloud, cloud.subnet[s].network_id) for s in router.interfaces}
+        if kinds == {True, False}:
+            out.append(
+                f"router {router.name}'s networks all tunnelled or all VLAN/flat under OVN (mixed: not modelled)"
+            )
+        elif kinds == {True} and design.ovn_distributed_fip and router.external_gateway_info is not None:
+            out.append(
+                f"ovn_distributed_fip off for router {router.name}, whose networks are all VLAN or flat (its gateway "
+                "port would be redirect-type=bridged: not modelled)"
+            )
+    return out
+
+
+def on_physnet(cloud: Cloud, network: str) -> bool:
+    """Whether *network* is a VLAN or flat network (its frames leave by the physnet's bridge; under OVN by the
+    logical switch's ``localnet`` port)."""
+    segment = next((s for s in cloud.segments if s.network_id == network), None)
+    return segment is not None and segment.network_type in ("vlan", "flat")
 
 
 def gateway_host(cloud: Cloud, design: DvrDesign, mode: str) -> str:

@@ -122,3 +122,43 @@ def test_distributed_floating_ips_and_a_gateway_failover_through_real_ovn(live, 
     nb = json.loads((tmp_path / "emulation" / "ovn-nb.json").read_text())
     fips = [n for n in nb["NAT"].values() if n["type"] == "dnat_and_snat"]
     assert fips and all(isinstance(n["external_mac"], str) for n in fips)  # Neutron wrote external_mac
+
+
+def test_a_vlan_networks_router_port_is_routed_on_the_gateway_chassis():
+    """topologies/minimal.yaml's tenant network is VLAN 101: Neutron sets reside-on-redirect-chassis on its router
+    port (OVNClient._gen_router_port_options), so its traffic is switched on VLAN 101 to the gateway chassis
+    and routed there; the same network's two VMs meet on the physnet's bridge, not a tunnel."""
+    cloud = load_cloud(topologies_dir() / "minimal.yaml")
+    found = {p.traffic_class: p for p in class_paths(cloud, DvrDesign.of({"router": "ovn"}))}
+    snat = found["ns-snat"]
+    assert [(w.src_host, w.dst_host, w.network_type, w.segmentation_id) for w in snat.wires] == [
+        ("compute-1", "network-1", "vlan", 101),
+        ("network-1", "external", "flat", None),
+    ]
+    router_stages = [h for h in snat.hops if ":br-int:" in h]
+    assert [h.split(":")[0] for h in router_stages] == ["network-1", "network-1"]  # lrp and cr-lrp, both there
+    same = found["ew-same-network"]
+    assert "compute-1:br-vlan" in same.hops and [w.network_type for w in same.wires] == ["vlan"]
+
+
+def test_the_ovn_emulation_refuses_a_router_on_a_vlan_network():
+    from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+
+    with pytest.raises(NotEmulated, match="private-v4 of router router1 is on a VLAN or flat network"):
+        check_emulable(load_cloud(topologies_dir() / "minimal.yaml"), DvrDesign.of({"router": "ovn"}))
+
+
+def test_what_the_ovn_model_does_not_draw_is_refused_by_name():
+    from labtwin.scenarios.base import TopologyUnfit
+
+    minimal = topologies_dir() / "minimal.yaml"
+    with pytest.raises(TopologyUnfit, match="redirect-type=bridged: not modelled"):
+        api.simulate("dvr", minimal, router="ovn", ovn_distributed_fip=True)
+    text = minimal.read_text().replace("interfaces: [private-v4]", "interfaces: [private-v4, tun-v4]")
+    text = text.replace("networks:\n", "networks:\n  - name: tun\n", 1)
+    text = text.replace("subnets:\n", "subnets:\n  - {name: tun-v4, network_id: tun, cidr: 10.7.0.0/24}\n", 1)
+    from labtwin.description import parse_cloud
+    from labtwin.scenarios.dvr import missing
+
+    lacks = missing(parse_cloud(text), DvrDesign.of({"router": "ovn"}))
+    assert lacks == ["router router1's networks all tunnelled or all VLAN/flat under OVN (mixed: not modelled)"]

@@ -124,6 +124,15 @@ def check_emulable_ovn(cloud: Cloud) -> None:
             f"control=ovn: the network node {nn.name} maps no bridge for physnet {segment.physical_network} "
             "(bridge_mappings): it could not be a gateway chassis for the external network"
         )
+    from . import NotEmulated
+
+    on_physnet = [s for s in router.interfaces if external_segment(cloud, cloud.subnet[s].network_id) is not None]
+    if on_physnet:
+        raise NotEmulated(
+            f"control=ovn: {', '.join(on_physnet)} of router {router.name} is on a VLAN or flat network, whose router "
+            "port OVN routes on the gateway chassis from frames on the physnet; the OVN emulation reads where OVN "
+            "routed from Geneve headers, which these have none of (the model covers it)"
+        )
 
 
 # -- capture points -------------------------------------------------------------------

@@ -182,15 +182,27 @@ def ovn(p: Plane, ends: Endpoints) -> Legs:
     distributed_fip = p.design.ovn_distributed_fip
 
     def route(a, b, sb):
+        sa = p.subnet(a)
+        if p.resides_on_gateway(sa):  # switched to the gateway chassis on a's network, routed there
+            return hops(
+                p.vm_out(a),
+                p.l2(a.network_id, p.host(a), gw),
+                p.lrp(gw, sa),
+                p.lrp(gw, sb),
+                p.l2(b.network_id, gw, p.host(b)),
+                p.vm_in(b),
+            )
         return hops(
             p.vm_out(a),
-            p.lrp(p.host(a), p.subnet(a)),
+            p.lrp(p.host(a), sa),
             p.lrp(p.host(a), sb),
             p.l2(b.network_id, p.host(a), p.host(b)),
             p.vm_in(b),
         )
 
     def central(a, subnet):
+        if p.resides_on_gateway(subnet):  # switched to the gateway chassis, routed and NATed there
+            return hops(p.vm_out(a), p.l2(a.network_id, p.host(a), gw), p.lrp(gw, subnet), p.cr_lrp(gw), p.egress(gw))
         return hops(
             p.vm_out(a), p.lrp(p.host(a), subnet), p.l2(a.network_id, p.host(a), gw), p.cr_lrp(gw), p.egress(gw)
         )

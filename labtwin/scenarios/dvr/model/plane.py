@@ -15,7 +15,7 @@ from labtwin.description.names import vlan_subinterface_name
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
-from ..spec import EXTERNAL, gateway, physnet_bridge, routed_subnet
+from ..spec import EXTERNAL, gateway, on_physnet, physnet_bridge, routed_subnet
 
 FABRIC = "fabric"
 
@@ -105,13 +105,30 @@ class Plane:
         """br-int of host *a* to br-int of host *b* on *network* (tunnel or physnet bridge)."""
         if a == b:
             return [self.integration(a, network)]
-        if self.mode == "ovn":  # Geneve tunnels end on br-int itself
+        if self.mode == "ovn" and not self.on_physnet(network):  # Geneve tunnels end on br-int itself
             return [f"{a}:br-int", FABRIC, f"{b}:br-int"]
         if self.linuxbridge:
             ua, ub = self._uplink(network, a), self._uplink(network, b)
             return [self.integration(a, network), f"{a}:{ua}", FABRIC, f"{b}:{ub}", self.integration(b, network)]
         ta, tb = self._physnet_bridge(network, a, "br-tun"), self._physnet_bridge(network, b, "br-tun")
         return [f"{a}:br-int", f"{a}:{ta}", FABRIC, f"{b}:{tb}", f"{b}:br-int"]
+
+    def on_physnet(self, network: str) -> bool:
+        return on_physnet(self.cloud, network)
+
+    def resides_on_gateway(self, subnet: Subnet) -> bool:
+        """ML2/OVN: the router's port on *subnet* is routed on the gateway chassis. Neutron 29 sets
+        ``reside-on-redirect-chassis`` on a VLAN or flat network's router port, true unless floating IPs are
+        distributed and every network on the router is VLAN or flat (then the gateway port gets
+        ``redirect-type=bridged`` instead): ``OVNClient._gen_router_port_options`` and
+        ``_get_reside_redir_for_gateway_port``. Routers the model does not draw (a VLAN network beside a
+        tunnelled one; ``redirect-type=bridged``) are refused first (``spec.design_conflicts``)."""
+        if self.mode != "ovn" or not self.on_physnet(subnet.network_id):
+            return False
+        if not self.design.ovn_distributed_fip:
+            return True
+        networks = {self.cloud.subnet[s].network_id for s in self.router.interfaces}
+        return any(not self.on_physnet(network) for network in networks)
 
     def external(self) -> Network:
         if self.ext is None:
