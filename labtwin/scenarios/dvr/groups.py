@@ -33,7 +33,9 @@ def verdict(cloud: Cloud, ext: Optional[Network], cls: str, ends: Endpoints) -> 
         pair = pairs[cls]
         return evaluate(cloud, pair[0], pair[1], ICMP, 4) if pair else None
     if cls == "vip-after-failover" and ends.vip is not None:
-        # the VIP is an address pair of the new master: its ingress rules are asked about the client
+        # the VIP is an address pair of the new master: its ingress rules are asked about the client. Simplified:
+        # the client's egress rules are asked about the new master's fixed IP, not the VIP (they differ only
+        # where a rule's remote_ip_prefix holds one and not the other)
         return evaluate(cloud, ends.vip.client, ends.vip.new_master, ICMP, 4)
     outward = {"ns-fip-out": (ends.fip, 4), "ns-snat": (ends.snat, 4), "ns-ipv6": (ends.ipv6, 6)}
     if cls in outward:
