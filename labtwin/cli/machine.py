@@ -13,7 +13,8 @@ from . import _fail, main, stderr_console
 @main.command()
 @click.option("--fix", is_flag=True, help="start Open vSwitch if it is installed but not running")
 def doctor(fix):
-    """Check everything emulation needs (programs with their Debian packages, root, OVS); exit 1 if one is missing."""
+    """Check everything emulation and the tests need (programs with their Debian packages, root, OVS, the browser);
+    exit 1 if one is missing."""
     from ..emulation.doctor import checks, ovn_check, start_ovs
 
     if fix:
@@ -24,7 +25,10 @@ def doctor(fix):
     for check in found:
         click.echo(f"{'ok' if check.ok else 'MISSING':8} {check.what:{width}}  {check.detail}")
     missing = [c for c in found if not c.ok]
-    click.echo("emulation: possible" if not missing else f"emulation: NOT possible here ({len(missing)} missing)")
+    blocking = [c for c in missing if c.emulation]
+    click.echo("emulation: possible" if not blocking else f"emulation: NOT possible here ({len(blocking)} missing)")
+    if len(missing) > len(blocking):
+        click.echo(f"tests: {len(missing) - len(blocking)} missing that only the tests need (make setup installs it)")
     click.echo(f"{'ok' if ovn.ok else 'MISSING':8} {ovn.what:{width}}  {ovn.detail}")
     sys.exit(1 if missing else 0)
 

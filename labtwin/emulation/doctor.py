@@ -1,7 +1,8 @@
 """Is emulation possible here? Each reason names what is missing and what to do.
 
 :func:`emulation_possible` only looks: root, every program declared in
-:mod:`~labtwin.emulation.programs`, the Python modules, a running Open vSwitch.
+:mod:`~labtwin.emulation.programs` for emulation, the Python modules, a running Open vSwitch.
+:func:`checks` also checks the programs only the tests need (the browser), which ``labtwin doctor`` requires.
 It never starts or changes anything, so any caller (``labtwin doctor``, the
 pytest plugin, the demo, an emulation's preflight) may ask it.
 :func:`start_ovs` is the one explicit fix (``labtwin doctor --fix``, ``make setup``):
@@ -27,6 +28,9 @@ class Check:
     what: str
     ok: bool
     detail: str
+    #: False for what only the tests need (the browser): reported, required by ``labtwin doctor``, but
+    #: emulation is possible without it.
+    emulation: bool = True
 
 
 def checks() -> list[Check]:
@@ -45,6 +49,7 @@ def checks() -> list[Check]:
                 prog.name,
                 path is not None,
                 path or f"missing: apt-get install {prog.package} (needed for {prog.needed_for})",
+                emulation=prog.emulation,
             )
         )
     for module, hint in PYTHON_MODULES:
@@ -74,7 +79,7 @@ def ovn_check() -> Check:
 
 def emulation_possible() -> tuple[bool, list[str]]:
     """(possible, reasons it is not), without starting or changing anything."""
-    reasons = [f"{c.what}: {c.detail}" for c in checks() if not c.ok]
+    reasons = [f"{c.what}: {c.detail}" for c in checks() if not c.ok and c.emulation]
     return not reasons, reasons
 
 

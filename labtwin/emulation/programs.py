@@ -39,6 +39,9 @@ class Program:
     #: Unpacked by ``make setup`` into the venv, never installed (OVN: :mod:`.ovn_install` says why); not in
     #: :func:`packages`, and not required for emulation in general (``labtwin doctor`` reports it apart).
     unpacked: bool = False
+    #: Needed to emulate. False for a program only the tests need (the browser): ``labtwin doctor`` still
+    #: checks it and exits 1 without it, but emulation does not need it (``doctor.emulation_possible``).
+    emulation: bool = True
 
     def path(self) -> Optional[str]:
         """Where it is installed, or None."""
@@ -48,6 +51,8 @@ class Program:
 
 
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+#: Debian's Chromium, the browser the browser tests drive (Playwright cannot download its own here).
+CHROMIUM = "/usr/bin/chromium"
 
 PROGRAMS: tuple[Program, ...] = (
     Program("ip", "iproute2", "namespaces' links, addresses, routes and policy rules; listing root links"),
@@ -75,6 +80,12 @@ PROGRAMS: tuple[Program, ...] = (
         "ovsdb-client",
         "openvswitch-common",
         "reading OVN's NB and SB rows (control=ovn); Neutron's OVN driver creates its drop port group with it",
+    ),
+    Program(
+        CHROMIUM,
+        "chromium",
+        "browser tests: notebooks run and their widgets moved in a real browser (tests/browser, Playwright)",
+        emulation=False,
     ),
 )
 

@@ -136,3 +136,24 @@ def test_a_missing_program_is_an_error_naming_its_package_even_without_check(mon
     monkeypatch.setattr(programs, "_installed", lambda prog: prog.name != "nft")
     with pytest.raises(MissingProgram, match=r"nft is not installed \(Debian package nftables"):
         Runner().run(Step(("nsenter", "--net=/proc/1/ns/net", "--", "nft", "list", "ruleset"), check=False))
+
+
+def test_doctor_requires_chromium_but_emulation_does_not(monkeypatch):
+    """The browser tests' chromium: `labtwin doctor` reports it missing and exits 1 (CI stops there), while
+    emulation, which does not need it, stays possible."""
+    from click.testing import CliRunner
+
+    from labtwin.cli import main
+    from labtwin.emulation import doctor
+
+    real_path = programs.Program.path
+    monkeypatch.setattr(
+        programs.Program, "path", lambda prog: None if prog.name == programs.CHROMIUM else real_path(prog)
+    )
+    chromium = next(check for check in doctor.checks() if check.what == programs.CHROMIUM)
+    assert not chromium.ok and not chromium.emulation
+    assert chromium.detail.startswith("missing: apt-get install chromium (needed for browser tests")
+    assert not any(programs.CHROMIUM in reason for reason in doctor.emulation_possible()[1])
+    report = CliRunner().invoke(main, ["doctor"])
+    assert report.exit_code == 1
+    assert f"MISSING  {programs.CHROMIUM}" in report.output and "only the tests need" in report.output
