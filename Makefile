@@ -1,7 +1,7 @@
 # labtwin: one entry point for setting up, testing, running and presenting the lab.
 #
 #   make demo    every scenario on its default topology -> out/ (runs setup first)
-#   make test    the whole test suite, notebooks and emulation included
+#   make test    the whole test suite, notebooks (in chromium too) and emulation included
 #   make lab     JupyterLab on notebooks/
 #   make slides  every notebook as an offline reveal.js deck under out/slides/
 #   make bench   benchmarks under tests/bench/, each against a baseline run alongside
