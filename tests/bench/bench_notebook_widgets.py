@@ -1,0 +1,101 @@
+"""Widget latency in a real browser: from moving a control to the redrawn figure or table on screen.
+
+For each notebook whose code makes ``interact`` widgets, at its default sizes: JupyterLab in Debian's chromium,
+driven as the browser tests drive it (``tests/browser/lab_driver.py``), Run All, then every control of every
+widget moved forth and back (a slider by a step, the next option, the other button, the box ticked), as many
+rounds as it takes to have at least ``MIN_CHANGES`` changes. A change's latency runs from the input event the
+page sees to the first frame where the widget's output shows the new figure or table, fully drawn, with the
+kernel idle again (its every output arrived). Reported per notebook: the median with min and max, and Run All's
+wall time. Issue 18's target, for a later slice: a median under 0.3 s; printed beside each median, not asserted.
+
+It fails when it cannot measure: a notebook whose code makes widgets and whose page shows none, or a change
+whose output does not redraw within ``lab_driver.WIDGET_CHANGE_S``. Needs chromium (``make setup``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))  # the driver, shared with the tests
+
+from lab_driver import (  # noqa: E402
+    NOTEBOOKS,
+    Lab,
+    chromium_missing,
+    interact_calls,
+    launch_chromium,
+    open_notebook,
+    running_lab,
+)
+
+MIN_CHANGES = 6
+TARGET_S = 0.3
+
+
+def skip_reason():
+    return chromium_missing()
+
+
+class Measured(NamedTuple):
+    notebook: str
+    run_all_s: float
+    latencies_s: list[float]
+
+
+def widget_notebooks() -> list[Path]:
+    return [path for path in sorted(NOTEBOOKS.glob("*.ipynb")) if interact_calls(path)]
+
+
+def measure(browser, lab: Lab, notebook: Path) -> Measured:
+    page = open_notebook(browser, lab, notebook.name)
+    try:
+        run_all_s = page.run_all()
+        interacts = page.interacts()
+        expected = interact_calls(notebook)
+        if len(interacts) != expected:
+            raise RuntimeError(
+                f"{notebook.name}: {len(interacts)} interact widgets on the page, its code makes {expected}"
+            )
+        moves = [(interact, control) for interact in interacts for control in interact.controls()]
+        latencies: list[float] = []
+        while len(latencies) < MIN_CHANGES:
+            for step in (1, -1):  # forth, then back to the defaults
+                latencies += [interact.change(control, step) for interact, control in moves]
+        return Measured(notebook.name, run_all_s, latencies)
+    finally:
+        page.page.close()
+        lab.shut_down_kernels()
+
+
+def table(rows: list[Measured]) -> str:
+    lines = [f"{'notebook':<20} {'Run All s':>9} {'changes':>7} {'median s':>8} {'min s':>6} {'max s':>6}  target"]
+    for row in rows:
+        median = statistics.median(row.latencies_s)
+        verdict = f"{'<' if median < TARGET_S else '>='} {TARGET_S}"
+        lines.append(
+            f"{row.notebook:<20} {row.run_all_s:>9.1f} {len(row.latencies_s):>7} {median:>8.3f} "
+            f"{min(row.latencies_s):>6.3f} {max(row.latencies_s):>6.3f}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> str:
+    from playwright.sync_api import sync_playwright
+
+    notebooks = widget_notebooks()
+    if not notebooks:
+        raise RuntimeError(f"no notebook under {NOTEBOOKS} makes an interact widget: nothing to measure")
+    with tempfile.TemporaryDirectory(prefix="labtwin-bench-lab-") as work, running_lab(Path(work)) as lab:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            rows = [measure(browser, lab, notebook) for notebook in notebooks]
+            browser.close()
+    return table(rows)
+
+
+if __name__ == "__main__":
+    print(main())
