@@ -13,6 +13,7 @@ qrouter-, snat-, fip-, qdhcp- namespace, OpenFlow stage).
 
 from __future__ import annotations
 
+import textwrap
 from typing import Iterable, Optional
 
 import matplotlib.pyplot as plt
@@ -52,15 +53,21 @@ def hop_kind(hop: str) -> str:
     return parts[1].split("-", 1)[0] if parts[1].split("-", 1)[0] in COLOURS else "bridge"
 
 
+#: A label's longest line: Neutron's device names (14 characters) cut after their kind and a few id characters,
+#: so that labels two hops apart in one row stay clear of each other at 7 pt in an 8-inch panel.
+LABEL_CHARS = 9
+
+
 def hop_label(hop: str) -> str:
-    """A short label: the device (namespace kind above it), long OVN names cut."""
+    """A short label, one line: the device, cut after :data:`LABEL_CHARS` (its namespace is the marker's colour).
+
+    >>> hop_label("c1:qrouter-0a59:qr-ecebe2ea-aa"), hop_label("c1:br-int")
+    ('qr-ecebe…', 'br-int')
+    """
     if hop in ("fabric", "external"):
         return hop
-    parts = hop.split(":")
-    device = parts[-1] if len(parts[-1]) <= 15 else parts[-1][:14] + "…"
-    if len(parts) == 3 and not parts[1].startswith("br-"):
-        return f"{parts[1].split('-', 1)[0]}\n{device}"
-    return device
+    device = hop.split(":")[-1]
+    return device if len(device) <= LABEL_CHARS else device[: LABEL_CHARS - 1] + "…"
 
 
 def path_graph(entry: dict) -> nx.DiGraph:
@@ -98,15 +105,16 @@ def draw_path(entry: dict, ax, network_node: Optional[str] = None) -> None:
         ax.axhspan(y[lane] - 0.42, y[lane] + 0.42, color=shade, zorder=0)
         ax.text(-0.8, y[lane], lane, ha="right", va="center", fontsize=8, weight="bold")
     colours = [COLOURS[d["kind"]] for _, d in graph.nodes(data=True)]
-    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowsize=10, edge_color="#555555", node_size=220)
-    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color=colours, node_size=220, edgecolors="black", linewidths=0.5)
+    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowsize=10, edge_color="#555555", node_size=NODE_SIZE)
+    nx.draw_networkx_nodes(
+        graph, pos, ax=ax, node_color=colours, node_size=NODE_SIZE, edgecolors="black", linewidths=0.5
+    )
     for node, d in graph.nodes(data=True):
         if d["kind"] in ("fabric", "external"):
             continue
-        x, yy = pos[node]
-        ax.text(x, yy - 0.2 - 0.18 * (node[0] % 2), d["label"], ha="center", va="top", fontsize=5.5)
+        _label_below(ax, pos[node], d["label"], second_row=node[0] % 2 == 1)
     ax.set_xlim(-4.5, width)
-    ax.set_ylim(-len(lanes) + 0.3, 0.8)
+    ax.set_ylim(-len(lanes) + 0.15, 0.8)
     reach = {True: "reachable", False: "UNREACHABLE", None: "n/a"}[entry.get("reachable")]
     crossing = "via network node" if entry.get("via_network_node") else "stays on compute nodes"
     ax.set_title(
@@ -116,18 +124,34 @@ def draw_path(entry: dict, ax, network_node: Optional[str] = None) -> None:
     )
 
 
-def path_figure(run: Run, classes: Optional[Iterable[str]] = None, columns: int = 2):
-    """One path diagram per traffic class for one design (a run of the dvr scenario)."""
+#: Hop markers (points squared), and the font of their labels: 7 pt is 9.7 px at matplotlib's 100 dpi, which a
+#: figure 8 inches wide keeps in a notebook (the output area is wider than 800 px, so it is not scaled down).
+NODE_SIZE = 220
+LABEL_PT = 7
+
+
+def _label_below(ax, at: tuple[float, float], label: str, second_row: bool) -> None:
+    """A hop's label under its marker, offset in points (not data units) so that it clears the marker whatever the
+    panel's scale; every other hop's label a row lower, so neighbours' labels do not run into each other."""
+    radius = (NODE_SIZE**0.5) / 2
+    drop = radius + 2 + (LABEL_PT + 2 if second_row else 0)
+    ax.annotate(label, at, xytext=(0, -drop), textcoords="offset points", ha="center", va="top", fontsize=LABEL_PT)
+
+
+def path_figure(run: Run, classes: Optional[Iterable[str]] = None, columns: int = 1):
+    """One path diagram per traffic class for one design (a run of the dvr scenario), one column by default (its
+    labels legible at a notebook's width)."""
     entries = [e for e in run.summary["paths"] if classes is None or e["class"] in set(classes)]
     rows = -(-len(entries) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(8 * columns, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(8 * columns, 2.8 * rows), squeeze=False)
     for ax, entry in zip(axes.flat, entries):
         draw_path(entry, ax, run.summary.get("network_node"))
     for ax in list(axes.flat)[len(entries) :]:
         ax.set_axis_off()
     knobs = ", ".join(f"{k}={v}" for k, v in run.design.items() if k in _PATH_KNOBS)
+    knobs = "\n".join(textwrap.wrap(f"dvr paths ({run.backend}): {knobs}", 11 * columns * 8))  # fits the width
     fig.suptitle(
-        f"dvr paths ({run.backend}): {knobs}\nnetwork-node share of the matrix: "
+        f"{knobs}\nnetwork-node share of the matrix: "
         f"{run.summary.get('network_node_share', float('nan')):.0%}",
         fontsize=11,
     )

@@ -56,3 +56,73 @@ def test_the_model_beside_a_run_observed_on_real_ovn():
     ]
     moved = observed_beside_model(simulate_beside(observed, "topologies/dvr.yaml"), replace(observed, records=records))
     assert moved.agree["ns-snat"] == "7/8" and (moved.agree.drop("ns-snat") == "8/8").all()
+
+
+# --- the path diagrams, as a person reads them (issue 18: labels legible, never on a marker) --------------------
+from labtwin import api  # noqa: E402
+from labtwin.scenarios.dvr import figures  # noqa: E402
+
+
+def drawn_boxes(fig):
+    """The hop markers' and the hop labels' boxes on the drawn figure, in pixels: ``(x0, y0, x1, y1)``."""
+    import matplotlib.collections
+    import matplotlib.text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    radius = (figures.NODE_SIZE**0.5) / 2 * fig.dpi / 72
+    markers, labels = [], []
+    for ax in fig.axes:
+        for collection in ax.collections:
+            if isinstance(collection, matplotlib.collections.PathCollection):
+                for x, y in ax.transData.transform(collection.get_offsets()):
+                    markers.append((x - radius, y - radius, x + radius, y + radius))
+        for text in ax.texts:
+            if isinstance(text, matplotlib.text.Annotation):
+                box = text.get_window_extent(renderer)
+                labels.append((box.x0, box.y0, box.x1, box.y1))
+    return markers, labels
+
+
+def overlapping(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize("topology", ["dvr.yaml", "minimal.yaml"])
+@pytest.mark.parametrize("router", ["legacy", "dvr", "ovn"])
+def test_path_labels_never_sit_on_a_marker_or_on_each_other(topology, router):
+    import matplotlib.pyplot as plt
+
+    fig = figures.path_figure(api.simulate("dvr", api.topologies_dir() / topology, 1, router=router))
+    markers, labels = drawn_boxes(fig)
+    plt.close(fig)
+    assert len(labels) > 20 and len(markers) > len(labels)
+    assert not [(label, m) for label in labels for m in markers if overlapping(label, m)]
+    assert not [(a, b) for i, a in enumerate(labels) for b in labels[i + 1 :] if overlapping(a, b)]
+
+
+def test_the_check_finds_a_label_on_a_marker():
+    """The same check on labels placed as they were before (in data units, 0.2 below the hop, two-line namespace
+    labels): it finds them on markers and on each other."""
+    import matplotlib.pyplot as plt
+
+    fig = figures.path_figure(api.simulate("dvr", api.topologies_dir() / "dvr.yaml", 1, router="legacy"))
+    for ax in fig.axes:
+        for text in ax.texts:
+            text.set_position((0, 0))  # every label moved onto its own hop
+            text.set_text(text.get_text() + "\nqrouter")
+    markers, labels = drawn_boxes(fig)
+    plt.close(fig)
+    assert [label for label in labels for m in markers if overlapping(label, m)]
+
+
+def test_every_text_of_a_path_figure_is_at_least_9_px_at_its_notebook_size():
+    """Drawn 8 inches wide, narrower than a notebook's output area, the figure is shown at its own size: each
+    text's font in pixels is its points at the figure's dpi (matplotlib's 100, as the inline backend)."""
+    import matplotlib.pyplot as plt
+
+    fig = figures.path_figure(api.simulate("dvr", api.topologies_dir() / "dvr.yaml", 1))
+    assert fig.get_size_inches()[0] <= 8
+    sizes = [t.get_fontsize() * fig.dpi / 72 for t in fig.findobj(lambda a: hasattr(a, "get_fontsize"))]
+    plt.close(fig)
+    assert sizes and min(sizes) >= 9, sorted(sizes)[:5]
