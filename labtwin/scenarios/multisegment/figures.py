@@ -88,9 +88,13 @@ def segment_additions(run: Run) -> pd.DataFrame:
 
 
 def allocation_figure(runs: Mapping[str, Run] | list[Run]):
-    """Cumulative allocations (left) and failures by reason (right) over time, per design."""
+    """Cumulative allocations (left) and failures by reason (right) over time, per design.
+
+    Drawn for a live widget: 9 inches wide (shown unscaled in a notebook, no text under 7 pt: 9.7 px at 100 dpi)
+    with fixed margins, as ``tight_layout`` took 0.12 s of its 0.13 s."""
     runs = list(runs.values()) if isinstance(runs, Mapping) else list(runs)
-    fig, (ok_ax, fail_ax) = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    fig, (ok_ax, fail_ax) = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.13, top=0.91, wspace=0.22)
     for i, run in enumerate(runs):
         colour = f"C{i}"
         frame = allocation_frame(run)
@@ -109,12 +113,13 @@ def allocation_figure(runs: Mapping[str, Run] | list[Run]):
                 )
         for day in segment_additions(run)["day"]:
             ok_ax.axvline(day, color=colour, alpha=0.35, linewidth=1)
-    ok_ax.set(title="ports allocated (vertical lines: segment added)", xlabel="day", ylabel="ports")
-    fail_ax.set(title="requests refused, by Neutron error", xlabel="day", ylabel="requests")
-    ok_ax.legend(fontsize=8)
+    ok_ax.set_title("ports allocated (lines: segment added)", fontsize=10)
+    fail_ax.set_title("requests refused, by Neutron error", fontsize=10)
+    ok_ax.set(xlabel="day", ylabel="ports")
+    fail_ax.set(xlabel="day", ylabel="requests")
+    ok_ax.legend(fontsize=7)
     if fail_ax.lines:
         fail_ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
