@@ -7,6 +7,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labtwin.report import slides
+from labtwin.report.review import STATIC_NOTE_CLASS, WIDGET_STATE, WIDGET_VIEW, static_widgets
 from labtwin.report.slides import (
     SlidesError,
     export_slides,
@@ -27,7 +28,8 @@ def tiny_notebook(folder: Path) -> Path:
                 metadata={"slideshow": {"slide_type": "slide"}},
             ),
             new_code_cell(
-                "import ipywidgets\nipywidgets.IntSlider(value=3)", metadata={"slideshow": {"slide_type": "slide"}}
+                'import ipywidgets\nipywidgets.IntSlider(value=3, description="n")',
+                metadata={"slideshow": {"slide_type": "slide"}},
             ),
         ]
     )
@@ -58,10 +60,51 @@ def test_deck_assets_exist_on_disk(deck):
         assert needed in {u.split("?")[0] for u in urls}
 
 
-def test_figures_and_widgets_are_embedded(deck):
+def test_figures_are_embedded_and_code_is_not(deck):
     html = deck.read_text()
     assert 'src="data:image/png;base64,' in html
-    assert "application/vnd.jupyter.widget-state+json" in html
+    assert "ax.plot" not in html and "IntSlider" not in html and "hl-ipython3" not in html
+
+
+def test_a_widget_becomes_a_static_note_with_its_settings():
+    state = {
+        "box": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_slider", "IPY_MODEL_out"]}},
+        "slider": {"model_name": "IntSliderModel", "state": {"description": "n", "value": 3}},
+        "pick": {
+            "model_name": "DropdownModel",
+            "state": {"description": "x", "index": 1, "_options_labels": ["a", "b"]},
+        },
+        "out": {
+            "model_name": "OutputModel",
+            "state": {"outputs": [{"output_type": "stream", "name": "stdout", "text": "3"}]},
+        },
+    }
+    state["box"]["state"]["children"].append("IPY_MODEL_pick")
+    view = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {WIDGET_VIEW: {"model_id": "box"}, "text/plain": "w"},
+    }
+    nb = new_notebook(cells=[new_code_cell("interact(f)", outputs=[nbformat.from_dict(view)])])
+    nb.metadata["widgets"] = {WIDGET_STATE: {"state": state}}
+    static = static_widgets(nb, source="notebooks/x.ipynb")
+    note, shown = static.cells[0].outputs
+    assert "Static in slides" in note.data["text/plain"] and "n=3, x=b" in note.data["text/plain"]
+    assert "notebooks/x.ipynb" in note.data["text/plain"] and STATIC_NOTE_CLASS in note.data["text/html"]
+    assert shown.text == "3" and "widgets" not in static.metadata
+    assert nb.cells[0].outputs[0].data[WIDGET_VIEW]  # the notebook itself is left as it was
+
+
+def test_the_tiny_decks_widget_is_a_static_note(deck):
+    html = deck.read_text()
+    assert STATIC_NOTE_CLASS in html and "at n=3" in html
+    assert WIDGET_STATE not in html and WIDGET_VIEW not in html
+
+
+def test_review_deck_navigates_linearly_on_a_fixed_slide(deck):
+    html = deck.read_text()
+    assert "navigationMode: 'linear'" in html and "width: 1280, height: 800" in html
+    assert "labtwinFit(Reveal)" in html and "overflow-y', 'scroll'" not in html
 
 
 def test_scanner_sees_remote_loads():

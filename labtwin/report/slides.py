@@ -14,6 +14,10 @@ copies the subset a deck needs into the output folder::
 
 After writing, the html is scanned (:func:`loaded_urls`) and any remote reference
 is an error rather than a silently broken deck.
+
+Each deck is a design-review deck (:mod:`labtwin.report.review`): prose, tables and
+figures without code, widgets replaced by what they showed, the Right arrow through
+every slide and subslide, each slide fitted to the window.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Optional, Union
 import nbformat
 from jinja2 import DictLoader
 
+from . import review
 from .notebooks import execute_notebook
 
 
@@ -70,12 +75,37 @@ URLS = {
 #: The theme whose fonts ship with reveal.js (most others @import web fonts).
 THEME = "white"
 
-# nbconvert's reveal template with the Mermaid import (an ES module from a CDN) removed:
-# our notebooks draw with matplotlib, and a module import cannot load from file:// anyway.
+# nbconvert's reveal template with the Mermaid import (an ES module from a CDN) removed (our notebooks draw
+# with matplotlib, and a module import cannot load from file:// anyway), and reveal.js started as a review
+# deck wants it (see review.py): linear navigation, a 1280x800 slide, each slide fitted on show, no scrolling.
 _TEMPLATE = "labtwin_reveal.html.j2"
-_TEMPLATE_SOURCE = """{%- extends 'index.html.j2' -%}
+_TEMPLATE_SOURCE = (
+    """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block notebook_css -%}{{ super() }}<style type="text/css">"""
+    + review.REVIEW_CSS
+    + """</style>{%- endblock notebook_css -%}
+{% block footer_js %}
+<script>"""
+    + review.FIT_JS
+    + """
+require({waitSeconds: 15}, ["{{ resources.reveal.url_prefix }}/dist/reveal.js",
+                            "{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"],
+    function (Reveal, RevealNotes) {
+        labtwinFit(Reveal);
+        Reveal.initialize(Object.assign("""
+    + review.reveal_config()
+    + """, {plugins: [RevealNotes]}));
+        Reveal.on('slidechanged', function () {
+            if (window.MathJax && MathJax.Hub && MathJax.Hub.getAllJax(Reveal.getCurrentSlide())) {
+                MathJax.Hub.Rerender(Reveal.getCurrentSlide());
+            }
+        });
+    });
+</script>
+{% endblock footer_js %}
 """
+)
 _SKIP = shutil.ignore_patterns("*.map", "*.esm.js", "embed.js", "libembed-amd.js", "*.LICENSE.txt")
 
 
@@ -91,6 +121,7 @@ def export_slides(notebook: Union[str, Path], out_dir: Union[str, Path], execute
     out_dir.mkdir(parents=True, exist_ok=True)
     copy_assets(web, out_dir)
     deck = out_dir / f"{notebook.stem}.slides.html"
+    nb = review.static_widgets(nb, source=f"notebooks/{notebook.name}")
     deck.write_text(render_deck(nb, title=notebook.stem), encoding="utf-8")
     remote = remote_loads(deck)
     if remote:
@@ -99,14 +130,16 @@ def export_slides(notebook: Union[str, Path], out_dir: Union[str, Path], execute
 
 
 def render_deck(nb: nbformat.NotebookNode, title: str) -> str:
-    """The reveal.js html of *nb*, every library URL local, images inlined."""
+    """The reveal.js html of *nb*, every library URL local, images inlined, code cells' inputs left out."""
     from nbconvert import SlidesExporter
 
     exporter = SlidesExporter(
         extra_loaders=[DictLoader({_TEMPLATE: _TEMPLATE_SOURCE})],
         embed_images=True,
         reveal_theme=THEME,
-        reveal_scroll=True,
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
         **URLS,
     )
     exporter.template_file = _TEMPLATE
