@@ -34,7 +34,8 @@ STATIC_NOTE_CLASS = "labtwin-static-note"
 REVIEW_CSS = """
 .reveal .slides section .labtwin-fit { display: flow-root; width: 100%; }
 .reveal .labtwin-wide { overflow: visible; }
-.reveal .jp-OutputArea-output, .reveal .jp-RenderedHTMLCommon { overflow: visible; }
+.reveal .jp-OutputArea-output, .reveal .jp-RenderedHTMLCommon,
+.reveal .jp-InputArea, .reveal .jp-OutputArea { overflow: visible; }
 .reveal section img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 .reveal div.jp-OutputArea-output > pre { width: auto; }
 .reveal .labtwin-static-note { font-size: 16px; color: #555; border-left: 4px solid #e0a000;

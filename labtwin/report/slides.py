@@ -129,17 +129,39 @@ def export_slides(notebook: Union[str, Path], out_dir: Union[str, Path], execute
     return deck
 
 
-def render_deck(nb: nbformat.NotebookNode, title: str) -> str:
-    """The reveal.js html of *nb*, every library URL local, images inlined, code cells' inputs left out."""
+def export_decks(notebooks: list[Path], out_dir: Union[str, Path], jobs: int = 1) -> list[Path]:
+    """Each notebook run and written as ``out_dir/<stem>.slides.html``, *jobs* at a time (each in a process of its
+    own), the assets copied once; the decks' paths, in the notebooks' order."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copy_assets(find_web_assets(), out_dir)
+    decks = [out_dir / f"{Path(nb).stem}.slides.html" for nb in notebooks]
+    with ProcessPoolExecutor(max_workers=max(jobs, 1), mp_context=get_context("spawn")) as pool:
+        for deck, html in zip(decks, pool.map(_executed_deck, [Path(nb) for nb in notebooks])):
+            deck.write_text(html, encoding="utf-8")
+    return decks
+
+
+def _executed_deck(notebook: Path) -> str:
+    nb = review.static_widgets(execute_notebook(notebook), source=f"notebooks/{notebook.name}")
+    return render_deck(nb, title=notebook.stem)
+
+
+def render_deck(nb: nbformat.NotebookNode, title: str, code: bool = False) -> str:
+    """The reveal.js html of *nb*, every library URL local, images inlined, code cells' inputs left out (kept
+    with *code*, for a deck about the code itself)."""
     from nbconvert import SlidesExporter
 
     exporter = SlidesExporter(
         extra_loaders=[DictLoader({_TEMPLATE: _TEMPLATE_SOURCE})],
         embed_images=True,
         reveal_theme=THEME,
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
+        exclude_input=not code,
+        exclude_input_prompt=not code,
+        exclude_output_prompt=not code,
         **URLS,
     )
     exporter.template_file = _TEMPLATE
