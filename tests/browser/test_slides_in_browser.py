@@ -32,7 +32,7 @@ DECKS = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 #: What is wrong with the slide on show: each element (display:none ones aside) outside the visible slide box
 #: (reveal.js's scaled slide, cut to the window), each element whose content overflows a box that clips or
 #: scrolls it (a table losing columns, a clipped line, a slide one would have to scroll), each code input
-#: shown, and the scale the deck fitted the slide to.
+#: shown, and the scales the deck fitted the slide's text and figures to.
 MEASURE_JS = """(tolerance) => {
     const section = Reveal.getCurrentSlide();
     const slides = document.querySelector('.reveal .slides').getBoundingClientRect();
@@ -63,7 +63,8 @@ MEASURE_JS = """(tolerance) => {
         .filter(cell => [...cell.querySelectorAll('.jp-InputArea')].some(el => el.getBoundingClientRect().height > 0))
         .length;
     if (code) problems.push(`${code} code inputs shown`);
-    return {problems, scale: parseFloat(section.getAttribute('data-fit-scale') ?? '1')};
+    return {problems, scale: parseFloat(section.getAttribute('data-fit-scale') ?? '1'),
+            figures: parseFloat(section.getAttribute('data-figure-scale') ?? '1')};
 }"""
 #: Where the deck is: horizontal and vertical slide index.
 WHERE_JS = "() => { const i = Reveal.getIndices(); return [i.h, i.v ?? 0]; }"
