@@ -38,12 +38,12 @@ OVN := $(VENV)/ovn
 OVN_PACKAGES := $(shell $(PYTHON) labtwin/emulation/ovn_install.py --packages)
 OVN_STAMP := $(OVN)/.installed
 
-.PHONY: help setup system venv web ovs ovn test demo lab slides bench clean
+.PHONY: help setup system venv web ovs ovn lab-settings test demo lab slides bench clean
 
 help:
 	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
-setup: system venv web ovs ovn
+setup: system venv web ovs ovn lab-settings
 
 system:
 ifeq ($(IS_ROOT),yes)
@@ -67,6 +67,14 @@ $(VENV_STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,neutron]'
 	@touch $@
+
+# JupyterLab's defaults for this venv: saved notebooks keep their widgets' state, so a notebook reopened without
+# running shows its widgets' last figures, not "model not found" (notebooks/jupyterlab-overrides.json).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+lab-settings: $(LAB_OVERRIDES)
+
+$(LAB_OVERRIDES): notebooks/jupyterlab-overrides.json $(VENV_STAMP)
+	@mkdir -p $(dir $@) && cp $< $@ && echo "setup: JupyterLab saves widget state ($@)"
 
 # Re-fetched only when WEB_PACKAGES changes (the stamp records what was fetched).
 web:

@@ -60,6 +60,7 @@ VIEWPORT_SIZE = (1280, 800)
 #: JupyterLab's own settings for the test server: no news, no update checks (no network, no toasts).
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
 SERVER_START_S = 60
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 RUN_ALL_S = 300
 WIDGET_CHANGE_S = 60
 
@@ -267,6 +268,22 @@ class NotebookPage:
             if cell.cell_type == "code"
             for output in cell.outputs
             if output.output_type == "error"
+        ]
+
+    def widgets_without_state(self) -> list[str]:
+        """The widget views the saved notebook shows whose model it does not keep: reopened without running, each
+        would show "Error displaying widget: model not found". Empty when JupyterLab saves widget state
+        (``saveState``: ``make setup`` sets it for the venv's JupyterLab, notebooks/jupyterlab-overrides.json)."""
+        self.save()
+        notebook = nbformat.read(self.file, as_version=4)
+        state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        kept = set(state.get("state", {}))
+        return [
+            output.data[WIDGET_VIEW]["model_id"]
+            for cell in notebook.cells
+            if cell.cell_type == "code"
+            for output in cell.outputs
+            if WIDGET_VIEW in output.get("data", {}) and output.data[WIDGET_VIEW]["model_id"] not in kept
         ]
 
     def save(self) -> None:

@@ -64,6 +64,7 @@ def test_run_all_shows_no_error_and_every_widget_redraws(lab, browser, name):
         latencies: dict[str, float] = {}
         for interact in interacts:
             latencies.update(move_every_control(interact))
+        assert notebook.widgets_without_state() == [], f"{name}: saved without its widgets' state"
         keep(notebook, run_all_s, latencies)
     finally:
         notebook.screenshot(OUT / f"{Path(name).stem}.png", around=interacts[-1].box if interacts else None)
