@@ -151,8 +151,7 @@ def path_figure(run: Run, classes: Optional[Iterable[str]] = None, columns: int 
     knobs = ", ".join(f"{k}={v}" for k, v in run.design.items() if k in _PATH_KNOBS)
     knobs = "\n".join(textwrap.wrap(f"dvr paths ({run.backend}): {knobs}", 11 * columns * 8))  # fits the width
     fig.suptitle(
-        f"{knobs}\nnetwork-node share of the matrix: "
-        f"{run.summary.get('network_node_share', float('nan')):.0%}",
+        f"{knobs}\nnetwork-node share of the matrix: {run.summary.get('network_node_share', float('nan')):.0%}",
         fontsize=11,
     )
     fig.legend(
