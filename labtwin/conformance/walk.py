@@ -1,4 +1,6 @@
-"""A documented packet walk beside the ``dvr`` model's path for the same class.
+"""A documented packet walk beside the ``dvr`` model's path for the same class; a walk no Neutron router routes
+(``router_mode: none``, the provider networks' own) beside the path search's (:mod:`labtwin.scenarios.dvr.model.
+search`) for the case's ``src`` and ``dst``.
 
 The page's numbered steps name a host, where (the root namespace or a ``qrouter``/``snat``/``fip``
 namespace) and a device; they must appear in the model's hops in order (a step may name the same hop as
