@@ -343,6 +343,7 @@ OUTPUT_JS = """output => ({
     content: [...output.querySelectorAll('img')].map(img => img.src).join('\\n') + '\\n' + output.textContent,
     drawn: output.querySelector('img, table, pre') !== null
         && [...output.querySelectorAll('img')].every(img => img.complete && img.naturalWidth > 0),
+    items: output.querySelectorAll('.jp-OutputArea-child').length,
 })"""
 #: From here on, the time of the first input event the page sees (a key, a click, a changed select).
 ARM_INPUT_CLOCK_JS = """() => {
@@ -352,11 +353,12 @@ ARM_INPUT_CLOCK_JS = """() => {
                                   {capture: true, once: true});
     }
 }"""
-#: True (and the time noted) at the first animation frame where the Output shows something new, fully drawn, and
-#: the kernel is idle again: the change's every output has arrived (a figure, then the table returned after it).
-REDRAWN_JS = f"""([output, before]) => {{
+#: True (and the time noted) at the first animation frame where the Output shows something new, fully drawn, with
+#: as many outputs as before the change, and the kernel is idle again: the change's every output has arrived (a
+#: figure, then the table returned after it: the page may draw the table a frame after it shows the kernel idle).
+REDRAWN_JS = f"""([output, before, items]) => {{
     const now = ({OUTPUT_JS})(output);
-    if (!now.drawn || now.content === before || !({KERNEL_READY_JS})()) return false;
+    if (!now.drawn || now.content === before || now.items < items || !({KERNEL_READY_JS})()) return false;
     window.__labtwinDrawnAt = performance.now();
     return true;
 }}"""
@@ -458,12 +460,15 @@ class Interact:
         """Change *control*; the seconds from the input event to the first frame of the redrawn output."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        before = self.shown()["content"]
+        shown = self.shown()
         self.page.evaluate(ARM_INPUT_CLOCK_JS)
         done = control.change(step)
         try:
             self.page.wait_for_function(
-                REDRAWN_JS, arg=[self.output.element_handle(), before], polling="raf", timeout=timeout_s * 1000
+                REDRAWN_JS,
+                arg=[self.output.element_handle(), shown["content"], shown["items"]],
+                polling="raf",
+                timeout=timeout_s * 1000,
             )
         except PlaywrightTimeout:
             raise WidgetDidNotRedraw(f"{done}: the widget's output showed nothing new within {timeout_s} s") from None
