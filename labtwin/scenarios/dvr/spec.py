@@ -369,3 +369,9 @@ def physnet_bridge(cloud: Cloud, network: str, host: str, default: str) -> str:
     if segment is None or segment.network_type in ("vxlan", "geneve"):
         return default
     return cloud.host[host].bridge_mappings.get(segment.physical_network or "", default)
+
+
+def router_bridges(cloud: Cloud, router: Optional[Router], host: str) -> list[str]:
+    """The bridges *router*'s networks leave *host* by (:func:`physnet_bridge`; ``br-tun`` for tunnels)."""
+    networks = sorted({cloud.subnet[s].network_id for s in router.interfaces}) if router is not None else []
+    return sorted({physnet_bridge(cloud, network, host, "br-tun") for network in networks})

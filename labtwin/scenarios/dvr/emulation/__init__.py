@@ -34,7 +34,6 @@ from labtwin.records import Recorder, Run
 from .. import groups
 from .. import spec as classes
 from ..knobs import DvrDesign
-from ..spec import physnet_bridge
 from . import layout as L
 from . import observe
 from .labtwin_agent.routing import plan_dvr
@@ -145,9 +144,8 @@ def _check_one_overlay_bridge(cloud: Cloud) -> None:
     """Each emulated host has one bridge for the router's networks (a VLAN trunk between hosts): refused when
     they leave a host by different bridges (a tunnel and a VLAN physnet), which the model keeps apart."""
     router = classes.the_router(cloud)
-    networks = sorted({cloud.subnet[s].network_id for s in router.interfaces}) if router is not None else []
     for host in cloud.hosts:
-        bridges = sorted({physnet_bridge(cloud, n, host.name, "br-tun") for n in networks})
+        bridges = classes.router_bridges(cloud, router, host.name)
         if len(bridges) > 1:
             raise NotEmulated(
                 f"router {router.name}'s networks leave {host.name} by {' and '.join(bridges)}; the labtwin "

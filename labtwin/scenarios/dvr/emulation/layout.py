@@ -37,7 +37,7 @@ from labtwin.description.resolve import eui64
 from .. import neutron_names as names
 from ..knobs import DvrDesign
 from ..neutron_names import mac_of
-from ..spec import physnet_bridge, router_mode
+from ..spec import physnet_bridge, router_bridges, router_mode
 
 #: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
 FIP_RT_TBL = 16
@@ -105,8 +105,7 @@ class Layout:
     def overlay_bridges(self, host: str) -> list[str]:
         """The bridges the router's networks leave *host* by (the emulation has one: ``check_emulable`` refuses
         more)."""
-        networks = sorted({s.network_id for s in self.subnets()})
-        return sorted({physnet_bridge(self.cloud, n, host, "br-tun") for n in networks}) or ["br-tun"]
+        return router_bridges(self.cloud, self.router, host) or ["br-tun"]
 
     def subnets(self, version: Optional[int] = None) -> list[Subnet]:
         out = [self.cloud.subnet[s] for s in self.router.interfaces]

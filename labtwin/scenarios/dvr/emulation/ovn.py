@@ -126,7 +126,7 @@ def check_emulable_ovn(cloud: Cloud) -> None:
         )
     from . import NotEmulated
 
-    on_physnet = [s for s in router.interfaces if external_segment(cloud, cloud.subnet[s].network_id) is not None]
+    on_physnet = [s for s in router.interfaces if classes.on_physnet(cloud, cloud.subnet[s].network_id)]
     if on_physnet:
         raise NotEmulated(
             f"control=ovn: {', '.join(on_physnet)} of router {router.name} is on a VLAN or flat network, whose router "
