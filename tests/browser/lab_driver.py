@@ -62,6 +62,10 @@ LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "fa
 SERVER_START_S = 60
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 RUN_ALL_S = 300
+#: What JupyterLab's widget renderer writes where it cannot draw a widget view.
+WIDGET_ERROR = "Error displaying widget"
+#: The start of an ``interact`` box's text/plain form, drawn in its place when its model cannot be found.
+WIDGET_TEXT_FALLBACK = "interactive(children="
 WIDGET_CHANGE_S = 60
 
 
@@ -285,6 +289,15 @@ class NotebookPage:
             for output in cell.outputs
             if WIDGET_VIEW in output.get("data", {}) and output.data[WIDGET_VIEW]["model_id"] not in kept
         ]
+
+    def undrawn_widgets(self) -> list[str]:
+        """What the page shows where a saved widget view could not be drawn: JupyterLab's "Error displaying widget:
+        model not found", or, from a notebook saved without its widgets' state, the text fallback the kernel saved
+        beside the view ("interactive(children=(...") ."""
+        outputs = self.page.locator(".jp-Notebook .jp-OutputArea-output")
+        errors = outputs.filter(has_text=WIDGET_ERROR).all_inner_texts()
+        fallbacks = [text for text in outputs.all_inner_texts() if text.startswith(WIDGET_TEXT_FALLBACK)]
+        return errors + fallbacks
 
     def save(self) -> None:
         """File > Save Notebook; back once the tab no longer shows unsaved changes."""

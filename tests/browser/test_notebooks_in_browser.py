@@ -70,6 +70,33 @@ def test_run_all_shows_no_error_and_every_widget_redraws(lab, browser, name):
         notebook.screenshot(OUT / f"{Path(name).stem}.png", around=interacts[-1].box if interacts else None)
         notebook.page.close()
         lab.shut_down_kernels()
+    if interacts:
+        reopened_shows_every_widget(lab, browser, name, len(interacts))
+
+
+def reopened_shows_every_widget(lab, browser, name: str, expected: int, wait_s: float = 30) -> None:
+    """The saved notebook opened again, as a person does the next day, and run no further: every widget it saved is
+    drawn with the figure or table it showed, none as "Error displaying widget" or as its text fallback."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    notebook = open_notebook(browser, lab, name)
+    try:
+        try:
+            notebook.page.wait_for_function(
+                f"() => document.querySelectorAll('.jp-Notebook .widget-interact').length >= {expected}",
+                timeout=wait_s * 1000,
+            )
+        except PlaywrightTimeout:
+            pass  # the assertions below say what the page shows instead
+        undrawn = notebook.undrawn_widgets()
+        assert undrawn == [], f"{name}: reopened, widgets not drawn; shown instead: {undrawn}"
+        interacts = notebook.interacts()
+        assert len(interacts) == expected, f"{name}: reopened, {len(interacts)} interact boxes of {expected} drawn"
+        empty = [i for i, interact in enumerate(interacts, 1) if not interact.shown()["drawn"]]
+        assert empty == [], f"{name}: reopened, interact box(es) {empty} show no figure, table or text"
+    finally:
+        notebook.page.close()
+        lab.shut_down_kernels()
 
 
 #: A notebook with what the test above must catch: a widget whose output never changes, the sg-fanout bug (a
@@ -102,3 +129,8 @@ def test_the_driver_sees_errors_unrun_cells_and_widgets_that_do_not_redraw(lab, 
     finally:
         notebook.page.close()
         lab.shut_down_kernels()
+    saved = nbformat.read(notebook_file, as_version=4)  # saved by errors(), with its widgets' state
+    saved.metadata.pop("widgets")  # as JupyterLab saves without saveState
+    nbformat.write(saved, notebook_file)
+    with pytest.raises(AssertionError, match="reopened, widgets not drawn"):
+        reopened_shows_every_widget(lab, browser, notebook_file.name, expected=2, wait_s=5)
