@@ -155,11 +155,20 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
 
 def _walk(plane: Plane, leg: Leg, cls: str, ends: Endpoints) -> dict:
     """The wires, TTL and reply of one class (:mod:`.wire`); an unreachable class has no arrival and no reply."""
+    reply = leg.reply_hops
+    crossed = leg.hops.count(FABRIC)
+    if leg.found is not None:  # the path search's own walk
+        return {
+            "wires": tuple(leg.found.wires[:crossed]),
+            "ttl": leg.found.ttl if leg.reachable else None,
+            "reply": reply,
+            "reply_wires": tuple(leg.found.reply_wires) if reply else (),
+            "reply_ttl": leg.found.reply_ttl if reply else None,
+        }
     fip = ends.fip if cls in ("ns-fip-out", "ns-fip-in") else None
     dhcp = cls == "dhcp"
-    reply = leg.reply_hops
     return {
-        "wires": tuple(wires(plane, leg.routed or leg.hops, broadcast=dhcp, fip_port=fip)[: leg.hops.count(FABRIC)]),
+        "wires": tuple(wires(plane, leg.routed or leg.hops, broadcast=dhcp, fip_port=fip)[:crossed]),
         "ttl": ttl_at_arrival(leg.hops) if leg.reachable else None,
         "reply": reply,
         "reply_wires": tuple(wires(plane, reply, fip_port=fip)),

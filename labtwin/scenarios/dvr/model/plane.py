@@ -21,6 +21,17 @@ FABRIC = "fabric"
 
 
 @dataclass(frozen=True)
+class Found:
+    """What the path search (:mod:`.search`) computed beyond the hops: the wires (``Wire``), the TTL at arrival
+    and the same for the reply."""
+
+    wires: tuple
+    ttl: Optional[int]
+    reply_wires: tuple
+    reply_ttl: Optional[int]
+
+
+@dataclass(frozen=True)
 class Leg:
     """A design's answer for one class: hops, NAT, reachability, why, and the reply's hops.
 
@@ -35,6 +46,8 @@ class Leg:
     #: The path as routed, when a filter cut *hops* short before an addressed device: the frames on each wire
     #: *hops* still crosses are read from it.
     routed: Optional[tuple[str, ...]] = None
+    #: The search's own wires and TTLs (None: read off the hops by :mod:`.wire`).
+    found: Optional[Found] = None
 
     @property
     def reply_hops(self) -> tuple[str, ...]:

@@ -5,8 +5,9 @@ builds on each host, the physical network between hosts, and the physical networ
 the way one port's packet reaches another. It covers what no Neutron router routes (the networking guide's
 provider networks, deploy-ovs-provider.rst): two ports on one segment meet on the physnet's wire; ports on
 two segments meet through the router outside Neutron that holds both subnets' gateways
-(:func:`~labtwin.description.routing.physically_routed`). The Neutron routers' paths are still drawn by
-:mod:`.designs`; moving them onto this search is the rest of that work.
+(:func:`~labtwin.description.routing.physically_routed`). :class:`RouterSearch` walks a packet through the
+Neutron routers' namespaces, each router in its own mode (:mod:`.namespaces`: devices, rules, routes, NAT), and
+:func:`router_legs` gives a legacy or DVR router's east-west and north-south classes from that walk.
 
 The graph, per segment (a frame carries one segment's tag on the wire, and the agent keeps segments apart on
 each host with its local VLANs):
@@ -31,7 +32,9 @@ from labtwin.description.routing import physically_routed, port_segment, subnet_
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
-from .plane import FABRIC
+from ..spec import EXTERNAL, Endpoints, carrier, hop_host
+from .namespaces import MAIN_PRIORITY, Addr, Iface, Namespace, Routers, Rule, fixed, matches, specificity, version_of
+from .plane import FABRIC, Found, Leg, Plane
 from .wire import SENT_TTL, Wire
 
 #: The physical network's router, as a hop and as the end of a wire.
@@ -154,3 +157,273 @@ def _wires(cloud: Cloud, walk: list[str], src: Port, dst: Port) -> list[Wire]:
 
 def _mac(port: Port) -> str:
     return port.mac_address or names.mac_of(port.id)
+
+
+# -- Neutron routers: a packet walked through the namespaces each router's mode builds ----------------------------
+#: More namespaces than any path crosses (VM, qrouter-, snat- or fip-, qrouter-, VM): a loop is a bug.
+MAX_NAMESPACES = 8
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One packet through the cloud: the hops, the wires it crossed, how many routers forwarded it, the NAT
+    applied (as :mod:`.designs` says it: ``snat fixed->fip``...), and where it arrived (None: lost, ``note``
+    says where)."""
+
+    hops: tuple[str, ...]
+    wires: tuple[Wire, ...]
+    routed: int
+    nat: str
+    arrived: Optional[tuple[Addr, Addr]]  # (src, dst) as the receiver sees them
+    receiver: str  # the namespace that received it
+    note: str = ""
+    conntrack: tuple[tuple[str, str, Addr, Addr], ...] = ()  # (namespace, "src"|"dst", before, after)
+
+    @property
+    def ttl(self) -> Optional[int]:
+        return SENT_TTL - self.routed if self.arrived is not None else None
+
+
+class RouterSearch:
+    """The devices of every legacy and DVR router of a cloud, each in its own mode (:mod:`.namespaces`), the L2
+    domains between them, and the walk of a packet: at each namespace its rules and routing table pick the
+    device out and the next hop, the L2 domain's graph (networkx) the way to the device holding that address
+    (under DVR the ``qr-`` port on the sender's own host: br-tun drops frames to the gateway MAC that would
+    leave it, br_dvr_process.py ``install_dvr_process``), and iptables (NAT, conntrack) what changes on the way.
+    """
+
+    def __init__(self, cloud: Cloud, planes: dict[str, Plane], design: DvrDesign):
+        self.cloud, self.design = cloud, design
+        self.routers = Routers(cloud, planes)
+        self.namer = next(iter(planes.values()), None)
+        self.externals = {p.ext.name for p in planes.values() if p.ext is not None}
+        self._graphs: dict[str, nx.Graph] = {}
+
+    # -- the walk ---------------------------------------------------------------------------------------------
+    def walk(self, start: str, src: Addr, dst: Addr, conntrack: tuple = ()) -> Walk:
+        """A packet from *src* to *dst* sent by the namespace *start* (a VM's tap hop, or ``external``);
+        *conntrack*: the translations of the request this packet answers."""
+        ns = self.routers.namespaces[start]
+        came: Optional[Iface] = None
+        hops: list[str] = []
+        wires: list[Wire] = []
+        nats: list[tuple[str, str, Addr, Addr, str]] = []
+        routed = 0
+        for _ in range(MAX_NAMESPACES):
+            if came is not None:  # PREROUTING: a reply's SNAT undone by conntrack, then DNAT
+                dst = _undo(conntrack, ns.key, "src", dst)
+                if dst in ns.dnat:
+                    nats.append((ns.key, "dst", dst, ns.dnat[dst], "dnat fip->fixed"))
+                    dst = ns.dnat[dst]
+                if ns.endpoint:
+                    if dst in came.addresses:
+                        return self._done(hops, wires, routed, nats, (src, dst), ns.key)
+                    return self._lost(hops, wires, f"{dst} is not {ns.key}'s")
+            decision = self._lookup(ns, src, dst)
+            if decision is None:
+                return self._lost(hops, wires, self._no_route(ns.key, dst), routed)
+            out, via = decision
+            routed += not ns.endpoint
+            undone = _undo(conntrack, ns.key, "dst", src)  # POSTROUTING: a reply's DNAT undone, else SNAT
+            if undone != src:
+                src = undone
+            elif (snat := self._snat(ns, out, src)) is not None:
+                nats.append((ns.key, "src", src, snat.to, snat.says))
+                src = snat.to
+            target = self._holder(out.l2, via or dst, out.host)
+            if target is None:
+                return self._lost(hops, wires, f"nobody on {out.l2} holds {via or dst}", routed)
+            path = self._l2_path(out, target)
+            hops += ([came.hop] if came is not None else []) + path
+            wires += self._crossings(path, out, target)
+            ns, came = self.routers.iface_ns[target.id], target
+        raise RuntimeError(f"a packet from {start} to {dst} crossed more than {MAX_NAMESPACES} namespaces")
+
+    def reply(self, request: Walk) -> Walk:
+        """The answer to *request*, from its receiver to the address it saw, through conntrack."""
+        assert request.arrived is not None
+        src, dst = request.arrived
+        return self.walk(request.receiver, dst, src, request.conntrack)
+
+    def _done(self, hops, wires, routed, nats, arrived, receiver) -> Walk:
+        nat = next((says for *_, says in nats), "none")
+        track = tuple((key, what, before, after) for key, what, before, after, _ in nats)
+        return Walk(_dedup(hops), tuple(wires), routed, nat, arrived, receiver, conntrack=track)
+
+    def _lost(self, hops, wires, note: str, routed: int = 0) -> Walk:
+        return Walk(_dedup(hops), tuple(wires), routed, "none", None, "", note)
+
+    def _lookup(self, ns: Namespace, src: Addr, dst: Addr) -> Optional[tuple[Iface, Optional[Addr]]]:
+        """``ip rule`` in priority order (the main table at 32766), the longest match in the first table that
+        has one."""
+        for rule in sorted([Rule(MAIN_PRIORITY, ("all", 0), "main"), *ns.rules], key=lambda r: r.priority):
+            if not matches(self.cloud, rule.src, src):
+                continue
+            routes = [r for r in ns.tables.get(rule.table, []) if matches(self.cloud, r.dst, dst)]
+            if routes:
+                best = max(routes, key=lambda r: specificity(r.dst))
+                return next(i for i in ns.ifaces if i.id == best.dev), best.via
+        return None
+
+    def _snat(self, ns: Namespace, out: Iface, src: Addr):
+        if version_of(self.cloud, src) != 4 or src[0] != "fixed":
+            return None
+        return next((s for s in ns.snat if s.dev == out.id and matches(self.cloud, s.src, src)), None)
+
+    def _no_route(self, where: str, dst: Addr) -> str:
+        """Why a namespace drops *dst*: the outside world does not route tenant IPv4 (a router without SNAT
+        sends its VMs' fixed addresses out, and the answers have nowhere to go)."""
+        kind, owner, version = dst
+        if where == EXTERNAL and kind == "fixed" and version == 4:
+            port = self.cloud.port[owner]
+            subnet = next((self.cloud.subnet[f.subnet_id] for f in port.fixed_ips), None)
+            plane = self.routers.owner(subnet) if subnet is not None else None
+            if plane is not None and plane.ext is not None and not plane.snat_enabled:
+                return "enable_snat is false: fixed addresses leave unNATed, replies do not return"
+        return f"no route to {dst} in {where}"
+
+    # -- L2 ---------------------------------------------------------------------------------------------------
+    def _holder(self, l2: str, addr: Addr, host: str) -> Optional[Iface]:
+        """The device answering ARP for *addr* on *l2* as seen from *host*: a DVR qr- port only on *host*."""
+        held = [i for i in self.routers.by_l2.get(l2, []) if addr in i.addresses]
+        if any(i.distributed for i in held):
+            held = [i for i in held if i.host == host]
+        return held[0] if held else None
+
+    def _l2_path(self, out: Iface, target: Iface) -> list[str]:
+        path = nx.shortest_path(self._graph(out.l2), out.hop, target.hop)
+        return [_hop(node) for node in path]
+
+    def _graph(self, l2: str) -> nx.Graph:
+        """An L2 domain: a veth pair, or a network: each device's attachment (a VM's tap through the hybrid
+        firewall's devices, a namespace's port) to the host's integration bridge, the bridge the network leaves
+        the host by, the network's wire, and the outside world on an external network."""
+        if l2 in self._graphs:
+            return self._graphs[l2]
+        graph = nx.Graph()
+        ifaces = self.routers.by_l2.get(l2, [])
+        if l2.startswith("veth:"):
+            nx.add_path(graph, [i.hop for i in ifaces])
+        else:
+            wire = f"{FABRIC}:{l2}"
+            for iface in ifaces:
+                nx.add_path(graph, self._attachment(iface, l2, wire))
+            hosts = {i.host for i in ifaces if i.hop != EXTERNAL}
+            for host in sorted(hosts):
+                nx.add_path(graph, [self._plane().integration(host, l2), self._uplink(l2, host), wire])
+        self._graphs[l2] = graph
+        return graph
+
+    def _plane(self) -> Plane:
+        """A plane to name the L2 devices by (any router's: the agent and firewall knobs are the cloud's)."""
+        if self.namer is None:
+            raise ValueError("the path search needs a legacy or DVR router")
+        return self.namer
+
+    def _attachment(self, iface: Iface, l2: str, wire: str) -> list[str]:
+        if iface.hop == EXTERNAL:
+            return [EXTERNAL, wire]
+        plane = self._plane()
+        if iface.hop.count(":") == 1:  # a VM's tap
+            port = next(p for p in self.cloud.vm_ports if f"{p.host}:{names.tap_device(p.id)}" == iface.hop)
+            return plane.vm_out(port)
+        return [iface.hop, plane.integration(iface.host, l2)]
+
+    def _uplink(self, l2: str, host: str) -> str:
+        """What the network leaves *host* by (Plane's names: br-tun / br-ex / the physnet's bridge; the Linux
+        bridge agent's vxlan-<VNI> or VLAN subinterface)."""
+        plane = self._plane()
+        if plane.linuxbridge:
+            return f"{host}:{plane._uplink(l2, host)}"
+        default = "br-ex" if l2 in self.externals else "br-tun"
+        return f"{host}:{plane._physnet_bridge(l2, host, default)}"
+
+    def _crossings(self, path: list[str], sender: Iface, target: Iface) -> list[Wire]:
+        """A :class:`Wire` per crossing of *path*: the segment that carries the network leaving the sender's
+        host, the sender's MAC (a DVR qr- port's rewritten to its host's DVR MAC: br_dvr_process.py
+        ``install_dvr_process``, set_field eth_src) and the receiver's."""
+        out = []
+        for at, hop in enumerate(path):
+            if hop != FABRIC:
+                continue
+            src, dst = hop_host(path[at - 1]), hop_host(path[at + 1])
+            kind, segmentation_id = carrier(self.cloud, sender.l2, src, "legacy")
+            src_mac = names.dvr_mac(sender.host) if sender.distributed else sender.mac
+            out.append(Wire(src, dst, sender.l2, kind, segmentation_id, src_mac, target.mac))
+        return out
+
+
+def _undo(conntrack: tuple, key: str, what: str, addr: Addr) -> Addr:
+    """The address a request's translation in namespace *key* replaced by *addr* (conntrack, for its reply)."""
+    return next((before for k, w, before, after in conntrack if k == key and w == what and after == addr), addr)
+
+
+def _dedup(hops: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for hop in hops:
+        if not out or out[-1] != hop:
+            out.append(hop)
+    return tuple(out)
+
+
+# -- the traffic classes of one router, from the walk ---------------------------------------------------------------
+#: What each class's path means, per mode (the walk decides the path; this says it in words).
+NOTES = {
+    ("legacy", "ew"): "routed in the network node's qrouter",
+    ("dvr", "ew"): (
+        "routed in the source host's qrouter; br-tun rewrites the source MAC to the host's DVR MAC; "
+        "the reply is routed on the other host (asymmetric)"
+    ),
+    ("legacy", "ew-same-network"): "switched on the network's segment: no router, no NAT",
+    ("dvr", "ew-same-network"): "switched on the network's segment: no router, no NAT",
+    ("legacy", "ns-ipv6"): "IPv6 is routed, not NATed",
+    ("dvr", "ns-fip-out"): "ip rule from <fixed> lookup 16 -> rfp-",
+    ("dvr", "ns-fip-in"): "fg- answers ARP for the FIP (proxy_arp)",
+    ("dvr", "ns-snat"): "centralized SNAT in snat-; the reply goes from sg- straight to the VM",
+    ("dvr", "ns-ipv6"): "DVR does not distribute IPv6",
+}
+
+
+def router_legs(found: RouterSearch, plane: Plane, ends: Endpoints) -> dict[str, Leg]:
+    """The east-west and north-south classes of *plane*'s router (legacy or DVR) from the walk: each class's
+    request and, through conntrack, its reply; reachable when both arrive."""
+    legs: dict[str, Leg] = {}
+    for cls, pair in (
+        ("ew-same-host", ends.ew_same_host),
+        ("ew-cross-host", ends.ew_cross_host),
+        ("ew-same-network", ends.ew_same_network),
+    ):
+        if pair:
+            a, b = pair
+            legs[cls] = port_to_port(found, plane.mode, a, b, "ew" if cls != "ew-same-network" else cls)
+    out = {"ns-fip-out": ends.fip, "ns-snat": ends.snat, "ns-ipv6": ends.ipv6}
+    for cls, port in out.items():
+        if port is not None:
+            version = 6 if cls == "ns-ipv6" else 4
+            go = found.walk(_tap(port), fixed(port, version), ("external", "", version))
+            legs[cls] = _leg(found, go, NOTES.get((plane.mode, cls), ""))
+    if ends.fip is not None:
+        go = found.walk(EXTERNAL, ("external", "", 4), ("fip", ends.fip.name, 4))
+        legs["ns-fip-in"] = _leg(found, go, NOTES.get((plane.mode, "ns-fip-in"), ""))
+    return legs
+
+
+def port_to_port(found: RouterSearch, mode: str, a: Port, b: Port, what: str = "ew") -> Leg:
+    """*a* to *b*'s IPv4 address, and *b*'s answer (under DVR routed on *b*'s host)."""
+    return _leg(found, found.walk(_tap(a), fixed(a), fixed(b)), NOTES.get((mode, what), ""))
+
+
+def _leg(found: RouterSearch, go: Walk, note: str) -> Leg:
+    back = found.reply(go) if go.arrived is not None else None
+    reachable = back is not None and back.arrived is not None
+    if not reachable:
+        note = go.note or (back.note if back is not None else "")
+    reply = back.hops if back is not None and reachable else ()
+    return Leg(
+        go.hops,
+        go.nat,
+        reachable,
+        note,
+        reply,
+        found=Found(go.wires, go.ttl, back.wires if back is not None else (), back.ttl if back is not None else None),
+    )

@@ -1,0 +1,366 @@
+"""The namespaces, devices, routes, rules and NAT each Neutron router's mode builds, as data the path search walks.
+
+Neutron 29's L3 agent (``neutron/agent/l3``), read for each piece (cited where it is built below):
+
+- a **legacy** router (``legacy_router.py``, ``router_info.py``): one ``qrouter-`` namespace on the network node
+  hosting it, a ``qr-`` port per subnet it has an interface on, the ``qg-`` gateway port holding the gateway's
+  address and every floating IP (``RouterInfo.process_floating_ip_addresses``); the main table has the
+  connected subnets and ``default via`` the external subnet's gateway on ``qg-``; iptables DNATs a floating IP
+  to its fixed address, SNATs a fixed address with a floating IP to it (``floating_forward_rules``) and any other
+  IPv4 source to the gateway address when ``enable_snat`` (``_snat_rules`` / ``external_gateway_nat_snat_rules``);
+- a **DVR** router (``dvr_local_router.py``, ``dvr_edge_router.py``, ``dvr_fip_ns.py``): a ``qrouter-`` on
+  every host with a bound port on one of its subnets (and on the ``dvr_snat`` node), its ``qr-`` ports sharing
+  one MAC and address per subnet; with a gateway, per subnet (IPv4 and IPv6) ``ip rule from <cidr> lookup
+  <snat_idx>`` whose table holds ``default via <sg- address>`` on that ``qr-``
+  (``DvrLocalRouter._snat_redirect_modify``, ``_get_snat_idx``); on the ``dvr_snat`` node a ``snat-``
+  namespace with one ``sg-`` port per subnet and the ``qg-`` port (``DvrEdgeRouter._create_dvr_gateway``,
+  ``internal_network_added``), which SNATs to the gateway address (``_handle_router_snat_rules``); on a host
+  with a floating IP, ``ip rule from <fixed> lookup 16`` (priority from ``FIP_PR_START`` 32768) whose table 16
+  holds ``default via <fpr- address>`` on ``rfp-`` (``_add_floating_ip_rule``, ``FipNamespace.
+  create_rtr_2_fip_link``), the qrouter's ``float-snat``/DNAT rules, and a ``fip-<ext net>`` namespace with
+  the host's ``fg-`` port (``proxy_arp=1``: it answers ARP for the host's floating IPs,
+  ``FipNamespace._create_gateway_port``), ``default via`` the external gateway and ``<fip>/32 via <rfp->``
+  on ``fpr-`` (``floating_ip_added_dist``).
+
+Rule priority: the main table (32766) comes before the floating-IP rules (32768...) and the SNAT redirect rules
+(``snat_idx``), so a destination on a connected subnet is routed locally, a floating IP's fixed address leaves
+by its ``fip-`` namespace, and any other source on a router subnet goes to its ``sg-`` port.
+
+Addresses are symbolic (:data:`Addr`): which port or router device holds them, not the address itself, so a
+path does not depend on IPAM. Simplifications stated: HA routers are drawn as their one active instance;
+address scopes (which skip the SNAT redirect) and the IPv6 ``default via fpr- link-local`` route
+``create_rtr_2_fip_link`` adds to the qrouter's main table are not modelled (IPv6 leaves by ``snat-``, as the
+networking guide says); a DVR qrouter on a host exists for every router subnet, not only the bound ones.
+"""
+
+from __future__ import annotations
+
+import binascii
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Optional
+
+from labtwin.description import Cloud, Port, Router, Subnet
+
+from .. import neutron_names as names
+from ..spec import EXTERNAL
+from .plane import Plane
+
+#: A symbolic address: (kind, owner, detail) -- ``fixed`` (port, version), ``fip`` (port, 4), ``gw`` (router,
+#: version: the qg- address), ``qr``/``sg`` (router, subnet), ``rfp``/``fpr`` (router, host), ``external`` ("",
+#: version: the outside world's router).
+Addr = tuple[str, str, object]
+#: What a route or rule matches: ("default", version) | ("subnet", subnet name) | ("addr", Addr) | ("all", 0).
+Match = tuple[str, object]
+
+#: Linux's main-table rule priority; Neutron's floating-IP rules start after it (dvr_fip_ns.FIP_PR_START).
+MAIN_PRIORITY = 32766
+FIP_PR_START = 32768
+FIP_RT_TBL = "16"  # dvr_fip_ns.FIP_RT_TBL
+_MASK_30 = 0x3FFFFFFF
+
+
+def snat_idx(cidr: str) -> int:
+    """``DvrLocalRouter._get_snat_idx`` (Neutron 29, dvr_local_router.py), re-written because importing the
+    agent costs the model 1.6 s: IPv4 the CIDR's integer value; IPv6 a crc32 xor-folded to 30 bits, moved above
+    32768 (a test checks it against Neutron's)."""
+    net = ipaddress.ip_network(cidr, strict=False)
+    if net.version == 4:
+        return int(net.network_address)
+    idx = binascii.crc32(cidr.encode()) & 0xFFFFFFFF
+    idx = (idx >> 30) ^ (idx & _MASK_30)
+    return idx + _MASK_30 if idx < 32768 else idx
+
+
+@dataclass(frozen=True)
+class Iface:
+    """A device that holds addresses, on an L2 domain (a network's name, or ``veth:<router>:<host>``)."""
+
+    id: str  # unique: the hop, or ``external@<network>`` for the outside world on one network
+    hop: str
+    l2: str
+    addresses: tuple[Addr, ...]
+    mac: str
+    distributed: bool = False  # a DVR qr- port: br-tun rewrites its source MAC to the host's DVR MAC
+
+    @property
+    def host(self) -> str:
+        return EXTERNAL if self.hop == EXTERNAL else self.hop.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: Match
+    dev: str  # an Iface id
+    via: Optional[Addr] = None  # None: on-link (the packet's destination)
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: int
+    src: Match
+    table: str
+
+
+@dataclass(frozen=True)
+class Snat:
+    """iptables SNAT on leaving by *dev*: a source matching *src* becomes *to* (ip version 4 only)."""
+
+    dev: str
+    src: Match
+    to: Addr
+    says: str
+
+
+@dataclass
+class Namespace:
+    """One namespace (a VM and the outside world are namespaces too: ``routes`` is their routing table)."""
+
+    key: str
+    router: Optional[Router]
+    ifaces: list[Iface] = field(default_factory=list)
+    tables: dict[str, list[Route]] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    dnat: dict[Addr, Addr] = field(default_factory=dict)  # on arrival: floating IP -> fixed address
+    snat: list[Snat] = field(default_factory=list)
+    endpoint: bool = False  # a VM or the outside world: it receives, it does not forward
+
+    def add(self, iface: Iface) -> Iface:
+        self.ifaces.append(iface)
+        return iface
+
+    def route(self, table: str, dst: Match, dev: Iface, via: Optional[Addr] = None) -> None:
+        self.tables.setdefault(table, []).append(Route(dst, dev.id, via))
+
+
+def fixed(port: Port, version: int = 4) -> Addr:
+    return ("fixed", port.name, version)
+
+
+def version_of(cloud: Cloud, addr: Addr) -> int:
+    kind, _owner, detail = addr
+    if kind in ("qr", "sg"):
+        return cloud.subnet[str(detail)].ip_version
+    if kind in ("rfp", "fpr", "fip"):
+        return 4
+    return int(str(detail))
+
+
+def in_subnet(cloud: Cloud, addr: Addr, subnet: Subnet) -> bool:
+    """Whether *addr* lies in *subnet* (a port's address of the subnet's version on it, a router port on it)."""
+    kind, owner, detail = addr
+    if kind in ("qr", "sg"):
+        return detail == subnet.name
+    if kind == "fixed" and detail == subnet.ip_version and owner in cloud.port:
+        return any(f.subnet_id == subnet.name for f in cloud.port[owner].fixed_ips)
+    return False
+
+
+def matches(cloud: Cloud, match: Match, addr: Addr) -> bool:
+    kind, value = match
+    if kind == "all":
+        return True
+    if kind == "default":
+        return version_of(cloud, addr) == value
+    if kind == "subnet":
+        return in_subnet(cloud, addr, cloud.subnet[str(value)])
+    return addr == value
+
+
+def specificity(match: Match) -> int:
+    """Longest prefix first: a host address, a subnet, the default route."""
+    return {"addr": 2, "subnet": 1}.get(match[0], 0)
+
+
+class Routers:
+    """Every namespace the cloud's legacy and DVR routers build, each in its own mode, plus its VMs and the
+    outside world; who holds which address on which L2 domain."""
+
+    def __init__(self, cloud: Cloud, planes: dict[str, Plane]):
+        self.cloud, self.planes = cloud, planes
+        self.namespaces: dict[str, Namespace] = {}
+        self.iface_ns: dict[str, Namespace] = {}
+        self.fips = self._fips()
+        for name, plane in planes.items():
+            (self._legacy if plane.mode == "legacy" else self._dvr)(plane)
+        for port in cloud.vm_ports:
+            self._vm(port)
+        self._outside()
+        self.by_l2: dict[str, list[Iface]] = {}
+        for ns in self.namespaces.values():
+            for iface in ns.ifaces:
+                self.iface_ns[iface.id] = ns
+                self.by_l2.setdefault(iface.l2, []).append(iface)
+
+    # -- who routes what ------------------------------------------------------------------------------------
+    def owner(self, subnet: Subnet) -> Optional[Plane]:
+        """The router holding *subnet*'s gateway: the first (file order) with an interface on it."""
+        return next((p for p in self.planes.values() if subnet.name in p.router.interfaces), None)
+
+    def _fips(self) -> dict[str, tuple[Plane, Port]]:
+        """Floating IPs by port: the router Neutron associates (an interface on the port's IPv4 subnet and a
+        gateway on the floating network: ``l3_db._get_router_for_floatingip``)."""
+        out: dict[str, tuple[Plane, Port]] = {}
+        for fip in self.cloud.floatingips:
+            port = self.cloud.port.get(fip.port_id)
+            if port is None:
+                continue
+            for plane in self.planes.values():
+                gw = plane.router.external_gateway_info
+                v4 = [self.cloud.subnet[f.subnet_id] for f in port.fixed_ips]
+                if (
+                    gw
+                    and gw.network_id == fip.floating_network_id
+                    and any(s.ip_version == 4 and s.name in plane.router.interfaces for s in v4)
+                ):
+                    out.setdefault(port.name, (plane, port))
+                    break
+        return out
+
+    def fips_of(self, plane: Plane) -> list[Port]:
+        return [port for p, port in self.fips.values() if p is plane]
+
+    # -- builders -------------------------------------------------------------------------------------------
+    def _ns(self, key: str, router: Optional[Router] = None, endpoint: bool = False) -> Namespace:
+        if key not in self.namespaces:
+            self.namespaces[key] = Namespace(key, router, endpoint=endpoint)
+        return self.namespaces[key]
+
+    def _qr(self, ns: Namespace, plane: Plane, host: str, subnet: Subnet, distributed: bool) -> Iface:
+        port_id = names.router_port_id(plane.router.name, "qr", subnet.name)
+        hop = plane.qr(host, subnet)
+        addr: Addr = ("qr", plane.router.name, subnet.name)
+        return ns.add(Iface(hop, hop, subnet.network_id, (addr,), names.mac_of(port_id), distributed))
+
+    def _qg(self, ns: Namespace, plane: Plane, host: str, extra: tuple[Addr, ...] = ()) -> Iface:
+        hop = plane.qg(host, ns.key.split(":", 1)[1])
+        gw: tuple[Addr, ...] = (("gw", plane.router.name, 4), ("gw", plane.router.name, 6))
+        mac = names.mac_of(names.router_port_id(plane.router.name, "qg"))
+        return ns.add(Iface(hop, hop, plane.external().name, gw + extra, mac))
+
+    def _subnets(self, plane: Plane) -> list[Subnet]:
+        return [self.cloud.subnet[s] for s in plane.router.interfaces]
+
+    def _outward(self, ns: Namespace, plane: Plane, qg: Iface, table: str = "main") -> None:
+        """``default via`` the external subnet's gateway (the outside world's router) on *qg*, IPv4 and IPv6."""
+        for version in (4, 6):
+            ns.route(table, ("default", version), qg, ("external", "", version))
+
+    def _legacy(self, plane: Plane) -> None:
+        """legacy_router.py / router_info.py: one qrouter- on the network node."""
+        host = plane.nn
+        ns = self._ns(f"{host}:{names.qrouter_ns(plane.router.id)}", plane.router)
+        for subnet in self._subnets(plane):
+            ns.route("main", ("subnet", subnet.name), self._qr(ns, plane, host, subnet, False))
+        if plane.ext is None:
+            return
+        fips = self.fips_of(plane)
+        qg = self._qg(ns, plane, host, tuple(("fip", p.name, 4) for p in fips))
+        self._outward(ns, plane, qg)
+        for port in fips:  # floating_forward_rules: DNAT in, SNAT out (before the router's own SNAT)
+            ns.dnat[("fip", port.name, 4)] = fixed(port)
+            ns.snat.append(Snat(qg.id, ("addr", fixed(port)), ("fip", port.name, 4), "snat fixed->fip"))
+        if plane.snat_enabled:
+            ns.snat.append(Snat(qg.id, ("default", 4), ("gw", plane.router.name, 4), "snat fixed->qg"))
+
+    def _dvr_hosts(self, plane: Plane) -> list[str]:
+        """Hosts with a qrouter-: each host with a bound port on a router subnet (the L3 agent schedules DVR
+        routers to hosts with DVR-serviced ports, l3_dvrscheduler_db), and the dvr_snat node."""
+        subnets = set(plane.router.interfaces)
+        bound = [p.host for p in self.cloud.ports if p.host and any(f.subnet_id in subnets for f in p.fixed_ips)]
+        return list(dict.fromkeys([*bound, plane.nn]))
+
+    def _dvr(self, plane: Plane) -> None:
+        router, subnets = plane.router, self._subnets(plane)
+        fips = self.fips_of(plane)
+        for host in self._dvr_hosts(plane):
+            ns = self._ns(f"{host}:{names.qrouter_ns(router.id)}", router)
+            qrs = {s.name: self._qr(ns, plane, host, s, True) for s in subnets}
+            for subnet in subnets:
+                ns.route("main", ("subnet", subnet.name), qrs[subnet.name])
+            if plane.ext is None:
+                continue
+            for subnet in subnets:  # _snat_redirect_modify: from <cidr> lookup <snat_idx>, default via sg-
+                idx = snat_idx(str(subnet.cidr))
+                ns.rules.append(Rule(idx, ("subnet", subnet.name), str(idx)))
+                ns.route(str(idx), ("default", subnet.ip_version), qrs[subnet.name], ("sg", router.name, subnet.name))
+            here = [p for p in fips if p.host == host]
+            if here:
+                self._fip_link(ns, plane, host, here)
+        if plane.ext is not None:
+            self._snat_ns(plane, subnets)
+
+    def _fip_link(self, ns: Namespace, plane: Plane, host: str, fips: list[Port]) -> None:
+        """rfp-/fpr- veth to the host's fip- namespace, the floating IPs' rules, NAT and routes."""
+        router, ext = plane.router, plane.external()
+        link = f"veth:{router.name}:{host}"
+        rfp_hop, fpr_hop, fg_hop = plane.fip_leg(host)
+        rfp = ns.add(Iface(rfp_hop, rfp_hop, link, (("rfp", router.name, host),), f"rfp:{router.name}:{host}"))
+        ns.route(FIP_RT_TBL, ("default", 4), rfp, ("fpr", router.name, host))
+        fip_ns = self._ns(f"{host}:{names.fip_ns(ext.id)}")
+        fpr = fip_ns.add(Iface(fpr_hop, fpr_hop, link, (("fpr", router.name, host),), f"fpr:{router.name}:{host}"))
+        fg = next((i for i in fip_ns.ifaces if i.hop == fg_hop), None)
+        if fg is None:
+            fg_mac = names.mac_of(names.fip_gateway_port_id(host, ext.name))
+            fg = fip_ns.add(Iface(fg_hop, fg_hop, ext.name, (), fg_mac))
+            self._outward(fip_ns, plane, fg)
+        proxied = tuple(("fip", p.name, 4) for p in fips)  # proxy_arp on fg-: it answers for these
+        fip_ns.ifaces[fip_ns.ifaces.index(fg)] = Iface(fg.id, fg.hop, fg.l2, fg.addresses + proxied, fg.mac)
+        for at, port in enumerate(fips):
+            ns.rules.append(Rule(FIP_PR_START + at, ("addr", fixed(port)), FIP_RT_TBL))
+            ns.dnat[("fip", port.name, 4)] = fixed(port)
+            ns.snat.append(Snat(rfp.id, ("addr", fixed(port)), ("fip", port.name, 4), "snat fixed->fip"))
+            fip_ns.route("main", ("addr", ("fip", port.name, 4)), fpr, ("rfp", router.name, host))
+
+    def _snat_ns(self, plane: Plane, subnets: list[Subnet]) -> None:
+        """dvr_edge_router.py: snat- on the dvr_snat node, an sg- port per subnet and the qg- port."""
+        router, host = plane.router, plane.nn
+        ns = self._ns(f"{host}:{names.snat_ns(router.id)}", router)
+        for subnet in subnets:
+            port_id = names.router_port_id(router.name, "sg", subnet.name)
+            hop = plane.sg(host, subnet)
+            sg = ns.add(Iface(hop, hop, subnet.network_id, (("sg", router.name, subnet.name),), names.mac_of(port_id)))
+            ns.route("main", ("subnet", subnet.name), sg)
+        qg = self._qg(ns, plane, host)
+        self._outward(ns, plane, qg)
+        if plane.snat_enabled:
+            ns.snat.append(Snat(qg.id, ("default", 4), ("gw", router.name, 4), "snat fixed->qg"))
+
+    def _vm(self, port: Port) -> None:
+        """A VM: its own subnets on-link, ``default via`` each IP version's first subnet's gateway."""
+        assert port.host is not None  # vm_ports are bound
+        plane = next(iter(self.planes.values()), None)
+        hop = f"{port.host}:{names.tap_device(port.id)}"
+        subnets = [self.cloud.subnet[f.subnet_id] for f in port.fixed_ips]
+        versions = sorted({s.ip_version for s in subnets})
+        ns = self._ns(hop, endpoint=True)
+        mac = port.mac_address or names.mac_of(port.id)
+        tap = ns.add(Iface(hop, hop, port.network_id, tuple(fixed(port, v) for v in versions), mac))
+        for subnet in subnets:
+            ns.route("main", ("subnet", subnet.name), tap)
+        for version in versions:
+            first = next(s for s in subnets if s.ip_version == version)
+            gateway = self.owner(first)
+            if plane is not None and gateway is not None:
+                ns.route("main", ("default", version), tap, ("qr", gateway.router.name, first.name))
+
+    def _outside(self) -> None:
+        """The outside world: on each external network, the router's gateway addresses and floating IPs on-link,
+        and each router's IPv6 subnets via its gateway (IPv6 is routed, not NATed; tenant IPv4 is not routed)."""
+        ns = self._ns(EXTERNAL, endpoint=True)
+        for plane in self.planes.values():
+            if plane.ext is None:
+                continue
+            ext = plane.ext.name
+            iface = next((i for i in ns.ifaces if i.l2 == ext), None)
+            if iface is None:
+                iface = ns.add(
+                    Iface(f"{EXTERNAL}@{ext}", EXTERNAL, ext, tuple(("external", "", v) for v in (4, 6)), EXTERNAL)
+                )
+            for version in (4, 6):
+                ns.route("main", ("addr", ("gw", plane.router.name, version)), iface)
+            for port in self.fips_of(plane):
+                ns.route("main", ("addr", ("fip", port.name, 4)), iface)
+            for subnet in self._subnets(plane):
+                if subnet.ip_version == 6:
+                    ns.route("main", ("subnet", subnet.name), iface, ("gw", plane.router.name, 6))

@@ -1,0 +1,178 @@
+"""The path search through the Neutron routers' namespaces (labtwin.scenarios.dvr.model.namespaces, .search): the
+devices, rules and routes each router's mode builds, and the walk of a packet through them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labtwin.description import load_cloud
+from labtwin.scenarios import topologies_dir
+from labtwin.scenarios.dvr import neutron_names as names
+from labtwin.scenarios.dvr.knobs import DvrDesign
+from labtwin.scenarios.dvr.model import namespaces
+from labtwin.scenarios.dvr.model.namespaces import FIP_PR_START, fixed, snat_idx
+from labtwin.scenarios.dvr.model.plane import Plane
+from labtwin.scenarios.dvr.model.search import RouterSearch
+from labtwin.scenarios.dvr.spec import external_network, gateway_host, router_mode, studied_routers
+
+HERE = Path(__file__).parent
+THREE = HERE / "three-routers.yaml"
+DVR = topologies_dir() / "dvr.yaml"
+
+
+def searched(cloud, **knobs) -> RouterSearch:
+    design = DvrDesign.of(knobs)
+    planes = {}
+    for router in studied_routers(cloud):
+        mode = router_mode(router, design)
+        planes[router.name] = Plane(
+            cloud, router, mode, gateway_host(cloud, design, mode), external_network(cloud, router), design
+        )
+    return RouterSearch(cloud, planes, design)
+
+
+@pytest.mark.filterwarnings("ignore")  # eventlet's and oslo's deprecation notices on importing the agent
+def test_snat_idx_is_neutrons():
+    from neutron.agent.l3.dvr_local_router import DvrLocalRouter
+
+    for cidr in ("10.0.0.0/24", "192.0.2.0/24", "0.0.1.0/24", "2001:db8::/64", "fd00:1:2::/48"):
+        assert snat_idx(cidr) == DvrLocalRouter._get_snat_idx(cidr), cidr
+
+
+def test_each_mode_builds_its_own_namespaces():
+    found = searched(load_cloud(THREE))
+    keys = set(found.routers.namespaces)
+    cloud = found.cloud
+    legacy, dvr, inner = (str(cloud.router[n].id) for n in ("r-legacy", "r-dvr", "r-inner"))
+    # legacy: one qrouter on the network node, nothing on the computes, no snat- and no fip- of its own
+    assert {k for k in keys if legacy in k} == {f"network-1:qrouter-{legacy}"}
+    # DVR: a qrouter on each host with a bound port of its subnets and on the dvr_snat node, snat- there
+    assert {k for k in keys if dvr in k} == {
+        f"compute-1:qrouter-{dvr}",
+        f"compute-2:qrouter-{dvr}",
+        f"network-1:qrouter-{dvr}",
+        f"network-1:snat-{dvr}",
+    }
+    # a fip- namespace only where a DVR router's floating IP is bound (c-1 on compute-1; a-1's is legacy's)
+    ext = cloud.network["ext-net"].id
+    assert {k for k in keys if k.split(":")[-1].startswith("fip-")} == {f"compute-1:fip-{ext}"}
+    # the gateway-less router: a qrouter, no gateway port
+    ns = found.routers.namespaces[f"network-1:qrouter-{inner}"]
+    assert [i.hop.split(":")[-1][:3] for i in ns.ifaces] == ["qr-", "qr-"]
+    # legacy: the floating IP is held by qg- (a-1's), DVR: by the fg- port of the VM's host (proxy_arp)
+    qg = next(i for i in found.routers.namespaces[f"network-1:qrouter-{legacy}"].ifaces if "qg-" in i.hop)
+    assert ("fip", "a-1", 4) in qg.addresses
+    fg = next(i for i in found.routers.namespaces[f"compute-1:fip-{ext}"].ifaces if ":fg-" in i.hop)
+    assert fg.addresses == (("fip", "c-1", 4),)
+
+
+def test_a_dvr_qrouter_has_neutrons_rules():
+    cloud = load_cloud(THREE)
+    found = searched(cloud)
+    ns = found.routers.namespaces[f"compute-1:qrouter-{cloud.router['r-dvr'].id}"]
+    rules = sorted(ns.rules, key=lambda r: r.priority)
+    assert rules[0] == namespaces.Rule(FIP_PR_START, ("addr", fixed(cloud.port["c-1"])), "16")
+    assert [(r.src, r.table) for r in rules[1:]] == [
+        (("subnet", "sub-c"), str(snat_idx("10.3.0.0/24"))),
+        (("subnet", "sub-d"), str(snat_idx("10.4.0.0/24"))),
+    ]
+    assert [(r.dst, r.via) for r in ns.tables[str(snat_idx("10.3.0.0/24"))]] == [
+        (("default", 4), ("sg", "r-dvr", "sub-c"))
+    ]
+    assert [(r.dst, r.via) for r in ns.tables["16"]] == [(("default", 4), ("fpr", "r-dvr", "compute-1"))]
+
+
+def test_the_walk_takes_each_rule_and_breaks_without_it():
+    """A VM with a floating IP leaves by its host's fip- namespace; without the floating-IP rule it would take
+    the SNAT redirect to the network node; without that, too, no route is left (a DVR qrouter's main table has
+    no default route)."""
+    cloud = load_cloud(DVR)
+    found = searched(cloud)
+    fip_vm = cloud.port[next(f.port_id for f in cloud.floatingips)]
+    tap = f"{fip_vm.host}:{names.tap_device(fip_vm.id)}"
+    go = found.walk(tap, fixed(fip_vm), ("external", "", 4))
+    assert go.nat == "snat fixed->fip" and go.ttl == 62 and any(":fip-" in h for h in go.hops)
+    assert not any(":snat-" in h for h in go.hops)
+    qrouter = found.routers.namespaces[f"{fip_vm.host}:{names.qrouter_ns(cloud.router['router1'].id)}"]
+    qrouter.rules = [r for r in qrouter.rules if r.table != "16"]
+    wrong = found.walk(tap, fixed(fip_vm), ("external", "", 4))
+    assert wrong.nat == "snat fixed->qg" and any(":snat-" in h for h in wrong.hops)
+    qrouter.rules = []
+    lost = found.walk(tap, fixed(fip_vm), ("external", "", 4))
+    assert lost.arrived is None and lost.note.startswith("no route to ('external', '', 4) in") and lost.ttl is None
+
+
+def test_conntrack_brings_the_snat_reply_back_and_without_snat_nothing_returns():
+    cloud = load_cloud(DVR)
+    found = searched(cloud, router="legacy")
+    vm = next(p for p in cloud.vm_ports if not any(f.port_id == p.name for f in cloud.floatingips))
+    go = found.walk(f"{vm.host}:{names.tap_device(vm.id)}", fixed(vm), ("external", "", 4))
+    assert go.nat == "snat fixed->qg" and go.arrived == (("gw", "router1", 4), ("external", "", 4))
+    back = found.reply(go)
+    assert back.arrived is not None and back.hops == go.hops[::-1] and back.ttl == 63
+    assert found.reply(go.__class__(**{**go.__dict__, "conntrack": ()})).arrived is None  # no conntrack: lost
+
+
+# -- the search against the per-design builders it replaces (while both exist) --------------------------------------
+DESIGNS = (
+    {},
+    {"router": "legacy"},
+    {"router": "dvr"},
+    {"router": "dvr", "firewall_driver": "iptables_hybrid"},
+    {"router": "legacy", "firewall_driver": "iptables_hybrid"},
+    {"router": "legacy", "agent": "linuxbridge"},
+)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def every_topology():
+    """Every cloud under topologies/ and tests/ that loads and has a router and a network node, and the same cloud
+    with SNAT off on every gateway (no file has one)."""
+    for path in sorted({*ROOT.glob("topologies/*.yaml"), *ROOT.glob("tests/**/*.yaml")}):
+        try:
+            cloud = load_cloud(path)
+        except ValueError:  # CloudError: the refusal cases, and files that are not clouds
+            continue
+        if not studied_routers(cloud) or not any(h.role == "network" for h in cloud.hosts):
+            continue
+        off = tuple(
+            r.model_copy(
+                update={"external_gateway_info": r.external_gateway_info.model_copy(update={"enable_snat": False})}
+            )
+            if r.external_gateway_info
+            else r
+            for r in cloud.routers
+        )
+        yield path.relative_to(ROOT), cloud
+        yield f"{path.relative_to(ROOT)} (enable_snat false)", cloud.model_copy(update={"routers": off})
+
+
+def test_the_search_gives_what_the_builders_gave_on_every_topology():
+    from labtwin.scenarios.dvr.model import designs
+    from labtwin.scenarios.dvr.model.paths import _walk
+    from labtwin.scenarios.dvr.model.search import router_legs
+    from labtwin.scenarios.dvr.spec import design_conflicts, pick_endpoints
+
+    compared, differ = 0, []
+    for name, cloud in every_topology():
+        for knobs in DESIGNS:
+            design = DvrDesign.of(knobs)
+            if design_conflicts(cloud, design):
+                continue
+            found = searched(cloud, **knobs)
+            for plane in found.routers.planes.values():
+                ends = pick_endpoints(cloud, plane.router)
+                built = getattr(designs, plane.mode)(plane, ends)
+                for cls, leg in router_legs(found, plane, ends).items():
+                    old = built[cls]
+                    want = dict(hops=old.hops, nat=old.nat, reachable=old.reachable, note=old.note)
+                    got = dict(hops=leg.hops, nat=leg.nat, reachable=leg.reachable, note=leg.note)
+                    want.update(_walk(plane, old, cls, ends))
+                    got.update(_walk(plane, leg, cls, ends))
+                    compared += 1
+                    if got != want:
+                        differ.append((name, knobs, plane.router.name, cls, {k for k in got if got[k] != want[k]}))
+    assert not differ, differ[:5]
+    assert compared >= 700  # 34 clouds with a router, twice, under up to six designs
