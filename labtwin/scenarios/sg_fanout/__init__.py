@@ -1,4 +1,4 @@
-"""The ``sg-fanout`` scenario: a port joins a security group that references itself.
+"""The ``sg-fanout`` scenario: a port joins a security group that other ports' rules reference.
 
 Asks, per firewall strategy, how many data-plane objects a join rewrites,
 how many rules that writes, and how long until the new port is usable by
@@ -6,10 +6,14 @@ every member (Train PTG: 170 members -> 171 updates today, 2 with a
 per-group subtable; 150+ ports -> up to 5 minutes to bring a port up).
 
 Without ``--topology`` the cloud is generated from the knobs (members,
-hosts, placement). With a topology file, the group is its self-referencing
-group with the most members and the hosts are the file's hosts; the knobs
-``members`` and ``hosts`` are then ignored (the run's summary says so in
-``note``). ``default_topology`` names a small realistic file for notebooks
+hosts, placement): Neutron's default group, which references itself. With a
+topology file, the group is the ``group`` knob's (any group some group's rule
+names as ``remote_group_id``: its own members, when it references itself, and
+the ports of the groups that reference it are refreshed), by default the
+self-referencing group with the most members, else the one group others
+reference (:func:`~labtwin.scenarios.sg_fanout.spec.studied_group`); the hosts
+are the file's hosts; the knobs ``members`` and ``hosts`` are then ignored (the
+run's summary says so in ``note``). ``default_topology`` names a small realistic file for notebooks
 and the emulation; the model does not need it.
 """
 
@@ -19,7 +23,7 @@ from labtwin.description import Cloud
 
 from ..base import Scenario, Tolerance, lazy
 from ..refusals import refusing_emulation
-from .spec import SgFanoutDesign, probe_of, self_referencing_group
+from .spec import GroupChoiceError, SgFanoutDesign, layout_for, studied_group
 
 
 def twin_refuses(model_run) -> Optional[str]:
@@ -43,27 +47,63 @@ def twin_refuses(model_run) -> Optional[str]:
 
 
 def missing(cloud: Cloud, design: SgFanoutDesign) -> list[str]:
-    """What a topology file lacks for this scenario: a group that references itself (the one studied,
-    :func:`~labtwin.scenarios.sg_fanout.spec.self_referencing_group`) and a host for the joins."""
+    """What a topology file lacks for this scenario: a group some group's rule names as remote_group_id (the one
+    studied, :func:`~labtwin.scenarios.sg_fanout.spec.studied_group`, chosen by the knob ``group`` when several
+    could be), and a host for the joins. Under ``firewall=ovn`` the studied group must reference itself alone:
+    the ML2/OVN model counts the group's own ACLs (:mod:`.model.ovn`), not other groups' ACLs matching its
+    address set."""
     lacks = []
-    if not any(g.name in g.remote_groups for g in cloud.security_groups):
+    design = SgFanoutDesign.of(design)
+    if not any(g.remote_groups for g in cloud.security_groups):
         lacks.append(
-            "a security group with a rule whose remote_group_id is the group itself, as Neutron's default "
+            "a security group with a rule whose remote_group_id names a group, as Neutron's default "
             f"group has (none of its {len(cloud.security_groups)} group(s) has one)"
         )
+    else:
+        try:
+            studied_group(cloud, design.group)
+        except GroupChoiceError as exc:
+            lacks.append(f"one group to study: {exc}")
     if not cloud.hosts:
         lacks.append("a host for the joining ports (it has no hosts)")
+    if not lacks and design.firewall == "ovn":
+        layout = layout_for(cloud, design)
+        if layout.cross_group:
+            lacks.append(_ovn_refusal(layout))
     return lacks
 
 
-def group_admits_icmp_or_tcp(cloud: Cloud, design: SgFanoutDesign) -> list[str]:
-    """The sg-fanout emulation times a join's readiness with ICMP or TCP through the group's own rule."""
-    group = self_referencing_group(cloud)  # present: Scenario.refuse_unfit ran first
-    flow = probe_of(group)
-    if not flow.startswith(("icmp", "tcp")):
+def _ovn_refusal(layout) -> str:
+    who = ", ".join(sorted({m.name for m in layout.referrers})) or "none"
+    return (
+        f"group {layout.group} referenced by itself alone under firewall=ovn (not modelled nor emulated yet: "
+        f"ports of other groups referencing it: {who}; self-referencing: {layout.self_referencing}); the ML2/OVN "
+        "model and emulation count the group's own ACLs only, not other groups' ACLs matching its address set"
+    )
+
+
+def emulation_needs(cloud: Cloud, design: SgFanoutDesign) -> list[str]:
+    """What the sg-fanout emulation needs beyond the model: a readiness probe (ICMP or TCP through the rule of
+    every port that references the group, one flow for all of them), and for a group that others reference,
+    labtwin's own agent (the Neutron-agent and OVN emulations build the studied group and one outsider group
+    only: NotEmulated)."""
+    design = SgFanoutDesign.of(design)
+    layout = layout_for(cloud, design)  # the group is known: Scenario.refuse_unfit ran first
+    flows = {layout.probe_of(m.name) for m in layout.watchers} - {""} or {layout.probe}
+    if not all(flow.startswith(("icmp", "tcp")) for flow in flows):
         return [
-            f"a self-referencing ingress rule for icmp, tcp or any protocol in group {group.name!r} "
-            f"to time readiness with (it admits {flow} only)"
+            f"an ingress rule for icmp, tcp or any protocol from group {layout.group!r} "
+            f"to time readiness with (it admits {', '.join(sorted(flows))} only)"
+        ]
+    if layout.cross_group and design.control != "labtwin":
+        return [
+            f"control=labtwin for group {layout.group} (NotEmulated: other groups reference it, or it does not "
+            f"reference itself; the control={design.control} emulation builds a self-referencing group only)"
+        ]
+    if layout.cross_group and flows != {layout.probe}:
+        return [
+            f"one probe flow for every port referencing group {layout.group} (NotEmulated: the readiness poller "
+            f"sends one kind of packet; their rules admit {', '.join(sorted(flows))})"
         ]
     return []
 
@@ -73,9 +113,7 @@ SCENARIO = Scenario(
     title="Security-group remote-group fanout: updates, rules and time to ready per firewall strategy",
     default_topology="sg-fanout.yaml",
     simulate=lazy("labtwin.scenarios.sg_fanout.model:simulate"),
-    emulate=refusing_emulation(
-        "sg-fanout", lazy("labtwin.scenarios.sg_fanout.emulation:emulate"), group_admits_icmp_or_tcp
-    ),
+    emulate=refusing_emulation("sg-fanout", lazy("labtwin.scenarios.sg_fanout.emulation:emulate"), emulation_needs),
     tolerances=(
         Tolerance(
             "updates_total",

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from labtwin import api
+from labtwin.figure_size import NOTEBOOK_WIDTH_IN
 
 ORDER = ("iptables", "ipset", "ovs", "subtable")
 COLOURS = {"iptables": "#e15759", "ipset": "#f28e2b", "ovs": "#4e79a7", "subtable": "#59a14f"}
@@ -46,7 +47,7 @@ def growth_figure(df: pd.DataFrame, hosts: int | None = None):
     """
     hosts = int(df["hosts"].min()) if hosts is None else hosts
     rows = df[df["hosts"] == hosts].sort_values("members")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(NOTEBOOK_WIDTH_IN, 4.2))
     for ax, column, label in (
         (axes[0], "rules_written", "rules / flows / entries written"),
         (axes[1], "port_ready_s", "port ready (s, median over joins)"),
@@ -56,7 +57,7 @@ def growth_figure(df: pd.DataFrame, hosts: int | None = None):
             fit = part[part["members"] >= 100] if (part["members"] >= 100).sum() >= 2 else part
             slope = log_slope(fit["members"], fit[column])
             ax.loglog(part["members"], part[column], "o-", color=COLOURS.get(fw), label=f"{fw} (slope {slope:.2f})")
-        ax.set_xlabel("existing members of the self-referencing group")
+        ax.set_xlabel("existing members of the group")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -77,7 +78,9 @@ def growth_figure(df: pd.DataFrame, hosts: int | None = None):
 def ready_figure(df: pd.DataFrame):
     """Time from the API call until the new port is usable, against group size; one panel per host count."""
     host_counts = sorted(int(h) for h in df["hosts"].unique())
-    fig, axes = plt.subplots(1, len(host_counts), figsize=(4.2 * len(host_counts), 4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(host_counts), figsize=(min(4.2 * len(host_counts), NOTEBOOK_WIDTH_IN), 4), sharey=True, squeeze=False
+    )
     for ax, hosts in zip(axes[0], host_counts):
         rows = df[df["hosts"] == hosts].sort_values("members")
         for fw in _firewalls(rows):
@@ -134,7 +137,7 @@ def join_figure(run, curve: pd.DataFrame | None = None):
     """
     s = run.summary
     colour = COLOURS.get(s["firewall"], "grey")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))  # unscaled in a notebook: no text under 9 px
+    fig, (left, right) = plt.subplots(1, 2, figsize=(NOTEBOOK_WIDTH_IN, 3.8))  # unscaled: no text under 9 px
     _writes_bars(left, writes_per_host(run), colour)
     left.set_title(
         f"{s['updates_total']:,} updates: {s['filters_written'] + s['filters_removed']:,} port filters "
@@ -240,13 +243,14 @@ def twin_figure(pairs: dict, band: tuple[float, float] | None = None):
     it divided by *ratio* to it times *ratio_slower* (the Tolerance's fields).
     """
     table = twin_table(pairs)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(NOTEBOOK_WIDTH_IN, 4.6))
     _count_bars(left, table)
     _ready_dots(right, pairs, table, band)
     members, hosts, joins, leaves = (int(table[k].iloc[0]) for k in ("members", "hosts", "joins", "leaves"))
     fig.suptitle(
         f"Model vs emulation: {members} members on {hosts} hosts, {joins} joins then "
-        f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)"
+        f"{leaves} leave{'s' if leaves != 1 else ''} (same design and seed)",
+        fontsize=11,
     )
     fig.tight_layout()
     return fig
@@ -269,12 +273,12 @@ def _count_bars(ax, table: pd.DataFrame) -> None:
                 edgecolor="white" if side == "emulation" else None,
                 label=f"{label}: {side}" if x.size else None,
             )
-            ax.bar_label(bars, fontsize=7, padding=1)
+            ax.bar_label(bars, fontsize=7, padding=2, rotation=90)  # upright, side by side they ran together
     ax.set_xticks(x, table.index)
     ax.set_yscale("log")
     ax.set_ylim(1, table[["updates_total_model", "updates_total_emulation"]].to_numpy().max() * 8)
     ax.set_ylabel("objects written / changed (log)")
-    ax.set_title("counts: model | emulation (hatched, from kernel diffs)", fontsize=9)
+    ax.set_title("counts: model | emulation\n(hatched, from kernel diffs)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right", ncol=2)
 
 
@@ -324,7 +328,7 @@ def _ready_dots(ax, pairs: dict, table: pd.DataFrame, band) -> None:
     ax.set_xlim(-0.5, len(table) - 0.5)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("port ready (ms)")
-    ax.set_title("API call -> every member reachable, per join; % = error of the median", fontsize=9)
+    ax.set_title("API call -> every member reachable, per join\n% = error of the median", fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
 
@@ -339,7 +343,9 @@ def calibration_figure(report: dict):
     points = pd.DataFrame(report["points"])
     check = pd.DataFrame(report.get("check", []))
     firewalls = _firewalls(points)
-    fig, axes = plt.subplots(1, len(firewalls), figsize=(2.9 * len(firewalls), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(firewalls), figsize=(min(2.9 * len(firewalls), NOTEBOOK_WIDTH_IN), 3.6), sharey=True, squeeze=False
+    )
     for ax, fw in zip(axes[0], firewalls):
         mine = points[points["firewall"] == fw].sort_values("members")
         colour = COLOURS.get(fw, "grey")

@@ -1,13 +1,31 @@
-"""Where the members of a self-referencing security group live, and who joins (sg-fanout).
+"""Where the members of a remote group live, who references it, and who joins (sg-fanout).
 
 Shared by the sg-fanout model and its emulation (both must name the same
 ports, hosts and addresses, so the twin can join their probes); it lives in
 the description layer because neither backend may import the other.
 
-The SG fan-out model runs on a :class:`Layout`: the group, its rules that
-reference the group itself, every host running an L2 agent, the existing
-member ports (name, host, IP), the ports that join and the ones that leave,
-and one non-member port for the "blocked" probes. A layout is generated from
+The SG fan-out model runs on a :class:`Layout`: the group whose membership
+changes (the *studied* group B: its own self-referencing rules, if any), every
+host running an L2 agent, the existing member ports (name, host, IP), the
+ports outside B whose groups' rules name B as ``remote_group_id`` (the
+*referrers*: a join into B changes their filters too), each filtered port's
+rules as they bear on B, the ports that join and the ones that leave, and one
+port that neither is in B nor references it for the "blocked" probes.
+
+Which ports must learn of a join into B, as Neutron 29 (and Train) decides it:
+the server casts ``security_groups_member_updated([B])`` to every L2 agent
+(neutron/api/rpc/handlers/securitygroups_rpc.py ``SecurityGroupAgentRpcApiMixin.
+security_groups_member_updated``, ``fanout=True``); each agent puts in
+``devices_to_refilter`` its local ports whose ``security_group_source_groups``
+include B (neutron/agent/securitygroups_rpc.py ``_security_group_updated``), and
+``security_group_source_groups`` is every ``remote_group_id`` of the rules of the
+port's groups, any direction and ethertype (neutron/db/securitygroups_rpc_base.py
+``security_group_info_for_ports`` / ``_select_remote_group_ids``). The server then
+answers the refresh with B's member addresses (``_select_ips_for_remote_group``:
+fixed IPs and allowed-address-pair IPs of B's ports), which the hybrid driver
+keeps in one ipset per remote group and ethertype (neutron/agent/linux/
+iptables_firewall.py ``_update_ipset_members``, ``_generate_ipset_rule_args``).
+So B's own members are refreshed only when B's rules reference B. A layout is generated from
 the knobs (:func:`generated_layout`) or read from a cloud
 (:func:`layout_from_cloud`); the model never reads the knobs members/hosts
 when a cloud is given.
@@ -93,7 +111,29 @@ def group_addresses(members) -> frozenset:
 
 
 @dataclass(frozen=True)
+class GroupRules:
+    """A filtered port's IPv4 rules as they bear on the studied group B, and its IPv6 ones (only Neutron's OVS
+    firewall puts those in an IPv4 port's counted filter): ``remote`` rules name B as remote group, ``other``
+    rules name no remote group; ``other_remote`` rules name another remote group, whose members (``other_entries``
+    addresses over those rules, the port's own left out, as the iptables driver expands them) do not change
+    during the run. The rules are those of every group the port is in (Neutron merges them per port)."""
+
+    remote: int
+    other: int
+    remote_v6: int = 0
+    other_v6: int = 0
+    other_remote: int = 0
+    other_entries: int = 0
+
+    @property
+    def watches(self) -> bool:
+        """Does a membership change of B refilter the port (B in its ``security_group_source_groups``)?"""
+        return bool(self.remote or self.remote_v6)
+
+
+@dataclass(frozen=True)
 class Layout:
+    #: the studied group B: the group whose membership changes (the joins join it, the leaves leave it)
     group: str
     #: rules of the group whose remote_group_id is the group itself (IPv4)
     remote_rules: int
@@ -110,6 +150,49 @@ class Layout:
     note: str = ""
     #: the group's rules as Neutron holds them (what control=neutron's server gives the agents)
     rules: tuple[SecurityGroupRule, ...] = ()
+    #: ports outside the group whose groups' rules reference it (they are refreshed on every change)
+    referrers: tuple[Member, ...] = ()
+    #: port name -> (its rules as they bear on the group, the flow its first ingress rule from the group admits),
+    #: for every port of a topology; a port not listed (every generated one, every join) has the group's own
+    port_rules: tuple[tuple[str, GroupRules, str], ...] = ()
+    #: a joining port's rules (the group's alone, rules naming other groups expanded over their members);
+    #: None: those of remote_rules / other_rules / ipv6_rules (a generated layout)
+    join_rules: Optional[GroupRules] = None
+
+    @property
+    def own_rules(self) -> GroupRules:
+        """The group's own rules (what a joining port, in the group alone, is filtered by)."""
+        if self.join_rules is not None:
+            return self.join_rules
+        return GroupRules(self.remote_rules, self.other_rules, *self.ipv6_rules)
+
+    def rules_of(self, port: str) -> GroupRules:
+        """*port*'s rules as they bear on the group (:class:`GroupRules`)."""
+        found = _by_port(self.port_rules).get(port)
+        return found[0] if found is not None else self.own_rules
+
+    def probe_of(self, port: str) -> str:
+        """The flow *port*'s first ingress rule from the group admits (``icmp``, ``tcp:22``; "" if none)."""
+        found = _by_port(self.port_rules).get(port)
+        if found is not None:
+            return found[1]
+        return self.probe if self.self_referencing else ""
+
+    @property
+    def self_referencing(self) -> bool:
+        """Do the group's own rules reference it (so its members, and every joining port, are refreshed)?"""
+        return self.own_rules.watches
+
+    @property
+    def watchers(self) -> tuple[Member, ...]:
+        """The existing ports whose filters a change of the group refreshes: members that reference it, then
+        the referrers."""
+        return tuple(m for m in self.members if self.rules_of(m.name).watches) + self.referrers
+
+    @property
+    def cross_group(self) -> bool:
+        """Does anyone outside the group reference it, or does the group not reference itself?"""
+        return bool(self.referrers) or not self.self_referencing
 
     @property
     def ipv6_rules(self) -> tuple[int, int]:
@@ -118,6 +201,12 @@ class Layout:
         ipv6 = [r for r in self.rules if r.ethertype == "IPv6"]
         remote = sum(1 for r in ipv6 if r.remote_group_id == self.group)
         return remote, len(ipv6) - remote
+
+
+@functools.lru_cache(maxsize=64)
+def _by_port(port_rules: tuple) -> dict:
+    """A layout's ``port_rules`` by port name (built once per layout: a Layout is frozen, its fields are not)."""
+    return {name: (rules, probe) for name, rules, probe in port_rules}
 
 
 #: The first generated fixed address (as an integer): a /14 (room for 262k ports) from 10.64.0.0, first at .10.
@@ -180,34 +269,158 @@ def default_rules() -> tuple[SecurityGroupRule, ...]:
     return tuple(r.for_group("default") for r in NEUTRON_DEFAULT_RULES if r.used_in_default_sg)
 
 
-def self_referencing_group(cloud: Cloud) -> SecurityGroup:
-    """The group that references itself and has the most members (first in file order on ties)."""
-    candidates = [g for g in cloud.security_groups if g.name in g.remote_groups]
-    if not candidates:
-        raise ValueError(f"cloud {cloud.name} has no security group whose rules reference the group itself")
-    return max(candidates, key=lambda g: (len(cloud.group_members[g.name]), -cloud.security_groups.index(g)))
+class GroupChoiceError(ValueError):
+    """The ``group`` knob names no group of the cloud, names one no rule references, or is needed and not given:
+    the message names the field (``security_groups[i]``) and what to set."""
 
 
-def probe_of(group: SecurityGroup) -> str:
-    """The flow the group's first self-referencing ingress rule admits (``any`` probes with icmp)."""
-    for rule in group.rules:
-        if rule.remote_group_id == group.name and rule.direction == "ingress":
+def referenced_groups(cloud: Cloud) -> list[SecurityGroup]:
+    """Groups some group's rule names as ``remote_group_id``, in file order (a join into one changes filters)."""
+    named = {ref for g in cloud.security_groups for ref in g.remote_groups}
+    return [g for g in cloud.security_groups if g.name in named]
+
+
+def _field(cloud: Cloud, group: SecurityGroup) -> str:
+    """Where *group* is in the file: ``security_groups[2] (cluster)``."""
+    return f"security_groups[{cloud.security_groups.index(group)}] ({group.name})"
+
+
+def studied_group(cloud: Cloud, name: str = "") -> SecurityGroup:
+    r"""The group whose membership the run changes: the ``group`` knob's, or, when it is empty, the
+    self-referencing group with the most members (as before there was a knob), else the one group other
+    groups reference. A knob naming no group, or a group no rule references, and a choice with several equal
+    candidates, are :class:`GroupChoiceError` naming the fields.
+
+    >>> from labtwin.description import parse_cloud
+    >>> cloud = parse_cloud('''
+    ... name: two
+    ... hosts: [{name: h1, role: compute}]
+    ... networks: [{name: n}]
+    ... subnets: [{name: s, network_id: n, cidr: 10.9.0.0/24}]
+    ... security_groups:
+    ...   - {name: web, rules: [{direction: ingress, ethertype: IPv4, remote_group_id: db}]}
+    ...   - {name: db, rules: [{direction: egress, ethertype: IPv4}]}
+    ... ports: [{name: w1, network_id: n, binding:host_id: h1, security_groups: [web]}]
+    ... ''')
+    >>> studied_group(cloud).name
+    'db'
+    >>> try:
+    ...     studied_group(cloud, "web")
+    ... except GroupChoiceError as exc:
+    ...     print(str(exc).replace(", so", ",\nso").replace("; ", ";\n"))
+    knob group=web: no rule of any group names security_groups[0] (web) as remote_group_id,
+    so a port joining it changes no other port's filter;
+    groups referenced: security_groups[1] (db), security_groups[2] (default)
+    """
+    referenced = referenced_groups(cloud)
+    choices = ", ".join(_field(cloud, g) for g in referenced) or "none"
+    if name:
+        group = cloud.security_group.get(name)
+        if group is None:
+            known = ", ".join(g.name for g in cloud.security_groups) or "none"
+            raise GroupChoiceError(f"knob group={name}: cloud {cloud.name} has no security group {name!r} ({known})")
+        if group not in referenced:
+            raise GroupChoiceError(
+                f"knob group={name}: no rule of any group names {_field(cloud, group)} as remote_group_id, so a "
+                f"port joining it changes no other port's filter; groups referenced: {choices}"
+            )
+        return group
+    selfish = [g for g in referenced if g.name in g.remote_groups and cloud.group_members[g.name]]
+    if selfish:
+        most = max(len(cloud.group_members[g.name]) for g in selfish)
+        top = [g for g in selfish if len(cloud.group_members[g.name]) == most]
+        if len(top) == 1:
+            return top[0]
+        raise GroupChoiceError(
+            f"cloud {cloud.name}: {', '.join(_field(cloud, g) for g in top)} all reference themselves with "
+            f"{most} members each: say which one a port joins with the knob group (--set group=NAME)"
+        )
+    used = [g for g in referenced if any(cloud.group_members[r.name] for r in _referrers_of(cloud, g))]
+    if len(used) == 1:
+        return used[0]
+    if not used:
+        raise GroupChoiceError(
+            f"cloud {cloud.name}: no security group is named as remote_group_id by a group with member ports "
+            f"(groups referenced: {choices})"
+        )
+    raise GroupChoiceError(
+        f"cloud {cloud.name}: several groups are referenced by other groups' rules: "
+        f"{', '.join(_field(cloud, g) for g in used)}: say which one a port joins with the knob group "
+        "(--set group=NAME)"
+    )
+
+
+def _referrers_of(cloud: Cloud, group: SecurityGroup) -> list[SecurityGroup]:
+    return [g for g in cloud.security_groups if group.name in g.remote_groups]
+
+
+def _probe_of_rules(rules, group: str) -> str:
+    """The flow the first ingress rule naming *group* as remote group admits (``any`` probes with icmp); ""."""
+    for rule in rules:
+        if rule.remote_group_id == group and rule.direction == "ingress":
             if rule.proto in ("tcp", "udp"):
                 return f"{rule.proto}:{rule.ports()[0] or 1}"
             return "icmp" if rule.proto in ("any", "icmp", "icmpv6") else rule.proto
-    return "icmp"
+    return ""
 
 
-def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> Layout:
-    """The layout a topology file gives: its self-referencing group, its members, every host.
+def probe_of(group: SecurityGroup, remote: str = "") -> str:
+    """The flow the group's first ingress rule from *remote* (default: the group itself) admits (``any`` probes
+    with icmp; icmp when it has none)."""
+    return _probe_of_rules(group.rules, remote or group.name) or "icmp"
+
+
+def port_rules(cloud: Cloud, port, group: str) -> tuple[GroupRules, str]:
+    """*port*'s rules (of all its groups, as Neutron merges them per port) as they bear on *group*, and the flow
+    its first ingress rule from *group* admits ("" when none).
+
+    ``other_entries``: what the iptables driver expands the rules naming another remote group C into, per rule
+    C's member addresses (fixed and pair IPv4 addresses) less the port's own fixed address
+    (``_expand_sg_rule_with_remote_ips``); those groups do not change during the run.
+    """
+    rules = [r for g in port.security_groups or () for r in cloud.security_group[g].rules]
+    return rules_bearing_on(cloud, rules, group, _ipv4(port.ips)), _probe_of_rules(rules, group)
+
+
+def rules_bearing_on(cloud: Cloud, rules: list, group: str, own: str = "") -> GroupRules:
+    """*rules* (a port's, whose fixed IPv4 address is *own*) counted as they bear on *group* (:func:`port_rules`)."""
+    v4 = [r for r in rules if r.ethertype == "IPv4"]
+    v6 = [r for r in rules if r.ethertype == "IPv6"]
+    remote = sum(1 for r in v4 if r.remote_group_id == group)
+    other_remote = [r for r in v4 if r.remote_group_id and r.remote_group_id != group]
+    entries = 0
+    for rule in other_remote:
+        members = [
+            Member(p.name, p.host or "", _ipv4(p.ips), _ipv4_pairs(cloud, p))
+            for p in cloud.group_members[rule.remote_group_id]
+            if _ipv4(p.ips)
+        ]
+        entries += len(group_addresses(members) - {own})
+    remote_v6 = sum(1 for r in v6 if r.remote_group_id == group)
+    return GroupRules(
+        remote, len(v4) - remote - len(other_remote), remote_v6, len(v6) - remote_v6, len(other_remote), entries
+    )
+
+
+def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int, group_name: str = "") -> Layout:
+    """The layout a topology file gives: its studied group (:func:`studied_group`), its members, the ports
+    outside it whose groups reference it, every host.
 
     Joins land on the host with the most members (``packed``) or round-robin
     over compute hosts (``spread``); they take fresh addresses after the
-    highest IPv4 address in the cloud.
+    highest IPv4 address in the cloud. A joining port is in the group alone.
     """
-    group = self_referencing_group(cloud)
+    group = studied_group(cloud, group_name)
     ported = [p for p in cloud.group_members[group.name] if p.host and _ipv4(p.ips)]
     members = tuple(Member(p.name, p.host, _ipv4(p.ips), _ipv4_pairs(cloud, p)) for p in ported if p.host)
+    bound = [p for p in cloud.ports if p.host and _ipv4(p.ips) and p.port_security_enabled]
+    outside = [p for p in bound if group.name not in (p.security_groups or ())]
+    rules_of = {p.name: port_rules(cloud, p, group.name) for p in bound}
+    referrers = tuple(
+        Member(p.name, p.host or "", _ipv4(p.ips), _ipv4_pairs(cloud, p))
+        for p in outside
+        if rules_of[p.name][0].watches
+    )
     hosts = tuple(h.name for h in cloud.hosts)
     computes = tuple(h.name for h in cloud.hosts if h.role == "compute") or hosts
     if placement == "packed":
@@ -219,21 +432,31 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
     first = top + 1 if top else _FIXED_FIRST
     new = tuple(Member(f"j-{i + 1:04d}", join_hosts[i], _ip(i, first)) for i in range(joins))
     gone = tuple(m.name for m in members[::-1][: min(leaves, len(members))])
-    outsiders = [p for p in cloud.ports if group.name not in (p.security_groups or ()) and p.host and _ipv4(p.ips)]
-    outsider = next((Member(p.name, p.host, _ipv4(p.ips)) for p in outsiders if p.host), None)
+    # the blocked probes' port: in no group the studied group's rules admit, and not referencing the group
+    admitted = set(group.remote_groups)
+    outsiders = [
+        p for p in outside if not rules_of[p.name][0].watches and not admitted & set(p.security_groups or ()) and p.host
+    ]
+    outsider = next((Member(p.name, p.host or "", _ipv4(p.ips)) for p in outsiders), None)
     remote = sum(1 for r in group.rules if r.remote_group_id == group.name and r.ethertype == "IPv4")
     # The IPv4 filter only (the members are IPv4 ports): Neutron writes the IPv6 rules, Neutron's default
     # egress and ingress-from-self among them, into ip6tables chains, which neither side counts (stated).
     ipv4_rules = sum(1 for r in group.rules if r.ethertype == "IPv4")
     note = (
         f"group {group.name} and hosts taken from the topology ({len(members)} members on "
-        f"{len({m.host for m in members})} of {len(hosts)} hosts); knobs members/hosts ignored"
+        f"{len({m.host for m in members})} of {len(hosts)} hosts"
+        + (
+            f"; {len(referrers)} ports of other groups reference it, on {len({m.host for m in referrers})} hosts"
+            if referrers
+            else ""
+        )
+        + "); knobs members/hosts ignored"
     )
     return Layout(
         group.name,
         remote,
         ipv4_rules - remote,
-        probe_of(group),
+        probe_of(group) if group.name in group.remote_groups else _first_probe(rules_of, referrers),
         hosts,
         members,
         new,
@@ -242,7 +465,15 @@ def layout_from_cloud(cloud: Cloud, placement: str, joins: int, leaves: int) -> 
         f"topology:{cloud.name}",
         note,
         group.rules,
+        referrers,
+        tuple((name, rules, flow) for name, (rules, flow) in rules_of.items()),
+        rules_bearing_on(cloud, list(group.rules), group.name),
     )
+
+
+def _first_probe(rules_of: dict, referrers) -> str:
+    """The probe flow of a group that does not reference itself: its first referrer's (icmp when none says)."""
+    return next((rules_of[m.name][1] for m in referrers if rules_of[m.name][1]), "icmp")
 
 
 def layout_summary(layout: Layout) -> dict:
@@ -254,6 +485,8 @@ def layout_summary(layout: Layout) -> dict:
         "hosts": len(layout.hosts),
         "joins": len(layout.joins),
         "leaves": len(layout.leaves),
+        # ports of other groups whose rules reference the group (a cross-group layout only)
+        **({"referrers": len(layout.referrers)} if layout.referrers else {}),
     }
 
 
@@ -284,7 +517,7 @@ def layout_for(cloud: Optional[Cloud], design: SgFanoutDesign) -> Layout:
     """The layout both backends study: the cloud's group and hosts when a topology is given, else one
     generated from the knobs."""
     if cloud is not None:
-        return layout_from_cloud(cloud, design.placement, design.joins, design.leaves)
+        return layout_from_cloud(cloud, design.placement, design.joins, design.leaves, design.group)
     return generated_layout(
         design.members, design.hosts, design.placement, design.joins, design.leaves, design.address_pairs
     )
@@ -385,6 +618,14 @@ KNOBS: tuple[Knob, ...] = (
         "the kernel, or under ovn what each change writes to the NB, the SB and every chassis's OpenFlow",
         choices=CONTROLS,
     ),
+    Knob(
+        "group",
+        "",
+        "topology only: the security group a port joins (the one whose membership changes), named as "
+        "remote_group_id by some group's rules (its own, or other groups': their ports are refreshed too). "
+        "Empty: the self-referencing group with the most members, else the one group other groups reference; "
+        "several equal candidates are an error naming them",
+    ),
 )
 
 
@@ -404,6 +645,7 @@ class SgFanoutDesign(Design):
     timing_repeats: int
     profile: str
     control: str
+    group: str
 
     @classmethod
     def implied(cls, values: dict, given: set) -> dict:

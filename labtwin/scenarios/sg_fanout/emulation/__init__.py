@@ -54,7 +54,7 @@ from .pace import pace
 from .plan import Shape, build
 from .poll import first_allowed, poll_pairs, sentinels
 from .rules import EPort
-from .verdicts import probe_join, probe_left
+from .verdicts import probe_join, probe_left, referrers
 from .workload import Workload, keep_fastest, ready_after, record_ready
 
 #: The summary keys recorded as metrics (when the control gives them).
@@ -243,12 +243,16 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     """
     ips = group_addresses([*members, new])
     before = {h: a.read_state() for h, a in w.agents.items()}
-    pairs = poll_pairs(w, new, members)
+    # who must learn of the join: members referencing the group, then ports of groups referencing it; who must
+    # reach the new port: the members, if the group references itself (its rule admits them)
+    watchers = [m for m in members if m.watches] + referrers(w)
+    back = members if new.watches else []
+    pairs = poll_pairs(w, new, watchers, back)
     time.sleep(SETTLE_S)
     t_api = time.perf_counter()
     rec.event(t_api - w.t0, "api_call", "neutron-server", new.name, op="create_port", host_id=new.host)
     spans, threads = _start_agents(w.agents, lambda h, a: a.join(new, ips))
-    first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=sentinels(new, members))
+    first, ready_at = first_allowed(pairs, t_api, timeout=w.ready_timeout, sentinels=sentinels(new, watchers, back))
     _joined(spans, threads)
     after = {h: a.read_state() for h, a in w.agents.items()}
     for h, (start, took) in spans.items():
@@ -256,7 +260,7 @@ def _join(w: Workload, new: EPort, members: list, rec: Recorder, totals: dict, p
     _count(w, {h: a.local for h, a in w.agents.items()}, before, after, spans, totals, rec)
     ready = ready_after(ready_at)
     if probes is not None:
-        probes.append(lambda: probe_join(w, new, members, first, rec, t_api - w.t0))
+        probes.append(lambda: probe_join(w, new, watchers, first, rec, t_api - w.t0, back))
     record_ready(rec, w, new, t_api, ready)
     return ready
 

@@ -193,24 +193,37 @@ def _drain(sock, sent, waiting, ready, answered_round, at: float) -> None:
             del waiting[key]
 
 
-def sentinels(new, members) -> tuple:
-    """One member per host, both directions: the pairs polled while the agents apply."""
-    first = {}
-    for m in members:
-        first.setdefault(m.host, m)
-    return tuple(k for m in first.values() for k in ((new.name, m.name), (m.name, new.name)))
+def sentinels(new, members, back=None) -> tuple:
+    """One port per host and direction: the pairs polled while the agents apply. *members*: the ports the new
+    port must reach (those referencing its group); *back*: those that must reach it (default: *members*)."""
+    back = members if back is None else back
+    out = []
+    for ports, pair in ((members, lambda m: (new.name, m.name)), (back, lambda m: (m.name, new.name))):
+        first: dict = {}
+        for m in ports:
+            first.setdefault(m.host, m)
+        out.append([pair(m) for m in first.values()])
+    to, fro = out
+    # interleaved per host (to, from), as one member per host polled both ways always was
+    return tuple(k for i in range(max(len(to), len(fro))) for k in (to[i : i + 1] + fro[i : i + 1]))
 
 
-def poll_pairs(w, new: EPort, members: list) -> dict:
+def poll_pairs(w, new: EPort, members: list, back=None) -> dict:
     """(socket, destination, source, TCP port) per ordered pair of *w* (the run's Workload), each socket
-    opened in its source's namespace."""
+    opened in its source's namespace: the new port to each of *members* (the ports referencing its group), and
+    each of *back* (default: *members*) to the new port."""
     real = w.real
+    back = members if back is None else back
     proto, _, port = w.layout.probe.partition(":")
     kind = socket.IPPROTO_TCP if proto == "tcp" else socket.IPPROTO_ICMP
     dport = int(port) if proto == "tcp" else None
-    socks = {p.name: socket_in_netns(real.pid(real.plan.endpoints[p.name].ns), kind) for p in [new] + members}
+    ends = {p.name: p for p in [new, *members, *back]}
+    socks = {name: socket_in_netns(real.pid(real.plan.endpoints[name].ns), kind) for name in ends}
     pairs = {}
     for m in members:
         pairs[(new.name, m.name)] = (socks[new.name], m.ip, new.ip, dport)
-        pairs[(m.name, new.name)] = (socks[m.name], new.ip, m.ip, dport)
+        if m in back:
+            pairs[(m.name, new.name)] = (socks[m.name], new.ip, m.ip, dport)
+    for m in back:
+        pairs.setdefault((m.name, new.name), (socks[m.name], new.ip, m.ip, dport))
     return pairs

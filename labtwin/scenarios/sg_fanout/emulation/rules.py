@@ -67,10 +67,20 @@ class EPort:
     port_id: str
     mac: str
     zone: int
-    member: bool  # in the self-referencing group (the outsider is not)
+    member: bool  # in the studied group (the referrers and the outsider are not)
     ofport: Optional[int] = None
     #: IPv4 allowed address pairs as Neutron holds them (``10.66.0.1/32``), each with the port's MAC
     pairs: tuple[str, ...] = ()
+    #: its IPv4 rules naming the studied group as remote group, and its other rules (rendered as egress any)
+    remote_rules: int = 0
+    other_rules: int = 1
+    #: the flow its rules from the studied group admit (``icmp``, ``tcp:22``)
+    flow: str = "icmp"
+
+    @property
+    def watches(self) -> bool:
+        """Does the port's filter reference the studied group (refreshed on each of its changes)?"""
+        return self.remote_rules > 0
 
     @property
     def tap(self) -> str:
@@ -81,16 +91,20 @@ class EPort:
 
 
 def eports(layout: Layout) -> dict[str, EPort]:
-    """Every port the layout names (members, joins, outsider), zones numbered from 1."""
+    """Every port the layout names (members, joins, referrers, outsider), zones numbered from 1; each with its
+    rules as they bear on the studied group (the outsider with none: it admits nobody)."""
     out = {}
-    people = [(m, True) for m in layout.members + layout.joins]
+    people = [(m, True) for m in layout.members + layout.joins] + [(m, False) for m in layout.referrers]
     if layout.outsider is not None:
         people.append((layout.outsider, False))
     for zone, (m, member) in enumerate(people, start=1):
         pid = derived_id("port", m.name)
         digest = hashlib.sha1(pid.encode()).hexdigest()
         mac = "fa:16:3e:" + ":".join(digest[i : i + 2] for i in (0, 2, 4))
-        out[m.name] = EPort(m.name, m.host, m.ip, pid, mac, zone, member, pairs=m.pairs)
+        mine = layout.rules_of(m.name) if m is not layout.outsider else None
+        remote, other = (mine.remote, mine.other) if mine is not None else (0, layout.other_rules)
+        flow = layout.probe_of(m.name) or layout.probe
+        out[m.name] = EPort(m.name, m.host, m.ip, pid, mac, zone, member, None, m.pairs, remote, other, flow)
     return out
 
 
@@ -99,14 +113,14 @@ def group_set(layout: Layout) -> str:
     return ipset_name(derived_id("security-group", layout.group), "IPv4")
 
 
-def probe_match(layout: Layout, kind: str) -> str:
-    """The remote-group rule's protocol match (*kind* ``iptables`` or ``ovs``).
+def probe_match(layout: Layout, kind: str, flow: str = "") -> str:
+    """The remote-group rule's protocol match (*kind* ``iptables`` or ``ovs``) for *flow* (default: the layout's).
 
     >>> from labtwin.scenarios.sg_fanout.spec import generated_layout
     >>> probe_match(generated_layout(2, 1, "packed", 1, 0), "ovs")
     'icmp'
     """
-    proto, _, port = layout.probe.partition(":")
+    proto, _, port = (flow or layout.probe).partition(":")
     if kind == "ovs":
         return f"{proto},tp_dst={int(port)}" if port else ("icmp" if proto == "icmp" else proto)
     return f"-p {proto} -m {proto} --dport {int(port)}" if port else f"-p {proto}"
@@ -123,9 +137,9 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
         "-d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 -j RETURN",
         "-m state --state INVALID -j DROP",
     ]
-    if port.member:
-        match = probe_match(layout, "iptables")
-        for _ in range(layout.remote_rules):
+    if port.watches:
+        match = probe_match(layout, "iptables", port.flow)
+        for _ in range(port.remote_rules):
             if firewall == "ipset":
                 ingress.append(f"-m set --match-set {group_set(layout)} src {match} -j RETURN")
             else:
@@ -139,7 +153,7 @@ def port_chains(port: EPort, layout: Layout, firewall: str, member_ips: list[str
         "-m state --state RELATED,ESTABLISHED -j RETURN",
         "-m state --state INVALID -j DROP",
     ]
-    egress += ["-j RETURN"] * max(1, layout.other_rules) + [f"-j {FALLBACK}"]
+    egress += ["-j RETURN"] * max(1, port.other_rules) + [f"-j {FALLBACK}"]
     # the pairs first, then the fixed IP (_spoofing_rule's order)
     spoof = [f"-s {_cidr(ip)} -m mac --mac-source {port.mac.upper()} -j RETURN" for ip in (*port.pairs, port.ip)]
     spoof.append("-j DROP")
@@ -234,14 +248,14 @@ def ovs_port_flows(port: EPort, layout: Layout, firewall: str, cookie: int = 0) 
     commit = "ct(commit,zone=NXM_NX_REG6[0..15])"
     flows = _ovs_base_flows(port)
     for state in (CT_NEW, CT_EST):
-        for i in range(max(1, layout.other_rules)):  # egress any (one priority each: identical flows would merge)
+        for i in range(max(1, port.other_rules)):  # egress any (one priority each: identical flows would merge)
             flows.append(
                 f"table={T_RULES_EGRESS},priority={PRIO_RULE - i},ct_state={state}+trk,ip,reg5={p},"
                 f"actions={commit},resubmit(,{T_ACCEPT_EGRESS})"
             )
-        if port.member:
+        if port.watches:  # one remote rule drawn (the layout's remote_rules is 1 where this is emulated)
             conj = CONJ_ID + (state == CT_EST)
-            match = probe_match(layout, "ovs")
+            match = probe_match(layout, "ovs", port.flow)
             head = f"table={T_RULES_INGRESS},priority={PRIO_RULE},ct_state={state}+trk,{match},reg5={p}"
             if firewall == "ovs":
                 flows += [

@@ -12,8 +12,9 @@ from .rules import EPort
 from .workload import Workload
 
 
-def probe_join(w: Workload, new: EPort, members: list, first: dict, rec: Recorder, t_api: float) -> None:
-    """Verdicts from real packets: members allowed both ways, the non-member blocked both ways.
+def probe_join(w: Workload, new: EPort, members: list, first: dict, rec: Recorder, t_api: float, back=None) -> None:
+    """Verdicts from real packets: the new port to every port referencing its group (*members*) allowed, and
+    from each of *back* (default: *members*: a self-referencing group) to it; the non-member blocked both ways.
 
     Sources new port and non-member: the substrate's scapy probe agent (one
     process each). Member -> new port: the poller's echo replies (the same
@@ -37,7 +38,7 @@ def probe_join(w: Workload, new: EPort, members: list, first: dict, rec: Recorde
     for r in probe(real.runner, real.pids, specs, timeout=0.5):
         latency = first.get((r.spec.src, r.spec.dst))
         _record(rec, r, t_api + (latency or 0.0), latency, join=new.name)
-    for m in members:
+    for m in members if back is None else back:
         latency = first.get((m.name, new.name))
         rec.probe(
             m.name,
@@ -54,7 +55,8 @@ def probe_join(w: Workload, new: EPort, members: list, first: dict, rec: Recorde
 
 
 def probe_left(w: Workload, gone: EPort, remaining: list, rec: Recorder, at: float) -> None:
-    """The departed address -> every remaining member that was in the group before the run: must be blocked.
+    """The departed address -> every remaining port referencing the group that was there before the run (members
+    of a self-referencing group, ports of groups referencing it): must be blocked.
 
     The model records the same pairs (a joined port was probed with the
     departed one at its join, and a run probes each pair once).
@@ -63,9 +65,18 @@ def probe_left(w: Workload, gone: EPort, remaining: list, rec: Recorder, at: flo
     dport = int(port) if port else None
     joined = {m.name for m in w.layout.joins}
     src_ns = w.real.plan.endpoints[gone.name].ns
-    specs = [ProbeSpec(gone.name, m.name, src_ns, m.ip, proto, dport) for m in remaining if m.name not in joined]
+    specs = [
+        ProbeSpec(gone.name, m.name, src_ns, m.ip, proto, dport)
+        for m in (*remaining, *referrers(w))
+        if m.name not in joined and m.watches
+    ]
     for r in probe(w.real.runner, w.real.pids, specs, timeout=0.5):
         _record(rec, r, at, r.latency_s, leave=gone.name)
+
+
+def referrers(w: Workload) -> list:
+    """The ports outside the group whose rules reference it (refreshed on each change, never joining or leaving)."""
+    return [w.ports[m.name] for m in w.layout.referrers]
 
 
 def _record(rec: Recorder, r: ProbeResult, at: float, latency: Optional[float], **which: str) -> None:

@@ -59,6 +59,11 @@ def summarize(run: FanoutRun) -> dict:
         "hosts_with_members": hosts_with_members,
         "joins": len(run.layout.joins),
         "leaves": len(run.layout.leaves),
+        **(
+            {"referrers": len(run.layout.referrers), "hosts_refreshed": len(run.hosts_refreshed)}
+            if run.layout.cross_group
+            else {}
+        ),
         "updates_total": t.get("filters_written", 0) + t.get("filters_removed", 0) + t.get("group_writes", 0),
         "refreshes_total": t.get("refreshes", 0),
         "filters_written": t.get("filters_written", 0),
@@ -113,6 +118,11 @@ def simulate(cloud: Optional[Cloud], design: Mapping[str, Any], seed: int, topol
 def _simulate_ovn(cloud: Optional[Cloud], design: SgFanoutDesign, seed: int, topology: str) -> Run:
     """ML2/OVN: what each change writes to the NB, the SB and every chassis's OpenFlow (:mod:`.ovn`)."""
     layout = layout_for(cloud, design)
+    if layout.cross_group:  # refused up front by the scenario's `missing`; here for direct callers
+        raise ValueError(
+            f"firewall=ovn: group {layout.group} is referenced by other groups or does not reference itself; the "
+            "ML2/OVN model counts the group's own ACLs only (not modelled)"
+        )
     rec = Recorder()
     profile = load_profile(design.profile)
     counts = ovn.run_layout(layout, rec, profile)

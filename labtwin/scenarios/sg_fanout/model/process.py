@@ -6,6 +6,7 @@ All state lives in one :class:`FanoutRun` passed to every process.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from labtwin.records import Recorder
 
 from ..profiles import CostProfile, load_profile
 from ..spec import AGENT_FIREWALLS, Layout, Member, vip_source
-from .strategies import GroupRules, HostFirewall, Snapshot, Work, apply_iteration, refilters_on_member_update
+from .strategies import HostFirewall, Rules, Snapshot, Work, apply_iteration, refilters_on_member_update
 
 SERVER = "neutron-server"
 MEMBER_UPDATED = "security_groups_member_updated"
@@ -74,7 +75,7 @@ class FanoutRun:
     layout: Layout
     firewall: str
     profile: CostProfile
-    rules: GroupRules
+    rules: Rules  # a port's rules as they bear on the group (Layout.rules_of)
     agents: dict
     members: dict  # committed member name -> Member
     epoch: int = 0
@@ -83,7 +84,26 @@ class FanoutRun:
     totals: dict = field(default_factory=dict)
     #: what the hybrid driver's applies write to the kernel (strategies.KERNEL_WRITES)
     writes: str = "rebuild"
+    #: hosts whose agent rewrote or prepared a port filter during the run (the cast reaches every host)
+    hosts_refreshed: set = field(default_factory=set)
     _snapshot: Optional[Snapshot] = field(default=None, repr=False)
+
+    def watches(self, port: str) -> bool:
+        """Is *port* a live port whose filter references the group (a member that does, or a referrer)?"""
+        live = port in self.members or port in self._referrers
+        return live and self.layout.rules_of(port).watches
+
+    @functools.cached_property
+    def _referrers(self) -> frozenset:
+        return frozenset(m.name for m in self.layout.referrers)
+
+    def watching(self) -> dict:
+        """host -> the live ports there whose filters reference the group (what a change must reach)."""
+        out: dict = {}
+        for m in (*self.members.values(), *self.layout.referrers):
+            if self.watches(m.name):
+                out.setdefault(m.host, set()).add(m.name)
+        return out
 
     def snapshot(self) -> Snapshot:
         """The group at the current epoch, built once per membership change (every agent iteration in between
@@ -107,7 +127,7 @@ def join(run: FanoutRun, port: Member, delay: float):
     _note_overlap(run)
     run.rec.event(rounded(t_api), "api_call", SERVER, port.name, op="create_port", host_id=port.host)
     yield env.timeout(p.api_create_port_s)
-    existing = list(run.members.values())
+    existing = run.watching()
     run.members[port.name] = port
     run.epoch += 1
     run.pending.append(_pending(run, port, existing, t_api))
@@ -130,10 +150,12 @@ def _note_overlap(run: FanoutRun) -> None:
         run.totals["changes_overlapped"] = run.totals.get("changes_overlapped", 0) + 1
 
 
-def _pending(run: FanoutRun, port: Member, existing: list, t_api: float) -> Pending:
+def _pending(run: FanoutRun, port: Member, existing: dict, t_api: float) -> Pending:
+    """The join waits for the new port's own filter and for every port referencing the group (*existing*:
+    host -> names, before the join)."""
     waiting: dict = {port.host: {port.name}}
-    for m in existing:
-        waiting.setdefault(m.host, set()).add(m.name)
+    for host, names in existing.items():
+        waiting.setdefault(host, set()).update(names)
     return Pending(port, run.epoch, t_api, waiting)
 
 
@@ -156,10 +178,7 @@ def leave(run: FanoutRun, name: str, delay: float):
     run.epoch += 1
     for pend in run.pending:
         pend.waiting.get(port.host, set()).discard(name)
-    remaining: dict = {}
-    for m in run.members.values():
-        remaining.setdefault(m.host, set()).add(m.name)
-    run.pending.append(Pending(port, run.epoch, t_api, remaining, left=True))
+    run.pending.append(Pending(port, run.epoch, t_api, run.watching(), left=True))
     _settle(run)
     agent = run.agents[port.host]
     agent.refilter.discard(name)
@@ -169,13 +188,15 @@ def leave(run: FanoutRun, name: str, delay: float):
 
 
 def fanout(run: FanoutRun):
-    """The cast reaches every L2 agent; each handler marks its local referencing ports."""
+    """The cast reaches every L2 agent; each handler marks its local ports whose groups' rules reference the group
+    (Neutron 29 neutron/agent/securitygroups_rpc.py ``_security_group_updated``: a device whose
+    ``security_group_source_groups`` meet the updated groups goes to ``devices_to_refilter``)."""
     env = run.env
     run.rec.event(rounded(env.now), "rpc_cast", SERVER, MEMBER_UPDATED, fanout=True, agents=len(run.agents))
     run.totals["rpc_casts"] = run.totals.get("rpc_casts", 0) + 1
     yield env.timeout(run.profile.rpc_cast_s)
     for agent in run.agents.values():
-        local = [p for p in agent.firewall.filters if p in run.members]
+        local = [p for p in agent.firewall.filters if run.watches(p)]
         if refilters_on_member_update(run.firewall):
             agent.refilter.update(local)
         elif local:
@@ -247,6 +268,8 @@ def iteration(run: FanoutRun, agent: Agent):
         epoch=snap.epoch,
     )
     _account(run, work)
+    if work.refreshes:
+        run.hosts_refreshed.add(agent.host)
     _mark_ready(run, agent)
 
 
@@ -281,7 +304,11 @@ def _mark_ready(run: FanoutRun, agent: Agent) -> None:
         waiting = pend.waiting.get(agent.host)
         if not waiting:
             continue
-        done = {p for p in waiting if agent.firewall.view_epoch(p, run.firewall) >= pend.epoch}
+        done = {
+            p
+            for p in waiting
+            if agent.firewall.view_epoch(p, run.firewall, run.layout.rules_of(p).watches) >= pend.epoch
+        }
         for port in sorted(done):
             pend.ready[port] = now
         waiting -= done
@@ -308,10 +335,9 @@ def _record_left(run: FanoutRun, pend: Pending) -> None:
     """
     gone = pend.port
     last = max(pend.ready.values(), default=run.env.now)
-    proto, _, port = run.layout.probe.partition(":")
-    dport = int(port) if port else None
     joined = {m.name for m in run.layout.joins}
     for name in sorted(set(pend.ready) - joined):
+        proto, dport = _flow(run.layout.probe_of(name) or run.layout.probe)
         run.rec.probe(
             gone.name, name, proto, dport, "blocked", rounded(last), None, leave=gone.name, reason="left the group"
         )
@@ -320,27 +346,50 @@ def _record_left(run: FanoutRun, pend: Pending) -> None:
     )
 
 
+def _flow(text: str) -> tuple[str, Optional[int]]:
+    """``tcp:22`` -> (``tcp``, 22); ``icmp`` -> (``icmp``, None)."""
+    proto, _, port = text.partition(":")
+    return proto, int(port) if port else None
+
+
 def _record_ready(run: FanoutRun, pend: Pending) -> None:
+    """A join in effect: the new port reaches every port that references the group (on that port's rule's
+    flow); those in the group reach it back when the group references itself (on its own rule's flow).
+    Simplification: a referrer the group's own rules admit (B's rule naming A) is not probed back."""
     new = pend.port
     t_new = pend.ready[new.name]
-    proto, _, port = run.layout.probe.partition(":")
-    dport = int(port) if port else None
+    proto, dport = _flow(run.layout.probe)
+    back = run.layout.self_referencing
     last = t_new
     for name in sorted(pend.ready):
         if name == new.name:
             continue
         t_pair = max(t_new, pend.ready[name])
         last = max(last, t_pair)
-        for src, dst in ((new.name, name), (name, new.name)):
+        there = run.layout.probe_of(name)
+        if there:
             run.rec.probe(
-                src, dst, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
+                new.name, name, *_flow(there), "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
+            )
+        if back and name in run.members:
+            run.rec.probe(
+                name, new.name, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
             )
     vip = vip_source(new.name, new.pairs)
     if vip is not None:  # the new port's VIP is a member address too (Neutron's server lists its pairs)
         for name in sorted(set(pend.ready) - {new.name}):
+            there = run.layout.probe_of(name)
+            if not there:
+                continue
             t_pair = max(t_new, pend.ready[name])
             run.rec.probe(
-                vip[0], name, proto, dport, "allowed", rounded(t_pair), rounded(t_pair - pend.t_api), join=new.name
+                vip[0],
+                name,
+                *_flow(there),
+                "allowed",
+                rounded(t_pair),
+                rounded(t_pair - pend.t_api),
+                join=new.name,
             )
     outsider = run.layout.outsider
     if outsider is not None:
@@ -367,7 +416,7 @@ def build(layout: Layout, firewall: str, profile: CostProfile, seed: int, writes
         layout,
         firewall,
         profile,
-        GroupRules(layout.remote_rules, layout.other_rules, *layout.ipv6_rules),
+        layout.rules_of,
         agents,
         {m.name: m for m in layout.members},
         writes=writes,
@@ -377,10 +426,10 @@ def build(layout: Layout, firewall: str, profile: CostProfile, seed: int, writes
 
 
 def _settle_existing(run: FanoutRun) -> None:
-    """Existing members are wired and converged before the run (no work recorded)."""
+    """Existing members and referrers are wired and converged before the run (no work recorded)."""
     snap = run.snapshot()
     by_host: dict = {}
-    for m in run.layout.members:
+    for m in (*run.layout.members, *run.layout.referrers):
         by_host.setdefault(m.host, []).append(m.name)
     for host, names in by_host.items():
         apply_iteration(

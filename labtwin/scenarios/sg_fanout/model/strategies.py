@@ -45,15 +45,31 @@ rules); f: the port's flow count under OVS. So 170 members on one host, one join
 ovs 172, subtable 2; spread over H hosts: iptables/ipset/ovs still grow with
 M, the subtable costs 1 + H. A join onto a host with no member yet also
 creates that host's group object with all M+1 entries.
+
+When other groups reference the group (group A's rule names B as remote group, B's members join and
+leave), the filters refreshed are those of every local port whose groups' rules name B, members of B or
+not (``security_group_source_groups``, see :mod:`..spec`), each with its own rules (:class:`GroupRules` per
+port); B's own members are refreshed only when B references itself, and a joining port that does not
+reference B is ready once its own filter is prepared. A host's group object for B exists while it has a
+port referencing B. Under the OVS firewall its dimension-1 flows are counted as 2 per address per
+remote-group rule of the port with the most such rules on the host (simplification: Neutron keys
+conjunctions per (group, remote group, direction, ethertype), so two referencing groups on one host share
+an address's flow with two conj_ids; that is not modelled, and the labtwin emulation of a cross-group
+layout draws one remote rule per port as well).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional, Union
 
 from ..profiles import CostProfile
-from ..spec import Member, group_addresses
+from ..spec import GroupRules, Member, group_addresses
+
+__all__ = ["GroupRules", "apply_iteration", "filter_size"]  # GroupRules: the spec's, used here
+
+#: A port's rules: one GroupRules for every port, or a function of the port's name (a topology's ports differ)
+Rules = Union[GroupRules, Callable[[str], GroupRules]]
 
 #: Rules in one IPv4 port's own chains under the hybrid iptables driver besides
 #: its security-group rules, from iptables_firewall.py and checked against what
@@ -124,11 +140,12 @@ class HostFirewall:
     #: filtered local port -> the group's addresses when its filter was written (what a diff compares)
     filter_ips: dict = field(default_factory=dict)
 
-    def view_epoch(self, port: str, firewall: str) -> int:
-        """The membership epoch *port*'s filtering reflects on this host (-1: not filtered)."""
+    def view_epoch(self, port: str, firewall: str, watches: bool = True) -> int:
+        """The membership epoch *port*'s filtering reflects on this host (-1: not filtered); a port that does
+        not reference the group (*watches* false) reflects the epoch its own filter was written at."""
         if port not in self.filters:
             return -1
-        return self.filters[port][1] if firewall == "iptables" else self.group_epoch
+        return self.filters[port][1] if firewall == "iptables" or not watches else self.group_epoch
 
 
 @dataclass
@@ -209,17 +226,6 @@ class Work:
         return self.filters_written + self.filters_removed + self.group_writes
 
 
-@dataclass(frozen=True)
-class GroupRules:
-    """The group's rules as the drivers see them: R remote-group rules and b other rules (IPv4), and the
-    group's IPv6 ones (only Neutron's OVS firewall puts them in an IPv4 port's counted filter)."""
-
-    remote: int
-    other: int
-    remote_v6: int = 0
-    other_v6: int = 0
-
-
 def filter_size(
     firewall: str, rules: GroupRules, members: int, is_member: bool, neutron: bool = False, own_pairs: int = 0
 ) -> int:
@@ -237,16 +243,18 @@ def filter_size(
     """
     if firewall == "iptables":
         others = members - 1 if is_member else members
-        return IPTABLES_PORT_BASE_RULES + own_pairs + rules.other + rules.remote * max(0, others)
+        fixed = rules.other + rules.other_entries  # rules naming another (unchanging) group: expanded per address
+        return IPTABLES_PORT_BASE_RULES + own_pairs + fixed + rules.remote * max(0, others)
     if firewall == "ipset":
-        return IPTABLES_PORT_BASE_RULES + own_pairs + rules.other + rules.remote
+        return IPTABLES_PORT_BASE_RULES + own_pairs + rules.other + rules.other_remote + rules.remote
     base = OVS_FLOWS_PER_OWN_PAIR * own_pairs
+    conj = rules.remote + rules.other_remote
     if firewall == "ovs" and neutron:
-        plain, remote = rules.other + rules.other_v6, rules.remote + rules.remote_v6
+        plain, remote = rules.other + rules.other_v6, conj + rules.remote_v6
         return base + NEUTRON_OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * plain + OVS_FLOWS_PER_CONJ_RULE * remote
     if firewall == "ovs":
-        return base + OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * rules.other + OVS_FLOWS_PER_CONJ_RULE * rules.remote
-    return base + OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * (rules.other + rules.remote)
+        return base + OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * rules.other + OVS_FLOWS_PER_CONJ_RULE * conj
+    return base + OVS_PORT_BASE_FLOWS + OVS_FLOWS_PER_RULE * (rules.other + conj)
 
 
 def refilters_on_member_update(firewall: str) -> bool:
@@ -265,16 +273,18 @@ def apply_iteration(
     new: list,
     removed: list,
     snap: Snapshot,
-    rules: GroupRules,
+    rules: Rules,
     profile: CostProfile,
     writes: str = "rebuild",
 ) -> Work:
     """Do one loop iteration's firewall work on one host; mutate *state*; return the Work.
 
+    *rules*: every port's (:class:`GroupRules`), or a function of the port's name.
     *writes*: what reaches the kernel under the hybrid driver (:data:`KERNEL_WRITES`).
     """
     if writes not in KERNEL_WRITES:
         raise ValueError(f"writes must be one of {', '.join(KERNEL_WRITES)}, not {writes!r}")
+    rules = _per_port(rules)
     work = Work()
     for port in removed:
         state.filter_ips.pop(port, None)
@@ -296,21 +306,28 @@ def apply_iteration(
     return work
 
 
+def _per_port(rules: Rules) -> Callable[[str], GroupRules]:
+    if isinstance(rules, GroupRules):
+        return lambda _port: rules
+    return rules
+
+
 def _write_filters(firewall, state, refresh, new, snap, rules, profile, work, writes="rebuild") -> None:
-    """update_port_filter for *refresh*, prepare_port_filter for *new*."""
+    """update_port_filter for *refresh*, prepare_port_filter for *new* (*rules*: a port's GroupRules)."""
     for kind, ports in (("filter_rewrite", refresh), ("filter_prepare", new)):
         if not ports:
             continue
         flows = changed = written = 0
         for port in ports:
+            own = rules(port)
             size = filter_size(
-                firewall, rules, snap.expanded(port), False, neutron=writes == "diff", own_pairs=snap.own_pairs(port)
+                firewall, own, snap.expanded(port), False, neutron=writes == "diff", own_pairs=snap.own_pairs(port)
             )
             old = state.filters.get(port)
-            # iptables filters embed the member IPs: a new epoch changes them.
-            changed += old is None or (firewall == "iptables" and old[1] != snap.epoch)
+            # iptables filters embed the member IPs: a new epoch changes them (if the port references the group).
+            changed += old is None or (firewall == "iptables" and own.remote > 0 and old[1] != snap.epoch)
             if old is not None and writes == "diff" and firewall in ("iptables", "ipset"):
-                fresh = _fresh_rules(firewall, rules, snap, state.filter_ips.get(port, frozenset()), port)
+                fresh = _fresh_rules(firewall, own, snap, state.filter_ips.get(port, frozenset()), port)
             else:
                 fresh = size
             state.filters[port] = (size, snap.epoch)
@@ -363,11 +380,13 @@ def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
 
     The object exists while the host has a local port referencing the group
     (an empty group gets no ipset). Entries: one per member IP, times
-    2R for the OVS dimension-1 flows (one per ct_state class per rule).
+    2R for the OVS dimension-1 flows (one per ct_state class per rule; R: the
+    most remote-group rules of a local referencing port, see the module docstring).
     """
-    has_refs = any(p in snap.members for p in state.filters)
+    remote = [rules(p).remote for p in state.filters if rules(p).remote]  # IPv4 rules: the IPv4 object
+    has_refs = bool(remote)
     target = snap.ips if has_refs else None
-    per_ip = OVS_DIM1_FLOWS_PER_IP * rules.remote if firewall == "ovs" else 1
+    per_ip = OVS_DIM1_FLOWS_PER_IP * max(remote, default=0) if firewall == "ovs" else 1
     old = state.group_ips
     state.group_epoch = snap.epoch if target is not None else -1
     if target is None and old is None:

@@ -51,7 +51,7 @@ class HostAgent:
     pid: Optional[int] = None  # host namespace (hybrid)
     bridge: Optional[str] = None  # integration bridge (ovs)
     uplink: Optional[int] = None
-    local: list = field(default_factory=list)  # EPorts filtered here (members and the outsider)
+    local: list = field(default_factory=list)  # EPorts filtered here (members, referrers, the outsider)
     group_ips: Optional[frozenset] = None  # what the host's group object holds (None: none exists)
     busy_s: float = 0.0
 
@@ -68,7 +68,7 @@ class HostAgent:
     def converge(self, ports: list, ips: frozenset) -> None:
         """Existing ports' filters and the group object, written once before the workload."""
         self.local = list(ports)
-        has_refs = any(p.member for p in ports)
+        has_refs = any(p.watches for p in ports)
         if self.firewall in ("iptables", "ipset"):
             if self.firewall == "ipset" and has_refs:
                 self._run(("ipset", "restore"), "create ipset", rules.ipset_restore(rules.group_set(self.layout), ips))
@@ -91,9 +91,9 @@ class HostAgent:
         """Apply the strategy's changes for *port* joining (its filter only on its own host): (start, duration)."""
         start = time.perf_counter()
         new = port if port.host == self.host else None
-        refresh = [p for p in self.local if p.member] if self.firewall != "subtable" else []
+        refresh = [p for p in self.local if p.watches] if self.firewall != "subtable" else []
         prepare = [new] if new is not None else []
-        has_refs = bool(refresh or prepare) or self.group_ips is not None
+        has_refs = any(p.watches for p in refresh + prepare) or self.group_ips is not None
         if self.firewall == "ipset" and has_refs:
             self._sync_ipset(ips)
         if self.firewall in ("iptables", "ipset") and (refresh or prepare):
@@ -143,8 +143,8 @@ class HostAgent:
         gone = port if port.host == self.host else None
         if gone is not None:
             self.local = [p for p in self.local if p.name != gone.name]
-        refresh = [p for p in self.local if p.member] if self.firewall != "subtable" else []
-        target = ips if any(p.member for p in self.local) else None
+        refresh = [p for p in self.local if p.watches] if self.firewall != "subtable" else []
+        target = ips if any(p.watches for p in self.local) else None
         if self.firewall in ("iptables", "ipset"):
             self._leave_hybrid(gone, refresh, target)
         else:
