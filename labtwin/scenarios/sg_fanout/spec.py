@@ -15,12 +15,15 @@ port that neither is in B nor references it for the "blocked" probes.
 Which ports must learn of a join into B, as Neutron 29 (and Train) decides it:
 the server casts ``security_groups_member_updated([B])`` to every L2 agent
 (neutron/api/rpc/handlers/securitygroups_rpc.py ``SecurityGroupAgentRpcApiMixin.
-security_groups_member_updated``, ``fanout=True``); each agent puts in
+security_groups_member_updated``, ``fanout=True``; in Neutron 29 the OVS agent's push-notification cache
+calls the same agent method from the port update it receives, ``SecurityGroupServerAPIShim.
+_handle_sg_member_update``, with the port's groups); each agent puts in
 ``devices_to_refilter`` its local ports whose ``security_group_source_groups``
 include B (neutron/agent/securitygroups_rpc.py ``_security_group_updated``), and
 ``security_group_source_groups`` is every ``remote_group_id`` of the rules of the
 port's groups, any direction and ethertype (neutron/db/securitygroups_rpc_base.py
-``security_group_info_for_ports`` / ``_select_remote_group_ids``). The server then
+``security_group_info_for_ports`` / ``_select_remote_group_ids``; the same code in stable/train,
+neutron 15.3.4). The server then
 answers the refresh with B's member addresses (``_select_ips_for_remote_group``:
 fixed IPs and allowed-address-pair IPs of B's ports), which the hybrid driver
 keeps in one ipset per remote group and ethertype (neutron/agent/linux/
@@ -203,10 +206,19 @@ class Layout:
         return remote, len(ipv6) - remote
 
 
-@functools.lru_cache(maxsize=64)
+#: id(a layout's port_rules) -> (that tuple, its index by port name): looked up per port per agent iteration, so
+#: neither rebuilt nor re-hashed (a tuple does not cache its hash); the tuple is kept, so its id is not reused
+_BY_PORT: dict[int, tuple[tuple, dict]] = {}
+
+
 def _by_port(port_rules: tuple) -> dict:
     """A layout's ``port_rules`` by port name (built once per layout: a Layout is frozen, its fields are not)."""
-    return {name: (rules, probe) for name, rules, probe in port_rules}
+    seen = _BY_PORT.get(id(port_rules))
+    if seen is None or seen[0] is not port_rules:
+        if len(_BY_PORT) > 64:
+            _BY_PORT.clear()
+        seen = _BY_PORT[id(port_rules)] = (port_rules, {name: (r, probe) for name, r, probe in port_rules})
+    return seen[1]
 
 
 #: The first generated fixed address (as an integer): a /14 (room for 262k ports) from 10.64.0.0, first at .10.
