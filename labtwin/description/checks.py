@@ -23,6 +23,7 @@ def check_cloud(cloud: Cloud) -> list[tuple[Loc, str]]:
     """Every problem in *cloud*; empty when it is valid."""
     found: list[tuple[Loc, str]] = []
     for check in (
+        check_mechanism,
         check_unique,
         check_hosts,
         check_segments,
@@ -34,6 +35,29 @@ def check_cloud(cloud: Cloud) -> list[tuple[Loc, str]]:
     ):
         found.extend(check(cloud))
     return found
+
+
+def check_mechanism(cloud: Cloud) -> Found:
+    """Options that mean nothing under the cloud's mechanism driver, refused rather than ignored:
+    ``ovn_metadata_enabled`` is ML2/OVN's (``[ovn]``), and no DHCP agent runs under ML2/OVN (its DHCP is native),
+    so ``dhcp_agents_per_network`` is ML2/OVS's."""
+    written = cloud.model_fields_set
+    if cloud.mechanism_driver != "ovn" and cloud.ovn_metadata_enabled:
+        yield (
+            ("ovn_metadata_enabled",),
+            (
+                "ovn_metadata_enabled is an option of ML2/OVN ([ovn] section), but mechanism_driver is "
+                f"{cloud.mechanism_driver!r}: set mechanism_driver: ovn, or leave it out"
+            ),
+        )
+    if cloud.mechanism_driver == "ovn" and "dhcp_agents_per_network" in written:
+        yield (
+            ("dhcp_agents_per_network",),
+            (
+                "dhcp_agents_per_network schedules DHCP agents, and none runs under mechanism_driver 'ovn' "
+                "(OVN answers DHCP itself): leave it out, or use mechanism_driver: openvswitch"
+            ),
+        )
 
 
 def check_unique(cloud: Cloud) -> Found:

@@ -11,13 +11,14 @@ taking its addresses from the pools when Neutron would make it, and keeps them i
   (:func:`floating_ips`). Assumed: every labtwin host runs a DVR L3 agent (``dvr_snat`` on network nodes,
   ``dvr`` elsewhere, as :mod:`labtwin.oracle` registers them), never ``dvr_no_external``.
 
-- a network with a DHCP-enabled subnet gets a DHCP port from the DHCP agent that hosts it, right after its
-  subnets are created (:func:`dhcp_ports`). Assumed, as the networking guide's ML2/OVS deployments have it:
-  a DHCP agent runs on every network node (``role: network``) and nowhere else, one agent per network
-  (``dhcp_agents_per_network = 1``; per segment on a routed network).
+- a network with a DHCP-enabled subnet gets a DHCP port from each DHCP agent Neutron's scheduler gives it (least
+  loaded first, :mod:`.dhcp_scheduling`), right after its subnets are created (:func:`dhcp_ports`). Assumed, as the
+  networking guide's ML2/OVS deployments have it: a DHCP agent runs on every network node (``role: network``) and
+  nowhere else; ``dhcp_agents_per_network`` is the cloud's (default 1; per segment on a routed network).
 
-Not made: ML2/OVN's metadata ports. The SNAT, ``fg-`` and DHCP ports are ML2/OVS's: under ML2/OVN Neutron
-makes none of them (its DHCP is OVN's native one), yet the loader reserves their addresses.
+Under ML2/OVN (the cloud's ``mechanism_driver: ovn``) Neutron makes none of the SNAT, ``fg-`` and DHCP ports
+(ML2/OVS's: OVN answers DHCP itself, and the ``ovn-router`` plugin has no DVR); with ``ovn_metadata_enabled`` each
+network gets its metadata port instead (:func:`metadata_ports`).
 """
 
 from __future__ import annotations
@@ -25,82 +26,83 @@ from __future__ import annotations
 from typing import Final, Optional
 
 from .allocator import Allocator, allocate_per_version, pooled_groups
+from .dhcp_scheduling import DhcpScheduler, runs_dhcp_agent, schedule_dhcp
 from .errors import Loc
-from .schema import Cloud, FixedIP, FloatingIP, Host, NetworkPort, Port, Router, Segment, Subnet
+from .schema import Cloud, FixedIP, FloatingIP, NetworkPort, Port, Router, Subnet
 
 SNAT_OWNER: Final = "network:router_centralized_snat"
 AGENT_GATEWAY_OWNER: Final = "network:floatingip_agent_gateway"
 DHCP_OWNER: Final = "network:dhcp"
+METADATA_OWNER: Final = "network:distributed"
 
 
-def runs_dhcp_agent(host: Host) -> bool:
-    """Whether *host* runs a DHCP agent: network nodes do (labtwin's assumption, shared with the oracle's
-    agents: :mod:`labtwin.oracle.load`)."""
-    return host.role == "network"
+def metadata_ports(cloud: Cloud, allocator: Allocator) -> tuple[NetworkPort, ...]:
+    """ML2/OVN's metadata ports, with ``ovn_metadata_enabled`` (Neutron 29, ``ovn_client.py``): the ``ovn`` driver
+    makes one per network when the network is created (``OVNClient.create_network`` -> ``create_metadata_port``:
+    ``network:distributed``, device ``ovnmeta-<network>``, no address yet), every network, external ones too, then
+    gives it an address on each IPv4 subnet with DHCP as that subnet is created (``create_subnet`` ->
+    ``update_metadata_port``, before any other port can take one), and an EUI-64 address on each auto-address IPv6
+    subnet (``add_auto_addrs_on_network_ports``: a ``network:distributed`` port may have addresses on several
+    segments of a routed network). No address on an IPv6 subnet that allocates from its pools.
 
-
-def dhcp_ports(cloud: Cloud, allocator: Allocator) -> tuple[NetworkPort, ...]:
-    """The DHCP ports Neutron 29 makes, network by network, before routers and ports that let Neutron choose.
-
-    The first DHCP host (file order) that reaches the network hosts it (the scheduler's
-    ``_filter_agents_with_network_access``, when the subnet is created); when none does, the first DHCP host
-    all the same: the agent's sync schedules every network no agent hosts to itself, without asking whether
-    it can reach it (``AutoScheduler.auto_schedule_networks``; the port's binding then fails, its addresses
-    are taken). On a routed network, each segment with a DHCP subnet is hosted
-    by the first DHCP host mapped to it, unless one already hosting the network is. The agent then asks for
-    one port per segment it is mapped to (``DhcpAgent.call_driver`` groups subnets by segment), with a fixed
-    IP on each DHCP subnet of that segment (``DeviceManager._setup_new_dhcp_port``). A port that finds no free
-    address is not made: the server answers ``IpAddressGenerationFailure`` and the agent gives up on the
-    network until its next resync."""
-    hosts = [h for h in cloud.hosts if runs_dhcp_agent(h)]
+    Simplifications: one port per network, as Neutron 29's default ``[ovn] logical_switch_per_vlan_segment = False``
+    has it (True gives a VLAN-only routed network one per segment, not modelled); Neutron takes a random free
+    address, which may be one a port of the file names later (that port then gets 409 ``IpAddressInUse``), where
+    labtwin takes the lowest address no port names, and gives the port none when the file names them all."""
+    if cloud.mechanism_driver != "ovn" or not cloud.ovn_metadata_enabled:
+        return ()
     made: list[NetworkPort] = []
     for network in cloud.networks:
-        subnets = [s for s in cloud.subnets if s.network_id == network.name and s.enable_dhcp]
-        segments = {s.segment_id for s in subnets}
-        if not subnets or not hosts:
-            continue
-        if segments == {None}:
-            host = next((h for h in hosts if _reaches(cloud, h, network.name)), hosts[0])
-            groups = [(host, None, subnets)]
-        else:
-            groups = _dhcp_groups_per_segment(cloud, hosts, subnets)
-        for host, segment, served in groups:
-            port = _dhcp_port(network.name, host.name, segment, served, allocator)
-            if port is not None:
-                made.append(port)
+        fixed: list[FixedIP] = []
+        for subnet in (s for s in cloud.subnets if s.network_id == network.name):
+            if subnet.ip_version == 4 and subnet.enable_dhcp:
+                ip = allocator.take(subnet)
+                if ip is not None:
+                    fixed.append(FixedIP(subnet_id=subnet.name, ip_address=ip))
+            elif subnet.ip_version == 6 and subnet.auto_address:
+                fixed.append(FixedIP(subnet_id=subnet.name))
+        made.append(NetworkPort(device_owner=METADATA_OWNER, network_id=network.name, fixed_ips=tuple(fixed)))
     return tuple(made)
 
 
-def _reaches(cloud: Cloud, host: Host, network: str) -> bool:
-    """Whether *host*'s L2 agent can bind a port of *network*: a tunnelled segment (or none written: Neutron
-    makes a tenant one), or a physnet in its bridge mappings."""
-    segments = [s for s in cloud.segments if s.network_id == network]
-    return not segments or any(_maps(host, s) for s in segments)
+def dhcp_ports(cloud: Cloud, allocator: Allocator) -> tuple[NetworkPort, ...]:
+    """The DHCP ports Neutron 29 makes, before routers and the ports that let Neutron choose.
+
+    Which agents host each network is Neutron's scheduling (:mod:`.dhcp_scheduling`: least-loaded agents when each
+    subnet is created, then each agent's sync, which also takes the networks no agent reached). Each DHCP host, in
+    file order, then asks for its ports: one per network it hosts, or on a routed network one per segment it is
+    mapped to that has DHCP subnets (``DhcpAgent.call_driver`` groups the subnets ``get_network_info`` gives it by
+    segment), with a fixed IP on each DHCP subnet of that network or segment (``DeviceManager._setup_new_dhcp_port``).
+    A port that finds no free address is not made: the server answers ``IpAddressGenerationFailure`` and the agent
+    gives up on the network until its next resync. None under ML2/OVN: its DHCP is OVN's own, no agent runs."""
+    if cloud.mechanism_driver == "ovn":
+        return ()
+    scheduler = schedule_dhcp(cloud)
+    made: list[NetworkPort] = []
+    for host in (h for h in cloud.hosts if runs_dhcp_agent(h)):
+        scheduler.agent_synced(host.name)
+        for network in cloud.networks:
+            if host.name not in scheduler.hosting[network.name]:
+                continue
+            for segment, served in _served(cloud, scheduler, host.name, network.name):
+                port = _dhcp_port(network.name, host.name, segment, served, allocator)
+                if port is not None:
+                    made.append(port)
+    return tuple(made)
 
 
-def _maps(host: Host, segment: Segment) -> bool:
-    return segment.physical_network is None or segment.physical_network in host.bridge_mappings
-
-
-def _dhcp_groups_per_segment(cloud: Cloud, hosts: list[Host], subnets: list[Subnet]):
-    """``(host, segment, its DHCP subnets)`` for each segment a hosting agent serves on a routed network."""
+def _served(cloud: Cloud, scheduler: DhcpScheduler, host: str, network: str):
+    """``(segment, its DHCP subnets)`` for each DHCP server *host*'s agent runs for *network*: one without a
+    segment, or on a routed network one per segment mapped to *host* (``DhcpRpcCallback.get_network_info`` keeps
+    only those segments' subnets)."""
+    subnets = [s for s in cloud.subnets if s.network_id == network and s.enable_dhcp]
+    if not any(s.segment_id for s in subnets):
+        return [(None, subnets)] if subnets else []
     by_segment: dict[str, list[Subnet]] = {}
     for subnet in subnets:
-        if subnet.segment_id is not None:  # Neutron refuses a routed network mixing in a subnet without one
+        if subnet.segment_id is not None and host in scheduler.segment_hosts(cloud.segment[subnet.segment_id]):
             by_segment.setdefault(subnet.segment_id, []).append(subnet)
-    hosting: list[Host] = []
-    for name in by_segment:
-        segment = cloud.segment[name]
-        if not any(_maps(h, segment) for h in hosting):
-            host = next((h for h in hosts if _maps(h, segment)), None)
-            if host is not None:
-                hosting.append(host)
-    return [
-        (host, name, served)
-        for host in hosting
-        for name, served in by_segment.items()
-        if _maps(host, cloud.segment[name])
-    ]
+    return list(by_segment.items())
 
 
 def _dhcp_port(
@@ -128,6 +130,8 @@ def snat_ports(cloud: Cloud, routers: tuple[Router, ...], allocator: Allocator):
     ``add_router_interface`` as 409 ``RouterInterfaceAttachmentConflict``."""
     made: list[NetworkPort] = []
     problems: list[tuple[Loc, str]] = []
+    if cloud.mechanism_driver == "ovn":
+        return (), problems  # the ovn-router plugin has no DVR: no SNAT port
     for i, router in enumerate(routers):
         if not (router.distributed and router.external_gateway_info is not None):
             continue
@@ -193,8 +197,8 @@ def _agent_gateway_host(
     Every labtwin host runs a DVR L3 agent (``dvr_snat`` on network nodes, ``dvr`` elsewhere), never
     ``dvr_no_external``, so every such host gets one."""
     port = ports.get(fip.port_id)
-    if port is None or port.host is None:
-        return None
+    if port is None or port.host is None or cloud.mechanism_driver == "ovn":
+        return None  # ML2/OVN: no DVR, no fg- port
     subnets = {f.subnet_id for f in port.fixed_ips if cloud.subnet[f.subnet_id].ip_version == 4}
     for router in routers:
         gateway = router.external_gateway_info

@@ -18,9 +18,12 @@
 - each security group gets the rules Neutron adds to a new group (the cloud's
   ``default_security_group_rules``, Neutron's own when omitted: egress anywhere,
   and ingress from itself in ``default``);
-- a network with a DHCP subnet gets the DHCP port its DHCP agent asks for, right after its subnets (before
-  routers and the ports that let Neutron choose), taking one address on each of its DHCP subnets; DHCP agents
-  run on network nodes (:func:`.neutron_ports.dhcp_ports`);
+- under ML2/OVN with ``ovn_metadata_enabled``, each network's metadata port takes an address on each IPv4 DHCP
+  subnet as the subnet is created (:func:`.neutron_ports.metadata_ports`);
+- a network with a DHCP subnet gets the DHCP port of each DHCP agent Neutron's scheduler gives it (the least
+  loaded, :mod:`.dhcp_scheduling`), right after its subnets (before routers and the ports that let Neutron choose),
+  taking one address on each of its DHCP subnets; DHCP agents run on network nodes, and none under ML2/OVN
+  (:func:`.neutron_ports.dhcp_ports`);
 - a router gateway without addresses takes one per IP version from its external
   network, as Neutron's gateway port does (before the ports that name no address);
 - a DVR router with a gateway gets the SNAT ports Neutron's server makes for it (one per IPv4
@@ -57,6 +60,7 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
     """*cloud* with every default filled in, and the problems met doing so."""
     allocator = Allocator(cloud)
     macs = _MacMaker(p.mac_address for p in cloud.ports if p.mac_address)
+    metadata_ports = neutron_ports.metadata_ports(cloud, allocator)  # made as each subnet is, before any port
     dhcp_ports = neutron_ports.dhcp_ports(cloud, allocator)
     routers, problems = _resolve_gateways(cloud, allocator)
     snat_ports, found = neutron_ports.snat_ports(cloud, routers, allocator)
@@ -84,7 +88,7 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
         ports=tuple(ports),
         floatingips=fips,
         security_groups=_with_default_rules(cloud),
-        network_ports=dhcp_ports + snat_ports + gateway_ports,
+        network_ports=metadata_ports + dhcp_ports + snat_ports + gateway_ports,
     )
     # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*.
     return type(cloud).model_construct(**fields), problems

@@ -338,11 +338,14 @@ class NetworkPort(_Frozen):
     (``network:floatingip_agent_gateway``, one per external network and DVR host with a floating IP,
     ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``); and a DHCP port (``network:dhcp``, which the DHCP
     agent asks the server for: one per network it hosts, one per segment on a routed network,
-    ``DeviceManager.setup_dhcp_port``). Each takes its addresses from the pools as any port does. An
-    auto-address (SLAAC) subnet's fixed IP has no ``ip_address``: its EUI-64 address comes from a MAC Neutron
-    picks at random."""
+    ``DeviceManager.setup_dhcp_port``); under ML2/OVN with ``ovn_metadata_enabled``, a network's metadata port
+    (``network:distributed``, ``OVNClient.create_metadata_port``). Each takes its addresses from the pools as any
+    port does. An auto-address (SLAAC) subnet's fixed IP has no ``ip_address``: its EUI-64 address comes from a MAC
+    Neutron picks at random."""
 
-    device_owner: Literal["network:router_centralized_snat", "network:floatingip_agent_gateway", "network:dhcp"]
+    device_owner: Literal[
+        "network:router_centralized_snat", "network:floatingip_agent_gateway", "network:dhcp", "network:distributed"
+    ]
     network_id: Name
     #: The SNAT port's router.
     router: Optional[Name] = None
@@ -370,6 +373,16 @@ class Cloud(_Frozen):
     default_security_group_rules: tuple[DefaultSecurityGroupRule, ...] = NEUTRON_DEFAULT_RULES
     ports: tuple[Port, ...] = ()
     floatingips: tuple[FloatingIP, ...] = ()
+    #: ML2's mechanism driver (``[ml2] mechanism_drivers``): ``openvswitch`` (ML2/OVS with its DHCP and L3 agents,
+    #: labtwin's default) or ``ovn`` (ML2/OVN: native DHCP, the ``ovn-router`` plugin; no DHCP agent, no SNAT or
+    #: ``fg-`` port). Scenarios whose ``control`` knob picks an emulation check it against that knob.
+    mechanism_driver: Literal["openvswitch", "ovn"] = "openvswitch"
+    #: ML2/OVN's ``[ovn] ovn_metadata_enabled`` (Neutron 29's default: False, ``ovn_conf.py``): each network gets a
+    #: metadata port (``network:distributed``) with an address on each IPv4 DHCP subnet.
+    ovn_metadata_enabled: bool = False
+    #: ``dhcp_agents_per_network`` (Neutron 29's default 1, its minimum 1): how many DHCP agents Neutron's scheduler
+    #: gives each network (:mod:`labtwin.description.dhcp_scheduling`); ML2/OVS only.
+    dhcp_agents_per_network: int = Field(1, ge=1)
     #: Filled by the loader, never written (and never dumped): the ports Neutron's server creates itself.
     network_ports: tuple[NetworkPort, ...] = Field((), exclude=True)
 

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from labtwin.description.errors import Problem, field_path
 from labtwin.description.loader import Declared
-from labtwin.description.neutron_ports import DHCP_OWNER, SNAT_OWNER
+from labtwin.description.neutron_ports import DHCP_OWNER, METADATA_OWNER, SNAT_OWNER
 from labtwin.description.schema import Cloud, Port
 
 from .load import Loc, NeutronLoad
@@ -205,16 +205,16 @@ def _router_differences(declared: Declared, load: NeutronLoad) -> list[Differenc
 
 def _network_port_differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
     """The ports Neutron's server makes by itself: per router its SNAT ports, per host its floating-IP agent
-    gateway ports, per network its DHCP ports, each as (network, its subnets) on both sides. Addresses from
-    the pools are not compared (Neutron picks at random), only which ports exist on which subnets; nor which
-    DHCP agent hosts a network when several could (Neutron's scheduler weighs agents whose order is random)."""
+    gateway ports, per network its DHCP ports (with the host of the agent Neutron's scheduler chose) and its
+    metadata port, each as (network, its subnets) on both sides. Addresses from the pools are not compared (Neutron
+    picks at random), only which ports exist on which subnets."""
     if declared.resolved is None:
         return []
     cloud = declared.cloud
     ours: dict[tuple[str, str], list[str]] = {}
     for port in declared.resolved.network_ports:
         ours.setdefault(_made_by(port.device_owner, port.router, port.host, port.network_id), []).append(
-            _made_port(port.device_owner, port.network_id, [f.subnet_id for f in port.fixed_ips])
+            _made_port(port.device_owner, port.network_id, [f.subnet_id for f in port.fixed_ips], port.host)
         )
     theirs: dict[tuple[str, str], list[str]] = {}
     for made in load.network_ports:
@@ -222,7 +222,7 @@ def _network_port_differences(declared: Declared, load: NeutronLoad) -> list[Dif
         router = load.names.get(made["device_id"], made["device_id"])
         subnets = [load.names.get(f["subnet_id"], f["subnet_id"]) for f in made["fixed_ips"]]
         theirs.setdefault(_made_by(made["device_owner"], router, made.get("binding:host_id"), network), []).append(
-            _made_port(made["device_owner"], network, subnets)
+            _made_port(made["device_owner"], network, subnets, made.get("binding:host_id"))
         )
     found = []
     for kind, name in sorted(set(ours) | set(theirs)):
@@ -266,17 +266,21 @@ def _subnet_shape(gateway: Any, pools: list[tuple[Any, Any]]) -> str:
 
 def _made_by(owner: str, router: Optional[str], host: Optional[str], network: str) -> tuple[str, str]:
     """What a port Neutron makes belongs to, as ``(kind in the file, name)``: a SNAT port its router, a DHCP port
-    its network, an agent gateway port its host."""
+    or a metadata port its network, an agent gateway port its host."""
     if owner == SNAT_OWNER:
         return "routers", str(router)
-    if owner == DHCP_OWNER:
+    if owner in (DHCP_OWNER, METADATA_OWNER):
         return "networks", network
     return "hosts", str(host)
 
 
-def _made_port(owner: str, network: str, subnets) -> str:
-    kind = {SNAT_OWNER: "SNAT port", DHCP_OWNER: "DHCP port"}.get(owner, "agent gateway port")
-    return f"{kind} on {network} ({', '.join(sorted(subnets))})"
+def _made_port(owner: str, network: str, subnets, host: Optional[str] = None) -> str:
+    """A made port in words; a DHCP port names its agent's host (which agent Neutron's scheduler chose)."""
+    kind = {SNAT_OWNER: "SNAT port", DHCP_OWNER: "DHCP port", METADATA_OWNER: "metadata port"}.get(
+        owner, "agent gateway port"
+    )
+    of = f" of {host}" if owner == DHCP_OWNER else ""
+    return f"{kind}{of} on {network} ({', '.join(sorted(subnets))})"
 
 
 def _gateway_difference(declared: Declared, load: NeutronLoad, i: int) -> list[Difference]:

@@ -14,7 +14,13 @@ reported where the user wrote the object. Labtwin-only fields (``host.role``, ``
 the agents Neutron would have: an Open vSwitch agent per host with its bridge mappings, an L3
 agent per host (``dvr_snat`` on network nodes, ``dvr`` on compute nodes), and a DHCP agent on each
 network node, which the oracle plays once the ports that name their addresses exist: Neutron's own
-``DeviceManager`` asks Neutron's own RPC handler for each DHCP port (:mod:`.dhcp_agent`).
+``DeviceManager`` asks Neutron's own RPC handler for each DHCP port (:mod:`.dhcp_agent`). Which agents host a
+network is Neutron's own scheduler's choice (the ``WeightScheduler``, run by the server when each subnet is created
+and by the RPC handler when an agent syncs), with the cloud's ``dhcp_agents_per_network``.
+
+A cloud with ``mechanism_driver: ovn`` is loaded into the same ML2/OVS server with what ML2/OVN changes about the
+ports: no DHCP agent, routers without ``distributed``/``ha``, and the OVN driver's metadata ports made by Neutron's
+own ``OVNClient`` (:mod:`.ovn_metadata`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud
-from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, DHCP_OWNER, SNAT_OWNER, runs_dhcp_agent
+from labtwin.description.dhcp_scheduling import runs_dhcp_agent
+from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, DHCP_OWNER, METADATA_OWNER, SNAT_OWNER
 from labtwin.description.schema import Port
 
 from .dhcp_agent import dhcp_agent, make_dhcp_ports
@@ -31,7 +38,7 @@ from .server import Answer, NeutronServer, l2_agent, l3_agent, not_none
 
 Loc = tuple[Any, ...]
 #: The device owners of the ports Neutron's server makes by itself, read back and compared.
-NETWORK_PORT_OWNERS = (DHCP_OWNER, SNAT_OWNER, AGENT_GATEWAY_OWNER)
+NETWORK_PORT_OWNERS = (DHCP_OWNER, SNAT_OWNER, AGENT_GATEWAY_OWNER, METADATA_OWNER)
 
 
 @dataclass
@@ -77,10 +84,16 @@ def load_into_neutron(
     an OVN router's gateway is scheduled on gateway chassis whatever the file says)."""
     load = NeutronLoad()
     macs = macs or {}
+    played_ovn = agents and cloud.mechanism_driver == "ovn"  # ML2/OVN's effects on ports, in this ML2/OVS server
+    metadata = _configure(cloud, server) if agents else None
+    if played_ovn:
+        router_modes = False  # the ovn-router plugin has no DVR (and answers 400 to the attributes)
     if agents:
         _agents(cloud, server)
     for i, network in enumerate(cloud.networks):
         _network(cloud, i, network, server, load)
+        if metadata is not None and load.answers[("networks", i)].ok:
+            metadata.network_created(load.answers[("networks", i)].body["network"])
     for i, subnet in enumerate(cloud.subnets):
         _subnet(i, subnet, server, load)
     for i, group in enumerate(cloud.security_groups):  # every group first: a rule may name a later one
@@ -92,7 +105,9 @@ def load_into_neutron(
     named, unnamed = _split_by_named_addresses(cloud.ports)
     for i in named:  # before routers: a gateway port or DVR SNAT port takes a random free address
         _port(i, cloud.ports[i], macs.get(cloud.ports[i].name), server, load)
-    if agents:  # the DHCP agents, told of the new subnets, make their ports
+    if metadata is not None:  # each subnet's metadata address: after the ports that name theirs (see _configure)
+        _metadata_addresses(cloud, server, load, metadata)
+    if agents and not played_ovn:  # the DHCP agents, told of the new subnets, make their ports
         for host in cloud.hosts:
             if runs_dhcp_agent(host):
                 load.dhcp_failures += make_dhcp_ports(server, host.name)
@@ -114,11 +129,37 @@ def load_into_neutron(
     return load
 
 
+def _configure(cloud: Cloud, server: NeutronServer) -> Optional[Any]:
+    """The server's options this cloud sets (this process serves this cloud only): ``dhcp_agents_per_network``;
+    under ``mechanism_driver: ovn``, the OVN driver's metadata-port steps (:mod:`.ovn_metadata`), returned. They run
+    at each network's creation and, for the addresses, once the ports that name theirs exist: Neutron gives the
+    metadata port a random free address when the subnet is created, which could be one the file names for a later
+    port; labtwin assumes it was not (its loader takes the lowest address no port names), and so does the oracle."""
+    server.override("dhcp_agents_per_network", cloud.dhcp_agents_per_network)
+    if cloud.mechanism_driver != "ovn":
+        return None
+    from .ovn_metadata import MetadataPorts
+
+    return MetadataPorts(server, cloud.ovn_metadata_enabled)
+
+
+def _metadata_addresses(cloud: Cloud, server: NeutronServer, load: NeutronLoad, metadata: Any) -> None:
+    for i, subnet in enumerate(cloud.subnets):
+        answer = load.answers[("subnets", i)]
+        if answer.ok:
+            created = answer.body["subnet"]
+            network = server.get(f"/networks/{created['network_id']}").body["network"]
+            metadata.subnet_created(created, network)
+
+
 def _agents(cloud: Cloud, server: NeutronServer) -> None:
+    """The agents each host runs (their state reports): an Open vSwitch agent and an L3 agent everywhere, a DHCP
+    agent on network nodes (reporting ``networks: 0``, the load Neutron's DHCP scheduler weighs, which its own
+    ``bind`` raises by one per network: :mod:`labtwin.description.dhcp_scheduling`); no DHCP agent under ML2/OVN."""
     for host in cloud.hosts:
         server.register_agent(l2_agent(host.name, host.bridge_mappings))
         server.register_agent(l3_agent(host.name, "dvr_snat" if host.role == "network" else "dvr"))
-        if runs_dhcp_agent(host):
+        if runs_dhcp_agent(host) and cloud.mechanism_driver != "ovn":
             server.register_agent(dhcp_agent(host.name))
 
 

@@ -123,6 +123,12 @@ class NeutronServer:
 
         directory.get_plugin().create_or_update_agent(self.context, agent, timeutils.utcnow())
 
+    def override(self, option: str, value: Any, group: Optional[str] = None) -> None:
+        """Set one of Neutron's options for what follows (this process serves one cloud)."""
+        from oslo_config import cfg
+
+        cfg.CONF.set_override(option, value, group=group)
+
     def _environ(self) -> dict:
         return {"neutron.context": self.context}
 

@@ -129,6 +129,9 @@ def test_every_port_that_names_its_addresses_is_created_before_neutron_picks_any
         def register_agent(self, agent):
             pass
 
+        def override(self, option, value, group=None):
+            pass
+
     for path in (ROOT / "topologies" / "dvr.yaml", HERE / "dvr-snat-port-no-room.yaml"):
         cloud = load_declared(path).cloud
         server = Recording()
@@ -172,14 +175,65 @@ def test_the_oracle_finds_a_loader_that_forgets_the_dhcp_agents_ports(monkeypatc
     by_loc = {d.loc: d for d in report.differences}
     assert set(by_loc) == {("ports", 4), ("networks", 0), ("networks", 1), ("networks", 2), ("networks", 5)}
     assert by_loc[("ports", 4)].neutron.startswith("refuses it (IpAddressGenerationFailure)")
-    assert by_loc[("networks", 1)].neutron == "makes DHCP port on dual (dual-v4, dual-v6)"
-    assert by_loc[("networks", 2)].neutron == "makes DHCP port on routed (routed-a)"
+    assert by_loc[("networks", 1)].neutron == "makes DHCP port of network-1 on dual (dual-v4, dual-v6)"
+    assert by_loc[("networks", 2)].neutron == "makes DHCP port of network-1 on routed (routed-a)"
     # the one network Neutron's DHCP agent could not serve: full, whose named port took its /30's one address
     from labtwin.oracle import run
 
     load, _ = run._ANSWERED[run._request_key(load_declared(HERE / "dhcp-ports.yaml"))]
     (failure,) = load.dhcp_failures
     assert "IpAddressGenerationFailure" in failure and load.ids[("network", "full")] in failure
+
+
+@pytest.mark.slow
+def test_the_oracle_finds_a_dhcp_scheduler_that_always_takes_the_first_agent(monkeypatch):
+    """Which agent hosts each network is compared: a scheduler that ignores the agents' load and always takes the
+    first (labtwin's before: the first network node) puts every network dhcp-scheduling.yaml spreads on net-a, and
+    disagrees on each network Neutron's WeightScheduler gave net-b, naming both hosts."""
+    from labtwin.description import dhcp_scheduling
+
+    monkeypatch.setattr(dhcp_scheduling, "least_loaded", lambda agents, load, wanted: agents[:wanted])
+    report = ask_neutron(HERE / "dhcp-scheduling.yaml")
+    by_loc = {d.loc: d for d in report.differences}
+    assert set(by_loc) == {("networks", 1), ("networks", 3), ("networks", 5), ("networks", 6)}, report.differences
+    assert by_loc[("networks", 1)].labtwin == "makes DHCP port of net-a on n2 (n2-v4)"
+    assert by_loc[("networks", 1)].neutron == "makes DHCP port of net-b on n2 (n2-v4)"
+    assert "DHCP port of net-b on routed (routed-1)" in by_loc[("networks", 5)].neutron
+
+
+@pytest.mark.slow
+def test_the_oracle_finds_a_loader_without_ovn_metadata_ports(monkeypatch):
+    """Under ML2/OVN with ovn_metadata_enabled, Neutron's own OVNClient makes a metadata port per network: a loader
+    that makes none accepts vm-5 on the /29 (Neutron refuses it) and is told of each network's metadata port."""
+    from labtwin.description import neutron_ports
+
+    monkeypatch.setattr(neutron_ports, "metadata_ports", lambda cloud, allocator: ())
+    report = ask_neutron(HERE / "ovn-metadata.yaml")
+    by_loc = {d.loc: d for d in report.differences}
+    assert set(by_loc) == {("ports", 4), *(("networks", i) for i in range(4))}, report.differences
+    assert by_loc[("ports", 4)].neutron.startswith("refuses it (IpAddressGenerationFailure)")
+    assert by_loc[("networks", 1)].neutron == "makes metadata port on dual (dual-v4, dual-v6)"
+    assert by_loc[("networks", 2)].neutron == "makes metadata port on quiet ()"  # DHCP off: a port, no address
+
+
+def test_labtwins_least_loaded_is_neutrons_weight_select():
+    """The one step of Neutron's DHCP scheduling without a database in it, written out in the loader
+    (:func:`labtwin.description.dhcp_scheduling.least_loaded`), against ``BaseWeightScheduler.select``: the same
+    agents, in the same order, over loads with ties."""
+    import itertools
+    from types import SimpleNamespace
+
+    from neutron.scheduler.base_scheduler import BaseWeightScheduler
+
+    from labtwin.description.dhcp_scheduling import least_loaded
+
+    hosts = ["a", "b", "c", "d"]
+    for loads in itertools.product(range(3), repeat=len(hosts)):
+        load = dict(zip(hosts, loads))
+        agents = [SimpleNamespace(host=h, load=load[h]) for h in hosts]
+        for wanted in range(len(hosts) + 1):
+            theirs = BaseWeightScheduler(None).select(None, None, agents, [], wanted)
+            assert least_loaded(hosts, load, wanted) == [a.host for a in theirs], (load, wanted)
 
 
 @pytest.mark.slow
