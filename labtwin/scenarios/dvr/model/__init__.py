@@ -2,9 +2,10 @@
 
 Four parts, each its own module:
 
-- :mod:`.paths`: the hop path of each class per design (``legacy``,
-  ``dvr`` with the PTG's options, ``ovn``), derived from where the cloud's
-  VMs, router and agents are; whether it crosses the network node; its NAT;
+- :mod:`.paths`: the hop path of each class per router, in the router's own mode
+  (``legacy`` and ``dvr`` searched through the namespaces, rules and routes
+  Neutron's L3 agent builds, :mod:`.search`; the PTG's options and ``ovn``
+  drawn by :mod:`.designs`); whether it crosses the network node; its NAT;
   and whether the VIP answers after a VRRP failover;
 - :mod:`.traffic`: a SimPy DES of a traffic matrix through the network
   node (share, queueing delay, loss);

@@ -1,8 +1,15 @@
-"""Per-design path builders: legacy, DVR (with the PTG's proposed options) and OVN.
+"""What the path search does not draw: OVN's routers, and for ML2/OVS routers DHCP, the VIP and the PTG's proposals.
 
-Each builder maps a traffic class to a :class:`~labtwin.scenarios.dvr.model.plane.Leg`
-(hops, NAT, reachability, why); classes whose ports the topology lacks are
-left out. NAT strings say which address the far end sees:
+A legacy or DVR router's east-west and north-south classes come from the path search through the namespaces its
+mode builds (:mod:`.search`, :mod:`.namespaces`); the builders here map the remaining classes to a
+:class:`~labtwin.scenarios.dvr.model.plane.Leg` (hops, NAT, reachability, why):
+
+- :func:`neutron_ovs`: DHCP (qdhcp- or the OVS agent's dhcp extension), the VIP after a VRRP failover (the
+  search's way, to the holder the router's ARP entry names) and the PTG proposals, which are labtwin's own
+  builders because no Neutron agent has them: ``ipv6_fast_exit`` and ``distributed_snat``;
+- :func:`ovn`: every class of an ML2/OVN logical router (OpenFlow stages, no namespaces).
+
+Classes whose ports the topology lacks are left out. NAT strings say which address the far end sees:
 ``snat fixed->fip``, ``dnat fip->fixed``, ``snat fixed->qg`` (the router's
 gateway address: under OVN the same address, on the gateway port's ``cr-lrp``),
 ``snat fixed->fg`` (the host's FIP gateway address), or ``none``.
@@ -17,156 +24,54 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import neutron_names as names
-from ..spec import Endpoints
+from ..spec import Endpoints, Vip
 from .plane import Leg, Plane, hops
+from .search import RouterSearch, port_to_port
 
 Legs = dict[str, Leg]
 
 
-# -- legacy: one qrouter- on the network node ----------------------------------
-def legacy(p: Plane, ends: Endpoints) -> Legs:
+# -- ML2/OVS routers (legacy and DVR): what the path search does not give -----------------------------------
+def neutron_ovs(p: Plane, ends: Endpoints, found: RouterSearch) -> Legs:
+    """A legacy or DVR router's classes beyond the path search's east-west and north-south ones
+    (:func:`~labtwin.scenarios.dvr.model.search.router_legs`): DHCP, the VIP after a VRRP failover, and under
+    DVR the PTG's proposals, which no Neutron agent builds and labtwin draws itself: ``ipv6_fast_exit`` (IPv6
+    out the host's fip- namespace) and ``distributed_snat`` (SNAT to the host's fg- address). The VIP's way is
+    the search's; which holder it reaches is the ARP decision drawn here."""
     legs: Legs = {}
-    nn = p.nn
-
-    def route(a, b, sb):
-        return hops(
-            p.vm_out(a),
-            p.l2(a.network_id, p.host(a), nn),
-            p.qr(nn, p.subnet(a)),
-            p.qr(nn, sb),
-            p.l2(b.network_id, nn, p.host(b)),
-            p.vm_in(b),
-        )
-
-    def out(a, subnet):
-        return hops(
-            p.vm_out(a), p.l2(a.network_id, p.host(a), nn), p.qr(nn, subnet), p.qg(nn, _qrouter(p)), p.egress(nn)
-        )
-
-    _east_west(legs, ends, lambda a, b: Leg(route(a, b, p.subnet(b)), note="routed in the network node's qrouter"))
-    _same_network(legs, p, ends)
-    if ends.fip:
-        a = ends.fip
-        legs["ns-fip-out"] = Leg(out(a, p.subnet(a)), "snat fixed->fip")
-        legs["ns-fip-in"] = Leg(
-            hops(
-                p.ingress(nn),
-                p.qg(nn, _qrouter(p)),
-                p.qr(nn, p.subnet(a)),
-                p.l2(a.network_id, nn, p.host(a)),
-                p.vm_in(a),
-            ),
-            "dnat fip->fixed",
-        )
-    if ends.snat:
-        legs["ns-snat"] = _snat_leg(p, out(ends.snat, p.subnet(ends.snat)), "snat fixed->qg")
-    if ends.ipv6:
-        legs["ns-ipv6"] = Leg(out(ends.ipv6, p.subnet(ends.ipv6, 6)), note="IPv6 is routed, not NATed")
-    _dhcp(legs, p, ends)
-    if ends.vip:
-        v = ends.vip
-        legs["vip-after-failover"] = Leg(
-            route(v.client, v.new_master, v.subnet),
-            reply=route(v.new_master, v.client, p.subnet(v.client)),
-            note=("the legacy qrouter's neighbour entry for the VIP is dynamic: the new master's GARP updates it"),
-        )
-    return legs
-
-
-# -- DVR: qrouter- on every host, snat- on the network node ----------------------
-def dvr(p: Plane, ends: Endpoints) -> Legs:
-    legs: Legs = {}
-    nn, d = p.nn, p.design
-
-    def route(a, b, sb):
-        return hops(
-            p.vm_out(a),
-            p.qr(p.host(a), p.subnet(a)),
-            p.qr(p.host(a), sb),
-            p.l2(b.network_id, p.host(a), p.host(b)),
-            p.vm_in(b),
-        )
-
-    def central(a, subnet):  # per-subnet rule -> table <idx>: default via the sg- IP
-        return hops(
-            p.vm_out(a),
-            p.qr(p.host(a), subnet),
-            p.l2(a.network_id, p.host(a), nn),
-            p.sg(nn, subnet),
-            p.qg(nn, _snat(p)),
-            p.egress(nn),
-        )
-
-    def central_reply(a, subnet):  # snat- answers on the VM's subnet through sg-: the VM's host does not route it
-        return hops(p.ingress(nn), p.qg(nn, _snat(p)), p.sg(nn, subnet), p.l2(a.network_id, nn, p.host(a)), p.vm_in(a))
+    d = p.design
 
     def fast(a, subnet):  # out through the host's own fip- namespace
         return hops(p.vm_out(a), p.qr(p.host(a), subnet), p.fip_leg(p.host(a)), p.egress(p.host(a)))
 
-    _east_west(
-        legs,
-        ends,
-        lambda a, b: Leg(
-            route(a, b, p.subnet(b)),
-            note=(
-                "routed in the source host's qrouter; br-tun rewrites the source MAC to the host's DVR MAC; "
-                "the reply is routed on the other host (asymmetric)"
-            ),
-        ),
-    )
-    _same_network(legs, p, ends)
-    if ends.fip:
-        a = ends.fip
-        legs["ns-fip-out"] = Leg(fast(a, p.subnet(a)), "snat fixed->fip", note="ip rule from <fixed> lookup 16 -> rfp-")
-        legs["ns-fip-in"] = Leg(
-            hops(p.ingress(p.host(a)), p.fip_leg(p.host(a))[::-1], p.qr(p.host(a), p.subnet(a)), p.vm_in(a)),
-            "dnat fip->fixed",
-            note="fg- answers ARP for the FIP (proxy_arp)",
+    if p.mode == "dvr" and ends.snat and d.distributed_snat:
+        legs["ns-snat"] = _snat_leg(
+            p,
+            fast(ends.snat, p.subnet(ends.snat)),
+            "snat fixed->fg",
+            ("proposed distributed SNAT: sourced from the host's FIP gateway (fg-) address"),
         )
-    if ends.snat:
-        a = ends.snat
-        if d.distributed_snat:
-            legs["ns-snat"] = _snat_leg(
-                p,
-                fast(a, p.subnet(a)),
-                "snat fixed->fg",
-                ("proposed distributed SNAT: sourced from the host's FIP gateway (fg-) address"),
-            )
-        else:
-            legs["ns-snat"] = _snat_leg(
-                p,
-                central(a, p.subnet(a)),
-                "snat fixed->qg",
-                "centralized SNAT in snat-; the reply goes from sg- straight to the VM",
-                central_reply(a, p.subnet(a)),
-            )
-    if ends.ipv6:
-        a, s6 = ends.ipv6, p.subnet(ends.ipv6, 6)
-        legs["ns-ipv6"] = (
-            Leg(fast(a, s6), note="proposed fast-exit: routed out the host's fip- namespace")
-            if d.ipv6_fast_exit
-            else Leg(central(a, s6), note="DVR does not distribute IPv6", reply=central_reply(a, s6))
-        )
+    if p.mode == "dvr" and ends.ipv6 and d.ipv6_fast_exit:
+        s6 = p.subnet(ends.ipv6, 6)
+        legs["ns-ipv6"] = Leg(fast(ends.ipv6, s6), note="proposed fast-exit: routed out the host's fip- namespace")
     _dhcp(legs, p, ends)
     if ends.vip:
-        legs["vip-after-failover"] = _dvr_vip(p, ends, route)
+        legs["vip-after-failover"] = _vip(p, ends.vip, found)
     return legs
 
 
-def _dvr_vip(p: Plane, ends: Endpoints, route) -> Leg:
-    """Bug 1774459: the client host's qrouter sends to the MAC its permanent ARP entry holds."""
-    v = ends.vip
-    if v is None:
-        raise ValueError("the vip-after-failover class needs a VIP (see labtwin.scenarios.dvr.spec.Vip)")
-    if p.design.vip_arp == "learned":
-        return Leg(
-            route(v.client, v.new_master, v.subnet),
-            reply=route(v.new_master, v.client, p.subnet(v.client)),
-            note=("learned ARP: the new master's GARP reaches the qrouter (br-int table 0 prio 99, tables 3/4)"),
+def _vip(p: Plane, v: Vip, found: RouterSearch) -> Leg:
+    """A legacy qrouter's neighbour entry is dynamic (the new master's GARP updates it); a DVR router's is the
+    permanent entry the server wrote (bug 1774459), unless ARP is learned."""
+    if p.mode == "legacy" or p.design.vip_arp == "learned":
+        note = (
+            "the legacy qrouter's neighbour entry for the VIP is dynamic: the new master's GARP updates it"
+            if p.mode == "legacy"
+            else "learned ARP: the new master's GARP reaches the qrouter (br-int table 0 prio 99, tables 3/4)"
         )
-    return Leg(
-        route(v.client, v.old_master, v.subnet),
+        return replace(port_to_port(found, p.mode, v.client, v.new_master), note=note)
+    return replace(
+        port_to_port(found, p.mode, v.client, v.old_master),
         reachable=False,
         note=(
             f"bug 1774459: permanent ARP entry {v.ip} -> {v.old_master.mac_address} ({v.old_master.name}) "
@@ -347,11 +252,3 @@ def _dhcp(legs: Legs, p: Plane, ends: Endpoints) -> None:
         hops(p.vm_out(a), p.l2(a.network_id, p.host(a), p.nn), p.qdhcp(p.nn, network)),
         note="dnsmasq in qdhcp- on the DHCP agent's host",
     )
-
-
-def _qrouter(p: Plane) -> str:
-    return names.qrouter_ns(p.router.id)
-
-
-def _snat(p: Plane) -> str:
-    return names.snat_ns(p.router.id)

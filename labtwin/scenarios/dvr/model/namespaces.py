@@ -30,7 +30,9 @@ Addresses are symbolic (:data:`Addr`): which port or router device holds them, n
 path does not depend on IPAM. Simplifications stated: HA routers are drawn as their one active instance;
 address scopes (which skip the SNAT redirect) and the IPv6 ``default via fpr- link-local`` route
 ``create_rtr_2_fip_link`` adds to the qrouter's main table are not modelled (IPv6 leaves by ``snat-``, as the
-networking guide says); a DVR qrouter on a host exists for every router subnet, not only the bound ones.
+networking guide says: to check against the emulation); the network node is the first host with role network
+(``spec.network_node``), not Neutron's scheduler's pick; a VM's default gateway is the router holding its
+subnet's gateway, the first in the file with an interface on it.
 """
 
 from __future__ import annotations
@@ -329,7 +331,6 @@ class Routers:
     def _vm(self, port: Port) -> None:
         """A VM: its own subnets on-link, ``default via`` each IP version's first subnet's gateway."""
         assert port.host is not None  # vm_ports are bound
-        plane = next(iter(self.planes.values()), None)
         hop = f"{port.host}:{names.tap_device(port.id)}"
         subnets = [self.cloud.subnet[f.subnet_id] for f in port.fixed_ips]
         versions = sorted({s.ip_version for s in subnets})
@@ -341,7 +342,7 @@ class Routers:
         for version in versions:
             first = next(s for s in subnets if s.ip_version == version)
             gateway = self.owner(first)
-            if plane is not None and gateway is not None:
+            if gateway is not None:
                 ns.route("main", ("default", version), tap, ("qr", gateway.router.name, first.name))
 
     def _outside(self) -> None:

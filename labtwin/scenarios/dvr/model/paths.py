@@ -1,4 +1,6 @@
-"""The hop path of each traffic class, per router design (legacy, DVR, OVN).
+"""The hop path of each traffic class, per router mode (legacy, DVR, OVN): a legacy or DVR router's east-west and
+north-south classes found by the path search through the cloud's routers (:mod:`.search`), the rest drawn by
+:mod:`.designs`.
 
 A hop is one of
 
@@ -29,7 +31,7 @@ reachability scenario's verdicts): a probe a group drops ends where the filter s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Optional
+from typing import Optional
 
 from labtwin.description import Cloud
 from labtwin.description.policy import Verdict
@@ -51,6 +53,7 @@ from ..spec import (
 )
 from . import designs as dvr_designs
 from .plane import EXTERNAL, FABRIC, Leg, Plane, hops
+from .search import RouterSearch, router_legs
 from .wire import Wire, ttl_at_arrival, wires
 
 ROUTERS = ("legacy", "dvr", "ovn")
@@ -97,17 +100,17 @@ def crosses(cloud: Cloud, path: tuple[str, ...]) -> bool:
     )
 
 
-BUILDERS: dict[str, Callable[[Plane, Endpoints], dict[str, Leg]]] = {
-    "legacy": dvr_designs.legacy,
-    "dvr": dvr_designs.dvr,
-    "ovn": dvr_designs.ovn,
-}
 NORTH_SOUTH = ("ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6")
 
 
 def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
     """One :class:`ClassPath` per studied router and traffic class: routers in file order, each in the mode
     :func:`~labtwin.scenarios.dvr.spec.router_mode` gives it, classes in :data:`CLASSES` order.
+
+    A legacy or DVR router's east-west and north-south classes come from the path search through the cloud's
+    routers (:func:`~labtwin.scenarios.dvr.model.search.router_legs`, all legacy and DVR routers in one search,
+    each in its own mode); its DHCP and VIP classes and the PTG's proposals from :func:`.designs.neutron_ovs`;
+    an OVN router's classes from :func:`.designs.ovn`.
 
     A probe an earlier router already has (a DHCP port on two routers' subnets) is kept once, with the first.
     """
@@ -116,13 +119,22 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
         raise ScenarioError("; ".join(conflicts))
     out: list[ClassPath] = []
     probed: dict[tuple, str] = {}  # probe -> the router it is studied under
+    planes = {}
     for router in studied_routers(cloud):
         mode = router_mode(router, design)
         if mode not in ROUTERS:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {mode!r}")
-        ends = pick_endpoints(cloud, router)
-        plane = Plane(cloud, router, mode, gateway_host(cloud, design, mode), external_network(cloud, router), design)
-        legs = BUILDERS[mode](plane, ends)
+        gateway = gateway_host(cloud, design, mode)
+        planes[router.name] = Plane(cloud, router, mode, gateway, external_network(cloud, router), design)
+    ovs = {name: plane for name, plane in planes.items() if plane.mode != "ovn"}
+    found = RouterSearch(cloud, ovs, design) if ovs else None
+    for router in studied_routers(cloud):
+        plane, ends = planes[router.name], pick_endpoints(cloud, router)
+        mode = plane.mode
+        if found is not None and mode != "ovn":
+            legs = {**router_legs(found, plane, ends), **dvr_designs.neutron_ovs(plane, ends, found)}
+        else:
+            legs = dvr_designs.ovn(plane, ends)
         for cls in CLASSES:
             src, dst, protocol, port = probe_of(cls, ends)
             leg = legs.get(cls)
