@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labtwin.description.schema import NEUTRON_DEFAULT_RULES, Cloud, SecurityGroup, SecurityGroupRule
-from labtwin.scenarios.base import Design, Knob, bounded
+from labtwin.scenarios.base import Design, Knob, ScenarioError, bounded
 
 from .profiles import load_profile
 
@@ -281,7 +281,7 @@ def default_rules() -> tuple[SecurityGroupRule, ...]:
     return tuple(r.for_group("default") for r in NEUTRON_DEFAULT_RULES if r.used_in_default_sg)
 
 
-class GroupChoiceError(ValueError):
+class GroupChoiceError(ScenarioError):
     """The ``group`` knob names no group of the cloud, names one no rule references, or is needed and not given:
     the message names the field (``security_groups[i]``) and what to set."""
 
@@ -530,6 +530,10 @@ def layout_for(cloud: Optional[Cloud], design: SgFanoutDesign) -> Layout:
     generated from the knobs."""
     if cloud is not None:
         return layout_from_cloud(cloud, design.placement, design.joins, design.leaves, design.group)
+    if design.group not in ("", "default"):
+        raise GroupChoiceError(
+            f"knob group={design.group}: the generated cloud has Neutron's default group only (give a topology)"
+        )
     return generated_layout(
         design.members, design.hosts, design.placement, design.joins, design.leaves, design.address_pairs
     )

@@ -100,6 +100,8 @@ ports:
     assert studied_group(two, "b").name == "b"
     with pytest.raises(TopologyUnfit, match=r"cross-group.yaml: .*knob group=edge.*security_groups\[4\]"):
         api.simulate("sg-fanout", topology=CROSS, group="edge")
+    with pytest.raises(GroupChoiceError, match="generated cloud has Neutron's default group only"):
+        api.simulate("sg-fanout", group="web")
 
 
 def test_the_layout_names_the_referencing_ports_and_not_the_chain():
