@@ -1,19 +1,17 @@
-"""The figures the notebooks' widgets redraw, as a person sees them (issue 18): drawn at most 9 inches wide they
-are shown unscaled in a notebook's output area (wider than 900 px at JupyterLab's default width), so a text's
-size on screen is its points at the figure's dpi (100, as the inline backend): none may be under 9 px, and no
-two texts may sit on each other."""
+"""The figures the notebooks' widgets redraw, as a person sees them (issue 18): no text under 9 px at a notebook's
+width (``figure_text``: its points at the inline backend's 100 dpi, scaled to the output area), and no two texts
+on each other. Every figure a notebook shows, static ones included, is measured for size by ``test_notebooks``."""
 
 import matplotlib
 
 matplotlib.use("agg")
 
+import figure_text  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.text  # noqa: E402
 import pytest  # noqa: E402
 
 from labtwin import api  # noqa: E402
-
-MIN_PX, MAX_INCHES = 9, 9
+from labtwin.figure_size import NOTEBOOK_WIDTH_IN  # noqa: E402
 
 
 def dvr_widget_figure():
@@ -43,21 +41,10 @@ def sg_fanout_widget_figure():
 
 
 def texts(fig):
-    """Every non-empty text drawn, with its box in pixels (tick labels only where their tick is in view: the
-    axis keeps labels for ticks outside it, which are not drawn)."""
+    """Every text drawn (``figure_text.texts``), with its box in pixels."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    hidden = {id(label) for ax in fig.axes for label in _ticks_out_of_view(ax)}
-    found = fig.findobj(lambda a: isinstance(a, matplotlib.text.Text) and a.get_visible() and a.get_text().strip())
-    return [(t, t.get_window_extent(renderer)) for t in found if id(t) not in hidden]
-
-
-def _ticks_out_of_view(ax):
-    for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        low, high = sorted((low, high))
-        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
-            if not low <= tick.get_loc() <= high:
-                yield from (tick.label1, tick.label2)
+    return [(text, text.get_window_extent(renderer)) for text in figure_text.texts(fig)]
 
 
 def _rotated(text) -> bool:
@@ -69,9 +56,8 @@ def test_a_widget_figure_is_legible_at_a_notebooks_width(draw):
     fig = draw()
     try:
         drawn = texts(fig)
-        assert fig.get_size_inches()[0] <= MAX_INCHES
-        small = [(t.get_text(), t.get_fontsize()) for t, _ in drawn if t.get_fontsize() * fig.dpi / 72 < MIN_PX]
-        assert not small
+        assert fig.get_size_inches()[0] <= NOTEBOOK_WIDTH_IN  # shown at its own size
+        assert figure_text.too_small(fig, fig.dpi) == []
         on_each_other = [
             (a.get_text(), b.get_text())
             for i, (a, box_a) in enumerate(drawn)
@@ -89,6 +75,6 @@ def test_the_check_finds_titles_on_each_other_and_small_text():
     right.set_title("the other panel's title")
     right.set_xlabel("small", fontsize=5)
     drawn = texts(fig)
-    plt.close(fig)
     assert any(a.overlaps(b) for i, (_, a) in enumerate(drawn) for _, b in drawn[i + 1 :])
-    assert min(t.get_fontsize() for t, _ in drawn) * 100 / 72 < MIN_PX
+    assert [text for text, _ in figure_text.too_small(fig, 100)] == ["small"]
+    plt.close(fig)

@@ -4,9 +4,13 @@ sync API keeps an event loop that other tests' asyncio must not meet)."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-import pytest
-from lab_driver import chromium_missing, launch_chromium, running_lab
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # figure_text, shared with the notebook tests
+
+import pytest  # noqa: E402
+from lab_driver import chromium_missing, launch_chromium, running_lab  # noqa: E402
 
 
 def in_ci() -> bool:

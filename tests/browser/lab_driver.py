@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import nbformat
+import nbformat.reader
 
 from labtwin.emulation.programs import CHROMIUM, program
 
@@ -265,7 +266,7 @@ class NotebookPage:
         """Every error output (a traceback), as "cell N: Name: message". Read from the notebook as JupyterLab saves
         it: in the page an error is drawn as stderr text, like a warning (``data-mime-type`` is stderr for both)."""
         self.save()
-        cells = nbformat.read(self.file, as_version=4).cells
+        cells = self.read_saved().cells
         return [
             f"cell {index}: {output.ename}: {output.evalue}"
             for index, cell in enumerate(cells, 1)
@@ -279,7 +280,7 @@ class NotebookPage:
         would show "Error displaying widget: model not found". Empty when JupyterLab saves widget state
         (``saveState``: ``make setup`` sets it for the venv's JupyterLab, notebooks/jupyterlab-overrides.json)."""
         self.save()
-        notebook = nbformat.read(self.file, as_version=4)
+        notebook = self.read_saved()
         state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
         kept = set(state.get("state", {}))
         return [
@@ -290,6 +291,10 @@ class NotebookPage:
             if WIDGET_VIEW in output.get("data", {}) and output.data[WIDGET_VIEW]["model_id"] not in kept
         ]
 
+    def output_area_width(self) -> int:
+        """The width in CSS pixels of the notebook's first output area (the one a figure may fill)."""
+        return self.page.locator(".jp-Notebook .jp-OutputArea-output").first.evaluate("element => element.clientWidth")
+
     def undrawn_widgets(self) -> list[str]:
         """What the page shows where a saved widget view could not be drawn: JupyterLab's "Error displaying widget:
         model not found", or, from a notebook saved without its widgets' state, the text fallback the kernel saved
@@ -298,6 +303,19 @@ class NotebookPage:
         errors = outputs.filter(has_text=WIDGET_ERROR).all_inner_texts()
         fallbacks = [text for text in outputs.all_inner_texts() if text.startswith(WIDGET_TEXT_FALLBACK)]
         return errors + fallbacks
+
+    def read_saved(self, within_s: float = 10) -> nbformat.NotebookNode:
+        """The notebook as saved. The server writes a notebook in place (jupyter_server's ``atomic_writing`` keeps a
+        backup, it does not rename), so a read can meet a file half written, as one CI-like run here did: read
+        again until it parses, for at most *within_s*."""
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                return nbformat.read(self.file, as_version=4)
+            except nbformat.reader.NotJSONError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def save(self) -> None:
         """File > Save Notebook; back once the tab no longer shows unsaved changes."""

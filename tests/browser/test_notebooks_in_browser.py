@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from figure_text import OUTPUT_AREA_PX
 from lab_driver import (
     NOTEBOOKS,
     ROOT,
@@ -54,6 +55,7 @@ def test_run_all_shows_no_error_and_every_widget_redraws(lab, browser, name):
     interacts: list[Interact] = []
     try:
         run_all_s = notebook.run_all()
+        assert notebook.output_area_width() >= OUTPUT_AREA_PX, "figures are measured for a wider output area"
         assert notebook.errors() == [], f"{name}: Run All shows error outputs"
         assert notebook.unrun_cells() == 0, f"{name}: Run All left cells unrun"
         interacts = notebook.interacts()

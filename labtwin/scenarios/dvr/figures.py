@@ -21,6 +21,7 @@ import networkx as nx
 import pandas as pd
 from matplotlib.patches import Patch
 
+from labtwin.figure_size import NOTEBOOK_WIDTH_IN
 from labtwin.records import Run
 
 COLOURS = {
@@ -170,7 +171,7 @@ _PATH_KNOBS = ("router", "ipv6_fast_exit", "distributed_snat", "distributed_dhcp
 
 def class_across_designs(runs: dict[str, Run], traffic_class: str):
     """One class's path under several designs, stacked (labels are the dict's keys)."""
-    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.6 * len(runs)), squeeze=False)
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 2.8 * len(runs)), squeeze=False)
     for ax, (label, run) in zip(axes.flat, runs.items()):
         entry = next(e for e in run.summary["paths"] if e["class"] == traffic_class)
         draw_path(entry, ax, run.summary.get("network_node"))
@@ -181,7 +182,7 @@ def class_across_designs(runs: dict[str, Run], traffic_class: str):
 
 def load_curve(df: pd.DataFrame):
     """Network-node queueing delay (mean and p95), loss and utilization vs flows, one line per design."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(NOTEBOOK_WIDTH_IN, 3.6))
     for label, part in df.groupby("design", sort=False):
         part = part.sort_values("flows")
         share = part["network_node_share"].iloc[0]
@@ -192,21 +193,22 @@ def load_curve(df: pd.DataFrame):
         axes[0].plot(queued["flows"], queued["nn_delay_ms_p95"], linestyle="--", color=line.get_color())
         axes[1].plot(part["flows"], 100 * part["nn_loss"], marker="o", color=line.get_color())
         axes[2].plot(part["flows"], 100 * part["nn_utilization"], marker="o", color=line.get_color())
-    axes[0].set(yscale="log", ylabel="delay at the network node, ms (— mean, -- p95)")
-    axes[1].set(ylabel="loss at the network node, %")
-    axes[2].set(ylabel="network-node utilization, %", ylim=(0, 105))
+    axes[0].set(yscale="log", title="delay, ms (— mean, -- p95)")
+    axes[1].set(title="loss, %")
+    axes[2].set(title="utilization, %", ylim=(0, 105))
     for ax in axes:
         ax.set_xlabel("flows in the traffic matrix")
+        ax.title.set_fontsize(10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("What the network node carries as load grows, per design")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("At the network node, as load grows, per design", fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def failover_timeline(runs: dict[str, Run]):
     """Per design: the client's probes to the VIP over time (answered or not) and the failover's events."""
-    fig, ax = plt.subplots(figsize=(12, 0.8 + 0.7 * len(runs)))
+    fig, ax = plt.subplots(figsize=(NOTEBOOK_WIDTH_IN, 1.2 + 0.7 * len(runs)))
     marks = {
         "vrrp-master-failed": ("#b2182b", "master fails"),
         "vrrp-master-elected": ("#2166ac", "backup takes over + GARP"),
@@ -234,8 +236,10 @@ def failover_timeline(runs: dict[str, Run]):
     ax.legend(
         handles=[Patch(color=c, label=t) for c, t in marks.values()],
         fontsize=8,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+        ncol=2,
+        frameon=False,
     )
     ax.set_title("VIP after a VRRP failover: recovery per design")
     fig.tight_layout()

@@ -19,6 +19,7 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from labtwin.figure_size import NOTEBOOK_WIDTH_IN
 from labtwin.records import Run
 
 DAY = 86400.0
@@ -90,10 +91,10 @@ def segment_additions(run: Run) -> pd.DataFrame:
 def allocation_figure(runs: Mapping[str, Run] | list[Run]):
     """Cumulative allocations (left) and failures by reason (right) over time, per design.
 
-    Drawn for a live widget: 9 inches wide (shown unscaled in a notebook, no text under 7 pt: 9.7 px at 100 dpi)
-    with fixed margins, as ``tight_layout`` took 0.12 s of its 0.13 s."""
+    Drawn for a live widget: shown unscaled in a notebook (:data:`~labtwin.figure_size.NOTEBOOK_WIDTH_IN`), no text
+    under 7 pt (9.7 px), with fixed margins, as ``tight_layout`` took 0.12 s of its 0.13 s."""
     runs = list(runs.values()) if isinstance(runs, Mapping) else list(runs)
-    fig, (ok_ax, fail_ax) = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True)
+    fig, (ok_ax, fail_ax) = plt.subplots(1, 2, figsize=(NOTEBOOK_WIDTH_IN, 3.8), sharex=True)
     fig.subplots_adjust(left=0.08, right=0.99, bottom=0.13, top=0.91, wspace=0.22)
     for i, run in enumerate(runs):
         colour = f"C{i}"
