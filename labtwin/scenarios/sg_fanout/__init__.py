@@ -95,6 +95,14 @@ def emulation_needs(cloud: Cloud, design: SgFanoutDesign) -> list[str]:
             f"an ingress rule for icmp, tcp or any protocol from group {layout.group!r} "
             f"to time readiness with (it admits {', '.join(sorted(flows))} only)"
         ]
+    naming_others = sorted(m.name for m in layout.watchers if layout.rules_of(m.name).other_remote)
+    if naming_others or layout.own_rules.other_remote:
+        who = ", ".join(naming_others) or f"group {layout.group} itself"
+        return [
+            f"no rule naming a group other than {layout.group} as remote group on a port referencing it (NotEmulated: "
+            f"the emulation renders the studied group's rules only; {who} "
+            "has such a rule; the model expands it over that group's members)"
+        ]
     if layout.cross_group and design.control != "labtwin":
         return [
             f"control=labtwin for group {layout.group} (NotEmulated: other groups reference it, or it does not "

@@ -194,6 +194,8 @@ def test_the_emulation_refuses_what_it_cannot_build_before_building_anything():
         api.emulate("sg-fanout", topology=SMALL, control="neutron")
     with pytest.raises(TopologyUnfit, match="NotEmulated.*icmp, tcp:22"):
         api.emulate("sg-fanout", topology=CROSS)
+    with pytest.raises(TopologyUnfit, match="NotEmulated: .*rules only; group web itself has"):
+        api.emulate("sg-fanout", topology=CROSS, group="web")  # web's own rule names backend
 
 
 # --- the emulation: real iptables, labtwin's agent ---------------------------------------------------------------
