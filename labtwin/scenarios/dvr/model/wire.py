@@ -4,16 +4,16 @@ The networking guide's packet walks (deploy-ovs-selfservice, deploy-ovs-ha-dvr)
 name, for each hop between hosts, what carries the packet ("the OVS tunnel
 bridge wraps the packet using VNI 101", "swaps the internal VLAN tag with
 actual VLAN tag 101") and which router rewrote it. This module reads that off
-a path's hops, with an index of the devices the router's mode implies:
+a path's hops, with an index of the devices the router's mode implies, for the paths the path search
+(:mod:`.search`, which computes its own wires: a legacy or DVR router's east-west and north-south classes) does
+not give:
 
 - a :class:`Wire` per crossing of the fabric: the hosts it joins, the network
   and segment that carry it (the tenant network's VNI or VLAN, or the external
   network's flat/VLAN segment), and the source and destination MAC on the wire.
   The sender is the last device before the fabric that owns an address (a VM's
-  tap, a router port), the receiver the first after it. Two rules from
-  Neutron's code change a MAC: under DVR, br-tun rewrites the source MAC of a
-  frame a distributed qr- port routed to the host's DVR MAC
-  (``OVSDVRNeutronAgent``, table DVR_PROCESS); under OVN with
+  tap, a router port), the receiver the first after it. A rule from
+  Neutron's code changes a MAC: under OVN with
   ``enable_distributed_floating_ip``, a floating IP's NAT row carries the MAC of
   the floating IP's own port as ``external_mac`` (ovn_client.py
   ``_create_or_update_floatingip``), so the outside world talks to that MAC. A DHCP request is broadcast.
@@ -60,11 +60,10 @@ class Wire:
 
 @dataclass(frozen=True)
 class Device:
-    """A device that owns an address: its network and MAC, and whether a DVR qr- port's MAC is rewritten."""
+    """A device that owns an address: its network and MAC."""
 
     network: str
     mac: str
-    distributed_qr: bool = False
 
 
 def device_index(plane: Plane) -> dict[str, Device]:
@@ -74,7 +73,7 @@ def device_index(plane: Plane) -> dict[str, Device]:
     for subnet in (cloud.subnet[s] for s in router.interfaces):
         qr = names.router_port_id(router.name, "qr", subnet.name)
         sg = names.router_port_id(router.name, "sg", subnet.name)
-        index[names.qr_device(qr)] = Device(subnet.network_id, names.mac_of(qr), plane.mode == "dvr")
+        index[names.qr_device(qr)] = Device(subnet.network_id, names.mac_of(qr))
         index[names.ovn_lrp(qr)] = Device(subnet.network_id, names.mac_of(qr))
         index[names.sg_device(sg)] = Device(subnet.network_id, names.mac_of(sg))
     for network in cloud.networks:
@@ -160,8 +159,6 @@ def _src_mac(plane: Plane, sender: str, index: dict[str, Device], fip_port: Opti
     if sender == EXTERNAL:
         return EXTERNAL
     device = index[sender.rsplit(":", 1)[-1]]
-    if device.distributed_qr:
-        return names.dvr_mac(hop_host(sender))
     return _ovn_fip_mac(plane, sender, fip_port) or device.mac
 
 
