@@ -131,3 +131,24 @@ def test_a_metadata_port_exhausts_a_pool_as_neutrons_does():
 def test_bad_neutron_options_are_located_errors(head, where, says):
     (problem,) = problems_of(head + BASE)
     assert problem.startswith(where) and says in problem, problem
+
+
+@pytest.mark.parametrize("scenario", ["dvr", "multisegment", "sg-fanout", "reachability"])
+def test_a_scenario_refuses_a_control_plane_of_another_mechanism_driver(scenario):
+    """A file that writes its mechanism driver is run by that driver's control plane only: ``control=ovn`` on an
+    ML2/OVS cloud, or an ML2/OVS control plane on an ML2/OVN cloud, is refused in one line naming the fix; a file
+    silent about it leaves the choice to the knob."""
+    from labtwin.scenarios import SCENARIOS, TopologyUnfit
+
+    spec = SCENARIOS[scenario]
+    other = next(c for c in next(k for k in spec.knobs if k.name == "control").choices if c != "ovn")
+    for written, control, fix in (("ovn", other, "set control=ovn"), ("openvswitch", "ovn", "drop control=ovn")):
+        cloud = parse_cloud(f"mechanism_driver: {written}\n" + BASE, "t.yaml")
+        with pytest.raises(TopologyUnfit, match=f"t.yaml: scenario {scenario} cannot run on cloud 't': .*{fix}"):
+            spec.refuse_unfit(cloud, spec.design({"control": control}), "t.yaml")
+    silent = parse_cloud(BASE, "t.yaml")
+    for control in ("ovn", other):
+        try:
+            spec.refuse_unfit(silent, spec.design({"control": control}), "t.yaml")
+        except TopologyUnfit as exc:  # the scenario's own needs may refuse this small cloud, never the driver
+            assert "mechanism_driver" not in str(exc)

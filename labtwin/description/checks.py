@@ -9,7 +9,7 @@ API would return one.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .errors import Loc
 from .schema import Cloud, ipv4_broadcast
@@ -58,6 +58,25 @@ def check_mechanism(cloud: Cloud) -> Found:
                 "(OVN answers DHCP itself): leave it out, or use mechanism_driver: openvswitch"
             ),
         )
+
+
+def control_mismatch(cloud: Cloud, control: Optional[str]) -> Optional[str]:
+    """Why a scenario's ``control`` knob (``ovn``: ML2/OVN on real OVN; anything else: an ML2/OVS control plane) cannot
+    run a cloud whose ``mechanism_driver`` the file writes, or None. A file that writes none leaves the choice
+    to the knob (labtwin's loader then makes ML2/OVS's ports, Neutron's default)."""
+    if control is None or "mechanism_driver" not in cloud.model_fields_set:
+        return None
+    if (control == "ovn") == (cloud.mechanism_driver == "ovn"):
+        return None
+    if control == "ovn":
+        return (
+            f"cloud {cloud.name!r} is ML2/OVS (mechanism_driver: {cloud.mechanism_driver}), and control=ovn builds "
+            "ML2/OVN: drop control=ovn, or write mechanism_driver: ovn"
+        )
+    return (
+        f"cloud {cloud.name!r} is ML2/OVN (mechanism_driver: ovn), and control={control} builds ML2/OVS: set "
+        "control=ovn, or write mechanism_driver: openvswitch"
+    )
 
 
 def check_unique(cloud: Cloud) -> Found:

@@ -90,8 +90,9 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
         security_groups=_with_default_rules(cloud),
         network_ports=metadata_ports + dhcp_ports + snat_ports + gateway_ports,
     )
-    # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*.
-    return type(cloud).model_construct(**fields), problems
+    # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*. The fields the file
+    # wrote stay marked as written (a scenario asks whether it wrote its mechanism_driver).
+    return type(cloud).model_construct(_fields_set=set(cloud.model_fields_set), **fields), problems
 
 
 def _resolve_fixed_ips(cloud: Cloud, i: int, port: Port, mac: str, allocator: Allocator):

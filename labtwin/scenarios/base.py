@@ -291,7 +291,14 @@ class Scenario:
         A generated cloud (``None``) is built to fit. Checked before either backend
         runs, so a model never half-runs and an emulation never creates anything.
         """
-        if cloud is None or self.missing is None:
+        if cloud is None:
+            return
+        from ..description.checks import control_mismatch
+
+        mismatch = control_mismatch(cloud, design.get("control"))
+        if mismatch:
+            raise TopologyUnfit(f"{path}: scenario {self.name} cannot run on cloud {cloud.name!r}: {mismatch}")
+        if self.missing is None:
             return
         lacks = self.missing(cloud, design)
         if lacks:
