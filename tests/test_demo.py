@@ -81,7 +81,7 @@ def test_missing_notebook_fails_the_demo(tmp_path, monkeypatch):
     use_scenarios(monkeypatch, replace(get_scenario("reachability"), notebook="no-such.ipynb"))
     monkeypatch.setattr(
         demo,
-        "export_decks",
+        "export_demo_decks",
         lambda notebooks, out, say: ([], [f"slides {n.name} failed" for n in notebooks if not n.exists()]),
     )
     with pytest.raises(demo.DemoError, match="no-such.ipynb"):

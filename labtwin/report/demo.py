@@ -51,7 +51,7 @@ def run_demo(out_dir: Path, progress: Optional[Callable[[str], None]] = None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     can_emulate, why_not = emulation_possible()
     outcomes = [run_scenario(s, out_dir, can_emulate, why_not, say) for s in api.scenarios()]
-    decks, deck_failures = export_decks(notebooks_for(api.scenarios()), out_dir / "slides", say)
+    decks, deck_failures = export_demo_decks(notebooks_for(api.scenarios()), out_dir / "slides", say)
     index = write_index(out_dir, outcomes, decks, deck_failures)
     say(f"demo: index at {index}")
     failures = [f"{o.scenario}: {f}" for o in outcomes for f in o.failures] + deck_failures
@@ -120,7 +120,7 @@ def timed(say: Callable[[str], None]) -> Callable[[str], None]:
     return lambda line: say(f"[{time.monotonic() - start:6.1f} s] {line}")
 
 
-def export_decks(notebooks: list[Path], slides_dir: Path, say) -> tuple[list[Path], list[str]]:
+def export_demo_decks(notebooks: list[Path], slides_dir: Path, say) -> tuple[list[Path], list[str]]:
     """Each notebook as an offline deck; a failing notebook is recorded, the others still export."""
     decks, failures = [], []
     for notebook in notebooks:
