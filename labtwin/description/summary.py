@@ -14,6 +14,10 @@ from .schema import Cloud
 def summary_rows(cloud: Cloud) -> list[tuple[str, str]]:
     """(section, line) pairs shared by the text and HTML views."""
     rows = [("cloud", f"{cloud.name}: {cloud.description}".rstrip(": "))]
+    driver = "ML2/OVN" + (", OVN metadata" if cloud.ovn_metadata_enabled else "")
+    if cloud.mechanism_driver != "ovn":
+        driver = f"ML2/OVS, {cloud.dhcp_agents_per_network} DHCP agent(s) per network"
+    rows.append(("cloud", f"mechanism driver {cloud.mechanism_driver} ({driver})"))
     ports_per_host = Counter(p.host for p in cloud.ports if p.host)
     for host in cloud.hosts:
         maps = ", ".join(f"{k}->{v}" for k, v in host.bridge_mappings.items()) or "no bridge_mappings"
@@ -50,12 +54,16 @@ def summary_rows(cloud: Cloud) -> list[tuple[str, str]]:
             )
         )
     rows.append(("ports", f"{len(cloud.ports)} ports, {len(cloud.floatingips)} floating IPs"))
-    for port in cloud.network_ports:  # Neutron's own: DHCP ports, a DVR router's SNAT ports, each DVR host's fg- port
+    for port in cloud.network_ports:  # Neutron's own: DHCP, a DVR router's SNAT, each DVR host's fg-, OVN metadata
         owner = f"router {port.router}" if port.router else f"host {port.host}"
+        if port.device_owner == "network:distributed":
+            owner = f"network {port.network_id} (metadata)"
         if port.device_owner == "network:dhcp":
             owner = f"network {port.network_id} ({f'segment {port.segment}, ' if port.segment else ''}{owner})"
         addresses = ", ".join(f"{f.ip_address or 'EUI-64'} on {f.subnet_id}" for f in port.fixed_ips)
-        rows.append(("ports Neutron makes", f"{port.device_owner.split(':')[1]} of {owner}: {addresses}"))
+        rows.append(
+            ("ports Neutron makes", f"{port.device_owner.split(':')[1]} of {owner}: {addresses or 'no address'}")
+        )
     rows += [("names (labtwin's, Neutron's)", line) for line in original_names(cloud)]
     return rows
 
