@@ -78,9 +78,9 @@ class Layout:
     dhcp: dict[str, RouterPort] = field(default_factory=dict)  # by network name
     fips: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)  # by port name
     external: tuple = ()  # the outside world's addresses (the external subnets' gateways)
-    #: External subnets whose gateway lies outside them: the routers reach it on-link, the outside reaches them
-    #: on-link (``Subnet.gateway_off_subnet``).
-    external_off_subnet: tuple = ()
+    #: The external subnets with a gateway, whose gateways the routers' default routes go to (a gateway outside
+    #: its subnet reached on-link: ``Subnet.gateway_off_subnet``).
+    external_subnets: tuple = ()
 
     @property
     def mode(self) -> str:
@@ -188,8 +188,8 @@ def layout(cloud: Cloud, design: DvrDesign) -> Layout:
             _iface(made[(host, s.name)], s) if (host, s.name) in made else ipam.next(s) for s in ext_subnets
         )
         lay.fg[host] = RouterPort("fg", pid, names.fg_device(pid), mac_of(pid), ext.name, addresses)
-    lay.external = tuple(_gateway_iface(s) for s in ext_subnets if s.gateway_ip is not None)
-    lay.external_off_subnet = tuple(s for s in ext_subnets if s.gateway_off_subnet)
+    lay.external_subnets = tuple(s for s in ext_subnets if s.gateway_ip is not None)
+    lay.external = tuple(_gateway_iface(s) for s in lay.external_subnets)
     return lay
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from labtwin.emulation.firewall import RuleSet
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import NsConfig, OvsPort, Veth
+from labtwin.emulation.wiring import default_route
 
 from ...knobs import DvrDesign
 from .. import layout as L
@@ -189,10 +190,8 @@ def _gateway(dp: DvrPlan, key: str, host: str, ns: str, qg: L.RouterPort) -> Non
 def _default_routes(cfg: NsConfig, lay: L.Layout, dev: str) -> None:
     """Default routes via the external subnets' gateways on *dev* (qg- or fg-), each outside its subnet first
     reached on-link (``RouterInfo._add_route_to_gw``)."""
-    for subnet in lay.external_off_subnet:
-        cfg.ip_batch.append(f"route add {subnet.gateway_ip} dev {dev} scope link")
-    for gw in lay.external:
-        cfg.ip_batch.append(f"route add default via {gw.ip} dev {dev}")
+    for subnet in lay.external_subnets:
+        default_route(cfg, subnet, dev)
 
 
 def _nat(lay: L.Layout, out_dev: str, fips: dict, snat_to=None) -> RuleSet:
@@ -285,7 +284,8 @@ def external(dp: DvrPlan) -> None:
     dp.plan.ovs_ports.append(OvsPort(dp.bridges[("", EXTERNAL)], end))
     dp.captures += [CapturePoint("external", "eth0", EXTERNAL), CapturePoint(ROOT, end, FABRIC)]
     address(dp.plan.config["external"], "eth0", L.mac_of("external"), lay.external, dp)
-    cfg.ip_batch += [f"route add {subnet.cidr} dev eth0 scope link" for subnet in lay.external_off_subnet]
+    off_subnet = (subnet for subnet in lay.external_subnets if subnet.gateway_off_subnet)
+    cfg.ip_batch += [f"route add {subnet.cidr} dev eth0 scope link" for subnet in off_subnet]
     qg6 = next((a.ip for a in lay.qg.addrs if a.version == 6), None)
     for subnet in lay.subnets(6):
         if lay.dvr and lay.design.ipv6_fast_exit:
