@@ -9,7 +9,7 @@ import pytest
 from labtwin import api
 from labtwin.description import load_cloud
 from labtwin.scenarios.dvr.knobs import DvrDesign
-from labtwin.scenarios.dvr.model import designs
+from labtwin.scenarios.dvr.model import namespaces
 from labtwin.scenarios.dvr.model.paths import class_paths
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "inputs" / "external-gateway-off-subnet.yaml"
@@ -55,7 +55,7 @@ def test_real_ovn_drops_the_default_route_as_the_model_says(live, ovn, tmp_path,
     reachable = {p["class"] for p in emulation.summary["paths"] if p["reachable"]}
     assert not reachable & (set(OUT) | {"ns-fip-in"}) and "ew-same-network" in reachable
 
-    monkeypatch.setattr(designs, "_without_default_route", lambda legs, plane: legs)
+    monkeypatch.setattr(namespaces.Routers, "_ovn_drops", lambda self, plane: {})
     wrong, _, _ = api.compose_twin(
         "dvr",
         {"router": "ovn"},

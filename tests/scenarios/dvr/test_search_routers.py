@@ -3,6 +3,7 @@ devices, rules and routes each router's mode builds, and the walk of a packet th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,8 @@ PROPOSALS = {
     "distributed_dhcp": True,
     "vip_arp": "learned",
 }
+#: ML2/OVN's logical routers, gateway on the first network node, floating IPs centralized or distributed.
+OVN = ({"router": "ovn"}, {"router": "ovn", "ovn_distributed_fip": True})
 #: class_paths as the per-design builders (designs.legacy, designs.dvr) gave it, the commit before the search
 #: replaced them (5f82291, where a test compared the two on the same clouds and designs: 768 classes equal):
 #: per cloud and design, a hash of every class's ClassPath.as_dict(). Write it again with
@@ -177,7 +180,7 @@ def path_hashes(only: str = "") -> dict[str, dict[str, str]]:
     for name, cloud in every_topology():
         if only and str(name) != only:
             continue
-        for knobs in (*DESIGNS, PROPOSALS):
+        for knobs in (*DESIGNS, PROPOSALS, *OVN):
             if design_conflicts(cloud, DvrDesign.of(knobs)):
                 continue
             paths = [json.dumps(p.as_dict(), sort_keys=True) for p in class_paths(cloud, DvrDesign.of(knobs))]
@@ -269,3 +272,20 @@ def test_one_search_gives_each_router_of_a_mixed_cloud_its_own_paths():
     again = {(p.router, p.traffic_class): p for p in class_paths(flipped, DvrDesign.of({}))}
     assert all(again[key] == p for key, p in paths.items() if key[0] != "r-legacy")
     assert again["r-legacy", "ew-cross-host"].mode == "dvr" and not again["r-legacy", "ew-cross-host"].via_network_node
+
+
+def test_an_ovn_router_is_routed_once_on_the_source_chassis_and_continued_on_the_gateway():
+    """ML2/OVN (conformance 38's cloud): SNAT leaves through the gateway chassis's cr-lrp after a Geneve redirect
+    on the router's datapath, one TTL decrement in all; a gateway stage that routed again would make it two."""
+    cloud = load_cloud(ROOT / "tests" / "conformance" / "38-path-ovn-ns-snat" / "topology.yaml")
+    found = searched(cloud, router="ovn")
+    vm = cloud.port["vm1"]
+    go = found.walk(f"{vm.host}:{names.tap_device(vm.id)}", fixed(vm), ("external", "", 4))
+    stages = [h.split(":")[2].split("-")[0] for h in go.hops if h.count(":") == 2]
+    assert stages == ["lrp", "cr"] and go.nat == "snat fixed->qg" and go.ttl == 63
+    assert [(w.network, w.network_type, w.dst_mac) for w in go.wires][0] == ("router:router1", "geneve", "external")
+    stage = next(ns for key, ns in found.routers.namespaces.items() if key.endswith(":gateway"))
+    wrong = {i.id: replace(i, continues=False) for i in stage.ifaces if i.continues}
+    stage.ifaces = [wrong.get(i.id, i) for i in stage.ifaces]
+    found.routers.by_l2 = {l2: [wrong.get(i.id, i) for i in ifaces] for l2, ifaces in found.routers.by_l2.items()}
+    assert found.walk(f"{vm.host}:{names.tap_device(vm.id)}", fixed(vm), ("external", "", 4)).ttl == 62

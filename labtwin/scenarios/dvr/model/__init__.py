@@ -3,9 +3,10 @@
 Four parts, each its own module:
 
 - :mod:`.paths`: the hop path of each class per router, in the router's own mode
-  (``legacy`` and ``dvr`` searched through the namespaces, rules and routes
-  Neutron's L3 agent builds, :mod:`.search`; the PTG's options and ``ovn``
-  drawn by :mod:`.designs`); whether it crosses the network node; its NAT;
+  (``legacy``, ``dvr``, ``ovn``: east-west and north-south searched through
+  the namespaces, rules and routes Neutron's L3 agent builds or OVN's logical
+  router stages, :mod:`.search`; DHCP, the VIP and the PTG's options drawn by
+  :mod:`.designs`); whether it crosses the network node; its NAT;
   and whether the VIP answers after a VRRP failover;
 - :mod:`.traffic`: a SimPy DES of a traffic matrix through the network
   node (share, queueing delay, loss);

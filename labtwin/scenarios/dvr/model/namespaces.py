@@ -1,4 +1,5 @@
-"""The namespaces, devices, routes, rules and NAT each Neutron router's mode builds, as data the path search walks.
+"""The namespaces, devices, routes, rules and NAT each Neutron router's mode builds, as data the path search walks
+(an ML2/OVN router's logical stages too: :meth:`Routers._ovn`).
 
 Neutron 29's L3 agent (``neutron/agent/l3``), read for each piece (cited where it is built below):
 
@@ -59,6 +60,10 @@ Match = tuple[str, object]
 MAIN_PRIORITY = 32766
 FIP_PR_START = 32768
 FIP_RT_TBL = "16"  # dvr_fip_ns.FIP_RT_TBL
+#: labtwin's: an OVN router's default route, drawn as a table after the distributed floating IPs' source rules
+#: (OVN routes first and NATs a distributed floating IP on its own chassis, out its localnet port; the outcome
+#: is the same).
+OVN_DEFAULT_PRIORITY = FIP_PR_START + 40000
 _MASK_30 = 0x3FFFFFFF
 
 
@@ -83,7 +88,10 @@ class Iface:
     l2: str
     addresses: tuple[Addr, ...]
     mac: str
-    distributed: bool = False  # a DVR qr- port: br-tun rewrites its source MAC to the host's DVR MAC
+    distributed: bool = False  # one instance per host (DVR qr-, OVN lrp-): the sender's own host answers
+    dvr_mac: bool = False  # a DVR qr- port: br-tun rewrites its source MAC to the host's DVR MAC
+    #: Arriving here continues the same router's pipeline (OVN's gateway redirect): no second TTL decrement.
+    continues: bool = False
 
     @property
     def host(self) -> str:
@@ -126,6 +134,10 @@ class Namespace:
     dnat: dict[Addr, Addr] = field(default_factory=dict)  # on arrival: floating IP -> fixed address
     snat: list[Snat] = field(default_factory=list)
     endpoint: bool = False  # a VM or the outside world: it receives, it does not forward
+    #: An OVN logical router's pipeline on one chassis: a stage of br-int's OpenFlow, no device of its own.
+    ovn: bool = False
+    #: IP versions this router has no default route for, and why (OVN drops a static route it cannot reach).
+    drops: dict[int, str] = field(default_factory=dict)
 
     def add(self, iface: Iface) -> Iface:
         self.ifaces.append(iface)
@@ -145,6 +157,8 @@ def version_of(cloud: Cloud, addr: Addr) -> int:
         return cloud.subnet[str(detail)].ip_version
     if kind in ("rfp", "fpr", "fip"):
         return 4
+    if kind == "redirect":
+        return int(str(detail))
     return int(str(detail))
 
 
@@ -184,7 +198,7 @@ class Routers:
         self.iface_ns: dict[str, Namespace] = {}
         self.fips = self._fips()
         for name, plane in planes.items():
-            (self._legacy if plane.mode == "legacy" else self._dvr)(plane)
+            {"legacy": self._legacy, "dvr": self._dvr, "ovn": self._ovn}[plane.mode](plane)
         for port in cloud.vm_ports:
             self._vm(port)
         self._outside()
@@ -232,7 +246,7 @@ class Routers:
         port_id = names.router_port_id(plane.router.name, "qr", subnet.name)
         hop = plane.qr(host, subnet)
         addr: Addr = ("qr", plane.router.name, subnet.name)
-        return ns.add(Iface(hop, hop, subnet.network_id, (addr,), names.mac_of(port_id), distributed))
+        return ns.add(Iface(hop, hop, subnet.network_id, (addr,), names.mac_of(port_id), distributed, distributed))
 
     def _qg(self, ns: Namespace, plane: Plane, host: str, extra: tuple[Addr, ...] = ()) -> Iface:
         hop = plane.qg(host, ns.key.split(":", 1)[1])
@@ -327,6 +341,106 @@ class Routers:
         self._outward(ns, plane, qg)
         if plane.snat_enabled:
             ns.snat.append(Snat(qg.id, ("default", 4), ("gw", router.name, 4), "snat fixed->qg"))
+
+    def _ovn(self, plane: Plane) -> None:
+        """ML2/OVN (Neutron 29 ``ovn_client.py``, ovn-northd): a logical router is OpenFlow stages on br-int, run
+        on the chassis the packet enters on (``lrp-`` per router port, on every chassis; a VLAN or flat network's
+        port resides on the gateway chassis instead: ``Plane.resides_on_gateway``); the gateway port is a
+        chassis-redirect port (``cr-lrp-``) on the active gateway chassis, where SNAT and centralized floating
+        IPs are applied: a packet routed elsewhere continues there through a Geneve tunnel on the router's
+        datapath (one router, one TTL decrement). With ``enable_distributed_floating_ip`` a floating IP is
+        NATed on its VM's chassis and leaves by that chassis's provider bridge. The router's default route is a
+        static route via the external subnet's gateway, dropped by ovn-northd when that gateway lies outside
+        the subnet ("No path for static route")."""
+        router, gw = plane.router, plane.nn
+        subnets = self._subnets(plane)
+        resident = any(plane.resides_on_gateway(s) for s in subnets)
+        hosts = [gw] if resident else self._dvr_hosts(plane)
+        distributed = plane.design.ovn_distributed_fip
+        fips = self.fips_of(plane)
+        drops = self._ovn_drops(plane)
+        qg_mac = names.mac_of(names.router_port_id(router.name, "qg"))
+        stage = self._ns(f"{gw}:br-int:{router.name}:gateway", router) if plane.ext and not resident else None
+        for host in hosts:
+            ns = self._ns(f"{host}:br-int:{router.name}", router)
+            ns.ovn, ns.drops = True, drops
+            for subnet in subnets:
+                hop = plane.lrp(host, subnet)
+                port_id = names.router_port_id(router.name, "qr", subnet.name)
+                addr: Addr = ("qr", router.name, subnet.name)
+                lrp = ns.add(Iface(hop, hop, subnet.network_id, (addr,), names.mac_of(port_id), not resident))
+                ns.route("main", ("subnet", subnet.name), lrp)
+            if plane.ext is None:
+                continue
+            if resident:
+                self._ovn_gateway(ns, plane, fips)
+                continue
+            redirect = ns.add(
+                Iface(f"{host}:br-int@{router.name}", f"{host}:br-int", f"router:{router.name}", (), qg_mac)
+            )
+            ns.rules.append(Rule(OVN_DEFAULT_PRIORITY, ("all", 0), "gateway"))  # after a distributed FIP's
+            for version in (4, 6):
+                if version not in drops:
+                    ns.route("gateway", ("default", version), redirect, ("redirect", router.name, version))
+            for at, port in enumerate(p for p in fips if distributed and p.host == host):
+                self._ovn_fip(ns, plane, port, at, drops)
+        if stage is not None:
+            stage.ovn, stage.drops = True, drops
+            redirected = tuple(("redirect", router.name, v) for v in (4, 6))
+            hop = plane.cr_lrp(gw)
+            stage.add(Iface(f"{hop}@router", hop, f"router:{router.name}", redirected, EXTERNAL, continues=True))
+            for subnet in subnets:
+                hop = plane.lrp(gw, subnet)
+                mac = names.mac_of(names.router_port_id(router.name, "qr", subnet.name))
+                stage.route(
+                    "main", ("subnet", subnet.name), stage.add(Iface(f"{hop}@gateway", hop, subnet.network_id, (), mac))
+                )
+            self._ovn_gateway(stage, plane, [] if distributed else fips)
+
+    def _ovn_gateway(self, ns: Namespace, plane: Plane, fips: list[Port]) -> None:
+        """The gateway port's stage on the gateway chassis: SNAT, centralized floating IPs, the default route."""
+        router, hop = plane.router, plane.cr_lrp(plane.nn)
+        mac = names.mac_of(names.router_port_id(router.name, "qg"))
+        held = tuple(("gw", router.name, v) for v in (4, 6)) + tuple(("fip", p.name, 4) for p in fips)
+        out = ns.add(Iface(f"{hop}@{plane.external().name}", hop, plane.external().name, held, mac))
+        for version in (4, 6):
+            if version not in ns.drops:
+                ns.route("main", ("default", version), out, ("external", "", version))
+        for port in fips:
+            ns.dnat[("fip", port.name, 4)] = fixed(port)
+            ns.snat.append(Snat(out.id, ("addr", fixed(port)), ("fip", port.name, 4), "snat fixed->fip"))
+        if plane.snat_enabled:
+            ns.snat.append(Snat(out.id, ("default", 4), ("gw", router.name, 4), "snat fixed->qg"))
+
+    def _ovn_fip(self, ns: Namespace, plane: Plane, port: Port, at: int, drops: dict[int, str]) -> None:
+        """A distributed floating IP: NAT on the VM's chassis, out its gateway router port, whose MAC on the wire
+        is the NAT row's ``external_mac``: the floating IP port's (``_create_or_update_floatingip``)."""
+        hop = plane.gw_lrp(str(port.host))
+        mac = names.mac_of(names.floatingip_port_id(port.name))
+        out = ns.add(Iface(f"{hop}@{port.name}", hop, plane.external().name, (("fip", port.name, 4),), mac))
+        table = f"fip:{port.name}"
+        ns.rules.append(Rule(FIP_PR_START + at, ("addr", fixed(port)), table))
+        if 4 not in drops:
+            ns.route(table, ("default", 4), out, ("external", "", 4))
+        ns.dnat[("fip", port.name, 4)] = fixed(port)
+        ns.snat.append(Snat(out.id, ("addr", fixed(port)), ("fip", port.name, 4), "snat fixed->fip"))
+
+    def _ovn_drops(self, plane: Plane) -> dict[int, str]:
+        """ML2/OVN adds the default route as a static route to the external subnet's gateway with no output port
+        (``OVNClient._add_router_ext_gw``, Neutron 29) and ovn-northd drops one whose next hop is in none of the
+        router's networks (``build_static_route_flow``): a gateway outside its subnet leaves that IP version
+        without a default route. (Neutron's L3 agent adds an on-link route instead: legacy and DVR reach it.)"""
+        gateway = plane.router.external_gateway_info
+        out: dict[int, str] = {}
+        for fixed_ip in gateway.external_fixed_ips if gateway is not None else ():
+            subnet = self.cloud.subnet[fixed_ip.subnet_id]
+            if subnet.gateway_off_subnet:
+                out.setdefault(
+                    subnet.ip_version,
+                    f"no default route: OVN drops the static route to {subnet.gateway_ip}, outside {subnet.cidr} "
+                    "(ovn-northd: 'No path for static route')",
+                )
+        return out
 
     def _vm(self, port: Port) -> None:
         """A VM: its own subnets on-link, ``default via`` each IP version's first subnet's gateway."""

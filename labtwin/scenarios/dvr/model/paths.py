@@ -1,6 +1,6 @@
-"""The hop path of each traffic class, per router mode (legacy, DVR, OVN): a legacy or DVR router's east-west and
-north-south classes found by the path search through the cloud's routers (:mod:`.search`), the rest drawn by
-:mod:`.designs`.
+"""The hop path of each traffic class, per router mode (legacy, DVR, OVN): the east-west and north-south classes
+found by the path search through the cloud's routers (:mod:`.search`), DHCP, the VIP and the PTG's proposals
+drawn by :mod:`.designs`.
 
 A hop is one of
 
@@ -107,10 +107,10 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
     """One :class:`ClassPath` per studied router and traffic class: routers in file order, each in the mode
     :func:`~labtwin.scenarios.dvr.spec.router_mode` gives it, classes in :data:`CLASSES` order.
 
-    A legacy or DVR router's east-west and north-south classes come from the path search through the cloud's
-    routers (:func:`~labtwin.scenarios.dvr.model.search.router_legs`, all legacy and DVR routers in one search,
-    each in its own mode); its DHCP and VIP classes and the PTG's proposals from :func:`.designs.neutron_ovs`;
-    an OVN router's classes from :func:`.designs.ovn`.
+    Every router's east-west and north-south classes come from the path search through the cloud's routers
+    (:func:`~labtwin.scenarios.dvr.model.search.router_legs`, all routers in one search, each in its own mode);
+    DHCP, the VIP's ARP decision and the PTG's proposals from :func:`.designs.neutron_ovs` (legacy, DVR) and
+    :func:`.designs.ovn`.
 
     A probe an earlier router already has (a DHCP port on two routers' subnets) is kept once, with the first.
     """
@@ -126,15 +126,12 @@ def class_paths(cloud: Cloud, design: DvrDesign) -> list[ClassPath]:
             raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {mode!r}")
         gateway = gateway_host(cloud, design, mode)
         planes[router.name] = Plane(cloud, router, mode, gateway, external_network(cloud, router), design)
-    ovs = {name: plane for name, plane in planes.items() if plane.mode != "ovn"}
-    found = RouterSearch(cloud, ovs, design) if ovs else None
+    found = RouterSearch(cloud, planes, design)
     for router in studied_routers(cloud):
         plane, ends = planes[router.name], pick_endpoints(cloud, router)
         mode = plane.mode
-        if found is not None and mode != "ovn":
-            legs = {**router_legs(found, plane, ends), **dvr_designs.neutron_ovs(plane, ends, found)}
-        else:
-            legs = dvr_designs.ovn(plane, ends)
+        beyond = dvr_designs.ovn if mode == "ovn" else dvr_designs.neutron_ovs
+        legs = {**router_legs(found, plane, ends), **beyond(plane, ends, found)}
         for cls in CLASSES:
             src, dst, protocol, port = probe_of(cls, ends)
             leg = legs.get(cls)

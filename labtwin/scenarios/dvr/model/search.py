@@ -6,8 +6,9 @@ the way one port's packet reaches another. It covers what no Neutron router rout
 provider networks, deploy-ovs-provider.rst): two ports on one segment meet on the physnet's wire; ports on
 two segments meet through the router outside Neutron that holds both subnets' gateways
 (:func:`~labtwin.description.routing.physically_routed`). :class:`RouterSearch` walks a packet through the
-Neutron routers' namespaces, each router in its own mode (:mod:`.namespaces`: devices, rules, routes, NAT), and
-:func:`router_legs` gives a legacy or DVR router's east-west and north-south classes from that walk.
+Neutron routers, each in its own mode (:mod:`.namespaces`: the L3 agent's namespaces, devices, rules, routes and
+NAT for legacy and DVR routers; ML2/OVN's logical router stages, its gateway redirect and NAT), and
+:func:`router_legs` gives a router's east-west and north-south classes from that walk.
 
 The graph, per segment (a frame carries one segment's tag on the wire, and the agent keeps segments apart on
 each host with its local VLANs):
@@ -16,8 +17,10 @@ each host with its local VLANs):
 - ``br-int`` -> the bridge the host maps the segment's physnet to (``br-tun`` for a tunnel) -> the wire;
 - the wire -> the physical network's router, for a segment with a subnet whose gateway it holds.
 
-Stated: only the OVS agent's devices (the Linux bridge agent's are drawn by :mod:`.plane`); the physical
-router is one hop (``physical-router``), one routing decision; IPv4 and IPv6 alike.
+Stated for :func:`search`: only the OVS agent's devices; the physical router is one hop (``physical-router``), one
+routing decision; IPv4 and IPv6 alike. :class:`RouterSearch` names the L2 devices as :class:`~.plane.Plane` does
+(the OVS agent's, the Linux bridge agent's ``brq``/``vxlan-``, OVN's br-int tunnels), one L2 domain per network
+(its first segment, or the one the sending host maps).
 """
 
 from __future__ import annotations
@@ -197,6 +200,7 @@ class RouterSearch:
         self.routers = Routers(cloud, planes)
         self.namer = next(iter(planes.values()), None)
         self.externals = {p.ext.name for p in planes.values() if p.ext is not None}
+        self.mode = "ovn" if any(p.mode == "ovn" for p in planes.values()) else "legacy"
         self._graphs: dict[str, nx.Graph] = {}
 
     # -- the walk ---------------------------------------------------------------------------------------------
@@ -221,9 +225,10 @@ class RouterSearch:
                     return self._lost(hops, wires, f"{dst} is not {ns.key}'s")
             decision = self._lookup(ns, src, dst)
             if decision is None:
-                return self._lost(hops, wires, self._no_route(ns.key, dst), routed)
+                why = ns.drops.get(version_of(self.cloud, dst)) or self._no_route(ns.key, dst)
+                return self._lost(hops[:-1] if ns.ovn else hops, wires, why, routed)  # OVN: dropped on br-int
             out, via = decision
-            routed += not ns.endpoint
+            routed += not ns.endpoint and not (came is not None and came.continues)
             undone = _undo(conntrack, ns.key, "dst", src)  # POSTROUTING: a reply's DNAT undone, else SNAT
             if undone != src:
                 src = undone
@@ -304,13 +309,20 @@ class RouterSearch:
         ifaces = self.routers.by_l2.get(l2, [])
         if l2.startswith("veth:"):
             nx.add_path(graph, [i.hop for i in ifaces])
+        elif l2.startswith("router:"):  # OVN's redirect to the gateway chassis: Geneve on the router's datapath
+            stage = next(i for i in ifaces if i.continues)
+            graph.add_edge(f"{stage.host}:br-int", stage.hop)
+            for iface in ifaces:
+                if not iface.continues and iface.host != stage.host:
+                    nx.add_path(graph, [iface.hop, f"{FABRIC}:{l2}", f"{stage.host}:br-int"])
         else:
             wire = f"{FABRIC}:{l2}"
             for iface in ifaces:
                 nx.add_path(graph, self._attachment(iface, l2, wire))
             hosts = {i.host for i in ifaces if i.hop != EXTERNAL}
             for host in sorted(hosts):
-                nx.add_path(graph, [self._plane().integration(host, l2), self._uplink(l2, host), wire])
+                bridge = self._plane().integration(host, l2)
+                nx.add_path(graph, [bridge, *self._uplink(l2, host), wire])
         self._graphs[l2] = graph
         return graph
 
@@ -329,14 +341,16 @@ class RouterSearch:
             return plane.vm_out(port)
         return [iface.hop, plane.integration(iface.host, l2)]
 
-    def _uplink(self, l2: str, host: str) -> str:
+    def _uplink(self, l2: str, host: str) -> list[str]:
         """What the network leaves *host* by (Plane's names: br-tun / br-ex / the physnet's bridge; the Linux
-        bridge agent's vxlan-<VNI> or VLAN subinterface)."""
+        bridge agent's vxlan-<VNI> or VLAN subinterface; OVN's Geneve tunnels end on br-int itself)."""
         plane = self._plane()
         if plane.linuxbridge:
-            return f"{host}:{plane._uplink(l2, host)}"
+            return [f"{host}:{plane._uplink(l2, host)}"]
+        if self.mode == "ovn" and l2 not in self.externals and not plane.on_physnet(l2):
+            return []
         default = "br-ex" if l2 in self.externals else "br-tun"
-        return f"{host}:{plane._physnet_bridge(l2, host, default)}"
+        return [f"{host}:{plane._physnet_bridge(l2, host, default)}"]
 
     def _crossings(self, path: list[str], sender: Iface, target: Iface) -> list[Wire]:
         """A :class:`Wire` per crossing of *path*: the segment that carries the network leaving the sender's
@@ -347,8 +361,11 @@ class RouterSearch:
             if hop != FABRIC:
                 continue
             src, dst = hop_host(path[at - 1]), hop_host(path[at + 1])
-            kind, segmentation_id = carrier(self.cloud, sender.l2, src, "legacy")
-            src_mac = names.dvr_mac(sender.host) if sender.distributed else sender.mac
+            if sender.l2.startswith("router:"):  # OVN's redirect: a tunnel key of ovn-northd's, not Neutron's
+                kind, segmentation_id = "geneve", None
+            else:
+                kind, segmentation_id = carrier(self.cloud, sender.l2, src, self.mode)
+            src_mac = names.dvr_mac(sender.host) if sender.dvr_mac else sender.mac
             out.append(Wire(src, dst, sender.l2, kind, segmentation_id, src_mac, target.mac))
         return out
 
@@ -381,13 +398,27 @@ NOTES = {
     ("dvr", "ns-fip-in"): "fg- answers ARP for the FIP (proxy_arp)",
     ("dvr", "ns-snat"): "centralized SNAT in snat-; the reply goes from sg- straight to the VM",
     ("dvr", "ns-ipv6"): "DVR does not distribute IPv6",
+    ("ovn", "ew"): "distributed in OpenFlow on the source chassis",
+    ("ovn", "ew-same-network"): "switched on the network's segment: no router, no NAT",
+    ("ovn", "ns-fip-out"): "FIPs are centralized by default",
+    ("ovn", "ns-fip-in"): (
+        "FIPs are centralized by default; the VM's answer is routed on its own chassis and redirected "
+        "to the gateway chassis (seen in real OVN: Geneve on the router's datapath to cr-lrp)"
+    ),
+    ("ovn", "ns-snat"): "SNAT to the router's gateway address, on its active gateway chassis (cr-lrp)",
+    ("ovn", "ns-ipv6"): "through the gateway chassis; no fast-exit",
+    ("ovn+distributed_fip", "ns-fip-out"): "enable_distributed_floating_ip: NAT on the VM's chassis",
+    ("ovn+distributed_fip", "ns-fip-in"): "",
 }
 
 
 def router_legs(found: RouterSearch, plane: Plane, ends: Endpoints) -> dict[str, Leg]:
-    """The east-west and north-south classes of *plane*'s router (legacy or DVR) from the walk: each class's
+    """The east-west and north-south classes of *plane*'s router (legacy, DVR or OVN) from the walk: each class's
     request and, through conntrack, its reply; reachable when both arrive."""
     legs: dict[str, Leg] = {}
+    notes = {cls: note for (mode, cls), note in NOTES.items() if mode == plane.mode}
+    if plane.mode == "ovn" and plane.design.ovn_distributed_fip:
+        notes.update({cls: note for (mode, cls), note in NOTES.items() if mode == "ovn+distributed_fip"})
     for cls, pair in (
         ("ew-same-host", ends.ew_same_host),
         ("ew-cross-host", ends.ew_cross_host),
@@ -395,16 +426,18 @@ def router_legs(found: RouterSearch, plane: Plane, ends: Endpoints) -> dict[str,
     ):
         if pair:
             a, b = pair
-            legs[cls] = port_to_port(found, plane.mode, a, b, "ew" if cls != "ew-same-network" else cls)
+            legs[cls] = _leg(
+                found, found.walk(_tap(a), fixed(a), fixed(b)), notes.get("ew" if cls != "ew-same-network" else cls, "")
+            )
     out = {"ns-fip-out": ends.fip, "ns-snat": ends.snat, "ns-ipv6": ends.ipv6}
     for cls, port in out.items():
         if port is not None:
             version = 6 if cls == "ns-ipv6" else 4
             go = found.walk(_tap(port), fixed(port, version), ("external", "", version))
-            legs[cls] = _leg(found, go, NOTES.get((plane.mode, cls), ""))
+            legs[cls] = _leg(found, go, notes.get(cls, ""))
     if ends.fip is not None:
         go = found.walk(EXTERNAL, ("external", "", 4), ("fip", ends.fip.name, 4))
-        legs["ns-fip-in"] = _leg(found, go, NOTES.get((plane.mode, "ns-fip-in"), ""))
+        legs["ns-fip-in"] = _leg(found, go, notes.get("ns-fip-in", ""))
     return legs
 
 
