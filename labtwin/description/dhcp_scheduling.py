@@ -75,6 +75,13 @@ class DhcpScheduler:
         self.load = {agent: 0 for agent in self.agents}
         #: network name -> the hosts of the agents bound to it, in binding order.
         self.hosting: dict[str, list[str]] = {n.name: [] for n in cloud.networks}
+        self.subnets: dict[str, list[Subnet]] = {n.name: [] for n in cloud.networks}  # per network, in file order
+        for subnet in cloud.subnets:
+            self.subnets[subnet.network_id].append(subnet)
+        self.segments: dict[str, list[Segment]] = {n.name: [] for n in cloud.networks}
+        for segment in cloud.segments:
+            self.segments[segment.network_id].append(segment)
+        self._mapped: dict[str, list[str]] = {}
 
     def subnet_created(self, subnet: Subnet) -> None:
         """``DhcpAgentNotifyAPI._notify_agents(subnet_create_end)`` -> ``WeightScheduler.schedule``."""
@@ -99,7 +106,7 @@ class DhcpScheduler:
         """``DhcpRpcCallback.get_active_networks_info`` -> ``AutoScheduler.auto_schedule_networks`` for *host*."""
         on_host = {s.name for s in self.cloud.segments if host in self.segment_hosts(s)}
         for network in self.cloud.networks:
-            segments = {s.segment_id for s in self.cloud.subnets if s.network_id == network.name and s.enable_dhcp}
+            segments = {s.segment_id for s in self.subnets[network.name] if s.enable_dhcp}
             if not segments:
                 continue  # no DHCP subnet
             routed = any(segments)
@@ -116,7 +123,7 @@ class DhcpScheduler:
         the Open vSwitch driver's ``check_segment_for_agent``): a tunnelled one (every labtwin host's agent has
         VXLAN and Geneve tunnels, and a network written without segments gets a VXLAN one), or one whose physnet
         its bridge mappings name."""
-        segments = [s for s in self.cloud.segments if s.network_id == network]
+        segments = self.segments[network]
         mappings = self.cloud.host[host].bridge_mappings
         return not segments or any(s.physical_network is None or s.physical_network in mappings for s in segments)
 
@@ -124,7 +131,11 @@ class DhcpScheduler:
         """The hosts Neutron maps to *segment* (``segmenthostmappings``, from each L2 agent's bridge mappings: only
         segments with a physnet)."""
         physnet = segment.physical_network
-        return [h.name for h in self.cloud.hosts if physnet is not None and physnet in h.bridge_mappings]
+        if segment.name not in self._mapped:
+            self._mapped[segment.name] = [
+                h.name for h in self.cloud.hosts if physnet is not None and physnet in h.bridge_mappings
+            ]
+        return self._mapped[segment.name]
 
 
 def schedule_dhcp(cloud: Cloud) -> DhcpScheduler:

@@ -52,9 +52,12 @@ def metadata_ports(cloud: Cloud, allocator: Allocator) -> tuple[NetworkPort, ...
     if cloud.mechanism_driver != "ovn" or not cloud.ovn_metadata_enabled:
         return ()
     made: list[NetworkPort] = []
+    subnets: dict[str, list[Subnet]] = {n.name: [] for n in cloud.networks}
+    for subnet in cloud.subnets:
+        subnets[subnet.network_id].append(subnet)
     for network in cloud.networks:
         fixed: list[FixedIP] = []
-        for subnet in (s for s in cloud.subnets if s.network_id == network.name):
+        for subnet in subnets[network.name]:
             if subnet.ip_version == 4 and subnet.enable_dhcp:
                 ip = allocator.take(subnet)
                 if ip is not None:
@@ -95,7 +98,7 @@ def _served(cloud: Cloud, scheduler: DhcpScheduler, host: str, network: str):
     """``(segment, its DHCP subnets)`` for each DHCP server *host*'s agent runs for *network*: one without a
     segment, or on a routed network one per segment mapped to *host* (``DhcpRpcCallback.get_network_info`` keeps
     only those segments' subnets)."""
-    subnets = [s for s in cloud.subnets if s.network_id == network and s.enable_dhcp]
+    subnets = [s for s in scheduler.subnets[network] if s.enable_dhcp]
     if not any(s.segment_id for s in subnets):
         return [(None, subnets)] if subnets else []
     by_segment: dict[str, list[Subnet]] = {}
