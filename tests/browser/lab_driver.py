@@ -410,13 +410,16 @@ class Control:
     def value(self) -> Optional[str]:
         return self.element.evaluate(VALUE_JS)
 
-    def change(self, step: int = 1) -> str:
-        """Move it to another value, as a person does (keys on a slider, a click, a choice); what was done.
-        An error if the control itself shows no new value (then the driver, not the notebook, is wrong)."""
+    def change(self, step: int = 1, to_end: bool = False) -> str:
+        """Move it to another value, as a person does (keys on a slider, a click, a choice); what was done. With
+        *to_end*, a slider goes to its maximum (the End key). An error if the control itself shows no new value
+        (then the driver, not the notebook, is wrong)."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         before = self.value()
-        done = getattr(self, "_change_" + self.kind.replace("-", "_"))(step)
+        if to_end and self.kind != "slider":
+            raise ValueError(f"{self.label}: only a slider has an end to go to, this is a {self.kind}")
+        done = self._slide_to_end() if to_end else getattr(self, "_change_" + self.kind.replace("-", "_"))(step)
         try:
             self.element.page.wait_for_function(
                 f"([control, before]) => ({VALUE_JS})(control) !== before",
@@ -426,6 +429,12 @@ class Control:
         except PlaywrightTimeout:
             raise AssertionError(f"{done}: the control still shows {before!r}; the driver did not move it") from None
         return done
+
+    def _slide_to_end(self) -> str:
+        handle = self.element.locator(".noUi-handle")
+        handle.focus()
+        handle.press("End")
+        return f"End on {self.label}"
 
     def _change_slider(self, step: int) -> str:
         handle = self.element.locator(".noUi-handle")
@@ -487,13 +496,16 @@ class Interact:
     def shown(self) -> dict:
         return self.output.evaluate(OUTPUT_JS)
 
-    def change(self, control: Control, step: int = 1, timeout_s: float = WIDGET_CHANGE_S) -> float:
-        """Change *control*; the seconds from the input event to the first frame of the redrawn output."""
+    def change(
+        self, control: Control, step: int = 1, timeout_s: float = WIDGET_CHANGE_S, to_end: bool = False
+    ) -> float:
+        """Change *control* (:meth:`Control.change`); the seconds from the input event to the first frame of the
+        redrawn output."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         shown = self.shown()
         self.page.evaluate(ARM_INPUT_CLOCK_JS)
-        done = control.change(step)
+        done = control.change(step, to_end)
         try:
             self.page.wait_for_function(
                 REDRAWN_JS,
