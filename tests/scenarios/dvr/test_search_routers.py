@@ -96,6 +96,13 @@ def test_the_walk_takes_each_rule_and_breaks_without_it():
     go = found.walk(tap, fixed(fip_vm), ("external", "", 4))
     assert go.nat == "snat fixed->fip" and go.ttl == 62 and any(":fip-" in h for h in go.hops)
     assert not any(":snat-" in h for h in go.hops)
+    fip_ns = found.routers.namespaces[f"{fip_vm.host}:{names.fip_ns(cloud.network['ext-net'].id)}"]
+    (rule,) = fip_ns.rules  # iif fpr- lookup <idx>: the fip- namespace's way out is for what the router sent
+    assert rule.iif.split(":")[-1].startswith("fpr-") and [r.dst for r in fip_ns.tables[rule.table]] == [("default", 4)]
+    assert all(r.dst[0] != "default" for r in fip_ns.tables["main"])
+    fip_ns.rules = []
+    assert "no route to ('external', '', 4) in" in found.walk(tap, fixed(fip_vm), ("external", "", 4)).note
+    fip_ns.rules = [rule]
     qrouter = found.routers.namespaces[f"{fip_vm.host}:{names.qrouter_ns(cloud.router['router1'].id)}"]
     qrouter.rules = [r for r in qrouter.rules if r.table != "16"]
     wrong = found.walk(tap, fixed(fip_vm), ("external", "", 4))
@@ -160,9 +167,10 @@ PROPOSALS = {
 }
 #: ML2/OVN's logical routers, gateway on the first network node, floating IPs centralized or distributed.
 OVN = ({"router": "ovn"}, {"router": "ovn", "ovn_distributed_fip": True})
-#: class_paths as the per-design builders (designs.legacy, designs.dvr) gave it, the commit before the search
-#: replaced them (5f82291, where a test compared the two on the same clouds and designs: 768 classes equal):
-#: per cloud and design, a hash of every class's ClassPath.as_dict(). Write it again with
+#: class_paths as the per-design builders (designs.legacy, designs.dvr, and OVN's drawn builder) gave it before
+#: the search replaced them (5f82291 compared legacy and DVR with the search on the same clouds and designs, 768
+#: classes equal; OVN: 360 classes equal, 930c960): per cloud and design, a hash of every class's
+#: ClassPath.as_dict(). Write it again with
 #: ``python tests/scenarios/dvr/test_search_routers.py`` only when a path is meant to change.
 BEFORE = HERE / "paths-before-search.json"
 

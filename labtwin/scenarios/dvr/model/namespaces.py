@@ -20,8 +20,9 @@ Neutron 29's L3 agent (``neutron/agent/l3``), read for each piece (cited where i
   holds ``default via <fpr- address>`` on ``rfp-`` (``_add_floating_ip_rule``, ``FipNamespace.
   create_rtr_2_fip_link``), the qrouter's ``float-snat``/DNAT rules, and a ``fip-<ext net>`` namespace with
   the host's ``fg-`` port (``proxy_arp=1``: it answers ARP for the host's floating IPs,
-  ``FipNamespace._create_gateway_port``), ``default via`` the external gateway and ``<fip>/32 via <rfp->``
-  on ``fpr-`` (``floating_ip_added_dist``).
+  ``FipNamespace._create_gateway_port``), ``<fip>/32 via <rfp->`` on ``fpr-`` (``floating_ip_added_dist``) and,
+  for what comes in by ``fpr-`` (``iif fpr- lookup <idx>``), ``default via`` the external gateway on ``fg-``
+  (``_add_rtr_ext_route_rule_to_route_table``).
 
 Rule priority: the main table (32766) comes before the floating-IP rules (32768...) and the SNAT redirect rules
 (``snat_idx``), so a destination on a connected subnet is routed locally, a floating IP's fixed address leaves
@@ -31,7 +32,8 @@ Addresses are symbolic (:data:`Addr`): which port or router device holds them, n
 path does not depend on IPAM. Simplifications stated: HA routers are drawn as their one active instance;
 address scopes (which skip the SNAT redirect) and the IPv6 ``default via fpr- link-local`` route
 ``create_rtr_2_fip_link`` adds to the qrouter's main table are not modelled (IPv6 leaves by ``snat-``, as the
-networking guide says: to check against the emulation); the network node is the first host with role network
+networking guide says; the fip- namespace has an IPv4 rule only, so IPv6 sent there would find no way
+out: to check against Neutron's own agent); the network node is the first host with role network
 (``spec.network_node``), not Neutron's scheduler's pick; a VM's default gateway is the router holding its
 subnet's gateway, the first in the file with an interface on it.
 """
@@ -60,6 +62,8 @@ Match = tuple[str, object]
 MAIN_PRIORITY = 32766
 FIP_PR_START = 32768
 FIP_RT_TBL = "16"  # dvr_fip_ns.FIP_RT_TBL
+#: neutron/common/constants.py DVR_FIP_LL_CIDR: the rfp-/fpr- links' /31s come from it.
+DVR_FIP_LL_CIDR = ipaddress.ip_network("169.254.64.0/18")
 #: labtwin's: an OVN router's default route, drawn as a table after the distributed floating IPs' source rules
 #: (OVN routes first and NATs a distributed floating IP on its own chassis, out its localnet port; the outcome
 #: is the same).
@@ -110,6 +114,7 @@ class Rule:
     priority: int
     src: Match
     table: str
+    iif: str = ""  # an Iface id: the rule matches packets that came in by it ("": any)
 
 
 @dataclass(frozen=True)
@@ -319,7 +324,12 @@ class Routers:
         if fg is None:
             fg_mac = names.mac_of(names.fip_gateway_port_id(host, ext.name))
             fg = fip_ns.add(Iface(fg_hop, fg_hop, ext.name, (), fg_mac))
-            self._outward(fip_ns, plane, fg)
+        # _add_rtr_ext_route_rule_to_route_table: 'iif fpr- lookup <idx>' (IPv4: the link's version), whose table
+        # holds the default route via the external gateway on fg- (_update_gateway_route); idx is the fpr-
+        # address's integer value, from the link-local /31 the agent allocated (not known here: a stand-in)
+        table = f"fpr:{router.name}"
+        fip_ns.rules.append(Rule(snat_idx(str(DVR_FIP_LL_CIDR)), ("all", 0), table, fpr.id))
+        fip_ns.route(table, ("default", 4), fg, ("external", "", 4))
         proxied = tuple(("fip", p.name, 4) for p in fips)  # proxy_arp on fg-: it answers for these
         fip_ns.ifaces[fip_ns.ifaces.index(fg)] = Iface(fg.id, fg.hop, fg.l2, fg.addresses + proxied, fg.mac)
         for at, port in enumerate(fips):

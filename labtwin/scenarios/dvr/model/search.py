@@ -223,7 +223,7 @@ class RouterSearch:
                     if dst in came.addresses:
                         return self._done(hops, wires, routed, nats, (src, dst), ns.key)
                     return self._lost(hops, wires, f"{dst} is not {ns.key}'s")
-            decision = self._lookup(ns, src, dst)
+            decision = self._lookup(ns, src, dst, came)
             if decision is None:
                 why = ns.drops.get(version_of(self.cloud, dst)) or self._no_route(ns.key, dst)
                 return self._lost(hops[:-1] if ns.ovn else hops, wires, why, routed)  # OVN: dropped on br-int
@@ -258,11 +258,13 @@ class RouterSearch:
     def _lost(self, hops, wires, note: str, routed: int = 0) -> Walk:
         return Walk(_dedup(hops), tuple(wires), routed, "none", None, "", note)
 
-    def _lookup(self, ns: Namespace, src: Addr, dst: Addr) -> Optional[tuple[Iface, Optional[Addr]]]:
+    def _lookup(
+        self, ns: Namespace, src: Addr, dst: Addr, came: Optional[Iface]
+    ) -> Optional[tuple[Iface, Optional[Addr]]]:
         """``ip rule`` in priority order (the main table at 32766), the longest match in the first table that
         has one."""
         for rule in sorted([Rule(MAIN_PRIORITY, ("all", 0), "main"), *ns.rules], key=lambda r: r.priority):
-            if not matches(self.cloud, rule.src, src):
+            if not matches(self.cloud, rule.src, src) or (rule.iif and (came is None or came.id != rule.iif)):
                 continue
             routes = [r for r in ns.tables.get(rule.table, []) if matches(self.cloud, r.dst, dst)]
             if routes:
