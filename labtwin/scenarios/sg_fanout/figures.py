@@ -364,8 +364,10 @@ def calibration_figure(report: dict):
             )
         ax.set_title(fw, fontsize=10)
         ax.set_xlabel("existing members")
-        ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
+    # once every panel is drawn: set in the loop, the shared limit froze at the first panel's data and cut off
+    # the slower strategies' points (ovs's, above 40 ms)
+    axes[0][0].set_ylim(bottom=0)
     axes[0][0].set_ylabel("port ready (ms, median over joins)")
     axes[0][0].legend(fontsize=7, loc="lower right")
     fig.suptitle("Calibration: fixed + per-rule costs fitted to the emulation; the square was not fitted")

@@ -123,4 +123,7 @@ def test_calibration_figure_shows_each_strategy_and_the_unfitted_check():
         assert len(squares) == 1
         assert squares[0].get_xdata()[0] == check[ax.get_title()]["members"] == 30
         assert squares[0].get_ydata()[0] == pytest.approx(check[ax.get_title()]["emulation_s"] * 1e3)
+    emulated = [y for ax in fig.axes for line in ax.get_lines() if line.get_marker() in "os" for y in line.get_ydata()]
+    low, high = fig.axes[0].get_ylim()  # shared: every point in view, in every panel (ovs's were cut off)
+    assert low == 0 and max(emulated) <= high
     plt.close(fig)
