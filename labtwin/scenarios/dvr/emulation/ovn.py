@@ -14,8 +14,10 @@ outside world first, one probe per class, then the VIP's failover by hand (keepa
 address moves, the new master sends a gratuitous ARP; OVN binds the VIP's ``virtual`` port to the
 chassis that sent it -- how long that took is ``vip_rebind_s``). What each probe did is read from
 captures on every tap, every chassis's underlay and uplink, and the outside world
-(:mod:`.ovn_observe`); DHCP is answered by ovn-controller itself, seen as its packet-in counter
-rising on the VM's chassis while the request was out.
+(:mod:`.ovn_observe`: Geneve headers name where a tunnelled network's packet was routed; a VLAN or flat tenant
+network's router port resides on the gateway chassis, and its tagged frames on the uplinks show it routed
+there); DHCP is answered by ovn-controller itself, seen as its packet-in counter rising on the VM's
+chassis while the request was out.
 """
 
 from __future__ import annotations
@@ -124,20 +126,12 @@ def check_emulable_ovn(cloud: Cloud) -> None:
             f"control=ovn: the network node {nn.name} maps no bridge for physnet {segment.physical_network} "
             "(bridge_mappings): it could not be a gateway chassis for the external network"
         )
-    from . import NotEmulated
-
-    on_physnet = [s for s in router.interfaces if classes.on_physnet(cloud, cloud.subnet[s].network_id)]
-    if on_physnet:
-        raise NotEmulated(
-            f"control=ovn: {', '.join(on_physnet)} of router {router.name} is on a VLAN or flat network, whose router "
-            "port OVN routes on the gateway chassis from frames on the physnet; the OVN emulation reads where OVN "
-            "routed from Geneve headers, which these have none of (the model covers it)"
-        )
 
 
 # -- capture points -------------------------------------------------------------------
 def _points(cloud: Cloud, the_plan) -> list[CapturePoint]:
-    """Every VM's tap, every chassis's underlay (Geneve) and uplinks to physical networks, the outside world."""
+    """Every VM's tap, every chassis's underlay (Geneve) and uplinks to physical networks (labelled with the
+    physical network: a frame's tag says which of its networks it is on), the outside world."""
     hosts = {h.name: f"host:{i}" for i, h in enumerate(cloud.hosts)}
     points = [
         CapturePoint(hosts[port.host], naming.tap_name(port.id), f"tap:{port.host}:{port.name}")
@@ -147,7 +141,9 @@ def _points(cloud: Cloud, the_plan) -> list[CapturePoint]:
         underlay = CapturePoint(hosts[host.name], UNDERLAY_DEVICE, f"tunnel:{host.name}", bpf=f"udp port {GENEVE_PORT}")
         points.append(underlay)
         for physnet in host.bridge_mappings:
-            points.append(CapturePoint(hosts[host.name], physnet_device(cloud, physnet), f"provider:{host.name}"))
+            points.append(
+                CapturePoint(hosts[host.name], physnet_device(cloud, physnet), f"provider:{host.name}:{physnet}")
+            )
     points.append(CapturePoint(OUTSIDE, "eth0", OUTSIDE))
     return points
 

@@ -11,6 +11,12 @@ OpenFlow on whichever chassis the packet is. What the captures do see is exact e
   was routed on the sending chassis; a packet on the router's own datapath with the ``cr-lrp`` port
   as egress was routed there and redirected to the gateway chassis;
 - the chassis's device on the physical network (the provider bridge's uplink), and the outside world.
+  A frame's 802.1Q tag (none: the flat network) names the network it is on, VLAN or flat tenant networks
+  as well as the external one. Their frames carry no logical port: Neutron 29 sets
+  ``reside-on-redirect-chassis`` on such a network's router port (``OVNClient._gen_router_port_options``),
+  so a VM's frame to the router port's MAC is switched on the network's VLAN to the gateway chassis and
+  routed there. Where a packet was routed is the chassis that received a frame on one network and sent the
+  packet's next frame on another (or the next Geneve packet, or to the next tap): :func:`events_of`.
 
 :func:`walk` turns one probe's sightings, in time order, into hops in the model's grammar
 (:mod:`labtwin.scenarios.dvr.model.paths`): taps, ``br-int``, router stages, ``fabric``, the
@@ -23,7 +29,7 @@ routes a packet in through the router port on its switch; there is no other). In
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -98,13 +104,15 @@ def tunnel_sightings(pcap: Path) -> list[tuple[Sighting, Tunnel]]:
 @dataclass(frozen=True)
 class Event:
     """One place a probe packet was seen: ``tap`` (a VM's), ``tunnel`` (Geneve from *host* to *to_host*),
-    ``provider`` (a chassis's uplink to the physical network) or ``external`` (the outside world)."""
+    ``provider`` (one frame on a physical network, from *host* to *to_host*, either of them ``external``: the
+    outside world; its sightings on every uplink it reached are one event, :func:`events_of`) or ``external``
+    (the outside world's own device)."""
 
     kind: str
     host: str
     seen: Sighting
-    port: str = ""  # tap: the topology port
-    to_host: str = ""  # tunnel: the receiving chassis's host
+    port: str = ""  # tap: the topology port; provider: the physical network
+    to_host: str = ""  # tunnel, provider: the receiving chassis's host (provider: or ``external``)
     datapath: tuple[str, str] = ("", "")  # tunnel: ("switch", network) or ("router", router)
     inport: str = ""  # tunnel: logical port names
     outport: str = ""
@@ -243,6 +251,32 @@ class Hops:
     def ingress(self, host: str) -> list[str]:
         return self.egress(host)[::-1]
 
+    def l2(self, network: str, a: str, b: str) -> list[str]:
+        """br-int of host *a* to br-int of host *b* on a VLAN or flat *network*: out and in by the bridges the
+        hosts map its physical network to (OVN's ``localnet`` port)."""
+        physnet = self._physnet(network)
+        bridge = {h: self.cloud.host[h].bridge_mappings.get(physnet, "br-ex") for h in (a, b)}
+        return [f"{a}:br-int", f"{a}:{bridge[a]}", FABRIC, f"{b}:{bridge[b]}", f"{b}:br-int"]
+
+    def _physnet(self, network: str) -> str:
+        segment = next((s for s in self.cloud.segments if s.network_id == network and s.physical_network), None)
+        if segment is None:
+            raise RuntimeError(f"network {network!r} has no segment on a physical network")
+        return segment.physical_network or ""
+
+    def network_on(self, physnet: str, vlan: Optional[int]) -> str:
+        """The network a frame on *physnet* belongs to: the VLAN segment its 802.1Q tag names, or the flat
+        segment when untagged (an uplink carries every network of its physical network, each by its tag)."""
+        for segment in self.cloud.segments:
+            if segment.physical_network != physnet:
+                continue
+            tagged = segment.network_type == "vlan" and segment.segmentation_id is not None
+            if (tagged and vlan == int(segment.segmentation_id or 0)) or (
+                segment.network_type == "flat" and vlan is None
+            ):
+                return segment.network_id
+        raise RuntimeError(f"a probe frame on physnet {physnet!r} with VLAN tag {vlan} belongs to no segment")
+
 
 @dataclass
 class Walk:
@@ -264,7 +298,7 @@ class Walker:
         hops: list[str] = []
         wires: list[dict] = []
         at: Optional[tuple[str, str, str]] = None  # (host, "switch"|"router"|"gateway", network or router)
-        for i, e in enumerate(events):
+        for e in events:
             if e.kind == "tap":
                 port = self.p.cloud.port[e.port]
                 if at is None:
@@ -283,22 +317,30 @@ class Walker:
                     hops.append(self.p.cr_lrp(e.to_host))
                 at = (e.to_host, "gateway" if routed_to_gateway else e.datapath[0], e.datapath[1])
             elif e.kind == "provider":
-                outbound = i + 1 < len(events) and events[i + 1].kind == "external"
-                if outbound and at is not None:
-                    hops += self._stages(at, ("switch", self.ext), e.host) + self.p.egress(e.host)
-                    wires.append(self._provider_wire(e.host, EXTERNAL, events[i + 1].seen))
-                elif not outbound:
-                    hops += self.p.ingress(e.host)
-                    wires.append(self._provider_wire(EXTERNAL, e.host, e.seen))
-                    at = (e.host, "switch", self.ext)
-            # an "external" event needs nothing: as the sender, its provider sighting starts the path; as the
-            # receiver, the provider sighting before it ended the path
+                network = self.p.network_on(e.port, e.seen.vlan)
+                if e.host == EXTERNAL:  # in from the outside world
+                    hops += self.p.ingress(e.to_host)
+                else:
+                    if at is None:  # the tap was missed: nothing to name before the frame
+                        at = (e.host, "switch", network)
+                    hops += self._stages(at, ("switch", network), e.host, e.seen)
+                    if e.to_host == EXTERNAL:
+                        hops += self.p.egress(e.host)
+                    else:  # to the chassis that acted on it next (none: it went onto the fabric, no further)
+                        hops += self.p.l2(network, e.host, e.to_host or e.host)[: 5 if e.to_host else 3]
+                wires.append(self._provider_wire(e.host, e.to_host, e.seen, network))
+                at = (e.to_host, "switch", network)
+            # an "external" event needs nothing: as the sender, its frame on the physical network starts the
+            # path; as the receiver, that frame ended the path
         last = events[-1] if events else None
         ttl = last.seen.ttl if last is not None and last.kind in ("tap", "external") else None
         return Walk(_fold(hops), wires, ttl)
 
-    def _stages(self, at: tuple[str, str, str], to: tuple[str, str], host: str, via: str = "") -> list[str]:
-        """The router stages on *host* between where the packet was (*at*) and the datapath it leaves on."""
+    def _stages(
+        self, at: tuple[str, str, str], to: tuple[str, str], host: str, seen: Optional[Sighting] = None, via: str = ""
+    ) -> list[str]:
+        """The router stages on *host* between where the packet was (*at*) and the datapath it leaves on (*seen*:
+        the frame it left in, on a physical network)."""
         _, kind, where = at
         if (kind, where) == to or to[0] == "router" and kind in ("router", "gateway"):
             return []
@@ -309,11 +351,20 @@ class Walker:
             stages.append(self.p.lrp(host, self._router_subnet(where)))
         if to[0] == "switch":
             if to[1] == self.ext:
-                if kind != "gateway":  # out of the distributed gateway port, on this chassis
-                    stages.append(self.p.gw_lrp(host))
+                if kind != "gateway":  # routed on this chassis: out of the gateway port's cr-lrp, or its lrp
+                    stages.append(self.p.cr_lrp(host) if self._redirected(host, seen) else self.p.gw_lrp(host))
             else:
                 stages.append(self.p.lrp(host, self._port_subnet(via) or self._router_subnet(to[1])))
         return stages
+
+    def _redirected(self, host: str, seen: Optional[Sighting]) -> bool:
+        """Whether a frame leaving *host* onto the external network left by the gateway port's chassis-redirect
+        port: on the chassis the ``cr-lrp`` is bound to, from the gateway port's own MAC. OVN sends a frame
+        from the distributed gateway port's MAC only where its ``cr-lrp`` is (elsewhere a packet for it is
+        redirected there); a distributed floating IP leaves from its own ``external_mac`` (Neutron 29:
+        ``OVNClient._create_or_update_floatingip`` writes it, ``ovn_client.py``)."""
+        qg = names.mac_of(names.router_port_id(self.p.router.name, "qg"))
+        return seen is not None and host == self.lm.cr_lrp_host and self.lm.model_mac(seen.src_mac) == qg
 
     def _router_subnet(self, network: str):
         """The router's subnet on *network* of the walk's IP version: the port the router is entered by."""
@@ -343,11 +394,11 @@ class Walker:
             "dst_mac": self.lm.model_mac(e.seen.dst_mac),
         }
 
-    def _provider_wire(self, src: str, dst: str, seen: Sighting) -> dict:
+    def _provider_wire(self, src: str, dst: str, seen: Sighting, network: str) -> dict:
         return {
             "src_host": src,
             "dst_host": dst,
-            "network": self.ext,
+            "network": network,
             "network_type": "flat" if seen.vlan is None else "vlan",
             "segmentation_id": seen.vlan,
             "src_mac": self.lm.model_mac(seen.src_mac),
@@ -365,10 +416,17 @@ def _fold(hops: list[str]) -> list[str]:
 
 def events_of(rows: list[tuple[str, str, str, Sighting, Optional[Tunnel]]], logical: LogicalMap, request: bool):
     """One probe's events in one direction, in time order: taps, tunnels (each once, though both ends and a
-    flooding underlay see it), provider uplinks and the outside world. *rows*: (kind, host, port, sighting,
-    tunnel) for every capture's sightings of the probe. A frame on the physical network is seen on every
-    chassis's uplink the fabric floods it to: only the uplink of the chassis that sent it (outbound) or acted
-    on it next (inbound) is kept."""
+    flooding underlay see it), frames on a physical network and the outside world. *rows*: (kind, host, port,
+    sighting, tunnel) for every capture's sightings of the probe (a ``provider`` row's port is the physical
+    network of the uplink that saw it).
+
+    A frame on the physical network is seen on the sender's uplink, the receiver's and wherever the fabric
+    floods it; its sightings (one tag, both MACs, both addresses and the TTL alike) are one ``provider`` event
+    (:func:`_crossings`), from the chassis whose uplink saw it first (the sender's uplink carries it before the
+    fabric delivers it anywhere) -- or from the outside world, when the outside world's own device saw it
+    before -- to the chassis that acted on it next: the one whose tap saw the packet next, that tunnelled it
+    next, or that sent its next frame (OVN routes a VLAN or flat network's packet where it receives it: the
+    gateway chassis for a port with ``reside-on-redirect-chassis``), or to the outside world."""
     mine = sorted((r for r in rows if r[3].request == request), key=lambda r: r[3].t)
     events: list[Event] = []
     tunnels_seen: set = set()
@@ -380,23 +438,44 @@ def events_of(rows: list[tuple[str, str, str, Sighting, Optional[Tunnel]]], logi
                 continue
             tunnels_seen.add(key)
         events.append(logical.event(kind, host, seen, tunnel, port))
-    return _keep_acting_uplinks(events)
+    return _crossings(events)
 
 
-def _keep_acting_uplinks(events: list[Event]) -> list[Event]:
+def _crossings(events: list[Event]) -> list[Event]:
+    """*events* with each frame's sightings on physical-network uplinks made one ``provider`` event (its
+    sender and receiver, see :func:`events_of`)."""
+    groups: dict[tuple, list[Event]] = {}
     out: list[Event] = []
-    for i, e in enumerate(events):
+    for e in events:
         if e.kind != "provider":
             out.append(e)
             continue
-        before = out[-1] if out else None
-        after = next((x for x in events[i + 1 :] if x.kind != "provider"), None)
-        if before is not None and before.kind != "external":  # outbound: the sender's own uplink
-            sender = before.to_host if before.kind == "tunnel" else before.host
-            keep = e.host == sender and not any(x.kind == "provider" for x in out[-1:])
-        else:  # inbound: the uplink of the chassis that acts on it next
-            actor = after.host if after is not None else e.host
-            keep = e.host == actor and not any(x.kind == "provider" for x in out[-1:])
-        if keep:
+        key = (e.port, e.seen.frame, e.seen.src, e.seen.dst, e.seen.ttl)
+        if key not in groups:
+            groups[key] = []
             out.append(e)
-    return out
+        groups[key].append(e)
+
+    def sender(i: int) -> str:
+        before = out[i - 1] if i > 0 else None
+        return EXTERNAL if before is not None and before.kind == "external" else out[i].host
+
+    def receiver(i: int, seen_on: list[str]) -> str:
+        after = out[i + 1] if i + 1 < len(out) else None
+        if after is None:  # nothing acted on it: the uplink it reached besides the sender's, if any
+            others = [h for h in seen_on if h != sender(i)]
+            return others[-1] if others else ""
+        if after.kind == "external":
+            return EXTERNAL
+        if after.kind == "provider":
+            return sender(i + 1)
+        return after.host
+
+    done = []
+    for i, e in enumerate(out):
+        if e.kind != "provider":
+            done.append(e)
+            continue
+        seen_on = [x.host for x in groups[(e.port, e.seen.frame, e.seen.src, e.seen.dst, e.seen.ttl)]]
+        done.append(replace(e, host=sender(i), to_host=receiver(i, seen_on)))
+    return done
