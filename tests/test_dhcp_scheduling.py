@@ -116,7 +116,13 @@ def test_a_metadata_port_exhausts_a_pool_as_neutrons_does():
     (problem,) = declared.problems
     assert problem.loc == ("ports", 4, "fixed_ips") and "IpAddressGenerationFailure" in problem.message
     metadata = {p.network_id: [f.subnet_id for f in p.fixed_ips] for p in declared.resolved.network_ports}
-    assert metadata == {"small": ["small-v4"], "dual": ["dual-v4", "dual-v6"], "quiet": [], "public": ["public-v4"]}
+    assert metadata == {
+        "small": ["small-v4"],
+        "dual": ["dual-v4", "dual-v6"],
+        "quiet": [],
+        "public": ["public-v4"],
+        "routed": ["routed-a", "routed-b"],
+    }
 
 
 @pytest.mark.parametrize(

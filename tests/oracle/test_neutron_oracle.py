@@ -210,10 +210,11 @@ def test_the_oracle_finds_a_loader_without_ovn_metadata_ports(monkeypatch):
     monkeypatch.setattr(neutron_ports, "metadata_ports", lambda cloud, allocator: ())
     report = ask_neutron(HERE / "ovn-metadata.yaml")
     by_loc = {d.loc: d for d in report.differences}
-    assert set(by_loc) == {("ports", 4), *(("networks", i) for i in range(4))}, report.differences
+    assert set(by_loc) == {("ports", 4), *(("networks", i) for i in range(5))}, report.differences
     assert by_loc[("ports", 4)].neutron.startswith("refuses it (IpAddressGenerationFailure)")
     assert by_loc[("networks", 1)].neutron == "makes metadata port on dual (dual-v4, dual-v6)"
     assert by_loc[("networks", 2)].neutron == "makes metadata port on quiet ()"  # DHCP off: a port, no address
+    assert by_loc[("networks", 4)].neutron == "makes metadata port on routed (routed-a, routed-b)"  # both segments
 
 
 def test_labtwins_least_loaded_is_neutrons_weight_select():
