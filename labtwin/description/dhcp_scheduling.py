@@ -19,7 +19,8 @@ At a subnet's creation (``BaseScheduler.schedule`` with ``DhcpFilter``):
   (``BaseWeightScheduler.select``: a stable sort by ``load``), ties in the order the database lists the agents.
   That query (``_get_active_agents``, ``agent_type`` and ``admin_state_up`` filters, no ORDER BY) is answered through
   the unique index on ``(agent_type, host)``, so in host-name order: sqlite, as the oracle runs it, does so
-  (checked with four agents registered out of order), and MySQL would walk the same index;
+  (checked with four agents registered out of order). Neutron promises no order; another database (MySQL) may
+  answer in another one, and then only the ties may differ;
 - each bound agent's ``load`` goes up by one (``BaseResourceFilter.bind``: "reflect latest agent load even within
   the agent report interval").
 
