@@ -80,14 +80,14 @@ def load_into_neutron(
     labtwin's MACs (Neutron's own are random), so SLAAC addresses, made from the MAC, compare exactly.
     *agents*: register the agents each host would run (False under ML2/OVN: its chassis are real).
     *router_modes*: send each router's ``distributed`` and ``ha`` as written (False under ML2/OVN: its
-    ``ovn-router`` plugin has neither attribute and answers 400 "Unrecognized attribute(s) 'distributed'";
+    ``ovn-router`` plugin has no ``dvr`` extension and answers 400 "Unrecognized attribute(s) 'distributed'";
     an OVN router's gateway is scheduled on gateway chassis whatever the file says)."""
     load = NeutronLoad()
     macs = macs or {}
     played_ovn = agents and cloud.mechanism_driver == "ovn"  # ML2/OVN's effects on ports, in this ML2/OVS server
     metadata = _configure(cloud, server) if agents else None
     if played_ovn:
-        router_modes = False  # the ovn-router plugin has no DVR (and answers 400 to the attributes)
+        router_modes = False  # ovn-router has no DVR: 400 to distributed (its ha, l3-ha, makes no tenant address)
     if agents:
         _agents(cloud, server)
     for i, network in enumerate(cloud.networks):
