@@ -83,7 +83,8 @@ def test_a_frame_with_a_tag_no_segment_has_is_a_loud_error(vlan):
 
 @pytest.mark.emulation
 def test_real_ovn_routes_vlan_networks_on_the_gateway_chassis_as_the_model_says(live, ovn, tmp_path, monkeypatch):
-    """Every class's path, wires (VLAN 101/102 on the physnet legs), NAT, TTL and reply agree with the model;
+    """Every class's path (IPv6 and the VIP's too), wires (VLAN 101/102 on the physnet legs), NAT, TTL and reply
+    agree with the model;
     a model that routes the VLAN networks on the source chassis, as for Geneve, disagrees with the same run."""
     report, model, emulation = api.twin("dvr", TOPOLOGY, 1, out=tmp_path, router="ovn")
     assert report.agree, report.disagreements.to_dict("records")
@@ -97,11 +98,15 @@ def test_real_ovn_routes_vlan_networks_on_the_gateway_chassis_as_the_model_says(
         "ns-fip-out",
         "ns-fip-in",
         "ns-snat",
+        "ns-ipv6",
         "dhcp",
+        "vip-after-failover",
     }
     legs = {(w["network"], w["network_type"], w["segmentation_id"]) for p in paths.values() for w in p["wires"]}
     assert legs == {("red", "vlan", 101), ("blue", "vlan", 102), ("public", "flat", None)}
-    assert [h.split(":")[0] for h in paths["ew-cross-host"]["hops"] if ":br-int:" in h] == ["network-1"] * 2
+    for cls in ("ew-cross-host", "ns-ipv6", "vip-after-failover"):  # routed on the gateway chassis, nowhere else
+        assert {h.split(":")[0] for h in paths[cls]["hops"] if ":br-int:" in h} == {"network-1"}, cls
+    assert 0 < emulation.summary["vip_rebind_s"] < 10
 
     monkeypatch.setattr(plane.Plane, "resides_on_gateway", lambda self, subnet: False)
     wrong = api.simulate("dvr", TOPOLOGY, 1, router="ovn")
@@ -111,4 +116,5 @@ def test_real_ovn_routes_vlan_networks_on_the_gateway_chassis_as_the_model_says(
         "red-1->blue-1",
         "red-1->blue-2",
         "red-1->external",
+        "red-1->10.2.0.100",
     }
