@@ -1,7 +1,8 @@
-"""dvr under control=ovn with VLAN tenant networks: OVN routes their router ports on the gateway chassis
+"""dvr under control=ovn with VLAN and flat tenant networks: OVN routes their router ports on the gateway chassis
 (Neutron 29 sets ``reside-on-redirect-chassis``, ``OVNClient._gen_router_port_options``), and the emulation reads
 it from the tagged frames on each chassis's physnet uplink (``ovn_observe.events_of``): the walk from
-sightings to the model's hops (no root), and the twin through real OVN on ovn-vlan.yaml (live)."""
+sightings to the model's hops (no root), and the twin through real OVN on ovn-vlan.yaml (red VLAN 101, blue
+flat on another physnet; live)."""
 
 from pathlib import Path
 
@@ -77,15 +78,17 @@ def test_a_frame_with_a_tag_no_segment_has_is_a_loud_error(vlan):
     rows.append(_row("provider", "compute-1", 1, "10.1.0.5", VM, LRP, 999))
     with pytest.raises(RuntimeError, match="physnet 'physnet1' with VLAN tag 999 belongs to no segment"):
         Walker(hops, logical, 4).walk(events_of(rows, logical, request=True))
-    rows[-1] = _row("provider", "compute-1", 1, "10.1.0.5", VM, LRP, 102)  # blue's tag: a known network
+    rows[-1] = _row("provider", "compute-1", 1, "10.1.0.5", VM, LRP, None)  # untagged on physnet1: public
+    assert Walker(hops, logical, 4).walk(events_of(rows, logical, request=True)).wires[0]["network"] == "public"
+    rows[-1] = _row("provider", "compute-1", 1, "10.1.0.5", VM, LRP, None, port="physnet2")  # untagged: blue
     assert Walker(hops, logical, 4).walk(events_of(rows, logical, request=True)).wires[0]["network"] == "blue"
 
 
 @pytest.mark.emulation
 def test_real_ovn_routes_vlan_networks_on_the_gateway_chassis_as_the_model_says(live, ovn, tmp_path, monkeypatch):
-    """Every class's path (IPv6 and the VIP's too), wires (VLAN 101/102 on the physnet legs), NAT, TTL and reply
-    agree with the model;
-    a model that routes the VLAN networks on the source chassis, as for Geneve, disagrees with the same run."""
+    """Every class's path (IPv6 and the VIP's too), wires (red's VLAN 101, blue flat on another physnet), NAT, TTL
+    and reply agree with the model; a model that routes these networks on the source chassis, as for Geneve,
+    disagrees with the same run."""
     report, model, emulation = api.twin("dvr", TOPOLOGY, 1, out=tmp_path, router="ovn")
     assert report.agree, report.disagreements.to_dict("records")
     compared = {r["kind"] for r in report.rows.to_dict("records") if r["agree"] is True}
@@ -103,7 +106,7 @@ def test_real_ovn_routes_vlan_networks_on_the_gateway_chassis_as_the_model_says(
         "vip-after-failover",
     }
     legs = {(w["network"], w["network_type"], w["segmentation_id"]) for p in paths.values() for w in p["wires"]}
-    assert legs == {("red", "vlan", 101), ("blue", "vlan", 102), ("public", "flat", None)}
+    assert legs == {("red", "vlan", 101), ("blue", "flat", None), ("public", "flat", None)}
     for cls in ("ew-cross-host", "ns-ipv6", "vip-after-failover"):  # routed on the gateway chassis, nowhere else
         assert {h.split(":")[0] for h in paths[cls]["hops"] if ":br-int:" in h} == {"network-1"}, cls
     assert 0 < emulation.summary["vip_rebind_s"] < 10
