@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import Optional
 
+from labtwin.description.neutron_ports import DHCP_OWNER
+from labtwin.description.routing import port_segment
 from labtwin.description.schema import Cloud, ExternalGateway, Host, Network, Port, Router, Subnet
 
 from .knobs import FROM_TOPOLOGY, DvrDesign
@@ -189,6 +191,22 @@ def network_node(cloud: Cloud) -> Host:
         if host.role == "network":
             return host
     raise ValueError("the dvr scenario needs a host with role: network")
+
+
+def dhcp_host(cloud: Cloud, port: Port) -> Optional[str]:
+    """The host whose DHCP agent answers *port*'s DHCP request under ML2/OVS: the host of the first DHCP port
+    Neutron made on the port's network (on a routed network, on the port's segment), as Neutron 29's
+    WeightScheduler placed it (:func:`labtwin.description.neutron_ports.dhcp_ports`). None: no agent serves it
+    (ML2/OVN, or the DHCP port found no free address). Simplification: with ``dhcp_agents_per_network`` above 1,
+    every agent answers the broadcast and the client takes the first offer; the path drawn is to the first agent
+    in file order."""
+    segment = port_segment(cloud, port)
+    for made in cloud.network_ports:
+        if made.device_owner != DHCP_OWNER or made.network_id != port.network_id:
+            continue
+        if made.segment is None or segment is None or made.segment == segment.name:
+            return made.host
+    return None
 
 
 def gateway(router: Router) -> ExternalGateway:

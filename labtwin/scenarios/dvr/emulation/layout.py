@@ -37,7 +37,7 @@ from labtwin.description.resolve import eui64
 from .. import neutron_names as names
 from ..knobs import DvrDesign
 from ..neutron_names import mac_of
-from ..spec import physnet_bridge, router_bridges, router_mode
+from ..spec import dhcp_host, physnet_bridge, router_bridges, router_mode
 
 #: Neutron's ``FIP_RT_TBL`` and ``FIP_PR_START``: the floating-IP route table and first rule priority.
 FIP_RT_TBL = 16
@@ -76,6 +76,8 @@ class Layout:
     qg: Optional[RouterPort] = None
     fg: dict[str, RouterPort] = field(default_factory=dict)  # by host (dvr)
     dhcp: dict[str, RouterPort] = field(default_factory=dict)  # by network name
+    #: The host of each network's DHCP port: where Neutron's scheduler put its DHCP agent (spec.dhcp_host)
+    dhcp_host: dict[str, str] = field(default_factory=dict)
     fips: dict[str, ipaddress.IPv4Address] = field(default_factory=dict)  # by port name
     external: tuple = ()  # the outside world's addresses (the external subnets' gateways)
     #: The external subnets with a gateway, whose gateways the routers' default routes go to (a gateway outside
@@ -208,8 +210,9 @@ def _neutron_made_addresses(cloud: Cloud, router: str) -> dict[tuple[str, str], 
 
 
 def _dhcp_ports(lay: Layout, ipam: "_Ipam") -> None:
-    """One DHCP port per network whose VMs have a DHCP-enabled subnet (the DHCP agent on the network node), with
-    the addresses the loader's DHCP port took (:func:`~labtwin.description.neutron_ports.dhcp_ports`)."""
+    """One DHCP port per network whose VMs have a DHCP-enabled subnet, on the host Neutron scheduled its DHCP agent
+    to (:func:`~labtwin.scenarios.dvr.spec.dhcp_host`), with the addresses the loader's DHCP port took
+    (:func:`~labtwin.description.neutron_ports.dhcp_ports`)."""
     given = {
         (p.network_id, f.subnet_id): f.ip_address
         for p in lay.cloud.network_ports
@@ -218,9 +221,12 @@ def _dhcp_ports(lay: Layout, ipam: "_Ipam") -> None:
     }
     for network in lay.cloud.networks:
         subnets = [s for s in lay.cloud.subnets if s.network_id == network.name and s.enable_dhcp]
-        if not subnets or not any(v.network_id == network.name for v in lay.vms):
+        vms = [v for v in lay.vms if v.network_id == network.name]
+        host = dhcp_host(lay.cloud, vms[0]) if subnets and vms else None
+        if host is None:
             continue
-        pid = names.dhcp_port_id(lay.network_node, network.name)
+        lay.dhcp_host[network.name] = host
+        pid = names.dhcp_port_id(host, network.name)
         mac = mac_of(pid)
         addresses = tuple(_dhcp_address(s, given.get((network.name, s.name)), mac, ipam) for s in subnets)
         lay.dhcp[network.name] = RouterPort("dhcp", pid, names.tap_device(pid), mac, network.name, addresses)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..spec import Endpoints, Vip
+from ..spec import Endpoints, Vip, dhcp_host
 from .plane import Leg, Plane, hops
 from .search import RouterSearch, port_to_port
 
@@ -118,7 +118,13 @@ def _dhcp(legs: Legs, p: Plane, ends: Endpoints) -> None:
         )
         return
     network = p.cloud.network[a.network_id]
+    agent = dhcp_host(p.cloud, a)
+    if agent is None:
+        legs["dhcp"] = Leg(
+            hops(p.vm_out(a)), reachable=False, note="no DHCP agent hosts the network (its DHCP port got no address)"
+        )
+        return
     legs["dhcp"] = Leg(
-        hops(p.vm_out(a), p.l2(a.network_id, p.host(a), p.nn), p.qdhcp(p.nn, network)),
-        note="dnsmasq in qdhcp- on the DHCP agent's host",
+        hops(p.vm_out(a), p.l2(a.network_id, p.host(a), agent), p.qdhcp(agent, network)),
+        note="dnsmasq in qdhcp- on the DHCP agent's host",  # Neutron's WeightScheduler picked it (spec.dhcp_host)
     )

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from labtwin.description import Port
+from labtwin.description.neutron_ports import DHCP_OWNER
 
 from .. import neutron_names as names
 from ..spec import EXTERNAL, carrier, hop_host
@@ -76,9 +77,10 @@ def device_index(plane: Plane) -> dict[str, Device]:
         index[names.qr_device(qr)] = Device(subnet.network_id, names.mac_of(qr))
         index[names.ovn_lrp(qr)] = Device(subnet.network_id, names.mac_of(qr))
         index[names.sg_device(sg)] = Device(subnet.network_id, names.mac_of(sg))
-    for network in cloud.networks:
-        dhcp = names.dhcp_port_id(plane.nn, network.name)
-        index[names.tap_device(dhcp)] = Device(network.name, names.mac_of(dhcp))
+    for made in cloud.network_ports:  # a DHCP port on the host its agent was scheduled to
+        if made.device_owner == DHCP_OWNER and made.host is not None:
+            dhcp = names.dhcp_port_id(made.host, made.network_id)
+            index[names.tap_device(dhcp)] = Device(made.network_id, names.mac_of(dhcp))
     if plane.ext is not None:
         qg = names.router_port_id(router.name, "qg")
         for device in (names.qg_device(qg), names.ovn_lrp(qg), names.ovn_cr_lrp(qg)):

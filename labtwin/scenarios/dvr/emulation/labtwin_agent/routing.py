@@ -230,13 +230,13 @@ def _nat(lay: L.Layout, out_dev: str, fips: dict, snat_to=None) -> RuleSet:
 
 
 def qdhcp(dp: DvrPlan, network: str) -> None:
-    """``qdhcp-<net>`` on the network node: the DHCP port's tap; a DHCP server answers there.
+    """``qdhcp-<net>`` on the host of the network's DHCP agent: the DHCP port's tap; a DHCP server answers there.
 
     Simplification: the server is a small scapy responder standing in for dnsmasq
     (it offers each VM its fixed IP), not dnsmasq itself.
     """
     lay = dp.layout
-    port, host, ns = lay.dhcp[network], lay.network_node, L.qdhcp_ns(lay, network)
+    port, host, ns = lay.dhcp[network], lay.dhcp_host[network], L.qdhcp_ns(lay, network)
     key = f"qdhcp:{network}"
     cfg = add_ns(dp, key, "r", ns)
     plug(dp, key, port.dev, host, network, L.hop(host, ns, port.dev))
