@@ -25,11 +25,13 @@ import json
 import os
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from labtwin.description import Cloud
+from labtwin.description.neutron_ports import METADATA_OWNER
 from labtwin.emulation import naming
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.neutron_agent import in_parallel
@@ -105,7 +107,9 @@ class OvnCloud:
 
 def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optional[dict] = None) -> OvnCloud:
     """Central, a chassis per host, Neutron's server with the cloud created in it; every port plugged and up.
-    Neutron's server is stopped once the cloud is in OVN. *options*: Neutron's ``[ovn]`` options to set."""
+    Neutron's server is stopped once the cloud is in OVN. *options*: Neutron's ``[ovn]`` options to set; the
+    cloud's own ``ovn_metadata_enabled`` is one (with it, Neutron makes each network's metadata port, whose
+    addresses the loader also took: ``labtwin.description.neutron_ports``)."""
     central = start_central(real)
     server = spawn_server(real, central)  # imports Neutron while the chassis start
     ovs_of = {h.name: PrivateOvs.for_node(h.name, real.plan.ns(f"host:{i}").node) for i, h in enumerate(cloud.hosts)}
@@ -120,11 +124,13 @@ def bring_up(real, cloud: Cloud, recorder: Recorder, t0: float, options: Optiona
 
     in_parallel(chassis, range(len(cloud.hosts)))
     start = time.perf_counter()
+    options = {"ovn_metadata_enabled": cloud.ovn_metadata_enabled, **(options or {})}  # as the file says
     neutron = server.start(tuple(p.name for p in cloud.physnets), options, default_rule_templates(cloud))
     macs = {e.port: e.mac for e in real.plan.endpoints.values()}
     ports = neutron.load(cloud, macs)
     recorder.operation("neutron_load", "neutron-server", start - t0, time.perf_counter() - start, len(ports))
     _check_addresses(real.plan, ports)
+    _check_metadata_ports(cloud, neutron.made)
     for host in cloud.hosts:
         _plug(real, cloud, ovs_of[host.name], host.name, ports)
     real.runner.run(Step(central.nbctl("--wait=hv", "sync"), what="OVN: every chassis caught up"))
@@ -186,6 +192,20 @@ def _check_addresses(the_plan: Plan, ports: dict) -> None:
                 f"port {name}: Neutron holds {given} / {ports.get(name, {}).get('mac')}, its VM {held} / "
                 f"{endpoint.mac}: the emulation would probe addresses Neutron does not know"
             )
+
+
+def _check_metadata_ports(cloud: Cloud, made: dict) -> None:
+    """Neutron must have made the metadata ports the loader made (``ovn_metadata_enabled``), an address on the
+    same subnets: the addresses the loader gave every other port assume them (fail loud)."""
+    loader = Counter(f.subnet_id for p in cloud.network_ports if p.device_owner == METADATA_OWNER for f in p.fixed_ips)
+    neutron = Counter(
+        f["subnet"] for p in made.get("ports", []) if p["device_owner"] == METADATA_OWNER for f in p["fixed_ips"]
+    )
+    if loader != neutron:
+        raise RuntimeError(
+            f"metadata ports: the loader gave addresses on {dict(loader) or 'no subnet'}, Neutron on "
+            f"{dict(neutron) or 'no subnet'} (ovn_metadata_enabled={cloud.ovn_metadata_enabled})"
+        )
 
 
 def _plug(real, cloud: Cloud, ovs: PrivateOvs, host: str, ports: dict) -> None:
