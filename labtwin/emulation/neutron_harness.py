@@ -50,11 +50,12 @@ from typing import Optional
 AGENT_BINARY = "neutron-openvswitch-agent"
 
 
-def prepare() -> None:
-    """Before any Neutron import: the chain prefix, and quiet deprecation warnings (eventlet's among them)."""
+def prepare(binary: str = AGENT_BINARY) -> None:
+    """Before any Neutron import: the chain prefix (*binary*'s: ``neutron-l3-agent`` for an L3 worker), and
+    quiet deprecation warnings (eventlet's among them)."""
     if any(name.startswith("neutron.agent") for name in sys.modules):
         raise RuntimeError("neutron_harness.prepare() must run before Neutron's agent modules are imported")
-    sys.argv[0] = AGENT_BINARY
+    sys.argv[0] = binary
     warnings.simplefilter("ignore")
 
 
@@ -83,6 +84,27 @@ def configure(lock_dir: str, firewall: str, ovs_rundir: Optional[str] = None) ->
     cfg.CONF.set_override("firewall_driver", driver, "SECURITYGROUP")
     if firewall == "ovs":
         _private_ovs(cfg.CONF, ovs_rundir)
+    _privileged_in_process()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+
+
+def configure_agent(lock_dir: str, overrides: dict[tuple[str, Optional[str]], object]) -> None:
+    """For an agent whose options are already registered (the L3 agent's, by Neutron's own
+    ``l3_agent.register_opts``): the root helper, the lock path, privileged functions in process and
+    WARNING logging, as :func:`configure` sets them, then *overrides* (``(option, group or None) -> value``)."""
+    import logging
+
+    from neutron.conf.agent import common as agent_config
+    from oslo_config import cfg
+
+    if "root_helper" not in cfg.CONF.AGENT:
+        agent_config.register_root_helper(cfg.CONF)
+    cfg.CONF([], project="neutron")
+    venv_bin = os.path.dirname(sys.executable)
+    cfg.CONF.set_override("root_helper", f"env PATH={venv_bin}:{os.environ.get('PATH', '')}", "AGENT")
+    cfg.CONF.set_override("lock_path", lock_dir, "oslo_concurrency")
+    for (name, group), value in overrides.items():
+        cfg.CONF.set_override(name, value, group)
     _privileged_in_process()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 

@@ -33,6 +33,7 @@ OURS = (
     "mininet:lt",
     "tcpdump",
     "neutron_agent.worker",
+    "neutron_agent.l3_worker",
     "labtwin.emulation.ovn_server",
     "privsep-helper",
     "/run/labtwin/ovs/",

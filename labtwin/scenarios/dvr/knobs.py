@@ -7,8 +7,9 @@ from labtwin.scenarios.base import ERAS, Design, Knob, boolean, bounded
 
 #: The ``router`` knob's default: each router in the mode its own ``distributed`` field gives.
 FROM_TOPOLOGY = "topology"
-#: Who builds the emulation's routers (the ``control`` knob): labtwin's own agent, or real OVN.
-CONTROLS = ("labtwin", "ovn")
+#: Who builds the emulation's routers (the ``control`` knob): labtwin's own agent, Neutron's own L3 agent, or
+#: real OVN.
+CONTROLS = ("labtwin", "neutron", "ovn")
 #: The modes a router can be studied in (``ovn`` is ML2/OVN's logical router: cloud-wide, knob only).
 ROUTER_MODES = ("legacy", "dvr", "ovn")
 
@@ -86,7 +87,8 @@ KNOBS: tuple[Knob, ...] = (
         "control",
         "labtwin",
         "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
-        "flows; legacy and dvr) or ovn (Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
+        "flows; legacy and dvr), neutron (Neutron 29's own L3 agent on the network node; legacy routers so far) or "
+        "ovn (Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
         choices=CONTROLS,
     ),
     Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),
@@ -157,6 +159,7 @@ class DvrDesign(Design):
         if values["agent"] == "linuxbridge":
             why = "agent=linuxbridge is a Train-era cloud (era=train-2019): Neutron removed it in 2025.1"
             values = cls.imply(values, given, "era", "train-2019", why)
-        if values["control"] == "ovn":
-            values = cls.imply(values, given, "era", "neutron-29", "control=ovn runs Neutron 29 (era=neutron-29)")
+        if values["control"] in ("ovn", "neutron"):
+            why = f"control={values['control']} runs Neutron 29 (era=neutron-29)"
+            values = cls.imply(values, given, "era", "neutron-29", why)
         return values

@@ -8,7 +8,8 @@ VRRP VIP over (move it from the old master to the new one, which sends a
 gratuitous ARP -- no keepalived: the failover is what keepalived would do) and
 probe the VIP. The path of each probe is what the capture points saw
 (:mod:`.observe`); its NAT what the far end saw. ``control=ovn`` (``router=ovn``) is real OVN, built by
-Neutron's ML2/OVN (:mod:`.ovn`).
+Neutron's ML2/OVN (:mod:`.ovn`); ``control=neutron`` has Neutron's own L3 agent build the routers instead of
+:mod:`.labtwin_agent` (:mod:`.neutron_l3`: legacy routers so far), with the same probes.
 """
 
 from __future__ import annotations
@@ -64,12 +65,21 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     rec, t0 = Recorder(), time.perf_counter()
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
-    dp = plan_dvr(cloud, design, new_run_id())
+    agents: list = []
+    if design.control == "neutron":  # Neutron's own L3 agent builds the routers (issue 15)
+        from .neutron_l3 import build_routers, plan_neutron
+
+        dp, agents = plan_neutron(cloud, design, new_run_id())
+    else:
+        dp = plan_dvr(cloud, design, new_run_id())
     router = classes.the_router(cloud)
     ends = classes.pick_endpoints(cloud, router)
     _hold_vip(dp, ends)
+    neutron: dict = {}
     with Realisation(dp.plan) as real:
         _flows(dp, real)
+        if agents:
+            neutron = build_routers(real, dp, agents)
         bringup = time.perf_counter() - t0
         servers = [_dhcp_server(real, dp, key, out) for key in dp.dhcp_servers]
         points = start_captures(real, dp.captures, out)
@@ -85,6 +95,8 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     paths = [_class_path(cloud, dp, ends, cls, r, seen, counters) for cls, r in results]
     record_paths(rec, paths)
     summary = summarise_run(cloud, design, paths, real, bringup, len(dp.captures))
+    if neutron:
+        summary["neutron_l3"] = neutron
     run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
         run.save(out)
@@ -114,6 +126,8 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
         return
     if mode not in ("legacy", "dvr"):
         raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
+    if design.control == "neutron":
+        _check_neutron_builds(cloud, mode)
     _check_outside_answers(cloud)
     _check_one_overlay_bridge(cloud)
     _check_no_group_drops(cloud)
@@ -121,6 +135,27 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
         raise NotEmulated(
             f"agent={design.agent} firewall_driver={design.firewall_driver} is model-only: the labtwin emulation "
             "plugs VMs into br-int directly (the openvswitch firewall's wiring)"
+        )
+
+
+def _check_neutron_builds(cloud: Cloud, mode: str) -> None:
+    """What Neutron's own L3 agent builds here so far (:mod:`.neutron_l3`): one legacy router, IPv4, no HA."""
+    router = classes.the_router(cloud)
+    if mode != "legacy":
+        raise NotEmulated(
+            f"control=neutron builds legacy routers so far; router {router.name} is {mode}: Neutron's dvr and "
+            "dvr_snat agents are the next slice (control=labtwin emulates it)"
+        )
+    if router.ha:
+        raise NotEmulated(
+            f"control=neutron does not build HA routers yet ({router.name} has ha: true): Neutron's agent runs "
+            "keepalived for them, which is not installed here"
+        )
+    v6 = [name for name in router.interfaces if cloud.subnet[name].ip_version == 6]
+    if v6:
+        raise NotEmulated(
+            f"control=neutron builds IPv4 router interfaces so far; {router.name} has IPv6 ones ({', '.join(v6)}): "
+            "Neutron's agent runs radvd for them, which is not installed here"
         )
 
 
