@@ -73,6 +73,9 @@ class AgentHost:
     prefix: str
     namespaces: dict[str, str] = field(default_factory=dict)
     plugs: dict[str, dict] = field(default_factory=dict)
+    #: Every other name the agent could give a namespace of this router (its snat- and its external network's
+    #: fip-): ledgered too, so that one made unplanned is still removed; the build fails if one appears.
+    unplanned: tuple[str, ...] = ()
 
 
 def agent_prefix(run_id: str, index: int) -> str:
@@ -111,7 +114,8 @@ def _agent_namespace(dp: DvrPlan, host: str, prefix: str) -> AgentHost:
     key, label = f"qrouter:{host}", L.qrouter_ns(lay)
     cfg = add_ns(dp, key, "r", label)
     cfg.sysctls = []
-    agent = AgentHost(host, "legacy", prefix, {key: prefix + label})
+    unplanned = (prefix + L.snat_ns(lay), prefix + L.fip_ns(lay))
+    agent = AgentHost(host, "legacy", prefix, {key: prefix + label}, unplanned=unplanned)
     for port in [*lay.qr.values(), lay.qg]:
         assert port is not None
         end = dp.root_end()
@@ -253,6 +257,7 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
             synced = worker.ask({"op": "sync"}, timeout=SYNC_TIMEOUT_S)
         finally:
             _stop(worker)
+        _check_namespaces(agent)
         _speakers(dp, agent, synced["garps"])
         state = {key: namespace_state(real, key) for key in agent.namespaces}
         out["agents"][agent.host] = {
@@ -319,6 +324,10 @@ def _start(real, agent: AgentHost):
         )
     real.ledger.append(
         [
+            Item(f"netns-name:{name}", "netns-name", name, undo=("ip", "netns", "delete", name))
+            for name in agent.unplanned
+        ]
+        + [
             Item(f"veth:root:{plug['root']}", "link", plug["root"], undo=("ip", "link", "del", plug["root"]))
             for plug in agent.plugs.values()
         ]
@@ -334,6 +343,16 @@ def _start(real, agent: AgentHost):
             Step(argv, what=f"{agent.host}: Neutron's L3 agent", creates=(item,)), talk=True, stderr_to=stderr
         )
     return NeutronWorker(agent.host, next(iter(agent.namespaces.values())), proc, stderr_path)
+
+
+def _check_namespaces(agent: AgentHost) -> None:
+    """Every namespace with the agent's prefix is one the run planned (a fail-loud check: the teardown removes
+    the others it ledgered, :attr:`AgentHost.unplanned`)."""
+    listed = subprocess.run(("ip", "netns", "list"), capture_output=True, text=True, check=True, timeout=30).stdout
+    names = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    extra = sorted(n for n in names if n.startswith(agent.prefix) and n not in agent.namespaces.values())
+    if extra:
+        raise RuntimeError(f"{agent.host}: Neutron's L3 agent made namespaces the run did not plan: {extra}")
 
 
 def _stop(worker) -> None:
