@@ -134,6 +134,8 @@ def test_the_server_rows_are_the_topologys_router(cloud):
     (agent,) = agents
     assert agent.prefix == agent_prefix("k4ll", 0) == "ltk4lll0"
     assert agent.namespaces == {"qrouter:network-1": f"ltk4lll0qrouter-{router['id']}"}
+    ext = router["external_gateway_info"]["network_id"]
+    assert agent.unplanned == (f"ltk4lll0snat-{router['id']}", f"ltk4lll0fip-{ext}")  # ledgered all the same
     assert sorted(p["dev"] for p in agent.plugs.values()) == sorted(
         [dp.layout.qg.dev, *(p.dev for p in dp.layout.qr.values())]
     )
@@ -159,6 +161,12 @@ try:
 except ValueError:
     refused = True
 (router,) = L3Server(rows).get_routers(None, [rid])
+from labtwin.emulation.neutron_agent.l3_driver import EmulatedBridgeDriver
+try:  # a port the run did not plan (and ledger) is refused before anything is made
+    EmulatedBridgeDriver(None).plug_new("net", "unplanned", "qr-unplanned", "fa:16:3e:00:00:01")
+    unplanned = "plugged"
+except KeyError as exc:
+    unplanned = str(exc)
 print(json.dumps({
     "prefixes": prefixes,
     "managed": [manager.is_managed(n) for n in (f"qrouter-{rid}", f"snat-{rid}", f"ltk4lll0qrouter-{rid}",
@@ -169,6 +177,7 @@ print(json.dumps({
                    for p in router["_interfaces"]],
     "gw": [s["cidr"] for s in router["gw_port"]["subnets"]],
     "fips": [f["floating_ip_address"] for f in router["_floatingips"]],
+    "unplanned": unplanned,
 }))
 """
 
@@ -193,6 +202,7 @@ def test_neutrons_namespace_manager_manages_only_the_runs_prefix_and_the_server_
     assert out["name"] == f"ltk4lll0qrouter-{the_router(cloud).id}" and out["refused"]
     assert out["interfaces"] == [[24, ["10.10.0.0/24"], 1500], [24, ["10.20.0.0/24"], 1500]]
     assert out["gw"] == ["203.0.113.0/24"] and out["fips"] == ["203.0.113.3"]
+    assert "port unplanned (qr-unplanned), which labtwin's plan has not ledgered" in out["unplanned"]
 
 
 def test_control_neutron_refuses_what_its_agent_does_not_build_yet(cloud):
