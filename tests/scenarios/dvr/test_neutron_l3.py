@@ -91,7 +91,7 @@ real.up()
 worker = neutron_l3._start(real, agents[0])
 worker.ask(neutron_l3._start_request(real, agents[0], neutron_l3.sync_rows(dp.layout)), timeout=180)
 worker.ask({"op": "sync"}, timeout=300)
-print("up", flush=True)
+print("up", worker.proc.pid, flush=True)
 time.sleep(120)
 """
 
@@ -102,12 +102,16 @@ def test_sigkill_with_neutrons_l3_agent_then_clean_restores(live, ledger_dir, sn
     env = {**os.environ, "LABTWIN_LEDGER_DIR": str(ledger_dir)}
     proc = subprocess.Popen([sys.executable, "-c", KILLED, str(TOPOLOGY)], env=env, stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "up"
+        up, worker = proc.stdout.readline().split()
+        assert up == "up"
         during = snapshot()
+        # the built agent leaves no process of its own running (no metadata proxy, radvd or keepalived here)
+        children = subprocess.run(["ps", "-o", "args=", "--ppid", worker], capture_output=True, text=True).stdout
     finally:  # killed whatever happens: a failed check must not leave the run behind for the next test
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     assert sum("neutron_agent.l3_worker" in p for p in during["procs"]) == 1
+    assert children == "", children
     assert during["neutron_locks"] == sorted([*before["neutron_locks"], "ltk3lll0"])
     assert "ltk3lll0qrouter-" in during["netns"]
     assert not any("privsep-helper" in p for p in during["procs"])  # privileged calls ran in the worker
