@@ -1,17 +1,18 @@
-"""How long Neutron 29's own L3 agent takes to build a legacy router in the emulation (issue 15).
+"""How long Neutron 29's own L3 agents take to build a router in the emulation (issue 15), per router mode.
 
 ``control=neutron`` on tests/scenarios/dvr/neutron-l3.yaml (one network node, one compute node, one
-legacy router with two interfaces, a gateway and a floating IP): the agent's start (import,
-configuration, ``init_host``) and its router build (one fullsync: ``sync_routers``, the namespace
-cleanup, ``RouterInfo.process``), and the emulation's whole bring-up. The baseline in the same run
-is labtwin's own build of the same router (``control=labtwin``: its bring-up, which includes writing
-the router's namespace from its plan). Each measured ``REPEATS`` times (env var, default 3); the
-median is shown, with the range.
+router with two interfaces, a gateway and a floating IP), ``router=legacy`` (one ``legacy`` agent)
+and ``router=dvr`` (``dvr_snat`` on the network node, ``dvr`` on the compute node, started side by
+side): each agent's start (import, configuration, ``init_host``) and router build (one
+fullsync: ``sync_routers``, the namespace cleanup, ``RouterInfo.process``), and the emulation's
+whole bring-up. The baseline in the same run is labtwin's own build of the same router
+(``control=labtwin``: its bring-up, which includes writing the routers' namespaces from its plan).
+Each measured ``REPEATS`` times (env var, default 3); the median is shown, with the range.
 
 The feasibility study (``../shared/reference/real-parts.md`` part B) measured 11-25 s for one legacy
 router on a busy machine of this kind.
 
-Needs root and Open vSwitch; about a minute.
+Needs root and Open vSwitch; about two minutes.
 """
 
 from __future__ import annotations
@@ -36,21 +37,28 @@ def cell(values: list[float]) -> str:
 
 
 def main() -> None:
-    neutron: dict[str, list[float]] = {"start": [], "build": [], "bringup": []}
-    labtwin: list[float] = []
-    for _ in range(REPEATS):
-        run = api.emulate("dvr", TOPOLOGY, control="neutron", router="legacy")
-        agent = run.summary["neutron_l3"]["agents"]["network-1"]
-        neutron["start"].append(agent["start_s"])
-        neutron["build"].append(agent["router_build_s"])
-        neutron["bringup"].append(run.summary["bringup_s"])
-        ours = api.emulate("dvr", TOPOLOGY, control="labtwin", router="legacy")
-        labtwin.append(ours.summary["bringup_s"])
-    print(f"one legacy router, {REPEATS} runs each: median seconds (range)")
-    print(f"  Neutron's L3 agent start (import, config, init_host) {cell(neutron['start'])}")
-    print(f"  Neutron's router build (one fullsync)                {cell(neutron['build'])}")
-    print(f"  emulation bring-up, control=neutron                  {cell(neutron['bringup'])}")
-    print(f"  emulation bring-up, control=labtwin (baseline)       {cell(labtwin)}")
+    print(f"one router, {REPEATS} runs each: median seconds (range)")
+    for mode in ("legacy", "dvr"):
+        start: dict[str, list[float]] = {}
+        build: dict[str, list[float]] = {}
+        bringup: list[float] = []
+        wall: list[float] = []
+        labtwin: list[float] = []
+        for _ in range(REPEATS):
+            run = api.emulate("dvr", TOPOLOGY, control="neutron", router=mode)
+            for host, agent in run.summary["neutron_l3"]["agents"].items():
+                key = f"{host} ({agent['agent_mode']})"
+                start.setdefault(key, []).append(agent["start_s"])
+                build.setdefault(key, []).append(agent["router_build_s"])
+            bringup.append(run.summary["bringup_s"])
+            wall.append(run.summary["neutron_l3"]["build_wall_s"])
+            labtwin.append(api.emulate("dvr", TOPOLOGY, control="labtwin", router=mode).summary["bringup_s"])
+        print(f"router={mode}")
+        for key in build:
+            print(f"  {key:<24} agent start {cell(start[key])}   router build {cell(build[key])}")
+        print(f"  every agent, started side by side to built      {cell(wall)}")
+        print(f"  emulation bring-up, control=neutron             {cell(bringup)}")
+        print(f"  emulation bring-up, control=labtwin (baseline)  {cell(labtwin)}")
 
 
 if __name__ == "__main__":

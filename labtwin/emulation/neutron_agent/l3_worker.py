@@ -124,6 +124,8 @@ class L3Server:
         interfaces = [copy.deepcopy(p) for p in self.rows["interfaces"] if p["device_id"] in wanted]
         fips = [copy.deepcopy(f) for f in self.rows["floatingips"] if f["router_id"] in wanted]
         ports = [r["gw_port"] for r in routers if r.get("gw_port")] + interfaces
+        for r in routers:  # l3_dvr_db._get_dvr_sync_data populates a DVR router's agent gateway and SNAT ports too
+            ports += r.get("_floatingip_agent_interfaces", []) + r.get("_snat_router_interfaces", [])
         mixin._populate_mtu_and_subnets_for_ports(queries, None, ports)
         routers_dict = {r["id"]: r for r in routers}
         mixin._process_floating_ips(queries, None, routers_dict, fips)
@@ -148,8 +150,9 @@ class L3Server:
     def get_networks(self, context, filters=None, fields=None):  # the interface driver's MTU lookup
         self._not_yet("get_networks")
 
-    def get_ports_by_subnet(self, context, subnet_id):  # DVR
-        self._not_yet("get_ports_by_subnet")
+    def get_ports_by_subnet(self, context, subnet_id):
+        """DVR's ARP entries: ``get_ports_under_dvr_connected_subnet`` (the rows' ``subnet_ports``)."""
+        return copy.deepcopy(self.rows["subnet_ports"][subnet_id])
 
     def get_agent_gateway_port(self, context, fip_net):  # DVR
         self._not_yet("get_agent_gateway_port")
@@ -234,6 +237,7 @@ def _configure(request: dict) -> dict[str, str]:
             ("interface_driver", None): "labtwin.emulation.neutron_agent.l3_driver.EmulatedBridgeDriver",
             # the metadata proxy is haproxy (not installed); no instance asks for metadata here
             ("enable_metadata_proxy", None): False,
+            ("state_path", None): request["lock_dir"],  # DVR's FIP rule priorities and link-local pairs (files)
             ("report_interval", "AGENT"): 0,  # no heartbeat thread (its report would go to no server)
         },
     )

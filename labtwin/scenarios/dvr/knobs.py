@@ -87,8 +87,9 @@ KNOBS: tuple[Knob, ...] = (
         "control",
         "labtwin",
         "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
-        "flows; legacy and dvr), neutron (Neutron 29's own L3 agent on the network node; legacy routers so far) or "
-        "ovn (Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
+        "flows; legacy and dvr), neutron (Neutron 29's own L3 agents: legacy on the network node, or dvr_snat "
+        "there and dvr on the compute nodes; IPv4, no HA, no PTG proposals) or ovn (Neutron 29's ML2/OVN server "
+        "writes a real OVN: router=ovn, implied by it)",
         choices=CONTROLS,
     ),
     Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),

@@ -77,6 +77,37 @@ def test_neutrons_l3_agent_builds_the_legacy_router_and_the_twin_agrees(live, le
     assert not api.compare_runs("dvr", wrong, run).agree
 
 
+@pytest.mark.emulation
+def test_neutrons_dvr_and_dvr_snat_agents_build_the_distributed_router_and_the_twin_agrees(live, ledger_dir, snapshot):
+    """The same cloud with its router distributed: Neutron's dvr_snat agent on network-1 (snat-, and a qrouter-
+    and fip- of its own), its dvr agent on compute-1 (qrouter-, fip- with the floating IP)."""
+    before = snapshot()
+    report, model, run = api.twin("dvr", topology=TOPOLOGY, auto_calibrate=False, control="neutron", router="dvr")
+    assert snapshot() == before
+    assert report.agree, report.disagreements.to_string()
+    paths = {p["class"]: p for p in run.summary["paths"]}
+    assert not paths["ns-fip-out"]["via_network_node"] and paths["ns-snat"]["via_network_node"]
+    assert paths["ns-snat"]["wires"][0]["src_mac"].startswith("fa:16:3f")  # the DVR MAC of compute-1 (OVS flows)
+    agents = run.summary["neutron_l3"]["agents"]
+    assert {h: a["agent_mode"] for h, a in agents.items()} == {"network-1": "dvr_snat", "compute-1": "dvr"}
+    kinds = {h: sorted(k.split(":")[0] for k in a["state"]) for h, a in agents.items()}
+    assert kinds == {"network-1": ["fip", "qrouter", "snat"], "compute-1": ["fip", "qrouter"]}
+    for host, agent in agents.items():  # each agent's cleanup saw only its own host's namespaces
+        assert all(n.startswith(agent["prefix"]) for n in agent["namespaces_managed"]), agent
+        assert len(agent["namespaces_managed"]) == len(kinds[host])
+    qrouter = agents["compute-1"]["state"]["qrouter:compute-1"]
+    # Neutron's own choices, not labtwin's: the FIP rule's priority from its FipRulePriorityAllocator (labtwin's
+    # agent writes 32768), the SNAT redirect rule from the qr- port's address with its prefix
+    assert any(r.endswith(":\tfrom 10.10.0.3 lookup 16") for r in qrouter["rules"]), qrouter["rules"]
+    assert "168427521:\tfrom 10.10.0.1/24 lookup 168427521" in qrouter["rules"]
+    assert (
+        "-A neutron-l3-agent-float-snat -s 10.10.0.3/32 -j SNAT --to-source 203.0.113.3 --random-fully"
+        in (qrouter["iptables"])
+    )
+    wrong = api.simulate("dvr", TOPOLOGY, control="labtwin", router="legacy")
+    assert not api.compare_runs("dvr", wrong, run).agree
+
+
 KILLED = """
 import sys, time
 from labtwin.description import load_cloud
@@ -210,9 +241,44 @@ def test_neutrons_namespace_manager_manages_only_the_runs_prefix_and_the_server_
 
 
 def test_control_neutron_refuses_what_its_agent_does_not_build_yet(cloud):
-    with pytest.raises(NotEmulated, match="the next slice"):
-        check_emulable(cloud, DvrDesign.of({"control": "neutron", "router": "dvr"}))
+    for proposal in ({"distributed_snat": True}, {"vip_arp": "learned"}):
+        with pytest.raises(NotEmulated, match="PTG proposal, labtwin's own extension"):
+            check_emulable(cloud, DvrDesign.of({"control": "neutron", "router": "dvr", **proposal}))
+    check_emulable(cloud, DvrDesign.of({"control": "neutron", "router": "dvr"}))  # Neutron's DVR: built
     with pytest.raises(NotEmulated, match="radvd"):  # the default topology's router has an IPv6 interface
         check_emulable(load_cloud(topologies_dir() / "dvr.yaml"), DvrDesign.of(KNOBS))
     check_emulable(cloud, DvrDesign.of(KNOBS))  # the legacy IPv4 router: built
     assert DvrDesign.of({"control": "neutron"}).era == "neutron-29"
+
+
+def test_a_distributed_routers_rows_are_each_agent_hosts_own(cloud):
+    """l3_dvr_db's answer per requesting host: the SNAT ports and gateway host for all, each host's own agent
+    gateway port (every DVR host gets one, the network node too) and only its own ports' floating IPs."""
+    dp, agents = plan_neutron(cloud, DvrDesign.of({"control": "neutron", "router": "dvr"}), "k5ll")
+    assert [(a.host, a.mode) for a in agents] == [("network-1", "dvr_snat"), ("compute-1", "dvr")]
+    assert [sorted(a.namespaces) for a in agents] == [
+        ["fip:network-1", "qrouter:network-1", "snat"],
+        ["fip:compute-1", "qrouter:compute-1"],
+    ]
+    rows = {a.host: sync_rows(dp.layout, a.host) for a in agents}
+    for host, row in rows.items():
+        (router,) = row["routers"]
+        assert router["distributed"] and router["gw_port_host"] == "network-1"
+        assert [p["device_owner"] for p in row["interfaces"]] == ["network:router_interface_distributed"] * 2
+        assert [p["binding:host_id"] for p in row["interfaces"]] == [host] * 2
+        assert len(router["_snat_router_interfaces"]) == 2
+        (fg,) = router["_floatingip_agent_interfaces"]
+        assert fg["binding:host_id"] == host and fg["id"] == dp.layout.fg[host].port_id
+    assert rows["network-1"]["floatingips"] == []
+    assert [(f["floating_ip_address"], f["host"]) for f in rows["compute-1"]["floatingips"]] == [
+        ("203.0.113.3", "compute-1")
+    ]
+    fg_ips = {h: p.addrs[0].ip for h, p in dp.layout.fg.items()}
+    assert len(set(fg_ips.values())) == 2 and all(str(ip).startswith("203.0.113.") for ip in fg_ips.values())
+    tenant_a = rows["compute-1"]["subnet_ports"][str(cloud.subnet["tenant-a-v4"].id)]
+    assert sorted(p["device_owner"] for p in tenant_a) == [
+        "compute:nova",
+        "compute:nova",
+        "network:dhcp",
+        "network:router_centralized_snat",
+    ]

@@ -9,7 +9,7 @@ gratuitous ARP -- no keepalived: the failover is what keepalived would do) and
 probe the VIP. The path of each probe is what the capture points saw
 (:mod:`.observe`); its NAT what the far end saw. ``control=ovn`` (``router=ovn``) is real OVN, built by
 Neutron's ML2/OVN (:mod:`.ovn`); ``control=neutron`` has Neutron's own L3 agent build the routers instead of
-:mod:`.labtwin_agent` (:mod:`.neutron_l3`: legacy routers so far), with the same probes.
+:mod:`.labtwin_agent` (:mod:`.neutron_l3`: legacy and DVR routers, IPv4), with the same probes.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
     if mode not in ("legacy", "dvr"):
         raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
     if design.control == "neutron":
-        _check_neutron_builds(cloud, mode)
+        _check_neutron_builds(cloud, design)
     _check_outside_answers(cloud)
     _check_one_overlay_bridge(cloud)
     _check_no_group_drops(cloud)
@@ -138,13 +138,23 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
         )
 
 
-def _check_neutron_builds(cloud: Cloud, mode: str) -> None:
-    """What Neutron's own L3 agent builds here so far (:mod:`.neutron_l3`): one legacy router, IPv4, no HA."""
+def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
+    """What Neutron's own L3 agents build here so far (:mod:`.neutron_l3`): one legacy or DVR router, IPv4, no HA;
+    the PTG's proposals are labtwin's own extensions, which Neutron's agent does not have."""
     router = classes.the_router(cloud)
-    if mode != "legacy":
+    proposals = [
+        knob
+        for knob, on in (
+            ("distributed_snat=true", design.distributed_snat),
+            ("ipv6_fast_exit=true", design.ipv6_fast_exit),
+            ("vip_arp=learned", design.vip_arp == "learned"),
+        )
+        if on
+    ]
+    if proposals:
         raise NotEmulated(
-            f"control=neutron builds legacy routers so far; router {router.name} is {mode}: Neutron's dvr and "
-            "dvr_snat agents are the next slice (control=labtwin emulates it)"
+            f"{', '.join(proposals)} is a PTG proposal, labtwin's own extension of DVR: Neutron's L3 agent has no "
+            "such mode, so it stays on control=labtwin"
         )
     if router.ha:
         raise NotEmulated(

@@ -1,34 +1,45 @@
-"""``control=neutron``: Neutron 29's own L3 agent builds the routers of the dvr emulation (issue 15, legacy first).
+"""``control=neutron``: Neutron 29's own L3 agents build the routers of the dvr emulation (issue 15).
 
 The emulated hosts, bridges, VMs, the DHCP stand-in and the outside world are the
-labtwin emulation's (:mod:`.plan`, :mod:`.labtwin_agent.routing`); the router is
-not. On the network node, a worker process runs Neutron's
-``L3NATAgentWithStateReport`` in ``agent_mode=legacy``
-(:mod:`labtwin.emulation.neutron_agent.l3_worker`). Its server answers
-``sync_routers`` from the rows :func:`sync_rows` makes of the topology (the
-layout's ports, MACs and addresses, so the devices are named as the model names
-them); Neutron's own code then makes the qrouter namespace's devices, addresses,
-routes, sysctls, NAT chains and floating IPs, and plugs its qr-/qg- devices with
+labtwin emulation's (:mod:`.plan`, :mod:`.labtwin_agent.routing`); the routers are
+not. Each L3 agent host runs a worker process with Neutron's
+``L3NATAgentWithStateReport`` (:mod:`labtwin.emulation.neutron_agent.l3_worker`):
+a legacy router's in ``agent_mode=legacy`` on the network node; a DVR router's in
+``dvr_snat`` on the network node and ``dvr`` on each compute node with the
+router's VMs. Each agent's server answers ``sync_routers`` from the rows
+:func:`sync_rows` makes of the topology for that host (the layout's ports, MACs and
+addresses, so the devices are named as the model names them); Neutron's own code
+then makes the namespaces' devices, addresses, routes, policy rules, sysctls,
+NAT chains, floating IPs, ARP entries and rfp-/fpr- links, and plugs its
+qr-/qg-/sg-/fg- devices with
 :class:`~labtwin.emulation.neutron_agent.l3_driver.EmulatedBridgeDriver` into
 the host's br-int, as the labtwin emulation plugs its own. The probes, captures
 and the reading of paths are the same as under ``control=labtwin``.
 
 The run's private namespace prefix: Neutron's agent deletes, at its first fullsync,
-every ``qrouter-``/``snat-``/``fip-`` namespace it does not own. Here its
-prefixes are ``lt<rid>l<n>qrouter-`` and so on (:func:`agent_prefix`), so
-nothing outside the run has a name it manages. The namespace itself is held by
-the run (a Mininet host, named for Neutron with ``ip netns attach``, ledgered):
-Neutron's ``Namespace.create`` finds it existing (``IPWrapper.ensure_namespace``)
-and builds in it; the captures and the probe agent enter it by its holder's pid,
-and a crash followed by ``labtwin clean`` removes it with the holder.
+every ``qrouter-``/``snat-``/``fip-`` namespace it does not own. Here each
+agent's prefixes are ``lt<rid>l<n>qrouter-`` and so on (:func:`agent_prefix`,
+one per agent, as each host is a machine of its own), so nothing outside the
+run, and nothing of another emulated host, has a name it manages. The
+namespaces are held by the run (Mininet hosts, named for Neutron with ``ip netns
+attach``, ledgered): Neutron's ``Namespace.create`` finds each existing
+(``IPWrapper.ensure_namespace``) and builds in it; the captures and the probe
+agent enter them by their holders' pids, and a crash followed by ``labtwin
+clean`` removes them with their holders.
 
-Simplifications, stated: the agent hears only its fullsync (no RPC
-notifications); it stops once the router is built (the kernel state stays);
+Where Neutron's agents differ from the labtwin emulation's plan, Neutron wins (it
+is its code): under DVR every agent host with the router gets a ``fip-``
+namespace with an agent gateway port (the network node too), not only hosts
+with floating IPs, and the dvr_snat node a ``qrouter-`` as well.
+
+Simplifications, stated: the agents hear only their fullsync (no RPC
+notifications) and stop once the routers are built (the kernel state stays);
 Neutron's GARPs are sent by labtwin's probe agent (``arping`` is not installed:
 :mod:`~labtwin.emulation.neutron_agent.l3_worker` records what Neutron asked for);
-DHCP is the labtwin emulation's stand-in, not Neutron's DHCP agent; one agent
-(the network node's) and legacy routers only: DVR (``dvr``/``dvr_snat`` agents,
-fip- and snat- namespaces) is the next slice.
+DHCP is the labtwin emulation's stand-in, not Neutron's DHCP agent; the OVS
+agent's DVR flows (DVR MAC rewriting) are :mod:`.labtwin_agent.flows`' (the L3
+agent does not write them), on the network node too; IPv4 only (radvd, for
+IPv6, is not installed), no HA routers (keepalived), no PTG proposals.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import ipaddress
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -47,9 +59,10 @@ from labtwin.emulation.naming import node_name
 from labtwin.emulation.runner import Step
 from labtwin.emulation.snapshot import NEUTRON_LOCKS
 
+from .. import neutron_names as names
 from ..knobs import DvrDesign
 from . import layout as L
-from .labtwin_agent.flows import bridge_flows
+from .labtwin_agent.flows import _dvr_process, bridge_flows
 from .labtwin_agent.routing import dhcp_standin, external, qdhcp
 from .plan import CapturePoint, DvrPlan, add_ns, new_plan
 
@@ -60,6 +73,9 @@ START_TIMEOUT_S = 180.0
 SYNC_TIMEOUT_S = 300.0
 #: Neutron's ``DEVICE_OWNER_ROUTER_INTF`` / ``_GW`` / ``FLOATINGIP_STATUS_ACTIVE``.
 ROUTER_INTF, ROUTER_GW = "network:router_interface", "network:router_gateway"
+#: ``DEVICE_OWNER_DVR_INTERFACE``, ``DEVICE_OWNER_ROUTER_SNAT``, ``DEVICE_OWNER_AGENT_GW``, ``DEVICE_OWNER_DHCP``.
+DVR_INTF, SNAT_INTF = "network:router_interface_distributed", "network:router_centralized_snat"
+FIP_AGENT_GW, DHCP = "network:floatingip_agent_gateway", "network:dhcp"
 PROJECT = "labtwin"
 
 
@@ -89,13 +105,11 @@ def agent_prefix(run_id: str, index: int) -> str:
 
 
 def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan, list[AgentHost]]:
-    """The dvr plan without labtwin's routers: for each qrouter host a bare namespace Neutron's agent builds in,
+    """The dvr plan without labtwin's routers: for each L3 agent host bare namespaces Neutron's agent builds in,
     and the capture points of the devices it will make."""
     dp = new_plan(cloud, design, run_id)
     lay = dp.layout
-    if lay.dvr:
-        raise ValueError("control=neutron builds legacy routers only (DVR is the next slice)")
-    agents = [_agent_namespace(dp, host, agent_prefix(run_id, i)) for i, host in enumerate(lay.qrouter_hosts())]
+    agents = _dvr_agents(dp, run_id) if lay.dvr else _legacy_agents(dp, run_id)
     if not design.distributed_dhcp:
         for network in lay.dhcp:
             qdhcp(dp, network)
@@ -104,19 +118,80 @@ def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan,
             dhcp_standin(dp, host)
     external(dp)
     dp.flows = bridge_flows(dp)
+    if lay.dvr and lay.network_node not in lay.qrouter_hosts():
+        # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
+        bridge = dp.bridges[(lay.network_node, "br-tun")]
+        dp.flows.setdefault(bridge, []).extend(_dvr_process(dp, lay.network_node))
     return dp, agents
 
 
-def _agent_namespace(dp: DvrPlan, host: str, prefix: str) -> AgentHost:
-    """``qrouter-<router>`` on *host*, bare (loopback up, as ``IPWrapper.ensure_namespace`` leaves a new one):
-    Neutron sets its sysctls, devices, addresses, routes and NAT."""
+def _legacy_agents(dp: DvrPlan, run_id: str) -> list[AgentHost]:
+    """One ``legacy`` agent per qrouter host (the network node): ``qrouter-<router>`` with its qr- and qg-."""
     lay = dp.layout
-    key, label = f"qrouter:{host}", L.qrouter_ns(lay)
+    agents = []
+    for i, host in enumerate(lay.qrouter_hosts()):
+        prefix = agent_prefix(run_id, i)
+        agent = AgentHost(host, "legacy", prefix, unplanned=(prefix + L.snat_ns(lay), prefix + L.fip_ns(lay)))
+        _namespace(dp, agent, f"qrouter:{host}", L.qrouter_ns(lay), [*lay.qr.values(), lay.qg])
+        agents.append(agent)
+    return agents
+
+
+def _dvr_agents(dp: DvrPlan, run_id: str) -> list[AgentHost]:
+    """A ``dvr_snat`` agent on the network node and a ``dvr`` agent on each compute node with the router's VMs.
+
+    Each makes ``qrouter-<router>`` with the distributed qr- ports (the dvr_snat node too) and, since the router
+    has a gateway, its host's ``fip-<ext-net>`` with the agent gateway port (``DvrLocalRouter.process_external``
+    asks for one on every such host: ``create_fip_agent_gw_port_if_not_exists``) and the rfp-/fpr- pair; the
+    dvr_snat agent also ``snat-<router>`` with the sg- ports and qg-."""
+    lay = dp.layout
+    hosts = [lay.network_node, *(h for h in lay.qrouter_hosts() if h != lay.network_node)]
+    _agent_gateway_ports(lay, hosts)
+    agents = []
+    for i, host in enumerate(hosts):
+        prefix = agent_prefix(run_id, i)
+        snat_host = host == lay.network_node
+        agent = AgentHost(
+            host, "dvr_snat" if snat_host else "dvr", prefix, unplanned=() if snat_host else (prefix + L.snat_ns(lay),)
+        )
+        qrouter, fip = f"qrouter:{host}", f"fip:{host}"
+        _namespace(dp, agent, qrouter, L.qrouter_ns(lay), list(lay.qr.values()))
+        if snat_host:
+            _namespace(dp, agent, "snat", L.snat_ns(lay), [*lay.sg.values(), lay.qg])
+        _namespace(dp, agent, fip, L.fip_ns(lay), [lay.fg[host]])
+        dp.captures += [
+            CapturePoint(qrouter, L.rfp(lay), L.hop(host, L.qrouter_ns(lay), L.rfp(lay))),
+            CapturePoint(fip, L.fpr(lay), L.hop(host, L.fip_ns(lay), L.fpr(lay))),
+        ]
+        agents.append(agent)
+    return agents
+
+
+def _agent_gateway_ports(lay: L.Layout, hosts: list[str]) -> None:
+    """An agent gateway port (fg-) for every DVR host, as Neutron's server makes one for each agent that asks:
+    the layout's where it has one (hosts with floating IPs), else the next free addresses of the external
+    subnets, after everything the layout holds."""
+    ipam = L._Ipam(lay.cloud, lay.fips.values())
+    ports = [*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), *lay.dhcp.values(), lay.qg]
+    ipam.used |= {ipaddress.ip_address(str(a.ip)) for p in ports if p is not None for a in p.addrs}
+    ext_subnets = [s for s in lay.cloud.subnets if s.network_id == lay.ext.name]
+    for host in hosts:
+        if host not in lay.fg:
+            pid = names.fip_gateway_port_id(host, lay.ext.name)
+            addrs = tuple(ipam.next(s) for s in ext_subnets)
+            lay.fg[host] = L.RouterPort("fg", pid, names.fg_device(pid), names.mac_of(pid), lay.ext.name, addrs)
+
+
+def _namespace(dp: DvrPlan, agent: AgentHost, key: str, label: str, ports) -> None:
+    """Namespace *key* (Neutron's name *label*) on the agent's host, bare (loopback up, as
+    ``IPWrapper.ensure_namespace`` leaves a new one: Neutron sets its sysctls, devices, addresses, routes and
+    NAT), and the ports Neutron's agent will plug there: each a root end on the host's br-int and its capture
+    points."""
+    lay, host = dp.layout, agent.host
     cfg = add_ns(dp, key, "r", label)
     cfg.sysctls = []
-    unplanned = (prefix + L.snat_ns(lay), prefix + L.fip_ns(lay))
-    agent = AgentHost(host, "legacy", prefix, {key: prefix + label}, unplanned=unplanned)
-    for port in [*lay.qr.values(), lay.qg]:
+    agent.namespaces[key] = agent.prefix + label
+    for port in ports:
         assert port is not None
         end = dp.root_end()
         agent.plugs[port.port_id] = {
@@ -129,11 +204,10 @@ def _agent_namespace(dp: DvrPlan, host: str, prefix: str) -> AgentHost:
             CapturePoint(key, port.dev, L.hop(host, label, port.dev)),
             CapturePoint(ROOT, end, f"{host}:br-int"),
         ]
-    return agent
 
 
 # -- the server's rows --------------------------------------------------------------
-def sync_rows(lay: L.Layout) -> dict:
+def sync_rows(lay: L.Layout, host: str = "") -> dict:
     """What Neutron's database gives ``get_sync_data`` for the layout's router (plain data, JSON-able):
     ``routers`` (``_make_router_dict_with_gw_port``: the router, its ``external_gateway_info`` with
     ``enable_snat`` (l3_gwmode_db), and ``gw_port``), ``interfaces`` (``_get_sync_interfaces``: the router's
@@ -145,9 +219,10 @@ def sync_rows(lay: L.Layout) -> dict:
     (:func:`~.layout.layout`: ids, MACs and addresses from the topology's IPAM)."""
     cloud, router = lay.cloud, lay.router
     assert lay.qg is not None and router.external_gateway_info is not None
-    rid = str(router.id)
-    interfaces = [_port(lay, port, rid, ROUTER_INTF) for port in lay.qr.values()]
-    gw_port = _port(lay, lay.qg, rid, ROUTER_GW)
+    rid, host = str(router.id), host or lay.network_node
+    owner = DVR_INTF if lay.dvr else ROUTER_INTF
+    interfaces = [_port(lay, port, rid, owner, host) for port in lay.qr.values()]
+    gw_port = _port(lay, lay.qg, rid, ROUTER_GW, lay.network_node)
     gateway = router.external_gateway_info
     routers = [
         {
@@ -166,12 +241,18 @@ def sync_rows(lay: L.Layout) -> dict:
             },
             "gw_port_id": gw_port["id"],
             "gw_port": gw_port,
-            "distributed": False,
+            "distributed": lay.dvr,
             "ha": False,
             "routes": [],
             "enable_ndp_proxy": False,
         }
     ]
+    if lay.dvr:  # l3_dvr_db: _build_routers_list's gw_port_host, _process_routers' SNAT and agent gateway ports
+        routers[0]["gw_port_host"] = lay.network_node
+        routers[0]["_snat_router_interfaces"] = [
+            _port(lay, port, rid, SNAT_INTF, lay.network_node) for port in lay.sg.values()
+        ]
+        routers[0]["_floatingip_agent_interfaces"] = [_port(lay, lay.fg[host], f"agent-{host}", FIP_AGENT_GW, host)]
     floatingips = [
         {
             "id": derived_id("floatingip", port_name),
@@ -184,8 +265,11 @@ def sync_rows(lay: L.Layout) -> dict:
             "fixed_ip_address": str(_v4(cloud, cloud.port[port_name])),
             "status": "DOWN",
             "fixed_ip_address_scope": None,
+            # l3_dvr_db._get_dvr_sync_data: a dvr agent is given the floating IPs of its host's ports, bound there
+            **({"host": cloud.port[port_name].host, "dest_host": None} if lay.dvr else {}),
         }
         for port_name, fip in lay.fips.items()
+        if not lay.dvr or cloud.port[port_name].host == host
     ]
     networks = {
         str(cloud.network[n].id): cloud.network[n] for n in {lay.ext.name, *(p.network for p in lay.qr.values())}
@@ -200,10 +284,51 @@ def sync_rows(lay: L.Layout) -> dict:
         "floatingips": floatingips,
         "subnets": subnets,
         "mtus": {nid: network.mtu for nid, network in networks.items()},
+        "subnet_ports": _subnet_ports(lay) if lay.dvr else {},
     }
 
 
-def _port(lay: L.Layout, port: L.RouterPort, router_id: str, owner: str) -> dict:
+def _subnet_ports(lay: L.Layout) -> dict[str, list[dict]]:
+    """``get_ports_by_subnet`` per router subnet id (``get_ports_under_dvr_connected_subnet``: the bound ports
+    with an address on it, with their allowed address pairs): the VMs, the DHCP port, the SNAT port. The DVR
+    agent writes a permanent ARP entry for each (``DvrLocalRouter._set_subnet_arp_info``)."""
+    cloud, out = lay.cloud, {}
+    for name in lay.router.interfaces:
+        subnet = cloud.subnet[name]
+        ports = []
+        for vm in lay.vms:
+            fixed = [f for f in vm.fixed_ips if f.subnet_id == name]
+            if fixed:
+                ports.append(
+                    {
+                        "id": str(vm.id),
+                        "mac_address": vm.mac_address,
+                        "device_owner": vm.device_owner or "compute:nova",
+                        "fixed_ips": [{"subnet_id": str(subnet.id), "ip_address": str(f.ip_address)} for f in fixed],
+                        "allowed_address_pairs": [
+                            {"ip_address": str(p.ip_address), "mac_address": p.mac_address or vm.mac_address}
+                            for p in vm.allowed_address_pairs
+                        ],
+                    }
+                )
+        for port in [*lay.dhcp.values(), *lay.sg.values()]:
+            owner = DHCP if port.kind == "dhcp" else SNAT_INTF
+            for addr in port.addrs:
+                if addr.ip in subnet.cidr:
+                    ports.append(
+                        {
+                            "id": port.port_id,
+                            "mac_address": port.mac,
+                            "device_owner": owner,
+                            "fixed_ips": [{"subnet_id": str(subnet.id), "ip_address": str(addr.ip)}],
+                            "allowed_address_pairs": [],
+                        }
+                    )
+        out[str(subnet.id)] = ports
+    return out
+
+
+def _port(lay: L.Layout, port: L.RouterPort, device_id: str, owner: str, host: str) -> dict:
     cloud = lay.cloud
     by_cidr = {s.name: s for s in cloud.subnets if s.network_id == port.network}
     fixed = []
@@ -220,9 +345,9 @@ def _port(lay: L.Layout, port: L.RouterPort, router_id: str, owner: str) -> dict
         "admin_state_up": True,
         "status": "ACTIVE",
         "fixed_ips": fixed,
-        "device_id": router_id,
+        "device_id": device_id,
         "device_owner": owner,
-        "binding:host_id": lay.network_node,
+        "binding:host_id": host,
     }
 
 
@@ -246,20 +371,29 @@ def _v4(cloud: Cloud, port) -> Optional[ipaddress.IPv4Address]:
 
 # -- running the agents ---------------------------------------------------------------
 def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
-    """Start each host's L3 worker, let Neutron's agent build its routers, stop it. Neutron's GARPs join the
-    plan's speakers. Returns what the run summary says of Neutron's agents."""
-    rows = sync_rows(dp.layout)
-    out: dict = {"agents": {}}
-    for agent in agents:
+    """Start every host's L3 worker side by side (each emulated host is a machine of its own), let Neutron's
+    agents build the routers, stop them. Neutron's GARPs join the plan's speakers. Returns what the run summary
+    says of Neutron's agents: per agent its start and build seconds, what its namespace cleanup managed, its
+    floating IP statuses and the kernel state of its namespaces; ``build_wall_s`` for them all."""
+    from labtwin.emulation.neutron_agent import in_parallel
+
+    answers: dict[str, tuple[dict, dict]] = {}
+
+    def build(agent: AgentHost) -> None:
         worker = _start(real, agent)
         try:
-            started = worker.ask(_start_request(real, agent, rows), timeout=START_TIMEOUT_S)
-            synced = worker.ask({"op": "sync"}, timeout=SYNC_TIMEOUT_S)
+            started = worker.ask(_start_request(real, agent, sync_rows(dp.layout, agent.host)), START_TIMEOUT_S)
+            answers[agent.host] = (started, worker.ask({"op": "sync"}, timeout=SYNC_TIMEOUT_S))
         finally:
             _stop(worker)
+
+    t0 = time.perf_counter()
+    in_parallel(build, agents)
+    out: dict = {"agents": {}, "build_wall_s": round(time.perf_counter() - t0, 3)}
+    for agent in agents:  # in plan order: checks, speakers and state come out the same every run
+        started, synced = answers[agent.host]
         _check_namespaces(agent)
         _speakers(dp, agent, synced["garps"])
-        state = {key: namespace_state(real, key) for key in agent.namespaces}
         out["agents"][agent.host] = {
             "agent_mode": agent.mode,
             "prefix": agent.prefix,
@@ -269,15 +403,14 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
             "routers": synced["routers"],
             "floatingip_statuses": synced["fip_statuses"],
             "garps": len(synced["garps"]),
-            "state": state,
+            "state": {key: namespace_state(real, key) for key in agent.namespaces},
         }
-    out["router_build_s"] = round(sum(a["router_build_s"] for a in out["agents"].values()), 3)
     return out
 
 
 def namespace_state(real, key: str) -> dict[str, list[str]]:
-    """What Neutron's agent left in namespace *key*: addresses (``ip -o addr``), routes (IPv4 main table),
-    sysctls it sets (``Namespace.create``), and the rules of each iptables table (``-A`` lines of
+    """What Neutron's agent left in namespace *key*: addresses (``ip -o addr``), routes (IPv4 main table), IPv4
+    policy rules, sysctls it sets (``Namespace.create``), and the rules of each iptables table (``-A`` lines of
     ``iptables-save``)."""
 
     def run(argv) -> list[str]:
@@ -288,6 +421,7 @@ def namespace_state(real, key: str) -> dict[str, list[str]]:
     return {
         "addresses": [" ".join(line.split()[1:4]) for line in run(["ip", "-o", "addr", "show"])],
         "routes": run(["ip", "route", "show"]),
+        "rules": run(["ip", "rule", "show"]),
         "sysctls": run(["sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.all.arp_ignore"]),
         "iptables": [line for line in rules if line.startswith(("*", "-A", ":neutron"))],
     }
@@ -381,5 +515,5 @@ def _speakers(dp: DvrPlan, agent: AgentHost, garps: list) -> None:
 
 def _mac(dp: DvrPlan, port_id: str) -> str:
     lay = dp.layout
-    ports = [*lay.qr.values(), lay.qg]
+    ports = [*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), lay.qg]
     return next(p.mac for p in ports if p is not None and p.port_id == port_id)
