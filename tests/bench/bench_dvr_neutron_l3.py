@@ -1,13 +1,14 @@
 """How long Neutron 29's own L3 agents take to build a router in the emulation (issue 15), per router mode.
 
-``control=neutron`` on tests/scenarios/dvr/neutron-l3.yaml (one network node, one compute node, one
-router with two interfaces, a gateway and a floating IP), ``router=legacy`` (one ``legacy`` agent)
-and ``router=dvr`` (``dvr_snat`` on the network node, ``dvr`` on the compute node, started side by
-side): each agent's start (import, configuration, ``init_host``) and router build (one
-fullsync: ``sync_routers``, the namespace cleanup, ``RouterInfo.process``), and the emulation's
-whole bring-up. The baseline in the same run is labtwin's own build of the same router
-(``control=labtwin``: its bring-up, which includes writing the routers' namespaces from its plan).
-Each measured ``REPEATS`` times (env var, default 3); the median is shown, with the range.
+``control=neutron`` with ``router=legacy`` on tests/scenarios/dvr/neutron-l3.yaml (one ``legacy``
+agent; one network node, one compute node, a router with two interfaces, a gateway and a floating
+IP) and ``router=dvr`` on neutron-l3-dvr.yaml (``dvr_snat`` on the network node, ``dvr`` on two
+compute nodes, started side by side; two floating IPs, a VIP): each agent's start (import,
+configuration, ``init_host``) and router build (one fullsync: ``sync_routers``, the namespace
+cleanup, ``RouterInfo.process``), and the emulation's whole bring-up. The baseline in the same run
+is labtwin's own build of the same router (``control=labtwin``: its bring-up, which includes
+writing the routers' namespaces from its plan). Each measured ``REPEATS`` times (env var, default
+3); the median is shown, with the range.
 
 The feasibility study (``../shared/reference/real-parts.md`` part B) measured 11-25 s for one legacy
 router on a busy machine of this kind.
@@ -23,7 +24,10 @@ from pathlib import Path
 
 from labtwin import api
 
-TOPOLOGY = Path(__file__).resolve().parents[1] / "scenarios" / "dvr" / "neutron-l3.yaml"
+HERE = Path(__file__).resolve().parents[1] / "scenarios" / "dvr"
+#: The live tests' clouds: a legacy router on one network node and one compute node; a distributed one on one
+#: network node and two compute nodes.
+TOPOLOGIES = {"legacy": HERE / "neutron-l3.yaml", "dvr": HERE / "neutron-l3-dvr.yaml"}
 REPEATS = int(os.environ.get("REPEATS", "3"))
 
 
@@ -45,14 +49,15 @@ def main() -> None:
         wall: list[float] = []
         labtwin: list[float] = []
         for _ in range(REPEATS):
-            run = api.emulate("dvr", TOPOLOGY, control="neutron", router=mode)
+            run = api.emulate("dvr", TOPOLOGIES[mode], control="neutron", router=mode)
             for host, agent in run.summary["neutron_l3"]["agents"].items():
                 key = f"{host} ({agent['agent_mode']})"
                 start.setdefault(key, []).append(agent["start_s"])
                 build.setdefault(key, []).append(agent["router_build_s"])
             bringup.append(run.summary["bringup_s"])
             wall.append(run.summary["neutron_l3"]["build_wall_s"])
-            labtwin.append(api.emulate("dvr", TOPOLOGY, control="labtwin", router=mode).summary["bringup_s"])
+            ours = api.emulate("dvr", TOPOLOGIES[mode], control="labtwin", router=mode)
+            labtwin.append(ours.summary["bringup_s"])
         print(f"router={mode}")
         for key in build:
             print(f"  {key:<24} agent start {cell(start[key])}   router build {cell(build[key])}")
