@@ -9,6 +9,11 @@ directory and starts the worker, each ledgered before it exists, so a crash
 followed by ``labtwin clean`` removes them; :class:`NeutronWorker` sends it
 requests. Scenarios say what the server holds (groups and ports as plain dicts,
 see :mod:`.server`) and when the agent iterates.
+
+Neutron's L3 agent runs in a worker of its own, :mod:`.l3_worker` (with the
+interface driver :mod:`.l3_driver`), started by the dvr scenario
+(:mod:`labtwin.scenarios.dvr.emulation.neutron_l3`) through the same
+:class:`NeutronWorker` and :func:`serve_lines`.
 """
 
 from __future__ import annotations
