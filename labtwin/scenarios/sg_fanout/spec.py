@@ -162,7 +162,7 @@ class Layout:
     #: None: those of remote_rules / other_rules / ipv6_rules (a generated layout)
     join_rules: Optional[GroupRules] = None
 
-    @property
+    @functools.cached_property  # asked per port per agent iteration: 6,000 times in a 1,000-member run
     def own_rules(self) -> GroupRules:
         """The group's own rules (what a joining port, in the group alone, is filtered by)."""
         if self.join_rules is not None:
@@ -197,7 +197,7 @@ class Layout:
         """Does anyone outside the group reference it, or does the group not reference itself?"""
         return bool(self.referrers) or not self.self_referencing
 
-    @property
+    @functools.cached_property
     def ipv6_rules(self) -> tuple[int, int]:
         """(remote-group, other) IPv6 rules of the group: Neutron's OVS firewall writes flows for them into
         every port's filter, IPv4 ports included (the hybrid driver writes them into ip6tables, uncounted)."""

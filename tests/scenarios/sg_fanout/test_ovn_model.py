@@ -128,13 +128,15 @@ def test_firewall_ovn_implies_control_ovn_and_contradictions_are_refused():
 
 
 def test_a_port_range_the_model_cannot_expand_is_refused():
+    from dataclasses import replace
+
     from labtwin.description.schema import SecurityGroupRule
     from labtwin.scenarios.sg_fanout.spec import generated_layout
 
     layout = generated_layout(3, 2, "spread", 1, 0)
     rule = SecurityGroupRule(direction="ingress", protocol="tcp", port_range_min=22, port_range_max=25)
     with pytest.raises(ValueError, match="port range"):
-        ovn.acls(type(layout)(**{**layout.__dict__, "rules": (*layout.rules, rule)}))
+        ovn.acls(replace(layout, rules=(*layout.rules, rule)))
 
 
 # --- time to ready: Neutron's API call, then OVN's propagation ---------------------------------------------------
