@@ -62,8 +62,8 @@ from labtwin.emulation.snapshot import NEUTRON_LOCKS
 from .. import neutron_names as names
 from ..knobs import DvrDesign
 from . import layout as L
-from .labtwin_agent.flows import _dvr_process, bridge_flows
-from .labtwin_agent.routing import dhcp_standin, external, qdhcp
+from .labtwin_agent.flows import _dvr_process
+from .labtwin_agent.routing import dhcp_outside_and_flows
 from .plan import CapturePoint, DvrPlan, add_ns, new_plan
 
 L3_WORKER_MODULE = "labtwin.emulation.neutron_agent.l3_worker"
@@ -110,14 +110,7 @@ def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan,
     dp = new_plan(cloud, design, run_id)
     lay = dp.layout
     agents = _dvr_agents(dp, run_id) if lay.dvr else _legacy_agents(dp, run_id)
-    if not design.distributed_dhcp:
-        for network in lay.dhcp:
-            qdhcp(dp, network)
-    else:
-        for host in [h.name for h in cloud.hosts if any(v.host == h.name for v in lay.vms)]:
-            dhcp_standin(dp, host)
-    external(dp)
-    dp.flows = bridge_flows(dp)
+    dhcp_outside_and_flows(dp)
     if lay.dvr and lay.network_node not in lay.qrouter_hosts():
         # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
         bridge = dp.bridges[(lay.network_node, "br-tun")]

@@ -316,12 +316,19 @@ def plan_dvr(cloud, design: DvrDesign, run_id: str) -> DvrPlan:
         fip(dp, host)
     if lay.dvr:
         snat(dp)
-    if not design.distributed_dhcp:
+    dhcp_outside_and_flows(dp)
+    return dp
+
+
+def dhcp_outside_and_flows(dp: DvrPlan) -> None:
+    """What every dvr plan has, whoever builds its routers: DHCP (a qdhcp- per network, or the OVS agent's dhcp
+    extension on each host with VMs), the outside world, and the bridges' flows."""
+    lay = dp.layout
+    if not lay.design.distributed_dhcp:
         for network in lay.dhcp:
             qdhcp(dp, network)
     else:
-        for host in [h.name for h in cloud.hosts if any(v.host == h.name for v in lay.vms)]:
+        for host in [h.name for h in lay.cloud.hosts if any(v.host == h.name for v in lay.vms)]:
             dhcp_standin(dp, host)
     external(dp)
     dp.flows = bridge_flows(dp)
-    return dp
