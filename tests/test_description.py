@@ -333,7 +333,12 @@ def test_neutrons_own_ports_take_their_addresses_from_the_pools():
         ("network:router_centralized_snat", "router1", [("private-v4", "10.0.0.2")]),
         ("network:floatingip_agent_gateway", "compute-1", [("public-v4", "203.0.113.4")]),
     ]  # compute-2's found the pool empty: Neutron logs it and makes none
-    assert [str(p.loc) for p in declared.problems] == ["('ports', 4, 'fixed_ips')", "('floatingips', 3)"]
+    assert [str(p.loc) for p in declared.problems] == [
+        "('ports', 4, 'fixed_ips')",
+        "('floatingips', 3)",
+        "('hosts', 0)",
+        "('hosts', 2)",
+    ]  # then network-1's (the router's SNAT) and compute-2's L3 agents ask for theirs: IpAddressGenerationFailure
     assert all("IpAddressGenerationFailure" in p.message for p in declared.problems)
     fips = [str(f.floating_ip_address) for f in declared.resolved.floatingips]
     assert fips == ["203.0.113.3", "203.0.113.5", "203.0.113.6"]

@@ -91,13 +91,15 @@ floatingips:
 
 
 def test_the_mechanism_driver_decides_which_ports_neutron_makes():
-    """ML2/OVS (the default): DHCP ports, the DVR router's SNAT port and the host's fg- port. ML2/OVN: none of them;
+    """ML2/OVS (the default): DHCP ports, the DVR router's SNAT port and the fg- ports of c1 (its floating IP) and nn1
+    (its dvr_snat agent hosts the router, and asks for one too: ``DvrLocalRouter.process_external``). ML2/OVN: none;
     with ovn_metadata_enabled, one metadata port per network with an address on each IPv4 DHCP subnet."""
     owners = lambda cloud: sorted(p.device_owner for p in cloud.network_ports)  # noqa: E731
     ovs = parse_cloud(BASE, "t.yaml")
     assert owners(ovs) == [
         "network:dhcp",
         "network:dhcp",
+        "network:floatingip_agent_gateway",
         "network:floatingip_agent_gateway",
         "network:router_centralized_snat",
     ]

@@ -8,8 +8,9 @@ taking its addresses from the pools when Neutron would make it, and keeps them i
   subnets, when each interface is added (:func:`snat_ports`);
 - a floating IP on a port bound to a host, behind a DVR router, gives that host a floating-IP agent gateway
   port (``fg-``) on the external network, once per host, made right after the floating IP
-  (:func:`floating_ips`). Assumed: every labtwin host runs a DVR L3 agent (``dvr_snat`` on network nodes,
-  ``dvr`` elsewhere, as :mod:`labtwin.oracle` registers them), never ``dvr_no_external``.
+  (:func:`floating_ips`); then every L3 agent hosting a DVR router with a gateway asks for its own, floating IP
+  or not (:func:`agent_gateway_ports`). Assumed: every labtwin host runs a DVR L3 agent (``dvr_snat`` on network
+  nodes, ``dvr`` elsewhere, as :mod:`labtwin.oracle` registers them), never ``dvr_no_external``.
 
 - a network with a DHCP-enabled subnet gets a DHCP port from each DHCP agent Neutron's scheduler gives it (least
   loaded first, :mod:`.dhcp_scheduling`), right after its subnets are created (:func:`dhcp_ports`). Assumed, as the
@@ -28,11 +29,15 @@ from typing import Final, Optional
 from .allocator import Allocator, allocate_per_version, pooled_groups
 from .dhcp_scheduling import DhcpScheduler, runs_dhcp_agent, schedule_dhcp
 from .errors import Loc
-from .schema import Cloud, FixedIP, FloatingIP, NetworkPort, Port, Router, Subnet
+from .schema import Cloud, FixedIP, FloatingIP, Host, NetworkPort, Port, Router, Subnet
 
 SNAT_OWNER: Final = "network:router_centralized_snat"
 AGENT_GATEWAY_OWNER: Final = "network:floatingip_agent_gateway"
 DHCP_OWNER: Final = "network:dhcp"
+#: The device owners Neutron 29 serves by DVR besides ``compute:*`` (``neutron.common.utils.
+#: get_other_dvr_serviced_device_owners`` with ``host_dvr_for_dhcp`` at its default, True: the trunk subport
+#: owner and the DHCP port's). :mod:`labtwin.oracle`'s tests compare this copy with Neutron's function.
+DVR_SERVICED_OTHER_OWNERS: Final = ("trunk:subport", DHCP_OWNER)
 METADATA_OWNER: Final = "network:distributed"
 
 
@@ -219,3 +224,83 @@ def _agent_gateway_port(cloud: Cloud, network: str, host: str, allocator: Alloca
         return None
     auto = tuple(FixedIP(subnet_id=s.name) for s in subnets if s.ip_version == 6 and s.auto_address)
     return NetworkPort(device_owner=AGENT_GATEWAY_OWNER, network_id=network, host=host, fixed_ips=pooled + auto)
+
+
+def is_dvr_serviced(device_owner: str) -> bool:
+    """Whether a port bound to a host brings the DVR routers on its subnets to that host's L3 agent (Neutron 29,
+    ``neutron.common.utils.is_dvr_serviced``; written out: the loader does not import Neutron)."""
+    return device_owner.startswith("compute:") or device_owner in DVR_SERVICED_OTHER_OWNERS
+
+
+def dvr_router_hosts(
+    cloud: Cloud, router: Router, ports: tuple[Port, ...], network_ports: tuple[NetworkPort, ...]
+) -> list[Host]:
+    """The hosts whose L3 agent hosts DVR *router*, in file order: the network node its SNAT is scheduled to (a
+    router with a gateway; simplification, as the dvr scenario's ``network_node``: the first ``role: network``
+    host, where Neutron's ``LeastRoutersScheduler`` picks the least loaded ``dvr_snat`` agent), and every host
+    with a DVR-serviced port bound there with an address on one of the router's interface subnets (Neutron 29,
+    ``l3_dvrscheduler_db._get_dvr_router_ids_for_host``: compute ports, DHCP ports, trunk subports)."""
+    subnets = set(router.interfaces)
+    hosts = {p.host for p in ports if p.host and is_dvr_serviced(p.device_owner) and _on(p.fixed_ips, subnets)}
+    hosts |= {p.host for p in network_ports if p.host and p.device_owner == DHCP_OWNER and _on(p.fixed_ips, subnets)}
+    snat = next((h.name for h in cloud.hosts if h.role == "network"), None)
+    if router.external_gateway_info is not None and snat is not None:
+        hosts.add(snat)
+    return [h for h in cloud.hosts if h.name in hosts]
+
+
+def _on(fixed_ips: tuple[FixedIP, ...], subnets: set[str]) -> bool:
+    return any(f.subnet_id in subnets for f in fixed_ips)
+
+
+def agent_gateway_ports(
+    cloud: Cloud,
+    routers: tuple[Router, ...],
+    ports: tuple[Port, ...],
+    made: tuple[NetworkPort, ...],
+    allocator: Allocator,
+):
+    """The agent gateway ports the L3 agents ask for themselves, and a problem for each one refused.
+
+    Neutron 29 (and Train: the same code): every L3 agent in ``dvr`` or ``dvr_snat`` mode processing a DVR router
+    with a gateway calls ``DvrLocalRouter.process_external`` -> ``create_dvr_external_gateway_on_agent``; when the
+    router it synced carries no agent gateway port for its host, it asks the server (RPC
+    ``get_agent_gateway_port`` -> ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``), which makes one on the
+    router's external network, floating IP or not. So every host hosting such a router (:func:`dvr_router_hosts`)
+    takes an external address. A full pool refuses the agent: the server answers it ``IpAddressGenerationFailure``
+    (the agent fails the router and retries at each resync), a problem at ``hosts[i]``.
+
+    Ordering assumed: the agents act once the file is loaded, after the routers' interfaces, the bound ports
+    (which bring the router to their host) and the floating IPs (whose hosts' ports Neutron's server already made,
+    :func:`floating_ips`: kept as they were, the agent then finds its port); hosts in file order, each host's
+    routers in file order. A real agent acts as soon as a router reaches it, which may be before a floating IP is
+    created: then that floating IP, not this port, would meet a full pool. Under ML2/OVN: none (no DVR agent)."""
+    if cloud.mechanism_driver == "ovn":
+        return (), []
+    have = {(p.network_id, p.host) for p in made if p.device_owner == AGENT_GATEWAY_OWNER}
+    asked: dict[str, list[str]] = {}  # host -> external networks its agent asks on, in its routers' order
+    for router in routers:
+        gateway = router.external_gateway_info
+        if not router.distributed or gateway is None:
+            continue
+        for host in dvr_router_hosts(cloud, router, ports, made):
+            if gateway.network_id not in asked.setdefault(host.name, []):
+                asked[host.name].append(gateway.network_id)
+    new: list[NetworkPort] = []
+    problems: list[tuple[Loc, str]] = []
+    for i, host in enumerate(cloud.hosts):
+        for network in asked.get(host.name, []):
+            if (network, host.name) in have:
+                continue
+            port = _agent_gateway_port(cloud, network, host.name, allocator)
+            if port is None:
+                why = (
+                    f"host {host.name!r}: its L3 agent's floating-IP agent gateway port (fg-, asked for by every DVR"
+                    f" agent hosting a router with a gateway) finds no free address on network {network!r}"
+                    " (IpAddressGenerationFailure)"
+                )
+                problems.append((("hosts", i), why))
+                continue
+            have.add((network, host.name))
+            new.append(port)
+    return tuple(new), problems

@@ -34,8 +34,12 @@
   behind a DVR router, also gives that host a floating-IP agent gateway port (``fg-``) on the
   external network, once per host, taking addresses from the same pool. When none is free,
   Neutron logs the failure and makes no port (``_create_dvr_floating_gw_port`` runs after the
-  floating IP is created), so the floating IP stays and the host has no ``fg-`` port. These
-  ports are in the resolved cloud's ``network_ports`` (:mod:`.neutron_ports`).
+  floating IP is created), so the floating IP stays and the host has no ``fg-`` port yet;
+- then every DVR L3 agent hosting a distributed router with a gateway asks for its own ``fg-`` port
+  (floating IP or not: Neutron 29's ``DvrLocalRouter.process_external``), hosts in file order, after
+  everything above; a full pool refuses it (``IpAddressGenerationFailure``, located at the host)
+  (:func:`.neutron_ports.agent_gateway_ports`). These ports are in the resolved cloud's ``network_ports``
+  (:mod:`.neutron_ports`).
 
 ``labtwin validate --neutron`` checks these answers against Neutron's own server
 (:mod:`labtwin.oracle`).
@@ -82,13 +86,16 @@ def resolve_cloud(cloud: Cloud) -> tuple[Cloud, list[tuple[Loc, str]]]:
         )
     fips, gateway_ports, found = neutron_ports.floating_ips(cloud, routers, {p.name: p for p in ports}, allocator)
     problems.extend(found)
+    made = metadata_ports + dhcp_ports + snat_ports + gateway_ports
+    asked_ports, found = neutron_ports.agent_gateway_ports(cloud, routers, tuple(ports), made, allocator)
+    problems.extend(found)
     fields = {name: getattr(cloud, name) for name in type(cloud).model_fields}
     fields.update(
         routers=routers,
         ports=tuple(ports),
         floatingips=fips,
         security_groups=_with_default_rules(cloud),
-        network_ports=metadata_ports + dhcp_ports + snat_ports + gateway_ports,
+        network_ports=made + asked_ports,
     )
     # model_construct, not model_copy: a copy would carry the old lookups cached on *cloud*. The fields the file
     # wrote stay marked as written (a scenario asks whether it wrote its mechanism_driver).

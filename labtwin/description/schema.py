@@ -335,9 +335,10 @@ class NetworkPort(_Frozen):
     """A port Neutron's server creates by itself, never written in a topology: a DVR router's SNAT port
     (``network:router_centralized_snat``, one per IPv4 interface subnet and one for its IPv6 subnets per
     network, ``l3_dvr_db._add_csnat_on_interface_create``) and a floating-IP agent gateway port
-    (``network:floatingip_agent_gateway``, one per external network and DVR host with a floating IP,
-    ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``); and a DHCP port (``network:dhcp``, which the DHCP
-    agent asks the server for: one per network it hosts, one per segment on a routed network,
+    (``network:floatingip_agent_gateway``, one per external network and host whose DVR L3 agent hosts a distributed
+    router with a gateway there, floating IP or not, ``l3_dvr_db.create_fip_agent_gw_port_if_not_exists``); and a
+    DHCP port (``network:dhcp``, which the DHCP agent asks the server for: one per network it hosts, one per
+    segment on a routed network,
     ``DeviceManager.setup_dhcp_port``); under ML2/OVN with ``ovn_metadata_enabled``, a network's metadata port
     (``network:distributed``, ``OVNClient.create_metadata_port``). Each takes its addresses from the pools as any
     port does. An auto-address (SLAAC) subnet's fixed IP has no ``ip_address``: its EUI-64 address comes from a MAC

@@ -83,6 +83,12 @@ def differences(declared: Declared, load: NeutronLoad) -> list[Difference]:
         if ours_refused != answer.error:  # both accept (''), or both refuse with one exception
             said = f"refuses it ({ours_refused})" if ours_refused else "gives an address"
             found.append(Difference(("floatingips", i), fip.port_id, "floating IP", said, _neutron_says(answer)))
+    for i, host in enumerate(declared.cloud.hosts):  # each L3 agent's fg- port request (.l3_agent)
+        ours_refused = _exception_of(refusals.get(("hosts", i)))
+        asked = load.answers.get(("hosts", i))
+        if asked is not None and ours_refused != asked.error:
+            said = f"refuses it ({ours_refused})" if ours_refused else "gives its agent gateway ports"
+            found.append(Difference(("hosts", i), host.name, "L3 agent's fg- port", said, _neutron_says(asked)))
     found += _router_differences(declared, load)
     found += _subnet_differences(declared.cloud, load)
     found += _refused_by_neutron_only(declared.cloud, load)
@@ -373,7 +379,7 @@ def _rules_text(rules: set) -> str:
 
 
 _KIND = {"networks": "network", "segments": "segment", "subnets": "subnet", "security_groups": "security group"}
-_KIND_ALL = {**_KIND, "ports": "port", "routers": "router", "floatingips": "floating IP"}
+_KIND_ALL = {**_KIND, "ports": "port", "routers": "router", "floatingips": "floating IP", "hosts": "L3 agent"}
 
 
 def _neutron_says(answer: Any) -> str:

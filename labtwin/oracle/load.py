@@ -3,7 +3,9 @@
 Objects go in the order an operator creates them: agents (their state reports), networks with
 their segments, subnets, security groups and rules, ports with fixed addresses, the DHCP agents'
 ports, routers with
-gateways and interfaces, ports that let Neutron choose, floating IPs. A topology describes a
+gateways and interfaces, ports that let Neutron choose, floating IPs, then each L3 agent's sync and
+its request for its floating-IP agent gateway port (:mod:`.l3_agent`, answered at ``("hosts", i)``). A topology
+describes a
 state, not a history, so ports that name their addresses go before anything that lets Neutron
 choose (labtwin's loader reserves named addresses first too): Neutron picks a free address at
 random, and a router's gateway port or a DVR router's SNAT port (one per interface) must not
@@ -34,6 +36,7 @@ from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, DHCP_OWNER, M
 from labtwin.description.schema import Port
 
 from .dhcp_agent import dhcp_agent, make_dhcp_ports
+from .l3_agent import ask_agent_gateway_ports, pin_snat
 from .server import Answer, NeutronServer, l2_agent, l3_agent, not_none
 
 Loc = tuple[Any, ...]
@@ -122,6 +125,14 @@ def load_into_neutron(
             floating_ip_address=_text(fip.floating_ip_address),
         )
         load.keep(("floatingips", i), "floatingip", str(i), server.post("/floatingips", {"floatingip": body}))
+    if agents and not played_ovn:  # then each L3 agent syncs its routers and asks for its fg- port (.l3_agent)
+        snat = next((h.name for h in cloud.hosts if h.role == "network"), None)
+        for i, router in enumerate(cloud.routers):
+            if snat is not None and router.distributed and router.external_gateway_info is not None:
+                if load.answers[("routers", i)].ok:
+                    pin_snat(server, load.ids[("router", router.name)], snat)
+        for i, host in enumerate(cloud.hosts):
+            load.answers[("hosts", i)] = ask_agent_gateway_ports(server, host.name, _l3_mode(host))
     for group in server.get("/security-groups").body.get("security_groups", []):
         load.group_rules[group["name"]] = group["security_group_rules"]
     for owner in NETWORK_PORT_OWNERS:
@@ -158,9 +169,14 @@ def _agents(cloud: Cloud, server: NeutronServer) -> None:
     ``bind`` raises by one per network: :mod:`labtwin.description.dhcp_scheduling`); no DHCP agent under ML2/OVN."""
     for host in cloud.hosts:
         server.register_agent(l2_agent(host.name, host.bridge_mappings))
-        server.register_agent(l3_agent(host.name, "dvr_snat" if host.role == "network" else "dvr"))
+        server.register_agent(l3_agent(host.name, _l3_mode(host)))
         if runs_dhcp_agent(host) and cloud.mechanism_driver != "ovn":
             server.register_agent(dhcp_agent(host.name))
+
+
+def _l3_mode(host) -> str:
+    """The L3 agent mode labtwin assumes on *host*: ``dvr_snat`` on a network node, ``dvr`` elsewhere."""
+    return "dvr_snat" if host.role == "network" else "dvr"
 
 
 def _network(cloud: Cloud, i: int, network, server: NeutronServer, load: NeutronLoad) -> None:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from labtwin.cli import main
 from labtwin.description import CloudError
-from labtwin.description.loader import load_declared
+from labtwin.description.loader import load_cloud, load_declared
 from labtwin.oracle import OracleFailed, ask_neutron, ask_neutron_many
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,6 +109,12 @@ def test_every_port_that_names_its_addresses_is_created_before_neutron_picks_any
     from labtwin.oracle.server import Answer
 
     monkeypatch.setattr(load, "make_dhcp_ports", lambda server, host: server.posts.append(("/dhcp", host)) or [])
+    monkeypatch.setattr(
+        load,
+        "ask_agent_gateway_ports",
+        lambda server, host, mode: server.posts.append(("/l3", host)) or Answer(200, {}),
+    )
+    monkeypatch.setattr(load, "pin_snat", lambda server, router, host: server.posts.append(("/pin", router)))
 
     class Recording:
         def __init__(self):
@@ -145,6 +151,9 @@ def test_every_port_that_names_its_addresses_is_created_before_neutron_picks_any
         dhcp_hosts = [("/dhcp", h.name) for h in cloud.hosts if h.role == "network"]
         after = len(dhcp_hosts) + first_other
         assert dhcp_hosts and order[first_other:after] == dhcp_hosts and order[after][0] == "/routers", order
+        # the L3 agents ask for their fg- ports last, every host in file order (labtwin's loader assumes the same)
+        assert [p for p in server.posts if p[0] == "/l3"] == [("/l3", h.name) for h in cloud.hosts]
+        assert server.posts[-len(cloud.hosts) :] == [("/l3", h.name) for h in cloud.hosts]
 
 
 @pytest.mark.slow
@@ -156,12 +165,35 @@ def test_the_oracle_finds_a_loader_that_forgets_neutrons_own_ports(monkeypatch):
 
     monkeypatch.setattr(neutron_ports, "snat_ports", lambda cloud, routers, allocator: ((), []))
     monkeypatch.setattr(neutron_ports, "_agent_gateway_host", lambda *args: None)
+    monkeypatch.setattr(neutron_ports, "agent_gateway_ports", lambda *args: ((), []))
     report = ask_neutron(HERE / "dvr-own-ports.yaml")
     by_loc = {d.loc: d for d in report.differences}
-    assert set(by_loc) == {("ports", 4), ("floatingips", 3), ("routers", 0), ("hosts", 1)}
+    # hosts[0] and hosts[2]: Neutron refuses network-1's and compute-2's agents their fg- port, labtwin does not
+    assert set(by_loc) == {("ports", 4), ("floatingips", 3), ("routers", 0), ("hosts", 0), ("hosts", 1), ("hosts", 2)}
     assert by_loc[("routers", 0)].labtwin == "makes none"
     assert by_loc[("routers", 0)].neutron == "makes SNAT port on private (private-v4)"
     assert by_loc[("hosts", 1)].neutron == "makes agent gateway port on public (public-v4)"
+
+
+@pytest.mark.slow
+def test_the_oracle_finds_a_loader_giving_fg_ports_to_floating_ip_hosts_only(monkeypatch):
+    """The check can fail: fg-ports-exhaust-pool.yaml's pool is full only because the L3 agents of network-1 and
+    compute-2, hosts without a floating IP, ask for their fg- port (Neutron's own ``sync_routers`` and
+    ``get_agent_gateway_port`` answer the played agents, :mod:`labtwin.oracle.l3_agent`). Both refuse compute-3's
+    (each_topology above); a loader making fg- ports only with floating IPs (labtwin's before) accepts the cloud and
+    is told both the refusal and the ports it forgot."""
+    from labtwin.description import neutron_ports
+
+    path = HERE / "fg-ports-exhaust-pool.yaml"
+    with pytest.raises(CloudError, match=r":15: hosts\[3\]: host 'compute-3'.*IpAddressGenerationFailure"):
+        load_cloud(path)
+    monkeypatch.setattr(neutron_ports, "agent_gateway_ports", lambda *args: ((), []))
+    report = ask_neutron(path)
+    by_loc = {d.loc: d for d in report.differences}
+    assert set(by_loc) == {("hosts", 0), ("hosts", 2), ("hosts", 3)}
+    assert by_loc[("hosts", 3)].neutron.startswith("refuses it: 409 IpAddressGenerationFailure")
+    assert by_loc[("hosts", 0)].neutron == "makes agent gateway port on public (public-v4)"
+    assert by_loc[("hosts", 2)].labtwin == "makes none"
 
 
 @pytest.mark.slow
@@ -371,6 +403,11 @@ def test_labtwins_other_written_out_copies_are_neutron_libs():
         constants.DEVICE_OWNER_AGENT_GW,
         constants.DEVICE_OWNER_DHCP,
     )
+    from neutron.common import utils as neutron_utils
+
+    assert neutron_ports.DVR_SERVICED_OTHER_OWNERS == tuple(neutron_utils.get_other_dvr_serviced_device_owners())
+    for owner in ("compute:nova", "compute:az1", "network:dhcp", "trunk:subport", "network:router_interface", ""):
+        assert neutron_ports.is_dvr_serviced(owner) == neutron_utils.is_dvr_serviced(owner), owner
     cidr = ipaddress.ip_network("2001:db8:1::/64")
     for mac in ("fa:16:3e:12:34:56", "00:00:00:00:00:00", "02:ff:ff:ff:ff:ff", "fe:16:3e:00:00:01"):
         assert str(resolve.eui64(cidr, mac)) == str(netutils.get_ipv6_addr_by_EUI64(str(cidr), mac))
