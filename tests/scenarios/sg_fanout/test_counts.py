@@ -155,3 +155,18 @@ def test_under_neutrons_code_a_join_writes_linearly_under_iptables_and_a_constan
     assert {written("ipset", m) for m in sizes} == {17}
     rebuild = [written("iptables", m, "labtwin") for m in sizes]
     assert rebuild[2] - rebuild[1] > 3 * (rebuild[1] - rebuild[0])  # quadratic: doubling M quadruples the step
+
+
+def test_the_last_member_leaving_a_host_destroys_every_dimension_1_flow_it_had():
+    """m-0003 is compute-3's only member: its leave destroys the host's OVS dimension-1 flow set, 2 flows per
+    address per remote-group rule as written (4 addresses after the join: 8), not as a host with no port left
+    would size it (0, which f76f921 counted and the kernel-diffing emulation did not: the contract case broke)."""
+    from labtwin import api
+    from labtwin.scenarios.sg_fanout.calibrate import MEASURED_PROFILE
+
+    knobs = {"firewall": "ovs", "members": 3, "hosts": 3, "joins": 1, "leaves": 1}
+    run = api.simulate("sg-fanout", seed=1, profile=str(MEASURED_PROFILE), **knobs)  # the contract case's twin
+    ops = run.operations
+    destroy = ops[(ops.op == "conj_ip_flows") & ops.detail.apply(lambda d: d.get("action") == "destroy")]
+    assert list(destroy.host) == ["compute-3"]
+    assert list(destroy["count"]) == [4 * OVS_DIM1_FLOWS_PER_IP]

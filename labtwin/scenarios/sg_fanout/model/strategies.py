@@ -139,6 +139,9 @@ class HostFirewall:
     group_epoch: int = -1
     #: filtered local port -> the group's addresses when its filter was written (what a diff compares)
     filter_ips: dict = field(default_factory=dict)
+    #: entries per address in the group object as last written (OVS: 2R dimension-1 flows): what a destroy
+    #: removes once the host's last referencing port has gone
+    group_per_ip: int = 0
 
     def view_epoch(self, port: str, firewall: str, watches: bool = True) -> int:
         """The membership epoch *port*'s filtering reflects on this host (-1: not filtered); a port that does
@@ -387,6 +390,8 @@ def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
     has_refs = bool(remote)
     target = snap.ips if has_refs else None
     per_ip = OVS_DIM1_FLOWS_PER_IP * max(remote, default=0) if firewall == "ovs" else 1
+    if target is None:  # a destroy removes the entries as they were written, not as no port would have them
+        per_ip = state.group_per_ip
     old = state.group_ips
     state.group_epoch = snap.epoch if target is not None else -1
     if target is None and old is None:
@@ -399,7 +404,7 @@ def _sync_group_object(firewall, state, snap, rules, profile, work) -> None:
     else:
         op_detail = {"action": "create" if old is None else "diff"}
     entries = changes * per_ip
-    state.group_ips = target
+    state.group_ips, state.group_per_ip = target, per_ip
     work.group_writes += 1
     work.objects_changed += 1
     work.rules_written += entries
