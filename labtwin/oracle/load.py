@@ -125,12 +125,13 @@ def load_into_neutron(
             floating_ip_address=_text(fip.floating_ip_address),
         )
         load.keep(("floatingips", i), "floatingip", str(i), server.post("/floatingips", {"floatingip": body}))
-    if agents and not played_ovn:  # then each L3 agent syncs its routers and asks for its fg- port (.l3_agent)
+    dvr = [r for r in cloud.routers if r.distributed and r.external_gateway_info is not None]
+    if agents and not played_ovn and dvr:  # then each L3 agent syncs its routers and asks for its fg- port
+        # (.l3_agent); without a distributed router with a gateway no agent asks for one: not played (time)
         snat = next((h.name for h in cloud.hosts if h.role == "network"), None)
-        for i, router in enumerate(cloud.routers):
-            if snat is not None and router.distributed and router.external_gateway_info is not None:
-                if load.answers[("routers", i)].ok:
-                    pin_snat(server, load.ids[("router", router.name)], snat)
+        for router in dvr:
+            if snat is not None and ("router", router.name) in load.ids:  # created
+                pin_snat(server, load.ids[("router", router.name)], snat)
         for i, host in enumerate(cloud.hosts):
             load.answers[("hosts", i)] = ask_agent_gateway_ports(server, host.name, _l3_mode(host))
     for group in server.get("/security-groups").body.get("security_groups", []):
