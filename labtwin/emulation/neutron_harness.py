@@ -150,3 +150,17 @@ def leave(code: int = 0) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_worker(serve, doc: Optional[str], binary: str = AGENT_BINARY, argv: Optional[list] = None) -> None:
+    """A worker's ``main``: :func:`prepare` for *binary* before Neutron is imported, the ``--run``/``--host``
+    arguments (they make the argv unique, so the run's ledger finds the process), then *serve* on stdin/stdout
+    until told to stop, and :func:`leave`."""
+    import argparse
+
+    prepare(binary)
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--host", required=True)
+    parser.parse_args(argv)
+    leave(serve(sys.stdin, sys.stdout))

@@ -46,9 +46,7 @@ An error answers ``{"error": traceback}``, and so does a request during which Ne
 
 from __future__ import annotations
 
-import argparse
 import copy
-import sys
 import time
 from typing import Any, Optional
 
@@ -262,12 +260,7 @@ def serve(lines, out) -> int:
 
 
 def main(argv: Optional[list] = None) -> None:
-    neutron_harness.prepare(L3_BINARY)
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--host", required=True)
-    parser.parse_args(argv)
-    neutron_harness.leave(serve(sys.stdin, sys.stdout))
+    neutron_harness.run_worker(serve, __doc__, L3_BINARY, argv)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,9 @@ ERROR (:class:`ErrorLog`: its agent logs a refused command and goes on).
 
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
 import logging
-import sys
 import time
 from typing import Any
 
@@ -227,12 +225,7 @@ def serve(lines, out) -> int:
 
 
 def main(argv=None) -> None:
-    neutron_harness.prepare()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", required=True)
-    parser.add_argument("--host", required=True)
-    parser.parse_args(argv)
-    neutron_harness.leave(serve(sys.stdin, sys.stdout))
+    neutron_harness.run_worker(serve, __doc__, argv=argv)
 
 
 if __name__ == "__main__":
