@@ -15,7 +15,7 @@ from labtwin.scenarios.dvr.emulation.ovn_observe import Hops, LogicalMap, Walker
 from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model import plane
 from labtwin.scenarios.dvr.model.paths import class_paths
-from labtwin.scenarios.dvr.spec import external_network, the_router
+from labtwin.scenarios.dvr.spec import CLASSES, external_network, the_router
 
 TOPOLOGY = Path(__file__).parent / "ovn-vlan.yaml"
 VM, LRP, GW, OUT = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02", "fa:16:3e:00:00:03", "fa:16:3e:00:00:04"
@@ -94,17 +94,7 @@ def test_real_ovn_routes_vlan_networks_on_the_gateway_chassis_as_the_model_says(
     compared = {r["kind"] for r in report.rows.to_dict("records") if r["agree"] is True}
     assert {"probe.hops", "probe.wires", "probe.nat", "probe.ttl", "probe.reply", "probe.reply_ttl"} <= compared
     paths = {p["class"]: p for p in emulation.summary["paths"]}
-    assert {c for c, p in paths.items() if p["reachable"]} == {
-        "ew-same-host",
-        "ew-cross-host",
-        "ew-same-network",
-        "ns-fip-out",
-        "ns-fip-in",
-        "ns-snat",
-        "ns-ipv6",
-        "dhcp",
-        "vip-after-failover",
-    }
+    assert {c for c, p in paths.items() if p["reachable"]} == set(CLASSES)  # every class, all reachable
     legs = {(w["network"], w["network_type"], w["segmentation_id"]) for p in paths.values() for w in p["wires"]}
     assert legs == {("red", "vlan", 101), ("blue", "flat", None), ("public", "flat", None)}
     for cls in ("ew-cross-host", "ns-ipv6", "vip-after-failover"):  # routed on the gateway chassis, nowhere else

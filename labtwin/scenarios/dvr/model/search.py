@@ -386,6 +386,7 @@ def _dedup(hops: list[str]) -> tuple[str, ...]:
 
 
 # -- the traffic classes of one router, from the walk ---------------------------------------------------------------
+_SWITCHED = "switched on the network's segment: no router, no NAT"
 #: What each class's path means, per mode (the walk decides the path; this says it in words).
 NOTES = {
     ("legacy", "ew"): "routed in the network node's qrouter",
@@ -393,15 +394,15 @@ NOTES = {
         "routed in the source host's qrouter; br-tun rewrites the source MAC to the host's DVR MAC; "
         "the reply is routed on the other host (asymmetric)"
     ),
-    ("legacy", "ew-same-network"): "switched on the network's segment: no router, no NAT",
-    ("dvr", "ew-same-network"): "switched on the network's segment: no router, no NAT",
+    ("legacy", "ew-same-network"): _SWITCHED,
+    ("dvr", "ew-same-network"): _SWITCHED,
     ("legacy", "ns-ipv6"): "IPv6 is routed, not NATed",
     ("dvr", "ns-fip-out"): "ip rule from <fixed> lookup 16 -> rfp-",
     ("dvr", "ns-fip-in"): "fg- answers ARP for the FIP (proxy_arp)",
     ("dvr", "ns-snat"): "centralized SNAT in snat-; the reply goes from sg- straight to the VM",
     ("dvr", "ns-ipv6"): "DVR does not distribute IPv6",
     ("ovn", "ew"): "distributed in OpenFlow on the source chassis",
-    ("ovn", "ew-same-network"): "switched on the network's segment: no router, no NAT",
+    ("ovn", "ew-same-network"): _SWITCHED,
     ("ovn", "ns-fip-out"): "FIPs are centralized by default",
     ("ovn", "ns-fip-in"): (
         "FIPs are centralized by default; the VM's answer is routed on its own chassis and redirected "
