@@ -289,3 +289,21 @@ def test_a_distributed_routers_rows_are_each_agent_hosts_own(cloud):
         "network:dhcp",
         "network:router_centralized_snat",
     ]
+
+
+def test_every_dvr_hosts_agent_gateway_port_has_the_address_the_loader_gave_it():
+    """The loader makes an fg- port on every DVR host (hosts without a floating IP too, as Neutron's agents ask
+    for one); the emulation plugs Neutron's agent's fg- with those addresses, not the next free ones."""
+    from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER
+
+    cloud = load_cloud(DVR_TOPOLOGY)
+    dp, _ = plan_neutron(cloud, DvrDesign.of({"control": "neutron"}), "k9ll")
+    loader = {
+        p.host: sorted(str(f.ip_address) for f in p.fixed_ips)
+        for p in cloud.network_ports
+        if p.device_owner == AGENT_GATEWAY_OWNER
+    }
+    plugged = {host: sorted(str(a.ip) for a in port.addrs) for host, port in dp.layout.fg.items()}
+    fip_hosts = {cloud.port[f.port_id].host for f in cloud.floatingips}
+    assert set(loader) > fip_hosts  # hosts without a floating IP have one too
+    assert plugged == loader

@@ -162,16 +162,20 @@ def _dvr_agents(dp: DvrPlan, run_id: str) -> list[AgentHost]:
 
 def _agent_gateway_ports(lay: L.Layout, hosts: list[str]) -> None:
     """An agent gateway port (fg-) for every DVR host, as Neutron's server makes one for each agent that asks:
-    the layout's where it has one (hosts with floating IPs), else the next free addresses of the external
-    subnets, after everything the layout holds."""
+    the layout's where it has one (hosts with floating IPs), else the addresses the loader gave that host's
+    fg- port (it makes one for every DVR host: ``neutron_ports.agent_gateway_ports``), else (a design knob
+    making the file's router DVR) the next free addresses of the external subnets."""
     ipam = L._Ipam(lay.cloud, lay.fips.values())
     ports = [*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), *lay.dhcp.values(), lay.qg]
     ipam.used |= {ipaddress.ip_address(str(a.ip)) for p in ports if p is not None for a in p.addrs}
     ext_subnets = [s for s in lay.cloud.subnets if s.network_id == lay.ext.name]
+    made = L._neutron_made_addresses(lay.cloud, lay.router.name)
     for host in hosts:
         if host not in lay.fg:
             pid = names.fip_gateway_port_id(host, lay.ext.name)
-            addrs = tuple(ipam.next(s) for s in ext_subnets)
+            addrs = tuple(
+                L._iface(made[(host, s.name)], s) if (host, s.name) in made else ipam.next(s) for s in ext_subnets
+            )
             lay.fg[host] = L.RouterPort("fg", pid, names.fg_device(pid), names.mac_of(pid), lay.ext.name, addrs)
 
 
