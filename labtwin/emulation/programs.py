@@ -73,6 +73,14 @@ PROGRAMS: tuple[Program, ...] = (
     Program("tcpdump", "tcpdump", "packet captures that show the path a probe took"),
     Program("conntrack", "conntrack", "Neutron's agent (control=neutron) deleting a departed member's connections"),
     Program("rm", "coreutils", "removing a run's Neutron lock directory"),
+    Program("keepalived", "keepalived", "control=neutron: HA routers' VRRP, run by Neutron's own L3 agent"),
+    Program(
+        "conntrackd", "conntrackd", "control=neutron: HA routers' connection-state sync, run by Neutron's L3 agent"
+    ),
+    Program("radvd", "radvd", "control=neutron: IPv6 router advertisements, run by Neutron's own L3 agent"),
+    Program(
+        "arping", "iputils-arping", "control=neutron: the gratuitous ARPs Neutron's L3 agent sends for new addresses"
+    ),
     Program("env", "coreutils", "starting a private ovs-vswitchd with its own run directory (OVS_RUNDIR)"),
     Program("ovsdb-tool", "openvswitch-common", "creating a private OVS database (control=neutron, firewall=ovs)"),
     Program("ovsdb-server", "openvswitch-common", "a host's private OVS database (control=neutron, firewall=ovs)"),
