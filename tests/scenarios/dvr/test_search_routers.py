@@ -56,9 +56,11 @@ def test_each_mode_builds_its_own_namespaces():
         f"network-1:qrouter-{dvr}",
         f"network-1:snat-{dvr}",
     }
-    # a fip- namespace only where a DVR router's floating IP is bound (c-1 on compute-1; a-1's is legacy's)
+    # a fip- namespace on every host with the DVR router, floating IP or not (DvrLocalRouter.process_external);
+    # the legacy router's hosts get none of their own (network-1 has one for r-dvr)
     ext = cloud.network["ext-net"].id
-    assert {k for k in keys if k.split(":")[-1].startswith("fip-")} == {f"compute-1:fip-{ext}"}
+    fip_keys = {k for k in keys if k.split(":")[-1].startswith("fip-")}
+    assert fip_keys == {f"{h}:fip-{ext}" for h in ("compute-1", "compute-2", "network-1")}
     # the gateway-less router: a qrouter, no gateway port
     ns = found.routers.namespaces[f"network-1:qrouter-{inner}"]
     assert [i.hop.split(":")[-1][:3] for i in ns.ifaces] == ["qr-", "qr-"]
@@ -66,7 +68,9 @@ def test_each_mode_builds_its_own_namespaces():
     qg = next(i for i in found.routers.namespaces[f"network-1:qrouter-{legacy}"].ifaces if "qg-" in i.hop)
     assert ("fip", "a-1", 4) in qg.addresses
     fg = next(i for i in found.routers.namespaces[f"compute-1:fip-{ext}"].ifaces if ":fg-" in i.hop)
-    assert fg.addresses == (("fip", "c-1", 4),)
+    assert fg.addresses == (("fg", "compute-1", 4), ("fip", "c-1", 4))  # its own, then the proxied FIP
+    fg = next(i for i in found.routers.namespaces[f"compute-2:fip-{ext}"].ifaces if ":fg-" in i.hop)
+    assert fg.addresses == (("fg", "compute-2", 4),)  # no floating IP: it answers for nothing else
 
 
 def test_a_dvr_qrouter_has_neutrons_rules():
@@ -110,6 +114,79 @@ def test_the_walk_takes_each_rule_and_breaks_without_it():
     qrouter.rules = []
     lost = found.walk(tap, fixed(fip_vm), ("external", "", 4))
     assert lost.arrived is None and lost.note.startswith("no route to ('external', '', 4) in") and lost.ttl is None
+
+
+def fip_namespaces(found: RouterSearch) -> dict[tuple[str, str], tuple[int, ...]]:
+    """{(host, external network): the IP versions of its fg- port's own addresses} over the model's fip- namespaces
+    (each has its fpr- end of a router's rfp- veth too)."""
+    out = {}
+    for ns in found.routers.namespaces.values():
+        if ":fip-" in ns.key:
+            (fg,) = [i for i in ns.ifaces if ":fg-" in i.hop]
+            assert any(":fpr-" in i.hop for i in ns.ifaces)
+            out[(fg.host, fg.l2)] = tuple(a[2] for a in fg.addresses if a[0] == "fg")
+    return out
+
+
+def loader_agent_gateway_ports(cloud) -> dict[tuple[str, str], tuple[int, ...]]:
+    """The same, from the fg- ports the loader made (neutron_ports.agent_gateway_ports, checked against Neutron's
+    own L3RpcCallback by the oracle)."""
+    from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER
+
+    return {
+        (str(p.host), p.network_id): tuple(sorted({cloud.subnet[f.subnet_id].ip_version for f in p.fixed_ips}))
+        for p in cloud.network_ports
+        if p.device_owner == AGENT_GATEWAY_OWNER
+    }
+
+
+def every_dvr_cloud():
+    for name, cloud in every_topology():
+        if "enable_snat false" not in str(name) and any(
+            r.distributed and r.external_gateway_info for r in cloud.routers
+        ):
+            yield name, cloud
+
+
+def test_every_dvr_host_has_fip_and_the_loaders_fg_port_floating_ip_or_not():
+    """Every cloud under topologies/ and tests/ with a distributed router: the model's fip- namespaces are exactly
+    the loader's fg- ports (host, external network, IP versions), the hosts without a floating IP included."""
+    checked = without_fip = 0
+    for name, cloud in every_dvr_cloud():
+        found = searched(cloud)
+        assert fip_namespaces(found) == loader_agent_gateway_ports(cloud), name
+        fip_hosts = {cloud.port[f.port_id].host for f in cloud.floatingips if f.port_id in cloud.port}
+        without_fip += len({host for host, _ in fip_namespaces(found)} - fip_hosts)
+        checked += 1
+    assert checked >= 12 and without_fip >= 20  # 12 clouds, 23 such hosts when written
+
+
+def test_a_model_drawing_fip_on_floating_ip_hosts_only_is_caught(monkeypatch):
+    """The old model (fip- and fg- only where a floating IP is bound) differs from the loader's fg- ports."""
+    real = namespaces.Routers._fip_link
+
+    def fip_hosts_only(self, ns, plane, host, fips):
+        if fips:
+            real(self, ns, plane, host, fips)
+
+    monkeypatch.setattr(namespaces.Routers, "_fip_link", fip_hosts_only)
+    wrong = [
+        name
+        for name, cloud in every_dvr_cloud()
+        if fip_namespaces(searched(cloud)) != loader_agent_gateway_ports(cloud)
+    ]
+    assert len(wrong) >= 12
+
+
+def test_a_host_without_a_floating_ip_has_fip_but_its_ipv4_leaves_by_snat():
+    """No rule leads to table 16 without a floating IP: the fip- namespace is there, IPv4 goes to snat-."""
+    cloud = load_cloud(DVR)
+    found = searched(cloud)
+    vm = next(p for p in cloud.vm_ports if not any(f.port_id == p.name for f in cloud.floatingips))
+    assert f"{vm.host}:{names.fip_ns(cloud.network['ext-net'].id)}" in found.routers.namespaces
+    go = found.walk(f"{vm.host}:{names.tap_device(vm.id)}", fixed(vm), ("external", "", 4))
+    assert go.nat == "snat fixed->qg" and any(":snat-" in h for h in go.hops)
+    assert not any(":fip-" in h or ":rfp-" in h for h in go.hops)
 
 
 def test_conntrack_brings_the_snat_reply_back_and_without_snat_nothing_returns():

@@ -10,19 +10,23 @@ Neutron 29's L3 agent (``neutron/agent/l3``), read for each piece (cited where i
   to its fixed address, SNATs a fixed address with a floating IP to it (``floating_forward_rules``) and any other
   IPv4 source to the gateway address when ``enable_snat`` (``_snat_rules`` / ``external_gateway_nat_snat_rules``);
 - a **DVR** router (``dvr_local_router.py``, ``dvr_edge_router.py``, ``dvr_fip_ns.py``): a ``qrouter-`` on
-  every host with a bound port on one of its subnets (and on the ``dvr_snat`` node), its ``qr-`` ports sharing
+  every host with a DVR-serviced port (a VM's, a DHCP port) on one of its subnets and on the ``dvr_snat`` node
+  (:meth:`Routers._dvr_hosts`), its ``qr-`` ports sharing
   one MAC and address per subnet; with a gateway, per subnet (IPv4 and IPv6) ``ip rule from <cidr> lookup
   <snat_idx>`` whose table holds ``default via <sg- address>`` on that ``qr-``
   (``DvrLocalRouter._snat_redirect_modify``, ``_get_snat_idx``); on the ``dvr_snat`` node a ``snat-``
   namespace with one ``sg-`` port per subnet and the ``qg-`` port (``DvrEdgeRouter._create_dvr_gateway``,
-  ``internal_network_added``), which SNATs to the gateway address (``_handle_router_snat_rules``); on a host
-  with a floating IP, ``ip rule from <fixed> lookup 16`` (priority from ``FIP_PR_START`` 32768) whose table 16
-  holds ``default via <fpr- address>`` on ``rfp-`` (``_add_floating_ip_rule``, ``FipNamespace.
-  create_rtr_2_fip_link``), the qrouter's ``float-snat``/DNAT rules, and a ``fip-<ext net>`` namespace with
-  the host's ``fg-`` port (``proxy_arp=1``: it answers ARP for the host's floating IPs,
-  ``FipNamespace._create_gateway_port``), ``<fip>/32 via <rfp->`` on ``fpr-`` (``floating_ip_added_dist``) and,
-  for what comes in by ``fpr-`` (``iif fpr- lookup <idx>``), ``default via`` the external gateway on ``fg-``
-  (``_add_rtr_ext_route_rule_to_route_table``).
+  ``internal_network_added``), which SNATs to the gateway address (``_handle_router_snat_rules``); with a
+  gateway, on **every** such host, floating IP or not (``DvrLocalRouter.process_external`` ->
+  ``create_dvr_external_gateway_on_agent``, ``connect_rtr_2_fip``), a ``fip-<ext net>`` namespace with the
+  host's ``fg-`` port (the loader's agent gateway port; ``proxy_arp=1``: it answers ARP for the host's floating
+  IPs, ``FipNamespace._create_gateway_port``), the ``rfp-``/``fpr-`` veth whose table 16 holds ``default via
+  <fpr- address>`` on ``rfp-`` (``FipNamespace.create_rtr_2_fip_link``) and, for what comes in by ``fpr-``
+  (``iif fpr- lookup <idx>``), ``default via`` the external gateway on ``fg-``
+  (``_add_rtr_ext_route_rule_to_route_table``); on a host with a floating IP also ``ip rule from <fixed> lookup
+  16`` (priority from ``FIP_PR_START`` 32768, ``_add_floating_ip_rule``), the qrouter's ``float-snat``/DNAT rules
+  and ``<fip>/32 via <rfp->`` on ``fpr-`` (``floating_ip_added_dist``). Without a floating IP no rule leads to
+  table 16, so a host's IPv4 leaves by ``snat-`` whether or not it has ``fip-``.
 
 Rule priority: the main table (32766) comes before the floating-IP rules (32768...) and the SNAT redirect rules
 (``snat_idx``), so a destination on a connected subnet is routed locally, a floating IP's fixed address leaves
@@ -46,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from labtwin.description import Cloud, Port, Router, Subnet
+from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER, dvr_router_hosts
 
 from .. import neutron_names as names
 from ..spec import EXTERNAL
@@ -284,12 +289,23 @@ class Routers:
         if plane.snat_enabled:
             ns.snat.append(Snat(qg.id, ("default", 4), ("gw", plane.router.name, 4), "snat fixed->qg"))
 
-    def _dvr_hosts(self, plane: Plane) -> list[str]:
-        """Hosts with a qrouter-: each host with a bound port on a router subnet (the L3 agent schedules DVR
-        routers to hosts with DVR-serviced ports, l3_dvrscheduler_db), and the dvr_snat node."""
+    def _bound_hosts(self, plane: Plane) -> list[str]:
+        """Each host with a bound port on a router subnet, then the gateway host (an OVN router's chassis)."""
         subnets = set(plane.router.interfaces)
         bound = [p.host for p in self.cloud.ports if p.host and any(f.subnet_id in subnets for f in p.fixed_ips)]
         return list(dict.fromkeys([*bound, plane.nn]))
+
+    def _dvr_hosts(self, plane: Plane) -> list[str]:
+        """Hosts whose L3 agent hosts a DVR router (a qrouter- each): the loader's
+        :func:`~labtwin.description.neutron_ports.dvr_router_hosts` (Neutron 29 ``l3_dvrscheduler_db.
+        _get_dvr_router_ids_for_host``: a DVR-serviced port bound there on one of its subnets -- compute ports, and
+        the DHCP ports Neutron's scheduler placed, ``host_dvr_for_dhcp`` -- and the dvr_snat node), the same hosts
+        that took an ``fg-`` port; plus the dvr_snat node for a router without a gateway. Ordered as the bound ports
+        come, then the dvr_snat node, then the DHCP hosts."""
+        listed = [
+            h.name for h in dvr_router_hosts(self.cloud, plane.router, self.cloud.ports, self.cloud.network_ports)
+        ]
+        return [h for h in dict.fromkeys([*self._bound_hosts(plane), *listed]) if h in listed or h == plane.nn]
 
     def _dvr(self, plane: Plane) -> None:
         router, subnets = plane.router, self._subnets(plane)
@@ -305,14 +321,21 @@ class Routers:
                 idx = snat_idx(str(subnet.cidr))
                 ns.rules.append(Rule(idx, ("subnet", subnet.name), str(idx)))
                 ns.route(str(idx), ("default", subnet.ip_version), qrs[subnet.name], ("sg", router.name, subnet.name))
-            here = [p for p in fips if p.host == host]
-            if here:
-                self._fip_link(ns, plane, host, here)
+            # DvrLocalRouter.process_external: on every host with the router, floating IP or not
+            self._fip_link(ns, plane, host, [p for p in fips if p.host == host])
         if plane.ext is not None:
             self._snat_ns(plane, subnets)
 
     def _fip_link(self, ns: Namespace, plane: Plane, host: str, fips: list[Port]) -> None:
-        """rfp-/fpr- veth to the host's fip- namespace, the floating IPs' rules, NAT and routes."""
+        """The host's ``fip-`` namespace with its ``fg-`` port, the rfp-/fpr- veth to it, and the floating IPs'
+        rules, NAT and routes (none on a host without one).
+
+        Neutron 29 (and Train: the same code), on every ``dvr``/``dvr_snat`` agent hosting a distributed router
+        with a gateway, floating IP or not: ``DvrLocalRouter.process_external`` ->
+        ``create_dvr_external_gateway_on_agent`` (``FipNamespace.create_or_update_gateway_port``: ``fip-`` and
+        ``fg-``) -> ``connect_rtr_2_fip`` (``FipNamespace.create_rtr_2_fip_link``: the veth, table 16's IPv4
+        default route via ``fpr-``, and ``iif fpr- lookup <idx>`` in ``fip-``); the ``fg-`` port is the one
+        the loader made for the host (:meth:`_agent_gateway_addresses`)."""
         router, ext = plane.router, plane.external()
         link = f"veth:{router.name}:{host}"
         rfp_hop, fpr_hop, fg_hop = plane.fip_leg(host)
@@ -323,7 +346,7 @@ class Routers:
         fg = next((i for i in fip_ns.ifaces if i.hop == fg_hop), None)
         if fg is None:
             fg_mac = names.mac_of(names.fip_gateway_port_id(host, ext.name))
-            fg = fip_ns.add(Iface(fg_hop, fg_hop, ext.name, (), fg_mac))
+            fg = fip_ns.add(Iface(fg_hop, fg_hop, ext.name, self._agent_gateway_addresses(host, ext.name), fg_mac))
         # _add_rtr_ext_route_rule_to_route_table: 'iif fpr- lookup <idx>' (IPv4: the link's version), whose table
         # holds the default route via the external gateway on fg- (_update_gateway_route); idx is the fpr-
         # address's integer value, from the link-local /31 the agent allocated (not known here: a stand-in)
@@ -337,6 +360,23 @@ class Routers:
             ns.dnat[("fip", port.name, 4)] = fixed(port)
             ns.snat.append(Snat(rfp.id, ("addr", fixed(port)), ("fip", port.name, 4), "snat fixed->fip"))
             fip_ns.route("main", ("addr", ("fip", port.name, 4)), fpr, ("rfp", router.name, host))
+
+    def _agent_gateway_addresses(self, host: str, network: str) -> tuple[Addr, ...]:
+        """The ``fg-`` port's own addresses, ``("fg", host, version)``: one per IP version of the fixed IPs the
+        loader gave *host*'s agent gateway port on *network* (``neutron_ports.agent_gateway_ports``). A router
+        the file does not make distributed (a design knob makes it DVR) has none there: one per version of the
+        external network's subnets, as Neutron's server would give it."""
+        port = next(
+            (
+                p
+                for p in self.cloud.network_ports
+                if p.device_owner == AGENT_GATEWAY_OWNER and p.host == host and p.network_id == network
+            ),
+            None,
+        )
+        subnets = [f.subnet_id for f in port.fixed_ips] if port is not None else []
+        subnets = subnets or [s.name for s in self.cloud.subnets if s.network_id == network]
+        return tuple(("fg", host, v) for v in sorted({self.cloud.subnet[s].ip_version for s in subnets}))
 
     def _snat_ns(self, plane: Plane, subnets: list[Subnet]) -> None:
         """dvr_edge_router.py: snat- on the dvr_snat node, an sg- port per subnet and the qg- port."""
@@ -365,7 +405,7 @@ class Routers:
         router, gw = plane.router, plane.nn
         subnets = self._subnets(plane)
         resident = any(plane.resides_on_gateway(s) for s in subnets)
-        hosts = [gw] if resident else self._dvr_hosts(plane)
+        hosts = [gw] if resident else self._bound_hosts(plane)
         distributed = plane.design.ovn_distributed_fip
         fips = self.fips_of(plane)
         drops = self._ovn_drops(plane)
