@@ -100,9 +100,63 @@ def test_dvr_mac_rewriting_flows(cloud):
         assert any(f"dl_src={qr.mac},actions=mod_dl_src:{dvr_mac('compute-1')},NORMAL" in f for f in tun)
         assert any(f"dl_dst={qr.mac},actions=drop" in f for f in tun)
     restore = [f for f in dp.flows[dp.bridges[("compute-2", "br-int")]] if "strip_vlan" in f]
-    assert len(restore) == 2 * 2  # app-1 and vrrp-a, from compute-1's and compute-3's DVR MACs
+    assert len(restore) == 2 * 3  # app-1 and vrrp-a, from compute-1's, compute-3's and network-1's DVR MACs
     assert all(dvr_mac("compute-2") not in f for f in restore)
     assert not build(cloud, "legacy").flows
+
+
+def fip_namespaces(dp) -> dict[str, tuple[str, set[str]]]:
+    """{host: (the fg- device, its addresses)} of the plan's fip- namespaces, each with its rfp-/fpr- veth."""
+    out = {}
+    for key, cfg in dp.plan.config.items():
+        if key.startswith("fip:"):
+            host = key.split(":", 1)[1]
+            assert any(v.a == f"qrouter:{host}" and v.b == key for v in dp.plan.veths), key
+            fg = dp.layout.fg[host]
+            out[host] = (
+                fg.dev,
+                {
+                    line.split()[2].split("/")[0]
+                    for line in cfg.ip_batch
+                    if line.startswith("addr add") and f"dev {fg.dev}" in line
+                },
+            )
+    return out
+
+
+def loader_fg_addresses(cloud) -> dict[str, set[str]]:
+    """{host: its fg- port's addresses} as the loader made them (neutron_ports.agent_gateway_ports)."""
+    from labtwin.description.neutron_ports import AGENT_GATEWAY_OWNER
+
+    return {
+        str(p.host): {str(f.ip_address) for f in p.fixed_ips if f.ip_address is not None}
+        for p in cloud.network_ports
+        if p.device_owner == AGENT_GATEWAY_OWNER
+    }
+
+
+def test_every_dvr_host_gets_fip_and_the_loaders_fg_address_floating_ip_or_not(cloud):
+    """DvrLocalRouter.process_external on every host with the router: the network node and the VM hosts without a
+    floating IP too, each fg- with the address the loader gave that host's agent gateway port."""
+    dp = build(cloud, "dvr")
+    planned = fip_namespaces(dp)
+    loader = loader_fg_addresses(cloud)
+    assert set(planned) == set(loader) == {"network-1", "compute-1", "compute-2", "compute-3"}
+    assert {host: addrs for host, (_, addrs) in planned.items()} == loader
+    fip_hosts = {cloud.port[f.port_id].host for f in cloud.floatingips}
+    assert set(planned) - fip_hosts  # hosts without a floating IP have one too
+    assert "qrouter:network-1" in dp.plan.config  # the dvr_snat node's own qrouter- (its end of rfp-)
+    assert not fip_namespaces(build(cloud, "legacy"))
+
+
+def test_a_plan_with_fip_on_floating_ip_hosts_only_is_caught(cloud, monkeypatch):
+    from labtwin.scenarios.dvr.emulation import layout as L
+
+    real = L.Layout.fip_hosts
+    monkeypatch.setattr(
+        L.Layout, "fip_hosts", lambda self: [h for h in real(self) if h in {cloud.port[p].host for p in self.fips}]
+    )
+    assert set(fip_namespaces(build(cloud, "dvr"))) != set(loader_fg_addresses(cloud))
 
 
 def test_vip_arp_static_is_permanent_learned_is_not(cloud):

@@ -6,8 +6,8 @@ loader gave them (the cloud's router gateways and ``network_ports``, allocated
 when Neutron's server makes them), and so do the DHCP ports (the loader's DHCP
 agent on the network node; an EUI-64 address from the port's MAC on a SLAAC
 subnet). Ports the file's cloud would not have (a knob making a legacy router
-DVR, a proposal's ``fg-`` on every host) take the next free address of the
-pool, after everything the cloud already holds.
+DVR: no SNAT or ``fg-`` port in the loader's cloud) take the next free address
+of the pool, after everything the cloud already holds.
 
 Simplifications, each said where it matters:
 
@@ -15,9 +15,9 @@ Simplifications, each said where it matters:
   (a cloud with several routers to study is the model's alone, see
   :func:`~labtwin.scenarios.dvr.emulation.check_emulable`);
   the network node (``dvr_snat`` agent, DHCP agent) is the first host with
-  role ``network``; compute nodes host a ``qrouter-`` only where they hold VMs
-  on the router's subnets (Neutron also puts one on the dvr_snat node: no
-  probe crosses it, so it is left out);
+  role ``network``; a DVR router's ``qrouter-``, ``fip-`` and ``fg-`` are on
+  every host whose agent hosts it, as Neutron's agents build them (the
+  network node and DHCP hosts too, though no probe routes through them);
 - each network gets one VLAN tag used on every bridge and on the fabric
   (its segmentation id; flat networks a tag of their own): the VXLAN overlay
   is a VLAN trunk between hosts, and Neutron's per-host local VLAN
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labtwin.description import Cloud, Network, Port, Router, Subnet
-from labtwin.description.neutron_ports import DHCP_OWNER, SNAT_OWNER
+from labtwin.description.neutron_ports import DHCP_OWNER, SNAT_OWNER, dvr_router_hosts
 from labtwin.description.resolve import eui64
 
 from .. import neutron_names as names
@@ -114,19 +114,19 @@ class Layout:
         return [s for s in out if version is None or s.ip_version == version]
 
     def qrouter_hosts(self) -> list[str]:
-        """Hosts with a qrouter- namespace: the network node (legacy) or VM hosts (dvr)."""
+        """Hosts with a qrouter- namespace, in file order: the network node (legacy); under DVR every host whose L3
+        agent hosts the router (:func:`~labtwin.description.neutron_ports.dvr_router_hosts`, Neutron 29
+        ``l3_dvrscheduler_db``: the VMs' hosts, the DHCP ports' hosts and the dvr_snat node, as the model's
+        ``Routers._dvr_hosts``)."""
         if not self.dvr:
             return [self.network_node]
-        routed = {s.network_id for s in self.subnets()}
-        return [h.name for h in self.cloud.hosts if any(v.host == h.name and v.network_id in routed for v in self.vms)]
+        return [h.name for h in dvr_router_hosts(self.cloud, self.router, self.cloud.ports, self.cloud.network_ports)]
 
     def fip_hosts(self) -> list[str]:
-        """Hosts with a fip- namespace: those with floating IPs, or every qrouter host when a proposal needs it."""
-        if not self.dvr:
-            return []
-        everywhere = self.design.distributed_snat or self.design.ipv6_fast_exit
-        with_fip = {self.cloud.port[p].host for p in self.fips}
-        return [h for h in self.qrouter_hosts() if everywhere or h in with_fip]
+        """Hosts with a fip- namespace and an fg- port: under DVR every qrouter host, floating IP or not (Neutron 29
+        and Train ``DvrLocalRouter.process_external`` -> ``create_dvr_external_gateway_on_agent``,
+        ``connect_rtr_2_fip``: the studied router always has a gateway)."""
+        return self.qrouter_hosts() if self.dvr else []
 
     def vm_subnet(self, port: Port, version: int = 4) -> Optional[Subnet]:
         for fixed in port.fixed_ips:
@@ -198,8 +198,8 @@ def layout(cloud: Cloud, design: DvrDesign) -> Layout:
 def _neutron_made_addresses(cloud: Cloud, router: str) -> dict[tuple[str, str], Any]:
     """The addresses the loader gave the ports Neutron's server makes itself (:class:`NetworkPort`): *router*'s
     SNAT ports by ``("snat", subnet)``, each host's agent gateway port by ``(host, subnet)``. A port the file's
-    cloud would not have (a design knob making a legacy router DVR, a proposal's ``fg-`` on every host) gets
-    the next free address instead (:class:`_Ipam`)."""
+    cloud would not have (a design knob making a legacy router DVR) gets the next free address instead
+    (:class:`_Ipam`)."""
     made: dict[tuple[str, str], Any] = {}
     for port in cloud.network_ports:
         if port.device_owner == DHCP_OWNER or (port.device_owner == SNAT_OWNER and port.router != router):

@@ -12,7 +12,7 @@ Namespaces (one Mininet host each), named inside as Neutron names them:
   host end of its veth stands for the ``tap`` (its own name is ``lt...``
   because it lives in the machine's root namespace);
 - ``qrouter-<router>`` (legacy: on the network node with ``qg-``; dvr: on
-  each VM host, with ``rfp-`` to the host's ``fip-<ext-net>`` when it has one),
+  every host whose agent hosts the router, with ``rfp-`` to the host's ``fip-<ext-net>``),
   ``snat-<router>`` with ``sg-``/``qg-`` (dvr), ``qdhcp-<net>`` with the DHCP
   port's ``tap`` (unless ``distributed_dhcp``), and one namespace for the
   outside world on the external network (the external subnets' gateways).
