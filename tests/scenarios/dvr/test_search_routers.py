@@ -250,6 +250,10 @@ OVN = ({"router": "ovn"}, {"router": "ovn", "ovn_distributed_fip": True})
 #: ClassPath.as_dict(). Write it again with
 #: ``python tests/scenarios/dvr/test_search_routers.py`` only when a path is meant to change.
 BEFORE = HERE / "paths-before-search.json"
+#: Classes whose paths were meant to change since, left out of the hashes (written again without them at the
+#: commit before the change, whose paths still matched): a DVR router's IPv6 north-south leaves by the host's own
+#: fip- as Neutron 29's create_rtr_2_fip_link routes it, not by snat- (/work/notes/finding-ipv6-dvr.md).
+CHANGED_SINCE = {("dvr", "ns-ipv6")}
 
 
 def path_hashes(only: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
@@ -268,7 +272,11 @@ def path_hashes(only: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
         for knobs in (*DESIGNS, PROPOSALS, *OVN):
             if design_conflicts(cloud, DvrDesign.of(knobs)):
                 continue
-            paths = [json.dumps(p.as_dict(), sort_keys=True) for p in class_paths(cloud, DvrDesign.of(knobs))]
+            paths = [
+                json.dumps(p.as_dict(), sort_keys=True)
+                for p in class_paths(cloud, DvrDesign.of(knobs))
+                if (p.mode, p.traffic_class) not in CHANGED_SINCE
+            ]
             digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
             out.setdefault(str(name), {})[json.dumps(knobs, sort_keys=True)] = digest
     return out
