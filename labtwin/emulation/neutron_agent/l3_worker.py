@@ -102,12 +102,42 @@ class _SyncQueries:
         return {n: self.rows["mtus"][n] for n in network_ids}
 
 
+class _HaQueries(_SyncQueries):
+    """What ``_process_sync_ha_data`` reads from the database: this host's HA port bindings (the rows'
+    ``ha_interfaces``, one per HA router, with the binding's state)."""
+
+    class _core_plugin:
+        @staticmethod
+        def _make_port_dict(port):
+            return copy.deepcopy(port)
+
+    def get_ha_router_port_bindings(self, context, router_ids, host=None):
+        from types import SimpleNamespace
+
+        return [
+            SimpleNamespace(
+                router_id=p["device_id"],
+                port={k: v for k, v in p.items() if k != "_ha_state"},
+                state=p.get("_ha_state", "standby"),
+            )
+            for p in self.rows["ha_interfaces"]
+            if p["device_id"] in router_ids
+        ]
+
+    def _populate_mtu_and_subnets_for_ports(self, context, ports):
+        from neutron.db import l3_db
+
+        return l3_db.L3_NAT_dbonly_mixin._populate_mtu_and_subnets_for_ports(self, context, ports)
+
+
 class L3Server:
     """The L3 plugin's side of ``L3PluginApi``, for one agent (see the module docstring)."""
 
     def __init__(self, rows: dict) -> None:
         self.rows = rows
         self.fip_statuses: dict[str, dict] = {}
+        #: ``update_ha_routers_states`` as the agent sent them (its BatchNotifier's batches), in order
+        self.ha_states: list[dict[str, str]] = []
 
     def get_router_ids(self, context):
         return [r["id"] for r in self.rows["routers"]]
@@ -128,10 +158,16 @@ class L3Server:
         routers_dict = {r["id"]: r for r in routers}
         mixin._process_floating_ips(queries, None, routers_dict, fips)
         mixin._process_interfaces(queries, routers_dict, interfaces)
+        if self.rows.get("ha_interfaces"):  # l3_hamode_db.get_ha_sync_data_for_host: each HA router's HA port
+            from neutron.db import l3_hamode_db
+
+            return l3_hamode_db.L3_HA_NAT_db_mixin._process_sync_ha_data(
+                _HaQueries(self.rows), None, list(routers_dict.values()), None, False
+            )
         return list(routers_dict.values())
 
     def get_host_ha_router_count(self, context):
-        return 0
+        return sum(1 for r in self.rows["routers"] if r.get("ha"))
 
     def get_service_plugin_list(self, context):
         return []
@@ -158,8 +194,8 @@ class L3Server:
     def delete_agent_gateway_port(self, context, fip_net):  # DVR
         self._not_yet("delete_agent_gateway_port")
 
-    def update_ha_routers_states(self, context, states):  # HA
-        self._not_yet("update_ha_routers_states")
+    def update_ha_routers_states(self, context, states):  # HA: recorded (the server would bind the states)
+        self.ha_states.append(dict(states))
 
 
 class _StateReport:
@@ -237,6 +273,8 @@ def _configure(request: dict) -> dict[str, str]:
             ("enable_metadata_proxy", None): False,
             ("state_path", None): request["lock_dir"],  # DVR's FIP rule priorities and link-local pairs (files)
             ("report_interval", "AGENT"): 0,  # no heartbeat thread (its report would go to no server)
+            # the run's own choices of Neutron options (HA routers: ha_vrrp_advert_int, ha_conntrackd_enabled)
+            **{(name, None): value for name, value in request.get("options", {}).items()},
         },
     )
     return private_prefixes(request["prefix"])
@@ -254,6 +292,8 @@ def serve(lines, out) -> int:
             if not agents:
                 raise RuntimeError("sync before start")
             return agents[-1].sync()
+        if request["op"] == "ha_states":  # what the agent told the server of its HA routers' states so far
+            return {"states": agents[-1].server.ha_states if agents else []}
         raise ValueError(f"unknown op {request['op']!r}")
 
     return serve_lines(lines, out, handle)

@@ -76,14 +76,27 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     ends = classes.pick_endpoints(cloud, router)
     _hold_vip(dp, ends)
     neutron: dict = {}
+    ha = None
     with Realisation(dp.plan) as real:
         _flows(dp, real)
-        if agents:
+        if agents and dp.layout.router.ha:  # keepalived's instances, kept up through their failover
+            from .neutron_l3_ha import HaRouters
+
+            ha = HaRouters(real, dp, agents)
+            neutron = ha.build()
+        elif agents:
             neutron = build_routers(real, dp, agents)
         bringup = time.perf_counter() - t0
         servers = [_dhcp_server(real, dp, key, out) for key in dp.dhcp_servers]
         points = start_captures(real, dp.captures, out)
-        results = _probe(real, dp, ends)
+        try:
+            results = _probe(real, dp, ends)
+            if ha is not None:  # the HA router's VRRP failover, the last act
+                client = dp.vm_ns.get(ends.snat.name) if ends.snat is not None else None
+                neutron["ha_failover"] = ha.fail_over(client, next(str(a.ip) for a in dp.layout.external))
+        finally:
+            if ha is not None:
+                ha.stop()
         counters = _stage_counters(real, dp)
         for point in points:
             cap.stop(point[1])
@@ -156,10 +169,10 @@ def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
             f"{', '.join(proposals)} is a PTG proposal, labtwin's own extension of DVR: Neutron's L3 agent has no "
             "such mode, so it stays on control=labtwin"
         )
-    if router.ha:
+    if router.ha and classes.router_mode(router, design) == "dvr":
         raise NotEmulated(
-            f"control=neutron does not build HA routers yet ({router.name} has ha: true): Neutron's agent runs "
-            "keepalived for them, which is not installed here"
+            f"control=neutron builds legacy HA routers (.neutron_l3_ha); {router.name} is HA and distributed "
+            "(DVR+HA: not yet)"
         )
     v6 = [name for name in router.interfaces if cloud.subnet[name].ip_version == 6]
     if v6:

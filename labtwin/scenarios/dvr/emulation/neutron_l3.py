@@ -109,7 +109,12 @@ def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan,
     and the capture points of the devices it will make."""
     dp = new_plan(cloud, design, run_id)
     lay = dp.layout
-    agents = _dvr_agents(dp, run_id) if lay.dvr else _legacy_agents(dp, run_id)
+    if lay.router.ha and not lay.dvr:  # an HA router: an agent on each network node (.neutron_l3_ha)
+        from .neutron_l3_ha import ha_agents
+
+        agents = ha_agents(dp, run_id)
+    else:
+        agents = _dvr_agents(dp, run_id) if lay.dvr else _legacy_agents(dp, run_id)
     dhcp_outside_and_flows(dp)
     if lay.dvr and lay.network_node not in lay.qrouter_hosts():
         # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
