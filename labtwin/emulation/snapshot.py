@@ -28,7 +28,8 @@ def _out(*argv: str) -> str:
 
 
 #: Processes a run starts: namespace holders, captures, Neutron's agent workers (and any privsep daemon),
-#: private OVS daemons (their argv names their run directory).
+#: private OVS daemons (their argv names their run directory), and the daemons Neutron's L3 agent starts (radvd,
+#: whose argv names its files under the agent's lock directory, NEUTRON_LOCKS).
 OURS = (
     "mininet:lt",
     "tcpdump",
@@ -38,6 +39,7 @@ OURS = (
     "privsep-helper",
     "/run/labtwin/ovs/",
     "/run/labtwin/ovn/",
+    "/run/labtwin/neutron-locks/",
 )
 #: Where control=neutron runs keep their Neutron lock directories, and their hosts' private OVS.
 NEUTRON_LOCKS = "/run/labtwin/neutron-locks"

@@ -1,9 +1,10 @@
-"""control=neutron: Neutron 29's own L3 agent builds the dvr emulation's legacy router (issue 15, first slice).
+"""control=neutron: Neutron 29's own L3 agents build the dvr emulation's legacy and DVR routers (issue 15).
 
 What must hold: every class's observed path, network-node crossing, NAT and reachability equal the model's
-(a wrong model disagrees); the kernel state is Neutron's own (its mark/scope chains, ``--random-fully``); the
-agent's stale-namespace cleanup saw only the run's namespace, and decoys named exactly as Neutron names this
-router's namespaces survive; nothing outlives the run, after a normal end or a SIGKILL and ``labtwin clean``.
+(a wrong model disagrees); the kernel state is Neutron's own (its mark/scope chains, ``--random-fully``, its
+IPv6 routes); the agent's stale-namespace cleanup saw only the run's namespace, and decoys named exactly as
+Neutron names this router's namespaces survive; nothing outlives the run (radvd, which Neutron's agent starts
+for an IPv6 qr- port, included), after a normal end or a SIGKILL and ``labtwin clean``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from labtwin.scenarios.dvr.spec import the_router
 
 TOPOLOGY = Path(__file__).with_name("neutron-l3.yaml")
 DVR_TOPOLOGY = Path(__file__).with_name("neutron-l3-dvr.yaml")
+V6_TOPOLOGY = Path(__file__).with_name("neutron-l3-v6.yaml")
 KNOBS = {"control": "neutron", "router": "legacy"}
 
 
@@ -58,8 +60,10 @@ def test_neutrons_l3_agent_builds_the_legacy_router_and_the_twin_agrees(live, le
             subprocess.run(["ip", "netns", "delete", name], check=False)
     assert report.agree, report.disagreements.to_string()
     classes = {p["class"] for p in run.summary["paths"]}
-    assert classes == {"ew-same-host", "ew-same-network", "ns-fip-out", "ns-fip-in", "ns-snat", "dhcp"}
+    assert classes == {"ew-same-host", "ew-same-network", "ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6", "dhcp"}
     assert all(p["reachable"] for p in run.summary["paths"])
+    ipv6 = next(p for p in run.summary["paths"] if p["class"] == "ns-ipv6")
+    assert ipv6["nat"] == "none" and any(":qg-" in hop for hop in ipv6["hops"])  # routed out of qg-, not NATed
     agent = run.summary["neutron_l3"]["agents"]["network-1"]
     router = str(the_router(cloud).id)
     assert agent["agent_mode"] == "legacy" and agent["routers"] == [router]
@@ -71,8 +75,13 @@ def test_neutrons_l3_agent_builds_the_legacy_router_and_the_twin_agrees(live, le
     # postrouting-bottom hook, the address-scope marks
     assert "-A neutron-l3-agent-float-snat -s 10.10.0.3/32 -j SNAT --to-source 203.0.113.3 --random-fully" in rules
     assert any(r.startswith("-A neutron-postrouting-bottom") for r in rules)
+    # qg- and the IPv4 qr- ports (iptables-save: IPv4; the IPv6 qr- is marked in ip6tables)
     assert sum(r.startswith("-A neutron-l3-agent-scope -i ") for r in rules) == 3
     assert "default via 203.0.113.1 dev qg-bec3fe04-55 proto static" in state["routes"]
+    # IPv6: Neutron's default route to the external subnet's gateway in the main table (router_info
+    # _external_gateway_added), and the SLAAC qr- address is the subnet's gateway
+    assert any(r.startswith("default via 2001:db8:ffff::1 dev qg-bec3fe04-55 proto static") for r in state["routes6"])
+    assert any(a.endswith("inet6 2001:db8:a::/64") for a in state["addresses"]), state["addresses"]
     # a deliberately wrong model (the router distributed) disagrees with what Neutron's router did
     wrong = api.simulate("dvr", TOPOLOGY, control="labtwin", router="dvr")
     assert not api.compare_runs("dvr", wrong, run).agree
@@ -115,6 +124,47 @@ def test_neutrons_dvr_and_dvr_snat_agents_build_the_distributed_router_and_the_t
     assert not api.compare_runs("dvr", wrong, run).agree
 
 
+@pytest.mark.emulation
+def test_ipv6_from_a_dvr_host_leaves_by_the_hosts_own_fip_namespace(live, ledger_dir, snapshot):
+    """Issue 12's IPv6 question, settled by Neutron 29's own agents (/work/notes/finding-ipv6-dvr.md): on
+    neutron-l3-v6.yaml db-1 (compute-1, no floating IP) sends IPv6 north-south through compute-1's qrouter- main
+    table's default via rfp- (``dvr_fip_ns.create_rtr_2_fip_link``) into fip-, which has no IPv6 rule and so
+    only its connected routes: the probe's target, the external subnet's gateway, is on-link by fg-; IPv4 (no
+    main-table default) takes the SNAT redirect rule to snat- on network-1. radvd runs in both qrouter- and is
+    gone after the run."""
+    before = snapshot()
+    report, model, run = api.twin("dvr", topology=V6_TOPOLOGY, auto_calibrate=False, control="neutron")
+    assert snapshot() == before  # radvd, its config and pid files too (the lock directories)
+    paths = {p["class"]: p for p in run.summary["paths"]}
+    assert {c for c, p in paths.items() if p["hops"]} == {"ns-snat", "ns-ipv6", "dhcp"}
+    ipv6, snat = paths["ns-ipv6"], paths["ns-snat"]
+    assert ipv6["reachable"] and not ipv6["via_network_node"] and ipv6["nat"] == "none"
+    in_namespaces = [hop.split(":")[-1][:3] for hop in ipv6["hops"] if hop.count(":") == 2]
+    assert in_namespaces == ["qr-", "rfp", "fpr", "fg-"] and ipv6["hops"][-3:-1] == ["compute-1:br-ex", "fabric"]
+    assert snat["reachable"] and snat["via_network_node"] and any(":sg-" in hop for hop in snat["hops"])
+    agents = run.summary["neutron_l3"]["agents"]
+    qrouter, fip = agents["compute-1"]["state"]["qrouter:compute-1"], agents["compute-1"]["state"]["fip:compute-1"]
+    # the IPv6 default in qrouter-'s main table (priority 32766), before the SNAT redirect rule (crc32 index)
+    assert any(r.startswith("default via fe80:") and " dev rfp-" in r and "table" not in r for r in qrouter["routes6"])
+    assert any(r.startswith("111176753:\tfrom 2001:db8:a::/64 lookup 111176753") for r in qrouter["rules6"])
+    # fip-: only the kernel's IPv6 rules; its IPv6 default sits in a table no IPv6 rule looks up
+    assert [r.split(":")[0] for r in fip["rules6"]] == ["0", "32766"], fip["rules6"]
+    assert not any(r.startswith("default") and "table" not in r for r in fip["routes6"]), fip["routes6"]
+    # the twin: the other classes agree; ns-ipv6 agrees once the model draws Neutron 29's path (H3, from the
+    # finding); until then the model's snat- path is the one disagreement, and it must disagree
+    model_ipv6 = next(p for p in model.summary["paths"] if p["class"] == "ns-ipv6")
+    if model_ipv6["hops"] == ipv6["hops"]:
+        assert report.agree, report.disagreements.to_string()
+    else:
+        assert model_ipv6["via_network_node"]  # the guide's path through snat-, which Neutron's code does not take
+        keys = set(report.disagreements["key"])
+        assert keys and all(
+            k == "db-1->external icmpv6"
+            or report.rows.loc[report.rows["key"] == k, "kind"].iloc[0].startswith("metric")
+            for k in keys
+        ), report.disagreements.to_string()
+
+
 KILLED = """
 import sys, time
 from labtwin.description import load_cloud
@@ -143,13 +193,17 @@ def test_sigkill_with_neutrons_l3_agent_then_clean_restores(live, ledger_dir, sn
         up, worker = proc.stdout.readline().split()
         assert up == "up"
         during = snapshot()
-        # the built agent leaves no process of its own running (no metadata proxy, radvd or keepalived here)
+        # the built agent leaves no child process running (no metadata proxy or keepalived here; radvd daemonizes)
         children = subprocess.run(["ps", "-o", "args=", "--ppid", worker], capture_output=True, text=True).stdout
     finally:  # killed whatever happens: a failed check must not leave the run behind for the next test
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     assert sum("neutron_agent.l3_worker" in p for p in during["procs"]) == 1
     assert children == "", children
+    # the radvd Neutron's agent started for tenant-a-v6 (daemonized: not the worker's child), with its config
+    # and pid file in the agent's lock directory; `labtwin clean` ends it by its ledgered argv
+    radvd = [p for p in during["procs"] if p.startswith("radvd -C /run/labtwin/neutron-locks/ltk3lll0/ra/")]
+    assert len(radvd) == 2, during["procs"]  # radvd and its privileged helper
     assert during["neutron_locks"] == sorted([*before["neutron_locks"], "ltk3lll0"])
     assert "ltk3lll0qrouter-" in during["netns"]
     assert not any("privsep-helper" in p for p in during["procs"])  # privileged calls ran in the worker
@@ -157,6 +211,7 @@ def test_sigkill_with_neutrons_l3_agent_then_clean_restores(live, ledger_dir, sn
     names = [line for line in report if "netns-name" in line]  # the router's; the snat-/fip- names never made
     assert sum("removed: netns-name ltk3lll0qrouter-" in line for line in names) == 1, report
     assert sum("already gone: netns-name ltk3lll0" in line for line in names) == 2, report
+    assert sum(line.endswith("removed: process radvd of network-1 (root)") for line in report) == 1, report
     time.sleep(0.2)
     assert snapshot() == before
 
@@ -166,10 +221,16 @@ def test_the_server_rows_are_the_topologys_router(cloud):
     rows = sync_rows(dp.layout)
     (router,) = rows["routers"]
     assert router["id"] == str(the_router(cloud).id) and router["distributed"] is False
-    assert router["gw_port"]["fixed_ips"] == [
-        {"subnet_id": str(cloud.subnet["ext-v4"].id), "ip_address": "203.0.113.2"}
+    assert router["gw_port"]["fixed_ips"] == [  # the external IPv6 subnet too (l3_db._get_sync_routers' gw_port)
+        {"subnet_id": str(cloud.subnet["ext-v4"].id), "ip_address": "203.0.113.2"},
+        {"subnet_id": str(cloud.subnet["ext-v6"].id), "ip_address": "2001:db8:ffff::2"},
     ]
-    assert [p["fixed_ips"][0]["ip_address"] for p in rows["interfaces"]] == ["10.10.0.1", "10.20.0.1"]
+    # one qr- port per IPv4 subnet, and the IPv6 subnet's own (add_router_interface by subnet)
+    assert [p["fixed_ips"][0]["ip_address"] for p in rows["interfaces"]] == ["10.10.0.1", "2001:db8:a::", "10.20.0.1"]
+    # the subnets as _get_subnets_by_network_list gives them: ipv6_ra_mode is among its fields (radvd's config is
+    # written from it, ra.DaemonMonitor._generate_radvd_conf), ipv6_address_mode is not
+    v6 = next(s for n in rows["subnets"].values() for s in n if s["id"] == str(cloud.subnet["tenant-a-v6"].id))
+    assert v6["ipv6_ra_mode"] == "slaac" and "ipv6_address_mode" not in v6
     assert [(f["fixed_ip_address"], f["floating_ip_address"]) for f in rows["floatingips"]] == [
         ("10.10.0.3", "203.0.113.3")
     ]
@@ -242,8 +303,12 @@ def test_neutrons_namespace_manager_manages_only_the_runs_prefix_and_the_server_
     assert out["prefixes"] == {"qrouter-": "ltk4lll0qrouter-", "snat-": "ltk4lll0snat-", "fip-": "ltk4lll0fip-"}
     assert out["managed"] == [False, False, True, True, True, False]
     assert out["name"] == f"ltk4lll0qrouter-{the_router(cloud).id}" and out["refused"]
-    assert out["interfaces"] == [[24, ["10.10.0.0/24"], 1500], [24, ["10.20.0.0/24"], 1500]]
-    assert out["gw"] == ["203.0.113.0/24"] and out["fips"] == ["203.0.113.3"]
+    assert out["interfaces"] == [
+        [24, ["10.10.0.0/24"], 1500],
+        [64, ["2001:db8:a::/64"], 1500],
+        [24, ["10.20.0.0/24"], 1500],
+    ]
+    assert out["gw"] == ["203.0.113.0/24", "2001:db8:ffff::/64"] and out["fips"] == ["203.0.113.3"]
     assert "port unplanned (qr-unplanned), which labtwin's plan has not ledgered" in out["unplanned"]
 
 
@@ -252,9 +317,9 @@ def test_control_neutron_refuses_what_its_agent_does_not_build_yet(cloud):
         with pytest.raises(NotEmulated, match="PTG proposal, labtwin's own extension"):
             check_emulable(cloud, DvrDesign.of({"control": "neutron", "router": "dvr", **proposal}))
     check_emulable(cloud, DvrDesign.of({"control": "neutron", "router": "dvr"}))  # Neutron's DVR: built
-    with pytest.raises(NotEmulated, match="radvd"):  # the default topology's router has an IPv6 interface
-        check_emulable(load_cloud(topologies_dir() / "dvr.yaml"), DvrDesign.of(KNOBS))
-    check_emulable(cloud, DvrDesign.of(KNOBS))  # the legacy IPv4 router: built
+    # IPv6 router interfaces: built (Neutron's agent runs radvd), on the default topology too
+    check_emulable(load_cloud(topologies_dir() / "dvr.yaml"), DvrDesign.of({"control": "neutron"}))
+    check_emulable(cloud, DvrDesign.of(KNOBS))  # the legacy dual-stack router: built
     assert DvrDesign.of({"control": "neutron"}).era == "neutron-29"
 
 
@@ -271,9 +336,9 @@ def test_a_distributed_routers_rows_are_each_agent_hosts_own(cloud):
     for host, row in rows.items():
         (router,) = row["routers"]
         assert router["distributed"] and router["gw_port_host"] == "network-1"
-        assert [p["device_owner"] for p in row["interfaces"]] == ["network:router_interface_distributed"] * 2
-        assert [p["binding:host_id"] for p in row["interfaces"]] == [host] * 2
-        assert len(router["_snat_router_interfaces"]) == 2
+        assert [p["device_owner"] for p in row["interfaces"]] == ["network:router_interface_distributed"] * 3
+        assert [p["binding:host_id"] for p in row["interfaces"]] == [host] * 3
+        assert len(router["_snat_router_interfaces"]) == 3
         (fg,) = router["_floatingip_agent_interfaces"]
         assert fg["binding:host_id"] == host and fg["id"] == dp.layout.fg[host].port_id
     assert rows["network-1"]["floatingips"] == []
@@ -307,3 +372,33 @@ def test_every_dvr_hosts_agent_gateway_port_has_the_address_the_loader_gave_it()
     fip_hosts = {cloud.port[f.port_id].host for f in cloud.floatingips}
     assert set(loader) > fip_hosts  # hosts without a floating IP have one too
     assert plugged == loader
+
+
+def test_radvd_is_ledgered_before_the_agent_starts_and_a_stray_or_missing_one_fails_the_build(cloud, monkeypatch):
+    """Neutron's agent starts radvd for the router's IPv6 qr- port (ra.DaemonMonitor._spawn_radvd): its argv is
+    known to the plan (files under the agent's lock directory), and the build fails when what runs differs."""
+    from labtwin.emulation import ledger
+    from labtwin.scenarios.dvr.emulation import neutron_l3
+
+    dp, (agent,) = plan_neutron(cloud, DvrDesign.of(KNOBS), "k6ll")
+    rid = str(the_router(cloud).id)
+    argv = neutron_l3.radvd_argv(agent)
+    assert argv[:2] == ("radvd", "-C") and argv[2] == f"/run/labtwin/neutron-locks/ltk6lll0/ra/{rid}.radvd.conf"
+    assert argv[3:8] == (
+        "-p",
+        f"/run/labtwin/neutron-locks/ltk6lll0/external/pids/{rid}.pid.radvd",
+        "-m",
+        "syslog",
+        "-u",
+    )
+    ipv4_only = load_cloud(DVR_TOPOLOGY)
+    assert all(
+        not neutron_l3.radvd_argv(a) for a in plan_neutron(ipv4_only, DvrDesign.of({"control": "neutron"}), "k6ll")[1]
+    )
+    for running, fails in (({1: argv, 2: argv}, False), ({}, True), ({1: argv, 2: (*argv[:-1], "nobody")}, True)):
+        monkeypatch.setattr(ledger, "process_table", lambda running=running: running)
+        if fails:
+            with pytest.raises(RuntimeError, match="Neutron's L3 agent left"):
+                neutron_l3._check_radvd(agent)
+        else:
+            neutron_l3._check_radvd(agent)

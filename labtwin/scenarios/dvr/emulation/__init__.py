@@ -9,7 +9,7 @@ gratuitous ARP -- no keepalived: the failover is what keepalived would do) and
 probe the VIP. The path of each probe is what the capture points saw
 (:mod:`.observe`); its NAT what the far end saw. ``control=ovn`` (``router=ovn``) is real OVN, built by
 Neutron's ML2/OVN (:mod:`.ovn`); ``control=neutron`` has Neutron's own L3 agent build the routers instead of
-:mod:`.labtwin_agent` (:mod:`.neutron_l3`: legacy and DVR routers, IPv4), with the same probes.
+:mod:`.labtwin_agent` (:mod:`.neutron_l3`: legacy and DVR routers, IPv4 and IPv6), with the same probes.
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
 
 
 def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
-    """What Neutron's own L3 agents build here so far (:mod:`.neutron_l3`): one legacy or DVR router, IPv4, no HA;
-    the PTG's proposals are labtwin's own extensions, which Neutron's agent does not have."""
+    """What Neutron's own L3 agents build here so far (:mod:`.neutron_l3`): one legacy or DVR router, IPv4 and IPv6
+    (Neutron's agent runs radvd for an IPv6 qr- port), no HA; the PTG's proposals are labtwin's own extensions,
+    which Neutron's agent does not have."""
     router = classes.the_router(cloud)
     proposals = [
         knob
@@ -173,12 +174,6 @@ def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
         raise NotEmulated(
             f"control=neutron builds legacy HA routers (.neutron_l3_ha); {router.name} is HA and distributed "
             "(DVR+HA: not yet)"
-        )
-    v6 = [name for name in router.interfaces if cloud.subnet[name].ip_version == 6]
-    if v6:
-        raise NotEmulated(
-            f"control=neutron builds IPv4 router interfaces so far; {router.name} has IPv6 ones ({', '.join(v6)}): "
-            "Neutron's agent runs radvd for them, which is not installed here"
         )
 
 

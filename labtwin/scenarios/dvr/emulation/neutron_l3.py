@@ -38,8 +38,15 @@ Neutron's GARPs are sent by labtwin's probe agent (``arping`` is not installed:
 :mod:`~labtwin.emulation.neutron_agent.l3_worker` records what Neutron asked for);
 DHCP is the labtwin emulation's stand-in, not Neutron's DHCP agent; the OVS
 agent's DVR flows (DVR MAC rewriting) are :mod:`.labtwin_agent.flows`' (the L3
-agent does not write them), on the network node too; IPv4 only (radvd, for
-IPv6, is not installed), no HA routers (keepalived), no PTG proposals.
+agent does not write them), on the network node too; no HA routers
+(keepalived), no PTG proposals.
+
+IPv6: the rows carry the topology's IPv6 subnets as Neutron's server does (one qr- port per IPv4 subnet and one
+for the IPv6 subnet, the gateway port's external IPv6 address, each subnet's ``ipv6_ra_mode``); Neutron's agent
+starts radvd in every qrouter- with an IPv6 qr- port, ledgered before the agent starts (:func:`radvd_argv`),
+checked after the build (:func:`_check_radvd`) and ended with the run. The routes Neutron writes decide where
+IPv6 goes: from a DVR host into its own fip- (the IPv6 default via fpr- in the qrouter- main table), not snat-
+(/work/notes/finding-ipv6-dvr.md).
 """
 
 from __future__ import annotations
@@ -92,6 +99,9 @@ class AgentHost:
     #: Every other name the agent could give a namespace of this router (its snat- and its external network's
     #: fip-): ledgered too, so that one made unplanned is still removed; the build fails if one appears.
     unplanned: tuple[str, ...] = ()
+    #: The router's ID when the agent's qrouter- has an IPv6 qr- port: Neutron's agent then runs radvd there
+    #: (:func:`radvd_argv`).
+    radvd_router: str = ""
 
 
 def agent_prefix(run_id: str, index: int) -> str:
@@ -102,6 +112,35 @@ def agent_prefix(run_id: str, index: int) -> str:
     'ltk2lll0qrouter-'
     """
     return node_name(run_id, "l", index)
+
+
+def radvd_argv(agent: AgentHost) -> tuple[str, ...]:
+    """The argv of the radvd Neutron's agent starts for the router in its qrouter- (empty: none), known before
+    the agent starts so that the ledger holds it first.
+
+    Neutron 29 ``RouterInfo._process_internal_ports`` calls ``enable_radvd`` when an internal port has an IPv6
+    subnet; ``ra.DaemonMonitor._spawn_radvd`` runs ``radvd -C <ra_confs>/<router>.radvd.conf -p
+    <external_pids>/<router>.pid.radvd -m syslog -u <user>`` (``-u``: the agent's own user name when
+    ``radvd_user`` is unset, as here) through ``external_process.ProcessManager`` in the namespace; both
+    directories default under ``state_path`` (``neutron/conf/agent/common.py``), which is the agent's lock
+    directory. radvd daemonizes (and forks a privileged helper with the same argv): the worker does not own it,
+    so the ledger ends every process with exactly this argv."""
+    if not agent.radvd_router:
+        return ()
+    import pwd
+
+    locks, rid = _lock_dir(agent), agent.radvd_router
+    return (
+        "radvd",
+        "-C",
+        f"{locks}/ra/{rid}.radvd.conf",
+        "-p",
+        f"{locks}/external/pids/{rid}.pid.radvd",
+        "-m",
+        "syslog",
+        "-u",
+        pwd.getpwuid(os.geteuid()).pw_name,
+    )
 
 
 def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan, list[AgentHost]]:
@@ -115,6 +154,9 @@ def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan,
         agents = ha_agents(dp, run_id)
     else:
         agents = _dvr_agents(dp, run_id) if lay.dvr else _legacy_agents(dp, run_id)
+    if any(s.ip_version == 6 for s in lay.subnets()):  # every agent here builds the router's qrouter- and its qr-
+        for agent in agents:
+            agent.radvd_router = str(lay.router.id)
     dhcp_outside_and_flows(dp)
     if lay.dvr and lay.network_node not in lay.qrouter_hosts():
         # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
@@ -218,7 +260,9 @@ def sync_rows(lay: L.Layout, host: str = "") -> dict:
     ``get_sync_data`` steps over them (:class:`~labtwin.emulation.neutron_agent.l3_worker.L3Server`).
 
     Ids are the topology's (the router's, networks', subnets'); the router's ports are the layout's
-    (:func:`~.layout.layout`: ids, MACs and addresses from the topology's IPAM)."""
+    (:func:`~.layout.layout`: ids, MACs and addresses from the topology's IPAM). A subnet carries
+    ``ipv6_ra_mode`` (radvd's configuration is written from it) but not ``ipv6_address_mode``: Neutron 29's
+    ``l3_db._get_subnets_by_network_list`` reads only its listed fields."""
     cloud, router = lay.cloud, lay.router
     assert lay.qg is not None and router.external_gateway_info is not None
     rid, host = str(router.id), host or lay.network_node
@@ -395,6 +439,7 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
     for agent in agents:  # in plan order: checks, speakers and state come out the same every run
         started, synced = answers[agent.host]
         _check_namespaces(agent)
+        _check_radvd(agent)
         _speakers(dp, agent, synced["garps"])
         out["agents"][agent.host] = {
             "agent_mode": agent.mode,
@@ -411,9 +456,9 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
 
 
 def namespace_state(real, key: str) -> dict[str, list[str]]:
-    """What Neutron's agent left in namespace *key*: addresses (``ip -o addr``), routes (IPv4 main table), IPv4
-    policy rules, sysctls it sets (``Namespace.create``), and the rules of each iptables table (``-A`` lines of
-    ``iptables-save``)."""
+    """What Neutron's agent left in namespace *key*: addresses (``ip -o addr``), routes (IPv4 main table; IPv6
+    every table), policy rules (IPv4, IPv6), sysctls it sets (``Namespace.create``), and the rules of each
+    iptables table (``-A`` lines of ``iptables-save``)."""
 
     def run(argv) -> list[str]:
         done = real.runner.run(Step(real.exec_argv(key, argv), what=f"read {key}"))
@@ -424,6 +469,8 @@ def namespace_state(real, key: str) -> dict[str, list[str]]:
         "addresses": [" ".join(line.split()[1:4]) for line in run(["ip", "-o", "addr", "show"])],
         "routes": run(["ip", "route", "show"]),
         "rules": run(["ip", "rule", "show"]),
+        "routes6": run(["ip", "-6", "route", "show", "table", "all"]),
+        "rules6": run(["ip", "-6", "rule", "show"]),
         "sysctls": run(["sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.all.arp_ignore"]),
         "iptables": [line for line in rules if line.startswith(("*", "-A", ":neutron"))],
     }
@@ -470,6 +517,9 @@ def _start(real, agent: AgentHost):
     )
     locks = _lock_dir(agent)
     real.ledger.append([Item(f"dir:{locks}", "directory", locks, undo=("rm", "-rf", "--", locks))])
+    radvd = radvd_argv(agent)
+    if radvd:  # after the directory: the teardown (in reverse) ends radvd before removing its files
+        real.ledger.append([Item(f"proc:radvd:{agent.host}", "process", f"radvd of {agent.host}", match=radvd)])
     os.makedirs(locks, exist_ok=True)
     argv = (sys.executable, "-m", L3_WORKER_MODULE, "--run", real.plan.run_id, "--host", agent.host)
     item = Item(f"proc:neutron-l3-agent:{agent.host}", "process", f"Neutron L3 agent of {agent.host}", match=argv)
@@ -489,6 +539,22 @@ def _check_namespaces(agent: AgentHost) -> None:
     extra = sorted(n for n in names if n.startswith(agent.prefix) and n not in agent.namespaces.values())
     if extra:
         raise RuntimeError(f"{agent.host}: Neutron's L3 agent made namespaces the run did not plan: {extra}")
+
+
+def _check_radvd(agent: AgentHost) -> None:
+    """The radvd processes Neutron's agent left running are the ledgered argv, one daemon at least where the plan
+    expects it, none where it does not (fail loud: an unledgered process would outlive the run)."""
+    from labtwin.emulation.ledger import process_table
+
+    locks = _lock_dir(agent) + "/"
+    running = [argv for argv in process_table().values() if any(locks in a for a in argv)]
+    expected = radvd_argv(agent)
+    stray = [argv for argv in running if argv != expected]
+    if stray or bool(running) != bool(expected):
+        raise RuntimeError(
+            f"{agent.host}: Neutron's L3 agent left {running or 'no process'} running; the run ledgered "
+            f"{expected or 'none'}"
+        )
 
 
 def _stop(worker) -> None:
