@@ -66,6 +66,13 @@ def by_name(name):
             lambda e: e["steps"].insert(5, {"n": 0, "host": "compute1", "where": "fip", "device": "fg-"}),
         ),
         ("32-path-dvr-ew-cross", lambda e: e.update(via_network_node=True)),
+        # the guide's (and the old model's) IPv6 by the network node's snat-
+        ("34-path-dvr-ipv6", lambda e: e.update(via_network_node=True)),
+        ("34-path-dvr-ipv6", lambda e: e["legs"].insert(0, {"from": "compute1", "to": "network1"})),
+        (
+            "34-path-dvr-ipv6",
+            lambda e: e["steps"].insert(5, {"n": 0, "host": "network1", "where": "snat", "device": "sg-"}),
+        ),
         ("35-path-provider-ew1", lambda e: e["legs"][0].update(segmentation_id=102)),
         (
             "35-path-provider-ew1",

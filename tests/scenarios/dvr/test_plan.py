@@ -1,10 +1,13 @@
 """The DVR emulation plan, checked as data (no root): names, policy routing, NAT, flows, capture points."""
 
+import ipaddress
+
 import pytest
 
 from labtwin.description import load_cloud
 from labtwin.scenarios.base import topologies_dir
 from labtwin.scenarios.dvr import neutron_names as names
+from labtwin.scenarios.dvr.emulation import layout as L
 from labtwin.scenarios.dvr.emulation.labtwin_agent.routing import plan_dvr
 from labtwin.scenarios.dvr.emulation.layout import vlan_of
 from labtwin.scenarios.dvr.knobs import DvrDesign
@@ -150,8 +153,6 @@ def test_every_dvr_host_gets_fip_and_the_loaders_fg_address_floating_ip_or_not(c
 
 
 def test_a_plan_with_fip_on_floating_ip_hosts_only_is_caught(cloud, monkeypatch):
-    from labtwin.scenarios.dvr.emulation import layout as L
-
     real = L.Layout.fip_hosts
     monkeypatch.setattr(
         L.Layout, "fip_hosts", lambda self: [h for h in real(self) if h in {cloud.port[p].host for p in self.fips}]
@@ -227,3 +228,22 @@ def test_networks_leaving_a_host_by_two_bridges_are_refused_by_the_labtwin_emula
 
     with pytest.raises(NotEmulated, match="leave network-1 by br-tun and br-vlan"):
         check_emulable(parse_cloud(text), DvrDesign.of({"router": "dvr"}))
+
+
+def test_ipv6_leaves_by_the_hosts_fip_which_has_no_ipv6_default_route(cloud):
+    """Neutron 29's create_rtr_2_fip_link: the IPv6 default via fpr- in qrouter's main table (no table); fip-'s
+    default routes sit in the table of an IPv4 'iif fpr-' rule, so IPv6 reaches only the external subnet there.
+    The ipv6_fast_exit proposal adds the IPv6 default route fip- lacks."""
+    dp = build(cloud, "dvr")
+    rfp, fpr = L.rfp(dp.layout), L.fpr(dp.layout)
+    qrouter = dp.plan.config["qrouter:compute-1"].ip_batch
+    assert f"route add default via {L.FPR_LL6} dev {rfp}" in qrouter  # main table
+    assert f"route add default via {L.FPR_LL} dev {rfp} table {L.FIP_RT_TBL}" in qrouter
+    fip = dp.plan.config["fip:compute-1"].ip_batch
+    idx = int(ipaddress.ip_address(L.FPR_LL))
+    assert f"rule add iif {fpr} lookup {idx} priority {idx}" in fip
+    defaults = [line for line in fip if line.startswith("route add default")]
+    assert defaults and all(line.endswith(f"table {idx}") for line in defaults)
+    assert {ipaddress.ip_address(line.split()[4]).version for line in defaults} == {4, 6}
+    fast = build(cloud, "dvr-proposals").plan.config["fip:compute-1"].ip_batch
+    assert any(line.startswith("route add default via 2001:") and "table" not in line for line in fast)

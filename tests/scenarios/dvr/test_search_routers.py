@@ -102,10 +102,13 @@ def test_the_walk_takes_each_rule_and_breaks_without_it():
     assert not any(":snat-" in h for h in go.hops)
     fip_ns = found.routers.namespaces[f"{fip_vm.host}:{names.fip_ns(cloud.network['ext-net'].id)}"]
     (rule,) = fip_ns.rules  # iif fpr- lookup <idx>: the fip- namespace's way out is for what the router sent
-    assert rule.iif.split(":")[-1].startswith("fpr-") and [r.dst for r in fip_ns.tables[rule.table]] == [("default", 4)]
-    assert all(r.dst[0] != "default" for r in fip_ns.tables["main"])
+    assert rule.iif.split(":")[-1].startswith("fpr-") and rule.family == 4
+    assert [r.dst for r in fip_ns.tables[rule.table]] == [("default", 4), ("default", 6)]
+    assert all(r.dst[0] != "default" for r in fip_ns.tables["main"])  # only the external subnets, on-link
+    beyond = found.walk(tap, fixed(fip_vm), ("beyond", "", 4))  # past the external subnet's gateway
+    assert beyond.arrived is not None and beyond.nat == "snat fixed->fip"
     fip_ns.rules = []
-    assert "no route to ('external', '', 4) in" in found.walk(tap, fixed(fip_vm), ("external", "", 4)).note
+    assert "no route to ('beyond', '', 4) in" in found.walk(tap, fixed(fip_vm), ("beyond", "", 4)).note
     fip_ns.rules = [rule]
     qrouter = found.routers.namespaces[f"{fip_vm.host}:{names.qrouter_ns(cloud.router['router1'].id)}"]
     qrouter.rules = [r for r in qrouter.rules if r.table != "16"]
@@ -187,6 +190,47 @@ def test_a_host_without_a_floating_ip_has_fip_but_its_ipv4_leaves_by_snat():
     go = found.walk(f"{vm.host}:{names.tap_device(vm.id)}", fixed(vm), ("external", "", 4))
     assert go.nat == "snat fixed->qg" and any(":snat-" in h for h in go.hops)
     assert not any(":fip-" in h or ":rfp-" in h for h in go.hops)
+
+
+def test_dvr_ipv6_leaves_by_the_hosts_fip_and_dies_there_beyond_the_external_subnet():
+    """Neutron 29's create_rtr_2_fip_link: IPv6 default via fpr-'s link-local in the qrouter's main table, before
+    the IPv6 SNAT redirect rule; in fip- only the external subnets are on-link. So the outside world's router is
+    reached from the VM's own host (no NAT, TTL 62), its reply comes back through snat- (the outside routes the
+    tenant prefix to qg-), and an address beyond it dies in fip- with the reason; a legacy router reaches both.
+    As Neutron's own agent did (/work/notes/finding-ipv6-dvr.md)."""
+    cloud = load_cloud(DVR)
+    found = searched(cloud)
+    vm = next(p for p in cloud.vm_ports if any(cloud.subnet[f.subnet_id].ip_version == 6 for f in p.fixed_ips))
+    tap = f"{vm.host}:{names.tap_device(vm.id)}"
+    fip_ns = f"{vm.host}:{names.fip_ns(cloud.network['ext-net'].id)}:"
+    go = found.walk(tap, fixed(vm, 6), ("external", "", 6))
+    assert go.arrived is not None and go.ttl == 62 and go.nat == "none"
+    assert any(h.startswith(fip_ns + "fg-") for h in go.hops) and not any(":snat-" in h for h in go.hops)
+    assert all(h.split(":")[0] == vm.host for h in go.hops[:-2])
+    back = found.reply(go)
+    assert back.arrived is not None and any(":snat-" in h for h in back.hops) and back.ttl == 63
+    lost = found.walk(tap, fixed(vm, 6), ("beyond", "", 6))
+    assert lost.arrived is None and lost.hops[-1].startswith(fip_ns + "fpr-")
+    assert "no IPv6 route in fip-" in lost.note and "IPv4-only 'iif fpr-' rule" in lost.note
+    legacy = searched(cloud, router="legacy")
+    assert legacy.walk(tap, fixed(vm, 6), ("beyond", "", 6)).arrived is not None
+
+
+def test_a_model_sending_dvr_ipv6_to_snat_or_out_of_fip_is_caught():
+    """The old model (no main-table IPv6 default in qrouter-: the SNAT redirect to snat-) and a fip- whose
+    'iif fpr-' rule matched IPv6 too (an address beyond the external subnet reached) both differ."""
+    cloud = load_cloud(DVR)
+    vm = next(p for p in cloud.vm_ports if any(cloud.subnet[f.subnet_id].ip_version == 6 for f in p.fixed_ips))
+    tap = f"{vm.host}:{names.tap_device(vm.id)}"
+    found = searched(cloud)
+    qrouter = found.routers.namespaces[f"{vm.host}:{names.qrouter_ns(cloud.router['router1'].id)}"]
+    qrouter.tables["main"] = [r for r in qrouter.tables["main"] if r.dst != ("default", 6)]
+    old = found.walk(tap, fixed(vm, 6), ("external", "", 6))
+    assert any(":snat-" in h for h in old.hops) and not any(":fip-" in h for h in old.hops)
+    found = searched(cloud)
+    fip_ns = found.routers.namespaces[f"{vm.host}:{names.fip_ns(cloud.network['ext-net'].id)}"]
+    fip_ns.rules = [replace(r, family=0) for r in fip_ns.rules]
+    assert found.walk(tap, fixed(vm, 6), ("beyond", "", 6)).arrived is not None
 
 
 def test_conntrack_brings_the_snat_reply_back_and_without_snat_nothing_returns():

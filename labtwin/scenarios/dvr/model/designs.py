@@ -54,7 +54,11 @@ def neutron_ovs(p: Plane, ends: Endpoints, found: RouterSearch) -> Legs:
         )
     if p.mode == "dvr" and ends.ipv6 and d.ipv6_fast_exit:
         s6 = p.subnet(ends.ipv6, 6)
-        legs["ns-ipv6"] = Leg(fast(ends.ipv6, s6), note="proposed fast-exit: routed out the host's fip- namespace")
+        # Neutron 29 already sends IPv6 out the host's fip- (create_rtr_2_fip_link); the proposal adds what it lacks:
+        # an IPv6 default route in fip- (destinations beyond the external subnet) and the way back in by fg-
+        legs["ns-ipv6"] = Leg(
+            fast(ends.ipv6, s6), note="proposed fast-exit: out the host's fip-, with an IPv6 default route there"
+        )
     _dhcp(legs, p, ends)
     if ends.vip:
         legs["vip-after-failover"] = _vip(p, ends.vip, found)

@@ -33,11 +33,19 @@ Rule priority: the main table (32766) comes before the floating-IP rules (32768.
 by its ``fip-`` namespace, and any other source on a router subnet goes to its ``sg-`` port.
 
 Addresses are symbolic (:data:`Addr`): which port or router device holds them, not the address itself, so a
-path does not depend on IPAM. Simplifications stated: HA routers are drawn as their one active instance;
-address scopes (which skip the SNAT redirect) and the IPv6 ``default via fpr- link-local`` route
-``create_rtr_2_fip_link`` adds to the qrouter's main table are not modelled (IPv6 leaves by ``snat-``, as the
-networking guide says; the fip- namespace has an IPv4 rule only, so IPv6 sent there would find no way
-out: to check against Neutron's own agent); the network node is the first host with role network
+path does not depend on IPAM.
+
+IPv6 north-south from a DVR host, as Neutron 29's code and its own agent do it (not as the networking guide
+says, "via the centralized router"): ``create_rtr_2_fip_link`` puts ``default via <fpr-'s link-local>`` on
+``rfp-`` in the qrouter's **main** table, looked up before the IPv6 SNAT redirect rule, so IPv6 leaves by the
+host's own ``fip-``; there only the external subnets are on-link (the IPv6 default route sits in the table of
+an IPv4-only ``iif fpr-`` rule), so the outside world's router (the external subnet's gateway) is reached and
+anything beyond it would die in ``fip-``; the outside routes the tenant prefix back to ``qg-``, so the reply
+comes through ``snat-`` on the network node (asymmetric). Seen with Neutron's agent under ``control=neutron``
+(/work/notes/finding-ipv6-dvr.md).
+
+Simplifications stated: HA routers are drawn as their one active instance;
+address scopes (which skip the SNAT redirect) are not modelled; the network node is the first host with role network
 (``spec.network_node``), not Neutron's scheduler's pick; a VM's default gateway is the router holding its
 subnet's gateway, the first in the file with an interface on it.
 """
@@ -57,8 +65,10 @@ from ..spec import EXTERNAL
 from .plane import Plane
 
 #: A symbolic address: (kind, owner, detail) -- ``fixed`` (port, version), ``fip`` (port, 4), ``gw`` (router,
-#: version: the qg- address), ``qr``/``sg`` (router, subnet), ``rfp``/``fpr`` (router, host), ``external`` ("",
-#: version: the outside world's router).
+#: version: the qg- address), ``qr``/``sg`` (router, subnet), ``rfp``/``fpr``/``fpr6`` (router, host: the veth's
+#: IPv4 /31 ends, fpr-'s IPv6 link-local), ``fg`` (host, version: the agent gateway port's), ``external`` ("",
+#: version: the outside world's router, the external subnet's gateway), ``beyond`` ("", version: an address
+#: beyond that router, on no external subnet: the Internet).
 Addr = tuple[str, str, object]
 #: What a route or rule matches: ("default", version) | ("subnet", subnet name) | ("addr", Addr) | ("all", 0).
 Match = tuple[str, object]
@@ -120,6 +130,7 @@ class Rule:
     src: Match
     table: str
     iif: str = ""  # an Iface id: the rule matches packets that came in by it ("": any)
+    family: int = 0  # the IP version of an ``from all`` rule (``ip rule`` keeps one list per family); 0: any
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,8 @@ class Namespace:
     endpoint: bool = False  # a VM or the outside world: it receives, it does not forward
     #: An OVN logical router's pipeline on one chassis: a stage of br-int's OpenFlow, no device of its own.
     ovn: bool = False
-    #: IP versions this router has no default route for, and why (OVN drops a static route it cannot reach).
+    #: IP versions this namespace has no default route for, and why (OVN drops a static route it cannot reach;
+    #: DVR's fip- has none for IPv6).
     drops: dict[int, str] = field(default_factory=dict)
 
     def add(self, iface: Iface) -> Iface:
@@ -167,6 +179,8 @@ def version_of(cloud: Cloud, addr: Addr) -> int:
         return cloud.subnet[str(detail)].ip_version
     if kind in ("rfp", "fpr", "fip"):
         return 4
+    if kind == "fpr6":  # fpr-'s IPv6 link-local address
+        return 6
     if kind == "redirect":
         return int(str(detail))
     return int(str(detail))
@@ -341,18 +355,35 @@ class Routers:
         rfp_hop, fpr_hop, fg_hop = plane.fip_leg(host)
         rfp = ns.add(Iface(rfp_hop, rfp_hop, link, (("rfp", router.name, host),), f"rfp:{router.name}:{host}"))
         ns.route(FIP_RT_TBL, ("default", 4), rfp, ("fpr", router.name, host))
+        # create_rtr_2_fip_link's last line: 'default via <fpr-'s IPv6 link-local> dev rfp-' with no table, so in
+        # the MAIN table, looked up (32766) before the IPv6 SNAT redirect rule (snat_idx > 32768): a DVR host
+        # sends all its IPv6 north-south into its own fip-, never to snat- (seen with Neutron's own agent,
+        # /work/notes/finding-ipv6-dvr.md)
+        ns.route("main", ("default", 6), rfp, ("fpr6", router.name, host))
         fip_ns = self._ns(f"{host}:{names.fip_ns(ext.id)}")
-        fpr = fip_ns.add(Iface(fpr_hop, fpr_hop, link, (("fpr", router.name, host),), f"fpr:{router.name}:{host}"))
+        held: tuple[Addr, ...] = (("fpr", router.name, host), ("fpr6", router.name, host))
+        fpr = fip_ns.add(Iface(fpr_hop, fpr_hop, link, held, f"fpr:{router.name}:{host}"))
         fg = next((i for i in fip_ns.ifaces if i.hop == fg_hop), None)
         if fg is None:
             fg_mac = names.mac_of(names.fip_gateway_port_id(host, ext.name))
             fg = fip_ns.add(Iface(fg_hop, fg_hop, ext.name, self._agent_gateway_addresses(host, ext.name), fg_mac))
-        # _add_rtr_ext_route_rule_to_route_table: 'iif fpr- lookup <idx>' (IPv4: the link's version), whose table
-        # holds the default route via the external gateway on fg- (_update_gateway_route); idx is the fpr-
-        # address's integer value, from the link-local /31 the agent allocated (not known here: a stand-in)
+            # fip-'s main table: fg-'s connected subnets (and, for a gateway outside its subnet, _update_gateway_route's
+            # 'route add <gw> scope link'): the external subnets' gateways are on-link; no default route of its own
+            # (_add_default_gateway_for_fip adds one only to tables an existing rule of its family names)
+            for version in sorted({int(str(a[2])) for a in fg.addresses if a[0] == "fg"}):
+                fip_ns.route("main", ("addr", ("external", "", version)), fg)
+            fip_ns.drops[6] = (
+                "no IPv6 route in fip- beyond the external subnet: its IPv6 default route is in the table of an "
+                "IPv4-only 'iif fpr-' rule (Neutron 29 dvr_fip_ns._add_rtr_ext_route_rule_to_route_table)"
+            )
+        # _add_rtr_ext_route_rule_to_route_table: 'from all iif fpr- lookup <idx>', an IPv4 rule (add_ip_rule's
+        # family is that of fpr-'s 169.254 address), whose table holds the default routes via the external
+        # gateways on fg- (_update_gateway_route: IPv6's too, which no rule reaches); idx is the fpr- address's
+        # integer value, from the link-local /31 the agent allocated (not known here: a stand-in)
         table = f"fpr:{router.name}"
-        fip_ns.rules.append(Rule(snat_idx(str(DVR_FIP_LL_CIDR)), ("all", 0), table, fpr.id))
-        fip_ns.route(table, ("default", 4), fg, ("external", "", 4))
+        fip_ns.rules.append(Rule(snat_idx(str(DVR_FIP_LL_CIDR)), ("all", 0), table, fpr.id, family=4))
+        for version in (4, 6):
+            fip_ns.route(table, ("default", version), fg, ("external", "", version))
         proxied = tuple(("fip", p.name, 4) for p in fips)  # proxy_arp on fg-: it answers for these
         fip_ns.ifaces[fip_ns.ifaces.index(fg)] = Iface(fg.id, fg.hop, fg.l2, fg.addresses + proxied, fg.mac)
         for at, port in enumerate(fips):
@@ -511,7 +542,9 @@ class Routers:
 
     def _outside(self) -> None:
         """The outside world: on each external network, the router's gateway addresses and floating IPs on-link,
-        and each router's IPv6 subnets via its gateway (IPv6 is routed, not NATed; tenant IPv4 is not routed)."""
+        and each router's IPv6 subnets via its gateway (IPv6 is routed, not NATed; tenant IPv4 is not routed). It
+        holds the external subnets' gateways and what lies beyond them (``beyond``: reached only by a default
+        route)."""
         ns = self._ns(EXTERNAL, endpoint=True)
         for plane in self.planes.values():
             if plane.ext is None:
@@ -519,9 +552,8 @@ class Routers:
             ext = plane.ext.name
             iface = next((i for i in ns.ifaces if i.l2 == ext), None)
             if iface is None:
-                iface = ns.add(
-                    Iface(f"{EXTERNAL}@{ext}", EXTERNAL, ext, tuple(("external", "", v) for v in (4, 6)), EXTERNAL)
-                )
+                held = tuple((kind, "", v) for kind in ("external", "beyond") for v in (4, 6))
+                iface = ns.add(Iface(f"{EXTERNAL}@{ext}", EXTERNAL, ext, held, EXTERNAL))
             for version in (4, 6):
                 ns.route("main", ("addr", ("gw", plane.router.name, version)), iface)
             for port in self.fips_of(plane):

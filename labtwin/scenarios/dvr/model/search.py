@@ -266,6 +266,8 @@ class RouterSearch:
         for rule in sorted([Rule(MAIN_PRIORITY, ("all", 0), "main"), *ns.rules], key=lambda r: r.priority):
             if not matches(self.cloud, rule.src, src) or (rule.iif and (came is None or came.id != rule.iif)):
                 continue
+            if rule.family and version_of(self.cloud, dst) != rule.family:
+                continue
             routes = [r for r in ns.tables.get(rule.table, []) if matches(self.cloud, r.dst, dst)]
             if routes:
                 best = max(routes, key=lambda r: specificity(r.dst))
@@ -400,7 +402,10 @@ NOTES = {
     ("dvr", "ns-fip-out"): "ip rule from <fixed> lookup 16 -> rfp-",
     ("dvr", "ns-fip-in"): "fg- answers ARP for the FIP (proxy_arp)",
     ("dvr", "ns-snat"): "centralized SNAT in snat-; the reply goes from sg- straight to the VM",
-    ("dvr", "ns-ipv6"): "DVR does not distribute IPv6",
+    ("dvr", "ns-ipv6"): (
+        "out the host's own fip- (create_rtr_2_fip_link's IPv6 default via fpr- in qrouter's main table, before the "
+        "SNAT redirect); fip- has no IPv6 default: only the external subnet is reached; the reply comes by snat-"
+    ),
     ("ovn", "ew"): "distributed in OpenFlow on the source chassis",
     ("ovn", "ew-same-network"): _SWITCHED,
     ("ovn", "ns-fip-out"): "FIPs are centralized by default",

@@ -8,6 +8,8 @@ neutron-facts.md section 2; where this differs from Neutron it says so.
 
 from __future__ import annotations
 
+import ipaddress
+
 from labtwin.emulation.firewall import RuleSet
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.plan import NsConfig, OvsPort, Veth
@@ -113,7 +115,11 @@ def _permanent_neighbours(dp: DvrPlan, cfg) -> None:
 
 
 def _rfp(dp: DvrPlan, key: str, host: str) -> None:
-    """The rfp-/fpr- veth between qrouter- and fip- (a /31 from 169.254.64.0/18) and table 16."""
+    """The rfp-/fpr- veth between qrouter- and fip- (a /31 from 169.254.64.0/18), table 16's IPv4 default route
+    and the main table's IPv6 one, as Neutron 29's ``FipNamespace.create_rtr_2_fip_link`` ends: ``add_gateway(
+    <fpr- /31 address>, table=FIP_RT_TBL)``, then ``add_gateway(<fpr-'s IPv6 link-local>)`` with no table, so a
+    DVR host's IPv6 north-south goes into its own fip- before the SNAT redirect rule is looked up.
+    Simplification: the link-local pair is fe80::40:0/1, not fpr-'s EUI-64 address."""
     lay = dp.layout
     rfp, fpr, fip_key = L.rfp(lay), L.fpr(lay), f"fip:{host}"
     dp.plan.veths.append(Veth(key, rfp, fip_key, fpr))
@@ -123,8 +129,10 @@ def _rfp(dp: DvrPlan, key: str, host: str) -> None:
         f"addr add {L.RFP_LL6}/64 dev {rfp} nodad",
         f"link set {rfp} up",
         f"route add default via {L.FPR_LL} dev {rfp} table {L.FIP_RT_TBL}",
-        f"route add default via {L.FPR_LL6} dev {rfp} table {L.FIP_RT_TBL}",
+        f"route add default via {L.FPR_LL6} dev {rfp}",
     ]
+    if lay.design.ipv6_fast_exit:  # the proposal's own rule (from <v6 cidr> lookup 16) needs it in table 16
+        cfg.ip_batch.append(f"route add default via {L.FPR_LL6} dev {rfp} table {L.FIP_RT_TBL}")
     cfg.sysctls.append(f"net.ipv6.conf.{rfp}.accept_dad=0")
     dp.captures.append(CapturePoint(key, rfp, L.hop(host, L.qrouter_ns(lay), rfp)))
 
@@ -144,7 +152,7 @@ def fip(dp: DvrPlan, host: str) -> None:
     dp.captures.append(CapturePoint(key, fpr, L.hop(host, ns, fpr)))
     plug(dp, key, fg.dev, host, fg.network, L.hop(host, ns, fg.dev))
     address(cfg, fg.dev, fg.mac, fg.addrs, dp)
-    _default_routes(cfg, lay, fg.dev)
+    _fip_gateway_routes(dp, cfg, fg.dev, fpr)
     for port, ip in lay.fips.items():
         if lay.cloud.port[port].host == host:
             cfg.ip_batch.append(f"route add {ip}/32 via {L.RFP_LL} dev {fpr}")
@@ -163,6 +171,24 @@ def fip(dp: DvrPlan, host: str) -> None:
     else:  # Neutron: the fip namespace keeps no conntrack state
         text = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j CT --notrack\nCOMMIT\n"
     cfg.rules = RuleSet("", text, _EMPTY6, len(snat) or 1, 0, 0)
+
+
+def _fip_gateway_routes(dp: DvrPlan, cfg: NsConfig, fg: str, fpr: str) -> None:
+    """fip-'s ways out, as Neutron 29's ``FipNamespace._add_rtr_ext_route_rule_to_route_table`` makes them: the
+    default routes via the external subnets' gateways on fg- (IPv4 and IPv6, ``_update_gateway_route``) in table
+    ``<idx>`` (``_get_snat_idx`` of fpr-'s address), and ``from all iif fpr- lookup <idx>``, an IPv4 rule only
+    (``add_ip_rule`` takes the family of fpr-'s 169.254 address); a gateway outside its subnet gets an on-link
+    route in the main table. So IPv6 from the router reaches the external subnets only (on-link through fg-):
+    anything beyond dies here. The ``ipv6_fast_exit`` proposal adds an IPv6 default route to the main table."""
+    lay = dp.layout
+    idx = int(ipaddress.ip_address(L.FPR_LL))
+    cfg.ip_batch.append(f"rule add iif {fpr} lookup {idx} priority {idx}")
+    for subnet in lay.external_subnets:
+        if subnet.gateway_off_subnet:
+            cfg.ip_batch.append(f"route add {subnet.gateway_ip} dev {fg} scope link")
+        cfg.ip_batch.append(f"route add default via {subnet.gateway_ip} dev {fg} table {idx}")
+        if subnet.ip_version == 6 and lay.design.ipv6_fast_exit:
+            cfg.ip_batch.append(f"route add default via {subnet.gateway_ip} dev {fg}")
 
 
 def snat(dp: DvrPlan) -> None:
