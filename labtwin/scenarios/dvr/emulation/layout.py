@@ -44,7 +44,9 @@ FIP_RT_TBL = 16
 FIP_PR_START = 32768
 #: The first /31 of ``DVR_FIP_LL_CIDR`` (169.254.64.0/18): rfp- gets the even address, fpr- the odd one.
 RFP_LL, FPR_LL = "169.254.64.0", "169.254.64.1"
-RFP_LL6, FPR_LL6 = "fe80::40:0", "fe80::40:1"  # link-local pair for IPv6 fast-exit (not Neutron's: a proposal)
+#: The link-local pair on rfp-/fpr- for the IPv6 default route create_rtr_2_fip_link puts in qrouter's main table
+#: (Neutron's is fpr-'s EUI-64 address: a stand-in, stated in routing._rfp).
+RFP_LL6, FPR_LL6 = "fe80::40:0", "fe80::40:1"
 _MASK_30 = 0x3FFFFFFF
 
 

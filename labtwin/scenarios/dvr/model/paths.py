@@ -18,7 +18,10 @@ node's qrouter-. DVR routes east-west in the source host's qrouter- (then DVR
 MAC rewriting on br-tun, restored by br-int on the far side) and floating IPs
 through rfp-/fpr- and the host's fip- namespace (fg-, proxy ARP); IPv4 without
 a FIP is redirected (per-subnet rule and table, ``default via`` the sg- IP) to
-the snat- namespace on the network node, and so is all IPv6. OVN routes
+the snat- namespace on the network node; IPv6 leaves by the VM host's own fip-
+(Neutron 29 ``create_rtr_2_fip_link``: a main-table IPv6 default via fpr-,
+looked up before the redirect; not the guide's "via the centralized router"),
+reaches only the external subnet there, and its reply comes back by snat-. OVN routes
 east-west in OpenFlow on the source chassis, centralizes SNAT (and FIPs unless
 ``enable_distributed_floating_ip``) on the gateway chassis's cr-lrp, answers
 DHCP in ovn-controller, and binds a VIP's ``virtual`` port to the chassis that
