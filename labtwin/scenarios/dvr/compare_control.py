@@ -3,20 +3,21 @@
 Two real bring-ups of one topology on this machine, ``control=labtwin`` (:mod:`.emulation.labtwin_agent`) and
 ``control=neutron`` (:mod:`.emulation.neutron_l3`: Neutron's ``L3NATAgentWithStateReport`` per host and agent
 mode), each read back from the kernel namespace by namespace: devices (``ip -o link``), addresses (``ip -o
-addr``), IPv4 routes of every table (``ip -4 route show table all``), IPv4 policy rules (``ip -4 rule``) and the
-``-A`` rules of every iptables table (``iptables-save``). Both runs plan the same namespace keys
+addr``), routes of every table (``ip -4``/``ip -6 route show table all``), policy rules (``ip -4``/``ip -6
+rule``) and the ``-A`` rules of every IPv4 iptables table (``iptables-save``). Both runs plan the same namespace keys
 (``qrouter:<host>``, ``snat``, ``fip:<host>``), so namespaces are matched by role and host; Neutron's private
 prefix (``lt<rid>l<n>qrouter-``, :func:`~.emulation.neutron_l3.agent_prefix`) and labtwin's holder names never
 enter the comparison. Devices are named from the topology's port ids on both sides, so they match by name.
 
-What is compared is the state after bring-up, without probes: the live tests
-(``tests/scenarios/dvr/test_neutron_l3.py``) show that none of these differences changes a probe's path.
+What is compared is the state after bring-up, without probes; which differences change a probe's path is the
+twin's question (the live tests, ``tests/scenarios/dvr/test_neutron_l3*.py``): this is the state behind it.
 Normalisations, stated: the ``local`` routing table is left out (the kernel derives it from the addresses,
 compared themselves) and so are IPv6 link-local addresses (the kernel derives them from the MACs, compared
-themselves); the OVS bridges' flows are not programmed (no namespace holds them).
+themselves).
 
-The two runs take ~15 s here on the three-host DVR cloud, so a comparison is cached under *cache*, keyed by the
-topology's bytes and the code that made it (every ``labtwin`` source file and Neutron's version): a second
+The two runs take ~21 s here on topologies/dvr.yaml (quiet machine: labtwin's bring-up 2.0 s and teardown
+2.8 s, Neutron's four agents' 13.8 s and their teardown), so a comparison is cached under *cache*, keyed by the
+topology's bytes and the code that made it (:func:`code_version`): a second
 notebook run on the same code reuses it, a code change makes it anew. Where this machine cannot emulate (no root,
 no Open vSwitch), and nothing is cached, the comparison says so and shows no table.
 """
@@ -31,19 +32,21 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import pandas as pd
 
 from labtwin.description import load_cloud
 
-#: What is read in each namespace, per aspect (IPv4 routes and rules: the brief's table; IPv6 is not built by
-#: Neutron's agent here yet).
+#: What is read in each namespace, per aspect: each address family's routes and policy rules apart (an IPv4 and
+#: an IPv6 default route are two facts, not one).
 READS = {
     "devices": ("ip", "-o", "link", "show"),
     "addresses": ("ip", "-o", "addr", "show"),
     "routes": ("ip", "-4", "route", "show", "table", "all"),
     "rules": ("ip", "-4", "rule", "show"),
+    "routes6": ("ip", "-6", "route", "show", "table", "all"),
+    "rules6": ("ip", "-6", "rule", "show"),
     "iptables": ("iptables-save",),
 }
 ASPECTS = tuple(READS)
@@ -166,6 +169,8 @@ PARSERS = {
     "addresses": parse_addresses,
     "routes": parse_routes,
     "rules": parse_rules,
+    "routes6": parse_routes,
+    "rules6": parse_rules,
     "iptables": parse_iptables,
 }
 
@@ -261,10 +266,11 @@ def _router_keys(dp) -> list[str]:
 def bring_up(cloud, control: str) -> tuple[dict[str, dict[str, list[str]]], float]:
     """Build *cloud*'s router under *control* (``labtwin`` or ``neutron``), read every L3 namespace back, tear
     down: (plan key -> aspect -> lines, bring-up seconds). The same steps as :func:`.emulation.emulate` up to its
-    probes, without the bridges' flows."""
+    probes."""
     from labtwin.emulation.naming import new_run_id
     from labtwin.emulation.realise import Realisation
 
+    from .emulation import _flows
     from .knobs import DvrDesign
 
     design = DvrDesign.of({"control": control})
@@ -278,6 +284,7 @@ def bring_up(cloud, control: str) -> tuple[dict[str, dict[str, list[str]]], floa
 
         dp, agents = plan_dvr(cloud, design, new_run_id()), []
     with Realisation(dp.plan) as real:
+        _flows(dp, real)  # the bridges' flows and the IPv6 policy rules (``ip -6 rule`` is not sayable in a batch)
         if agents:
             build_routers(real, dp, agents)
         took = time.perf_counter() - t0
@@ -327,49 +334,71 @@ class ControlComparison:
 
 def _html(frame: pd.DataFrame) -> str:
     """*frame* as an HTML table that wraps inside a notebook's 848-px output area (inline styles: a stored
-    notebook's output keeps them)."""
-    cell = "style='text-align:left;vertical-align:top;white-space:pre-wrap;word-break:break-all;font-size:11px'"
-    rows = ["<tr>" + "".join(f"<th {cell}>{html.escape(str(c))}</th>" for c in frame.columns) + "</tr>"]
+    notebook's output keeps them): short columns on one line, the rest wrapped anywhere, lines kept."""
+    base = "text-align:left;vertical-align:top;font-size:11px;padding:1px 4px"
+    short = {"namespace", "aspect", "status", "alike", ONLY_LABTWIN, ONLY_NEUTRON, DIFFER}
+
+    def style(column) -> str:
+        wrap = "white-space:nowrap" if column in short else "white-space:pre-wrap;overflow-wrap:anywhere"
+        return f"style='{base};{wrap}'"
+
+    styles = [style(c) for c in frame.columns]
+    rows = ["<tr>" + "".join(f"<th {st}>{html.escape(str(c))}</th>" for c, st in zip(frame.columns, styles)) + "</tr>"]
     for values in frame.itertuples(index=False):
-        rows.append("<tr>" + "".join(f"<td {cell}>{html.escape(str(v))}</td>" for v in values) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td {st}>{html.escape(str(v))}</td>" for v, st in zip(values, styles)) + "</tr>")
     return f"<table style='table-layout:auto;width:100%;max-width:848px'>{''.join(rows)}</table>"
 
 
+#: The packages whose code decides what a bring-up builds (relative to ``labtwin/``).
+BUILDERS = ("description", "emulation", "scenarios/dvr")
+
+
 def code_version() -> str:
-    """A digest of every ``labtwin`` source file and Neutron's version: what made a comparison."""
+    """A digest of the code that made a comparison: every source file of :data:`BUILDERS` and Neutron's version."""
     digest = hashlib.sha256(version("neutron").encode())
     root = Path(__file__).resolve().parents[2]
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(p for folder in BUILDERS for p in (root / folder).rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def compare_controls(topology, fallback=None, cache=None) -> ControlComparison:
-    """labtwin's own routers beside Neutron's L3 agents' on *topology*, or on *fallback* when ``control=neutron``
-    refuses *topology* (the refusal is said). Cached under *cache* (a folder) by topology and code."""
+#: The smallest DVR cloud both control planes build (the live DVR test's: one network node, two compute nodes).
+FALLBACK = "tests/scenarios/dvr/neutron-l3-dvr.yaml"
+#: Where comparisons are kept: the repository's ``out/`` (git-ignored).
+CACHE = "out/dvr-controls"
+
+
+def compare_controls(topology, fallback: str = FALLBACK, cache: Union[str, Path] = CACHE) -> ControlComparison:
+    """labtwin's own routers beside Neutron's L3 agents' on *topology*, or on *fallback* when either control plane
+    refuses *topology* (the refusal is said). Kept under *cache* by topology and code (:func:`code_version`).
+
+    *fallback* and *cache* are taken from the repository *topology* is in (the parent of its folder, links
+    resolved): a copy of ``notebooks/`` with ``topologies/`` linked beside it, as the browser tests run it,
+    shares the repository's comparison and fallback."""
     from labtwin.api import emulation_possible
 
     from .emulation import NotEmulated, check_emulable
     from .knobs import DvrDesign
 
-    path, why = str(topology), ""
+    repo = Path(topology).resolve().parents[1]
+    path, shown, why = Path(topology), str(topology), ""
     cloud = load_cloud(path)
     try:
         for control in ("labtwin", "neutron"):
             check_emulable(cloud, DvrDesign.of({"control": control}))
     except NotEmulated as exc:
-        if fallback is None:
-            return ControlComparison(path, unavailable=f"control={control} does not build it: {exc}")
-        why = f"the default topology is not built by control={control}: {exc}"
-        path = str(fallback)
+        why = f"{shown} is not built by control={control}: {exc}"
+        path, shown = repo / fallback, fallback
+        if not path.is_file():
+            return ControlComparison(shown, why, unavailable=f"the fallback topology {fallback} is not in {repo}")
         cloud = load_cloud(path)
-    key = hashlib.sha256(Path(path).read_bytes() + code_version().encode()).hexdigest()[:16]
-    stored = Path(cache) / f"dvr-controls-{key}.json" if cache is not None else None
-    if stored is not None and stored.is_file():
-        return ControlComparison(path, why, raw=json.loads(stored.read_text()), cached=True)
+    key = hashlib.sha256(path.read_bytes() + code_version().encode()).hexdigest()[:16]
+    stored = repo / cache / f"dvr-controls-{key}.json"
+    if stored.is_file():
+        return ControlComparison(shown, why, raw=json.loads(stored.read_text()), cached=True)
     ok, reasons = emulation_possible()
     if not ok:
-        return ControlComparison(path, why, unavailable="this machine cannot emulate: " + "; ".join(reasons))
+        return ControlComparison(shown, why, unavailable="this machine cannot emulate: " + "; ".join(reasons))
     LIVE_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with open(LIVE_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
@@ -381,10 +410,10 @@ def compare_controls(topology, fallback=None, cache=None) -> ControlComparison:
         "seconds": {"labtwin": round(mine_s, 2), "neutron": round(theirs_s, 2)},
         "network_node": _network_node(cloud),
     }
-    if stored is not None:
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_text(json.dumps(raw, indent=1, sort_keys=True))
-    return ControlComparison(path, why, raw=raw)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.with_suffix(".tmp").write_text(json.dumps(raw, indent=1, sort_keys=True))
+    stored.with_suffix(".tmp").replace(stored)  # whole or absent: another notebook run may read it
+    return ControlComparison(shown, why, raw=raw)
 
 
 def _network_node(cloud) -> str:

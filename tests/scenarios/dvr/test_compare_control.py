@@ -15,6 +15,7 @@ import pytest
 
 from labtwin.scenarios.dvr.compare_control import (
     DIFFER,
+    FALLBACK,
     ONLY_LABTWIN,
     ONLY_NEUTRON,
     ControlComparison,
@@ -25,6 +26,7 @@ from labtwin.scenarios.dvr.compare_control import (
     state_of,
 )
 
+ROOT = Path(__file__).resolve().parents[3]
 RECORDED = json.loads(Path(__file__).with_name("control-states.json").read_text())
 WEB1 = "10.10.0.4"  # web-1's fixed address in the recording: it has a floating IP on compute-1
 
@@ -44,9 +46,9 @@ def row(frame, **match):
 
 def test_the_known_differences_come_out_of_the_recorded_kernel_state():
     diff = table(RECORDED["labtwin"], RECORDED["neutron"])
-    # every DVR host gets a fip- namespace from Neutron, the network node included (no floating IP there)
-    fip = row(diff, host="network-1", namespace="fip-", aspect="namespace")
-    assert fip.status == ONLY_NEUTRON and "devices" in fip.Neutron and fip.labtwin == ""
+    # every DVR host's fip- namespace routes by a rule "iif fpr-" into a table of its own; the numbers differ
+    fip = row(diff, host="network-1", namespace="fip-", aspect="rules", item="from all iif fpr-0a594648-d")
+    assert fip.status == DIFFER and fip.labtwin != fip.Neutron
     # the floating IP's rule: same selector, Neutron's priority from its allocator, labtwin's 32768
     rule = row(diff, host="compute-1", namespace="qrouter-", aspect="rules", item=f"from {WEB1}")
     assert rule.status == DIFFER and rule.labtwin == "32768: lookup 16" and rule.Neutron != "32768: lookup 16"
@@ -73,28 +75,47 @@ def test_equal_states_give_no_row_and_count_every_item_alike():
     assert counts[[ONLY_LABTWIN, ONLY_NEUTRON, DIFFER]].to_numpy().sum() == 0
 
 
+def drop_rule(sides):
+    """A policy rule Neutron's agent did not write: a row of its own, labtwin's alone."""
+    rules = sides["neutron"]["qrouter:compute-1"]["rules"]
+    rules.remove(next(r for r in rules if "lookup 16" in r))
+
+
+def other_mtu(sides):
+    """A device with another MTU: the same device, different facts."""
+    devices = sides["neutron"]["qrouter:compute-1"]["devices"]
+    devices[1] = devices[1].replace("mtu 1500", "mtu 1450")
+
+
+def more_nat(sides):
+    """One more NAT rule, in a chain only Neutron's build has there."""
+    sides["neutron"]["qrouter:compute-1"]["iptables"] += ["*nat", "-A neutron-l3-agent-snat -j ACCEPT"]
+
+
+def no_fip_namespace(sides):
+    """A namespace labtwin did not build: one row for it, with what Neutron's holds."""
+    del sides["labtwin"]["fip:network-1"]
+
+
 @pytest.mark.parametrize(
     "change, expected",
     [
-        # a policy rule Neutron's agent did not write: a row of its own, labtwin's alone
-        (lambda ns: ns["rules"].remove(next(r for r in ns["rules"] if "lookup 16" in r)), ("rules", ONLY_LABTWIN)),
-        # a device with another MTU: the same device, different facts
-        (
-            lambda ns: ns["devices"].__setitem__(1, ns["devices"][1].replace("mtu 1500", "mtu 1450")),
-            ("devices", DIFFER),
-        ),
-        # one more NAT rule in a chain only Neutron's build has here
-        (lambda ns: ns["iptables"].extend(["*nat", "-A neutron-l3-agent-snat -j ACCEPT"]), ("iptables", ONLY_NEUTRON)),
+        (drop_rule, ("rules", ONLY_LABTWIN)),
+        (other_mtu, ("devices", DIFFER)),
+        (more_nat, ("iptables", ONLY_NEUTRON)),
+        (no_fip_namespace, ("namespace", ONLY_NEUTRON)),
     ],
-    ids=["rule-removed", "mtu-changed", "nat-rule-added"],
+    ids=lambda v: getattr(v, "__name__", ""),
 )
 def test_a_deliberately_changed_namespace_state_shows_up(change, expected):
-    neutron = copy.deepcopy(RECORDED["neutron"])
-    change(neutron["qrouter:compute-1"])
+    sides = copy.deepcopy({"labtwin": RECORDED["labtwin"], "neutron": RECORDED["neutron"]})
+    change(sides)
     before = table(RECORDED["labtwin"], RECORDED["neutron"])
-    after = table(RECORDED["labtwin"], neutron)
+    after = table(sides["labtwin"], sides["neutron"])
     new = after.merge(before, how="left", indicator=True).query("_merge == 'left_only'")
     assert [(r.aspect, r.status) for r in new.itertuples()] == [expected], new.to_string()
+    if expected[0] == "namespace":  # its contents are not listed item by item
+        assert len(after) < len(before) and "devices" in new.iloc[0].Neutron
 
 
 def test_a_difference_seen_alike_on_several_hosts_is_written_once():
@@ -112,6 +133,21 @@ def test_without_emulation_and_without_a_cached_comparison_the_notebook_says_so(
     assert got.unavailable == "this machine cannot emulate: not root"
     shown = got._repr_html_()
     assert "Not compared" in shown and "<table" not in shown
+
+
+def test_a_topology_control_neutron_refuses_is_said_and_the_fallback_compared(monkeypatch, tmp_path):
+    from labtwin.scenarios.dvr import emulation
+
+    def refuse(cloud, design):
+        if design.control == "neutron":
+            raise emulation.NotEmulated("not yet")
+
+    monkeypatch.setattr(emulation, "check_emulable", refuse)
+    monkeypatch.setattr("labtwin.api.emulation_possible", lambda: (False, ["not root"]))
+    got = compare_controls(ROOT / "topologies" / "dvr.yaml", cache=tmp_path)
+    assert got.topology == FALLBACK and (ROOT / FALLBACK).is_file()
+    assert got.why_topology.endswith("is not built by control=neutron: not yet")
+    assert FALLBACK in got._repr_html_() and "not yet" in got._repr_html_()
 
 
 def test_a_cached_comparison_is_shown_as_recorded():
