@@ -426,3 +426,21 @@ def test_an_ovn_router_is_routed_once_on_the_source_chassis_and_continued_on_the
     stage.ifaces = [wrong.get(i.id, i) for i in stage.ifaces]
     found.routers.by_l2 = {l2: [wrong.get(i.id, i) for i in ifaces] for l2, ifaces in found.routers.by_l2.items()}
     assert found.walk(f"{vm.host}:{names.tap_device(vm.id)}", fixed(vm), ("external", "", 4)).ttl == 62
+
+
+def test_dvr_ipv6_dies_in_fip_when_the_external_network_has_no_ipv6_subnet(tmp_path):
+    """Conformance case 34's cloud without provider1-v6: the qrouter- still sends IPv6 into fip- (its main-table
+    default is there whatever the external network holds), and fip- has no IPv6 address nor route: the class is
+    unreachable, its path ends in fip-, with the reason."""
+    import yaml
+
+    from labtwin.scenarios.dvr.model.paths import class_paths
+
+    data = yaml.safe_load((HERE.parents[1] / "conformance" / "34-path-dvr-ipv6" / "topology.yaml").read_text())
+    data["subnets"] = [s for s in data["subnets"] if s["name"] != "provider1-v6"]
+    (tmp_path / "no-v6.yaml").write_text(yaml.safe_dump(data))
+    cloud = load_cloud(tmp_path / "no-v6.yaml")
+    (v6,) = [p for p in class_paths(cloud, DvrDesign.of({})) if p.traffic_class == "ns-ipv6"]
+    assert v6.mode == "dvr" and v6.reachable is False and v6.ttl is None
+    assert ":fip-" in v6.hops[-1] and v6.hops[-1].split(":")[-1].startswith("fpr-")
+    assert "no IPv6 route in fip-" in v6.note

@@ -373,8 +373,8 @@ class Routers:
             for version in sorted({int(str(a[2])) for a in fg.addresses if a[0] == "fg"}):
                 fip_ns.route("main", ("addr", ("external", "", version)), fg)
             fip_ns.drops[6] = (
-                "no IPv6 route in fip- beyond the external subnet: its IPv6 default route is in the table of an "
-                "IPv4-only 'iif fpr-' rule (Neutron 29 dvr_fip_ns._add_rtr_ext_route_rule_to_route_table)"
+                "no IPv6 route in fip- but fg-'s own subnets: an IPv6 default route goes only into the table of "
+                "the IPv4-only 'iif fpr-' rule (Neutron 29 dvr_fip_ns._add_rtr_ext_route_rule_to_route_table)"
             )
         # _add_rtr_ext_route_rule_to_route_table: 'from all iif fpr- lookup <idx>', an IPv4 rule (add_ip_rule's
         # family is that of fpr-'s 169.254 address), whose table holds the default routes via the external
