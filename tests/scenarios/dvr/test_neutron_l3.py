@@ -22,6 +22,7 @@ import pytest
 from labtwin import api
 from labtwin.description import load_cloud
 from labtwin.emulation.clean import clean
+from labtwin.emulation.naming import new_run_id
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
 from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_prefix, plan_neutron, sync_rows
@@ -31,6 +32,7 @@ from labtwin.scenarios.dvr.spec import the_router
 TOPOLOGY = Path(__file__).with_name("neutron-l3.yaml")
 DVR_TOPOLOGY = Path(__file__).with_name("neutron-l3-dvr.yaml")
 V6_TOPOLOGY = Path(__file__).with_name("neutron-l3-v6.yaml")
+MIXED_TOPOLOGY = Path(__file__).with_name("neutron-l3-mixed.yaml")
 KNOBS = {"control": "neutron", "router": "legacy"}
 
 
@@ -125,44 +127,52 @@ def test_neutrons_dvr_and_dvr_snat_agents_build_the_distributed_router_and_the_t
 
 
 @pytest.mark.emulation
-def test_ipv6_from_a_dvr_host_leaves_by_the_hosts_own_fip_namespace(live, ledger_dir, snapshot):
-    """Issue 12's IPv6 question, settled by Neutron 29's own agents (/work/notes/finding-ipv6-dvr.md): on
-    neutron-l3-v6.yaml db-1 (compute-1, no floating IP) sends IPv6 north-south through compute-1's qrouter- main
-    table's default via rfp- (``dvr_fip_ns.create_rtr_2_fip_link``) into fip-, which has no IPv6 rule and so
-    only its connected routes: the probe's target, the external subnet's gateway, is on-link by fg-; IPv4 (no
-    main-table default) takes the SNAT redirect rule to snat- on network-1. radvd runs in both qrouter- and is
-    gone after the run."""
+def test_a_legacy_and_a_distributed_router_side_by_side_and_dvr_ipv6_leaves_by_the_hosts_own_fip(
+    live, ledger_dir, snapshot
+):
+    """neutron-l3-mixed.yaml: one network node whose dvr_snat agent builds legacy router-a and router-b's SNAT,
+    dvr agents on compute-1 and compute-2 building router-b; each router's classes probed, the model's paths
+    equal. And issue 12's IPv6 question, settled by Neutron 29's own agents (/work/notes/finding-ipv6-dvr.md):
+    b-2 (compute-1, no floating IP) sends IPv6 north-south through compute-1's qrouter- main table's default via
+    rfp- (``dvr_fip_ns.create_rtr_2_fip_link``) into fip-, which has no IPv6 rule and so only its connected
+    routes (the probe's target, the external subnet's gateway, is on-link by fg-); its IPv4 (no main-table
+    default) takes the SNAT redirect rule to snat- on network-1. radvd runs in router-b's qrouter- namespaces
+    and is gone after the run."""
     before = snapshot()
-    report, model, run = api.twin("dvr", topology=V6_TOPOLOGY, auto_calibrate=False, control="neutron")
+    report, model, run = api.twin("dvr", topology=MIXED_TOPOLOGY, auto_calibrate=False, control="neutron")
     assert snapshot() == before  # radvd, its config and pid files too (the lock directories)
-    paths = {p["class"]: p for p in run.summary["paths"]}
-    assert {c for c, p in paths.items() if p["hops"]} == {"ns-snat", "ns-ipv6", "dhcp"}
-    ipv6, snat = paths["ns-ipv6"], paths["ns-snat"]
-    assert ipv6["reachable"] and not ipv6["via_network_node"] and ipv6["nat"] == "none"
+    paths = {(p["router"], p["class"]): p for p in run.summary["paths"] if p["hops"]}
+    assert {(r, p["mode"]) for (r, _), p in paths.items()} == {("router-a", "legacy"), ("router-b", "dvr")}
+    assert len(paths) == 11 and all(p["reachable"] for p in paths.values())
+    assert paths[("router-a", "ns-fip-out")]["via_network_node"]  # legacy: through network-1's qrouter-
+    assert not paths[("router-b", "ns-fip-out")]["via_network_node"]  # distributed: compute-2's own fip-
+    agents = run.summary["neutron_l3"]["agents"]
+    rids = {name: str(load_cloud(MIXED_TOPOLOGY).router[name].id) for name in ("router-a", "router-b")}
+    assert {h: (a["agent_mode"], sorted(a["routers"])) for h, a in agents.items()} == {
+        "network-1": ("dvr_snat", sorted(rids.values())),
+        "compute-1": ("dvr", [rids["router-b"]]),
+        "compute-2": ("dvr", [rids["router-b"]]),
+    }
+    ipv6, snat = paths[("router-b", "ns-ipv6")], paths[("router-b", "ns-snat")]
+    assert not ipv6["via_network_node"] and ipv6["nat"] == "none"
     in_namespaces = [hop.split(":")[-1][:3] for hop in ipv6["hops"] if hop.count(":") == 2]
     assert in_namespaces == ["qr-", "rfp", "fpr", "fg-"] and ipv6["hops"][-3:-1] == ["compute-1:br-ex", "fabric"]
-    assert snat["reachable"] and snat["via_network_node"] and any(":sg-" in hop for hop in snat["hops"])
-    agents = run.summary["neutron_l3"]["agents"]
-    qrouter, fip = agents["compute-1"]["state"]["qrouter:compute-1"], agents["compute-1"]["state"]["fip:compute-1"]
+    assert snat["via_network_node"] and any(":sg-" in hop for hop in snat["hops"])
+    state = agents["compute-1"]["state"]
+    qrouter, fip = state["qrouter:compute-1@router-b"], state["fip:compute-1"]
     # the IPv6 default in qrouter-'s main table (priority 32766), before the SNAT redirect rule (crc32 index)
     assert any(r.startswith("default via fe80:") and " dev rfp-" in r and "table" not in r for r in qrouter["routes6"])
-    assert any(r.startswith("111176753:\tfrom 2001:db8:a::/64 lookup 111176753") for r in qrouter["rules6"])
+    assert any(r.endswith("from 2001:db8:b::/64 lookup " + r.split(":")[0]) for r in qrouter["rules6"])
     # fip-: only the kernel's IPv6 rules; its IPv6 default sits in a table no IPv6 rule looks up
     assert [r.split(":")[0] for r in fip["rules6"]] == ["0", "32766"], fip["rules6"]
     assert not any(r.startswith("default") and "table" not in r for r in fip["routes6"]), fip["routes6"]
-    # the twin: the other classes agree; ns-ipv6 agrees once the model draws Neutron 29's path (H3, from the
-    # finding); until then the model's snat- path is the one disagreement, and it must disagree
-    model_ipv6 = next(p for p in model.summary["paths"] if p["class"] == "ns-ipv6")
-    if model_ipv6["hops"] == ipv6["hops"]:
-        assert report.agree, report.disagreements.to_string()
-    else:
-        assert model_ipv6["via_network_node"]  # the guide's path through snat-, which Neutron's code does not take
-        keys = set(report.disagreements["key"])
-        assert keys and all(
-            k == "db-1->external icmpv6"
-            or report.rows.loc[report.rows["key"] == k, "kind"].iloc[0].startswith("metric")
-            for k in keys
-        ), report.disagreements.to_string()
+    # the twin: every class agrees, b-2's IPv6 through compute-1's fip- too (the model follows Neutron 29's code
+    # since efaf6ca)
+    assert report.agree, report.disagreements.to_string()
+    # deliberately wrong models: both routers drawn distributed (the knob overrides both), or both legacy
+    for router in ("dvr", "legacy"):
+        wrong = api.simulate("dvr", MIXED_TOPOLOGY, control="labtwin", router=router)
+        assert not api.compare_runs("dvr", wrong, run).agree, router
 
 
 KILLED = """
@@ -172,7 +182,7 @@ from labtwin.emulation.realise import Realisation
 from labtwin.scenarios.dvr.emulation import neutron_l3
 from labtwin.scenarios.dvr.knobs import DvrDesign
 cloud = load_cloud(sys.argv[1])
-dp, agents = neutron_l3.plan_neutron(cloud, DvrDesign.of({"control": "neutron", "router": "legacy"}), "k3ll")
+dp, agents = neutron_l3.plan_neutron(cloud, DvrDesign.of({"control": "neutron", "router": "legacy"}), sys.argv[2])
 real = Realisation(dp.plan)
 real._guard()
 real.up()
@@ -188,29 +198,32 @@ time.sleep(120)
 def test_sigkill_with_neutrons_l3_agent_then_clean_restores(live, ledger_dir, snapshot):
     before = snapshot()
     env = {**os.environ, "LABTWIN_LEDGER_DIR": str(ledger_dir)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(TOPOLOGY)], env=env, stdout=subprocess.PIPE, text=True)
+    rid = new_run_id()  # not a fixed id: another session may run this test at the same time
+    prefix = agent_prefix(rid, 0)
+    argv = [sys.executable, "-c", KILLED, str(TOPOLOGY), rid]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        up, worker = proc.stdout.readline().split()
-        assert up == "up"
+        up = proc.stdout.readline().split()
         during = snapshot()
         # the built agent leaves no child process running (no metadata proxy or keepalived here; radvd daemonizes)
-        children = subprocess.run(["ps", "-o", "args=", "--ppid", worker], capture_output=True, text=True).stdout
-    finally:  # killed whatever happens: a failed check must not leave the run behind for the next test
+        children = subprocess.run(["ps", "-o", "args=", "--ppid", up[-1]], capture_output=True, text=True).stdout
+    finally:  # killed and cleaned whatever happens, before any check: a failed one must leave nothing behind
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        report = clean(directory=ledger_dir)
+    assert up[0] == "up", up
     assert sum("neutron_agent.l3_worker" in p for p in during["procs"]) == 1
     assert children == "", children
     # the radvd Neutron's agent started for tenant-a-v6 (daemonized: not the worker's child), with its config
     # and pid file in the agent's lock directory; `labtwin clean` ends it by its ledgered argv
-    radvd = [p for p in during["procs"] if p.startswith("radvd -C /run/labtwin/neutron-locks/ltk3lll0/ra/")]
+    radvd = [p for p in during["procs"] if p.startswith(f"radvd -C /run/labtwin/neutron-locks/{prefix}/ra/")]
     assert len(radvd) == 2, during["procs"]  # radvd and its privileged helper
-    assert during["neutron_locks"] == sorted([*before["neutron_locks"], "ltk3lll0"])
-    assert "ltk3lll0qrouter-" in during["netns"]
+    assert during["neutron_locks"] == sorted([*before["neutron_locks"], prefix])
+    assert f"{prefix}qrouter-" in during["netns"]
     assert not any("privsep-helper" in p for p in during["procs"])  # privileged calls ran in the worker
-    report = clean(directory=ledger_dir)
     names = [line for line in report if "netns-name" in line]  # the router's; the snat-/fip- names never made
-    assert sum("removed: netns-name ltk3lll0qrouter-" in line for line in names) == 1, report
-    assert sum("already gone: netns-name ltk3lll0" in line for line in names) == 2, report
+    assert sum(f"removed: netns-name {prefix}qrouter-" in line for line in names) == 1, report
+    assert sum(f"already gone: netns-name {prefix}" in line for line in names) == 2, report
     assert sum(line.endswith("removed: process radvd of network-1 (root)") for line in report) == 1, report
     time.sleep(0.2)
     assert snapshot() == before
@@ -382,7 +395,7 @@ def test_radvd_is_ledgered_before_the_agent_starts_and_a_stray_or_missing_one_fa
 
     dp, (agent,) = plan_neutron(cloud, DvrDesign.of(KNOBS), "k6ll")
     rid = str(the_router(cloud).id)
-    argv = neutron_l3.radvd_argv(agent)
+    (argv,) = neutron_l3.radvd_argvs(agent)
     assert argv[:2] == ("radvd", "-C") and argv[2] == f"/run/labtwin/neutron-locks/ltk6lll0/ra/{rid}.radvd.conf"
     assert argv[3:8] == (
         "-p",
@@ -391,9 +404,11 @@ def test_radvd_is_ledgered_before_the_agent_starts_and_a_stray_or_missing_one_fa
         "syslog",
         "-u",
     )
+    v6_dvr = plan_neutron(load_cloud(V6_TOPOLOGY), DvrDesign.of({"control": "neutron"}), "k6ll")[1]
+    assert [len(neutron_l3.radvd_argvs(a)) for a in v6_dvr] == [1, 1]  # dvr_snat and dvr: each qrouter- has one
     ipv4_only = load_cloud(DVR_TOPOLOGY)
     assert all(
-        not neutron_l3.radvd_argv(a) for a in plan_neutron(ipv4_only, DvrDesign.of({"control": "neutron"}), "k6ll")[1]
+        not neutron_l3.radvd_argvs(a) for a in plan_neutron(ipv4_only, DvrDesign.of({"control": "neutron"}), "k6ll")[1]
     )
     for running, fails in (({1: argv, 2: argv}, False), ({}, True), ({1: argv, 2: (*argv[:-1], "nobody")}, True)):
         monkeypatch.setattr(ledger, "process_table", lambda running=running: running)
@@ -402,3 +417,48 @@ def test_radvd_is_ledgered_before_the_agent_starts_and_a_stray_or_missing_one_fa
                 neutron_l3._check_radvd(agent)
         else:
             neutron_l3._check_radvd(agent)
+
+
+def test_several_routers_only_under_control_neutron_each_host_agent_with_the_routers_neutron_gives_it():
+    """neutron-l3-mixed.yaml (legacy router-a, distributed router-b): control=neutron plans one agent per host
+    (network-1's dvr_snat agent hosts both, each compute node's dvr agent router-b) and each agent's server
+    answers with its own routers; labtwin's own emulation and OVN refuse the second router, naming
+    control=neutron; the design knob overrides every router (router=legacy: one legacy agent builds both;
+    router=dvr: two distributed routers, refused)."""
+    from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_rows, plan_neutron_routers
+
+    cloud = load_cloud(MIXED_TOPOLOGY)
+    design = DvrDesign.of({"control": "neutron"})
+    check_emulable(cloud, design)
+    for control in ("labtwin", "ovn"):
+        with pytest.raises(NotEmulated, match="control=neutron builds several"):
+            check_emulable(cloud, DvrDesign.of({"control": control}))
+    with pytest.raises(NotEmulated, match="router-a, router-b are distributed"):
+        check_emulable(cloud, DvrDesign.of({"control": "neutron", "router": "dvr"}))
+    views, agents = plan_neutron_routers(cloud, design, "k8ll")
+    assert [(v.layout.router.name, v.layout.mode) for v in views] == [("router-a", "legacy"), ("router-b", "dvr")]
+    assert [(a.host, a.mode, [lo.router.name for lo in a.layouts]) for a in agents] == [
+        ("network-1", "dvr_snat", ["router-a", "router-b"]),
+        ("compute-1", "dvr", ["router-b"]),
+        ("compute-2", "dvr", ["router-b"]),
+    ]
+    assert sorted(agents[0].namespaces) == [
+        "fip:network-1",
+        "qrouter:network-1",
+        "qrouter:network-1@router-b",
+        "snat@router-b",
+    ]
+    a, b = (str(cloud.router[n].id) for n in ("router-a", "router-b"))
+    assert agents[0].unplanned == (f"ltk8lll0snat-{a}",)  # router-b's fip- and snat- are planned there
+    rows = {agent.host: agent_rows(views[0], agent) for agent in agents}
+    assert [(r["id"], r["distributed"]) for r in rows["network-1"]["routers"]] == [(a, False), (b, True)]
+    # each floating IP on its own router's rows, and a distributed router's on its port's host only
+    fips = {h: [(f["router_id"], f["fixed_ip_address"]) for f in r["floatingips"]] for h, r in rows.items()}
+    a1, b1 = (str(cloud.port[n].fixed_ips[0].ip_address) for n in ("a-1", "b-1"))
+    assert fips == {"network-1": [(a, a1)], "compute-1": [], "compute-2": [(b, b1)]}
+    assert [agent.radvd_routers for agent in agents] == [(b,), (b,), (b,)]  # router-b's IPv6 qr- port
+    # router=legacy overrides both routers' own modes: one legacy agent builds both, the model draws both legacy
+    _, legacy = plan_neutron_routers(cloud, DvrDesign.of({"control": "neutron", "router": "legacy"}), "k8ll")
+    assert [(x.host, x.mode, len(x.layouts)) for x in legacy] == [("network-1", "legacy", 2)]
+    modeled = api.simulate("dvr", MIXED_TOPOLOGY, router="legacy")
+    assert {p["mode"] for p in modeled.summary["paths"]} == {"legacy"}

@@ -66,15 +66,19 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     out = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="labtwin-dvr-"))
     (out / "pcap").mkdir(parents=True, exist_ok=True)
     agents: list = []
-    if design.control == "neutron":  # Neutron's own L3 agent builds the routers (issue 15)
-        from .neutron_l3 import build_routers, plan_neutron
+    if design.control == "neutron":  # Neutron's own L3 agents build the routers, several side by side (issue 15)
+        from .neutron_l3 import build_routers, plan_neutron_routers
 
-        dp, agents = plan_neutron(cloud, design, new_run_id())
+        views, agents = plan_neutron_routers(cloud, design, new_run_id())
+        dp = views[0]
     else:
         dp = plan_dvr(cloud, design, new_run_id())
-    router = classes.the_router(cloud)
-    ends = classes.pick_endpoints(cloud, router)
-    _hold_vip(dp, ends)
+        views = [dp]
+    # each router's classes, probed through its view of the plan (its layout), with its own probe tokens
+    studied = [(view, classes.pick_endpoints(cloud, view.layout.router)) for view in views]
+    ends = studied[0][1]
+    for view, view_ends in studied:
+        _hold_vip(view, view_ends)
     neutron: dict = {}
     ha = None
     with Realisation(dp.plan) as real:
@@ -90,7 +94,7 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
         servers = [_dhcp_server(real, dp, key, out) for key in dp.dhcp_servers]
         points = start_captures(real, dp.captures, out)
         try:
-            results = _probe(real, dp, ends)
+            results = [_probe(real, view, e, i * len(classes.CLASSES), i == 0) for i, (view, e) in enumerate(studied)]
             if ha is not None:  # the HA router's VRRP failover, the last act
                 client = dp.vm_ns.get(ends.snat.name) if ends.snat is not None else None
                 neutron["ha_failover"] = ha.fail_over(client, next(str(a.ip) for a in dp.layout.external))
@@ -105,11 +109,17 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     rec.operation("bringup", "", 0.0, bringup, count=len(dp.plan.namespaces))
     real.record_teardown(rec, t0)
     seen = [(label, s) for label, c in points for s in observe.sightings(c.path)]
-    paths = [_class_path(cloud, dp, ends, cls, r, seen, counters) for cls, r in results]
+    paths = [
+        _class_path(cloud, view, e, cls, r, seen, counters, i * len(classes.CLASSES))
+        for i, ((view, e), found) in enumerate(zip(studied, results))
+        for cls, r in found
+    ]
     record_paths(rec, paths)
     summary = summarise_run(cloud, design, paths, real, bringup, len(dp.captures))
     if neutron:
         summary["neutron_l3"] = neutron
+    if neutron.get("ha_failover"):  # the HA router's VRRP failover, compared with the model's (issue 15)
+        summary["ha_failover_s"] = neutron["ha_failover"]["ha_failover_s"]
     run = Run("dvr", "emulation", dict(design), seed, topology, summary, rec.records)
     if out_dir:
         run.save(out)
@@ -117,33 +127,37 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
 
 
 def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
-    """The labtwin agent builds one router, legacy or dvr, and real OVN one OVN router; anything else is the
-    model's alone (NotEmulated).
-
-    Several routers need Neutron's own L3 agent in the emulation (issue 15); until then a cloud with more than
-    one router to study is refused rather than half-built, since the twin would miss the others' probes.
+    """The labtwin agent builds one router, legacy or dvr, and real OVN one OVN router; Neutron's own L3 agents
+    (``control=neutron``) build several, legacy and distributed side by side; anything else is the model's
+    alone (NotEmulated). A cloud with more routers than its control plane builds is refused rather than
+    half-built, since the twin would miss the others' probes.
     """
     routers = classes.studied_routers(cloud)
-    if len(routers) > 1:
+    if len(routers) > 1 and design.control != "neutron":
         raise NotEmulated(
-            f"the labtwin emulation builds one router; this cloud has {len(routers)} with interfaces "
-            f"({', '.join(r.name for r in routers)}): the model covers them all"
+            f"the {'OVN' if design.control == 'ovn' else 'labtwin'} emulation builds one router; this cloud has "
+            f"{len(routers)} with interfaces ({', '.join(r.name for r in routers)}): control=neutron builds "
+            "several (Neutron's own L3 agents), and the model covers them all"
         )
-    if routers and routers[0].external_gateway_info is None:
-        raise NotEmulated(f"the labtwin emulation builds a router with a gateway; {routers[0].name} has none")
+    for router in routers:
+        if router.external_gateway_info is None:
+            raise NotEmulated(f"the dvr emulation builds routers with a gateway; {router.name} has none")
     mode = classes.router_mode(classes.the_router(cloud), design)
-    if mode == "ovn":
+    if mode == "ovn" and len(routers) == 1:
         from .ovn import check_emulable_ovn
 
         check_emulable_ovn(cloud)
         return
-    if mode not in ("legacy", "dvr"):
-        raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
+    for router in routers or [classes.the_router(cloud)]:
+        mode = classes.router_mode(router, design)
+        if mode not in ("legacy", "dvr"):
+            raise NotEmulated(f"router={mode} is model-only; the emulation builds legacy and dvr")
     if design.control == "neutron":
         _check_neutron_builds(cloud, design)
-    _check_outside_answers(cloud)
-    _check_one_overlay_bridge(cloud)
-    _check_no_group_drops(cloud)
+    for router in routers or [classes.the_router(cloud)]:
+        _check_outside_answers(cloud, router)
+        _check_one_overlay_bridge(cloud, router)
+        _check_no_group_drops(cloud, router)
     if design.agent != "ovs" or design.firewall_driver != "openvswitch":
         raise NotEmulated(
             f"agent={design.agent} firewall_driver={design.firewall_driver} is model-only: the labtwin emulation "
@@ -152,10 +166,11 @@ def check_emulable(cloud: Cloud, design: DvrDesign) -> None:
 
 
 def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
-    """What Neutron's own L3 agents build here so far (:mod:`.neutron_l3`): one legacy or DVR router, IPv4 and IPv6
-    (Neutron's agent runs radvd for an IPv6 qr- port), no HA; the PTG's proposals are labtwin's own extensions,
-    which Neutron's agent does not have."""
-    router = classes.the_router(cloud)
+    """What Neutron's own L3 agents build here so far (:mod:`.neutron_l3`): legacy and DVR routers, several side by
+    side (at most one distributed), IPv4 and IPv6 (Neutron's agent runs radvd for an IPv6 qr- port), a legacy
+    HA router alone (:mod:`.neutron_l3_ha`); the PTG's proposals are labtwin's own extensions, which Neutron's
+    agent does not have."""
+    routers = classes.studied_routers(cloud) or [classes.the_router(cloud)]
     proposals = [
         knob
         for knob, on in (
@@ -170,18 +185,30 @@ def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
             f"{', '.join(proposals)} is a PTG proposal, labtwin's own extension of DVR: Neutron's L3 agent has no "
             "such mode, so it stays on control=labtwin"
         )
-    if router.ha and classes.router_mode(router, design) == "dvr":
-        raise NotEmulated(
-            f"control=neutron builds legacy HA routers (.neutron_l3_ha); {router.name} is HA and distributed "
-            "(DVR+HA: not yet)"
-        )
+    for router in routers:
+        if router.ha and classes.router_mode(router, design) == "dvr":
+            raise NotEmulated(
+                f"control=neutron builds legacy HA routers (.neutron_l3_ha); {router.name} is HA and distributed "
+                "(DVR+HA: not yet)"
+            )
+    if len(routers) > 1:
+        ha = [r.name for r in routers if r.ha]
+        distributed = [r.name for r in routers if classes.router_mode(r, design) == "dvr"]
+        if ha:
+            raise NotEmulated(f"control=neutron builds an HA router alone; this cloud has {len(routers)} routers")
+        if len(distributed) > 1:
+            raise NotEmulated(
+                f"control=neutron builds one distributed router beside legacy ones; {', '.join(distributed)} are "
+                "distributed (they would share each host's fip- namespace and fg- port: not planned yet)"
+            )
+        if design.distributed_dhcp:
+            raise NotEmulated("distributed_dhcp=true with several routers is the model's alone")
 
 
-def _check_no_group_drops(cloud: Cloud) -> None:
+def _check_no_group_drops(cloud: Cloud, router) -> None:
     """The labtwin agent writes no security-group filter (VMs plug into br-int as the OVS firewall's wiring,
     without its flows): refused when the groups drop a studied probe, which real OVN's ACLs (``control=ovn``)
     and the model apply."""
-    router = classes.the_router(cloud)
     ends = classes.pick_endpoints(cloud, router)
     ext = classes.external_network(cloud, router)
     for cls in classes.CLASSES:
@@ -193,10 +220,9 @@ def _check_no_group_drops(cloud: Cloud) -> None:
             )
 
 
-def _check_one_overlay_bridge(cloud: Cloud) -> None:
+def _check_one_overlay_bridge(cloud: Cloud, router) -> None:
     """Each emulated host has one bridge for the router's networks (a VLAN trunk between hosts): refused when
     they leave a host by different bridges (a tunnel and a VLAN physnet), which the model keeps apart."""
-    router = classes.the_router(cloud)
     for host in cloud.hosts:
         bridges = classes.router_bridges(cloud, router, host.name)
         if len(bridges) > 1:
@@ -206,11 +232,10 @@ def _check_one_overlay_bridge(cloud: Cloud) -> None:
             )
 
 
-def _check_outside_answers(cloud: Cloud) -> None:
+def _check_outside_answers(cloud: Cloud, router) -> None:
     """The emulated outside world answers the probes at the external subnets' gateway addresses, which an IPv6
     gateway left to Neutron's default cannot do: the router's own namespace takes it as its own
     (:func:`~labtwin.description.notes.anycast_gateways`). Refused, naming the fix."""
-    router = classes.the_router(cloud)
     gateway = router.external_gateway_info if router is not None else None
     for subnet in anycast_gateways(cloud):
         if gateway is not None and subnet.network_id == gateway.network_id:
@@ -261,11 +286,15 @@ def _dhcp_server(real: Realisation, dp: DvrPlan, key: str, out: Path):
 
 
 # -- probes -------------------------------------------------------------------------
-def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tuple[str, dict]]:
-    """Announce the VMs, probe every class but the VIP, fail the VIP over, probe it. (class, result) pairs."""
+def _probe(
+    real: Realisation, dp: DvrPlan, ends: classes.Endpoints, base: int = 0, announce: bool = True
+) -> list[tuple[str, dict]]:
+    """Announce the VMs (*announce*: once per run), probe every class but the VIP, fail the VIP over, probe it.
+    (class, result) pairs; the probes' tokens start after *base* (one range per router)."""
     labels = []
     steps = [
-        {"pid": real.pid(key), "kind": "garp", "iface": dev, "mac": mac, "ip": ip} for key, dev, mac, ip in dp.speakers
+        {"pid": real.pid(key), "kind": "garp", "iface": dev, "mac": mac, "ip": ip}
+        for key, dev, mac, ip in (dp.speakers if announce else [])
     ]
     if ends.vip is not None:
         old = ends.vip.old_master
@@ -281,13 +310,13 @@ def _probe(real: Realisation, dp: DvrPlan, ends: classes.Endpoints) -> list[tupl
     steps.append({"pid": os.getpid(), "kind": "pause", "seconds": SETTLE_S})
     warm = len(steps)
     for token, cls in enumerate(classes.CLASSES):
-        step = _step(real, dp, ends, cls, token + 1)
+        step = _step(real, dp, ends, cls, base + token + 1)
         if step is not None and cls != "vip-after-failover":
             steps.append(step)
             labels.append(cls)
     results = run_agent(real, steps)[warm:]
     out = list(zip(labels, results))
-    vip = _step(real, dp, ends, "vip-after-failover", len(classes.CLASSES))
+    vip = _step(real, dp, ends, "vip-after-failover", base + len(classes.CLASSES))
     if vip is not None:
         failover(real, dp.vm_ns, ends.vip)
         new = ends.vip.new_master
@@ -349,9 +378,9 @@ def _stage_counters(real: Realisation, dp: DvrPlan) -> dict[str, int]:
 
 
 # -- results ------------------------------------------------------------------------
-def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, counters) -> dict:
+def _class_path(cloud: Cloud, dp: DvrPlan, ends, cls: str, result: dict, seen, counters, base: int = 0) -> dict:
     src, dst, protocol, port = classes.probe_of(cls, ends)
-    token = classes.CLASSES.index(cls) + 1
+    token = base + classes.CLASSES.index(cls) + 1
     mine = [(label, s) for label, s in seen if s.token == token]
     stages = [h for h, n in counters.items() if n > 0] if cls == "dhcp" else []
     hops = observe.path(mine, broadcast=(cls == "dhcp"), stages=stages)

@@ -38,12 +38,15 @@ Neutron's GARPs are sent by labtwin's probe agent (``arping`` is not installed:
 :mod:`~labtwin.emulation.neutron_agent.l3_worker` records what Neutron asked for);
 DHCP is the labtwin emulation's stand-in, not Neutron's DHCP agent; the OVS
 agent's DVR flows (DVR MAC rewriting) are :mod:`.labtwin_agent.flows`' (the L3
-agent does not write them), on the network node too; no HA routers
-(keepalived), no PTG proposals.
+agent does not write them), on the network node too; the probes wait for IPv6
+duplicate address detection in Neutron's namespaces to end (:func:`wait_for_dad`);
+HA routers alone (:mod:`.neutron_l3_ha`), no PTG proposals. Several routers: one
+agent per host builds every router Neutron's server gives that host
+(:func:`plan_neutron_routers`).
 
 IPv6: the rows carry the topology's IPv6 subnets as Neutron's server does (one qr- port per IPv4 subnet and one
 for the IPv6 subnet, the gateway port's external IPv6 address, each subnet's ``ipv6_ra_mode``); Neutron's agent
-starts radvd in every qrouter- with an IPv6 qr- port, ledgered before the agent starts (:func:`radvd_argv`),
+starts radvd in every qrouter- with an IPv6 qr- port, ledgered before the agent starts (:func:`radvd_argvs`),
 checked after the build (:func:`_check_radvd`) and ended with the run. The routes Neutron writes decide where
 IPv6 goes: from a DVR host into its own fip- (the IPv6 default via fpr- in the qrouter- main table), not snat-
 (/work/notes/finding-ipv6-dvr.md).
@@ -56,7 +59,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from labtwin.description import Cloud
@@ -68,8 +71,9 @@ from labtwin.emulation.snapshot import NEUTRON_LOCKS
 
 from .. import neutron_names as names
 from ..knobs import DvrDesign
+from ..spec import studied_routers
 from . import layout as L
-from .labtwin_agent.flows import _dvr_process
+from .labtwin_agent.flows import _dvr_process, bridge_flows
 from .labtwin_agent.routing import dhcp_outside_and_flows
 from .plan import CapturePoint, DvrPlan, add_ns, new_plan
 
@@ -99,9 +103,11 @@ class AgentHost:
     #: Every other name the agent could give a namespace of this router (its snat- and its external network's
     #: fip-): ledgered too, so that one made unplanned is still removed; the build fails if one appears.
     unplanned: tuple[str, ...] = ()
-    #: The router's ID when the agent's qrouter- has an IPv6 qr- port: Neutron's agent then runs radvd there
-    #: (:func:`radvd_argv`).
-    radvd_router: str = ""
+    #: The IDs of the routers whose qrouter- here has an IPv6 qr- port: Neutron's agent runs radvd for each
+    #: (:func:`radvd_argvs`).
+    radvd_routers: tuple[str, ...] = ()
+    #: The routers this agent hosts (their layouts), as ``sync_routers`` gives them to its host; empty: the plan's.
+    layouts: list = field(default_factory=list)
 
 
 def agent_prefix(run_id: str, index: int) -> str:
@@ -114,9 +120,9 @@ def agent_prefix(run_id: str, index: int) -> str:
     return node_name(run_id, "l", index)
 
 
-def radvd_argv(agent: AgentHost) -> tuple[str, ...]:
-    """The argv of the radvd Neutron's agent starts for the router in its qrouter- (empty: none), known before
-    the agent starts so that the ledger holds it first.
+def radvd_argvs(agent: AgentHost) -> list[tuple[str, ...]]:
+    """The argv of each radvd Neutron's agent starts in a qrouter- of its host (one per router with an IPv6 qr-
+    port), known before the agent starts so that the ledger holds it first.
 
     Neutron 29 ``RouterInfo._process_internal_ports`` calls ``enable_radvd`` when an internal port has an IPv6
     subnet; ``ra.DaemonMonitor._spawn_radvd`` runs ``radvd -C <ra_confs>/<router>.radvd.conf -p
@@ -125,86 +131,139 @@ def radvd_argv(agent: AgentHost) -> tuple[str, ...]:
     directories default under ``state_path`` (``neutron/conf/agent/common.py``), which is the agent's lock
     directory. radvd daemonizes (and forks a privileged helper with the same argv): the worker does not own it,
     so the ledger ends every process with exactly this argv."""
-    if not agent.radvd_router:
-        return ()
     import pwd
 
-    locks, rid = _lock_dir(agent), agent.radvd_router
-    return (
-        "radvd",
-        "-C",
-        f"{locks}/ra/{rid}.radvd.conf",
-        "-p",
-        f"{locks}/external/pids/{rid}.pid.radvd",
-        "-m",
-        "syslog",
-        "-u",
-        pwd.getpwuid(os.geteuid()).pw_name,
-    )
+    locks, user = _lock_dir(agent), pwd.getpwuid(os.geteuid()).pw_name
+    return [
+        ("radvd", "-C", f"{locks}/ra/{rid}.radvd.conf", "-p", f"{locks}/external/pids/{rid}.pid.radvd")
+        + ("-m", "syslog", "-u", user)
+        for rid in agent.radvd_routers
+    ]
 
 
 def plan_neutron(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[DvrPlan, list[AgentHost]]:
     """The dvr plan without labtwin's routers: for each L3 agent host bare namespaces Neutron's agent builds in,
-    and the capture points of the devices it will make."""
+    and the capture points of the devices it will make (the first router's view of :func:`plan_neutron_routers`)."""
+    views, agents = plan_neutron_routers(cloud, design, run_id)
+    return views[0], agents
+
+
+def plan_neutron_routers(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[list[DvrPlan], list[AgentHost]]:
+    """:func:`plan_neutron` for every studied router (issue 15: several routers, a legacy and a distributed one
+    side by side): one plan, one view of it per router (the plan with that router's layout: its probes, paths
+    and walks are read through it), and one L3 agent per host, which builds every router Neutron's server
+    gives that host.
+
+    As Neutron 29 schedules them (``l3_agent_scheduler``, ``l3_dvrscheduler_db``): the network node's agent
+    (``dvr_snat`` when any router is distributed, else ``legacy``) hosts every legacy router and each
+    distributed router's SNAT part and qrouter-; a ``dvr`` agent on each host with a distributed router's
+    ports (:meth:`~.layout.Layout.qrouter_hosts`) hosts that router. Simplifications, stated: one network
+    node hosts every legacy router (Neutron's scheduler would spread them over several); at most one
+    distributed router (two would share each host's fip- namespace and fg- port: ``check_emulable`` refuses
+    them); an HA router is built alone (:mod:`.neutron_l3_ha`)."""
     dp = new_plan(cloud, design, run_id)
     lay = dp.layout
+    layouts = [lay]
     if lay.router.ha and not lay.dvr:  # an HA router: an agent on each network node (.neutron_l3_ha)
         from .neutron_l3_ha import ha_agents
 
         agents = ha_agents(dp, run_id)
     else:
-        agents = _dvr_agents(dp, run_id) if lay.dvr else _legacy_agents(dp, run_id)
-    if any(s.ip_version == 6 for s in lay.subnets()):  # every agent here builds the router's qrouter- and its qr-
-        for agent in agents:
-            agent.radvd_router = str(lay.router.id)
+        layouts += [router_layout(cloud, design, r) for r in studied_routers(cloud) if r.name != lay.router.name]
+        agents = _agents(dp, layouts, run_id)
+    for agent in agents:
+        hosted = agent.layouts or [lay]
+        agent.radvd_routers = tuple(str(lo.router.id) for lo in hosted if any(s.ip_version == 6 for s in lo.subnets()))
     dhcp_outside_and_flows(dp)
-    if lay.dvr and lay.network_node not in lay.qrouter_hosts():
-        # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
-        bridge = dp.bridges[(lay.network_node, "br-tun")]
-        dp.flows.setdefault(bridge, []).extend(_dvr_process(dp, lay.network_node))
-    return dp, agents
+    for other in layouts[1:]:
+        _other_router(dp, other)
+    for lo in layouts:
+        if lo.dvr and lo.network_node not in lo.qrouter_hosts():
+            # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
+            bridge = dp.bridges[(lo.network_node, "br-tun")]
+            dp.flows.setdefault(bridge, []).extend(_dvr_process(replace(dp, layout=lo), lo.network_node))
+    return [dp, *(replace(dp, layout=other) for other in layouts[1:])], agents
 
 
-def _legacy_agents(dp: DvrPlan, run_id: str) -> list[AgentHost]:
-    """One ``legacy`` agent per qrouter host (the network node): ``qrouter-<router>`` with its qr- and qg-."""
-    lay = dp.layout
-    agents = []
-    for i, host in enumerate(lay.qrouter_hosts()):
-        prefix = agent_prefix(run_id, i)
-        agent = AgentHost(host, "legacy", prefix, unplanned=(prefix + L.snat_ns(lay), prefix + L.fip_ns(lay)))
-        _namespace(dp, agent, f"qrouter:{host}", L.qrouter_ns(lay), [*lay.qr.values(), lay.qg])
-        agents.append(agent)
-    return agents
+def router_layout(cloud: Cloud, design: DvrDesign, router) -> L.Layout:
+    """The layout of *router* (:func:`~.layout.layout` studies the file's first router with a gateway: here it is
+    given the cloud with *router* first; nothing else of the cloud changes)."""
+    others = [r for r in cloud.routers if r.name != router.name]
+    return L.layout(cloud.model_copy(update={"routers": (router, *others)}), design)
 
 
-def _dvr_agents(dp: DvrPlan, run_id: str) -> list[AgentHost]:
-    """A ``dvr_snat`` agent on the network node and a ``dvr`` agent on each compute node with the router's VMs.
+def _other_router(dp: DvrPlan, lay: L.Layout) -> None:
+    """What the plan (made for the first router) lacks for another router: its VMs' default routes via its
+    subnets' gateways (as :func:`~.plan.new_plan` gives the first router's VMs), the outside world's return
+    routes to its IPv6 subnets via its qg- (IPv6 is routed, not NATed: :func:`~.labtwin_agent.routing.external`)
+    and, distributed, the OVS agent's DVR flows for its qr- ports (:func:`~.labtwin_agent.flows.bridge_flows`)."""
+    for vm in lay.vms:
+        for version in (4, 6):
+            subnet = lay.vm_subnet(vm, version)
+            if subnet is not None and subnet.gateway_ip is not None:
+                dp.plan.config[dp.vm_ns[vm.name]].ip_batch.append(f"route add default via {subnet.gateway_ip}")
+    qg6 = next((a.ip for a in lay.qg.addrs if a.version == 6), None) if lay.qg is not None else None
+    if qg6 is not None:
+        dp.plan.config["external"].ip_batch += [f"route add {subnet.cidr} via {qg6}" for subnet in lay.subnets(6)]
+    if lay.dvr:
+        for bridge, lines in bridge_flows(replace(dp, layout=lay)).items():
+            dp.flows.setdefault(bridge, []).extend(lines)
+
+
+def _agents(dp: DvrPlan, layouts: list[L.Layout], run_id: str) -> list[AgentHost]:
+    """One agent per host that hosts a router (the network node first, then the hosts in file order), each with
+    the routers' namespaces it builds; its unplanned names are the other ones its routers could make there."""
+    nn = dp.layout.network_node
+    any_dvr = any(lo.dvr for lo in layouts)
+    hosts = [
+        nn,
+        *(h.name for h in dp.layout.cloud.hosts if any(lo.dvr and h.name in lo.qrouter_hosts() for lo in layouts)),
+    ]
+    hosts = list(dict.fromkeys(hosts))
+    agents = {
+        host: AgentHost(host, ("dvr_snat" if any_dvr else "legacy") if host == nn else "dvr", agent_prefix(run_id, i))
+        for i, host in enumerate(hosts)
+    }
+    candidates: dict[str, list[str]] = {host: [] for host in hosts}
+    for index, lo in enumerate(layouts):
+        tag = "" if index == 0 else f"@{lo.router.name}"
+        if lo.dvr:
+            _dvr_router(dp, lo, agents, candidates, tag)
+        else:
+            agent = agents[nn]
+            agent.layouts.append(lo)
+            candidates[nn] += [agent.prefix + L.snat_ns(lo), agent.prefix + L.fip_ns(lo)]
+            _namespace(dp, agent, f"qrouter:{nn}{tag}", L.qrouter_ns(lo), [*lo.qr.values(), lo.qg])
+    for host, agent in agents.items():
+        planned = set(agent.namespaces.values())
+        agent.unplanned = tuple(dict.fromkeys(n for n in candidates[host] if n not in planned))
+    return list(agents.values())
+
+
+def _dvr_router(dp: DvrPlan, lay: L.Layout, agents: dict[str, AgentHost], candidates, tag: str) -> None:
+    """A distributed router: on the network node (``dvr_snat``) and each compute node with its VMs (``dvr``).
 
     Each makes ``qrouter-<router>`` with the distributed qr- ports (the dvr_snat node too) and, since the router
     has a gateway, its host's ``fip-<ext-net>`` with the agent gateway port (``DvrLocalRouter.process_external``
     asks for one on every such host: ``create_fip_agent_gw_port_if_not_exists``) and the rfp-/fpr- pair; the
     dvr_snat agent also ``snat-<router>`` with the sg- ports and qg-."""
-    lay = dp.layout
-    hosts = [lay.network_node, *(h for h in lay.qrouter_hosts() if h != lay.network_node)]
+    nn = lay.network_node
+    hosts = [nn, *(h for h in lay.qrouter_hosts() if h != nn)]
     _agent_gateway_ports(lay, hosts)
-    agents = []
-    for i, host in enumerate(hosts):
-        prefix = agent_prefix(run_id, i)
-        snat_host = host == lay.network_node
-        agent = AgentHost(
-            host, "dvr_snat" if snat_host else "dvr", prefix, unplanned=() if snat_host else (prefix + L.snat_ns(lay),)
-        )
-        qrouter, fip = f"qrouter:{host}", f"fip:{host}"
+    for host in hosts:
+        agent = agents[host]
+        agent.layouts.append(lay)
+        qrouter, fip = f"qrouter:{host}{tag}", f"fip:{host}"
         _namespace(dp, agent, qrouter, L.qrouter_ns(lay), list(lay.qr.values()))
-        if snat_host:
-            _namespace(dp, agent, "snat", L.snat_ns(lay), [*lay.sg.values(), lay.qg])
+        if host == nn:
+            _namespace(dp, agent, f"snat{tag}", L.snat_ns(lay), [*lay.sg.values(), lay.qg])
+        else:
+            candidates[host].append(agent.prefix + L.snat_ns(lay))
         _namespace(dp, agent, fip, L.fip_ns(lay), [lay.fg[host]])
         dp.captures += [
             CapturePoint(qrouter, L.rfp(lay), L.hop(host, L.qrouter_ns(lay), L.rfp(lay))),
             CapturePoint(fip, L.fpr(lay), L.hop(host, L.fip_ns(lay), L.fpr(lay))),
         ]
-        agents.append(agent)
-    return agents
 
 
 def _agent_gateway_ports(lay: L.Layout, hosts: list[str]) -> None:
@@ -315,7 +374,9 @@ def sync_rows(lay: L.Layout, host: str = "") -> dict:
             **({"host": cloud.port[port_name].host, "dest_host": None} if lay.dvr else {}),
         }
         for port_name, fip in lay.fips.items()
-        if not lay.dvr or cloud.port[port_name].host == host
+        # the router's own: the one on the port's subnet (lay.fips holds every floating IP of the external network)
+        if any(f.subnet_id in router.interfaces for f in cloud.port[port_name].fixed_ips)
+        and (not lay.dvr or cloud.port[port_name].host == host)
     ]
     networks = {
         str(cloud.network[n].id): cloud.network[n] for n in {lay.ext.name, *(p.network for p in lay.qr.values())}
@@ -332,6 +393,19 @@ def sync_rows(lay: L.Layout, host: str = "") -> dict:
         "mtus": {nid: network.mtu for nid, network in networks.items()},
         "subnet_ports": _subnet_ports(lay) if lay.dvr else {},
     }
+
+
+def agent_rows(dp: DvrPlan, agent: AgentHost) -> dict:
+    """What the agent's server holds: :func:`sync_rows` of every router the agent hosts, for its host (one
+    database: each router's rows side by side; the subnets, MTUs and ports by subnet of all)."""
+    out: dict = {"routers": [], "interfaces": [], "floatingips": [], "subnets": {}, "mtus": {}, "subnet_ports": {}}
+    for lay in agent.layouts or [dp.layout]:
+        rows = sync_rows(lay, agent.host)
+        for key in ("routers", "interfaces", "floatingips"):
+            out[key] += rows[key]
+        for key in ("subnets", "mtus", "subnet_ports"):
+            out[key].update(rows[key])
+    return out
 
 
 def _subnet_ports(lay: L.Layout) -> dict[str, list[dict]]:
@@ -428,7 +502,7 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
     def build(agent: AgentHost) -> None:
         worker = _start(real, agent)
         try:
-            started = worker.ask(_start_request(real, agent, sync_rows(dp.layout, agent.host)), START_TIMEOUT_S)
+            started = worker.ask(_start_request(real, agent, agent_rows(dp, agent)), START_TIMEOUT_S)
             answers[agent.host] = (started, worker.ask({"op": "sync"}, timeout=SYNC_TIMEOUT_S))
         finally:
             _stop(worker)
@@ -436,6 +510,7 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
     t0 = time.perf_counter()
     in_parallel(build, agents)
     out: dict = {"agents": {}, "build_wall_s": round(time.perf_counter() - t0, 3)}
+    out["dad_wait_s"] = wait_for_dad(real, [key for agent in agents for key in agent.namespaces])
     for agent in agents:  # in plan order: checks, speakers and state come out the same every run
         started, synced = answers[agent.host]
         _check_namespaces(agent)
@@ -453,6 +528,39 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
             "state": {key: namespace_state(real, key) for key in agent.namespaces},
         }
     return out
+
+
+#: How long the kernel's IPv6 duplicate address detection may take on Neutron's devices (1 s per address by
+#: default, ``net.ipv6.conf.*.dad_transmits`` x ``retrans_timer``), with a margin; more is a fault.
+DAD_TIMEOUT_S = 10.0
+
+
+def wait_for_dad(real, keys: list[str]) -> float:
+    """Wait until no IPv6 address in the namespaces *keys* is still tentative (duplicate address detection
+    running: the kernel neither answers nor sends from it), and return how long that took.
+
+    Neutron's namespaces keep the kernel's DAD (``Namespace.create`` does not turn it off), and its agent does
+    not wait for it; a real router's addresses finished it long before traffic comes, a probe sent right after
+    the build would find its qg-'s IPv6 address tentative. Addresses whose DAD failed (``dadfailed``: the
+    link-local address of a distributed qr- port, whose MAC every DVR host shares) are left as they are."""
+    start = time.perf_counter()
+    pending = list(keys)
+    while pending:
+        pending = [
+            key
+            for key in pending
+            if real.runner.run(
+                Step(
+                    real.exec_argv(key, ["ip", "-6", "-o", "addr", "show", "tentative", "-dadfailed"]),
+                    what=f"DAD {key}",
+                )
+            ).stdout.strip()
+        ]
+        if pending and time.perf_counter() - start > DAD_TIMEOUT_S:
+            raise RuntimeError(f"IPv6 addresses still tentative after {DAD_TIMEOUT_S} s in {pending}")
+        if pending:
+            time.sleep(0.1)
+    return round(time.perf_counter() - start, 3)
 
 
 def namespace_state(real, key: str) -> dict[str, list[str]]:
@@ -517,9 +625,13 @@ def _start(real, agent: AgentHost):
     )
     locks = _lock_dir(agent)
     real.ledger.append([Item(f"dir:{locks}", "directory", locks, undo=("rm", "-rf", "--", locks))])
-    radvd = radvd_argv(agent)
-    if radvd:  # after the directory: the teardown (in reverse) ends radvd before removing its files
-        real.ledger.append([Item(f"proc:radvd:{agent.host}", "process", f"radvd of {agent.host}", match=radvd)])
+    # after the directory: the teardown (in reverse) ends radvd before removing its files
+    real.ledger.append(
+        [
+            Item(f"proc:radvd:{agent.host}:{argv[2]}", "process", f"radvd of {agent.host}", match=argv)
+            for argv in radvd_argvs(agent)
+        ]
+    )
     os.makedirs(locks, exist_ok=True)
     argv = (sys.executable, "-m", L3_WORKER_MODULE, "--run", real.plan.run_id, "--host", agent.host)
     item = Item(f"proc:neutron-l3-agent:{agent.host}", "process", f"Neutron L3 agent of {agent.host}", match=argv)
@@ -542,15 +654,14 @@ def _check_namespaces(agent: AgentHost) -> None:
 
 
 def _check_radvd(agent: AgentHost) -> None:
-    """The radvd processes Neutron's agent left running are the ledgered argv, one daemon at least where the plan
-    expects it, none where it does not (fail loud: an unledgered process would outlive the run)."""
+    """The radvd processes Neutron's agent left running are the ledgered argvs, each of them running (fail loud:
+    an unledgered process would outlive the run)."""
     from labtwin.emulation.ledger import process_table
 
     locks = _lock_dir(agent) + "/"
     running = [argv for argv in process_table().values() if any(locks in a for a in argv)]
-    expected = radvd_argv(agent)
-    stray = [argv for argv in running if argv != expected]
-    if stray or bool(running) != bool(expected):
+    expected = radvd_argvs(agent)
+    if set(running) != set(expected):
         raise RuntimeError(
             f"{agent.host}: Neutron's L3 agent left {running or 'no process'} running; the run ledgered "
             f"{expected or 'none'}"
@@ -573,7 +684,7 @@ def _speakers(dp: DvrPlan, agent: AgentHost, garps: list) -> None:
     """Each GARP Neutron's agent asked for (namespace, device, address) as a speaker of the plan, with the
     device's MAC: the probe agent sends them before the first probe, as arping would have."""
     keys = {name: key for key, name in agent.namespaces.items()}
-    macs = {plug["dev"]: _mac(dp, port_id) for port_id, plug in agent.plugs.items()}
+    macs = {plug["dev"]: _mac(dp, agent, port_id) for port_id, plug in agent.plugs.items()}
     for ns_name, dev, address in garps:
         if ns_name not in keys or dev not in macs:
             raise RuntimeError(f"Neutron's agent asked for a GARP on {ns_name}:{dev}, which the run does not hold")
@@ -581,7 +692,10 @@ def _speakers(dp: DvrPlan, agent: AgentHost, garps: list) -> None:
             dp.speakers.append((keys[ns_name], dev, macs[dev], address))
 
 
-def _mac(dp: DvrPlan, port_id: str) -> str:
-    lay = dp.layout
-    ports = [*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), lay.qg]
+def _mac(dp: DvrPlan, agent: AgentHost, port_id: str) -> str:
+    ports = [
+        port
+        for lay in agent.layouts or [dp.layout]
+        for port in (*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), lay.qg)
+    ]
     return next(p.mac for p in ports if p is not None and p.port_id == port_id)
