@@ -47,6 +47,16 @@ GATEWAY_FAILOVER = Tolerance(
     why="one cut's BFD phases against the model's mean over many cuts",
 )
 
+#: One emulated cut against the model's mean: the phase of the last advert the backup heard spreads a single cut
+#: over one advert interval (2.8-3.9 s with ha_vrrp_advert_int=1), so a model off by an advert interval (Neutron's
+#: default 2 s against the run's 1 s: a mean near 5.9 s) disagrees.
+HA_FAILOVER = Tolerance(
+    "ha_failover_s",
+    absolute=0.6,
+    relative=0.2,
+    why="one cut's VRRP advert phase against the model's mean over many cuts",
+)
+
 
 def drawn(emulation, knobs) -> dict:
     """Which gateway chassis Neutron made active, when the user named none and it is not the first network node
@@ -67,7 +77,7 @@ SCENARIO = Scenario(
     # network_node_share is not compared: both backends compute it with the same function (expected_share)
     # from the same matrix and the per-class crossing, so it could only disagree where a probe's
     # via_network_node already does; it stays in both summaries, not in the twin.
-    tolerances=(GATEWAY_FAILOVER,),
+    tolerances=(GATEWAY_FAILOVER, HA_FAILOVER),
     needs_topology=True,
     notebook="dvr.ipynb",
     missing=missing,

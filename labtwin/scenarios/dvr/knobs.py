@@ -84,12 +84,19 @@ KNOBS: tuple[Knob, ...] = (
         "which: a twin gives the model the emulation's pick",
     ),
     Knob(
+        "ha_vrrp_advert_int",
+        2,
+        "HA routers: the L3 agents' ha_vrrp_advert_int, keepalived's advert interval in seconds (Neutron's default "
+        "2): the backup takes over 3 intervals and a skew after the last advert it heard",
+        kind=bounded(int, 1),
+    ),
+    Knob(
         "control",
         "labtwin",
         "who builds the routers in the emulation: labtwin (its own agent: namespaces, policy routing, NAT, DVR MAC "
         "flows; legacy and dvr), neutron (Neutron 29's own L3 agents: legacy on the network node, or dvr_snat "
-        "there and dvr on the compute nodes; IPv4, no HA, no PTG proposals) or ovn (Neutron 29's ML2/OVN server "
-        "writes a real OVN: router=ovn, implied by it)",
+        "there and dvr on the compute nodes; a legacy HA router on every network node; no PTG proposals) or ovn "
+        "(Neutron 29's ML2/OVN server writes a real OVN: router=ovn, implied by it)",
         choices=CONTROLS,
     ),
     Knob("flows", 1000, f"flows in the traffic matrix ({FLOW_PPS} pps each)", kind=bounded(int, 1)),
@@ -136,6 +143,7 @@ class DvrDesign(Design):
     vip_arp: str
     ovn_distributed_fip: bool
     ovn_gateway: str
+    ha_vrrp_advert_int: int
     control: str
     flows: int
     fip_fraction: float

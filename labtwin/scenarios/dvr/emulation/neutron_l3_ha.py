@@ -31,8 +31,9 @@ a second in, the master's ``ha-`` link is set down in its namespace (keepalived 
 FAULT and drops its VIPs; the backups stop hearing adverts and one takes over after ``3 * advert_int +
 (256 - priority) / 256`` from the last advert it heard). Measured: seconds from the cut to the first answered
 ping sent after it, and when the new master's state file says ``primary``. Configured, not measured:
-``ha_vrrp_advert_int`` (:data:`OPTIONS`: 1 s here, Neutron's default is 2 s, to keep the live test short) and
-the priority (Neutron's ``HA_DEFAULT_PRIORITY``).
+``ha_vrrp_advert_int`` (the design's knob, :func:`options`: Neutron's default 2 s; the live test sets 1 s, to
+be short) and the priority (Neutron's ``HA_DEFAULT_PRIORITY``). The summary's ``ha_failover_s`` is compared
+with the model's (:mod:`labtwin.scenarios.dvr.model.ha_router`, the same timers).
 
 Processes: keepalived (two: its parent and VRRP child), conntrackd and the state-change script (two shells)
 have argvs naming files under the agent's lock directory, known before the agent starts
@@ -90,8 +91,14 @@ HA_INTF = "network:router_ha_interface"
 HA_DEV_PREFIX, DEV_NAME_LEN = "ha-", 14
 #: The HA network is a tenant network (``l3_ha_network_type`` unset: the first tenant type, VXLAN): 1500 - 50.
 HA_MTU = 1450
-#: Neutron options this run sets for its HA agents (the rest are Neutron's defaults).
-OPTIONS = {"ha_vrrp_advert_int": 1, "ha_conntrackd_enabled": True}
+
+
+def options(design) -> dict:
+    """Neutron options the run sets for its HA agents (the rest are Neutron's defaults): the design's
+    ``ha_vrrp_advert_int`` (Neutron's default 2 s; the live test sets 1 s, to be short) and conntrackd on."""
+    return {"ha_vrrp_advert_int": design.ha_vrrp_advert_int, "ha_conntrackd_enabled": True}
+
+
 #: ``keepalived.HA_DEFAULT_PRIORITY``: every instance's priority (the server sets none).
 PRIORITY = 50
 #: How long a keepalived may take to become master, or a state file to appear: more is a failure.
@@ -300,6 +307,7 @@ class HaRouters:
     def __init__(self, real, dp: DvrPlan, agents: list[AgentHost]) -> None:
         self.real, self.dp, self.agents = real, dp, agents
         self.ha = ha = ha_network(dp.layout)
+        self.options = options(dp.layout.design)
         self.rid = str(dp.layout.router.id)
         self.workers: dict[str, object] = {}
         self.argvs = {
@@ -341,11 +349,11 @@ class HaRouters:
             worker = self.workers[agent.host] = _start(self.real, agent)
             self._ledger(agent)
             request = _start_request(self.real, agent, ha_rows(self.dp.layout, self.ha, agent.host))
-            started[agent.host] = worker.ask({**request, "options": OPTIONS}, START_TIMEOUT_S)
+            started[agent.host] = worker.ask({**request, "options": self.options}, START_TIMEOUT_S)
 
         t0 = time.perf_counter()
         in_parallel(start, self.agents)
-        out: dict = {"agents": {}, "ha": {"vr_id": self.ha.vr_id, "options": OPTIONS, "priority": PRIORITY}}
+        out: dict = {"agents": {}, "ha": {"vr_id": self.ha.vr_id, "options": self.options, "priority": PRIORITY}}
         synced: dict[str, dict] = {}
         for agent in self.agents:  # one after another: the first network node's keepalived starts first
             synced[agent.host] = self.workers[agent.host].ask({"op": "sync"}, timeout=SYNC_TIMEOUT_S)  # type: ignore[attr-defined]

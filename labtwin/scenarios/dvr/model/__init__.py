@@ -11,7 +11,8 @@ Four parts, each its own module:
 - :mod:`.traffic`: a SimPy DES of a traffic matrix through the network
   node (share, queueing delay, loss);
 - :mod:`.failover`: a SimPy DES of the failover and the recovery time;
-- :mod:`.gateway`: a SimPy DES of an OVN gateway chassis failing (BFD) and north-south recovery.
+- :mod:`.gateway`: a SimPy DES of an OVN gateway chassis failing (BFD) and north-south recovery;
+- :mod:`.ha_router`: a SimPy DES of a legacy HA router's keepalived master losing its HA link (VRRP).
 
 ``simulate`` returns one :class:`~labtwin.records.Run`: one probe per class
 (src, dst, protocol, port; ``allowed`` when reachable; the path in ``detail``),
@@ -33,6 +34,7 @@ from ..matrix import Cell, expected_share, traffic_matrix, weights_by_router
 from ..spec import gateway_host, modes_said, network_node, pick_endpoints, router_mode, studied_routers
 from .failover import run_failover
 from .gateway import mean_gateway_failover
+from .ha_router import mean_ha_failover
 from .paths import CLASSES, ClassPath, class_paths
 from .traffic import run_traffic
 
@@ -79,6 +81,7 @@ def simulate(
         **{k: round(v, 6) for k, v in stats.summary(design.nn_capacity_pps).items()},
         "failover_recovery_s": _failover(cloud, design, rng, rec),
         **_gateway_failover(cloud, design, rng, rec),
+        **_ha_failover(cloud, design, rng, rec),
     }
     for name in (
         "network_node_share",
@@ -92,8 +95,9 @@ def simulate(
     ):
         rec.metric(name, summary[name], _UNITS.get(name, ""))
     rec.metric("failover_recovery_s", summary["failover_recovery_s"], "s")
-    if "gateway_failover_s" in summary:
-        rec.metric("gateway_failover_s", summary["gateway_failover_s"], "s")
+    for name in ("gateway_failover_s", "ha_failover_s"):
+        if name in summary:
+            rec.metric(name, summary[name], "s")
     return Run("dvr", "model", dict(design), seed, topology, summary, rec.records)
 
 
@@ -123,6 +127,19 @@ def _gateway_failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: 
             active = gateway_host(cloud, design, "ovn")
             backup = next(h.name for h in chassis if h.name != active)
             return {"gateway_failover_s": mean_gateway_failover(active, backup, client.host, rng, rec)}
+    return {}
+
+
+def _ha_failover(cloud: Cloud, design: DvrDesign, rng: random.Random, rec: Recorder) -> dict[str, Any]:
+    """``ha_failover_s`` for the first studied legacy router with ``ha: true``, two or more network nodes (an L3
+    agent each: Neutron schedules an HA router to ``max_l3_agents_per_router`` of them) and a VM that leaves
+    through SNAT: the first network node's keepalived is the master (where the paths are drawn), the second the
+    backup. Nothing otherwise: the metric does not exist there."""
+    nodes = [h.name for h in cloud.hosts if h.role == "network"]
+    for router in studied_routers(cloud):
+        client = pick_endpoints(cloud, router).snat
+        if router.ha and router_mode(router, design) == "legacy" and len(nodes) >= 2 and client is not None:
+            return {"ha_failover_s": mean_ha_failover(nodes[0], nodes[1], design.ha_vrrp_advert_int, rng, rec)}
     return {}
 
 
