@@ -210,6 +210,10 @@ def test_control_neutron_builds_legacy_ha_and_refuses_dvr_ha(cloud):
     check_emulable(cloud, DvrDesign.of(KNOBS))
     with pytest.raises(NotEmulated, match="HA and distributed"):
         check_emulable(cloud, DvrDesign.of({**KNOBS, "router": "dvr"}))
+    v6 = load_cloud(Path(__file__).with_name("neutron-l3-v6.yaml"))
+    v6 = v6.model_copy(update={"routers": [r.model_copy(update={"ha": True}) for r in v6.routers]})
+    with pytest.raises(NotEmulated, match="HA with IPv6 interfaces"):
+        check_emulable(v6, DvrDesign.of({"control": "neutron", "router": "legacy"}))
 
 
 def test_the_models_ha_failover_is_keepalived_master_down_interval_after_the_last_advert():

@@ -191,6 +191,13 @@ def _check_neutron_builds(cloud: Cloud, design: DvrDesign) -> None:
                 f"control=neutron builds legacy HA routers (.neutron_l3_ha); {router.name} is HA and distributed "
                 "(DVR+HA: not yet)"
             )
+        v6 = [name for name in router.interfaces if cloud.subnet[name].ip_version == 6]
+        if router.ha and v6:
+            raise NotEmulated(
+                f"control=neutron builds IPv4 HA routers; {router.name} is HA with IPv6 interfaces ({', '.join(v6)}): "
+                "Neutron's agent starts radvd on the keepalived master only, at its state change, which the run "
+                "does not ledger yet"
+            )
     if len(routers) > 1:
         ha = [r.name for r in routers if r.ha]
         distributed = [r.name for r in routers if classes.router_mode(r, design) == "dvr"]
