@@ -32,12 +32,17 @@ cleanup, one queued update per router) and ``_process_update`` (the body of
 
 Requests (one JSON line each, answered by one line):
 
-- ``{"op": "start", "lock_dir", "host", "agent_mode", "prefix", "plugs", "rows"}``:
-  configure, construct the agent, ``init_host()``. Answer ``{"took"}``.
+- ``{"op": "start", "lock_dir", "host", "agent_mode", "prefix", "plugs", "rows"}``
+  (and optionally ``"options"``: Neutron option name -> value, e.g. an HA router's
+  ``ha_vrrp_advert_int``): configure, construct the agent, ``init_host()``.
+  Answer ``{"took"}``. Rows with ``ha_interfaces`` (HA port bindings) are
+  answered through ``l3_hamode_db``'s ``_process_sync_ha_data``.
 - ``{"op": "sync"}``: one fullsync and the router updates it queued. Answer
   ``{"took", "seen", "garps", "fip_statuses", "routers"}``: ``seen`` is every
   namespace the agent's NamespaceManager counted as its own when the sync began
   (the ones its cleanup may delete).
+- ``{"op": "ha_states"}``: what the agent reported of its HA routers' states so far
+  (``update_ha_routers_states``, one entry per batch). Answer ``{"states"}``.
 - ``{"op": "stop"}``.
 
 An error answers ``{"error": traceback}``, and so does a request during which Neutron's code logged an ERROR
