@@ -462,3 +462,34 @@ def test_several_routers_only_under_control_neutron_each_host_agent_with_the_rou
     assert [(x.host, x.mode, len(x.layouts)) for x in legacy] == [("network-1", "legacy", 2)]
     modeled = api.simulate("dvr", MIXED_TOPOLOGY, router="legacy")
     assert {p["mode"] for p in modeled.summary["paths"]} == {"legacy"}
+
+
+def test_the_probes_wait_for_ipv6_dad_and_an_address_that_stays_tentative_fails_the_run(monkeypatch):
+    """wait_for_dad: returns once no address is tentative (dadfailed ones are filtered out by the listing), and
+    fails loudly naming the namespace when one stays tentative past DAD_TIMEOUT_S."""
+    from types import SimpleNamespace
+
+    from labtwin.scenarios.dvr.emulation import neutron_l3
+
+    def fake(tentative_rounds: dict[str, int]):
+        asked: list[tuple] = []
+
+        def run(step):
+            key = step.argv[0]
+            asked.append(step.argv)
+            left = tentative_rounds[key]
+            tentative_rounds[key] = left - 1
+            return SimpleNamespace(
+                stdout="3: qg-x inet6 2001:db8:ffff::2/64 scope global tentative" if left > 0 else ""
+            )
+
+        return SimpleNamespace(runner=SimpleNamespace(run=run), exec_argv=lambda key, argv: (key, *argv)), asked
+
+    real, asked = fake({"qrouter:network-1": 2, "snat": 0})
+    assert neutron_l3.wait_for_dad(real, ["qrouter:network-1", "snat"]) >= 0
+    assert asked[0][1:] == ("ip", "-6", "-o", "addr", "show", "tentative", "-dadfailed")
+    assert [a[0] for a in asked] == ["qrouter:network-1", "snat", "qrouter:network-1", "qrouter:network-1"]
+    monkeypatch.setattr(neutron_l3, "DAD_TIMEOUT_S", 0.2)
+    real, _ = fake({"snat": 10**6})
+    with pytest.raises(RuntimeError, match=r"still tentative after 0.2 s in \['snat'\]"):
+        neutron_l3.wait_for_dad(real, ["snat"])
