@@ -25,10 +25,13 @@ cleanup, one queued update per router) and ``_process_update`` (the body of
   state report (``PluginReportStateAPI``) a recorder, and ``create_consumers``
   (the server's notifications to the agent) makes none: the agent hears only
   its fullsync.
-- GARPs: Neutron sends them with ``arping`` in a thread
-  (``ip_lib.send_ip_addr_adv_notif``); arping is not installed here, so the
-  worker records each one Neutron asks for (namespace, device, address) and
-  the run sends them with labtwin's probe agent before the first probe.
+- GARPs: Neutron's ``ip_lib.send_ip_addr_adv_notif`` sends them with ``arping``
+  (Debian's iputils-arping) in a thread running its own ``_arping`` (``count``
+  rounds of ``arping -U`` and ``-A``, 1 s each here, ``ARPING_SLEEP`` = 2 s
+  apart: about 10 s an address); here that thread is a daemon, so the later
+  rounds go with the worker when it stops once its routers are built (the
+  first is sent as the router is built), and each GARP is also recorded
+  (namespace, device, address) for the run summary.
 
 Requests (one JSON line each, answered by one line):
 
@@ -242,7 +245,16 @@ class HostL3Agent:
             self.agent.init_host()
 
     def _garp(self, ns_name, iface_name, address, count=3, log_exception=True) -> None:
+        """``ip_lib.send_ip_addr_adv_notif``: Neutron's own ``_arping``, in a daemon thread; recorded."""
+        import threading
+
+        import netaddr
+        from neutron.agent.linux import ip_lib
+
         self.garps.append([ns_name, iface_name, str(address)])
+        if count > 0 and netaddr.IPAddress(address).version == 4:  # as send_ip_addr_adv_notif: IPv4 only
+            args = (ns_name, iface_name, address, count, log_exception)
+            threading.Thread(target=ip_lib._arping, args=args, daemon=True).start()
 
     def sync(self) -> dict:
         with self.errors.none_allowed("the router sync"):

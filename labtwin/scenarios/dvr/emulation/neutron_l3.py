@@ -34,8 +34,9 @@ with floating IPs, and the dvr_snat node a ``qrouter-`` as well.
 
 Simplifications, stated: the agents hear only their fullsync (no RPC
 notifications) and stop once the routers are built (the kernel state stays);
-Neutron's GARPs are sent by labtwin's probe agent (``arping`` is not installed:
-:mod:`~labtwin.emulation.neutron_agent.l3_worker` records what Neutron asked for);
+Neutron's GARPs are sent by its own ``_arping`` (with Debian's arping) from the
+worker, only as far as the agent runs (:mod:`~labtwin.emulation.neutron_agent.l3_worker`:
+the first of the three rounds, as the router is built);
 DHCP is the labtwin emulation's stand-in, not Neutron's DHCP agent; the OVS
 agent's DVR flows (DVR MAC rewriting) are :mod:`.labtwin_agent.flows`' (the L3
 agent does not write them), on the network node too; the probes wait for IPv6
@@ -492,7 +493,7 @@ def _v4(cloud: Cloud, port) -> Optional[ipaddress.IPv4Address]:
 # -- running the agents ---------------------------------------------------------------
 def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
     """Start every host's L3 worker side by side (each emulated host is a machine of its own), let Neutron's
-    agents build the routers, stop them. Neutron's GARPs join the plan's speakers. Returns what the run summary
+    agents build the routers, stop them. Neutron's agents send their GARPs themselves. Returns what the run summary
     says of Neutron's agents: per agent its start and build seconds, what its namespace cleanup managed, its
     floating IP statuses and the kernel state of its namespaces; ``build_wall_s`` for them all."""
     from labtwin.emulation.neutron_agent import in_parallel
@@ -515,7 +516,7 @@ def build_routers(real, dp: DvrPlan, agents: list[AgentHost]) -> dict:
         started, synced = answers[agent.host]
         _check_namespaces(agent)
         _check_radvd(agent)
-        _speakers(dp, agent, synced["garps"])
+        _check_garps(agent, synced["garps"])
         out["agents"][agent.host] = {
             "agent_mode": agent.mode,
             "prefix": agent.prefix,
@@ -680,22 +681,10 @@ def _stop(worker) -> None:
         worker.proc.wait(timeout=10)
 
 
-def _speakers(dp: DvrPlan, agent: AgentHost, garps: list) -> None:
-    """Each GARP Neutron's agent asked for (namespace, device, address) as a speaker of the plan, with the
-    device's MAC: the probe agent sends them before the first probe, as arping would have."""
-    keys = {name: key for key, name in agent.namespaces.items()}
-    macs = {plug["dev"]: _mac(dp, agent, port_id) for port_id, plug in agent.plugs.items()}
-    for ns_name, dev, address in garps:
-        if ns_name not in keys or dev not in macs:
-            raise RuntimeError(f"Neutron's agent asked for a GARP on {ns_name}:{dev}, which the run does not hold")
-        if ipaddress.ip_address(address).version == 4:  # Neutron's arping sends IPv4 only (send_ip_addr_adv_notif)
-            dp.speakers.append((keys[ns_name], dev, macs[dev], address))
-
-
-def _mac(dp: DvrPlan, agent: AgentHost, port_id: str) -> str:
-    ports = [
-        port
-        for lay in agent.layouts or [dp.layout]
-        for port in (*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), lay.qg)
-    ]
-    return next(p.mac for p in ports if p is not None and p.port_id == port_id)
+def _check_garps(agent: AgentHost, garps: list) -> None:
+    """Each GARP Neutron's agent sent (namespace, device, address; its worker ran Neutron's own ``_arping``) was
+    on a device of the run's namespaces (fail loud otherwise)."""
+    devs = {plug["dev"] for plug in agent.plugs.values()}
+    for ns_name, dev, _ in garps:
+        if ns_name not in agent.namespaces.values() or dev not in devs:
+            raise RuntimeError(f"Neutron's agent sent a GARP on {ns_name}:{dev}, which the run does not hold")
