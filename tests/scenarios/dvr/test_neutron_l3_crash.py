@@ -46,8 +46,7 @@ real.up()
 workers = {{}}
 def build(agent):
     worker = workers[agent.host] = neutron_l3._start(real, agent)
-    rows = neutron_l3.sync_rows(dp.layout, agent.host)
-    worker.ask(neutron_l3._start_request(real, agent, rows), timeout=180)
+    worker.ask(neutron_l3._start_request(real, agent, neutron_l3.agent_rows(dp, agent)), timeout=180)
     worker.ask({{"op": "sync"}}, timeout=300)
 in_parallel(build, agents)
 print("up", *(f"{{a.host}}={{a.mode}}={{workers[a.host].proc.pid}}" for a in agents), flush=True)
