@@ -49,7 +49,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "ipv6_fast_exit",
         False,
-        "DVR: route IPv6 north-south out the compute node's fip namespace",
+        "DVR: the PTG's fast-exit: an IPv6 default route in the host's fip- (addresses past the external subnet) "
+        "and the replies in by its fg-. Without it, as Neutron 29 does (dvr_fip_ns create_rtr_2_fip_link), IPv6 "
+        "already leaves by the host's fip- but reaches only the external subnet, and the replies come by snat-",
         kind=boolean,
     ),
     Knob(
