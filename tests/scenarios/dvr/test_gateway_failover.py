@@ -9,7 +9,7 @@ import pytest
 from labtwin import api
 from labtwin.records import Event, Recorder, Run
 from labtwin.scenarios import ScenarioError
-from labtwin.scenarios.dvr import GATEWAY_FAILOVER, drawn
+from labtwin.scenarios.dvr import GATEWAY_FAILOVER, drawn, gateway_cut
 from labtwin.scenarios.dvr.emulation.ovn_failover import recovery
 from labtwin.scenarios.dvr.model import gateway
 
@@ -24,7 +24,7 @@ def test_one_cut_recovers_after_bfd_declares_the_gateway_dead():
         gateway.run_gateway_failover("network-1", "network-2", "compute-1", random.Random(s), Recorder())
         for s in range(200)
     ]
-    assert all(t is not None and 2.0 <= t <= 3.0 + gateway.OVN_CLAIM_S + gateway.PROBE_INTERVAL_S for t in times)
+    assert all(t is not None and 2.0 <= t <= 3.0 + gateway.OVN_CLAIM_S + gateway_cut.PROBE_INTERVAL_S for t in times)
     assert max(times) - min(times) > 0.5  # the phases are random: one cut is not the mean
 
 

@@ -40,7 +40,7 @@ import simpy
 
 from labtwin.records import Recorder
 
-from ..gateway_cut import FAIL_AT_S, HORIZON_S, PROBE_INTERVAL_S
+from ..gateway_cut import CUTS, FAIL_AT_S, HORIZON_S, mean_recovery, probe_recovery
 from .failover import OVN_CLAIM_S
 
 #: Open vSwitch's BFD defaults (vswitch.xml): the session's receive and transmit floors and its multiplier.
@@ -49,8 +49,6 @@ BFD_MIN_TX_S = 0.1
 BFD_MULT = 3
 #: lib/bfd.c shortens each transmit interval by a random 0-25 %.
 BFD_JITTER = 0.25
-#: Cuts averaged into ``gateway_failover_s``.
-CUTS = 100
 
 
 def bfd_transmit_interval_s() -> float:
@@ -93,7 +91,6 @@ def run_gateway_failover(
     """Simulate the cut of *active*'s underlay link; the recovery time in seconds (None: not within *horizon*)."""
     env = simpy.Environment()
     state = GatewayState(sends_to=active, holder=active)
-    outcomes: list[tuple[float, bool]] = []
 
     def cut():
         yield env.timeout(FAIL_AT_S)
@@ -112,18 +109,11 @@ def run_gateway_failover(
         state.holder = backup
         rec.event(env.now, "cr-lrp-claimed", subject=backup)
 
-    def probes():
-        while True:
-            answered = state.holder is not None and state.sends_to == state.holder
-            outcomes.append((env.now, answered))
-            rec.event(env.now, "gateway-probe", subject=client_chassis, answered=answered)
-            yield env.timeout(PROBE_INTERVAL_S)
-
-    for process in (cut(), client_side(), backup_side(), probes()):
+    for process in (cut(), client_side(), backup_side()):
         env.process(process)
-    env.run(until=horizon)
-    after = [t for t, ok in outcomes if t > FAIL_AT_S and ok]
-    return round(after[0] - FAIL_AT_S, 6) if after else None
+    return probe_recovery(
+        env, rec, client_chassis, lambda: state.holder is not None and state.sends_to == state.holder, horizon
+    )
 
 
 def mean_gateway_failover(
@@ -131,9 +121,4 @@ def mean_gateway_failover(
 ) -> Optional[float]:
     """The mean recovery over *cuts* simulated cuts (None: one did not recover within the horizon); the first
     cut's events go to *rec*."""
-    times = [
-        run_gateway_failover(active, backup, client_chassis, rng, rec if i == 0 else Recorder()) for i in range(cuts)
-    ]
-    if any(t is None for t in times):
-        return None
-    return round(sum(t for t in times if t is not None) / cuts, 6)
+    return mean_recovery(lambda r: run_gateway_failover(active, backup, client_chassis, rng, r), rec, cuts)

@@ -29,13 +29,11 @@ import simpy
 
 from labtwin.records import Recorder
 
-from ..gateway_cut import FAIL_AT_S, HORIZON_S, PROBE_INTERVAL_S
+from ..gateway_cut import CUTS, FAIL_AT_S, HORIZON_S, mean_recovery, probe_recovery
 from .failover import GARP_DELAY_S, master_down_interval
 
 #: ``keepalived.HA_DEFAULT_PRIORITY``: every HA router instance's priority.
 PRIORITY = 50
-#: Cuts averaged into ``ha_failover_s``.
-CUTS = 100
 
 
 def run_ha_failover(
@@ -44,7 +42,6 @@ def run_ha_failover(
     """Simulate the master's ha- link going down; the recovery time in seconds (None: not within *horizon*)."""
     env = simpy.Environment()
     routing = {"up": True}
-    outcomes: list[tuple[float, bool]] = []
 
     def cut():
         yield env.timeout(FAIL_AT_S)
@@ -59,17 +56,9 @@ def run_ha_failover(
         routing["up"] = True
         rec.event(env.now, "garp-sent", subject=backup)
 
-    def probes():
-        while True:
-            outcomes.append((env.now, routing["up"]))
-            rec.event(env.now, "gateway-probe", subject=master, answered=routing["up"])
-            yield env.timeout(PROBE_INTERVAL_S)
-
-    for process in (cut(), take_over(), probes()):
+    for process in (cut(), take_over()):
         env.process(process)
-    env.run(until=horizon)
-    after = [t for t, ok in outcomes if t > FAIL_AT_S and ok]
-    return round(after[0] - FAIL_AT_S, 6) if after else None
+    return probe_recovery(env, rec, master, lambda: routing["up"], horizon)
 
 
 def mean_ha_failover(
@@ -80,7 +69,4 @@ def mean_ha_failover(
     >>> mean_ha_failover("n1", "n2", 1, random.Random(1), Recorder()) is not None
     True
     """
-    times = [run_ha_failover(master, backup, advert_int, rng, rec if i == 0 else Recorder()) for i in range(cuts)]
-    if any(t is None for t in times):
-        return None
-    return round(sum(t for t in times if t is not None) / cuts, 6)
+    return mean_recovery(lambda r: run_ha_failover(master, backup, advert_int, rng, r), rec, cuts)
