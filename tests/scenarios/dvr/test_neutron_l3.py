@@ -4,25 +4,20 @@ What must hold: every class's observed path, network-node crossing, NAT and reac
 (a wrong model disagrees); the kernel state is Neutron's own (its mark/scope chains, ``--random-fully``, its
 IPv6 routes); the agent's stale-namespace cleanup saw only the run's namespace, and decoys named exactly as
 Neutron names this router's namespaces survive; nothing outlives the run (radvd, which Neutron's agent starts
-for an IPv6 qr- port, included), after a normal end or a SIGKILL and ``labtwin clean``.
+for an IPv6 qr- port, included) after a normal end; after a SIGKILL and ``labtwin clean``: test_neutron_l3_crash.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from labtwin import api
 from labtwin.description import load_cloud
-from labtwin.emulation.clean import clean
-from labtwin.emulation.naming import new_run_id
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
 from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_prefix, plan_neutron, sync_rows
@@ -173,62 +168,6 @@ def test_a_legacy_and_a_distributed_router_side_by_side_and_dvr_ipv6_leaves_by_t
     for router in ("dvr", "legacy"):
         wrong = api.simulate("dvr", MIXED_TOPOLOGY, control="labtwin", router=router)
         assert not api.compare_runs("dvr", wrong, run).agree, router
-
-
-KILLED = """
-import sys, time
-from labtwin.description import load_cloud
-from labtwin.emulation.realise import Realisation
-from labtwin.scenarios.dvr.emulation import neutron_l3
-from labtwin.scenarios.dvr.knobs import DvrDesign
-cloud = load_cloud(sys.argv[1])
-dp, agents = neutron_l3.plan_neutron(cloud, DvrDesign.of({"control": "neutron", "router": "legacy"}), sys.argv[2])
-real = Realisation(dp.plan)
-real._guard()
-real.up()
-worker = neutron_l3._start(real, agents[0])
-worker.ask(neutron_l3._start_request(real, agents[0], neutron_l3.sync_rows(dp.layout)), timeout=180)
-worker.ask({"op": "sync"}, timeout=300)
-print("up", worker.proc.pid, flush=True)
-time.sleep(120)
-"""
-
-
-@pytest.mark.emulation
-def test_sigkill_with_neutrons_l3_agent_then_clean_restores(live, ledger_dir, snapshot):
-    before = snapshot()
-    env = {**os.environ, "LABTWIN_LEDGER_DIR": str(ledger_dir)}
-    rid = new_run_id()  # not a fixed id: another session may run this test at the same time
-    prefix = agent_prefix(rid, 0)
-    argv = [sys.executable, "-c", KILLED, str(TOPOLOGY), rid]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        up = proc.stdout.readline().split()
-        during = snapshot()
-        # the built agent's only children are the arpings of its gratuitous ARPs (Neutron 29 ip_lib._arping, each
-        # over within 2 s; "[arping]": one ended, not reaped yet); no metadata proxy or keepalived here, and radvd
-        # daemonizes
-        children = subprocess.run(["ps", "-o", "args=", "--ppid", up[-1]], capture_output=True, text=True).stdout
-    finally:  # killed and cleaned whatever happens, before any check: a failed one must leave nothing behind
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        report = clean(directory=ledger_dir)
-    assert up[0] == "up", up
-    assert sum("neutron_agent.l3_worker" in p for p in during["procs"]) == 1
-    assert not [p for p in children.splitlines() if not p.startswith(("arping ", "[arping]"))], children
-    # the radvd Neutron's agent started for tenant-a-v6 (daemonized: not the worker's child), with its config
-    # and pid file in the agent's lock directory; `labtwin clean` ends it by its ledgered argv
-    radvd = [p for p in during["procs"] if p.startswith(f"radvd -C /run/labtwin/neutron-locks/{prefix}/ra/")]
-    assert len(radvd) == 2, during["procs"]  # radvd and its privileged helper
-    assert during["neutron_locks"] == sorted([*before["neutron_locks"], prefix])
-    assert f"{prefix}qrouter-" in during["netns"]
-    assert not any("privsep-helper" in p for p in during["procs"])  # privileged calls ran in the worker
-    names = [line for line in report if "netns-name" in line]  # the router's; the snat-/fip- names never made
-    assert sum(f"removed: netns-name {prefix}qrouter-" in line for line in names) == 1, report
-    assert sum(f"already gone: netns-name {prefix}" in line for line in names) == 2, report
-    assert sum(line.endswith("removed: process radvd of network-1 (root)") for line in report) == 1, report
-    time.sleep(0.2)
-    assert snapshot() == before
 
 
 def test_the_server_rows_are_the_topologys_router(cloud):
