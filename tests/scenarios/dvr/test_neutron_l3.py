@@ -19,7 +19,7 @@ import pytest
 from labtwin import api
 from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
-from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.emulation import NotEmulated, built_by, check_emulable
 from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_prefix, plan_neutron, sync_rows
 from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.spec import the_router
@@ -61,6 +61,9 @@ def test_neutrons_l3_agent_builds_the_legacy_router_and_the_twin_agrees(live, le
     assert all(p["reachable"] for p in run.summary["paths"])
     ipv6 = next(p for p in run.summary["paths"] if p["class"] == "ns-ipv6")
     assert ipv6["nat"] == "none" and any(":qg-" in hop for hop in ipv6["hops"])  # routed out of qg-, not NATed
+    # the run says whose code built what: the routers Neutron's, the L2 flows and DHCP labtwin's own
+    assert run.summary["built_by"]["routers"].startswith("Neutron 29's own L3 agents")
+    assert run.summary["built_by"]["l2_flows"].startswith("labtwin's own")
     agent = run.summary["neutron_l3"]["agents"]["network-1"]
     router = str(the_router(cloud).id)
     assert agent["agent_mode"] == "legacy" and agent["routers"] == [router]
@@ -434,3 +437,18 @@ def test_the_probes_wait_for_ipv6_dad_and_an_address_that_stays_tentative_fails_
     real, _ = fake({"snat": 10**6})
     with pytest.raises(RuntimeError, match=r"still tentative after 0.2 s in \['snat'\]"):
         neutron_l3.wait_for_dad(real, ["snat"])
+
+
+def test_the_run_says_which_parts_are_labtwins_own():
+    """Under control=neutron only the routers are Neutron's code; DHCP, distributed or not, and the L2 flows stay
+    labtwin's own and the summary says so (issue 15: no part passes for Neutron's)."""
+
+    class Plan:
+        dhcp_servers = {"qdhcp:network-1": ("tap", "10.10.0.2", {})}
+
+    neutron = built_by(DvrDesign.of({"control": "neutron"}), Plan())  # type: ignore[arg-type]
+    ours = built_by(DvrDesign.of({"control": "labtwin"}), Plan())  # type: ignore[arg-type]
+    assert "Neutron 29" in neutron["routers"] and "Neutron" not in ours["routers"]
+    assert neutron["dhcp"].startswith("labtwin's own DHCP responder") and neutron["l2_flows"] == ours["l2_flows"]
+    distributed = built_by(DvrDesign.of({"control": "neutron", "distributed_dhcp": True}), Plan())  # type: ignore[arg-type]
+    assert "table 77" in distributed["dhcp"] and "not run" in distributed["dhcp"]
