@@ -18,6 +18,7 @@ from labtwin.records import Recorder
 
 from .. import spec as classes
 from ..knobs import DvrDesign
+from ..matrix import crosses_network_node as crosses_network_node  # both controls' via_network_node: the model's rule
 from ..matrix import expected_share, traffic_matrix
 from .plan import CapturePoint
 from .probe_worker import capture_filter
@@ -151,8 +152,3 @@ def summarise_run(
         "namespaces": len(real.plan.namespaces),
         "capture_points": points,
     }
-
-
-def crosses_network_node(cloud: Cloud, hops) -> bool:
-    """True when an observed hop is on a host with role ``network``."""
-    return any(h.split(":", 1)[0] in cloud.host and cloud.host[h.split(":", 1)[0]].role == "network" for h in hops)

@@ -42,8 +42,9 @@ from .traffic import run_traffic
 TRAFFIC_DURATION_S = 1.0
 
 
-def matrix(cloud: Cloud, design: DvrDesign, paths: list[ClassPath]) -> tuple[dict[Cell, float], dict[Cell, bool]]:
-    """Weights of the traffic matrix per (router, class) and whether each crosses the network node."""
+def matrix(cloud: Cloud, design: DvrDesign, paths: list[ClassPath]) -> tuple[dict[Cell, float], dict[Cell, float]]:
+    """Weights of the traffic matrix per (router, class) and the fraction of each cell's packets that crosses the
+    network node (its way out and its reply: :func:`~labtwin.scenarios.dvr.matrix.crossing_fraction`)."""
     return traffic_matrix(cloud, design, [p.as_dict() for p in paths])
 
 

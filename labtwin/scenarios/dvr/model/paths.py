@@ -42,6 +42,7 @@ from labtwin.scenarios.base import ScenarioError
 
 from .. import groups
 from ..knobs import DvrDesign
+from ..matrix import crosses_network_node
 from ..spec import (
     CLASSES,
     Endpoints,
@@ -96,11 +97,8 @@ class ClassPath:
         return data
 
 
-def crosses(cloud: Cloud, path: tuple[str, ...]) -> bool:
-    """True when any hop is on a host with role ``network``."""
-    return any(
-        hop.split(":", 1)[0] in cloud.host and cloud.host[hop.split(":", 1)[0]].role == "network" for hop in path
-    )
+#: True when any hop is on a host with role ``network``: the one rule both backends and the matrix share.
+crosses = crosses_network_node
 
 
 NORTH_SOUTH = ("ns-fip-out", "ns-fip-in", "ns-snat", "ns-ipv6")

@@ -1,11 +1,14 @@
 """A traffic matrix through the network node: share, queueing delay, loss.
 
-Flows of every class arrive as Poisson processes; the classes whose path
-crosses the network node (:mod:`labtwin.scenarios.dvr.model.paths`) queue at one
-finite-capacity FIFO server standing for the network node's forwarding path;
-the others never meet it. Simplifications, each a parameter:
+Flows of every class arrive as Poisson processes; the packets that cross the network node
+(:mod:`labtwin.scenarios.dvr.model.paths`) queue at one finite-capacity FIFO server standing for the network
+node's forwarding path; the others never meet it. A class's crossing is a fraction
+(:func:`~labtwin.scenarios.dvr.matrix.crossing_fraction`): its weight stands for its packets out and back, and
+its way out and its reply may differ (DVR's IPv6 leaves by ``fip-``, comes back by ``snat-``), so that fraction
+of its bursts queue and the rest bypass. Simplifications, each a parameter:
 
-- traffic moves in bursts of :data:`BURST_PACKETS` packets (a TCP window); the server's service time
+- traffic moves in bursts of :data:`BURST_PACKETS` packets (a TCP window), each burst one way (out or
+  reply), as many packets back as out (the matrix's symmetric-volume assumption); the server's service time
   is burst / ``nn_capacity_pps``. :func:`run_traffic` steps only the bursts the network node accepts and
   draws the rest as Poisson counts (the per-burst DES, :func:`run_traffic_per_burst`, is its reference);
 - every flow offers :data:`FLOW_PPS` packets/s on average; the offered load is
@@ -72,13 +75,15 @@ def arrivals(
     nn: simpy.Resource,
     stats: TrafficStats,
     weights: Mapping[K, float],
-    crossing: Mapping[K, bool],
+    crossing: Mapping[K, float],
     offered_pps: float,
     capacity_pps: float,
     duration: float,
 ):
-    """All classes' bursts as one Poisson stream (the sum of the per-class ones), thinned by weight."""
+    """All classes' bursts as one Poisson stream (the sum of the per-class ones), thinned by weight; a burst of a
+    class crosses the network node with its crossing fraction (a draw only where the fraction is neither 0 nor 1)."""
     classes = [cls for cls, w in weights.items() if w > 0]
+    parts = {cls: fraction(crossing, cls) for cls in classes}
     cum, acc = [], 0.0
     for cls in classes:
         acc += weights[cls]
@@ -93,7 +98,8 @@ def arrivals(
             return
         cls = rng.choices(classes, cum_weights=cum)[0]
         stats.offered[cls] = stats.offered.get(cls, 0) + BURST_PACKETS
-        if crossing.get(cls):
+        part = parts[cls]
+        if part >= 1.0 or (part > 0.0 and rng.random() < part):
             stats.nn_offered += BURST_PACKETS
             if nn.count + len(nn.queue) >= NN_BUFFER_BURSTS:
                 stats.nn_lost += BURST_PACKETS
@@ -113,7 +119,7 @@ def forward(env: simpy.Environment, nn: simpy.Resource, stats: TrafficStats, ser
 
 def run_traffic(
     weights: Mapping[K, float],
-    crossing: Mapping[K, bool],
+    crossing: Mapping[K, float],
     flows: int,
     capacity_pps: float,
     rng: random.Random,
@@ -138,18 +144,28 @@ def run_traffic(
     total = sum(weights[cls] for cls in classes)
     if rate <= 0 or not classes:
         return stats
-    for cls in classes:
-        if not crossing.get(cls):
-            stats.offered[cls] = BURST_PACKETS * int(draw.poisson(rate * weights[cls] / total * duration))
-    crossers = [cls for cls in classes if crossing.get(cls)]
-    share = sum(weights[cls] for cls in crossers) / total
+    part = {cls: fraction(crossing, cls) for cls in classes}
+    for cls in classes:  # the bursts that bypass the network node: a Poisson count per class
+        if part[cls] < 1.0:
+            bypass = weights[cls] * (1.0 - part[cls])
+            stats.offered[cls] = BURST_PACKETS * int(draw.poisson(rate * bypass / total * duration))
+    crossers = [cls for cls in classes if part[cls] > 0.0]
+    share = sum(weights[cls] * part[cls] for cls in crossers) / total
     if not crossers:
         return stats
     arrived = _network_node_queue(stats, draw, rate * share, BURST_PACKETS / capacity_pps, duration)
-    split = draw.multinomial(arrived, [weights[cls] / (share * total) for cls in crossers])
+    split = draw.multinomial(arrived, [weights[cls] * part[cls] / (share * total) for cls in crossers])
     for cls, bursts in zip(crossers, split):
         stats.offered[cls] = stats.offered.get(cls, 0) + BURST_PACKETS * int(bursts)
     return stats
+
+
+def fraction(crossing: Mapping[K, float], cls: K) -> float:
+    """*cls*'s crossing fraction (a class without one crosses nowhere; ``True`` is 1); refused outside [0, 1]."""
+    part = float(crossing.get(cls, 0.0))
+    if not 0.0 <= part <= 1.0:
+        raise ValueError(f"crossing fraction of {cls!r} is {part}: a share of its packets, between 0 and 1")
+    return part
 
 
 def _network_node_queue(stats: TrafficStats, draw, rate: float, service: float, duration: float) -> int:
@@ -182,7 +198,7 @@ def _network_node_queue(stats: TrafficStats, draw, rate: float, service: float, 
 
 def run_traffic_per_burst(
     weights: Mapping[K, float],
-    crossing: Mapping[K, bool],
+    crossing: Mapping[K, float],
     flows: int,
     capacity_pps: float,
     rng: random.Random,
