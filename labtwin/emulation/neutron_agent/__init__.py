@@ -12,7 +12,7 @@ see :mod:`.server`) and when the agent iterates.
 
 Neutron's L3 agent runs in a worker of its own, :mod:`.l3_worker` (with the
 interface driver :mod:`.l3_driver`), started by the dvr scenario
-(:mod:`labtwin.scenarios.dvr.emulation.neutron_l3`) through the same
+(:mod:`labtwin.scenarios.dvr.emulation.neutron_l3_run`) through the same
 :class:`NeutronWorker` and :func:`serve_lines`.
 """
 

@@ -18,7 +18,7 @@ cleanup, one queued update per router) and ``_process_update`` (the body of
   queries ``_get_sync_routers``, ``_get_sync_interfaces``,
   ``_get_sync_floating_ips``, ``_get_subnets_by_network_list`` and
   ``_get_mtus_by_network_list`` would return; made from the topology by
-  :func:`labtwin.scenarios.dvr.emulation.neutron_l3.sync_rows`);
+  :func:`labtwin.scenarios.dvr.emulation.neutron_l3_rows.sync_rows`);
 - the interface driver (:mod:`.l3_driver`);
 - the run's private namespace prefixes (:func:`private_prefixes`);
 - RPC: no transport. The plugin API (``L3PluginApi``) is :class:`L3Server`, the

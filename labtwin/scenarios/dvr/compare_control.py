@@ -276,7 +276,8 @@ def bring_up(cloud, control: str) -> tuple[dict[str, dict[str, list[str]]], floa
     design = DvrDesign.of({"control": control})
     t0 = time.perf_counter()
     if control == "neutron":
-        from .emulation.neutron_l3 import build_routers, plan_neutron
+        from .emulation.neutron_l3 import plan_neutron
+        from .emulation.neutron_l3_run import build_routers
 
         dp, agents = plan_neutron(cloud, design, new_run_id())
     else:

@@ -20,7 +20,8 @@ from labtwin import api
 from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
 from labtwin.scenarios.dvr.emulation import NotEmulated, built_by, check_emulable
-from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_prefix, plan_neutron, sync_rows
+from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_prefix, plan_neutron
+from labtwin.scenarios.dvr.emulation.neutron_l3_rows import sync_rows
 from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.spec import the_router
 
@@ -335,7 +336,7 @@ def test_radvd_is_ledgered_before_the_agent_starts_and_a_stray_or_missing_one_fa
     """Neutron's agent starts radvd for the router's IPv6 qr- port (ra.DaemonMonitor._spawn_radvd): its argv is
     known to the plan (files under the agent's lock directory), and the build fails when what runs differs."""
     from labtwin.emulation import ledger
-    from labtwin.scenarios.dvr.emulation import neutron_l3
+    from labtwin.scenarios.dvr.emulation import neutron_l3, neutron_l3_run
 
     dp, (agent,) = plan_neutron(cloud, DvrDesign.of(KNOBS), "k6ll")
     rid = str(the_router(cloud).id)
@@ -358,9 +359,9 @@ def test_radvd_is_ledgered_before_the_agent_starts_and_a_stray_or_missing_one_fa
         monkeypatch.setattr(ledger, "process_table", lambda running=running: running)
         if fails:
             with pytest.raises(RuntimeError, match="Neutron's L3 agent left"):
-                neutron_l3._check_radvd(agent)
+                neutron_l3_run.check_radvd(agent)
         else:
-            neutron_l3._check_radvd(agent)
+            neutron_l3_run.check_radvd(agent)
 
 
 def test_several_routers_only_under_control_neutron_each_host_agent_with_the_routers_neutron_gives_it():
@@ -369,7 +370,8 @@ def test_several_routers_only_under_control_neutron_each_host_agent_with_the_rou
     answers with its own routers; labtwin's own emulation and OVN refuse the second router, naming
     control=neutron; the design knob overrides every router (router=legacy: one legacy agent builds both;
     router=dvr: two distributed routers, refused)."""
-    from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_rows, plan_neutron_routers
+    from labtwin.scenarios.dvr.emulation.neutron_l3 import plan_neutron_routers
+    from labtwin.scenarios.dvr.emulation.neutron_l3_rows import agent_rows
 
     cloud = load_cloud(MIXED_TOPOLOGY)
     design = DvrDesign.of({"control": "neutron"})
@@ -413,7 +415,7 @@ def test_the_probes_wait_for_ipv6_dad_and_an_address_that_stays_tentative_fails_
     fails loudly naming the namespace when one stays tentative past DAD_TIMEOUT_S."""
     from types import SimpleNamespace
 
-    from labtwin.scenarios.dvr.emulation import neutron_l3
+    from labtwin.scenarios.dvr.emulation import neutron_l3_run
 
     def fake(tentative_rounds: dict[str, int]):
         asked: list[tuple] = []
@@ -430,13 +432,13 @@ def test_the_probes_wait_for_ipv6_dad_and_an_address_that_stays_tentative_fails_
         return SimpleNamespace(runner=SimpleNamespace(run=run), exec_argv=lambda key, argv: (key, *argv)), asked
 
     real, asked = fake({"qrouter:network-1": 2, "snat": 0})
-    assert neutron_l3.wait_for_dad(real, ["qrouter:network-1", "snat"]) >= 0
+    assert neutron_l3_run.wait_for_dad(real, ["qrouter:network-1", "snat"]) >= 0
     assert asked[0][1:] == ("ip", "-6", "-o", "addr", "show", "tentative", "-dadfailed")
     assert [a[0] for a in asked] == ["qrouter:network-1", "snat", "qrouter:network-1", "qrouter:network-1"]
-    monkeypatch.setattr(neutron_l3, "DAD_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(neutron_l3_run, "DAD_TIMEOUT_S", 0.2)
     real, _ = fake({"snat": 10**6})
     with pytest.raises(RuntimeError, match=r"still tentative after 0.2 s in \['snat'\]"):
-        neutron_l3.wait_for_dad(real, ["snat"])
+        neutron_l3_run.wait_for_dad(real, ["snat"])
 
 
 def test_the_run_says_which_parts_are_labtwins_own():

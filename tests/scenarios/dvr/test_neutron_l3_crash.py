@@ -5,7 +5,7 @@ exactly as before (issue 15: "a crash followed by ``labtwin clean`` leaves the m
 The cloud (``neutron-l3-crash.yaml``, dual-stack) is the smallest with every kind of thing such a run leaves:
 a ``dvr_snat`` agent on network-1 (``qrouter-``, ``snat-``, ``fip-``) and a ``dvr`` agent on compute-1 and
 compute-2 (``qrouter-``, ``fip-``), each in a worker process of its own with its own private namespace prefix
-and lock directory, started side by side as :func:`~labtwin.scenarios.dvr.emulation.neutron_l3.build_routers`
+and lock directory, started side by side as :func:`~labtwin.scenarios.dvr.emulation.neutron_l3_run.build_routers`
 starts them, but never stopped: the run's process is killed while every worker still runs, and the radvd each
 agent started for the router's IPv6 ``qr-`` port (daemonized). The snapshot
 (:func:`~labtwin.emulation.snapshot.machine_state`) covers links, ``ip netns``, OVS bridges, the root
@@ -39,7 +39,7 @@ import sys, time
 from labtwin.description import load_cloud
 from labtwin.emulation.neutron_agent import in_parallel
 from labtwin.emulation.realise import Realisation
-from labtwin.scenarios.dvr.emulation import neutron_l3
+from labtwin.scenarios.dvr.emulation import neutron_l3, neutron_l3_rows, neutron_l3_run
 from labtwin.scenarios.dvr.knobs import DvrDesign
 cloud = load_cloud(sys.argv[1])
 dp, agents = neutron_l3.plan_neutron(cloud, DvrDesign.of({{"control": "neutron"}}), {RUN!r})
@@ -48,8 +48,8 @@ real._guard()
 real.up()
 workers = {{}}
 def build(agent):
-    worker = workers[agent.host] = neutron_l3._start(real, agent)
-    worker.ask(neutron_l3._start_request(real, agent, neutron_l3.agent_rows(dp, agent)), timeout=180)
+    worker = workers[agent.host] = neutron_l3_run.start(real, agent)
+    worker.ask(neutron_l3_run.start_request(real, agent, neutron_l3_rows.agent_rows(dp, agent)), timeout=180)
     worker.ask({{"op": "sync"}}, timeout=300)
 in_parallel(build, agents)
 print("up", *(f"{{a.host}}={{a.mode}}={{workers[a.host].proc.pid}}" for a in agents), flush=True)

@@ -67,7 +67,8 @@ def emulate(cloud: Cloud, design: Mapping[str, Any], seed: int, topology: str = 
     (out / "pcap").mkdir(parents=True, exist_ok=True)
     agents: list = []
     if design.control == "neutron":  # Neutron's own L3 agents build the routers, several side by side (issue 15)
-        from .neutron_l3 import build_routers, plan_neutron_routers
+        from .neutron_l3 import plan_neutron_routers
+        from .neutron_l3_run import build_routers
 
         views, agents = plan_neutron_routers(cloud, design, new_run_id())
         dp = views[0]

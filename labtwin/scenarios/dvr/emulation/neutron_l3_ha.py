@@ -2,7 +2,7 @@
 
 A router with ``ha: true`` (legacy mode; DVR+HA is refused) is built by a ``legacy`` L3 agent on each network
 node (``max_l3_agents_per_router``, default 3, of them, in file order), each in its own worker as
-:mod:`.neutron_l3` starts them. What Neutron's server adds for an HA router (``l3_hamode_db``) is planned
+:mod:`.neutron_l3_run` starts them. What Neutron's server adds for an HA router (``l3_hamode_db``) is planned
 here as rows: the project's HA network (``HA network project <project>``, a tenant network carried between
 the network nodes on a fabric tag of its own, as the emulation carries every tenant network), its subnet
 ``l3_ha_net_cidr`` (169.254.192.0/18, no gateway), one HA port per agent (``network:router_ha_interface``,
@@ -64,20 +64,17 @@ from labtwin.emulation.runner import Step
 
 from .. import neutron_names as names
 from . import layout as L
-from .neutron_l3 import (
-    PROJECT,
+from .neutron_l3 import AgentHost, _namespace, agent_prefix
+from .neutron_l3_rows import PROJECT, sync_rows
+from .neutron_l3_run import (
     START_TIMEOUT_S,
     SYNC_TIMEOUT_S,
-    AgentHost,
-    _check_namespaces,
-    _lock_dir,
-    _namespace,
-    _start,
-    _start_request,
-    _stop,
-    agent_prefix,
+    check_namespaces,
+    lock_dir,
     namespace_state,
-    sync_rows,
+    start,
+    start_request,
+    stop,
 )
 from .plan import CapturePoint, DvrPlan
 
@@ -186,7 +183,7 @@ def _trunk(dp: DvrPlan, tag: int) -> None:
 
 
 def ha_rows(lay: L.Layout, ha: HaPlan, host: str) -> dict:
-    """:func:`~.neutron_l3.sync_rows` for *host*'s agent, with what ``l3_hamode_db`` adds: the router's ``ha``
+    """:func:`~.neutron_l3_rows.sync_rows` for *host*'s agent, with what ``l3_hamode_db`` adds: the router's ``ha``
     and ``ha_vr_id``, the host's HA port binding (``ha_interfaces``; state ``standby`` until an agent reports),
     the HA subnet and the HA network's MTU (``_populate_mtu_and_subnets_for_ports`` reads them)."""
     rows = sync_rows(lay, host)
@@ -244,7 +241,7 @@ def daemon_argvs(
     lock directory."""
     import sys
 
-    locks = _lock_dir(agent)
+    locks = lock_dir(agent)
     conf = f"{locks}/ha_confs/{router_id}"
     script = os.path.join(os.path.dirname(sys.executable), "neutron-keepalived-state-change")
     return {
@@ -317,7 +314,7 @@ class HaRouters:
 
     def state_file(self, agent: AgentHost) -> str:
         """Neutron's state file of the router on *agent* (``HaRouter.ha_state_path``: the script writes it)."""
-        return f"{_lock_dir(agent)}/ha_confs/{self.rid}/state"
+        return f"{lock_dir(agent)}/ha_confs/{self.rid}/state"
 
     def state(self, agent: AgentHost) -> str:
         try:
@@ -345,14 +342,14 @@ class HaRouters:
 
         started: dict[str, dict] = {}
 
-        def start(agent: AgentHost) -> None:
-            worker = self.workers[agent.host] = _start(self.real, agent)
+        def start_agent(agent: AgentHost) -> None:
+            worker = self.workers[agent.host] = start(self.real, agent)
             self._ledger(agent)
-            request = _start_request(self.real, agent, ha_rows(self.dp.layout, self.ha, agent.host))
+            request = start_request(self.real, agent, ha_rows(self.dp.layout, self.ha, agent.host))
             started[agent.host] = worker.ask({**request, "options": self.options}, START_TIMEOUT_S)
 
         t0 = time.perf_counter()
-        in_parallel(start, self.agents)
+        in_parallel(start_agent, self.agents)
         out: dict = {"agents": {}, "ha": {"vr_id": self.ha.vr_id, "options": self.options, "priority": PRIORITY}}
         synced: dict[str, dict] = {}
         for agent in self.agents:  # one after another: the first network node's keepalived starts first
@@ -360,7 +357,7 @@ class HaRouters:
         t_synced = time.perf_counter()
         for i, agent in enumerate(self.agents):
             self.wait_state(agent, "primary" if i == 0 else "backup")
-            _check_namespaces(agent)
+            check_namespaces(agent)
             out["agents"][agent.host] = {
                 "agent_mode": agent.mode,
                 "prefix": agent.prefix,
@@ -400,7 +397,7 @@ class HaRouters:
         unledgered process would outlive the run)."""
         table = process_table()
         for agent in self.agents:
-            locks = _lock_dir(agent) + "/"
+            locks = lock_dir(agent) + "/"
             running = {argv for argv in table.values() if any(locks in a for a in argv)}
             expected = set(self.argvs[agent.host].values())
             stray = sorted(argv for argv in running - expected if not script_command(argv))
@@ -484,4 +481,4 @@ class HaRouters:
     def stop(self) -> None:
         """Stop every worker (the daemons stay for the teardown, which ends them by their ledgered argvs)."""
         for worker in self.workers.values():
-            _stop(worker)
+            stop(worker)
