@@ -54,12 +54,12 @@ ONLY_LABTWIN, ONLY_NEUTRON, DIFFER = "only labtwin", "only Neutron", "both, diff
 #: The machine-wide lock live tests hold (tests/conftest.py): a notebook's runs never overlap a live test's
 #: before/after snapshots.
 LIVE_LOCK = Path("/run/labtwin/live-tests.lock")
-#: ``ip route`` types that come before the destination.
 #: Devices whose MAC neither build sets (``ip link add ... type veth``: the kernel picks one at random).
 RANDOM_MACS = ("rfp-", "fpr-")
 #: iptables tables listed chain by chain; the others (filter, mangle, raw: Neutron's address-scope marks,
 #: metadata mark, filter-top jumps, none of which labtwin writes) one item per table.
 BY_CHAIN = ("nat",)
+#: ``ip route`` types that come before the destination.
 _ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat"}
 
 #: One namespace's state: aspect -> item -> its facts.
