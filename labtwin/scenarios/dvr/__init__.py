@@ -75,8 +75,8 @@ SCENARIO = Scenario(
     emulate=refusing_emulation("dvr", on_default_topology("dvr.yaml", lazy("labtwin.scenarios.dvr.emulation:emulate"))),
     probe_details=("hops", "via_network_node", "nat", "ttl", "wires", "reply", "reply_ttl"),
     # network_node_share is not compared: both backends compute it with the same function (expected_share)
-    # from the same matrix and the per-class crossing, so it could only disagree where a probe's
-    # via_network_node already does; it stays in both summaries, not in the twin.
+    # from the same matrix and each class's crossing out and back, so it could only disagree where a probe's
+    # via_network_node or reply already does; it stays in both summaries, not in the twin.
     tolerances=(GATEWAY_FAILOVER, HA_FAILOVER),
     needs_topology=True,
     notebook="dvr.ipynb",
