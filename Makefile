@@ -24,6 +24,10 @@ OUT ?= out
 # Debian packages the lab needs, from the one list of programs it runs (labtwin/emulation/programs.py,
 # standard library only, so it runs before the venv exists) plus what the build needs (venv, headers).
 APT_PACKAGES := $(shell $(PYTHON) labtwin/emulation/programs.py --packages)
+# Packages whose daemons labtwin runs itself, in its own namespaces (Neutron's L3 agent runs keepalived,
+# conntrackd and radvd): installed without Debian starting them (a policy-rc.d of ours for the install only,
+# where the machine has none), and not enabled at boot where this make setup installed them.
+DAEMON_PACKAGES := keepalived conntrackd radvd
 ifeq ($(strip $(APT_PACKAGES)),)
 $(error setup: could not read the package list: $(PYTHON) labtwin/emulation/programs.py --packages printed nothing)
 endif
@@ -55,7 +59,13 @@ ifeq ($(IS_ROOT),yes)
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing Debian packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=ours; \
+	    trap 'rm -f /usr/sbin/policy-rc.d' EXIT; trap 'exit 130' INT TERM; fi; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing || exit $$?; \
+	  if [ -d /run/systemd/system ]; then for d in $(DAEMON_PACKAGES); do \
+	    case " $$missing " in *" $$d "*) systemctl disable --now "$$d.service" >/dev/null 2>&1 || true;; esac; \
+	  done; fi; \
 	else echo "setup: Debian packages present"; fi
 else
 	@echo "setup: not root, skipping Debian packages ($(APT_PACKAGES)); install them as root for emulation"
