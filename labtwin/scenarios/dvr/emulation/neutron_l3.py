@@ -54,7 +54,6 @@ the qrouter- main table), not snat- (/work/notes/finding-ipv6-dvr.md).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 
@@ -62,11 +61,10 @@ from labtwin.description import Cloud
 from labtwin.emulation.ledger import ROOT
 from labtwin.emulation.naming import node_name
 
-from .. import neutron_names as names
 from ..knobs import DvrDesign
 from ..spec import studied_routers
 from . import layout as L
-from .labtwin_agent.flows import _dvr_process, bridge_flows
+from .labtwin_agent.flows import bridge_flows
 from .labtwin_agent.routing import dhcp_outside_and_flows
 from .plan import CapturePoint, DvrPlan, add_ns, new_plan
 
@@ -160,11 +158,6 @@ def plan_neutron_routers(cloud: Cloud, design: DvrDesign, run_id: str) -> tuple[
     dhcp_outside_and_flows(dp)
     for other in layouts[1:]:
         _other_router(dp, other)
-    for lo in layouts:
-        if lo.dvr and lo.network_node not in lo.qrouter_hosts():
-            # the OVS agent's DVR flows on the dvr_snat node too, whose qrouter- has the distributed qr- ports
-            bridge = dp.bridges[(lo.network_node, "br-tun")]
-            dp.flows.setdefault(bridge, []).extend(_dvr_process(replace(dp, layout=lo), lo.network_node))
     return [dp, *(replace(dp, layout=other) for other in layouts[1:])], agents
 
 
@@ -231,8 +224,7 @@ def _dvr_router(dp: DvrPlan, lay: L.Layout, agents: dict[str, AgentHost], candid
     asks for one on every such host: ``create_fip_agent_gw_port_if_not_exists``) and the rfp-/fpr- pair; the
     dvr_snat agent also ``snat-<router>`` with the sg- ports and qg-."""
     nn = lay.network_node
-    hosts = [nn, *(h for h in lay.qrouter_hosts() if h != nn)]
-    _agent_gateway_ports(lay, hosts)
+    hosts = [nn, *(h for h in lay.qrouter_hosts() if h != nn)]  # each with its fg- from the layout (lay.fg)
     for host in hosts:
         agent = agents[host]
         agent.layouts.append(lay)
@@ -247,25 +239,6 @@ def _dvr_router(dp: DvrPlan, lay: L.Layout, agents: dict[str, AgentHost], candid
             CapturePoint(qrouter, L.rfp(lay), L.hop(host, L.qrouter_ns(lay), L.rfp(lay))),
             CapturePoint(fip, L.fpr(lay), L.hop(host, L.fip_ns(lay), L.fpr(lay))),
         ]
-
-
-def _agent_gateway_ports(lay: L.Layout, hosts: list[str]) -> None:
-    """An agent gateway port (fg-) for every DVR host, as Neutron's server makes one for each agent that asks:
-    the layout's where it has one (hosts with floating IPs), else the addresses the loader gave that host's
-    fg- port (it makes one for every DVR host: ``neutron_ports.agent_gateway_ports``), else (a design knob
-    making the file's router DVR) the next free addresses of the external subnets."""
-    ipam = L._Ipam(lay.cloud, lay.fips.values())
-    ports = [*lay.qr.values(), *lay.sg.values(), *lay.fg.values(), *lay.dhcp.values(), lay.qg]
-    ipam.used |= {ipaddress.ip_address(str(a.ip)) for p in ports if p is not None for a in p.addrs}
-    ext_subnets = [s for s in lay.cloud.subnets if s.network_id == lay.ext.name]
-    made = L._neutron_made_addresses(lay.cloud, lay.router.name)
-    for host in hosts:
-        if host not in lay.fg:
-            pid = names.fip_gateway_port_id(host, lay.ext.name)
-            addrs = tuple(
-                L._iface(made[(host, s.name)], s) if (host, s.name) in made else ipam.next(s) for s in ext_subnets
-            )
-            lay.fg[host] = L.RouterPort("fg", pid, names.fg_device(pid), names.mac_of(pid), lay.ext.name, addrs)
 
 
 def _namespace(dp: DvrPlan, agent: AgentHost, key: str, label: str, ports) -> None:
