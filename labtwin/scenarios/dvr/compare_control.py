@@ -378,7 +378,7 @@ def compare_controls(topology, fallback: str = FALLBACK, cache: Union[str, Path]
     shares the repository's comparison and fallback."""
     from labtwin.api import emulation_possible
 
-    from .emulation import NotEmulated, check_emulable
+    from .emulation.emulable import NotEmulated, check_emulable
     from .knobs import DvrDesign
 
     repo = Path(topology).resolve().parents[1]

@@ -9,7 +9,7 @@ from labtwin.description import load_cloud
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.base import ScenarioError
 from labtwin.scenarios.dvr import missing
-from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.emulation.emulable import NotEmulated, check_emulable
 from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model.paths import class_paths
 

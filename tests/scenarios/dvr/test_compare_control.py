@@ -136,13 +136,13 @@ def test_without_emulation_and_without_a_cached_comparison_the_notebook_says_so(
 
 
 def test_a_topology_control_neutron_refuses_is_said_and_the_fallback_compared(monkeypatch, tmp_path):
-    from labtwin.scenarios.dvr import emulation
+    from labtwin.scenarios.dvr.emulation import emulable
 
     def refuse(cloud, design):
         if design.control == "neutron":
-            raise emulation.NotEmulated("not yet")
+            raise emulable.NotEmulated("not yet")
 
-    monkeypatch.setattr(emulation, "check_emulable", refuse)
+    monkeypatch.setattr(emulable, "check_emulable", refuse)
     monkeypatch.setattr("labtwin.api.emulation_possible", lambda: (False, ["not root"]))
     got = compare_controls(ROOT / "topologies" / "dvr.yaml", cache=tmp_path)
     assert got.topology == FALLBACK and (ROOT / FALLBACK).is_file()

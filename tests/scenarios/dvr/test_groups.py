@@ -7,7 +7,7 @@ import pytest
 
 from labtwin import api
 from labtwin.description import load_cloud
-from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.emulation.emulable import NotEmulated, check_emulable
 from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model.paths import class_paths
 

@@ -19,7 +19,7 @@ import pytest
 from labtwin import api
 from labtwin.description import load_cloud
 from labtwin.scenarios import topologies_dir
-from labtwin.scenarios.dvr.emulation import NotEmulated, built_by, check_emulable
+from labtwin.scenarios.dvr.emulation.emulable import NotEmulated, built_by, check_emulable
 from labtwin.scenarios.dvr.emulation.neutron_l3 import agent_prefix, plan_neutron
 from labtwin.scenarios.dvr.emulation.neutron_l3_rows import sync_rows
 from labtwin.scenarios.dvr.knobs import DvrDesign

@@ -23,7 +23,7 @@ from labtwin import api
 from labtwin.description import load_cloud
 from labtwin.records import Event, Recorder
 from labtwin.scenarios.dvr import HA_FAILOVER
-from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.emulation.emulable import NotEmulated, check_emulable
 from labtwin.scenarios.dvr.emulation.neutron_l3 import plan_neutron
 from labtwin.scenarios.dvr.emulation.neutron_l3_ha import (
     HA_INTF,

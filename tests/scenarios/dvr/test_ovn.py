@@ -145,7 +145,7 @@ def test_a_vlan_networks_router_port_is_routed_on_the_gateway_chassis():
 def test_the_ovn_emulation_takes_a_router_on_a_vlan_network():
     """It reads where OVN routed from the tagged frames on the physnet (test_ovn_vlan.py), so it no longer refuses
     one; what the model refuses (a VLAN network beside a tunnelled one) is refused before (below)."""
-    from labtwin.scenarios.dvr.emulation import check_emulable
+    from labtwin.scenarios.dvr.emulation.emulable import check_emulable
 
     assert check_emulable(load_cloud(topologies_dir() / "minimal.yaml"), DvrDesign.of({"router": "ovn"})) is None
 

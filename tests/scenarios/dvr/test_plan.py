@@ -215,7 +215,7 @@ def test_each_bridge_is_captured_as_the_bridge_its_networks_leave_the_host_by():
 
 
 def test_networks_leaving_a_host_by_two_bridges_are_refused_by_the_labtwin_emulation():
-    from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+    from labtwin.scenarios.dvr.emulation.emulable import NotEmulated, check_emulable
 
     text = (topologies_dir() / "minimal.yaml").read_text()
     text = text.replace(

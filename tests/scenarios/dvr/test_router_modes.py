@@ -9,7 +9,7 @@ import pytest
 from labtwin.description import load_cloud
 from labtwin.scenarios import get_scenario, topologies_dir
 from labtwin.scenarios.dvr import missing
-from labtwin.scenarios.dvr.emulation import NotEmulated, check_emulable
+from labtwin.scenarios.dvr.emulation.emulable import NotEmulated, check_emulable
 from labtwin.scenarios.dvr.knobs import DvrDesign
 from labtwin.scenarios.dvr.model import simulate
 from labtwin.scenarios.dvr.model.paths import CLASSES, class_paths

@@ -12,8 +12,9 @@ of the pool, after everything the cloud already holds.
 Simplifications, each said where it matters:
 
 - the studied router is the first with an external gateway and interfaces
-  (a cloud with several routers to study is the model's alone, see
-  :func:`~labtwin.scenarios.dvr.emulation.check_emulable`);
+  (several routers to study: only ``control=neutron`` builds them, one layout per router,
+  :func:`~labtwin.scenarios.dvr.emulation.neutron_l3.router_layout`; see
+  :func:`~labtwin.scenarios.dvr.emulation.emulable.check_emulable`);
   the network node (``dvr_snat`` agent, DHCP agent) is the first host with
   role ``network``; a DVR router's ``qrouter-``, ``fip-`` and ``fg-`` are on
   every host whose agent hosts it, as Neutron's agents build them (the
